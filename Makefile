@@ -1,0 +1,52 @@
+# Treue: every target bootstraps its own virtualenv (Python >= 3.11) and installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 3000
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run demo test test-fast synth lint bench openapi clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Treue needs Python 3.11 or newer")'
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+cdk.out/Treue.template.json: $(STAMP) $(shell find infra functions -name '*.py' -o -name '*.json' -o -name '*.asl.json' 2>/dev/null)
+	$(PY) -m infra.app
+
+## Start the local twin on 127.0.0.1:$(PORT) with a demo program (Ctrl-C stops it)
+run: cdk.out/Treue.template.json
+	$(PY) -m infra.twin --port $(PORT)
+
+## Scripted walk-through against the running twin (starts one if none runs)
+demo: cdk.out/Treue.template.json
+	$(PY) -m infra.twin.demo --port $(PORT)
+
+## The whole suite: unit, integration (moto), infra (synth + cdk-nag), end-to-end (twin)
+test: $(STAMP)
+	$(PY) -m ruff check functions infra tests
+	$(PY) -m pytest
+
+## Synthesize the CloudFormation template with cdk-nag AwsSolutions checks
+synth: $(STAMP)
+	$(PY) -m infra.app
+
+lint: $(STAMP)
+	$(PY) -m ruff check functions infra tests
+	$(PY) -m ruff format --check functions infra tests || true
+
+## Cold-start and DynamoDB round-trip figures
+bench: cdk.out/Treue.template.json
+	$(PY) -m tests.bench
+
+## Regenerate the committed OpenAPI document from the handlers
+openapi: $(STAMP)
+	$(PY) -m treue.openapi > functions/treue/openapi.json
+
+clean:
+	rm -rf $(VENV) cdk.out .treue .pytest_cache .hypothesis

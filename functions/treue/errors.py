@@ -1,0 +1,119 @@
+"""Domain errors.
+
+Every error the domain can raise carries a stable problem type, an HTTP status and a human title.
+Handlers map them to RFC 9457 problem+json once (``treue.handlers.http``); queue consumers use
+``retryable`` to decide between a retry and the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_BASE = "https://treue.dev/problems/"
+
+
+class TreueError(Exception):
+    """Base class: a failure the caller can understand and act on."""
+
+    slug = "internal"
+    status = 500
+    title = "Internal error"
+    retryable = False
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class ValidationFailed(TreueError):
+    slug = "validation-failed"
+    status = 422
+    title = "The request is not valid"
+
+
+class MalformedRequest(TreueError):
+    slug = "malformed-request"
+    status = 400
+    title = "The request could not be read"
+
+
+class Unauthenticated(TreueError):
+    slug = "unauthenticated"
+    status = 401
+    title = "Missing, invalid or revoked API key"
+
+
+class Forbidden(TreueError):
+    slug = "forbidden"
+    status = 403
+    title = "The API key's scope does not allow this"
+
+
+class NotFound(TreueError):
+    slug = "not-found"
+    status = 404
+    title = "Not found"
+
+
+class MemberNotFound(NotFound):
+    slug = "member-not-found"
+    title = "No such member"
+
+
+class ProgramNotFound(NotFound):
+    slug = "program-not-found"
+    title = "No such program"
+
+
+class Conflict(TreueError):
+    slug = "conflict"
+    status = 409
+    title = "Conflict"
+
+
+class IdentifierTaken(Conflict):
+    slug = "identifier-taken"
+    title = "The identifier already belongs to a member"
+
+
+class IdempotencyConflict(Conflict):
+    slug = "idempotency-conflict"
+    title = "This id was already used with a different request"
+
+
+class InsufficientPoints(TreueError):
+    slug = "insufficient-points"
+    status = 422
+    title = "Not enough available points"
+
+
+class CurrencyMismatch(TreueError):
+    slug = "currency-mismatch"
+    status = 422
+    title = "The currency does not match the program"
+
+
+class Contention(TreueError):
+    """Storage was too busy (throttled or a transaction conflict); safe to retry."""
+
+    slug = "contention"
+    status = 503
+    title = "Busy, retry shortly"
+    retryable = True

@@ -1,0 +1,88 @@
+"""Enrollment function: POST /v1/members, GET /v1/members/{member_id}, GET /v1/members?<identifier>=…"""
+
+
+from typing import Annotated
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from treue import runtime
+from treue.errors import MalformedRequest
+from treue.handlers.api_models import Member, MemberList
+from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, header, make_app
+from treue.logic import members
+from treue.logic.models import Enrollment
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Treue")
+app = make_app()
+
+
+@app.post("/v1/members", summary="Enroll a member", responses={201: {"description": "Enrolled"}})
+@tracer.capture_method
+def enroll(body: Annotated[Enrollment, Body()]) -> Response[Member]:
+    who = caller(app).require(*WRITE_SCOPE)
+    key = header(app, "Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= 255:
+        raise MalformedRequest("Idempotency-Key must have 1 to 255 characters")
+    member, created = members.enroll(runtime.store(), who.program_id, body, runtime.now(), key)
+    if created:
+        metrics.add_metric(name="MembersEnrolled", unit=MetricUnit.Count, value=1)
+        logger.info("member enrolled", extra={"member_id": member["id"], "program_id": who.program_id})
+    return Response(
+        status_code=201 if created else 200,
+        content_type="application/json",
+        body=Member(**member),
+        headers={"Location": f"/v1/members/{member['id']}"},
+    )
+
+
+@app.get("/v1/members/<member_id>", summary="Get a member")
+@tracer.capture_method
+def get_member(member_id: str) -> Member:
+    who = caller(app).require(*ANY_SCOPE)
+    return Member(**members.get(runtime.store(), who.program_id, member_id))
+
+
+@app.get("/v1/members", summary="Find a member by one identifier")
+@tracer.capture_method
+def find_member(
+    email: Annotated[str | None, Query(max_length=254)] = None,
+    phone: Annotated[str | None, Query(max_length=32)] = None,
+    card_number: Annotated[str | None, Query(max_length=32)] = None,
+    external_id: Annotated[str | None, Query(max_length=128)] = None,
+    qr_token: Annotated[str | None, Query(max_length=64)] = None,
+) -> MemberList:
+    who = caller(app).require(*ANY_SCOPE)
+    given = {
+        k: v
+        for k, v in {
+            "email": email,
+            "phone": phone,
+            "card_number": card_number,
+            "external_id": external_id,
+            "qr_token": qr_token,
+        }.items()
+        if v is not None
+    }
+    if len(given) != 1:
+        raise MalformedRequest(
+            "give exactly one of the query parameters email, phone, card_number, external_id, qr_token"
+        )
+    (kind, value), = given.items()
+    try:
+        found = members.find(runtime.store(), who.program_id, kind, value)
+    except ValueError as err:
+        raise MalformedRequest(f"{kind}: {err}", parameter=kind) from err
+    return MemberList(items=[Member(**found)] if found else [], next_cursor=None)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,138 @@
+"""What every HTTP handler shares: the resolver, problem+json errors, the caller and its scope."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from treue.errors import PROBLEM_BASE, Forbidden, TreueError, Unauthenticated
+from treue.logic.keys import Scope
+
+PROBLEM_JSON = "application/problem+json"
+
+logger = Logger()
+
+
+def problem_response(status: int, body: dict[str, Any]) -> Response:
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body))
+
+
+def _validation_problem(app: APIGatewayRestResolver, exc: RequestValidationError) -> Response:
+    errors = []
+    for e in exc.errors():
+        loc = [str(p) for p in e.get("loc", ())]
+        errors.append({"location": loc[0] if loc else "", "field": ".".join(loc[1:]), "reason": _message(e)})
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return problem_response(
+            400,
+            {
+                "type": PROBLEM_BASE + "malformed-request",
+                "title": "The request could not be read",
+                "status": 400,
+                "detail": "the body is not valid JSON",
+                "instance": app.current_event.path,
+            },
+        )
+    return problem_response(
+        422,
+        {
+            "type": PROBLEM_BASE + "validation-failed",
+            "title": "The request is not valid",
+            "status": 422,
+            "detail": "; ".join(f"{e['field'] or e['location']}: {e['reason']}" for e in errors),
+            "instance": app.current_event.path,
+            "errors": errors,
+        },
+    )
+
+
+def _message(error: dict[str, Any]) -> str:
+    # pydantic's messages name no Python internals; strip the "Value error, " prefix of custom checks
+    msg = str(error.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")
+
+
+def make_app() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.exception_handler(TreueError)
+    def _domain(exc: TreueError) -> Response:
+        if exc.status >= 500:
+            logger.warning("request failed", extra={"problem": exc.slug, "detail": exc.detail})
+        return problem_response(exc.status, exc.problem(app.current_event.path))
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        return _validation_problem(app, exc)
+
+    @app.not_found
+    def _no_route(exc: NotFoundError) -> Response:
+        return problem_response(
+            404,
+            {
+                "type": PROBLEM_BASE + "no-such-route",
+                "title": "No such route",
+                "status": 404,
+                "detail": f"{app.current_event.http_method} {app.current_event.path} is not a route of this API",
+            },
+        )
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        return problem_response(
+            500,
+            {
+                "type": PROBLEM_BASE + "internal",
+                "title": "Internal error",
+                "status": 500,
+                "detail": "an unexpected error occurred; it has been logged",
+            },
+        )
+
+    return app
+
+
+@dataclass(frozen=True)
+class Caller:
+    program_id: str
+    key_id: str
+    scope: Scope
+
+    @property
+    def actor(self) -> str:
+        return f"{self.scope}:{self.key_id}"
+
+    def require(self, *scopes: Scope) -> Caller:
+        if self.scope not in scopes:
+            allowed = ", ".join(str(s) for s in scopes)
+            raise Forbidden(f"this call needs a key of scope {allowed}; this key has scope {self.scope}")
+        return self
+
+
+def caller(app: APIGatewayRestResolver) -> Caller:
+    """Who is calling, from the authorizer context only (never from the path or body)."""
+    ctx = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
+    try:
+        return Caller(program_id=ctx["program_id"], key_id=ctx["key_id"], scope=Scope(ctx["scope"]))
+    except (KeyError, ValueError) as err:
+        raise Unauthenticated("no authorized API key on this request") from err
+
+
+def header(app: APIGatewayRestResolver, name: str) -> str | None:
+    headers = app.current_event.headers or {}
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+ANY_SCOPE = (Scope.PARTNER, Scope.ADMIN, Scope.FINANCE)
+WRITE_SCOPE = (Scope.PARTNER, Scope.ADMIN)

@@ -1,0 +1,72 @@
+"""Identifiers: time-ordered ids, member card numbers with a Luhn check digit, QR tokens."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_id(prefix: str) -> str:
+    """A 26-character, time-ordered id (48-bit milliseconds + 80 random bits), e.g. ``mbr_01j…``."""
+    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def luhn_check_digit(payload: str) -> str:
+    """The digit that makes ``payload + digit`` pass the Luhn check."""
+    total = 0
+    for i, ch in enumerate(reversed(payload)):
+        d = int(ch)
+        if i % 2 == 0:  # every second digit from the right of the final number
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    return number.isdigit() and len(number) >= 2 and luhn_check_digit(number[:-1]) == number[-1]
+
+
+def new_card_number() -> str:
+    """16 digits: the Treue member-card prefix 9, 14 random digits, one Luhn check digit."""
+    body = "9" + "".join(str(secrets.randbelow(10)) for _ in range(14))
+    return body + luhn_check_digit(body)
+
+
+def new_qr_token() -> str:
+    """128 random bits, URL-safe: what a member's QR code encodes."""
+    return "qr_" + secrets.token_urlsafe(16)
+
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+def normalize_email(value: str) -> str:
+    v = value.strip().lower()
+    if len(v) > 254 or not _EMAIL.match(v):
+        raise ValueError("not a valid email address")
+    return v
+
+
+def normalize_phone(value: str) -> str:
+    v = re.sub(r"[\s().-]", "", value)
+    if not _E164.match(v):
+        raise ValueError("not an E.164 phone number (e.g. +4915112345678)")
+    return v
+
+
+def normalize_card_number(value: str) -> str:
+    v = re.sub(r"[\s-]", "", value)
+    if not v.isdigit() or not 6 <= len(v) <= 19:
+        raise ValueError("a card number has 6 to 19 digits")
+    return v

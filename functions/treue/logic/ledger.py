@@ -1,0 +1,70 @@
+"""The points ledger: double-entry postings between accounts.
+
+Every posting moves a positive number of points from one account to another, so the sum over all
+accounts of a program is zero at all times. Member accounts (``available``, ``held``) live on the
+member's balance item; program accounts (``issued``, ``adjustments``, …) are sharded counters.
+Posted entries are never changed: a correction is a new posting with a reason and an actor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Account(StrEnum):
+    MEMBER_AVAILABLE = "member:available"
+    MEMBER_HELD = "member:held"
+    PROGRAM_ISSUED = "program:issued"
+    PROGRAM_ADJUSTMENTS = "program:adjustments"
+    PROGRAM_REDEEMED = "program:redeemed"
+    PROGRAM_EXPIRED = "program:expired"
+
+
+MEMBER_ACCOUNTS = {Account.MEMBER_AVAILABLE: "available", Account.MEMBER_HELD: "held"}
+
+
+class PostingType(StrEnum):
+    EARN = "earn"
+    ADJUSTMENT = "adjustment"
+
+
+@dataclass(frozen=True)
+class Posting:
+    """``points`` move from ``debit`` to ``credit`` (debit decreases, credit increases)."""
+
+    id: str
+    program_id: str
+    member_id: str
+    type: PostingType
+    debit: Account
+    credit: Account
+    points: int
+    reference: str
+    reason: str
+    actor: str
+    created_at: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.points, int) or isinstance(self.points, bool) or self.points <= 0:
+            raise ValueError("a posting moves a positive integer number of points")
+        if self.debit == self.credit:
+            raise ValueError("a posting moves points between two different accounts")
+
+    def deltas(self) -> dict[Account, int]:
+        """Signed change per account; always sums to zero."""
+        return {self.debit: -self.points, self.credit: self.points}
+
+    def member_delta(self) -> int:
+        """Change of the member's available points, as shown on a statement."""
+        return self.deltas().get(Account.MEMBER_AVAILABLE, 0)
+
+
+def request_fingerprint(payload: Any) -> str:
+    """A stable hash of a request, to tell a replay from a different request with the same id."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,115 @@
+"""Domain input models, shared by the HTTP and the queue paths (pydantic v2)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from treue.logic import ids
+
+Reference = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/#@+=-]*$"),
+]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+MinorUnits = Annotated[int, Field(ge=0, le=10**13, strict=True)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Money(Strict):
+    """An amount in integer minor units (cents) of an ISO 4217 currency."""
+
+    value: MinorUnits = Field(description="Integer minor units, e.g. 1999 for 19.99 EUR")
+    currency: Currency = Field(description="ISO 4217 code, e.g. EUR")
+
+
+class PurchaseLine(Strict):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(default=1, ge=1, le=100_000, strict=True)
+    amount: Money
+    category: str | None = Field(default=None, max_length=64)
+
+
+class Purchase(Strict):
+    """A purchase a member made; ``transaction_id`` is the partner's id and makes accrual exactly-once."""
+
+    transaction_id: Reference
+    amount: Money
+    occurred_at: datetime
+    lines: list[PurchaseLine] | None = Field(default=None, max_length=500)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _past(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a time zone, e.g. 2026-11-24T10:00:00Z")
+        if value > datetime.now(UTC) + timedelta(minutes=5):
+            raise ValueError("lies in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Purchase:
+        if self.lines:
+            if any(line.amount.currency != self.amount.currency for line in self.lines):
+                raise ValueError("every line must be in the purchase currency")
+            if sum(line.amount.value for line in self.lines) > self.amount.value:
+                raise ValueError("the lines add up to more than the purchase amount")
+        return self
+
+    def fingerprint_payload(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+def _check(fn):
+    def validate(value: str | None) -> str | None:
+        return None if value is None else fn(value)
+
+    return AfterValidator(validate)
+
+
+class MemberIdentifiers(Strict):
+    """The ways a member is recognised; each is unique within a program."""
+
+    email: Annotated[str | None, _check(ids.normalize_email)] = Field(default=None, max_length=254)
+    phone: Annotated[str | None, _check(ids.normalize_phone)] = Field(
+        default=None, max_length=32, description="E.164, e.g. +4915112345678"
+    )
+    card_number: Annotated[str | None, _check(ids.normalize_card_number)] = Field(default=None, max_length=32)
+    external_id: Reference | None = None
+
+    def present(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class Enrollment(MemberIdentifiers):
+    name: str | None = Field(default=None, max_length=200)
+    locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")] | None = None
+    marketing_consent: bool = False
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> Enrollment:
+        if not self.present_identifiers():
+            raise ValueError("give at least one of email, phone, card_number, external_id")
+        return self
+
+    def present_identifiers(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in MemberIdentifiers.model_fields if getattr(self, k) is not None}
+
+
+class Adjustment(Strict):
+    """A manual correction: positive credits, negative debits the member's available points."""
+
+    points: int = Field(strict=True, ge=-10**9, le=10**9)
+    reason: str = Field(min_length=3, max_length=500)
+    reference: Reference
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> Adjustment:
+        if self.points == 0:
+            raise ValueError("an adjustment moves a nonzero number of points")
+        return self

@@ -1,0 +1,28 @@
+"""SQS: dead-lettering a message with the reason it cannot be processed."""
+
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+
+_client = None
+
+
+def client():
+    global _client
+    if _client is None:
+        _client = boto3.client("sqs", config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard"}))
+    return _client
+
+
+def dead_letter(queue_url: str, body: str, reason_type: str, reason: str, source_message_id: str) -> None:
+    """Park ``body`` unchanged in the DLQ with why it was rejected (as message attributes)."""
+    client().send_message(
+        QueueUrl=queue_url,
+        MessageBody=body,
+        MessageAttributes={
+            "treue-error-type": {"DataType": "String", "StringValue": reason_type},
+            "treue-error-reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"},
+            "treue-source-message-id": {"DataType": "String", "StringValue": source_message_id},
+        },
+    )
