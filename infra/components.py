@@ -1,0 +1,275 @@
+"""One construct per capability; the stack (infra/stack.py) composes them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as ddb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+# Official Powertools for AWS Lambda (Python) v3 layer: Powertools, pydantic v2, the X-Ray SDK.
+POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:{version}"
+PROBLEM = "https://treue.dev/problems/"
+
+
+def acknowledge(scope: Construct, rule: str, reason: str) -> None:
+    """Acknowledge a cdk-nag finding on ``scope`` and its children, always with a written reason."""
+    Validations.of(scope).acknowledge(Acknowledgment(id=f"AwsSolutions::{rule}", reason=reason))
+
+
+class Storage(Construct):
+    """The single table, encrypted with the program data key; PITR and deletion protection on."""
+
+    def __init__(self, scope: Construct, id: str) -> None:
+        super().__init__(scope, id)
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description="Treue data at rest (DynamoDB, SQS, SNS)",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.table = ddb.Table(
+            self,
+            "Table",
+            partition_key=ddb.Attribute(name="pk", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="sk", type=ddb.AttributeType.STRING),
+            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
+            encryption=ddb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=True,
+            time_to_live_attribute="expires_at",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+
+class Function(Construct):
+    """A Lambda function of the functions/ asset, with its own role, log group and tracing."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        handler: str,
+        description: str,
+        environment: dict[str, str],
+        layer: lambda_.ILayerVersion,
+        timeout: Duration = Duration.seconds(10),
+        memory: int = 512,
+    ) -> None:
+        super().__init__(scope, id)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            handler=handler,
+            code=lambda_.Code.from_asset(
+                str(FUNCTIONS_DIR), exclude=["**/__pycache__", "*.pyc", "treue/cli.py", "*.egg-info"]
+            ),
+            description=description,
+            layers=[layer],
+            timeout=timeout,
+            memory_size=memory,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": id.lower(),
+                "POWERTOOLS_METRICS_NAMESPACE": "Treue",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **environment,
+            },
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "AWSLambdaBasicExecutionRole only lets the function write CloudWatch Logs streams.",
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions.",
+        )
+        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            acknowledge(
+                self.function,
+                f"AwsSolutions-IAM5[Action::{action}]",
+                "CDK's encrypt/decrypt grant on the stack's own data key; the resource is that one key.",
+            )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            f"{RUNTIME.name}: the newest runtime with an official Powertools v3 layer that Treue is tested on.",
+        )
+
+
+class AccrualQueue(Construct):
+    """The POS/shop accrual queue with its DLQ; the consumer reports partial batch failures."""
+
+    def __init__(self, scope: Construct, id: str, *, key: kms.IKey, consumer: lambda_.Function) -> None:
+        super().__init__(scope, id)
+        self.dlq = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(6 * consumer.timeout.to_seconds()),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=5),
+        )
+        consumer.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=10,
+                max_batching_window=Duration.seconds(1),
+                report_batch_item_failures=True,
+            )
+        )
+        self.dlq.grant_send_messages(consumer)
+        consumer.add_environment("ACCRUAL_DLQ_URL", self.dlq.queue_url)
+
+
+GATEWAY_RESPONSES = {
+    # type → (status, problem slug, title, detail)
+    apigw.ResponseType.UNAUTHORIZED: ("401", "unauthenticated", "Missing, invalid or revoked API key",
+                                      "send Authorization: Bearer <API key>"),
+    apigw.ResponseType.ACCESS_DENIED: ("403", "forbidden", "The API key may not call this route",
+                                       "this key is not allowed to call this route"),
+    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", "no-such-route", "No such route",
+                                                      "this method and path are not a route of this API"),
+    apigw.ResponseType.THROTTLED: ("429", "throttled", "Too many requests", "slow down and retry"),
+    apigw.ResponseType.DEFAULT_4_XX: (None, "bad-request", "The request was rejected", "see the status code"),
+    apigw.ResponseType.DEFAULT_5_XX: (None, "gateway-error", "The gateway failed", "retry later"),
+}
+
+
+class PartnerApi(Construct):
+    """The REST API: API-key authorizer, problem+json gateway responses, access logs, tracing."""
+
+    def __init__(self, scope: Construct, id: str, *, authorizer_fn: lambda_.Function) -> None:
+        super().__init__(scope, id)
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            rest_api_name="treue",
+            description="Treue partner API",
+            cloud_watch_role=True,
+            deploy_options=apigw.StageOptions(
+                stage_name="prod",
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False, http_method=True, ip=True, protocol=True, request_time=True,
+                    resource_path=True, response_length=True, status=True, user=True,
+                ),
+                logging_level=apigw.MethodLoggingLevel.INFO,
+                data_trace_enabled=False,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                throttling_rate_limit=200,
+                throttling_burst_limit=400,
+            ),
+        )
+        self.authorizer = apigw.RequestAuthorizer(
+            self,
+            "KeyAuthorizer",
+            handler=authorizer_fn,
+            identity_sources=[apigw.IdentitySource.header("Authorization")],
+            results_cache_ttl=Duration.seconds(0),  # revocation takes effect at once
+        )
+        for response_type, (status, slug, title, detail) in GATEWAY_RESPONSES.items():
+            body = {"type": PROBLEM + slug, "title": title, "detail": detail,
+                    "instance": "$context.path", "request_id": "$context.requestId"}
+            if status:
+                body["status"] = int(status)
+            self.api.add_gateway_response(
+                f"Gateway{response_type.response_type}",
+                type=response_type,
+                status_code=status,
+                response_headers={"Content-Type": "'application/problem+json'"},
+                templates={"application/json": json.dumps(body)},
+            )
+        self.api.root.add_resource("v1")
+        acknowledge(self.api, "AwsSolutions-APIG2",
+                    "Requests are validated in the functions (pydantic) and answered as problem+json "
+                    "with every failing field, which API Gateway's validator cannot do.")
+        acknowledge(self.api, "AwsSolutions-APIG3",
+                    "WAF is an operator choice with its own cost; attach a web ACL to the stage when needed.")
+        acknowledge(self.api, "AwsSolutions-COG4",
+                    "Partners authenticate with hashed, scoped, revocable API keys via the Lambda authorizer.")
+        acknowledge(self.api, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                              "AmazonAPIGatewayPushToCloudWatchLogs]",
+                    "API Gateway's account-level CloudWatch role uses the managed push-to-logs policy.")
+
+    def route(self, method: str, path: str, fn: lambda_.Function, *, public: bool = False) -> apigw.Method:
+        resource = self.api.root
+        for part in path.strip("/").split("/"):
+            resource = resource.get_resource(part) or resource.add_resource(part)
+        integration = apigw.LambdaIntegration(fn, proxy=True)
+        if public:
+            m = resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.NONE)
+            acknowledge(m, "AwsSolutions-APIG4", "The API description is public, like the docs it feeds.")
+            return m
+        return resource.add_method(
+            method, integration, authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM
+        )
+
+
+class Monitoring(Construct):
+    """Alarms (DLQ depth, function errors, API 5XX) to an encrypted SNS topic."""
+
+    def __init__(self, scope: Construct, id: str, *, key: kms.IKey) -> None:
+        super().__init__(scope, id)
+        self.topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True)
+        self._action = cw_actions.SnsAction(self.topic)
+
+    def alarm(self, id: str, metric: cw.IMetric, threshold: float, description: str) -> cw.Alarm:
+        alarm = cw.Alarm(
+            self,
+            id,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(self._action)
+        return alarm
+
+
+def powertools_layer(scope: Construct, version: int) -> lambda_.ILayerVersion:
+    arn = POWERTOOLS_LAYER.format(region=Stack.of(scope).region, version=version)
+    return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)
