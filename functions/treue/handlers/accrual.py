@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
 from treue.handlers.api_models import AdjustmentResult, Balance, PurchaseResult, Statement
-from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, make_app
+from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, make_app
 from treue.logic import points
 from treue.logic.keys import Scope
 from treue.logic.models import Adjustment, Purchase
@@ -19,12 +19,19 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Treue")
 app = make_app()
+# Which key scopes may call each route; checked before the request is validated.
+SCOPES = {
+    ("POST", "/v1/members/{member_id}/purchases"): WRITE_SCOPE,
+    ("POST", "/v1/members/{member_id}/adjustments"): (Scope.ADMIN,),
+    ("GET", "/v1/members/{member_id}/balance"): ANY_SCOPE,
+    ("GET", "/v1/members/{member_id}/ledger"): ANY_SCOPE,
+}
 
 
 @app.post("/v1/members/<member_id>/purchases", summary="Accrue points for a purchase (exactly once per transaction_id)")
 @tracer.capture_method
 def purchase(member_id: str, body: Annotated[Purchase, Body()]) -> PurchaseResult:
-    who = caller(app).require(*WRITE_SCOPE)
+    who = caller(app)
     result = points.accrue(
         runtime.store(), runtime.program(who.program_id), member_id, body, who.actor, runtime.now()
     )
@@ -36,7 +43,7 @@ def purchase(member_id: str, body: Annotated[Purchase, Body()]) -> PurchaseResul
 @app.post("/v1/members/<member_id>/adjustments", summary="Correct a member's points (admin scope)")
 @tracer.capture_method
 def adjustment(member_id: str, body: Annotated[Adjustment, Body()]) -> AdjustmentResult:
-    who = caller(app).require(Scope.ADMIN)
+    who = caller(app)
     result = points.adjust(
         runtime.store(), runtime.program(who.program_id), member_id, body, who.actor, runtime.now()
     )
@@ -47,7 +54,7 @@ def adjustment(member_id: str, body: Annotated[Adjustment, Body()]) -> Adjustmen
 @app.get("/v1/members/<member_id>/balance", summary="A member's point balance")
 @tracer.capture_method
 def balance(member_id: str) -> Balance:
-    who = caller(app).require(*ANY_SCOPE)
+    who = caller(app)
     return Balance(**points.balance(runtime.store(), who.program_id, member_id))
 
 
@@ -58,7 +65,7 @@ def ledger(
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Statement:
-    who = caller(app).require(*ANY_SCOPE)
+    who = caller(app)
     return Statement(**points.statement(runtime.store(), who.program_id, member_id, limit, cursor))
 
 
@@ -66,4 +73,4 @@ def ledger(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):
-    return app.resolve(event, context)
+    return dispatch(app, SCOPES, event, context)

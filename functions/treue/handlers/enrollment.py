@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from treue import runtime
 from treue.errors import MalformedRequest
 from treue.handlers.api_models import Member, MemberList
-from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, header, make_app
+from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, header, make_app
 from treue.logic import members
 from treue.logic.models import Enrollment
 
@@ -20,12 +20,18 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Treue")
 app = make_app()
+# Which key scopes may call each route; checked before the request is validated.
+SCOPES = {
+    ("POST", "/v1/members"): WRITE_SCOPE,
+    ("GET", "/v1/members"): ANY_SCOPE,
+    ("GET", "/v1/members/{member_id}"): ANY_SCOPE,
+}
 
 
 @app.post("/v1/members", summary="Enroll a member", responses={201: {"description": "Enrolled"}})
 @tracer.capture_method
 def enroll(body: Annotated[Enrollment, Body()]) -> Response[Member]:
-    who = caller(app).require(*WRITE_SCOPE)
+    who = caller(app)
     key = header(app, "Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 255:
         raise MalformedRequest("Idempotency-Key must have 1 to 255 characters")
@@ -44,7 +50,7 @@ def enroll(body: Annotated[Enrollment, Body()]) -> Response[Member]:
 @app.get("/v1/members/<member_id>", summary="Get a member")
 @tracer.capture_method
 def get_member(member_id: str) -> Member:
-    who = caller(app).require(*ANY_SCOPE)
+    who = caller(app)
     return Member(**members.get(runtime.store(), who.program_id, member_id))
 
 
@@ -57,7 +63,7 @@ def find_member(
     external_id: Annotated[str | None, Query(max_length=128)] = None,
     qr_token: Annotated[str | None, Query(max_length=64)] = None,
 ) -> MemberList:
-    who = caller(app).require(*ANY_SCOPE)
+    who = caller(app)
     given = {
         k: v
         for k, v in {
@@ -85,4 +91,4 @@ def find_member(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):
-    return app.resolve(event, context)
+    return dispatch(app, SCOPES, event, context)

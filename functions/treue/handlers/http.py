@@ -15,6 +15,8 @@ from treue.errors import PROBLEM_BASE, Forbidden, TreueError, Unauthenticated
 from treue.logic.keys import Scope
 
 PROBLEM_JSON = "application/problem+json"
+ANY_SCOPE = (Scope.PARTNER, Scope.ADMIN, Scope.FINANCE)
+WRITE_SCOPE = (Scope.PARTNER, Scope.ADMIN)
 
 logger = Logger()
 
@@ -109,12 +111,6 @@ class Caller:
     def actor(self) -> str:
         return f"{self.scope}:{self.key_id}"
 
-    def require(self, *scopes: Scope) -> Caller:
-        if self.scope not in scopes:
-            allowed = ", ".join(str(s) for s in scopes)
-            raise Forbidden(f"this call needs a key of scope {allowed}; this key has scope {self.scope}")
-        return self
-
 
 def caller(app: APIGatewayRestResolver) -> Caller:
     """Who is calling, from the authorizer context only (never from the path or body)."""
@@ -123,6 +119,51 @@ def caller(app: APIGatewayRestResolver) -> Caller:
         return Caller(program_id=ctx["program_id"], key_id=ctx["key_id"], scope=Scope(ctx["scope"]))
     except (KeyError, ValueError) as err:
         raise Unauthenticated("no authorized API key on this request") from err
+
+
+def dispatch(app: APIGatewayRestResolver, scopes: dict[tuple[str, str], tuple[Scope, ...]], event, context):
+    """Check the caller's scope and the media type before validation, then resolve the route.
+
+    ``scopes`` maps ``(method, resource)`` of every route to the key scopes allowed to call it.
+    """
+    method, resource = event.get("httpMethod", ""), event.get("resource", "")
+    allowed = scopes.get((method, resource))
+    path = event.get("path", "")
+    if allowed is not None:
+        ctx = (event.get("requestContext") or {}).get("authorizer") or {}
+        scope = ctx.get("scope")
+        if scope not in {str(s) for s in ANY_SCOPE}:
+            return _raw_problem(Unauthenticated("no authorized API key on this request").problem(path))
+        if scope not in {str(s) for s in allowed}:
+            names = ", ".join(str(s) for s in allowed)
+            return _raw_problem(
+                Forbidden(f"{method} {resource} needs a key of scope {names}; this key has scope {scope}").problem(path)
+            )
+        if event.get("body"):
+            ctype = ""
+            for k, v in (event.get("headers") or {}).items():
+                if k.lower() == "content-type":
+                    ctype = (v or "").split(";")[0].strip().lower()
+            if ctype != "application/json" and not ctype.endswith("+json"):
+                return _raw_problem(
+                    {
+                        "type": PROBLEM_BASE + "unsupported-media-type",
+                        "title": "Unsupported media type",
+                        "status": 415,
+                        "detail": "send the body as JSON with Content-Type: application/json",
+                        "instance": path,
+                    }
+                )
+    return app.resolve(event, context)
+
+
+def _raw_problem(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": body["status"],
+        "headers": {"Content-Type": PROBLEM_JSON},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
 
 
 def header(app: APIGatewayRestResolver, name: str) -> str | None:
@@ -134,5 +175,3 @@ def header(app: APIGatewayRestResolver, name: str) -> str | None:
     return None
 
 
-ANY_SCOPE = (Scope.PARTNER, Scope.ADMIN, Scope.FINANCE)
-WRITE_SCOPE = (Scope.PARTNER, Scope.ADMIN)

@@ -1,0 +1,118 @@
+"""Build the OpenAPI document of the whole partner API from the handlers' resolvers.
+
+``python -m treue.openapi > functions/treue/openapi.json`` (``make openapi``) regenerates the committed
+file, which the docs function serves at ``GET /v1/openapi.json``; a test fails when it drifts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "format": "uri", "example": "https://treue.dev/problems/member-not-found"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "location": {"type": "string"},
+                    "field": {"type": "string"},
+                    "reason": {"type": "string"},
+                },
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+PROBLEMS = {
+    "400": "The request could not be read (malformed JSON, bad cursor or query)",
+    "401": "Missing, invalid or revoked API key",
+    "403": "The key's scope does not allow this route",
+    "404": "No such member (also for members of other programs) or route",
+    "409": "The id was already used with a different request, or the identifier is taken",
+    "415": "The body is not JSON",
+    "422": "The request is not valid (every failing field is listed)",
+}
+
+
+def build() -> dict[str, Any]:
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    from treue.handlers import accrual, enrollment
+
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Treue partner API",
+            "version": "1.0.0",
+            "description": "Enroll members, accrue points exactly once, read balances and statements. "
+            "Authenticate with `Authorization: Bearer <API key>`; errors are application/problem+json.",
+        },
+        "servers": [{"url": "http://127.0.0.1:3000", "description": "local twin (make run)"}],
+        "security": [{"apiKey": []}],
+        "paths": {},
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "trk_… API key"}},
+            "schemas": {"Problem": PROBLEM_SCHEMA},
+        },
+    }
+    for module in (enrollment, accrual):
+        part = json.loads(module.app.get_openapi_json_schema(title="part", version="1"))
+        for path, item in part.get("paths", {}).items():
+            for operation in item.values():
+                operation.setdefault("responses", {})
+                operation["responses"].pop("422", None)
+                for status, description in PROBLEMS.items():
+                    operation["responses"][status] = {
+                        "description": description,
+                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                    }
+                scopes = module.SCOPES.get((_method_of(item, operation), path))
+                if scopes:
+                    operation["x-treue-scopes"] = [str(s) for s in scopes]
+            doc["paths"].setdefault(path, {}).update(item)
+        for name, schema in part.get("components", {}).get("schemas", {}).items():
+            if name not in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+                doc["components"]["schemas"][name] = schema
+    doc["paths"]["/v1/members"]["post"].setdefault("parameters", []).append(
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "description": "Retry-safe enrollment: the same key and body answer the first member (200).",
+        }
+    )
+    doc["paths"]["/v1/openapi.json"] = {
+        "get": {
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": {"description": "The OpenAPI document", "content": {"application/json": {}}}},
+        }
+    }
+    doc["paths"] = dict(sorted(doc["paths"].items()))
+    return doc
+
+
+def _method_of(item: dict[str, Any], operation: dict[str, Any]) -> str:
+    for method, op in item.items():
+        if op is operation:
+            return method.upper()
+    return ""
+
+
+def render() -> str:
+    return json.dumps(build(), indent=2, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")

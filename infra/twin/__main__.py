@@ -1,0 +1,53 @@
+"""``python -m infra.twin``: run the local twin until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from infra.twin.runner import Twin
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.twin", description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("TREUE_AWS_PORT", "0")) or None)
+    parser.add_argument("--template", default="cdk.out/Treue.template.json")
+    parser.add_argument("--state-dir", default=".treue")
+    parser.add_argument("--concurrency", type=int, default=2, help="execution environments per function")
+    parser.add_argument("--visibility-timeout", type=int, default=None,
+                        help="override the queues' visibility timeout (seconds), for quick local retries")
+    args = parser.parse_args(argv)
+    if not Path(args.template).exists():
+        print(f"{args.template} is missing: run `make synth` first", file=sys.stderr)
+        return 2
+    twin = Twin(args.template, args.port, args.state_dir, args.aws_port, args.concurrency, args.visibility_timeout)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        state = twin.start()
+        keys = state["api_keys"]
+        print(
+            f"Treue twin ready at {state['url']}  (AWS endpoint {state['aws_endpoint']})\n"
+            f"  program   {state['program_id']}\n"
+            f"  partner   {keys['partner']}\n"
+            f"  finance   {keys['finance']}\n"
+            f"  admin     {keys['admin']}\n"
+            f"  queue     {state['queues'].get('accrual')}\n"
+            f"  state     {Path(args.state_dir) / 'local.json'}   logs {Path(args.state_dir) / 'logs'}/\n"
+            "Ctrl-C stops it.",
+            flush=True,
+        )
+        stop.wait()
+    finally:
+        twin.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

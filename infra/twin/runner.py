@@ -1,0 +1,223 @@
+"""Start the twin: moto as the AWS endpoint, resources and functions from the template, the gateway,
+queue pollers and a seeded demo program; ``.treue/local.json`` tells clients where it all is."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from infra.twin.gateway import Gateway
+from infra.twin.pollers import QueuePoller
+from infra.twin.serialize import serialize_moto_dynamodb
+from infra.twin.template import REGION, Model, Resolver, load
+from infra.twin.workers import FunctionPool
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS_DIR = ROOT / "functions"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "twin", "AWS_SECRET_ACCESS_KEY": "twin"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _queue_attributes(props: dict[str, Any], resolver: Resolver, visibility: int | None) -> dict[str, str]:
+    attrs = {}
+    for name in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"):
+        if name in props:
+            attrs[name] = str(props[name])
+    if visibility is not None:
+        attrs["VisibilityTimeout"] = str(visibility)
+    if "RedrivePolicy" in props:
+        attrs["RedrivePolicy"] = json.dumps(resolver.resolve(props["RedrivePolicy"]))
+    return attrs
+
+
+class Twin:
+    def __init__(
+        self,
+        template: str | Path,
+        port: int = 3000,
+        state_dir: str | Path = ".treue",
+        aws_port: int | None = None,
+        concurrency: int = 2,
+        visibility_timeout: int | None = None,
+        seed: bool = True,
+    ) -> None:
+        self.model: Model = load(template)
+        self.port = port or free_port()
+        self.aws_port = aws_port or free_port()
+        self.state_dir = Path(state_dir)
+        self.concurrency = concurrency
+        self.visibility_timeout = visibility_timeout
+        self.seed = seed
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.aws_endpoint = f"http://127.0.0.1:{self.aws_port}"
+        self.pools: dict[str, FunctionPool] = {}
+        self.pollers: list[QueuePoller] = []
+        self.state: dict[str, Any] = {}
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.aws_endpoint, region_name=REGION,
+                            aws_access_key_id="twin", aws_secret_access_key="twin")
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> dict[str, Any]:
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+        with socket.socket() as probe:  # fail before starting anything when the port is taken
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError as err:
+                raise SystemExit(f"port {self.port} is in use (another twin?); set PORT to use another") from err
+        serialize_moto_dynamodb()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        os.environ["MOTO_PORT"] = str(self.aws_port)  # moto's ASL interpreter calls back on this port
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
+        self.moto.start()
+        resolver = Resolver(self.model, self.url)
+        self._create_tables()
+        self._create_queues(resolver)
+        self._start_functions(resolver)
+        self.gateway = Gateway(self.model.routes, self.pools, self.model.gateway_responses)
+        self.gateway.serve("127.0.0.1", self.port)
+        sqs = self.client("sqs")
+        for m in self.model.mappings:
+            q = self.model.queues[m.queue]
+            poller = QueuePoller(sqs, q.url, q.arn, self.pools[m.function], m.batch_size, m.report_batch_item_failures)
+            poller.start()
+            self.pollers.append(poller)
+        self.state = self._describe(resolver)
+        if self.seed:
+            self.state.update(self.seed_program("Demo Café", "EUR"))
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "local.json").write_text(json.dumps(self.state, indent=2) + "\n")
+        return self.state
+
+    def stop(self) -> None:
+        for p in self.pollers:
+            p.stop()
+        if getattr(self, "gateway", None) and self.gateway.server:
+            self.gateway.server.shutdown()
+        for pool in self.pools.values():
+            pool.stop()
+        if getattr(self, "moto", None):
+            self.moto.stop()
+        state_file = self.state_dir / "local.json"
+        if self.state.get("program_id") and state_file.exists():
+            if json.loads(state_file.read_text()).get("started_at") == self.state.get("started_at"):
+                state_file.unlink()
+
+    # ------------------------------------------------------------ resources
+
+    def _create_tables(self) -> None:
+        ddb = self.client("dynamodb")
+        for spec in self.model.tables.values():
+            p = spec.properties
+            args: dict[str, Any] = {
+                "TableName": spec.name,
+                "KeySchema": p["KeySchema"],
+                "AttributeDefinitions": p["AttributeDefinitions"],
+                "BillingMode": p.get("BillingMode", "PAY_PER_REQUEST"),
+            }
+            if p.get("GlobalSecondaryIndexes"):
+                args["GlobalSecondaryIndexes"] = p["GlobalSecondaryIndexes"]
+            ddb.create_table(**args)
+            ttl = p.get("TimeToLiveSpecification")
+            if ttl and ttl.get("Enabled"):
+                ddb.update_time_to_live(
+                    TableName=spec.name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+                )
+
+    def _create_queues(self, resolver: Resolver) -> None:
+        sqs = self.client("sqs")
+        pending = dict(self.model.queues)
+        while pending:  # dead-letter queues before the queues that redrive into them
+            progressed = False
+            for lid, spec in list(pending.items()):
+                try:
+                    attrs = _queue_attributes(spec.properties, resolver, self.visibility_timeout)
+                except KeyError:
+                    continue
+                spec.url = sqs.create_queue(QueueName=spec.name, Attributes=attrs)["QueueUrl"]
+                spec.arn = sqs.get_queue_attributes(QueueUrl=spec.url, AttributeNames=["QueueArn"])["Attributes"][
+                    "QueueArn"
+                ]
+                del pending[lid]
+                progressed = True
+            if not progressed:
+                raise RuntimeError(f"cannot order queues {list(pending)}")
+
+    def _start_functions(self, resolver: Resolver) -> None:
+        logs = self.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for lid, spec in self.model.functions.items():
+            env = {k: str(v) for k, v in resolver.resolve(spec.environment).items()}
+            env.update(CREDENTIALS)
+            env.update(
+                {
+                    "AWS_ENDPOINT_URL": self.aws_endpoint,
+                    "AWS_REGION": REGION,
+                    "AWS_DEFAULT_REGION": REGION,
+                    "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+                    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                    "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+                    "PYTHONPATH": str(FUNCTIONS_DIR),
+                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                    "TZ": "UTC",
+                    "LANG": "C.UTF-8",
+                }
+            )
+            self.pools[lid] = FunctionPool(spec, env, str(logs / f"{spec.name}.log"), self.concurrency)
+        threads = [threading.Thread(target=p.prestart) for p in self.pools.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def _describe(self, resolver: Resolver) -> dict[str, Any]:
+        queues, dlqs, table = {}, {}, None
+        for name, output in self.model.outputs.items():
+            try:
+                value = resolver.resolve(output["Value"])
+            except KeyError:
+                continue
+            if name.endswith("DlqUrl"):
+                dlqs[name.removesuffix("DlqUrl").lower()] = value
+            elif name.endswith("QueueUrl"):
+                queues[name.removesuffix("QueueUrl").lower()] = value
+            elif name == "TableName":
+                table = value
+        return {
+            "url": self.url,
+            "aws_endpoint": self.aws_endpoint,
+            "region": REGION,
+            "table": table,
+            "queues": queues,
+            "dead_letter_queues": dlqs,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+    def seed_program(self, name: str, currency: str) -> dict[str, Any]:
+        sys.path.insert(0, str(FUNCTIONS_DIR))
+        from treue.logic import provisioning
+        from treue.store.dynamodb import Store
+
+        store = Store(self.state["table"], ddb=self.client("dynamodb"))
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return provisioning.create_program(store, name, currency, now)

@@ -1,0 +1,237 @@
+"""Read the synthesized CloudFormation template into what the twin runs: tables, queues, functions,
+routes, the authorizer, gateway responses and queue → function mappings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REGION = "eu-central-1"
+ACCOUNT = "123456789012"
+
+
+@dataclass
+class TableSpec:
+    logical_id: str
+    name: str
+    properties: dict[str, Any]
+
+
+@dataclass
+class QueueSpec:
+    logical_id: str
+    name: str
+    properties: dict[str, Any]
+    url: str = ""
+    arn: str = ""
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    name: str
+    handler: str
+    timeout: int
+    memory: int
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Route:
+    method: str
+    path: str  # e.g. /v1/members/{member_id}
+    function: str  # logical id
+    authorizer: str | None  # logical id of the authorizer function, None for public routes
+
+    def match(self, path: str) -> dict[str, str] | None:
+        want = self.path.strip("/").split("/")
+        got = path.strip("/").split("/")
+        if len(want) != len(got):
+            return None
+        params = {}
+        for w, g in zip(want, got, strict=True):
+            if w.startswith("{") and w.endswith("}"):
+                if not g:
+                    return None
+                params[w[1:-1]] = g
+            elif w != g:
+                return None
+        return params
+
+
+@dataclass
+class EventSourceMapping:
+    queue: str  # logical id
+    function: str  # logical id
+    batch_size: int
+    report_batch_item_failures: bool
+
+
+@dataclass
+class Model:
+    tables: dict[str, TableSpec]
+    queues: dict[str, QueueSpec]
+    functions: dict[str, FunctionSpec]
+    routes: list[Route]
+    gateway_responses: dict[str, dict[str, Any]]
+    mappings: list[EventSourceMapping]
+    outputs: dict[str, Any]
+    resources: dict[str, Any]
+
+
+def _function_of_integration(method: dict[str, Any]) -> str:
+    uri = method["Properties"]["Integration"]["Uri"]
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "Fn::GetAtt" in node and node["Fn::GetAtt"][1] == "Arn":
+                found.append(node["Fn::GetAtt"][0])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(uri)
+    if not found:
+        raise ValueError(f"cannot find the function of integration {uri}")
+    return found[0]
+
+
+def load(path: str | Path) -> Model:
+    template = json.loads(Path(path).read_text())
+    res: dict[str, Any] = template["Resources"]
+    tables = {
+        lid: TableSpec(lid, f"treue-{lid.lower()}", r["Properties"])
+        for lid, r in res.items()
+        if r["Type"] == "AWS::DynamoDB::Table"
+    }
+    queues = {
+        lid: QueueSpec(lid, f"treue-{lid.lower()}", r.get("Properties", {}))
+        for lid, r in res.items()
+        if r["Type"] == "AWS::SQS::Queue"
+    }
+    functions = {}
+    for lid, r in res.items():
+        if r["Type"] != "AWS::Lambda::Function":
+            continue
+        p = r["Properties"]
+        functions[lid] = FunctionSpec(
+            logical_id=lid,
+            name=f"treue-{lid.lower()}",
+            handler=p["Handler"],
+            timeout=int(p.get("Timeout", 3)),
+            memory=int(p.get("MemorySize", 128)),
+            environment=p.get("Environment", {}).get("Variables", {}),
+        )
+    # API Gateway resources form a tree of path parts
+    def path_of(resource_ref: Any) -> str:
+        if isinstance(resource_ref, dict) and "Fn::GetAtt" in resource_ref:
+            return ""  # the RestApi root resource
+        lid = resource_ref["Ref"]
+        r = res[lid]["Properties"]
+        return path_of(r["ParentId"]) + "/" + r["PathPart"]
+
+    authorizers = {
+        lid: _function_of_integration({"Properties": {"Integration": {"Uri": r["Properties"]["AuthorizerUri"]}}})
+        for lid, r in res.items()
+        if r["Type"] == "AWS::ApiGateway::Authorizer"
+    }
+    routes = []
+    for _lid, r in res.items():
+        if r["Type"] != "AWS::ApiGateway::Method" or r["Properties"]["HttpMethod"] == "OPTIONS":
+            continue
+        p = r["Properties"]
+        auth = p.get("AuthorizerId")
+        routes.append(
+            Route(
+                method=p["HttpMethod"],
+                path=path_of(p["ResourceId"]) or "/",
+                function=_function_of_integration(r),
+                authorizer=authorizers[auth["Ref"]] if auth else None,
+            )
+        )
+    gateway_responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in res.values()
+        if r["Type"] == "AWS::ApiGateway::GatewayResponse"
+    }
+    mappings = []
+    for r in res.values():
+        if r["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        p = r["Properties"]
+        mappings.append(
+            EventSourceMapping(
+                queue=p["EventSourceArn"]["Fn::GetAtt"][0],
+                function=p["FunctionName"]["Ref"],
+                batch_size=int(p.get("BatchSize", 10)),
+                report_batch_item_failures="ReportBatchItemFailures" in p.get("FunctionResponseTypes", []),
+            )
+        )
+    return Model(tables, queues, functions, routes, gateway_responses, mappings, template.get("Outputs", {}), res)
+
+
+class Resolver:
+    """Resolves the intrinsic functions the stack uses against the twin's physical resources."""
+
+    def __init__(self, model: Model, api_url: str) -> None:
+        self.model = model
+        self.api_url = api_url
+
+    def ref(self, lid: str) -> str:
+        m = self.model
+        if lid == "AWS::Region":
+            return REGION
+        if lid == "AWS::AccountId":
+            return ACCOUNT
+        if lid == "AWS::Partition":
+            return "aws"
+        if lid == "AWS::URLSuffix":
+            return "amazonaws.com"
+        if lid in m.tables:
+            return m.tables[lid].name
+        if lid in m.queues:
+            return m.queues[lid].url
+        if lid in m.functions:
+            return m.functions[lid].name
+        rtype = m.resources.get(lid, {}).get("Type")
+        if rtype == "AWS::ApiGateway::RestApi":
+            return "twinapi"
+        if rtype == "AWS::ApiGateway::Stage":
+            return "prod"
+        raise KeyError(f"the twin cannot resolve Ref {lid}")
+
+    def get_att(self, lid: str, attr: str) -> str:
+        m = self.model
+        if lid in m.tables and attr == "Arn":
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{m.tables[lid].name}"
+        if lid in m.queues:
+            q = m.queues[lid]
+            return {"Arn": q.arn, "QueueUrl": q.url, "QueueName": q.name}[attr]
+        if lid in m.functions and attr == "Arn":
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{m.functions[lid].name}"
+        raise KeyError(f"the twin cannot resolve Fn::GetAtt {lid}.{attr}")
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, dict):
+            if "Ref" in node:
+                return self.ref(node["Ref"])
+            if "Fn::GetAtt" in node:
+                return self.get_att(*node["Fn::GetAtt"])
+            if "Fn::Join" in node:
+                sep, parts = node["Fn::Join"]
+                return sep.join(str(self.resolve(p)) for p in parts)
+            if "Fn::Select" in node:
+                index, items = node["Fn::Select"]
+                return self.resolve(items)[int(index)]
+            if "Fn::Split" in node:
+                sep, value = node["Fn::Split"]
+                return str(self.resolve(value)).split(sep)
+            return {k: self.resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.resolve(v) for v in node]
+        return node
