@@ -1,0 +1,101 @@
+"""``treue``: operator commands that write to DynamoDB directly (the first API key cannot come from the API).
+
+Targets the running local twin (``.treue/local.json``) by default, or a deployed stack with
+``--stack NAME`` using the caller's AWS credentials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _target(args) -> tuple[Any, str]:
+    """(DynamoDB client, table name) of the twin or of a deployed stack."""
+    import boto3
+
+    if args.stack:
+        outputs = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+        table = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "TableName"), None)
+        if not table:
+            raise SystemExit(f"stack {args.stack} has no TableName output")
+        return boto3.client("dynamodb"), table
+    state_file = Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json"))
+    if not state_file.exists():
+        raise SystemExit(f"{state_file} not found: start the twin with `make run`, or pass --stack NAME")
+    state = json.loads(state_file.read_text())
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=state["aws_endpoint"],
+        region_name=state.get("region", "eu-central-1"),
+        aws_access_key_id="twin",
+        aws_secret_access_key="twin",
+    )
+    return client, state["table"]
+
+
+def _store(args):
+    from treue.store.dynamodb import Store
+
+    client, table = _target(args)
+    return Store(table, ddb=client)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="treue", description="Treue operator commands")
+    parser.add_argument("--stack", help="a deployed CloudFormation stack (default: the local twin)")
+    parser.add_argument("--state", help="the twin's state file (default .treue/local.json)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    program = sub.add_parser("program", help="programs (tenants)").add_subparsers(dest="action", required=True)
+    create = program.add_parser("create", help="create a program and one API key per scope")
+    create.add_argument("--name", required=True)
+    create.add_argument("--currency", required=True, help="ISO 4217, e.g. EUR")
+    create.add_argument("--earn-points", type=int, default=1, help="points earned per --earn-per minor units")
+    create.add_argument("--earn-per", type=int, default=100, help="minor units per --earn-points points")
+    create.add_argument("--value-points", type=int, default=100, help="points worth --value-minor minor units")
+    create.add_argument("--value-minor", type=int, default=100)
+
+    key = sub.add_parser("key", help="API keys").add_subparsers(dest="action", required=True)
+    kc = key.add_parser("create", help="create an API key (shown once)")
+    kc.add_argument("--program", required=True)
+    kc.add_argument("--scope", required=True, choices=["partner", "finance", "admin"])
+    kr = key.add_parser("revoke", help="revoke an API key at once")
+    kr.add_argument("key_id")
+
+    args = parser.parse_args(argv)
+    from treue.logic import provisioning
+
+    try:
+        store = _store(args)
+        if args.command == "program":
+            out = provisioning.create_program(
+                store, args.name, args.currency, _now(),
+                earn_points=args.earn_points, earn_per_minor=args.earn_per,
+                value_points=args.value_points, value_minor=args.value_minor,
+            )
+        elif args.action == "create":
+            out = provisioning.create_key(store, args.program, args.scope, _now())
+        else:
+            if not store.revoke_api_key(args.key_id, _now()):
+                print(f"treue: no API key {args.key_id}", file=sys.stderr)
+                return 1
+            out = {"key_id": args.key_id, "revoked": True}
+    except (ValueError, LookupError) as err:
+        print(f"treue: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

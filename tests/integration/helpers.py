@@ -1,0 +1,40 @@
+from tests.support import LambdaContext, api_event, body_of
+from treue.handlers import accrual, enrollment
+
+
+def call(module, sample, auth, **kw):
+    response = module.handler(api_event(sample, auth=auth, **kw), LambdaContext())
+    return response["statusCode"], body_of(response), response
+
+
+def enroll(auth, body, headers=None):
+    """POST /v1/members; the sample's Idempotency-Key is only sent when ``headers`` give one."""
+    event = api_event("enrollment/post_member.json", auth=auth, body=body)
+    event["headers"].pop("Idempotency-Key")
+    event["multiValueHeaders"].pop("Idempotency-Key")
+    for k, v in (headers or {}).items():
+        event["headers"][k] = v
+        event["multiValueHeaders"][k] = [v]
+    response = enrollment.handler(event, LambdaContext())
+    return response["statusCode"], body_of(response), response
+
+
+def purchase(auth, member_id, body):
+    return call(
+        accrual,
+        "accrual/post_purchase.json",
+        auth,
+        path=f"/v1/members/{member_id}/purchases",
+        path_parameters={"member_id": member_id},
+        body=body,
+    )
+
+
+def member_call(module, sample, auth, member_id, suffix="", **kw):
+    return call(
+        module, sample, auth, path=f"/v1/members/{member_id}{suffix}", path_parameters={"member_id": member_id}, **kw
+    )
+
+
+def buy(txn, value, currency="EUR"):
+    return {"transaction_id": txn, "amount": {"value": value, "currency": currency}, "occurred_at": "2026-11-01T12:00:00Z"}
