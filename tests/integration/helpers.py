@@ -1,5 +1,6 @@
-from tests.support import LambdaContext, api_event, body_of
 from treue.handlers import accrual, enrollment
+
+from tests.support import LambdaContext, api_event, body_of
 
 
 def call(module, sample, auth, **kw):
@@ -37,4 +38,8 @@ def member_call(module, sample, auth, member_id, suffix="", **kw):
 
 
 def buy(txn, value, currency="EUR"):
-    return {"transaction_id": txn, "amount": {"value": value, "currency": currency}, "occurred_at": "2026-11-01T12:00:00Z"}
+    return {
+        "transaction_id": txn,
+        "amount": {"value": value, "currency": currency},
+        "occurred_at": "2026-11-01T12:00:00Z",
+    }

@@ -1,5 +1,6 @@
-from tests.integration.helpers import buy, call, enroll, member_call, purchase
 from treue.handlers import accrual
+
+from tests.integration.helpers import buy, call, enroll, member_call, purchase
 
 
 def new_member(program):

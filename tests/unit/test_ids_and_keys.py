@@ -1,5 +1,4 @@
 import pytest
-
 from treue.logic import ids, keys
 
 

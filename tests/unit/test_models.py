@@ -1,9 +1,12 @@
 import pytest
 from pydantic import ValidationError
-
 from treue.logic.models import Adjustment, Enrollment, Purchase
 
-PURCHASE = {"transaction_id": "t-1", "amount": {"value": 1999, "currency": "EUR"}, "occurred_at": "2026-01-02T10:00:00Z"}
+PURCHASE = {
+    "transaction_id": "t-1",
+    "amount": {"value": 1999, "currency": "EUR"},
+    "occurred_at": "2026-01-02T10:00:00Z",
+}
 
 
 def test_enrollment_needs_an_identifier():

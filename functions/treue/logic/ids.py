@@ -19,6 +19,14 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{''.join(reversed(chars))}"
 
 
+_ID = re.compile(r"^[a-z]{3}_[0-9a-z]{26}$")
+
+
+def well_formed(value: str, prefix: str) -> bool:
+    """Whether ``value`` looks like an id made by :func:`new_id` with ``prefix``."""
+    return value.startswith(prefix + "_") and bool(_ID.match(value))
+
+
 def luhn_check_digit(payload: str) -> str:
     """The digit that makes ``payload + digit`` pass the Luhn check."""
     total = 0

@@ -43,8 +43,15 @@ def enroll(store, program_id: str, request: Enrollment, now: str, idempotency_ke
     return get(store, program_id, replay.result["member_id"]), False
 
 
+def require_id(member_id: str) -> str:
+    """A malformed member id names no member: 404, before any storage call."""
+    if not ids.well_formed(member_id, "mbr"):
+        raise MemberNotFound(f"member {member_id[:40]} does not exist")
+    return member_id
+
+
 def get(store, program_id: str, member_id: str) -> dict[str, Any]:
-    member = store.get_member(program_id, member_id)
+    member = store.get_member(program_id, require_id(member_id))
     if member is None:
         raise MemberNotFound(f"member {member_id} does not exist")
     return member

@@ -7,6 +7,7 @@ from typing import Any
 from treue.errors import CurrencyMismatch, IdempotencyConflict, MemberNotFound
 from treue.logic.ids import new_id
 from treue.logic.ledger import Account, Posting, PostingType, request_fingerprint
+from treue.logic.members import require_id
 from treue.logic.models import Adjustment, Purchase
 from treue.logic.programs import Program
 
@@ -17,6 +18,7 @@ def accrue(store, program: Program, member_id: str, purchase: Purchase, actor: s
     Answers ``{"points_earned", "balance", "transaction_id", "replayed"}``; a replay answers the points
     of the first request and the member's current balance.
     """
+    require_id(member_id)
     if purchase.amount.currency != program.currency:
         raise CurrencyMismatch(
             f"the program earns on {program.currency}, the purchase is in {purchase.amount.currency}",
@@ -62,6 +64,7 @@ def adjust(
     store, program: Program, member_id: str, request: Adjustment, actor: str, now: str
 ) -> dict[str, Any]:
     """A manual correction as its own posting (never an edit), idempotent by ``reference``."""
+    require_id(member_id)
     if request.points > 0:
         debit, credit = Account.PROGRAM_ADJUSTMENTS, Account.MEMBER_AVAILABLE
     else:
@@ -93,13 +96,14 @@ def adjust(
 
 
 def balance(store, program_id: str, member_id: str) -> dict[str, int]:
-    found = store.get_balance(program_id, member_id)
+    found = store.get_balance(program_id, require_id(member_id))
     if found is None:
         raise MemberNotFound(f"member {member_id} does not exist")
     return found
 
 
 def statement(store, program_id: str, member_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    require_id(member_id)
     entries, next_cursor = store.list_entries(program_id, member_id, limit, cursor)
     if not entries and cursor is None:
         balance(store, program_id, member_id)  # 404 for an unknown member, empty list for a new one

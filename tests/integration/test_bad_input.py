@@ -1,0 +1,75 @@
+"""Bad input of every kind on every route: a 4xx problem+json, never a 5xx."""
+
+import json
+
+import pytest
+from treue.handlers import accrual, enrollment
+
+from tests.support import LambdaContext, api_event, body_of
+
+ROUTES = [
+    (enrollment, "enrollment/post_member.json"),
+    (enrollment, "enrollment/get_member.json"),
+    (enrollment, "enrollment/find_member.json"),
+    (accrual, "accrual/post_purchase.json"),
+    (accrual, "accrual/post_adjustment.json"),
+    (accrual, "accrual/get_balance.json"),
+    (accrual, "accrual/get_ledger.json"),
+]
+BODIES = [
+    "{",
+    "[]",
+    "null",
+    "42",
+    '"text"',
+    json.dumps({"email": None, "phone": 5}),
+    json.dumps({"transaction_id": {"$ne": 1}, "amount": {"value": 1e30, "currency": "EUR"}}),
+    json.dumps({"points": "lots", "reason": None}),
+    json.dumps({"amount": {"value": 10, "currency": "EUR"}, "occurred_at": "yesterday", "transaction_id": "x"}),
+    json.dumps({"email": "x" * 100_000}),
+    "\udcff".encode("utf-8", "surrogatepass").decode("latin-1"),
+]
+QUERIES = [{"limit": "-1"}, {"limit": "abc"}, {"cursor": "%%%"}, {"email": ""}, {"qr_token": "x" * 500}]
+PATH_IDS = ["mbr_" + "x" * 300, "../../etc/passwd", "%00", " "]
+
+
+def problem_of(response):
+    assert 400 <= response["statusCode"] < 500, (response["statusCode"], response.get("body"))
+    content_type = (response.get("headers") or {}).get("Content-Type") or response["multiValueHeaders"][
+        "Content-Type"
+    ][0]
+    assert content_type == "application/problem+json"
+    body = body_of(response)
+    assert body["type"].startswith("https://treue.dev/problems/") and body["status"] == response["statusCode"]
+    return body
+
+
+@pytest.mark.parametrize("module, sample", ROUTES)
+def test_bad_bodies_queries_and_ids(program, module, sample):
+    auth = program["auth"]["admin"]
+    base = api_event(sample, auth=auth)
+    method = base["httpMethod"]
+    cases = []
+    if method == "POST":
+        cases += [api_event(sample, auth=auth, body=b) for b in BODIES]
+        wrong_type = api_event(sample, auth=auth, body="email=a@example.com")
+        wrong_type["headers"]["Content-Type"] = "application/x-www-form-urlencoded"
+        cases.append(wrong_type)
+    else:
+        cases += [api_event(sample, auth=auth, query=q) for q in QUERIES if "members/{" in base["resource"]
+                  or "limit" not in q]
+    if base.get("pathParameters"):
+        for bad in PATH_IDS:
+            ev = api_event(sample, auth=auth, body=base["body"] if method == "POST" else None)
+            ev["pathParameters"] = {"member_id": bad}
+            ev["path"] = base["resource"].replace("{member_id}", bad)
+            cases.append(ev)
+    assert cases
+    for event in cases:
+        problem_of(module.handler(event, LambdaContext()))
+
+
+def test_unknown_routes_are_404_problems(program):
+    event = api_event("accrual/get_balance.json", auth=program["auth"]["partner"], path="/v1/nothing")
+    event["resource"] = "/v1/nothing"
+    assert problem_of(accrual.handler(event, LambdaContext()))["status"] == 404
