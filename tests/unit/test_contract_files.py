@@ -1,0 +1,22 @@
+"""The committed OpenAPI document and the events/ samples stay in step with the handlers."""
+
+import json
+
+from tests.support import EVENTS
+from treue.handlers import accrual, enrollment
+from treue.openapi import render
+
+ROOT = EVENTS.parent
+
+
+def test_the_committed_openapi_document_matches_the_handlers():
+    committed = (ROOT / "functions" / "treue" / "openapi.json").read_text()
+    assert committed == render(), "run `make openapi` and commit functions/treue/openapi.json"
+
+
+def test_every_route_has_a_sample_event():
+    samples = [json.loads(p.read_text()) for p in EVENTS.rglob("*.json")]
+    covered = {(e.get("httpMethod"), e.get("resource")) for e in samples}
+    for route in set(enrollment.SCOPES) | set(accrual.SCOPES) | {("GET", "/v1/openapi.json")}:
+        assert route in covered, route
+    assert any("Records" in e for e in samples) and any(e.get("type") == "REQUEST" for e in samples)
