@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from treue.errors import PROBLEM_BASE, Forbidden, TreueError, Unauthenticated
+from treue.errors import PROBLEM_BASE, Forbidden, MalformedRequest, TreueError, Unauthenticated
 from treue.logic.keys import Scope
 
 PROBLEM_JSON = "application/problem+json"
@@ -144,6 +145,13 @@ def dispatch(app: APIGatewayRestResolver, scopes: dict[tuple[str, str], tuple[Sc
             for k, v in (event.get("headers") or {}).items():
                 if k.lower() == "content-type":
                     ctype = (v or "").split(";")[0].strip().lower()
+            if event.get("isBase64Encoded"):
+                try:
+                    event = {**event, "body": base64.b64decode(event["body"]).decode("utf-8"), "isBase64Encoded": False}
+                except (ValueError, UnicodeDecodeError):
+                    return _raw_problem(
+                        MalformedRequest("the body is not UTF-8 encoded JSON").problem(path)
+                    )
             if ctype != "application/json" and not ctype.endswith("+json"):
                 return _raw_problem(
                     {

@@ -1,0 +1,74 @@
+"""End-to-end: the local twin in its own process, built from a freshly synthesized template."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Client:
+    def __init__(self, state: dict, state_file: Path) -> None:
+        self.state = state
+        self.state_file = state_file
+        self.url = state["url"]
+
+    def key(self, scope: str) -> str:
+        return self.state["api_keys"][scope]
+
+    def request(self, method, path, body=None, key="partner", headers=None, raw: bytes | None = None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        h = {"Content-Type": "application/json"} if data is not None else {}
+        if key:
+            h["Authorization"] = f"Bearer {self.key(key) if key in self.state['api_keys'] else key}"
+        h.update(headers or {})
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, dict(r.headers), json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as err:
+            payload = err.read()
+            return err.code, dict(err.headers), json.loads(payload) if payload else None
+
+    def sqs(self):
+        import boto3
+
+        return boto3.client("sqs", endpoint_url=self.state["aws_endpoint"], region_name=self.state["region"],
+                            aws_access_key_id="twin", aws_secret_access_key="twin")
+
+    def treue(self, *args):
+        return subprocess.run([sys.executable, "-m", "treue.cli", "--state", str(self.state_file), *args],
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def twin(synthesized, tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("twin")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "functions")}
+    log = open(state_dir / "twin.out", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra.twin", "--port", "0", "--template", str(synthesized),
+         "--state-dir", str(state_dir), "--visibility-timeout", "1"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    state_file = state_dir / "local.json"
+    deadline = time.monotonic() + 120
+    while not state_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the twin did not start:\n" + (state_dir / "twin.out").read_text()[-4000:])
+        time.sleep(0.2)
+    yield Client(json.loads(state_file.read_text()), state_file)
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
