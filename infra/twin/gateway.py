@@ -95,22 +95,20 @@ class Gateway:
             "requestTimeEpoch": int(time.time() * 1000),
             "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent")},
         }
+        request = {  # what the authorizer's REQUEST event and the proxy event share
+            "resource": resource,
+            "path": path,
+            "httpMethod": method,
+            "headers": dict(headers),
+            "multiValueHeaders": multi_headers,
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": query or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+        }
         method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{method}{path}"
         if route.authorizer:
-            auth_event = {
-                "type": "REQUEST",
-                "methodArn": method_arn,
-                "resource": resource,
-                "path": path,
-                "httpMethod": method,
-                "headers": dict(headers),
-                "multiValueHeaders": multi_headers,
-                "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
-                "multiValueQueryStringParameters": query or None,
-                "pathParameters": params or None,
-                "stageVariables": None,
-                "requestContext": dict(context),
-            }
+            auth_event = {"type": "REQUEST", "methodArn": method_arn, **request, "requestContext": dict(context)}
             outcome = self.pools[route.authorizer].invoke(auth_event)
             if not outcome.ok:
                 kind = "UNAUTHORIZED" if outcome.error_message == "Unauthorized" else "AUTHORIZER_FAILURE"
@@ -126,20 +124,7 @@ class Gateway:
             text = body.decode("utf-8") if body else None
         except UnicodeDecodeError:
             text, is_binary = base64.b64encode(body).decode(), True
-        event = {
-            "resource": resource,
-            "path": path,
-            "httpMethod": method,
-            "headers": dict(headers),
-            "multiValueHeaders": multi_headers,
-            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
-            "multiValueQueryStringParameters": query or None,
-            "pathParameters": params or None,
-            "stageVariables": None,
-            "requestContext": context,
-            "body": text,
-            "isBase64Encoded": is_binary,
-        }
+        event = {**request, "requestContext": context, "body": text, "isBase64Encoded": is_binary}
         outcome = self.pools[route.function].invoke(event)
         if not outcome.ok:
             kind = "INTEGRATION_TIMEOUT" if outcome.error_type == "Timeout" else "BAD_GATEWAY"

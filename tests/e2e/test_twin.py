@@ -134,7 +134,7 @@ def test_the_readme_quickstart_works_verbatim(twin, tmp_path):
     (tmp_path / ".treue").mkdir()
     (tmp_path / ".treue" / "local.json").write_text(twin.state_file.read_text())
     # the twin is shared by the whole session: free the quickstart's email first if a test took it
-    script = script.replace("ada@example.com", "ada.quickstart@example.com")
+    script = script.replace("ada@example.com", "ada.quickstart@example.com").replace("pos-1001", "pos-qs-1")
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -146,5 +146,5 @@ def test_the_readme_quickstart_works_verbatim(twin, tmp_path):
     purchase_answer, balance, statement, found = outputs
     assert purchase_answer["points_earned"] == 49
     assert balance == {"available": 49, "held": 0, "lifetime_earned": 49, "lifetime_redeemed": 0}
-    assert statement["entries"][0]["reference"] == "pos-1001"
+    assert statement["entries"][0]["reference"] == "pos-qs-1"
     assert len(found["items"]) == 1

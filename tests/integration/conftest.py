@@ -3,11 +3,11 @@ from __future__ import annotations
 import boto3
 import pytest
 from moto import mock_aws
+
+from tests.support import create_table
 from treue import runtime
 from treue.logic import keys, provisioning
 from treue.store.dynamodb import Store
-
-from tests.support import create_table
 
 REGION = "eu-central-1"
 

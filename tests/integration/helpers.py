@@ -1,6 +1,5 @@
-from treue.handlers import accrual, enrollment
-
 from tests.support import LambdaContext, api_event, body_of
+from treue.handlers import accrual, enrollment
 
 
 def call(module, sample, auth, **kw):

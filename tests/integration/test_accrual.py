@@ -1,6 +1,5 @@
-from treue.handlers import accrual
-
 from tests.integration.helpers import buy, call, enroll, member_call, purchase
+from treue.handlers import accrual
 
 
 def new_member(program):

@@ -3,12 +3,12 @@ import json
 
 import boto3
 import pytest
-from treue import runtime
-from treue.handlers import accrual, accrual_queue
 
 from tests.integration.conftest import REGION
 from tests.integration.helpers import enroll, member_call
 from tests.support import LambdaContext, load_event
+from treue import runtime
+from treue.handlers import accrual, accrual_queue
 
 
 @pytest.fixture

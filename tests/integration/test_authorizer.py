@@ -1,11 +1,11 @@
 import copy
 
 import pytest
+
+from tests.support import LambdaContext, load_event
 from treue import runtime
 from treue.handlers import authorizer
 from treue.logic import keys
-
-from tests.support import LambdaContext, load_event
 
 
 def authorize(header):

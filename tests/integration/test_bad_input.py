@@ -3,9 +3,9 @@
 import json
 
 import pytest
-from treue.handlers import accrual, enrollment
 
 from tests.support import LambdaContext, api_event, body_of
+from treue.handlers import accrual, enrollment
 
 ROUTES = [
     (enrollment, "enrollment/post_member.json"),

@@ -1,7 +1,6 @@
+from tests.integration.helpers import call, enroll
 from treue.handlers import enrollment
 from treue.logic.ids import luhn_valid
-
-from tests.integration.helpers import call, enroll
 
 
 def test_enrollment_issues_a_luhn_card_number_and_a_qr_token(program):

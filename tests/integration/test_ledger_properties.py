@@ -4,12 +4,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from infra.twin.serialize import serialize_moto_dynamodb
 from treue import runtime
 from treue.errors import IdempotencyConflict, InsufficientPoints
 from treue.logic import members, points, provisioning
 from treue.logic.models import Adjustment, Enrollment, Purchase
-
-from infra.twin.serialize import serialize_moto_dynamodb
 
 operation = st.one_of(
     st.tuples(st.just("purchase"), st.integers(0, 3), st.integers(0, 5), st.integers(0, 100_000)),

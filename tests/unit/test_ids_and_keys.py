@@ -1,4 +1,5 @@
 import pytest
+
 from treue.logic import ids, keys
 
 

@@ -1,6 +1,7 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from treue.logic.ledger import Account, Posting, PostingType, request_fingerprint
 from treue.logic.programs import Program
 

@@ -1,5 +1,6 @@
 import pytest
 from pydantic import ValidationError
+
 from treue.logic.models import Adjustment, Enrollment, Purchase
 
 PURCHASE = {
