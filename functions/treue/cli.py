@@ -20,27 +20,11 @@ def _now() -> str:
 
 
 def _target(args) -> tuple[Any, str]:
-    """(DynamoDB client, table name) of the twin or of a deployed stack."""
-    import boto3
+    from treue.store import targets
 
     if args.stack:
-        outputs = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
-        table = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "TableName"), None)
-        if not table:
-            raise SystemExit(f"stack {args.stack} has no TableName output")
-        return boto3.client("dynamodb"), table
-    state_file = Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json"))
-    if not state_file.exists():
-        raise SystemExit(f"{state_file} not found: start the twin with `make run`, or pass --stack NAME")
-    state = json.loads(state_file.read_text())
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=state["aws_endpoint"],
-        region_name=state.get("region", "eu-central-1"),
-        aws_access_key_id="twin",
-        aws_secret_access_key="twin",
-    )
-    return client, state["table"]
+        return targets.stack(args.stack)
+    return targets.twin(Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json")))
 
 
 def _store(args):
