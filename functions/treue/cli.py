@@ -10,13 +10,8 @@ import argparse
 import json
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _target(args) -> tuple[Any, str]:
@@ -58,19 +53,20 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     from treue.logic import provisioning
+    from treue.runtime import now
 
     try:
         store = _store(args)
         if args.command == "program":
             out = provisioning.create_program(
-                store, args.name, args.currency, _now(),
+                store, args.name, args.currency, now(),
                 earn_points=args.earn_points, earn_per_minor=args.earn_per,
                 value_points=args.value_points, value_minor=args.value_minor,
             )
         elif args.action == "create":
-            out = provisioning.create_key(store, args.program, args.scope, _now())
+            out = provisioning.create_key(store, args.program, args.scope, now())
         else:
-            if not store.revoke_api_key(args.key_id, _now()):
+            if not store.revoke_api_key(args.key_id, now()):
                 print(f"treue: no API key {args.key_id}", file=sys.stderr)
                 return 1
             out = {"key_id": args.key_id, "revoked": True}

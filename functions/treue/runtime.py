@@ -31,7 +31,7 @@ def _load_settings() -> Settings:
 
 _settings: Settings | None = None
 _store = None
-_programs: dict[str, tuple[float, Program]] = {}
+_programs: dict[str, tuple[float, Program]] = {}  # program id → (monotonic read time, program)
 
 
 def settings() -> Settings:

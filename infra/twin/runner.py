@@ -216,8 +216,8 @@ class Twin:
     def seed_program(self, name: str, currency: str) -> dict[str, Any]:
         sys.path.insert(0, str(FUNCTIONS_DIR))
         from treue.logic import provisioning
+        from treue.runtime import now
         from treue.store.dynamodb import Store
 
         store = Store(self.state["table"], ddb=self.client("dynamodb"))
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        return provisioning.create_program(store, name, currency, now)
+        return provisioning.create_program(store, name, currency, now())
