@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -12,7 +14,22 @@ from infra.stack import TreueStack
 STACK_NAME = "Treue"
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def check_catalog() -> None:
+    """A broken catalog file fails synth with the file, the item and the field."""
+    sys.path.insert(0, str(ROOT / "functions"))
+    from treue.logic.catalog import CatalogError, load_dir
+
+    try:
+        load_dir(ROOT / "catalog")
+    except CatalogError as err:
+        raise SystemExit(f"catalog: {err}") from err
+
+
 def build(outdir: str | None = None) -> cdk.App:
+    check_catalog()
     app = cdk.App(outdir=outdir or os.environ.get("CDK_OUTDIR", "cdk.out"))
     TreueStack(app, STACK_NAME, description="Treue: rewards and payouts pipeline")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

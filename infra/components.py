@@ -16,6 +16,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,68 @@ class Storage(Construct):
             time_to_live_attribute="expires_at",
             removal_policy=RemovalPolicy.RETAIN,
         )
+
+
+class CodeKeys(Construct):
+    """Reward codes at rest: a KMS key to seal them and an HMAC key to find them; neither leaves KMS."""
+
+    def __init__(self, scope: Construct, id: str) -> None:
+        super().__init__(scope, id)
+        self.sealing = kms.Key(
+            self, "SealingKey", description="Treue reward codes (vouchers, gift cards): encryption",
+            enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.lookup = kms.Key(
+            self, "LookupKey", description="Treue voucher codes: keyed hash for lookup at the till",
+            key_spec=kms.KeySpec.HMAC_256, key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def environment(self) -> dict[str, str]:
+        return {"CODES_KEY_ID": self.sealing.key_arn, "CODES_MAC_KEY_ID": self.lookup.key_arn}
+
+    def allow_seal(self, fn: lambda_.Function) -> None:
+        self.sealing.grant(fn, "kms:Encrypt")
+
+    def allow_reveal(self, fn: lambda_.Function) -> None:
+        self.sealing.grant(fn, "kms:Decrypt")
+
+    def allow_lookup(self, fn: lambda_.Function) -> None:
+        self.lookup.grant(fn, "kms:GenerateMac")
+
+
+ASL_FILE = ROOT / "infra" / "payout.asl.json"
+
+
+class PayoutWorkflow(Construct):
+    """The Standard payout state machine from infra/payout.asl.json; one Lambda task per step.
+
+    ``tasks`` maps the ASL's substitution names (``VerifyHoldFunction`` …) to functions.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, tasks: dict[str, lambda_.Function], key: kms.IKey) -> None:
+        super().__init__(scope, id)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_file(str(ASL_FILE)),
+            definition_substitutions={name: fn.function_arn for name, fn in tasks.items()},
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            timeout=Duration.hours(1),
+        )
+        for fn in tasks.values():
+            fn.grant_invoke(self.state_machine.role)
+        acknowledge(self.state_machine, "AwsSolutions-IAM5[Resource::*]",
+                    "Log delivery and X-Ray actions of Step Functions have no resource-level permissions.")
+        for name, fn in tasks.items():
+            acknowledge(self.state_machine,
+                        f"AwsSolutions-IAM5[Resource::<{Stack.of(self).get_logical_id(fn.node.default_child)}.Arn>:*]",
+                        f"Invoking {name} by any version or alias of that one function.")
 
 
 class Function(Construct):

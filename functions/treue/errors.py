@@ -117,3 +117,46 @@ class Contention(TreueError):
     status = 503
     title = "Busy, retry shortly"
     retryable = True
+
+
+class ItemNotFound(NotFound):
+    slug = "item-not-found"
+    title = "No such catalog item"
+
+
+class OrderNotFound(NotFound):
+    slug = "order-not-found"
+    title = "No such order"
+
+
+class VoucherNotFound(NotFound):
+    slug = "voucher-not-found"
+    title = "No such voucher code"
+
+
+class DonationNotFound(NotFound):
+    slug = "donation-not-found"
+    title = "No such donation"
+
+
+class NotOrderable(TreueError):
+    """The item cannot be ordered this way: country, value, quantity, delivery method or currency."""
+
+    slug = "not-orderable"
+    status = 422
+    title = "The item cannot be ordered like this"
+
+
+class OrderStateConflict(Conflict):
+    slug = "order-state-conflict"
+    title = "The order is not in a state that allows this"
+
+
+class NotCancelable(Conflict):
+    slug = "not-cancelable"
+    title = "The order cannot be canceled"
+
+
+class VoucherNotRedeemable(Conflict):
+    slug = "voucher-not-redeemable"
+    title = "The voucher cannot be redeemed"

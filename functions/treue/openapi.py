@@ -38,8 +38,9 @@ PROBLEMS = {
     "400": "The request could not be read (malformed JSON, bad cursor or query)",
     "401": "Missing, invalid or revoked API key",
     "403": "The key's scope does not allow this route",
-    "404": "No such member (also for members of other programs) or route",
-    "409": "The id was already used with a different request, or the identifier is taken",
+    "404": "No such member, order, item, voucher or donation (also those of other programs), or route",
+    "409": "The id was already used with a different request, the identifier is taken, or the order's "
+    "state does not allow this",
     "415": "The body is not JSON",
     "422": "The request is not valid (every failing field is listed)",
 }
@@ -47,14 +48,18 @@ PROBLEMS = {
 
 def build() -> dict[str, Any]:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    from treue.handlers import accrual, enrollment
+    from treue.handlers import accrual, catalog, enrollment, orders, vouchers
 
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Treue partner API",
             "version": "1.0.0",
-            "description": "Enroll members, accrue points exactly once, read balances and statements. "
+            "description": "Enroll members, accrue points exactly once, read balances and statements; "
+            "browse the catalog priced in points, order gift cards, vouchers and donations (held points, a "
+            "payout workflow, captured or released), reveal codes, and validate/redeem vouchers at the till. "
+            "Order statuses: PENDING → PROCESSING → ISSUED → COMPLETED, or FAILED (points released), and "
+            "CANCELED (a completed order undone where its policy allows; points refunded). "
             "Authenticate with `Authorization: Bearer <API key>`; errors are application/problem+json.",
         },
         "servers": [{"url": "http://127.0.0.1:3000", "description": "local twin (make run)"}],
@@ -65,7 +70,7 @@ def build() -> dict[str, Any]:
             "schemas": {"Problem": PROBLEM_SCHEMA},
         },
     }
-    for module in (enrollment, accrual):
+    for module in (enrollment, accrual, catalog, orders, vouchers):
         part = json.loads(module.app.get_openapi_json_schema(title="part", version="1"))
         for path, item in part.get("paths", {}).items():
             for operation in item.values():
@@ -90,6 +95,16 @@ def build() -> dict[str, Any]:
             "required": False,
             "schema": {"type": "string", "minLength": 1, "maxLength": 255},
             "description": "Retry-safe enrollment: the same key and body answer the first member (200).",
+        }
+    )
+    doc["paths"]["/v1/orders"]["post"].setdefault("parameters", []).append(
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "description": "Required. The same key and body answer the first answer (replayed: true); "
+            "the same key with another body is 409 and places nothing.",
         }
     )
     doc["paths"]["/v1/openapi.json"] = {

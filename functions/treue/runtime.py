@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -16,14 +17,25 @@ class Settings(BaseModel):
     table_name: str = Field(min_length=3)
     accrual_dlq_url: str | None = None
     program_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    catalog_cache_seconds: int = Field(default=300, ge=0, le=86400)
+    payout_state_machine_arn: str | None = None
+    codes_key_id: str | None = None
+    codes_mac_key_id: str | None = None
+    gift_card_provider: Literal["simulated"] = "simulated"
 
 
 def _load_settings() -> Settings:
+    env = os.environ.get
     try:
         return Settings(
-            table_name=os.environ.get("TABLE_NAME", ""),
-            accrual_dlq_url=os.environ.get("ACCRUAL_DLQ_URL") or None,
-            program_cache_seconds=int(os.environ.get("PROGRAM_CACHE_SECONDS", "60")),
+            table_name=env("TABLE_NAME", ""),
+            accrual_dlq_url=env("ACCRUAL_DLQ_URL") or None,
+            program_cache_seconds=int(env("PROGRAM_CACHE_SECONDS", "60")),
+            catalog_cache_seconds=int(env("CATALOG_CACHE_SECONDS", "300")),
+            payout_state_machine_arn=env("PAYOUT_STATE_MACHINE_ARN") or None,
+            codes_key_id=env("CODES_KEY_ID") or None,
+            codes_mac_key_id=env("CODES_MAC_KEY_ID") or None,
+            gift_card_provider=env("GIFT_CARD_PROVIDER", "simulated"),
         )
     except (ValidationError, ValueError) as err:
         raise RuntimeError(f"invalid function configuration: {err}") from err
@@ -32,6 +44,8 @@ def _load_settings() -> Settings:
 _settings: Settings | None = None
 _store = None
 _programs: dict[str, tuple[float, Program]] = {}  # program id → (monotonic read time, program)
+_catalog: tuple[float, dict[str, dict[str, Any]]] | None = None  # (monotonic read time, items by id)
+_wired: dict[str, Any] = {}
 
 
 def settings() -> Settings:
@@ -63,6 +77,55 @@ def program(program_id: str) -> Program:
     return found
 
 
+def orders():
+    """Order storage (catalog, orders, vouchers, donations) on the same table."""
+    if "orders" not in _wired:
+        from treue.store.orders import OrderStore
+
+        _wired["orders"] = OrderStore(store())
+    return _wired["orders"]
+
+
+def vault():
+    if "vault" not in _wired:
+        from treue.store.secrets import CodeVault
+
+        s = settings()
+        if not s.codes_key_id or not s.codes_mac_key_id:
+            raise RuntimeError("invalid function configuration: CODES_KEY_ID and CODES_MAC_KEY_ID are required")
+        _wired["vault"] = CodeVault(s.codes_key_id, s.codes_mac_key_id)
+    return _wired["vault"]
+
+
+def provider():
+    """The gift-card provider this deployment is configured with."""
+    if "provider" not in _wired:
+        from treue.providers.simulated import SimulatedProvider
+
+        _wired["provider"] = SimulatedProvider(store().ddb, settings().table_name)
+    return _wired["provider"]
+
+
+def starter():
+    if "starter" not in _wired:
+        from treue.store.workflow import PayoutStarter
+
+        arn = settings().payout_state_machine_arn
+        if not arn:
+            raise RuntimeError("invalid function configuration: PAYOUT_STATE_MACHINE_ARN is required")
+        _wired["starter"] = PayoutStarter(arn)
+    return _wired["starter"]
+
+
+def catalog() -> dict[str, dict[str, Any]]:
+    """Every active catalog item by id, read at most once per ``catalog_cache_seconds`` per environment."""
+    global _catalog
+    now_ = time.monotonic()
+    if _catalog is None or now_ - _catalog[0] >= settings().catalog_cache_seconds:
+        _catalog = (now_, {i["id"]: i for i in orders().catalog_items()})
+    return _catalog[1]
+
+
 def now() -> str:
     """UTC timestamp with milliseconds, ISO 8601."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -70,7 +133,9 @@ def now() -> str:
 
 def reset() -> None:
     """Forget settings, store and caches (tests switch tables between cases)."""
-    global _settings, _store
+    global _settings, _store, _catalog
     _settings = None
     _store = None
+    _catalog = None
     _programs.clear()
+    _wired.clear()

@@ -72,10 +72,9 @@ class Gateway:
         if len(body) > MAX_BODY:
             return self.gateway_response("REQUEST_TOO_LARGE", path, request_id)
         route, params = None, None
-        for r in self.routes:
-            if r.method == method and (p := r.match(path)) is not None:
+        for r in self.routes:  # as API Gateway: a literal path part wins over a {parameter}
+            if r.method == method and (p := r.match(path)) is not None and (route is None or len(p) < len(params)):
                 route, params = r, p
-                break
         if route is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", path, request_id)
         query = parse_qs(url.query, keep_blank_values=True)

@@ -30,6 +30,10 @@ MEMBER_ACCOUNTS = {Account.MEMBER_AVAILABLE: "available", Account.MEMBER_HELD: "
 class PostingType(StrEnum):
     EARN = "earn"
     ADJUSTMENT = "adjustment"
+    HOLD = "hold"  # available → held when an order is placed
+    CAPTURE = "capture"  # held → program:redeemed when the reward is issued and delivered
+    RELEASE = "release"  # held → available when the order fails
+    REFUND = "refund"  # program:redeemed → available when a completed order is canceled
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class Posting:
     def member_delta(self) -> int:
         """Change of the member's available points, as shown on a statement."""
         return self.deltas().get(Account.MEMBER_AVAILABLE, 0)
+
+    def held_delta(self) -> int:
+        """Change of the member's held points."""
+        return self.deltas().get(Account.MEMBER_HELD, 0)
 
 
 def request_fingerprint(payload: Any) -> str:

@@ -26,6 +26,7 @@ def enroll(store, program_id: str, request: Enrollment, now: str, idempotency_ke
         "status": "active",
         "name": request.name,
         "locale": request.locale,
+        "country": request.country,
         "marketing_consent": request.marketing_consent,
         "created_at": now,
         **identifiers,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -89,6 +89,10 @@ class MemberIdentifiers(Strict):
 class Enrollment(MemberIdentifiers):
     name: str | None = Field(default=None, max_length=200)
     locale: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")] | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
+        default=None, description="ISO 3166-1 alpha-2; decides which rewards the member can order "
+        "(default: the program's country)"
+    )
     marketing_consent: bool = False
 
     @model_validator(mode="after")
@@ -113,3 +117,61 @@ class Adjustment(Strict):
         if self.points == 0:
             raise ValueError("an adjustment moves a nonzero number of points")
         return self
+
+
+class Delivery(Strict):
+    """How the reward reaches the member: an email, a link the partner shows, or the API only."""
+
+    method: Literal["email", "link", "api"]
+    email: Annotated[str | None, _check(ids.normalize_email)] = Field(
+        default=None, max_length=254, description="For method email; default: the member's email"
+    )
+
+
+class OrderRequest(Strict):
+    """Spend points on a catalog item; an order on a charity is a donation."""
+
+    member_id: str = Field(min_length=1, max_length=64)
+    item_id: str = Field(min_length=1, max_length=64)
+    face_value: int | None = Field(default=None, ge=1, le=10**9, strict=True,
+                                   description="Minor units of the item's currency (open-value items)")
+    denomination: int | None = Field(default=None, ge=1, le=10**9, strict=True,
+                                     description="Minor units of one of the item's denominations")
+    quantity: int = Field(default=1, ge=1, le=100, strict=True)
+    delivery: Delivery
+
+    @model_validator(mode="after")
+    def _one_value(self) -> OrderRequest:
+        if self.face_value is not None and self.denomination is not None and self.face_value != self.denomination:
+            raise ValueError("give face_value or denomination, not two different values")
+        return self
+
+    @property
+    def value(self) -> int | None:
+        return self.face_value if self.face_value is not None else self.denomination
+
+    def fingerprint_payload(self) -> dict:
+        return {"member_id": self.member_id, "item_id": self.item_id, "value": self.value,
+                "quantity": self.quantity, "delivery": self.delivery.model_dump()}
+
+
+class CancelRequest(Strict):
+    reason: str = Field(min_length=3, max_length=500)
+
+
+VoucherCode = Annotated[str, StringConstraints(min_length=10, max_length=40)]
+
+
+class VoucherLookup(Strict):
+    code: VoucherCode
+
+
+class VoucherRedemption(Strict):
+    code: VoucherCode
+    reference: Reference = Field(description="The till's transaction id; redeeming again with it is a replay")
+    purchase_amount: Money | None = Field(default=None, description="Checked against the minimum spend")
+
+
+class VoucherVoid(Strict):
+    code: VoucherCode
+    reason: str = Field(min_length=3, max_length=500)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,11 @@ class Program:
     ``earn_points`` points are earned per ``earn_per_minor`` minor units spent (default: 1 point per
     100 minor units, i.e. per euro). ``value_points`` points are worth ``value_minor`` minor units of
     the program currency (default: 100 points = 100 minor units, i.e. 1 point = 1 cent).
+
+    Redemption: ``country`` (ISO 3166-1) is where members are, unless a member says otherwise;
+    catalog items cost their face value in points plus ``markup_bps`` (basis points); an item in
+    another currency is offered only when ``fx_ppm`` has its rate (program minor units per
+    million minor units of that currency, e.g. ``{"USD": 920000}``).
     """
 
     id: str
@@ -25,6 +31,9 @@ class Program:
     value_points: int = 100
     value_minor: int = 100
     created_at: str = ""
+    country: str = ""
+    markup_bps: int = 0
+    fx_ppm: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _CURRENCY.match(self.currency):
@@ -35,6 +44,13 @@ class Program:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer")
+        if self.country and not _COUNTRY.match(self.country):
+            raise ValueError("country must be an ISO 3166-1 alpha-2 code such as DE")
+        if not isinstance(self.markup_bps, int) or not 0 <= self.markup_bps <= 10_000:
+            raise ValueError("markup_bps must be an integer from 0 to 10000")
+        for code, rate in self.fx_ppm.items():
+            if not _CURRENCY.match(code) or not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
+                raise ValueError("fx_ppm maps ISO 4217 codes to positive integer rates in millionths")
 
     def points_for(self, minor_units: int) -> int:
         """Points earned for a purchase of ``minor_units``; rounded down, never negative."""

@@ -137,6 +137,15 @@ def _strip_keys(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in ("pk", "sk")}
 
 
+class StaleCondition(Exception):
+    """A condition on one of the ``extra`` items of a transaction failed (index, item as it was)."""
+
+    def __init__(self, index: int, item: dict[str, Any] | None) -> None:
+        super().__init__(f"condition of extra item {index} failed")
+        self.index = index
+        self.item = from_item(item) if item else None
+
+
 @dataclass(frozen=True)
 class Replay:
     """An idempotency guard found in place: the first request's fingerprint and result."""
@@ -320,11 +329,14 @@ class Store:
         result: dict[str, Any],
         posting: Posting | None,
         now: str,
+        extra: list[dict[str, Any]] | None = None,
     ) -> Replay | None:
         """Write one posting atomically with its idempotency guard and the balances it moves.
 
         ``idempotency`` is ``(kind, reference, fingerprint)``. With ``posting=None`` (a purchase
         worth zero points) only the guard is written, after checking the member exists.
+        ``extra`` items (an order and its state change) join the same transaction; when one of
+        their conditions fails, nothing is written and ``StaleCondition`` names its index.
         Returns None when written, or the Replay of the first request with this reference.
         """
         kind, reference, fingerprint = idempotency
@@ -347,6 +359,8 @@ class Store:
             items.append(self._put_new({"pk": pk, "sk": f"ENTRY#{posting.id}", **_posting_data(posting)}))
             items.append(self._balance_update(pk, posting, now))
             items.extend(self._account_updates(program_id, posting))
+        first_extra = len(items)
+        items.extend(extra or [])
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as err:
@@ -355,6 +369,9 @@ class Store:
             reasons = _reasons(err)
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 return self._replay(program_id, kind, reference, reasons[0])
+            for i, reason in enumerate(reasons[first_extra:]):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    raise StaleCondition(i, reason.get("Item")) from err
             idx = 1 if posting is None else 2
             if len(reasons) > idx and reasons[idx].get("Code") == "ConditionalCheckFailed":
                 reason = reasons[idx]
@@ -391,9 +408,10 @@ class Store:
         if earned:
             adds.append("lifetime_earned :earned")
             values[":earned"] = {"N": str(earned)}
-        if posting.credit == Account.PROGRAM_REDEEMED:
+        if Account.PROGRAM_REDEEMED in (posting.credit, posting.debit):
             adds.append("lifetime_redeemed :redeemed")
-            values[":redeemed"] = {"N": str(posting.points)}
+            sign = 1 if posting.credit == Account.PROGRAM_REDEEMED else -1
+            values[":redeemed"] = {"N": str(sign * posting.points)}
         return {
             "Update": {
                 "TableName": self.table,
@@ -521,6 +539,7 @@ def _posting_data(posting: Posting) -> dict[str, Any]:
         "credit": str(posting.credit),
         "points": posting.points,
         "member_delta": posting.member_delta(),
+        "held_delta": posting.held_delta(),
         "reference": posting.reference,
         "reason": posting.reason,
         "actor": posting.actor,
@@ -534,12 +553,16 @@ def _encode_cursor(sk: str) -> str:
 
 
 def _decode_cursor(cursor: str) -> str:
+    return _decode_cursor_prefix(cursor, "ENTRY#")
+
+
+def _decode_cursor_prefix(cursor: str, prefix: str) -> str:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         sk = json.loads(raw)["sk"]
     except (ValueError, KeyError, TypeError, binascii.Error) as err:
         raise MalformedRequest("the cursor is not one this API returned", parameter="cursor") from err
-    if not isinstance(sk, str) or not sk.startswith("ENTRY#"):
+    if not isinstance(sk, str) or not sk.startswith(prefix):
         raise MalformedRequest("the cursor is not one this API returned", parameter="cursor")
     return sk
 

@@ -1,0 +1,86 @@
+"""Catalog function: the rewards a program offers, priced in its points. Answers from memory when warm."""
+
+
+import base64
+import binascii
+import json
+from typing import Annotated, Literal
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+
+from treue import runtime
+from treue.errors import ItemNotFound, MalformedRequest
+from treue.handlers.api_models import CatalogItem, CatalogPage
+from treue.handlers.http import ANY_SCOPE, caller, dispatch, make_app
+from treue.logic import catalog
+
+logger = Logger()
+tracer = Tracer()
+app = make_app()
+SCOPES = {
+    ("GET", "/v1/catalog"): ANY_SCOPE,
+    ("GET", "/v1/catalog/{item_id}"): ANY_SCOPE,
+}
+
+
+def _cursor(item_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": item_id}).encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> str:
+    try:
+        after = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["after"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as err:
+        raise MalformedRequest("the cursor is not one this API returned", parameter="cursor") from err
+    if not isinstance(after, str):
+        raise MalformedRequest("the cursor is not one this API returned", parameter="cursor")
+    return after
+
+
+@app.get("/v1/catalog", summary="List the catalog, priced in the program's points")
+@tracer.capture_method
+def list_catalog(
+    type: Annotated[Literal["gift_card", "voucher", "charity"] | None, Query()] = None,
+    country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None,
+    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+    category: Annotated[str | None, Query(max_length=32)] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Words that must all appear")] = None,
+    max_points: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> CatalogPage:
+    program = runtime.program(caller(app).program_id)
+    after = _after(cursor) if cursor else ""
+    page: list[dict] = []
+    more = False
+    for item_id in sorted(runtime.catalog()):
+        if item_id <= after:
+            continue
+        shown = catalog.present(catalog.parse_item(runtime.catalog()[item_id]), program)
+        if shown is None or not catalog.matches(shown, type=type, country=country, currency=currency,
+                                                 category=category, q=q, max_points=max_points):
+            continue
+        if len(page) == limit:
+            more = True
+            break
+        page.append(shown)
+    return CatalogPage(items=page, next_cursor=_cursor(page[-1]["id"]) if more else None)
+
+
+@app.get("/v1/catalog/<item_id>", summary="One catalog item, priced in the program's points")
+@tracer.capture_method
+def get_item(item_id: str) -> CatalogItem:
+    program = runtime.program(caller(app).program_id)
+    raw = runtime.catalog().get(item_id)
+    shown = catalog.present(catalog.parse_item(raw), program) if raw else None
+    if shown is None:
+        raise ItemNotFound(f"catalog item {item_id[:64]} does not exist for this program", item_id=item_id[:64])
+    return CatalogItem(**shown)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+def handler(event, context):
+    return dispatch(app, SCOPES, event, context)

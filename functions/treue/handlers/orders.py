@@ -1,0 +1,140 @@
+"""Orders function: place redemption orders, read them, cancel them, reveal codes; donation receipts."""
+
+
+from typing import Annotated
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from treue import runtime
+from treue.errors import DonationNotFound, MalformedRequest, OrderNotFound
+from treue.handlers.api_models import (
+    Donation,
+    DonationTotals,
+    Order,
+    OrderAccepted,
+    OrderList,
+    RevealedCodes,
+)
+from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, header, make_app
+from treue.logic import ids, members, orders
+from treue.logic.models import CancelRequest, OrderRequest
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Treue")
+app = make_app()
+SCOPES = {
+    ("POST", "/v1/orders"): WRITE_SCOPE,
+    ("GET", "/v1/orders/{order_id}"): ANY_SCOPE,
+    ("POST", "/v1/orders/{order_id}/cancel"): WRITE_SCOPE,
+    ("GET", "/v1/orders/{order_id}/codes"): WRITE_SCOPE,
+    ("GET", "/v1/members/{member_id}/orders"): ANY_SCOPE,
+    ("GET", "/v1/donations/totals"): ANY_SCOPE,
+    ("GET", "/v1/donations/{donation_id}"): ANY_SCOPE,
+}
+
+
+def _order_id(order_id: str) -> str:
+    if not ids.well_formed(order_id, "ord"):
+        raise OrderNotFound(f"order {order_id[:40]} does not exist")
+    return order_id
+
+
+@app.post(
+    "/v1/orders",
+    summary="Place an order: hold the points and start the payout (Idempotency-Key required)",
+    responses={202: {"description": "Accepted; the payout workflow runs"}},
+)
+@tracer.capture_method
+def place(body: Annotated[OrderRequest, Body()]) -> Response[OrderAccepted]:
+    who = caller(app)
+    key = header(app, "Idempotency-Key")
+    if key is None or not 1 <= len(key) <= 255:
+        raise MalformedRequest("send an Idempotency-Key header (1 to 255 characters) with every order",
+                               header="Idempotency-Key")
+    answer, replayed = orders.place(
+        runtime.orders(), runtime.starter(), runtime.program(who.program_id), runtime.catalog().get,
+        body, key, who.actor, runtime.now(),
+    )
+    if not replayed:
+        metrics.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="PointsHeld", unit=MetricUnit.Count, value=answer["points"])
+    logger.info("order placed", extra={"order_id": answer["order_id"], "replayed": replayed})
+    return Response(
+        status_code=202,
+        content_type="application/json",
+        body=OrderAccepted(**answer, replayed=replayed),
+        headers={"Location": f"/v1/orders/{answer['order_id']}"},
+    )
+
+
+@app.get("/v1/orders/<order_id>", summary="An order: status, history, points, masked codes")
+@tracer.capture_method
+def get_order(order_id: str) -> Order:
+    who = caller(app)
+    return Order(**orders.view(runtime.orders().require(who.program_id, _order_id(order_id))))
+
+
+@app.post("/v1/orders/<order_id>/cancel", summary="Cancel a completed order where its policy allows; refunds points")
+@tracer.capture_method
+def cancel(order_id: str, body: Annotated[CancelRequest, Body()]) -> Order:
+    who = caller(app)
+    out = orders.cancel(runtime.orders(), runtime.provider(), _order_id(order_id), who.program_id, body.reason,
+                        who.actor, runtime.now())
+    logger.info("order canceled", extra={"order_id": order_id, "actor": who.actor})
+    return Order(**out)
+
+
+@app.get("/v1/orders/<order_id>/codes", summary="Reveal an order's codes in clear (recorded)")
+@tracer.capture_method
+def codes(order_id: str) -> RevealedCodes:
+    who = caller(app)
+    out = orders.reveal(runtime.orders(), runtime.vault(), who.program_id, _order_id(order_id), who.actor,
+                        runtime.now())
+    logger.info("codes revealed", extra={"order_id": order_id, "actor": who.actor, "codes": len(out["codes"])})
+    return RevealedCodes(**out)
+
+
+@app.get("/v1/members/<member_id>/orders", summary="A member's orders, newest first")
+@tracer.capture_method
+def member_orders(
+    member_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> OrderList:
+    who = caller(app)
+    store = runtime.orders()
+    found, next_cursor = store.list_for_member(who.program_id, members.require_id(member_id), limit, cursor)
+    if not found and cursor is None:
+        members.get(runtime.store(), who.program_id, member_id)  # 404 for an unknown member
+    return OrderList(items=[Order(**orders.view(o)) for o in found], next_cursor=next_cursor)
+
+
+@app.get("/v1/donations/totals", summary="Donations per charity and currency")
+@tracer.capture_method
+def donation_totals() -> DonationTotals:
+    who = caller(app)
+    return DonationTotals(charities=runtime.orders().donation_totals(who.program_id))
+
+
+@app.get("/v1/donations/<donation_id>", summary="A donation receipt")
+@tracer.capture_method
+def donation(donation_id: str) -> Donation:
+    who = caller(app)
+    found = None
+    if ids.well_formed(donation_id, "don"):
+        found = runtime.orders().get_donation(who.program_id, donation_id)
+    if found is None:
+        raise DonationNotFound(f"donation {donation_id[:40]} does not exist")
+    return Donation(**found)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    return dispatch(app, SCOPES, event, context)

@@ -1,0 +1,61 @@
+"""Vouchers function: the till validates, redeems (exactly once) and voids voucher codes."""
+
+
+from typing import Annotated
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from treue import runtime
+from treue.handlers.api_models import VoucherRedeemed, VoucherStatus
+from treue.handlers.http import WRITE_SCOPE, caller, dispatch, make_app
+from treue.logic import vouchers
+from treue.logic.models import VoucherLookup, VoucherRedemption, VoucherVoid
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Treue")
+app = make_app()
+SCOPES = {
+    ("POST", "/v1/vouchers/validate"): WRITE_SCOPE,
+    ("POST", "/v1/vouchers/redeem"): WRITE_SCOPE,
+    ("POST", "/v1/vouchers/void"): WRITE_SCOPE,
+}
+
+
+@app.post("/v1/vouchers/validate", summary="Check a voucher code: value, status, expiry")
+@tracer.capture_method
+def validate(body: Annotated[VoucherLookup, Body()]) -> VoucherStatus:
+    who = caller(app)
+    return VoucherStatus(**vouchers.validate(runtime.orders(), runtime.vault(), who.program_id, body.code,
+                                             runtime.now()))
+
+
+@app.post("/v1/vouchers/redeem", summary="Redeem a voucher at the till (single use; reference makes it idempotent)")
+@tracer.capture_method
+def redeem(body: Annotated[VoucherRedemption, Body()]) -> VoucherRedeemed:
+    who = caller(app)
+    out = vouchers.redeem(runtime.orders(), runtime.vault(), who.program_id, body, who.actor, runtime.now())
+    if not out["replayed"]:
+        metrics.add_metric(name="VouchersRedeemed", unit=MetricUnit.Count, value=1)
+    logger.info("voucher redeemed", extra={"order_id": out["order_id"], "code": out["code"]})
+    return VoucherRedeemed(**out)
+
+
+@app.post("/v1/vouchers/void", summary="Void an unredeemed voucher")
+@tracer.capture_method
+def void(body: Annotated[VoucherVoid, Body()]) -> VoucherStatus:
+    who = caller(app)
+    out = vouchers.void(runtime.orders(), runtime.vault(), who.program_id, body.code, body.reason, who.actor,
+                        runtime.now())
+    logger.info("voucher voided", extra={"order_id": out["order_id"], "code": out["code"], "actor": who.actor})
+    return VoucherStatus(**out)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    return dispatch(app, SCOPES, event, context)

@@ -1,0 +1,246 @@
+"""Redemption orders: validate, hold the points, start the payout workflow; views, cancel, code reveal.
+
+Statuses (every change is in ``history`` with its time and reason):
+
+    PENDING     points held, payout workflow started
+    PROCESSING  the workflow verified the hold and is issuing the reward
+    ISSUED      the reward exists (codes sealed, provider reference or donation receipt)
+    COMPLETED   delivered and the held points captured
+    FAILED      a terminal failure; the held points were released (``failure_reason`` says why)
+    CANCELED    a completed order undone where the reward's policy allows it; points refunded
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from treue.errors import (
+    IdempotencyConflict,
+    ItemNotFound,
+    NotCancelable,
+    NotOrderable,
+    OrderStateConflict,
+)
+from treue.logic import catalog, members
+from treue.logic.ids import new_id
+from treue.logic.ledger import Account, Posting, PostingType, request_fingerprint
+from treue.logic.models import OrderRequest
+from treue.logic.programs import Program
+
+STATUSES = ("PENDING", "PROCESSING", "ISSUED", "COMPLETED", "FAILED", "CANCELED")
+TRANSITIONS = {
+    "PENDING": ("PROCESSING", "FAILED"),
+    "PROCESSING": ("ISSUED", "FAILED"),
+    "ISSUED": ("COMPLETED", "FAILED"),
+    "COMPLETED": ("CANCELED",),
+    "FAILED": (),
+    "CANCELED": (),
+}
+
+
+def sources_of(status: str) -> tuple[str, ...]:
+    """The statuses an order may move to ``status`` from."""
+    return tuple(s for s, targets in TRANSITIONS.items() if status in targets)
+
+
+class WorkflowStarter(Protocol):
+    def start(self, order: dict[str, Any]) -> None:
+        """Start the payout execution named after the order id; an existing one counts as started."""
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def place(
+    orders,
+    starter: WorkflowStarter,
+    program: Program,
+    find_item,
+    request: OrderRequest,
+    idempotency_key: str,
+    actor: str,
+    now: str,
+) -> tuple[dict[str, Any], bool]:
+    """Validate and place an order; returns ``(answer, replayed)``.
+
+    The order, its hold (available → held) and the idempotency guard are one transaction. The same
+    Idempotency-Key with the same body answers the first answer (and restarts the workflow if it
+    never started); with another body it is a 409 and nothing happens.
+    """
+    fingerprint = request_fingerprint(request.fingerprint_payload())
+    member = members.get(orders.store, program.id, request.member_id)
+    raw = find_item(request.item_id)
+    if raw is None:
+        raise ItemNotFound(f"catalog item {request.item_id} does not exist", item_id=request.item_id)
+    item = catalog.parse_item(raw)
+    country = member.get("country") or program.country
+    if not country:
+        raise NotOrderable("the member has no country and the program none either; enroll with country",
+                           reason="country_unknown")
+    if country not in item.countries:
+        raise NotOrderable(f"{item.name} is not available in {country}", reason="country",
+                           countries=list(item.countries))
+    value = request.value if request.value is not None else (item.face_value if item.type == "voucher" else None)
+    if value is None or not item.accepts(value):
+        raise NotOrderable(f"{item.name} takes a face value {item.value_rule()} {item.currency} minor units",
+                           reason="face_value")
+    if request.quantity > item.max_quantity:
+        raise NotOrderable(f"at most {item.max_quantity} of {item.name} per order", reason="quantity")
+    if request.delivery.method not in item.delivery_methods:
+        raise NotOrderable(f"{item.name} is delivered by {', '.join(item.delivery_methods)}",
+                           reason="delivery_method")
+    delivery = request.delivery.model_dump(exclude_none=True)
+    if request.delivery.method == "email":
+        delivery["email"] = request.delivery.email or member.get("email")
+        if not delivery["email"]:
+            raise NotOrderable("delivery by email needs an email (the member has none)", reason="delivery_email")
+    try:
+        each = catalog.points_for(program, item.currency, value)
+    except catalog.NotPriceable as err:
+        raise NotOrderable(f"the program does not offer rewards in {item.currency}", reason="currency") from err
+    points = each * request.quantity
+    order_id = new_id("ord")
+    order = {
+        "id": order_id,
+        "program_id": program.id,
+        "member_id": member["id"],
+        "type": item.type,
+        "item_id": item.id,
+        "item": raw,
+        "face_value": value,
+        "currency": item.currency,
+        "quantity": request.quantity,
+        "points": points,
+        "points_each": each,
+        "delivery": delivery,
+        "status": "PENDING",
+        "history": [{"status": "PENDING", "at": now, "reason": "points held"}],
+        "client_reference": idempotency_key,
+        "actor": actor,
+        "created_at": now,
+        "updated_at": now,
+        "codes": [],
+    }
+    hold = Posting(
+        id=new_id("pst"), program_id=program.id, member_id=member["id"], type=PostingType.HOLD,
+        debit=Account.MEMBER_AVAILABLE, credit=Account.MEMBER_HELD, points=points, reference=order_id,
+        reason=f"order {order_id}: {item.name}", actor=actor, created_at=now,
+        metadata={"order_id": order_id, "item_id": item.id},
+    )
+    answer = {"order_id": order_id, "status": "PENDING", "points": points}
+    replay = orders.create(order, hold, (idempotency_key, fingerprint), answer)
+    if replay is not None:
+        if replay.fingerprint != fingerprint:
+            raise IdempotencyConflict("this Idempotency-Key was already used for a different order",
+                                      idempotency_key=idempotency_key)
+        answer = {k: replay.result[k] for k in ("order_id", "status", "points")}
+        order = orders.require(program.id, answer["order_id"])
+    if order["status"] == "PENDING":
+        starter.start(order)
+    return answer, replay is not None
+
+
+def view(order: dict[str, Any]) -> dict[str, Any]:
+    """What the API shows of an order: codes masked, never sealed values or hashes."""
+    item = order["item"]
+    out = {
+        "order_id": order["id"],
+        "member_id": order["member_id"],
+        "type": order["type"],
+        "item": {"id": item["id"], "name": item["name"], "type": order["type"]},
+        "status": order["status"],
+        "history": order["history"],
+        "points": order["points"],
+        "face_value": {"value": order["face_value"], "currency": order["currency"]},
+        "quantity": order["quantity"],
+        "delivery": order["delivery"],
+        "codes": [{k: c.get(k) for k in ("masked", "expires_at", "status") if c.get(k) is not None}
+                  for c in order.get("codes", [])],
+        "created_at": order["created_at"],
+        "updated_at": order["updated_at"],
+    }
+    for name in ("failure_reason", "donation_id", "provider", "delivered", "canceled_reason"):
+        if order.get(name):
+            out[name] = order[name]
+    return out
+
+
+def cancel(orders, provider, order_id: str, program_id: str, reason: str, actor: str, now: str) -> dict[str, Any]:
+    """Cancel a completed order where the reward's policy allows it, and refund its points.
+
+    Vouchers: every code must still be unredeemed; they are voided in the same transaction as the
+    refund. Gift cards: the provider must cancel the cards first. Donations cannot be canceled.
+    """
+    order = orders.require(program_id, order_id)
+    if order["status"] == "CANCELED":
+        return view(order)
+    policy = order["item"].get("cancel_policy") or {"policy": "none"}
+    if order["type"] == "charity" or policy.get("policy") == "none":
+        raise NotCancelable(f"{order['item']['name']} cannot be canceled", policy="none")
+    if order["status"] != "COMPLETED":
+        raise OrderStateConflict(
+            f"only a completed order can be canceled; this one is {order['status']}", status=order["status"]
+        )
+    completed_at = order.get("completed_at") or order["updated_at"]
+    deadline = _parse_time(completed_at) + timedelta(days=policy["days"])
+    if _parse_time(now) > deadline:
+        raise NotCancelable(f"the cancel window of {policy['days']} days ended at {deadline.isoformat()}",
+                            policy=policy)
+    extra = [orders.order_update(program_id, order_id, "CANCELED", ("COMPLETED",), now, reason,
+                                 {"canceled_reason": reason, "canceled_by": actor})]
+    if order["type"] == "voucher":
+        for code in order["codes"]:
+            extra.append(_voucher_void_update(orders, program_id, code["hash"], now, reason))
+    elif order["type"] == "gift_card":
+        result = provider.cancel(program_id, order_id)
+        if result is None or result.status != "CANCELED":
+            raise NotCancelable("the provider did not cancel the gift card", policy=policy)
+    refund = Posting(
+        id=new_id("pst"), program_id=program_id, member_id=order["member_id"], type=PostingType.REFUND,
+        debit=Account.PROGRAM_REDEEMED, credit=Account.MEMBER_AVAILABLE, points=order["points"],
+        reference=order_id, reason=f"order {order_id} canceled: {reason}", actor=actor, created_at=now,
+        metadata={"order_id": order_id},
+    )
+    from treue.store.dynamodb import StaleCondition
+
+    try:
+        orders.settle(order, refund, "refund", extra[0], now, more=extra[1:])
+    except StaleCondition as err:
+        if err.index == 0:
+            raise OrderStateConflict("the order changed meanwhile; read it again") from err
+        raise NotCancelable("a voucher of this order was already redeemed or voided") from err
+    return view(orders.require(program_id, order_id))
+
+
+def _voucher_void_update(orders, program_id: str, code_hash: str, now: str, reason: str) -> dict[str, Any]:
+    from treue.store.orders import voucher_pk
+
+    return {
+        "Update": {
+            "TableName": orders.table,
+            "Key": {"pk": {"S": voucher_pk(program_id, code_hash)}, "sk": {"S": "VOUCHER"}},
+            "UpdateExpression": "SET #s = :void, voided_at = :now, void_reason = :r",
+            "ConditionExpression": "#s = :active",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":void": {"S": "VOID"}, ":active": {"S": "ACTIVE"},
+                                          ":now": {"S": now}, ":r": {"S": reason}},
+        }
+    }
+
+
+def reveal(orders, vault, program_id: str, order_id: str, actor: str, now: str) -> dict[str, Any]:
+    """Decrypt an order's codes; every reveal is recorded with its actor and time."""
+    order = orders.require(program_id, order_id)
+    if order["status"] not in ("ISSUED", "COMPLETED"):
+        raise OrderStateConflict(f"codes are revealed for issued or completed orders; this one is {order['status']}",
+                                 status=order["status"])
+    codes = []
+    for code in order["codes"]:
+        entry = {"code": vault.open(code["sealed"], program_id, order_id), "masked": code["masked"]}
+        if code.get("expires_at"):
+            entry["expires_at"] = code["expires_at"]
+        codes.append(entry)
+    orders.record_reveal(program_id, order_id, new_id("rvl"), actor, now, len(codes))
+    return {"order_id": order_id, "codes": codes}

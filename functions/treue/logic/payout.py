@@ -1,0 +1,272 @@
+"""The steps of the payout workflow (one Lambda task each; the ASL is infra/payout.asl.json).
+
+Every step is idempotent: Step Functions retries a task after a timeout or a transient error, so a
+step that already did its work answers as if it had just done it. Steps raise named exceptions the
+state machine's Retry/Catch match: ``Contention`` and the provider's ``ProviderTimeout`` /
+``ProviderUnavailable`` are retried; ``OrderNotPayable``, ``HoldNotFound``, ``OutOfStock`` and
+``ProviderRejected`` end the order FAILED after its points are released.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from treue.logic import catalog, codes
+from treue.logic.ids import new_id
+from treue.logic.ledger import Account, Posting, PostingType
+from treue.logic.orders import _parse_time, sources_of
+from treue.providers.giftcards import IssueRequest
+from treue.store.dynamodb import StaleCondition
+
+
+class OrderNotPayable(Exception):
+    """The order is not in a state this step can work on (e.g. already failed)."""
+
+
+class HoldNotFound(Exception):
+    """The member's held points do not cover the order."""
+
+
+# Error names of the state machine → the failure reason an order shows
+FAILURE_REASONS = {
+    "OutOfStock": "out_of_stock",
+    "ProviderRejected": "provider_rejected",
+    "ProviderUnavailable": "provider_unavailable",
+    "ProviderTimeout": "provider_timeout",
+    "HoldNotFound": "hold_not_found",
+    "OrderNotPayable": "order_not_payable",
+    "Contention": "storage_busy",
+    "States.Timeout": "timeout",
+}
+
+
+def _order(orders, event: dict[str, Any]) -> dict[str, Any]:
+    return orders.require(event["program_id"], event["order_id"])
+
+
+def verify_hold(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """PENDING → PROCESSING once the member's held points are seen to cover the order."""
+    order = _order(orders, event)
+    if order["status"] in ("PROCESSING", "ISSUED", "COMPLETED"):
+        return {"status": order["status"]}
+    if order["status"] != "PENDING":
+        raise OrderNotPayable(f"order {order['id']} is {order['status']}")
+    balance = orders.store.get_balance(order["program_id"], order["member_id"])
+    if balance is None or balance["held"] < order["points"]:
+        raise HoldNotFound(f"the member holds fewer than the order's {order['points']} points")
+    _move(orders, order, "PROCESSING", now, "hold verified")
+    return {"status": "PROCESSING"}
+
+
+def _move(orders, order: dict[str, Any], to: str, now: str, reason: str, fields: dict[str, Any] | None = None,
+          more: list[dict[str, Any]] | None = None) -> bool:
+    """Move the order (with ``more`` items in the same transaction); False when another attempt already did."""
+    update = orders.order_update(order["program_id"], order["id"], to, sources_of(to), now, reason, fields)
+    try:
+        orders.transact([update, *(more or [])])
+    except StaleCondition as err:
+        current = orders.require(order["program_id"], order["id"])
+        if err.index == 0 and _reached(current["status"], to):
+            return False
+        if err.index == 0:
+            raise OrderNotPayable(f"order {order['id']} is {current['status']}") from err
+        raise
+    return True
+
+
+_ORDER = {s: i for i, s in enumerate(("PENDING", "PROCESSING", "ISSUED", "COMPLETED"))}
+
+
+def _reached(current: str, target: str) -> bool:
+    return current in _ORDER and target in _ORDER and _ORDER[current] >= _ORDER[target]
+
+
+def _processing(orders, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The order when it still needs issuing; None when an earlier attempt already issued it."""
+    order = _order(orders, event)
+    if order["status"] in ("ISSUED", "COMPLETED"):
+        return None
+    if order["status"] != "PROCESSING":
+        raise OrderNotPayable(f"order {order['id']} is {order['status']}")
+    return order
+
+
+def issue_voucher(orders, vault, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """Generate the voucher codes, seal them, and store them with a keyed hash for the till."""
+    order = _processing(orders, event)
+    if order is None:
+        return {"issued": "before"}
+    item = catalog.parse_item(order["item"])
+    pid, oid = order["program_id"], order["id"]
+    expires = (_parse_time(now) + timedelta(days=item.validity_days)).isoformat().replace("+00:00", "Z")
+    for _attempt in range(3):  # a hash collision of 80-bit codes is astronomically rare; retry anyway
+        sealed, vouchers = [], []
+        for _ in range(order["quantity"]):
+            code = codes.new_voucher_code()
+            code_hash = vault.lookup_hash(pid, codes.normalize(code))
+            masked = codes.mask(code)
+            sealed.append({"sealed": vault.seal(code, pid, oid), "hash": code_hash, "masked": masked,
+                           "expires_at": expires})
+            vouchers.append(orders.voucher_put(pid, code_hash, {
+                "order_id": oid, "member_id": order["member_id"], "item_id": item.id, "name": item.name,
+                "discount": item.discount.model_dump(exclude_none=True), "currency": item.currency,
+                "face_value": item.face_value, "minimum_spend": item.minimum_spend, "status": "ACTIVE",
+                "masked": masked, "issued_at": now, "expires_at": expires,
+            }))
+        try:
+            _move(orders, order, "ISSUED", now, f"{len(sealed)} voucher code(s) issued",
+                  {"codes": sealed, "issued_at": now}, vouchers)
+            return {"issued": len(sealed)}
+        except StaleCondition:
+            continue
+    raise OrderNotPayable("could not store unique voucher codes")
+
+
+def issue_gift_card(orders, vault, provider, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """Ask the provider for the cards (order id = idempotency key) and seal the codes."""
+    order = _processing(orders, event)
+    if order is None:
+        return {"issued": "before"}
+    item = catalog.parse_item(order["item"])
+    issuance = provider.issue(IssueRequest(
+        order_id=order["id"], program_id=order["program_id"], client_reference=order["client_reference"],
+        item_id=item.id, brand=item.brand, currency=item.currency, face_value=order["face_value"],
+        quantity=order["quantity"], expiry_months=item.expiry.months,
+    ))
+    sealed = []
+    for card in issuance.cards:
+        entry = {"sealed": vault.seal(card.code, order["program_id"], order["id"]), "masked": codes.mask(card.code)}
+        if card.expires_at:
+            entry["expires_at"] = card.expires_at
+        sealed.append(entry)
+    _move(orders, order, "ISSUED", now, f"{len(sealed)} gift card(s) issued by {issuance.provider}",
+          {"codes": sealed, "issued_at": now, "provider": {"name": issuance.provider, "reference": issuance.reference}})
+    return {"issued": len(sealed)}
+
+
+def record_donation(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """Record the donation with the charity adapter and keep its receipt."""
+    order = _processing(orders, event)
+    if order is None:
+        return {"issued": "before"}
+    item = order["item"]
+    donation_id = "don_" + order["id"].split("_", 1)[1]
+    amount = order["face_value"] * order["quantity"]
+    donation = {
+        "id": donation_id, "order_id": order["id"], "member_id": order["member_id"],
+        "charity_id": item["id"], "charity_name": item["name"], "registration_id": item["registration_id"],
+        "country": item["country"], "amount": amount, "currency": order["currency"],
+        "receipt_number": f"TRD-{now[:10].replace('-', '')}-{order['id'][-8:].upper()}",
+        "created_at": now,
+    }
+    _move(orders, order, "ISSUED", now, f"donation {donation_id} recorded", {"donation_id": donation_id},
+          orders.donation_items(order["program_id"], donation))
+    return {"issued": donation_id}
+
+
+def deliver(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """One outbox event per delivered reward (the mailer / webhook sender reads the outbox)."""
+    order = _order(orders, event)
+    if order.get("delivered"):
+        return {"delivered": "before"}
+    if order["status"] != "ISSUED":
+        raise OrderNotPayable(f"order {order['id']} is {order['status']}")
+    method = order["delivery"]["method"]
+    event_id = "evt_" + order["id"].split("_", 1)[1]
+    summary = {"event_id": event_id, "method": method, "at": now}
+    if method == "email":
+        summary["to"] = _mask_email(order["delivery"]["email"])
+    outbox = orders.outbox_put(order["program_id"], {
+        "id": event_id, "type": "reward.delivered", "order_id": order["id"], "member_id": order["member_id"],
+        "method": method, "to": order["delivery"].get("email"), "item_id": order["item_id"],
+        "codes": [c["masked"] for c in order.get("codes", [])], "donation_id": order.get("donation_id"),
+        "created_at": now,
+    })
+    update = orders.order_update(order["program_id"], order["id"], None, ("ISSUED",), now, None, {"delivered": summary})
+    try:
+        orders.transact([update, outbox])
+    except StaleCondition as err:
+        if orders.require(order["program_id"], order["id"]).get("delivered"):
+            return {"delivered": "before"}
+        raise OrderNotPayable(f"order {order['id']} could not be marked delivered") from err
+    return {"delivered": event_id}
+
+
+def _mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return (local[:1] + "***@" + domain) if domain else "***"
+
+
+def capture(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """held → program:redeemed, and the order COMPLETED, in one transaction."""
+    order = _order(orders, event)
+    if order["status"] == "COMPLETED":
+        return {"status": "COMPLETED"}
+    if order["status"] != "ISSUED":
+        raise OrderNotPayable(f"order {order['id']} is {order['status']}")
+    posting = Posting(
+        id=new_id("pst"), program_id=order["program_id"], member_id=order["member_id"], type=PostingType.CAPTURE,
+        debit=Account.MEMBER_HELD, credit=Account.PROGRAM_REDEEMED, points=order["points"], reference=order["id"],
+        reason=f"order {order['id']} completed", actor="workflow:payout", created_at=now,
+        metadata={"order_id": order["id"]},
+    )
+    update = orders.order_update(order["program_id"], order["id"], "COMPLETED", ("ISSUED",), now, "points captured",
+                                 {"completed_at": now})
+    _settle(orders, order, posting, "capture", update, now)
+    return {"status": "COMPLETED"}
+
+
+def release(orders, provider, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """Compensation: undo what was issued, release the held points, and end the order FAILED."""
+    order = _order(orders, event)
+    if order["status"] == "FAILED":
+        return {"status": "FAILED", "reason": order.get("failure_reason")}
+    error = event.get("error") or {}
+    name = error.get("Error", "")
+    reason = FAILURE_REASONS.get(name, "internal_error")
+    more = []
+    if order["type"] == "gift_card" and provider.status(order["program_id"], order["id"]) is not None:
+        provider.cancel(order["program_id"], order["id"])  # the provider may have issued before timing out
+    if order["type"] == "voucher":
+        from treue.logic.orders import _voucher_void_update
+
+        more = [_voucher_void_update(orders, order["program_id"], c["hash"], now, "order failed")
+                for c in order.get("codes", [])]
+    posting = Posting(
+        id=new_id("pst"), program_id=order["program_id"], member_id=order["member_id"], type=PostingType.RELEASE,
+        debit=Account.MEMBER_HELD, credit=Account.MEMBER_AVAILABLE, points=order["points"], reference=order["id"],
+        reason=f"order {order['id']} failed: {reason}", actor="workflow:payout", created_at=now,
+        metadata={"order_id": order["id"], "error": name},
+    )
+    update = orders.order_update(order["program_id"], order["id"], "FAILED", sources_of("FAILED"), now, reason,
+                                 {"failure_reason": reason, "failure_detail": _detail(error)})
+    _settle(orders, order, posting, "release", update, now, more)
+    return {"status": "FAILED", "reason": reason}
+
+
+def _detail(error: dict[str, Any]) -> str:
+    import json
+
+    cause = error.get("Cause") or ""
+    try:
+        return str(json.loads(cause).get("errorMessage", ""))[:300]
+    except (ValueError, AttributeError):
+        return str(cause)[:300]
+
+
+def _settle(orders, order, posting, kind, update, now, more=()) -> None:
+    from treue.errors import InsufficientPoints
+
+    try:
+        replay = orders.settle(order, posting, kind, update, now, more=list(more))
+    except InsufficientPoints as err:
+        raise HoldNotFound(f"the member holds fewer than the order's {order['points']} points") from err
+    except StaleCondition as err:
+        current = orders.require(order["program_id"], order["id"])
+        target = "COMPLETED" if kind == "capture" else "FAILED"
+        if current["status"] == target:
+            return
+        raise OrderNotPayable(f"order {order['id']} is {current['status']}") from err
+    if replay is not None and replay.fingerprint != kind:
+        raise OrderNotPayable(f"order {order['id']} was already settled by {replay.fingerprint}")

@@ -1,0 +1,96 @@
+"""Vouchers at the till: validate, redeem exactly once, void.
+
+A code is found by its keyed hash; a code with a wrong check character is refused before any
+lookup. Redeeming is one conditional write (ACTIVE → REDEEMED, not expired), so under any
+concurrency exactly one till wins; the same till reference again answers the same redemption.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from treue.errors import VoucherNotFound, VoucherNotRedeemable
+from treue.logic import codes
+from treue.logic.models import VoucherRedemption
+
+
+def _find(orders, vault, program_id: str, code: str) -> tuple[str, dict[str, Any]]:
+    if not codes.well_formed(code):
+        raise VoucherNotFound("no voucher has this code (check the characters)")
+    code_hash = vault.lookup_hash(program_id, codes.normalize(code))
+    voucher = orders.get_voucher(program_id, code_hash)
+    if voucher is None:
+        raise VoucherNotFound("no voucher has this code")
+    return code_hash, voucher
+
+
+def _effective_status(voucher: dict[str, Any], now: str) -> str:
+    if voucher["status"] == "ACTIVE" and voucher["expires_at"] < now:
+        return "EXPIRED"
+    return voucher["status"]
+
+
+def view(voucher: dict[str, Any], now: str) -> dict[str, Any]:
+    out = {
+        "code": voucher["masked"],
+        "status": _effective_status(voucher, now),
+        "name": voucher["name"],
+        "discount": voucher["discount"],
+        "value": {"value": voucher["face_value"], "currency": voucher["currency"]},
+        "minimum_spend": {"value": voucher["minimum_spend"], "currency": voucher["currency"]},
+        "expires_at": voucher["expires_at"],
+        "order_id": voucher["order_id"],
+    }
+    for name in ("redeemed_at", "redemption_reference", "voided_at", "void_reason"):
+        if voucher.get(name):
+            out[name] = voucher[name]
+    return out
+
+
+def validate(orders, vault, program_id: str, code: str, now: str) -> dict[str, Any]:
+    _, voucher = _find(orders, vault, program_id, code)
+    return view(voucher, now)
+
+
+def redeem(orders, vault, program_id: str, request: VoucherRedemption, actor: str, now: str) -> dict[str, Any]:
+    code_hash, voucher = _find(orders, vault, program_id, request.code)
+    if voucher["status"] == "REDEEMED" and voucher.get("redemption_reference") == request.reference:
+        return {**view(voucher, now), "replayed": True}
+    if request.purchase_amount is not None:
+        if request.purchase_amount.currency != voucher["currency"]:
+            raise VoucherNotRedeemable(f"the voucher is in {voucher['currency']}", reason="currency")
+        if request.purchase_amount.value < voucher["minimum_spend"]:
+            raise VoucherNotRedeemable(
+                f"the voucher needs a purchase of at least {voucher['minimum_spend']} minor units",
+                reason="minimum_spend",
+            )
+    status = _effective_status(voucher, now)
+    if status != "ACTIVE":
+        raise VoucherNotRedeemable(f"the voucher is {status}", reason=status.lower())
+    changed = orders.voucher_change(
+        program_id, code_hash, "REDEEMED", ("ACTIVE",),
+        {"redeemed_at": now, "redemption_reference": request.reference, "redeemed_by": actor},
+        extra_condition="expires_at >= :now", extra_values={":now": now},
+    )
+    if changed is None:  # another till won, or it expired meanwhile
+        current = orders.get_voucher(program_id, code_hash)
+        if current["status"] == "REDEEMED" and current.get("redemption_reference") == request.reference:
+            return {**view(current, now), "replayed": True}
+        raise VoucherNotRedeemable(f"the voucher is {_effective_status(current, now)}",
+                                   reason=_effective_status(current, now).lower())
+    return {**view(changed, now), "replayed": False}
+
+
+def void(orders, vault, program_id: str, code: str, reason: str, actor: str, now: str) -> dict[str, Any]:
+    code_hash, voucher = _find(orders, vault, program_id, code)
+    if voucher["status"] == "VOID":
+        return view(voucher, now)
+    changed = orders.voucher_change(program_id, code_hash, "VOID", ("ACTIVE",),
+                                    {"voided_at": now, "void_reason": reason, "voided_by": actor})
+    if changed is None:
+        current = orders.get_voucher(program_id, code_hash)
+        if current["status"] == "VOID":
+            return view(current, now)
+        raise VoucherNotRedeemable(f"a {current['status']} voucher cannot be voided",
+                                   reason=current["status"].lower())
+    return view(changed, now)

@@ -1,0 +1,364 @@
+"""DynamoDB storage of the catalog, orders, vouchers, donations and delivery events.
+
+Layout (same table as ``treue.store.dynamodb``):
+
+    pk                                   sk                     what
+    CATALOG                              ITEM#<item id>         catalog item (shared by programs)
+    CATALOG                              VERSION                loaded version, count, time
+    P#<pid>#ORDER#<oid>                  ORDER                  order: status, history, codes (sealed)
+    P#<pid>#ORDER#<oid>                  REVEAL#<time>#<id>     a code reveal: who and when
+    P#<pid>#MEMBER#<mid>                 ORDER#<oid>            the member's order index
+    P#<pid>#VOUCHER#<keyed hash>         VOUCHER                voucher: value, status, expiry, order
+    P#<pid>#DONATION#<did>               DONATION               donation receipt
+    P#<pid>#CHARITY                      <charity id>#<cur>     donation totals per charity
+    P#<pid>#OUTBOX#<yyyy-mm-dd>          <time>#<event id>      delivery events (outbox)
+
+The catalog is the one shared partition: it is reference data every program prices for itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from treue.errors import Contention, OrderNotFound
+from treue.logic.ledger import Posting
+from treue.store.dynamodb import (
+    Replay,
+    StaleCondition,
+    Store,
+    _decode_cursor_prefix,
+    _encode_cursor,
+    from_item,
+    member_pk,
+    to_item,
+)
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def order_pk(program_id: str, order_id: str) -> str:
+    return f"P#{program_id}#ORDER#{order_id}"
+
+
+def voucher_pk(program_id: str, code_hash: str) -> str:
+    return f"P#{program_id}#VOUCHER#{code_hash}"
+
+
+def donation_pk(program_id: str, donation_id: str) -> str:
+    return f"P#{program_id}#DONATION#{donation_id}"
+
+
+def _strip(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in ("pk", "sk")}
+
+
+def _av(value: Any) -> dict[str, Any]:
+    return to_item({"v": value})["v"]
+
+
+class OrderStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def ddb(self):
+        return self.store.ddb
+
+    @property
+    def table(self) -> str:
+        return self.store.table
+
+    # ------------------------------------------------------------ catalog
+
+    def put_catalog(self, version: str, items: list[dict[str, Any]], now: str) -> dict[str, Any]:
+        """Write every item; items no longer in the files stay readable for old orders but are retired."""
+        current = {i["id"] for i in self.catalog_items(include_retired=True)}
+        wanted = {i["id"] for i in items}
+        writes = [{"pk": "CATALOG", "sk": f"ITEM#{i['id']}", "item": i, "status": "active",
+                   "version": version, "loaded_at": now} for i in items]
+        for retired in sorted(current - wanted):
+            old = self.get_catalog_item(retired, include_retired=True)
+            writes.append({"pk": "CATALOG", "sk": f"ITEM#{retired}", "item": old, "status": "retired",
+                           "version": version, "loaded_at": now})
+        writes.append({"pk": "CATALOG", "sk": "VERSION", "version": version, "count": len(items),
+                       "loaded_at": now})
+        for start in range(0, len(writes), 25):
+            requests = [{"PutRequest": {"Item": to_item(w)}} for w in writes[start : start + 25]]
+            pending = {self.table: requests}
+            while pending:
+                out = self.ddb.batch_write_item(RequestItems=pending)
+                pending = out.get("UnprocessedItems") or {}
+        return {"version": version, "items": len(items), "retired": len(current - wanted)}
+
+    def catalog_items(self, include_retired: bool = False) -> list[dict[str, Any]]:
+        items, start = [], None
+        while True:
+            params: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :item)",
+                "ExpressionAttributeValues": {":pk": {"S": "CATALOG"}, ":item": {"S": "ITEM#"}},
+            }
+            if start:
+                params["ExclusiveStartKey"] = start
+            out = self.ddb.query(**params)
+            for raw in out.get("Items", []):
+                data = from_item(raw)
+                if include_retired or data["status"] == "active":
+                    items.append(data["item"])
+            start = out.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def get_catalog_item(self, item_id: str, include_retired: bool = False) -> dict[str, Any] | None:
+        out = self.ddb.get_item(TableName=self.table, Key=_key("CATALOG", f"ITEM#{item_id}"))
+        if "Item" not in out:
+            return None
+        data = from_item(out["Item"])
+        if data["status"] != "active" and not include_retired:
+            return None
+        return data["item"]
+
+    # ------------------------------------------------------------ orders
+
+    def create(
+        self, order: dict[str, Any], hold: Posting, idempotency: tuple[str, str], result: dict[str, Any]
+    ) -> Replay | None:
+        """The order, the member's index entry and the hold, in one transaction with the idempotency guard."""
+        pid, oid, mid = order["program_id"], order["id"], order["member_id"]
+        reference, fingerprint = idempotency
+        extra = [
+            self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order}),
+            self.store._put_new({"pk": member_pk(pid, mid), "sk": f"ORDER#{oid}", "order_id": oid,
+                                 "created_at": order["created_at"]}),
+        ]
+        return self.store.post(pid, mid, ("order", reference, fingerprint), result, hold, order["created_at"], extra)
+
+    def get(self, program_id: str, order_id: str, consistent: bool = True) -> dict[str, Any] | None:
+        out = self.ddb.get_item(TableName=self.table, Key=_key(order_pk(program_id, order_id), "ORDER"),
+                                ConsistentRead=consistent)
+        return _strip(from_item(out["Item"])) if "Item" in out else None
+
+    def require(self, program_id: str, order_id: str) -> dict[str, Any]:
+        found = self.get(program_id, order_id)
+        if found is None:
+            raise OrderNotFound(f"order {order_id} does not exist")
+        return found
+
+    def list_for_member(
+        self, program_id: str, member_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        pk = member_pk(program_id, member_id)
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :o)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":o": {"S": "ORDER#"}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            params["ExclusiveStartKey"] = _key(pk, _decode_cursor_prefix(cursor, "ORDER#"))
+        out = self.ddb.query(**params)
+        ids = [from_item(i)["order_id"] for i in out.get("Items", [])]
+        orders = self._batch_get(program_id, ids)
+        last = out.get("LastEvaluatedKey")
+        return orders, (_encode_cursor(last["sk"]["S"]) if last else None)
+
+    def _batch_get(self, program_id: str, order_ids: list[str]) -> list[dict[str, Any]]:
+        if not order_ids:
+            return []
+        found: dict[str, dict[str, Any]] = {}
+        keys = [_key(order_pk(program_id, oid), "ORDER") for oid in order_ids]
+        pending = {self.table: {"Keys": keys}}
+        while pending:
+            out = self.ddb.batch_get_item(RequestItems=pending)
+            for raw in out.get("Responses", {}).get(self.table, []):
+                data = _strip(from_item(raw))
+                found[data["id"]] = data
+            pending = out.get("UnprocessedKeys") or {}
+        return [found[oid] for oid in order_ids if oid in found]
+
+    def order_update(
+        self,
+        program_id: str,
+        order_id: str,
+        to: str | None,
+        allowed_from: tuple[str, ...],
+        now: str,
+        reason: str | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """An Update (for a transaction) moving the order to ``to`` when its status is in ``allowed_from``."""
+        names = {"#s": "status"}
+        values: dict[str, Any] = {":now": {"S": now}}
+        sets = ["updated_at = :now"]
+        if to is not None:
+            sets.append("#s = :to")
+            sets.append("history = list_append(history, :h)")
+            values[":to"] = {"S": to}
+            entry = {"status": to, "at": now}
+            if reason:
+                entry["reason"] = reason
+            values[":h"] = _av([entry])
+        for i, (name, value) in enumerate((fields or {}).items()):
+            names[f"#f{i}"] = name
+            values[f":f{i}"] = _av(value)
+            sets.append(f"#f{i} = :f{i}")
+        allowed = []
+        for i, status in enumerate(allowed_from):
+            values[f":a{i}"] = {"S": status}
+            allowed.append(f":a{i}")
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": _key(order_pk(program_id, order_id), "ORDER"),
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": f"#s IN ({', '.join(allowed)})",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def transact(self, items: list[dict[str, Any]]) -> None:
+        """Write ``items`` atomically; a failed condition raises StaleCondition with the item's index."""
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "TransactionCanceledException":
+                if err.response["Error"]["Code"] in ("ThrottlingException", "InternalServerError"):
+                    raise Contention("storage is busy") from err
+                raise
+            reasons = err.response.get("CancellationReasons") or []
+            for i, reason in enumerate(reasons):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    raise StaleCondition(i, reason.get("Item")) from err
+            raise Contention("a concurrent request touched the same order; retry") from err
+
+    def settle(
+        self, order: dict[str, Any], posting: Posting, kind: str, update: dict[str, Any], now: str,
+        more: list[dict[str, Any]] | tuple = (),
+    ) -> Replay | None:
+        """Post a capture, release or refund of the order's points together with its status change.
+
+        Capture and release share one guard per order (``settle``), so a hold is resolved at most once.
+        """
+        pid, oid = order["program_id"], order["id"]
+        guard = "refund" if kind == "refund" else "settle"
+        return self.store.post(pid, order["member_id"], (guard, oid, kind), {"kind": kind, "order_id": oid},
+                               posting, now, [update, *more])
+
+    # ------------------------------------------------------------ reveals
+
+    def record_reveal(self, program_id: str, order_id: str, reveal_id: str, actor: str, now: str,
+                      count: int) -> None:
+        self.ddb.put_item(
+            TableName=self.table,
+            Item=to_item({"pk": order_pk(program_id, order_id), "sk": f"REVEAL#{now}#{reveal_id}",
+                          "actor": actor, "at": now, "codes": count}),
+        )
+
+    def reveals(self, program_id: str, order_id: str) -> list[dict[str, Any]]:
+        out = self.ddb.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :r)",
+            ExpressionAttributeValues={":pk": {"S": order_pk(program_id, order_id)}, ":r": {"S": "REVEAL#"}},
+        )
+        return [_strip(from_item(i)) for i in out.get("Items", [])]
+
+    # ------------------------------------------------------------ vouchers
+
+    def voucher_put(self, program_id: str, code_hash: str, voucher: dict[str, Any]) -> dict[str, Any]:
+        return self.store._put_new({"pk": voucher_pk(program_id, code_hash), "sk": "VOUCHER", **voucher})
+
+    def get_voucher(self, program_id: str, code_hash: str) -> dict[str, Any] | None:
+        out = self.ddb.get_item(TableName=self.table, Key=_key(voucher_pk(program_id, code_hash), "VOUCHER"),
+                                ConsistentRead=True)
+        return _strip(from_item(out["Item"])) if "Item" in out else None
+
+    def voucher_change(
+        self, program_id: str, code_hash: str, to: str, allowed_from: tuple[str, ...], fields: dict[str, Any],
+        extra_condition: str = "", extra_values: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Conditionally change a voucher's status; the voucher after the change, or None when the condition failed."""
+        names = {"#s": "status"}
+        values: dict[str, Any] = {":to": {"S": to}}
+        sets = ["#s = :to"]
+        for i, (name, value) in enumerate(fields.items()):
+            names[f"#f{i}"] = name
+            values[f":f{i}"] = _av(value)
+            sets.append(f"#f{i} = :f{i}")
+        allowed = []
+        for i, status in enumerate(allowed_from):
+            values[f":a{i}"] = {"S": status}
+            allowed.append(f":a{i}")
+        condition = f"#s IN ({', '.join(allowed)})" + (f" AND {extra_condition}" if extra_condition else "")
+        values.update({k: _av(v) for k, v in (extra_values or {}).items()})
+        try:
+            out = self.ddb.update_item(
+                TableName=self.table,
+                Key=_key(voucher_pk(program_id, code_hash), "VOUCHER"),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="attribute_exists(pk) AND " + condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _strip(from_item(out["Attributes"]))
+
+    # ------------------------------------------------------------ donations
+
+    def donation_items(self, program_id: str, donation: dict[str, Any]) -> list[dict[str, Any]]:
+        """Put the receipt and add to the charity's totals (for one transaction with the order update)."""
+        return [
+            self.store._put_new({"pk": donation_pk(program_id, donation["id"]), "sk": "DONATION", **donation}),
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": _key(f"P#{program_id}#CHARITY", f"{donation['charity_id']}#{donation['currency']}"),
+                    "UpdateExpression": "SET charity_id = :c, charity_name = :n, currency = :cur "
+                    "ADD total :v, donations :one",
+                    "ExpressionAttributeValues": {
+                        ":c": {"S": donation["charity_id"]}, ":n": {"S": donation["charity_name"]},
+                        ":cur": {"S": donation["currency"]}, ":v": {"N": str(donation["amount"])},
+                        ":one": {"N": "1"},
+                    },
+                }
+            },
+        ]
+
+    def get_donation(self, program_id: str, donation_id: str) -> dict[str, Any] | None:
+        out = self.ddb.get_item(TableName=self.table, Key=_key(donation_pk(program_id, donation_id), "DONATION"))
+        return _strip(from_item(out["Item"])) if "Item" in out else None
+
+    def donation_totals(self, program_id: str) -> list[dict[str, Any]]:
+        out = self.ddb.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"P#{program_id}#CHARITY"}},
+            ConsistentRead=True,
+        )
+        return [_strip(from_item(i)) for i in out.get("Items", [])]
+
+    # ------------------------------------------------------------ delivery events
+
+    def outbox_put(self, program_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        day = event["created_at"][:10]
+        return self.store._put_new(
+            {"pk": f"P#{program_id}#OUTBOX#{day}", "sk": f"{event['created_at']}#{event['id']}", **event}
+        )
+
+    def outbox(self, program_id: str, day: str) -> list[dict[str, Any]]:
+        out = self.ddb.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"P#{program_id}#OUTBOX#{day}"}},
+        )
+        return [_strip(from_item(i)) for i in out.get("Items", [])]
