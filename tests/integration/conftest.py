@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import boto3
 import pytest
 from moto import mock_aws
 
-from tests.support import create_table
+from infra.twin.lambdas import MOTO_CONFIG, definition, in_process, route_lambda_invocations
+from infra.twin.serialize import serialize_moto_dynamodb
+from tests.support import LambdaContext, create_table
 from treue import runtime
 from treue.logic import keys, provisioning
+from treue.logic.catalog import load_dir
 from treue.store.dynamodb import Store
 
 REGION = "eu-central-1"
@@ -20,12 +25,13 @@ def aws(monkeypatch):
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Treue")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    with mock_aws(config=MOTO_CONFIG):
         import treue.store.dynamodb as ddbmod
         import treue.store.queues as qmod
 
         ddbmod._client = None
         qmod._client = None
+        _forget_clients()
         ddb = boto3.client("dynamodb", region_name=REGION)
         table = create_table(ddb)
         monkeypatch.setenv("TABLE_NAME", table)
@@ -34,6 +40,15 @@ def aws(monkeypatch):
         runtime.reset()
         ddbmod._client = None
         qmod._client = None
+        _forget_clients()
+
+
+def _forget_clients() -> None:
+    import treue.store.secrets as secrets
+    import treue.store.workflow as workflow
+
+    secrets._client = None
+    workflow._client = None
 
 
 @pytest.fixture
@@ -45,6 +60,55 @@ def store(aws) -> Store:
 def program(store):
     """A program with one key per scope, and the authorizer context of each."""
     created = provisioning.create_program(store, "Café Treue", "EUR", runtime.now())
+    ctx = {}
+    for scope, key in created["api_keys"].items():
+        key_id, _ = keys.parse(key)
+        ctx[scope] = {"program_id": created["program_id"], "key_id": key_id, "scope": scope}
+    return {**created, "auth": ctx}
+
+
+ROOT = Path(__file__).resolve().parents[2]
+TASKS = {
+    "VerifyHoldFunction": "verify_hold",
+    "IssueVoucherFunction": "issue_voucher",
+    "IssueGiftCardFunction": "issue_gift_card",
+    "RecordDonationFunction": "record_donation",
+    "DeliverFunction": "deliver",
+    "CaptureFunction": "capture",
+    "ReleaseHoldFunction": "release",
+}
+
+
+@pytest.fixture
+def payout(aws, store, monkeypatch):
+    """The payout state machine of infra/payout.asl.json, executed by moto, its tasks run in-process."""
+    from treue.handlers import payout as tasks
+    from treue.store.orders import OrderStore
+
+    serialize_moto_dynamodb()
+    kms = boto3.client("kms", region_name=REGION)
+    sealing = kms.create_key(Description="codes")["KeyMetadata"]["Arn"]
+    lookup = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
+    monkeypatch.setenv("CODES_KEY_ID", sealing)
+    monkeypatch.setenv("CODES_MAC_KEY_ID", lookup)
+    arn = f"arn:aws:lambda:{REGION}:123456789012:function:"
+    asl = definition((ROOT / "infra" / "payout.asl.json").read_text(), {k: arn + v for k, v in TASKS.items()})
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(name="payout", definition=asl,
+                                       roleArn="arn:aws:iam::123456789012:role/payout")["stateMachineArn"]
+    monkeypatch.setenv("PAYOUT_STATE_MACHINE_ARN", machine)
+    route_lambda_invocations(in_process({v: getattr(tasks, v) for v in TASKS.values()}, LambdaContext))
+    version, items = load_dir(ROOT / "catalog")
+    OrderStore(store).put_catalog(version, [i.model_dump() for i in items], runtime.now())
+    runtime.reset()
+    return {"sfn": sfn, "state_machine": machine, "kms": kms}
+
+
+@pytest.fixture
+def shop(payout, store):
+    """A program in Germany (EUR, 1 point = 1 cent) that also prices USD and GBP items, with its keys."""
+    created = provisioning.create_program(store, "Shop Treue", "EUR", runtime.now(), country="DE",
+                                          fx_ppm={"USD": 920_000, "GBP": 1_170_000})
     ctx = {}
     for scope, key in created["api_keys"].items():
         key_id, _ = keys.parse(key)

@@ -3,7 +3,7 @@
 import json
 
 from tests.support import EVENTS
-from treue.handlers import accrual, enrollment
+from treue.handlers import accrual, catalog, enrollment, orders, payout, vouchers
 from treue.openapi import render
 
 ROOT = EVENTS.parent
@@ -17,6 +17,16 @@ def test_the_committed_openapi_document_matches_the_handlers():
 def test_every_route_has_a_sample_event():
     samples = [json.loads(p.read_text()) for p in EVENTS.rglob("*.json")]
     covered = {(e.get("httpMethod"), e.get("resource")) for e in samples}
-    for route in set(enrollment.SCOPES) | set(accrual.SCOPES) | {("GET", "/v1/openapi.json")}:
+    routes = set(enrollment.SCOPES) | set(accrual.SCOPES) | set(catalog.SCOPES) | set(orders.SCOPES)
+    for route in routes | set(vouchers.SCOPES) | {("GET", "/v1/openapi.json")}:
         assert route in covered, route
     assert any("Records" in e for e in samples) and any(e.get("type") == "REQUEST" for e in samples)
+
+
+def test_every_payout_task_has_a_sample_state():
+    from infra.stack import PAYOUT_TASKS
+
+    for _, handler, _ in PAYOUT_TASKS.values():
+        sample = json.loads((EVENTS / "payout" / f"{handler}.json").read_text())
+        assert hasattr(payout, handler)
+        assert {"program_id", "order_id", "type"} <= set(sample)

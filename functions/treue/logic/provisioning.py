@@ -9,7 +9,7 @@ from treue.logic.ids import new_id
 from treue.logic.programs import Program
 
 
-def create_program(store, name: str, currency: str, now: str, **settings: int) -> dict[str, Any]:
+def create_program(store, name: str, currency: str, now: str, **settings: Any) -> dict[str, Any]:
     """A new program with one key per scope; the keys are in the answer and nowhere else."""
     program = Program(id=new_id("prg"), name=name, currency=currency.upper(), created_at=now, **settings)
     store.put_program(program)

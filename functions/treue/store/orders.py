@@ -323,8 +323,9 @@ class OrderStore:
                 "Update": {
                     "TableName": self.table,
                     "Key": _key(f"P#{program_id}#CHARITY", f"{donation['charity_id']}#{donation['currency']}"),
-                    "UpdateExpression": "SET charity_id = :c, charity_name = :n, currency = :cur "
-                    "ADD total :v, donations :one",
+                    "UpdateExpression": "SET charity_id = :c, charity_name = :n, #cur = :cur "
+                    "ADD #total :v, donations :one",
+                    "ExpressionAttributeNames": {"#cur": "currency", "#total": "total"},
                     "ExpressionAttributeValues": {
                         ":c": {"S": donation["charity_id"]}, ":n": {"S": donation["charity_name"]},
                         ":cur": {"S": donation["currency"]}, ":v": {"N": str(donation["amount"])},
