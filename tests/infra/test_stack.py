@@ -4,9 +4,14 @@ import json
 
 import pytest
 
-from infra.stack import ROUTES
+import re
+from pathlib import Path
+
+from infra.stack import PAYOUT_TASKS, ROUTES
 from infra.twin.template import load
-from treue.handlers import accrual, enrollment
+from treue.handlers import accrual, catalog, enrollment, orders, vouchers
+
+ASL = Path(__file__).resolve().parents[2] / "infra" / "payout.asl.json"
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +43,9 @@ def test_the_accrual_queue_has_a_dlq_and_partial_batch_failures(template):
 
 def test_every_function_is_traced_logged_and_has_its_own_role(template):
     functions = of_type(template, "AWS::Lambda::Function")
-    assert len(functions) == 5
+    assert len(functions) == 8 + len(PAYOUT_TASKS)
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
-    assert len(roles) == 5
+    assert len(roles) == len(functions)
     for f in functions.values():
         p = f["Properties"]
         assert p["TracingConfig"] == {"Mode": "Active"}
@@ -58,7 +63,8 @@ def test_routes_match_the_handlers_and_all_but_docs_need_the_authorizer(synthesi
     model = load(synthesized)
     declared = {(r.method, r.path) for r in model.routes}
     assert declared == {(m, p) for m, p, _ in ROUTES} | {("GET", "/v1/openapi.json")}
-    assert declared - {("GET", "/v1/openapi.json")} == set(enrollment.SCOPES) | set(accrual.SCOPES)
+    handled = set(enrollment.SCOPES) | set(accrual.SCOPES) | set(catalog.SCOPES) | set(orders.SCOPES)
+    assert declared - {("GET", "/v1/openapi.json")} == handled | set(vouchers.SCOPES)
     for r in model.routes:
         assert (r.authorizer is None) == (r.path == "/v1/openapi.json"), r
 
@@ -77,7 +83,7 @@ def test_errors_from_the_gateway_are_problem_json(template):
 
 def test_alarms_watch_the_dlq_and_every_function(template):
     alarms = of_type(template, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 7
+    assert len(alarms) == 1 + 1 + 1 + len(of_type(template, "AWS::Lambda::Function"))
     assert all(a["Properties"]["AlarmActions"] for a in alarms.values())
     assert any(a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible" for a in alarms.values())
 
@@ -86,3 +92,53 @@ def test_the_stage_has_access_logs_and_tracing(template):
     [stage] = of_type(template, "AWS::ApiGateway::Stage").values()
     assert stage["Properties"]["TracingEnabled"] is True
     assert "AccessLogSetting" in stage["Properties"]
+
+
+def test_the_payout_workflow_is_standard_logged_traced_and_from_the_asl_file(template):
+    [machine] = of_type(template, "AWS::StepFunctions::StateMachine").values()
+    p = machine["Properties"]
+    assert p["StateMachineType"] == "STANDARD"
+    assert p["LoggingConfiguration"]["Level"] == "ALL" and p["TracingConfiguration"] == {"Enabled": True}
+    assert "DefinitionS3Location" in p  # DefinitionBody.from_file: the file is the asset
+    wanted = set(re.findall(r"\$\{(\w+)\}", ASL.read_text()))
+    assert wanted == set(p["DefinitionSubstitutions"]) == set(PAYOUT_TASKS)
+    functions = of_type(template, "AWS::Lambda::Function")
+    for name, ref in p["DefinitionSubstitutions"].items():
+        handler = functions[ref["Fn::GetAtt"][0]]["Properties"]["Handler"]
+        assert handler == f"treue.handlers.payout.{PAYOUT_TASKS[name][1]}"
+
+
+def test_failures_before_issuance_release_the_hold_and_after_it_are_only_retried():
+    states = json.loads(ASL.read_text())["States"]
+    for name in ("VerifyHold", "IssueVoucher", "IssueGiftCard", "RecordDonation"):
+        assert states[name]["Catch"][0]["Next"] == "ReleaseHold"
+    for name in ("Deliver", "Capture"):
+        assert "Catch" not in states[name] and states[name]["Retry"]
+    retry = states["IssueGiftCard"]["Retry"][0]
+    assert set(retry["ErrorEquals"]) == {"ProviderTimeout", "ProviderUnavailable"}
+    assert retry["JitterStrategy"] == "FULL" and retry["BackoffRate"] > 1
+    assert states["ReleaseHold"]["Next"] == "Failed"
+
+
+def _policy_actions(template, function_prefix, resource=""):
+    actions = set()
+    for lid, policy in of_type(template, "AWS::IAM::Policy").items():
+        if lid.startswith(function_prefix):
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if resource not in json.dumps(statement["Resource"]):
+                    continue
+                a = statement["Action"]
+                actions |= set(a if isinstance(a, list) else [a])
+    return actions
+
+
+def test_codes_keys_are_used_least_privilege(template):
+    keys = of_type(template, "AWS::KMS::Key")
+    assert any(k["Properties"].get("KeySpec") == "HMAC_256" for k in keys.values())
+    assert "kms:GenerateMac" in _policy_actions(template, "Vouchers")
+    assert "states:StartExecution" in _policy_actions(template, "Orders")
+    assert "states:StartExecution" not in _policy_actions(template, "Vouchers")
+    assert _policy_actions(template, "Vouchers", "CodeKeysSealingKey") == set()  # the till never sees codes
+    assert _policy_actions(template, "Orders", "CodeKeysSealingKey") == {"kms:Decrypt"}
+    assert _policy_actions(template, "PayoutIssueVoucher", "CodeKeysSealingKey") == {"kms:Encrypt"}
+    assert _policy_actions(template, "PayoutCapture", "CodeKeys") == set()
