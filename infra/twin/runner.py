@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 
 from infra.twin.gateway import Gateway
+from infra.twin.lambdas import MOTO_CONFIG, definition, route_lambda_invocations
 from infra.twin.pollers import QueuePoller
 from infra.twin.serialize import serialize_moto_dynamodb
 from infra.twin.template import REGION, Model, Resolver, load
@@ -24,6 +25,9 @@ from infra.twin.workers import FunctionPool
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "twin", "AWS_SECRET_ACCESS_KEY": "twin"}
+# The demo program (EUR, Germany) also offers rewards in these currencies, at fixed demo rates
+# (EUR minor units per million minor units); a real program sets its own.
+DEMO_EXCHANGE_RATES = {"USD": 920_000, "GBP": 1_170_000, "CHF": 1_060_000, "SEK": 87_000}
 
 
 def free_port() -> int:
@@ -83,15 +87,22 @@ class Twin:
                 probe.bind(("127.0.0.1", self.port))
             except OSError as err:
                 raise SystemExit(f"port {self.port} is in use (another twin?); set PORT to use another") from err
+        from moto.core.config import default_user_config
+
         serialize_moto_dynamodb()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         os.environ["MOTO_PORT"] = str(self.aws_port)  # moto's ASL interpreter calls back on this port
+        for service, config in MOTO_CONFIG.items():  # execute state machines; Lambda without Docker
+            default_user_config.setdefault(service, {}).update(config)
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self.moto.start()
         resolver = Resolver(self.model, self.url)
         self._create_tables()
         self._create_queues(resolver)
+        self._create_keys()
+        self._create_state_machines(resolver)  # task ARNs are names, known before the workers start
         self._start_functions(resolver)
+        route_lambda_invocations(self._invoke)
         self.gateway = Gateway(self.model.routes, self.pools, self.model.gateway_responses)
         self.gateway.serve("127.0.0.1", self.port)
         sqs = self.client("sqs")
@@ -101,6 +112,7 @@ class Twin:
             poller.start()
             self.pollers.append(poller)
         self.state = self._describe(resolver)
+        self.state["catalog"] = self.load_catalog()
         if self.seed:
             self.state.update(self.seed_program("Demo Café", "EUR"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -142,6 +154,35 @@ class Twin:
                     TableName=spec.name,
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
                 )
+
+    def _create_keys(self) -> None:
+        kms = self.client("kms")
+        for spec in self.model.keys.values():
+            args = {"Description": spec.properties.get("Description", spec.logical_id)}
+            for name in ("KeySpec", "KeyUsage"):
+                if name in spec.properties:
+                    args[name] = spec.properties[name]
+            meta = kms.create_key(**args)["KeyMetadata"]
+            spec.key_id, spec.arn = meta["KeyId"], meta["Arn"]
+
+    def _create_state_machines(self, resolver: Resolver) -> None:
+        sfn = self.client("stepfunctions")
+        for spec in self.model.state_machines.values():
+            subs = {k: str(resolver.resolve(v)) for k, v in spec.substitutions.items()}
+            spec.arn = sfn.create_state_machine(
+                name=spec.name, definition=definition(spec.definition, subs),
+                roleArn=f"arn:aws:iam::123456789012:role/{spec.name}", type="STANDARD",
+            )["stateMachineArn"]
+
+    def _invoke(self, name: str, payload: Any) -> tuple[bool, Any]:
+        """A Lambda task of a state machine: run it in the function's workers."""
+        pool = next((p for p in self.pools.values() if p.spec.name == name), None)
+        if pool is None:
+            return False, {"errorType": "ResourceNotFoundException", "errorMessage": f"no function {name}"}
+        result = pool.invoke(payload)
+        if result.ok:
+            return True, result.result
+        return False, {"errorType": result.error_type, "errorMessage": result.error_message}
 
     def _create_queues(self, resolver: Resolver) -> None:
         sqs = self.client("sqs")
@@ -191,7 +232,7 @@ class Twin:
             t.join()
 
     def _describe(self, resolver: Resolver) -> dict[str, Any]:
-        queues, dlqs, table = {}, {}, None
+        queues, dlqs, table, payout = {}, {}, None, None
         for name, output in self.model.outputs.items():
             try:
                 value = resolver.resolve(output["Value"])
@@ -203,6 +244,8 @@ class Twin:
                 queues[name.removesuffix("QueueUrl").lower()] = value
             elif name == "TableName":
                 table = value
+            elif name == "PayoutStateMachineArn":
+                payout = value
         return {
             "url": self.url,
             "aws_endpoint": self.aws_endpoint,
@@ -210,8 +253,20 @@ class Twin:
             "table": table,
             "queues": queues,
             "dead_letter_queues": dlqs,
+            "payout_state_machine": payout,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+
+    def load_catalog(self) -> dict[str, Any]:
+        sys.path.insert(0, str(FUNCTIONS_DIR))
+        from treue.logic.catalog import load_dir
+        from treue.runtime import now
+        from treue.store.dynamodb import Store
+        from treue.store.orders import OrderStore
+
+        version, items = load_dir(ROOT / "catalog")
+        store = OrderStore(Store(self.state["table"], ddb=self.client("dynamodb")))
+        return store.put_catalog(version, [i.model_dump() for i in items], now())
 
     def seed_program(self, name: str, currency: str) -> dict[str, Any]:
         sys.path.insert(0, str(FUNCTIONS_DIR))
@@ -220,4 +275,5 @@ class Twin:
         from treue.store.dynamodb import Store
 
         store = Store(self.state["table"], ddb=self.client("dynamodb"))
-        return provisioning.create_program(store, name, currency, now())
+        return provisioning.create_program(store, name, currency, now(), country="DE",
+                                           fx_ppm=dict(DEMO_EXCHANGE_RATES))

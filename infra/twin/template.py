@@ -29,6 +29,23 @@ class QueueSpec:
 
 
 @dataclass
+class KeySpec:
+    logical_id: str
+    properties: dict[str, Any]
+    key_id: str = ""
+    arn: str = ""
+
+
+@dataclass
+class StateMachineSpec:
+    logical_id: str
+    name: str
+    definition: str  # ASL with ${Name} placeholders
+    substitutions: dict[str, Any]
+    arn: str = ""
+
+
+@dataclass
 class FunctionSpec:
     logical_id: str
     name: str
@@ -79,6 +96,8 @@ class Model:
     mappings: list[EventSourceMapping]
     outputs: dict[str, Any]
     resources: dict[str, Any]
+    keys: dict[str, KeySpec] = field(default_factory=dict)
+    state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
 
 
 def _function_of_integration(method: dict[str, Any]) -> str:
@@ -172,7 +191,19 @@ def load(path: str | Path) -> Model:
                 report_batch_item_failures="ReportBatchItemFailures" in p.get("FunctionResponseTypes", []),
             )
         )
-    return Model(tables, queues, functions, routes, gateway_responses, mappings, template.get("Outputs", {}), res)
+    keys = {lid: KeySpec(lid, r.get("Properties", {})) for lid, r in res.items() if r["Type"] == "AWS::KMS::Key"}
+    machines = {}
+    for lid, r in res.items():
+        if r["Type"] != "AWS::StepFunctions::StateMachine":
+            continue
+        p = r["Properties"]
+        if "DefinitionS3Location" in p:  # DefinitionBody.from_file: the ASL file is an asset next to the template
+            text = (Path(path).parent / ("asset." + p["DefinitionS3Location"]["Key"])).read_text()
+        else:
+            text = p["DefinitionString"] if isinstance(p["DefinitionString"], str) else json.dumps(p["DefinitionString"])
+        machines[lid] = StateMachineSpec(lid, f"treue-{lid.lower()}", text, p.get("DefinitionSubstitutions", {}))
+    return Model(tables, queues, functions, routes, gateway_responses, mappings, template.get("Outputs", {}), res,
+                 keys, machines)
 
 
 class Resolver:
@@ -198,6 +229,10 @@ class Resolver:
             return m.queues[lid].url
         if lid in m.functions:
             return m.functions[lid].name
+        if lid in m.keys and m.keys[lid].key_id:
+            return m.keys[lid].key_id
+        if lid in m.state_machines and m.state_machines[lid].arn:
+            return m.state_machines[lid].arn
         rtype = m.resources.get(lid, {}).get("Type")
         if rtype == "AWS::ApiGateway::RestApi":
             return "twinapi"
@@ -214,6 +249,12 @@ class Resolver:
             return {"Arn": q.arn, "QueueUrl": q.url, "QueueName": q.name}[attr]
         if lid in m.functions and attr == "Arn":
             return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{m.functions[lid].name}"
+        if lid in m.keys and attr == "Arn" and m.keys[lid].arn:
+            return m.keys[lid].arn
+        if lid in m.state_machines and attr in ("Arn", "Name") and m.state_machines[lid].arn:
+            return m.state_machines[lid].arn if attr == "Arn" else m.state_machines[lid].name
+        if m.resources.get(lid, {}).get("Type") == "AWS::IAM::Role" and attr == "Arn":
+            return f"arn:aws:iam::{ACCOUNT}:role/treue-{lid.lower()}"
         raise KeyError(f"the twin cannot resolve Fn::GetAtt {lid}.{attr}")
 
     def resolve(self, node: Any) -> Any:

@@ -1,11 +1,10 @@
 """Template assertions on the synthesized stack (synth itself proves cdk-nag has no open finding)."""
 
 import json
-
-import pytest
-
 import re
 from pathlib import Path
+
+import pytest
 
 from infra.stack import PAYOUT_TASKS, ROUTES
 from infra.twin.template import load
