@@ -200,7 +200,9 @@ def load(path: str | Path) -> Model:
         if "DefinitionS3Location" in p:  # DefinitionBody.from_file: the ASL file is an asset next to the template
             text = (Path(path).parent / ("asset." + p["DefinitionS3Location"]["Key"])).read_text()
         else:
-            text = p["DefinitionString"] if isinstance(p["DefinitionString"], str) else json.dumps(p["DefinitionString"])
+            text = p["DefinitionString"]
+            if not isinstance(text, str):
+                raise ValueError(f"{lid}: the twin runs state machines defined by a file or a plain string")
         machines[lid] = StateMachineSpec(lid, f"treue-{lid.lower()}", text, p.get("DefinitionSubstitutions", {}))
     return Model(tables, queues, functions, routes, gateway_responses, mappings, template.get("Outputs", {}), res,
                  keys, machines)
