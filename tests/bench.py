@@ -3,6 +3,8 @@
 1. Cold init per function: a fresh interpreter imports the handler module and creates its first
    client; divided by the floor, a fresh interpreter doing ``import boto3`` + one client. Median of runs.
 2. DynamoDB round trips of enroll and accrue on a warm function (moto, calls counted at the client).
+3. Order latency on the local twin: the answer of ``POST /v1/orders`` and the time until the order is
+   COMPLETED (payout workflow in moto's ASL interpreter, tasks in function workers), per reward type.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ FUNCTIONS = {
     "accrual": ("treue.handlers.accrual", True),
     "accrual_queue": ("treue.handlers.accrual_queue", True),
     "docs": ("treue.handlers.docs", False),
+    "catalog": ("treue.handlers.catalog", True),
+    "orders": ("treue.handlers.orders", True),
+    "vouchers": ("treue.handlers.vouchers", True),
+    "payout tasks": ("treue.handlers.payout", True),
 }
 FLOOR = "import boto3\nboto3.client('dynamodb')\n"
 ENV = {
@@ -111,7 +117,69 @@ def round_trips() -> None:
         measure("accrue replay", accrual, buy("b-1"))
 
 
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def twin_orders(per_type: int = int(os.environ.get("BENCH_ORDERS", "15"))) -> None:
+    import json
+    import tempfile
+    import time
+    import urllib.request
+    import uuid
+
+    state_dir = Path(tempfile.mkdtemp(prefix="treue-bench-"))
+    proc = subprocess.Popen([sys.executable, "-m", "infra.twin", "--port", "0", "--state-dir", str(state_dir)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "functions")})
+    try:
+        state_file = state_dir / "local.json"
+        deadline = time.monotonic() + 120
+        while not state_file.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the twin did not start")
+            time.sleep(0.2)
+        state = json.loads(state_file.read_text())
+
+        def call(method, path, body=None, scope="partner", headers=None):
+            req = urllib.request.Request(state["url"] + path, method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Authorization": f"Bearer {state['api_keys'][scope]}",
+                                                  "Content-Type": "application/json", **(headers or {})})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.loads(r.read())
+
+        member = call("POST", "/v1/members", {"email": "bench@example.com"})["id"]
+        call("POST", f"/v1/members/{member}/adjustments", {"points": 10**7, "reason": "bench", "reference": "b"},
+             scope="admin")
+        kinds = {
+            "gift card": {"item_id": "nordlicht-books-eur", "denomination": 1000},
+            "voucher": {"item_id": "voucher-5-off"},
+            "donation": {"item_id": "kuestenwald", "face_value": 500},
+        }
+        print(f"Order latency on the twin ({per_type} sequential orders per type; p50 / p95 in ms)")
+        print(f"  {'reward':<12}{'POST /v1/orders':>20}{'until COMPLETED':>20}")
+        for label, fields in kinds.items():
+            accepted_ms, completed_ms = [], []
+            for _ in range(per_type):
+                body = {"member_id": member, "delivery": {"method": "api"}, **fields}
+                t0 = time.perf_counter()
+                order = call("POST", "/v1/orders", body, headers={"Idempotency-Key": uuid.uuid4().hex})
+                accepted_ms.append((time.perf_counter() - t0) * 1000)
+                while call("GET", f"/v1/orders/{order['order_id']}")["status"] not in ("COMPLETED", "FAILED"):
+                    time.sleep(0.01)
+                completed_ms.append((time.perf_counter() - t0) * 1000)
+            print(f"  {label:<12}{_percentile(accepted_ms, .5):>10.0f} / {_percentile(accepted_ms, .95):<7.0f}"
+                  f"{_percentile(completed_ms, .5):>10.0f} / {_percentile(completed_ms, .95):<7.0f}")
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
 if __name__ == "__main__":
     cold_starts()
     print()
     round_trips()
+    print()
+    twin_orders()

@@ -1,12 +1,15 @@
 """``make demo``: a scripted walk-through against the running twin (one is started when none runs).
 
-Enrolls a member, accrues points by API and by queue, shows the balance and the statement.
+Enrolls a member, accrues points by API and by queue, shows the balance and the statement; then
+spends points on a gift card, a voucher (redeemed at the till) and a donation, lets the simulated
+provider fail one order, and prints each order's status history.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -26,11 +29,12 @@ def _alive(state: dict) -> bool:
         return False
 
 
-def _call(state, method, path, body=None, scope="partner"):
+def _call(state, method, path, body=None, scope="partner", headers=None):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(
         state["url"] + path, data=data, method=method,
-        headers={"Authorization": f"Bearer {state['api_keys'][scope]}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {state['api_keys'][scope]}", "Content-Type": "application/json",
+                 **(headers or {})},
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
@@ -92,7 +96,79 @@ def walk(state: dict) -> None:
     for e in statement["entries"]:
         print(f"   {e['created_at']}  {e['type']:<10} {e['points']:>+6}  {e['reference']:<22} {e['reason']}")
     assert [e["points"] for e in statement["entries"]] == [22, 129, 49]
+    redeem(state, run, mid)
     print("\nDemo complete.")
+
+
+def _order(state, run, label, body):
+    status, accepted = _call(state, "POST", "/v1/orders", body, headers={"Idempotency-Key": f"{label}-{run}"})
+    assert status == 202, accepted
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, order = _call(state, "GET", f"/v1/orders/{accepted['order_id']}")
+        if order["status"] in ("COMPLETED", "FAILED"):
+            break
+        time.sleep(0.2)
+    print(f"   order {order['order_id']}  {order['item']['name']}  {order['points']} points")
+    for h in order["history"]:
+        print(f"     {h['at']}  {h['status']:<10} {h.get('reason', '')}")
+    return order
+
+
+def _money(m: dict) -> str:
+    return f"{m['value'] // 100}.{m['value'] % 100:02d} {m['currency']}"
+
+
+def redeem(state: dict, run: str, mid: str) -> None:
+    step("Top up 6,000 bonus points to spend (admin adjustment)")
+    status, body = _call(state, "POST", f"/v1/members/{mid}/adjustments",
+                         {"points": 6000, "reason": "demo: points to spend", "reference": f"spend-{run}"},
+                         scope="admin")
+    assert status == 200, body
+    print(f"   available={body['balance']['available']}")
+
+    step("Catalog priced in this program's points (GET /v1/catalog?country=DE&max_points=1000)")
+    _, page = _call(state, "GET", "/v1/catalog?country=DE&max_points=1000&limit=5")
+    for item in page["items"]:
+        print(f"   {item['type']:<9} {item['id']:<26} from {item['min_points']} points")
+
+    step("A 25 EUR gift card (POST /v1/orders, then GET /v1/orders/{id}/codes)")
+    gift = _order(state, run, "gift", {"member_id": mid, "item_id": "nordlicht-books-eur", "denomination": 2500,
+                                       "delivery": {"method": "email"}})
+    assert gift["status"] == "COMPLETED", gift
+    _, codes = _call(state, "GET", f"/v1/orders/{gift['order_id']}/codes")
+    print(f"   revealed (and recorded): {codes['codes'][0]['code']}")
+
+    step("A 10 EUR voucher, redeemed at the till (POST /v1/vouchers/validate, /redeem)")
+    voucher = _order(state, run, "voucher", {"member_id": mid, "item_id": "voucher-10-off",
+                                             "delivery": {"method": "api"}})
+    code = _call(state, "GET", f"/v1/orders/{voucher['order_id']}/codes")[1]["codes"][0]["code"]
+    _, v = _call(state, "POST", "/v1/vouchers/validate", {"code": code})
+    print(f"   validate {v['code']}: {v['status']}, {_money(v['value'])} off from {_money(v['minimum_spend'])}")
+    status, v = _call(state, "POST", "/v1/vouchers/redeem", {"code": code, "reference": f"till-{run}",
+                                                              "purchase_amount": {"value": 6400, "currency": "EUR"}})
+    print(f"   redeem: {status} {v['status']}")
+    status, again = _call(state, "POST", "/v1/vouchers/redeem", {"code": code, "reference": f"till-{run}-other"})
+    print(f"   a second redemption: {status} {again['detail']}")
+
+    step("A 15 EUR donation (an order on a charity)")
+    donation = _order(state, run, "donation", {"member_id": mid, "item_id": "kuestenwald", "face_value": 1500,
+                                               "delivery": {"method": "link"}})
+    _, receipt = _call(state, "GET", f"/v1/donations/{donation['donation_id']}")
+    print(f"   receipt {receipt['receipt_number']} for {receipt['charity_name']} ({receipt['registration_id']})")
+
+    step("The provider runs out of stock for one order: the order fails and its points come back")
+    subprocess.run([sys.executable, "-m", "treue.cli", "simulate", "fault", "--program", state["program_id"],
+                    "--order-key", f"stock-{run}", "--mode", "out_of_stock"], cwd=ROOT, check=True,
+                   capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT / "functions"),
+                                             "TREUE_STATE": str(Path(state.get("_state_file", ".treue/local.json")))})
+    failed = _order(state, run, "stock", {"member_id": mid, "item_id": "stadtkino-eur", "denomination": 1000,
+                                          "delivery": {"method": "email"}})
+    assert failed["status"] == "FAILED", failed
+
+    _, balance = _call(state, "GET", f"/v1/members/{mid}/balance")
+    print(f"\n   balance: {balance}")
+    assert balance["held"] == 0 and balance["available"] == 200 + 6000 - 2500 - 1000 - 1500, balance
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     state_file = Path(args.state_dir) / "local.json"
     started = None
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    state["_state_file"] = str(state_file.resolve())
     if not _alive(state):
         print(f"No twin running; starting one on port {args.port} …")
         started = subprocess.Popen(
@@ -112,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + 120
         while True:
             state = json.loads(state_file.read_text()) if state_file.exists() else {}
+            state["_state_file"] = str(state_file.resolve())
             if _alive(state):
                 break
             if started.poll() is not None or time.monotonic() > deadline:
