@@ -106,6 +106,15 @@ def provider():
     return _wired["provider"]
 
 
+def charities():
+    """The charity adapter this deployment records donations with."""
+    if "charities" not in _wired:
+        from treue.providers.charities import RecordingCharityAdapter
+
+        _wired["charities"] = RecordingCharityAdapter()
+    return _wired["charities"]
+
+
 def starter():
     if "starter" not in _wired:
         from treue.store.workflow import PayoutStarter

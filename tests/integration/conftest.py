@@ -12,6 +12,7 @@ from tests.support import LambdaContext, create_table
 from treue import runtime
 from treue.logic import keys, provisioning
 from treue.logic.catalog import load_dir
+from treue.store import clients
 from treue.store.dynamodb import Store
 
 REGION = "eu-central-1"
@@ -26,29 +27,14 @@ def aws(monkeypatch):
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws(config=MOTO_CONFIG):
-        import treue.store.dynamodb as ddbmod
-        import treue.store.queues as qmod
-
-        ddbmod._client = None
-        qmod._client = None
-        _forget_clients()
+        clients.reset()
         ddb = boto3.client("dynamodb", region_name=REGION)
         table = create_table(ddb)
         monkeypatch.setenv("TABLE_NAME", table)
         runtime.reset()
         yield ddb
         runtime.reset()
-        ddbmod._client = None
-        qmod._client = None
-        _forget_clients()
-
-
-def _forget_clients() -> None:
-    import treue.store.secrets as secrets
-    import treue.store.workflow as workflow
-
-    secrets._client = None
-    workflow._client = None
+        clients.reset()
 
 
 @pytest.fixture

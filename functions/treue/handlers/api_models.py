@@ -171,6 +171,7 @@ class Donation(BaseModel):
     amount: int = Field(description="Minor units")
     currency: str
     receipt_number: str
+    adapter: str = Field(description="How the donation is paid out: recorded = by the operator's transfers")
     created_at: str
 
 

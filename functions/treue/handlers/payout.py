@@ -5,6 +5,8 @@ step idempotently and returns a small result. Failures are raised as named excep
 machine matches their class names in Retry and Catch.
 """
 
+from collections.abc import Callable
+
 from aws_lambda_powertools import Logger, Tracer
 
 from treue import runtime
@@ -14,56 +16,25 @@ logger = Logger()
 tracer = Tracer()
 
 
-def _step(name: str, event: dict) -> None:
-    logger.append_keys(order_id=event.get("order_id"), program_id=event.get("program_id"), step=name)
+def _task(name: str, step: Callable[[dict], dict]):
+    def handler(event, context):
+        logger.append_keys(order_id=event.get("order_id"), program_id=event.get("program_id"), step=name)
+        result = step(event)
+        if name == "release":
+            logger.warning("order failed; points released", extra={"reason": result["reason"]})
+        return result
+
+    handler.__name__ = handler.__qualname__ = name
+    return logger.inject_lambda_context(clear_state=True)(tracer.capture_lambda_handler(handler))
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def verify_hold(event, context):
-    _step("verify_hold", event)
-    return payout.verify_hold(runtime.orders(), event, runtime.now())
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def issue_voucher(event, context):
-    _step("issue_voucher", event)
-    return payout.issue_voucher(runtime.orders(), runtime.vault(), event, runtime.now())
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def issue_gift_card(event, context):
-    _step("issue_gift_card", event)
-    return payout.issue_gift_card(runtime.orders(), runtime.vault(), runtime.provider(), event, runtime.now())
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def record_donation(event, context):
-    _step("record_donation", event)
-    return payout.record_donation(runtime.orders(), event, runtime.now())
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def deliver(event, context):
-    _step("deliver", event)
-    return payout.deliver(runtime.orders(), event, runtime.now())
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def capture(event, context):
-    _step("capture", event)
-    return payout.capture(runtime.orders(), event, runtime.now())
-
-
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-def release(event, context):
-    _step("release", event)
-    result = payout.release(runtime.orders(), runtime.provider(), event, runtime.now())
-    logger.warning("order failed; points released", extra={"reason": result["reason"]})
-    return result
+verify_hold = _task("verify_hold", lambda e: payout.verify_hold(runtime.orders(), e, runtime.now()))
+issue_voucher = _task("issue_voucher", lambda e: payout.issue_voucher(runtime.orders(), runtime.vault(), e,
+                                                                      runtime.now()))
+issue_gift_card = _task("issue_gift_card", lambda e: payout.issue_gift_card(runtime.orders(), runtime.vault(),
+                                                                            runtime.provider(), e, runtime.now()))
+record_donation = _task("record_donation", lambda e: payout.record_donation(runtime.orders(), runtime.charities(),
+                                                                            e, runtime.now()))
+deliver = _task("deliver", lambda e: payout.deliver(runtime.orders(), e, runtime.now()))
+capture = _task("capture", lambda e: payout.capture(runtime.orders(), e, runtime.now()))
+release = _task("release", lambda e: payout.release(runtime.orders(), runtime.provider(), e, runtime.now()))

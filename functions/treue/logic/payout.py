@@ -145,24 +145,15 @@ def issue_gift_card(orders, vault, provider, event: dict[str, Any], now: str) ->
     return {"issued": len(sealed)}
 
 
-def record_donation(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
+def record_donation(orders, charities, event: dict[str, Any], now: str) -> dict[str, Any]:
     """Record the donation with the charity adapter and keep its receipt."""
     order = _processing(orders, event)
     if order is None:
         return {"issued": "before"}
-    item = order["item"]
-    donation_id = "don_" + order["id"].split("_", 1)[1]
-    amount = order["face_value"] * order["quantity"]
-    donation = {
-        "id": donation_id, "order_id": order["id"], "member_id": order["member_id"],
-        "charity_id": item["id"], "charity_name": item["name"], "registration_id": item["registration_id"],
-        "country": item["country"], "amount": amount, "currency": order["currency"],
-        "receipt_number": f"TRD-{now[:10].replace('-', '')}-{order['id'][-8:].upper()}",
-        "created_at": now,
-    }
-    _move(orders, order, "ISSUED", now, f"donation {donation_id} recorded", {"donation_id": donation_id},
+    donation = charities.donate(order, now)
+    _move(orders, order, "ISSUED", now, f"donation {donation['id']} recorded", {"donation_id": donation["id"]},
           orders.donation_items(order["program_id"], donation))
-    return {"issued": donation_id}
+    return {"issued": donation["id"]}
 
 
 def deliver(orders, event: dict[str, Any], now: str) -> dict[str, Any]:

@@ -26,8 +26,6 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from treue.errors import (
@@ -40,6 +38,7 @@ from treue.errors import (
 from treue.logic.keys import ApiKeyRecord, Scope
 from treue.logic.ledger import MEMBER_ACCOUNTS, Account, Posting, PostingType
 from treue.logic.programs import Program
+from treue.store import clients
 
 ACCOUNT_SHARDS = 8
 _RETRYABLE = {
@@ -50,23 +49,9 @@ _RETRYABLE = {
     "TransactionInProgressException",
 }
 
-_client = None
-
-
 def client():
-    """One DynamoDB client per execution environment, created on first use."""
-    global _client
-    if _client is None:
-        _client = boto3.client(
-            "dynamodb",
-            config=Config(
-                connect_timeout=2,
-                read_timeout=5,
-                retries={"mode": "standard", "max_attempts": 4},
-                tcp_keepalive=True,
-            ),
-        )
-    return _client
+    """The DynamoDB client of this execution environment."""
+    return clients.get("dynamodb")
 
 
 # ---------------------------------------------------------------- attribute values

@@ -60,6 +60,13 @@ def _av(value: Any) -> dict[str, Any]:
     return to_item({"v": value})["v"]
 
 
+def _status_in(allowed: tuple[str, ...], values: dict[str, Any]) -> str:
+    """``#s IN (…)`` over ``allowed``, adding their placeholders to ``values``."""
+    for i, status in enumerate(allowed):
+        values[f":a{i}"] = {"S": status}
+    return f"#s IN ({', '.join(f':a{i}' for i in range(len(allowed)))})"
+
+
 class OrderStore:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -207,16 +214,12 @@ class OrderStore:
             names[f"#f{i}"] = name
             values[f":f{i}"] = _av(value)
             sets.append(f"#f{i} = :f{i}")
-        allowed = []
-        for i, status in enumerate(allowed_from):
-            values[f":a{i}"] = {"S": status}
-            allowed.append(f":a{i}")
         return {
             "Update": {
                 "TableName": self.table,
                 "Key": _key(order_pk(program_id, order_id), "ORDER"),
                 "UpdateExpression": "SET " + ", ".join(sets),
-                "ConditionExpression": f"#s IN ({', '.join(allowed)})",
+                "ConditionExpression": _status_in(allowed_from, values),
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -291,11 +294,7 @@ class OrderStore:
             names[f"#f{i}"] = name
             values[f":f{i}"] = _av(value)
             sets.append(f"#f{i} = :f{i}")
-        allowed = []
-        for i, status in enumerate(allowed_from):
-            values[f":a{i}"] = {"S": status}
-            allowed.append(f":a{i}")
-        condition = f"#s IN ({', '.join(allowed)})" + (f" AND {extra_condition}" if extra_condition else "")
+        condition = _status_in(allowed_from, values) + (f" AND {extra_condition}" if extra_condition else "")
         values.update({k: _av(v) for k, v in (extra_values or {}).items()})
         try:
             out = self.ddb.update_item(

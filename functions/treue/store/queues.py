@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import boto3
-from botocore.config import Config
-
-_client = None
-
-
-def client():
-    global _client
-    if _client is None:
-        _client = boto3.client("sqs", config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard"}))
-    return _client
+from treue.store import clients
 
 
 def dead_letter(queue_url: str, body: str, reason_type: str, reason: str, source_message_id: str) -> None:
     """Park ``body`` unchanged in the DLQ with why it was rejected (as message attributes)."""
-    client().send_message(
+    clients.get("sqs").send_message(
         QueueUrl=queue_url,
         MessageBody=body,
         MessageAttributes={

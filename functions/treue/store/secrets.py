@@ -9,18 +9,7 @@ from __future__ import annotations
 import base64
 import os
 
-import boto3
-from botocore.config import Config
-
-_client = None
-
-
-def client():
-    global _client
-    if _client is None:
-        _client = boto3.client("kms", config=Config(connect_timeout=2, read_timeout=5,
-                                                    retries={"mode": "standard", "max_attempts": 4}))
-    return _client
+from treue.store import clients
 
 
 class CodeVault:
@@ -31,7 +20,7 @@ class CodeVault:
 
     @property
     def kms(self):
-        return self._kms or client()
+        return self._kms or clients.get("kms")
 
     def seal(self, code: str, program_id: str, order_id: str) -> str:
         out = self.kms.encrypt(

@@ -5,21 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from treue.errors import Contention
-
-_client = None
-
-
-def client():
-    global _client
-    if _client is None:
-        _client = boto3.client("stepfunctions", config=Config(connect_timeout=2, read_timeout=5,
-                                                              retries={"mode": "standard", "max_attempts": 4}))
-    return _client
+from treue.store import clients
 
 
 class PayoutStarter:
@@ -31,7 +20,7 @@ class PayoutStarter:
         """Start the order's execution; one that already exists counts as started (a name is unique for 90 days)."""
         payload = {"program_id": order["program_id"], "order_id": order["id"], "type": order["type"]}
         try:
-            (self._sfn or client()).start_execution(stateMachineArn=self.arn, name=order["id"],
+            (self._sfn or clients.get("stepfunctions")).start_execution(stateMachineArn=self.arn, name=order["id"],
                                                     input=json.dumps(payload))
         except ClientError as err:
             code = err.response["Error"]["Code"]

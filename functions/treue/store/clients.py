@@ -1,0 +1,22 @@
+"""One boto3 client per AWS service and execution environment, created on first use."""
+
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 4},
+                 tcp_keepalive=True)
+_clients: dict[str, object] = {}
+
+
+def get(service: str):
+    found = _clients.get(service)
+    if found is None:
+        found = _clients[service] = boto3.client(service, config=_CONFIG)
+    return found
+
+
+def reset() -> None:
+    """Forget every client (tests switch between mocked AWS environments)."""
+    _clients.clear()
