@@ -439,20 +439,26 @@ class Store:
         self, program_id: str, member_id: str, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """A member's postings, newest first, and the cursor of the next page (None at the end)."""
+        return self.member_page(program_id, member_id, "ENTRY#", limit, cursor)
+
+    def member_page(
+        self, program_id: str, member_id: str, prefix: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Items of a member's partition whose sort key starts with ``prefix``, newest first, and the next cursor."""
         pk = member_pk(program_id, member_id)
         params: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :entry)",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":entry": {"S": "ENTRY#"}},
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": prefix}},
             "ScanIndexForward": False,
             "Limit": limit,
         }
         if cursor:
-            params["ExclusiveStartKey"] = _key(pk, _decode_cursor(cursor))
+            params["ExclusiveStartKey"] = _key(pk, _decode_cursor(cursor, prefix))
         out = self.ddb.query(**params)
-        entries = [_strip_keys(from_item(i)) for i in out.get("Items", [])]
+        items = [_strip_keys(from_item(i)) for i in out.get("Items", [])]
         last = out.get("LastEvaluatedKey")
-        return entries, (_encode_cursor(last["sk"]["S"]) if last else None)
+        return items, (_encode_cursor(last["sk"]["S"]) if last else None)
 
     def program_accounts(self, program_id: str) -> dict[str, int]:
         """Sum of each program account over its shards."""
@@ -537,11 +543,7 @@ def _encode_cursor(sk: str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"sk": sk}).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> str:
-    return _decode_cursor_prefix(cursor, "ENTRY#")
-
-
-def _decode_cursor_prefix(cursor: str, prefix: str) -> str:
+def _decode_cursor(cursor: str, prefix: str) -> str:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         sk = json.loads(raw)["sk"]

@@ -28,8 +28,6 @@ from treue.store.dynamodb import (
     Replay,
     StaleCondition,
     Store,
-    _decode_cursor_prefix,
-    _encode_cursor,
     from_item,
     member_pk,
     to_item,
@@ -158,21 +156,8 @@ class OrderStore:
     def list_for_member(
         self, program_id: str, member_id: str, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        pk = member_pk(program_id, member_id)
-        params: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :o)",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":o": {"S": "ORDER#"}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if cursor:
-            params["ExclusiveStartKey"] = _key(pk, _decode_cursor_prefix(cursor, "ORDER#"))
-        out = self.ddb.query(**params)
-        ids = [from_item(i)["order_id"] for i in out.get("Items", [])]
-        orders = self._batch_get(program_id, ids)
-        last = out.get("LastEvaluatedKey")
-        return orders, (_encode_cursor(last["sk"]["S"]) if last else None)
+        pointers, next_cursor = self.store.member_page(program_id, member_id, "ORDER#", limit, cursor)
+        return self._batch_get(program_id, [p["order_id"] for p in pointers]), next_cursor
 
     def _batch_get(self, program_id: str, order_ids: list[str]) -> list[dict[str, Any]]:
         if not order_ids:
