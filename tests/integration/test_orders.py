@@ -250,8 +250,8 @@ def test_a_repeated_execution_start_pays_nothing_twice(shop, payout):
     time.sleep(0.3)
     status, entries, _ = call(accrual, "accrual/get_ledger.json", shop["auth"]["partner"],
                               path=f"/v1/members/{member}/ledger", path_parameters={"member_id": member})
-    mine = [e for e in entries["entries"] if e["reference"] == order["order_id"]]
-    assert sorted(e["type"] for e in mine) == ["capture", "hold"]
+    mine = {e["type"]: (e["points"], e["held"]) for e in entries["entries"] if e["reference"] == order["order_id"]}
+    assert mine == {"hold": (-1000, 1000), "capture": (0, -1000)}
     sfn = payout["sfn"]
     names = [e["name"] for e in sfn.list_executions(stateMachineArn=payout["state_machine"])["executions"]]
     assert names.count(order["order_id"]) == 1

@@ -50,8 +50,9 @@ class AdjustmentResult(BaseModel):
 
 class LedgerEntry(BaseModel):
     id: str
-    type: str = Field(description="earn | adjustment")
+    type: str = Field(description="earn | adjustment | hold | capture | release | refund")
     points: int = Field(description="Change of the member's available points (negative = debit)")
+    held: int = Field(default=0, description="Change of the member's held points (orders in flight)")
     reason: str
     reference: str
     actor: str

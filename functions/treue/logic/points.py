@@ -113,6 +113,7 @@ def statement(store, program_id: str, member_id: str, limit: int, cursor: str | 
                 "id": e["id"],
                 "type": e["type"],
                 "points": e["member_delta"],
+                "held": e.get("held_delta", 0),
                 "reason": e["reason"],
                 "reference": e["reference"],
                 "created_at": e["created_at"],
