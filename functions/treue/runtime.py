@@ -44,7 +44,7 @@ def _load_settings() -> Settings:
 _settings: Settings | None = None
 _store = None
 _programs: dict[str, tuple[float, Program]] = {}  # program id → (monotonic read time, program)
-_catalog: tuple[float, dict[str, dict[str, Any]]] | None = None  # (monotonic read time, items by id)
+_catalog: tuple[float, dict[str, dict[str, Any]], dict[str, Any]] | None = None  # (read time, raw, parsed by id)
 _wired: dict[str, Any] = {}
 
 
@@ -126,13 +126,25 @@ def starter():
     return _wired["starter"]
 
 
-def catalog() -> dict[str, dict[str, Any]]:
-    """Every active catalog item by id, read at most once per ``catalog_cache_seconds`` per environment."""
+def _catalog_cache() -> tuple[float, dict[str, dict[str, Any]], dict[str, Any]]:
     global _catalog
     now_ = time.monotonic()
     if _catalog is None or now_ - _catalog[0] >= settings().catalog_cache_seconds:
-        _catalog = (now_, {i["id"]: i for i in orders().catalog_items()})
-    return _catalog[1]
+        from treue.logic.catalog import parse_item
+
+        raw = {i["id"]: i for i in orders().catalog_items()}
+        _catalog = (now_, raw, {k: parse_item(v) for k, v in raw.items()})
+    return _catalog
+
+
+def catalog() -> dict[str, dict[str, Any]]:
+    """Every active catalog item by id (as stored), read at most once per ``catalog_cache_seconds``."""
+    return _catalog_cache()[1]
+
+
+def parsed_catalog() -> dict[str, Any]:
+    """The same items validated once into catalog models, so a warm function does not re-validate them."""
+    return _catalog_cache()[2]
 
 
 def now() -> str:

@@ -55,10 +55,11 @@ def list_catalog(
     after = _after(cursor) if cursor else ""
     page: list[dict] = []
     more = False
-    for item_id in sorted(runtime.catalog()):
+    items = runtime.parsed_catalog()
+    for item_id in sorted(items):
         if item_id <= after:
             continue
-        shown = catalog.present(catalog.parse_item(runtime.catalog()[item_id]), program)
+        shown = catalog.present(items[item_id], program)
         if shown is None or not catalog.matches(shown, type=type, country=country, currency=currency,
                                                  category=category, q=q, max_points=max_points):
             continue
@@ -73,8 +74,8 @@ def list_catalog(
 @tracer.capture_method
 def get_item(item_id: str) -> CatalogItem:
     program = runtime.program(caller(app).program_id)
-    raw = runtime.catalog().get(item_id)
-    shown = catalog.present(catalog.parse_item(raw), program) if raw else None
+    item = runtime.parsed_catalog().get(item_id)
+    shown = catalog.present(item, program) if item else None
     if shown is None:
         raise ItemNotFound(f"catalog item {item_id[:64]} does not exist for this program", item_id=item_id[:64])
     return CatalogItem(**shown)
