@@ -59,6 +59,13 @@ class Storage(Construct):
             time_to_live_attribute="expires_at",
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Program-wide reads: journal and orders by time, member balances, the audit trail (see store/)
+        self.table.add_global_secondary_index(
+            index_name="gsi1",
+            partition_key=ddb.Attribute(name="gsi1pk", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="gsi1sk", type=ddb.AttributeType.STRING),
+            projection_type=ddb.ProjectionType.ALL,
+        )
 
 
 class CodeKeys(Construct):

@@ -18,12 +18,16 @@ operation = st.one_of(
 
 
 def program_total(store, program_id, member_ids):
-    total = sum(store.program_accounts(program_id).values())
+    """Sum of all account totals; the member totals must also equal the members' own balances."""
+    accounts = store.program_accounts(program_id)
+    available = held = 0
     for mid in member_ids:
         b = store.get_balance(program_id, mid)
         assert b["available"] >= 0 and b["held"] >= 0
-        total += b["available"] + b["held"]
-    return total
+        available, held = available + b["available"], held + b["held"]
+    assert accounts.get("member:available", 0) == available
+    assert accounts.get("member:held", 0) == held
+    return sum(accounts.values())
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -17,7 +17,7 @@ from pydantic import ValidationError, model_validator
 
 from treue import runtime
 from treue.errors import MemberNotFound, TreueError
-from treue.logic import members, points
+from treue.logic import audit, members, points
 from treue.logic.models import MemberIdentifiers, Purchase, Strict
 
 logger = Logger()
@@ -73,7 +73,8 @@ def record_handler(record: SQSRecord) -> None:
         member = members.find(store, program.id, kind, value)
         if member is None:
             raise MemberNotFound(f"no member of program {program.id} has this {kind}")
-        result = points.accrue(store, program, member["id"], message.purchase, ACTOR, runtime.now())
+        with audit.acting(audit.Actor(ACTOR, "system", record.message_id)):
+            result = points.accrue(store, program, member["id"], message.purchase, ACTOR, runtime.now())
     except TreueError as err:
         if err.retryable:
             raise

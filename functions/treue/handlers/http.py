@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from treue.errors import PROBLEM_BASE, Forbidden, MalformedRequest, TreueError, Unauthenticated
+from treue.logic import audit
 from treue.logic.keys import Scope
 
 PROBLEM_JSON = "application/problem+json"
@@ -162,7 +163,20 @@ def dispatch(app: APIGatewayRestResolver, scopes: dict[tuple[str, str], tuple[Sc
                         "instance": path,
                     }
                 )
-    return app.resolve(event, context)
+    with audit.acting(request_actor(event)):
+        return app.resolve(event, context)
+
+
+def request_actor(event: dict[str, Any]) -> audit.Actor:
+    """The audit actor of an API request: the key (id, scope), the request id and the source IP."""
+    request = event.get("requestContext") or {}
+    ctx = request.get("authorizer") or {}
+    return audit.Actor(
+        actor=ctx.get("key_id") or "anonymous",
+        scope=ctx.get("scope") or "none",
+        request_id=request.get("requestId") or "",
+        source_ip=(request.get("identity") or {}).get("sourceIp") or "",
+    )
 
 
 def _raw_problem(body: dict[str, Any]) -> dict[str, Any]:

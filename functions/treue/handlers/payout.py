@@ -10,7 +10,7 @@ from collections.abc import Callable
 from aws_lambda_powertools import Logger, Tracer
 
 from treue import runtime
-from treue.logic import payout
+from treue.logic import audit, payout
 
 logger = Logger()
 tracer = Tracer()
@@ -19,7 +19,9 @@ tracer = Tracer()
 def _task(name: str, step: Callable[[dict], dict]):
     def handler(event, context):
         logger.append_keys(order_id=event.get("order_id"), program_id=event.get("program_id"), step=name)
-        result = step(event)
+        actor = audit.Actor("workflow:payout", "system", getattr(context, "aws_request_id", ""))
+        with audit.acting(actor):
+            result = step(event)
         if name == "release":
             logger.warning("order failed; points released", extra={"reason": result["reason"]})
         return result

@@ -10,7 +10,12 @@ Single-table layout; every key of a program's data starts with ``P#<program id>`
     P#<pid>#MEMBER#<mid>                 ENTRY#<posting id>  ledger posting (time-ordered id)
     P#<pid>#IDENT#<kind>#<value>         IDENT               identifier → member (uniqueness guard)
     P#<pid>#IDEM#<kind>#<reference>      IDEM                idempotency guard with the first result
-    P#<pid>#ACCT#<shard>                 <account>           program account balance, sharded
+    P#<pid>#ACCT#<shard>                 <account>           account totals (program and all members), sharded
+
+One sparse global secondary index (``gsi1``: ``gsi1pk``/``gsi1sk``) serves program-wide reads:
+postings and budget movements (``P#<pid>#JOURNAL``, by time), orders (``P#<pid>#ORDERS``, by
+time), member balances (``P#<pid>#BALANCES``) and the audit trail (``treue.store.audit``).
+Every transaction also appends its audit record (``treue.logic.audit``).
 
 API keys are the one exception to the program prefix: the key is how the program is found.
 ``ClientError`` codes become domain errors here and nowhere else.
@@ -35,12 +40,16 @@ from treue.errors import (
     MalformedRequest,
     MemberNotFound,
 )
+from treue.logic import audit
 from treue.logic.keys import ApiKeyRecord, Scope
 from treue.logic.ledger import MEMBER_ACCOUNTS, Account, Posting, PostingType
 from treue.logic.programs import Program
 from treue.store import clients
 
 ACCOUNT_SHARDS = 8
+GSI = "gsi1"
+PENDING_SHARDS = 4
+AUDIT = "_audit"  # a transaction item may carry the audit record of its change under this key
 _RETRYABLE = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -118,6 +127,47 @@ def account_shard(posting_id: str) -> int:
     return zlib.crc32(posting_id.encode()) % ACCOUNT_SHARDS
 
 
+def journal_keys(program_id: str, created_at: str, entry_id: str) -> dict[str, str]:
+    """Index attributes listing a posting or budget movement in the program's journal, by time."""
+    return {"gsi1pk": f"P#{program_id}#JOURNAL", "gsi1sk": f"{created_at}#{entry_id}"}
+
+
+def pending_shard(program_id: str) -> int:
+    return zlib.crc32(program_id.encode()) % PENDING_SHARDS
+
+
+def audit_put(table: str, record: dict[str, Any], subject: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The transaction item appending an unsealed audit ``record`` (``subject``: the item it vouches for)."""
+    pid = record["program_id"]
+    item = {
+        "pk": f"P#{pid}#AUDIT#{record['id']}",
+        "sk": "AUDIT",
+        "gsi1pk": f"AUDIT#PENDING#{pending_shard(pid)}",
+        "gsi1sk": f"{pid}#{record['id']}",
+        **record,
+    }
+    if subject:
+        item["subject_pk"], item["subject_sk"] = subject
+    return {"Put": {"TableName": table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+def with_audit(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items with the audit records some of them carry appended at the end (indexes unchanged)."""
+    plain, records = [], []
+    for item in items:
+        if AUDIT in item:
+            item = dict(item)
+            records.append(item.pop(AUDIT))
+        plain.append(item)
+    return plain + records
+
+
+def audited(item: dict[str, Any], table: str, record: dict[str, Any],
+            subject: tuple[str, str] | None = None) -> dict[str, Any]:
+    """``item`` carrying its audit record, for :func:`with_audit`."""
+    return {**item, AUDIT: audit_put(table, record, subject)}
+
+
 def _strip_keys(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in ("pk", "sk")}
 
@@ -187,9 +237,9 @@ class Store:
             "secret_hash": record.secret_hash,
             "created_at": record.created_at,
         }
-        self.ddb.put_item(
-            TableName=self.table, Item=to_item(data), ConditionExpression="attribute_not_exists(pk)"
-        )
+        entry = audit.new_record(record.program_id, "api_key.created", "api_key", record.key_id, record.created_at,
+                                 {"scope": str(record.scope)})
+        self.transact([self._put_new(data), audit_put(self.table, entry)])
 
     def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
         out = self.ddb.get_item(TableName=self.table, Key=_key(f"APIKEY#{key_id}", "APIKEY"))
@@ -207,19 +257,38 @@ class Store:
 
     def revoke_api_key(self, key_id: str, now: str) -> bool:
         """Mark a key revoked; False when no such key exists. Revoking twice keeps the first time."""
-        try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=_key(f"APIKEY#{key_id}", "APIKEY"),
-                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":now": {"S": now}},
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        found = self.get_api_key(key_id)
+        if found is None:
+            return False
+        entry = audit.new_record(found.program_id, "api_key.revoked", "api_key", key_id, now,
+                                 {"scope": str(found.scope)})
+        update = {
+            "Update": {
+                "TableName": self.table,
+                "Key": _key(f"APIKEY#{key_id}", "APIKEY"),
+                "UpdateExpression": "SET revoked_at = if_not_exists(revoked_at, :now)",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeValues": {":now": {"S": now}},
+            }
+        }
+        self.transact([update, audit_put(self.table, entry)])
         return True
+
+    def transact(self, items: list[dict[str, Any]]) -> None:
+        """Write ``items`` (and the audit records they carry) atomically.
+
+        A failed condition raises StaleCondition with the item's index; contention raises Contention.
+        """
+        try:
+            self.ddb.transact_write_items(TransactItems=with_audit(items))
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "TransactionCanceledException":
+                _raise_storage(err)
+            reasons = _reasons(err)
+            for i, reason in enumerate(reasons[: len(items)]):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    raise StaleCondition(i, reason.get("Item")) from err
+            raise Contention("a concurrent request touched the same items; retry") from err
 
     # ------------------------------------------------------------ members
 
@@ -248,11 +317,15 @@ class Store:
                 {
                     "pk": pk,
                     "sk": "BALANCE",
+                    "member_id": mid,
                     "available": 0,
                     "held": 0,
                     "lifetime_earned": 0,
                     "lifetime_redeemed": 0,
+                    "enrolled_at": now,
                     "updated_at": now,
+                    "gsi1pk": f"P#{program_id}#BALANCES",
+                    "gsi1sk": mid,
                 }
             )
         )
@@ -341,13 +414,21 @@ class Store:
                 }
             )
         else:
-            items.append(self._put_new({"pk": pk, "sk": f"ENTRY#{posting.id}", **_posting_data(posting)}))
+            data = _posting_data(posting)
+            entry_sk = f"ENTRY#{posting.id}"
+            record = audit.new_record(
+                program_id, f"posting.{posting.type}", "posting", posting.id, now,
+                {k: data[k] for k in ("member_id", "debit", "credit", "points", "reference", "reason")},
+                subject_hash=audit.content_hash(data),
+            )
+            entry = {"pk": pk, "sk": entry_sk, **data, **journal_keys(program_id, posting.created_at, posting.id)}
+            items.append(audited(self._put_new(entry), self.table, record, (pk, entry_sk)))
             items.append(self._balance_update(pk, posting, now))
             items.extend(self._account_updates(program_id, posting))
         first_extra = len(items)
         items.extend(extra or [])
         try:
-            self.ddb.transact_write_items(TransactItems=items)
+            self.ddb.transact_write_items(TransactItems=with_audit(items))
         except ClientError as err:
             if err.response["Error"]["Code"] != "TransactionCanceledException":
                 _raise_storage(err)
@@ -412,8 +493,7 @@ class Store:
         shard = account_shard(posting.id)
         updates = []
         for account, delta in posting.deltas().items():
-            if account in MEMBER_ACCOUNTS:
-                continue
+            # member accounts are counted here too (all members together), so the totals always sum to 0
             updates.append(
                 {
                     "Update": {
@@ -535,6 +615,7 @@ def _posting_data(posting: Posting) -> dict[str, Any]:
         "reason": posting.reason,
         "actor": posting.actor,
         "created_at": posting.created_at,
+        "order_id": (posting.metadata or {}).get("order_id"),
         "metadata": posting.metadata or None,
     }
 

@@ -5,7 +5,8 @@ Layout (same table as ``treue.store.dynamodb``):
     pk                                   sk                     what
     CATALOG                              ITEM#<item id>         catalog item (shared by programs)
     CATALOG                              VERSION                loaded version, count, time
-    P#<pid>#ORDER#<oid>                  ORDER                  order: status, history, codes (sealed)
+    P#<pid>#ORDER#<oid>                  ORDER                  order: status, history, codes (sealed);
+                                                                indexed by time (gsi1 P#<pid>#ORDERS)
     P#<pid>#ORDER#<oid>                  REVEAL#<time>#<id>     a code reveal: who and when
     P#<pid>#MEMBER#<mid>                 ORDER#<oid>            the member's order index
     P#<pid>#VOUCHER#<keyed hash>         VOUCHER                voucher: value, status, expiry, order
@@ -22,12 +23,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from treue.errors import Contention, OrderNotFound
+from treue.errors import OrderNotFound
+from treue.logic import audit
 from treue.logic.ledger import Posting
 from treue.store.dynamodb import (
     Replay,
-    StaleCondition,
     Store,
+    audit_put,
+    audited,
     from_item,
     member_pk,
     to_item,
@@ -135,8 +138,12 @@ class OrderStore:
         """The order, the member's index entry and the hold, in one transaction with the idempotency guard."""
         pid, oid, mid = order["program_id"], order["id"], order["member_id"]
         reference, fingerprint = idempotency
+        record = audit.new_record(pid, "order.transition", "order", oid, order["created_at"],
+                                  {"to": order["status"], "reason": "points held", "points": order["points"]})
         extra = [
-            self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order}),
+            audited(self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order,
+                                         "gsi1pk": f"P#{pid}#ORDERS", "gsi1sk": f"{order['created_at']}#{oid}"}),
+                    self.table, record),
             self.store._put_new({"pk": member_pk(pid, mid), "sk": f"ORDER#{oid}", "order_id": oid,
                                  "created_at": order["created_at"]}),
         ]
@@ -199,7 +206,7 @@ class OrderStore:
             names[f"#f{i}"] = name
             values[f":f{i}"] = _av(value)
             sets.append(f"#f{i} = :f{i}")
-        return {
+        update = {
             "Update": {
                 "TableName": self.table,
                 "Key": _key(order_pk(program_id, order_id), "ORDER"),
@@ -210,21 +217,15 @@ class OrderStore:
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
+        if to is None:
+            return update
+        record = audit.new_record(program_id, "order.transition", "order", order_id, now,
+                                  {"to": to, "from": list(allowed_from), "reason": reason})
+        return audited(update, self.table, record)
 
     def transact(self, items: list[dict[str, Any]]) -> None:
         """Write ``items`` atomically; a failed condition raises StaleCondition with the item's index."""
-        try:
-            self.ddb.transact_write_items(TransactItems=items)
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "TransactionCanceledException":
-                if err.response["Error"]["Code"] in ("ThrottlingException", "InternalServerError"):
-                    raise Contention("storage is busy") from err
-                raise
-            reasons = err.response.get("CancellationReasons") or []
-            for i, reason in enumerate(reasons):
-                if reason.get("Code") == "ConditionalCheckFailed":
-                    raise StaleCondition(i, reason.get("Item")) from err
-            raise Contention("a concurrent request touched the same order; retry") from err
+        self.store.transact(items)
 
     def settle(
         self, order: dict[str, Any], posting: Posting, kind: str, update: dict[str, Any], now: str,
@@ -243,11 +244,12 @@ class OrderStore:
 
     def record_reveal(self, program_id: str, order_id: str, reveal_id: str, actor: str, now: str,
                       count: int) -> None:
-        self.ddb.put_item(
-            TableName=self.table,
-            Item=to_item({"pk": order_pk(program_id, order_id), "sk": f"REVEAL#{now}#{reveal_id}",
-                          "actor": actor, "at": now, "codes": count}),
-        )
+        record = audit.new_record(program_id, "codes.revealed", "order", order_id, now, {"codes": count})
+        self.store.transact([
+            self.store._put_new({"pk": order_pk(program_id, order_id), "sk": f"REVEAL#{now}#{reveal_id}",
+                                 "actor": actor, "at": now, "codes": count}),
+            audit_put(self.table, record),
+        ])
 
     def reveals(self, program_id: str, order_id: str) -> list[dict[str, Any]]:
         out = self.ddb.query(
