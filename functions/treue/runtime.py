@@ -86,6 +86,24 @@ def orders():
     return _wired["orders"]
 
 
+def budgets():
+    """Program budgets (money per currency) on the same table."""
+    if "budgets" not in _wired:
+        from treue.store.budget import BudgetStore
+
+        _wired["budgets"] = BudgetStore(store())
+    return _wired["budgets"]
+
+
+def audit_trail():
+    """The audit trail's sealer and reader."""
+    if "audit" not in _wired:
+        from treue.store.audit import AuditStore
+
+        _wired["audit"] = AuditStore(store())
+    return _wired["audit"]
+
+
 def vault():
     if "vault" not in _wired:
         from treue.store.secrets import CodeVault

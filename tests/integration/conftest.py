@@ -10,12 +10,13 @@ from infra.twin.lambdas import MOTO_CONFIG, definition, in_process, route_lambda
 from infra.twin.serialize import serialize_moto_dynamodb
 from tests.support import LambdaContext, create_table
 from treue import runtime
-from treue.logic import keys, provisioning
+from treue.logic import budget, keys, provisioning
 from treue.logic.catalog import load_dir
 from treue.store import clients
 from treue.store.dynamodb import Store
 
 REGION = "eu-central-1"
+SHOP_BUDGET = {"EUR": 5_000_000, "USD": 2_000_000, "GBP": 2_000_000}  # minor units
 
 
 @pytest.fixture
@@ -92,11 +93,15 @@ def payout(aws, store, monkeypatch):
 
 @pytest.fixture
 def shop(payout, store):
-    """A program in Germany (EUR, 1 point = 1 cent) that also prices USD and GBP items, with its keys."""
+    """A program in Germany (EUR, 1 point = 1 cent) that also prices USD and GBP items, with its keys
+    and a budget in each currency (SHOP_BUDGET)."""
     created = provisioning.create_program(store, "Shop Treue", "EUR", runtime.now(), country="DE",
                                           fx_ppm={"USD": 920_000, "GBP": 1_170_000})
     ctx = {}
     for scope, key in created["api_keys"].items():
         key_id, _ = keys.parse(key)
         ctx[scope] = {"program_id": created["program_id"], "key_id": key_id, "scope": scope}
+    for currency, amount in SHOP_BUDGET.items():
+        budget.fund(runtime.budgets(), created["program_id"], currency, amount, f"opening-{currency}",
+                    f"opening-{currency}", "test", runtime.now())
     return {**created, "auth": ctx}

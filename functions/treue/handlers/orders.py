@@ -83,8 +83,8 @@ def get_order(order_id: str) -> Order:
 @tracer.capture_method
 def cancel(order_id: str, body: Annotated[CancelRequest, Body()]) -> Order:
     who = caller(app)
-    out = orders.cancel(runtime.orders(), runtime.provider(), _order_id(order_id), who.program_id, body.reason,
-                        who.actor, runtime.now())
+    out = orders.cancel(runtime.orders(), runtime.provider(), runtime.budgets(), _order_id(order_id),
+                        who.program_id, body.reason, who.actor, runtime.now())
     logger.info("order canceled", extra={"order_id": order_id, "actor": who.actor})
     return Order(**out)
 

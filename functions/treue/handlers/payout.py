@@ -34,9 +34,11 @@ verify_hold = _task("verify_hold", lambda e: payout.verify_hold(runtime.orders()
 issue_voucher = _task("issue_voucher", lambda e: payout.issue_voucher(runtime.orders(), runtime.vault(), e,
                                                                       runtime.now()))
 issue_gift_card = _task("issue_gift_card", lambda e: payout.issue_gift_card(runtime.orders(), runtime.vault(),
-                                                                            runtime.provider(), e, runtime.now()))
-record_donation = _task("record_donation", lambda e: payout.record_donation(runtime.orders(), runtime.charities(),
+                                                                            runtime.provider(), runtime.budgets(),
                                                                             e, runtime.now()))
+record_donation = _task("record_donation", lambda e: payout.record_donation(runtime.orders(), runtime.charities(),
+                                                                            runtime.budgets(), e, runtime.now()))
 deliver = _task("deliver", lambda e: payout.deliver(runtime.orders(), e, runtime.now()))
 capture = _task("capture", lambda e: payout.capture(runtime.orders(), e, runtime.now()))
-release = _task("release", lambda e: payout.release(runtime.orders(), runtime.provider(), e, runtime.now()))
+release = _task("release", lambda e: payout.release(runtime.orders(), runtime.provider(),
+                                                            runtime.budgets(), e, runtime.now()))

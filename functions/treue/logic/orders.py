@@ -167,7 +167,8 @@ def view(order: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def cancel(orders, provider, order_id: str, program_id: str, reason: str, actor: str, now: str) -> dict[str, Any]:
+def cancel(orders, provider, budgets, order_id: str, program_id: str, reason: str, actor: str,
+           now: str) -> dict[str, Any]:
     """Cancel a completed order where the reward's policy allows it, and refund its points.
 
     Vouchers: every code must still be unredeemed; they are voided in the same transaction as the
@@ -188,8 +189,13 @@ def cancel(orders, provider, order_id: str, program_id: str, reason: str, actor:
     if _parse_time(now) > deadline:
         raise NotCancelable(f"the cancel window of {policy['days']} days ended at {deadline.isoformat()}",
                             policy=policy)
-    extra = [orders.order_update(program_id, order_id, "CANCELED", ("COMPLETED",), now, reason,
-                                 {"canceled_reason": reason, "canceled_by": actor})]
+    fields = {"canceled_reason": reason, "canceled_by": actor}
+    from treue.logic import budget
+
+    returned = budget.returns(order, now, "canceled", actor)
+    if returned:
+        fields["funds_returned_at"] = now
+    extra = [orders.order_update(program_id, order_id, "CANCELED", ("COMPLETED",), now, reason, fields)]
     if order["type"] == "voucher":
         for code in order["codes"]:
             extra.append(_voucher_void_update(orders, program_id, code["hash"], now, reason))
@@ -197,6 +203,8 @@ def cancel(orders, provider, order_id: str, program_id: str, reason: str, actor:
         result = provider.cancel(program_id, order_id)
         if result is None or result.status != "CANCELED":
             raise NotCancelable("the provider did not cancel the gift card", policy=policy)
+    if returned:
+        extra.extend(budgets.movement_items(returned))
     refund = Posting(
         id=new_id("pst"), program_id=program_id, member_id=order["member_id"], type=PostingType.REFUND,
         debit=Account.PROGRAM_REDEEMED, credit=Account.MEMBER_AVAILABLE, points=order["points"],

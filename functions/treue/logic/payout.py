@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from treue.logic import catalog, codes
+from treue.logic import budget, catalog, codes
 from treue.logic.ids import new_id
 from treue.logic.ledger import Account, Posting, PostingType
 from treue.logic.orders import _parse_time, sources_of
@@ -30,6 +30,7 @@ class HoldNotFound(Exception):
 
 # Error names of the state machine → the failure reason an order shows
 FAILURE_REASONS = {
+    "InsufficientFunds": "insufficient_funds",
     "OutOfStock": "out_of_stock",
     "ProviderRejected": "provider_rejected",
     "ProviderUnavailable": "provider_unavailable",
@@ -123,11 +124,13 @@ def issue_voucher(orders, vault, event: dict[str, Any], now: str) -> dict[str, A
     raise OrderNotPayable("could not store unique voucher codes")
 
 
-def issue_gift_card(orders, vault, provider, event: dict[str, Any], now: str) -> dict[str, Any]:
-    """Ask the provider for the cards (order id = idempotency key) and seal the codes."""
+def issue_gift_card(orders, vault, provider, budgets, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """Pay face value and fee from the budget, ask the provider for the cards (order id = idempotency
+    key) and seal the codes."""
     order = _processing(orders, event)
     if order is None:
         return {"issued": "before"}
+    budget.draw(budgets, orders, order, now)
     item = catalog.parse_item(order["item"])
     issuance = provider.issue(IssueRequest(
         order_id=order["id"], program_id=order["program_id"], client_reference=order["client_reference"],
@@ -145,11 +148,12 @@ def issue_gift_card(orders, vault, provider, event: dict[str, Any], now: str) ->
     return {"issued": len(sealed)}
 
 
-def record_donation(orders, charities, event: dict[str, Any], now: str) -> dict[str, Any]:
-    """Record the donation with the charity adapter and keep its receipt."""
+def record_donation(orders, charities, budgets, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """Pay the donation from the budget, record it with the charity adapter and keep its receipt."""
     order = _processing(orders, event)
     if order is None:
         return {"issued": "before"}
+    budget.draw(budgets, orders, order, now)
     donation = charities.donate(order, now)
     _move(orders, order, "ISSUED", now, f"donation {donation['id']} recorded", {"donation_id": donation["id"]},
           orders.donation_items(order["program_id"], donation))
@@ -208,8 +212,9 @@ def capture(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
     return {"status": "COMPLETED"}
 
 
-def release(orders, provider, event: dict[str, Any], now: str) -> dict[str, Any]:
-    """Compensation: undo what was issued, release the held points, and end the order FAILED."""
+def release(orders, provider, budgets, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """Compensation: undo what was issued, give back what the budget paid, release the held points,
+    and end the order FAILED."""
     order = _order(orders, event)
     if order["status"] == "FAILED":
         return {"status": "FAILED", "reason": order.get("failure_reason")}
@@ -230,8 +235,13 @@ def release(orders, provider, event: dict[str, Any], now: str) -> dict[str, Any]
         reason=f"order {order['id']} failed: {reason}", actor="workflow:payout", created_at=now,
         metadata={"order_id": order["id"], "error": name},
     )
+    fields = {"failure_reason": reason, "failure_detail": _detail(error)}
+    returned = budget.returns(order, now, "failed", "workflow:payout")
+    if returned:
+        more.extend(budgets.movement_items(returned))
+        fields["funds_returned_at"] = now
     update = orders.order_update(order["program_id"], order["id"], "FAILED", sources_of("FAILED"), now, reason,
-                                 {"failure_reason": reason, "failure_detail": _detail(error)})
+                                 fields)
     _settle(orders, order, posting, "release", update, now, more)
     return {"status": "FAILED", "reason": reason}
 

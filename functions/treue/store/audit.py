@@ -129,8 +129,7 @@ class AuditStore:
 
     def chain(self, program_id: str, after_seq: int = 0) -> Iterator[dict[str, Any]]:
         """The sealed records in ``seq`` order."""
-        for item in self._index(f"P#{program_id}#CHAIN", after=f"{after_seq:012d}"):
-            yield item
+        yield from self._index(f"P#{program_id}#CHAIN", after=f"{after_seq:012d}")
 
     def subject_hashes(self, records: list[dict[str, Any]]) -> dict[str, str | None]:
         """Record id → the hash of its subject item as stored now (None when the item is gone)."""

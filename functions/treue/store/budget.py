@@ -1,0 +1,213 @@
+"""Storage of program budgets (``treue.logic.budget``): balances, settings and movements.
+
+    pk              sk                                   what
+    P#<pid>#BUDGET  ACCOUNT#<cur>#<account>              balance of one budget account in one currency
+    P#<pid>#BUDGET  SETTINGS#<cur>                       low-balance threshold
+    P#<pid>#BUDGET  MOVE#<cur>#<time>#<movement id>      a movement (also in the journal index)
+
+Every movement's transaction carries its audit record, which vouches for the movement's content.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from treue.logic import audit
+from treue.logic.budget import MoneyAccount, Movement
+from treue.store.dynamodb import (
+    Replay,
+    StaleCondition,
+    Store,
+    _decode_cursor,
+    _encode_cursor,
+    audited,
+    from_item,
+    journal_keys,
+    to_item,
+)
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def budget_pk(program_id: str) -> str:
+    return f"P#{program_id}#BUDGET"
+
+
+def _strip(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")}
+
+
+class BudgetStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def ddb(self):
+        return self.store.ddb
+
+    @property
+    def table(self) -> str:
+        return self.store.table
+
+    # ------------------------------------------------------------ writes
+
+    def movement_items(self, moves: list[Movement]) -> list[dict[str, Any]]:
+        """Puts of the movements (each audited) and the balance changes they make."""
+        items: list[dict[str, Any]] = []
+        deltas: dict[tuple[str, str], int] = {}
+        for move in moves:
+            data = move.data()
+            pk, sk = budget_pk(move.program_id), f"MOVE#{move.currency}#{move.created_at}#{move.id}"
+            record = audit.new_record(
+                move.program_id, f"budget.{move.type}", "movement", move.id, move.created_at,
+                {k: data[k] for k in ("currency", "debit", "credit", "amount", "reference", "order_id")},
+                subject_hash=audit.content_hash(data),
+            )
+            item = {"pk": pk, "sk": sk, **data, **journal_keys(move.program_id, move.created_at, move.id)}
+            items.append(audited(self.store._put_new(item), self.table, record, (pk, sk)))
+            for account, delta in ((move.debit, -move.amount), (move.credit, move.amount)):
+                deltas[(move.currency, str(account))] = deltas.get((move.currency, str(account)), 0) + delta
+        for (currency, account), delta in deltas.items():
+            if delta:
+                items.append(self._add(moves[0].program_id, currency, account, delta))
+        return items
+
+    def _add(self, program_id: str, currency: str, account: str, delta: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": _key(budget_pk(program_id), f"ACCOUNT#{currency}#{account}"),
+                "UpdateExpression": "SET currency = :c, account = :a ADD balance :d",
+                "ExpressionAttributeValues": {":c": {"S": currency}, ":a": {"S": account}, ":d": {"N": str(delta)}},
+            }
+        }
+
+    def fund(self, move: Movement, idempotency: tuple[str, str], answer: dict[str, Any]) -> Replay | None:
+        """A top-up with its idempotency guard; the Replay of the first one with the same key."""
+        key, fingerprint = idempotency
+        pid = move.program_id
+        items = [self.store._idem_put(pid, "funding", key, fingerprint, answer, move.created_at),
+                 *self.movement_items([move])]
+        try:
+            self.store.transact(items)
+        except StaleCondition as err:
+            if err.index == 0:
+                return self.store._replay(pid, "funding", key, {})
+            raise
+        return None
+
+    def draw(self, order: dict[str, Any], funds: dict[str, Any], moves: list[Movement], expected_balance: int,
+             more: list[dict[str, Any]], now: str) -> None:
+        """Record the order's funds and the draw, if the order has none yet and the balance is unchanged.
+
+        Raises StaleCondition: index 0 = the order (already drawn or not PROCESSING), 1 = the balance moved.
+        """
+        pid, oid = order["program_id"], order["id"]
+        from treue.store.orders import order_pk
+
+        order_update = {
+            "Update": {
+                "TableName": self.table,
+                "Key": _key(order_pk(pid, oid), "ORDER"),
+                "UpdateExpression": "SET funds = :f, updated_at = :now",
+                "ConditionExpression": "#s = :processing AND attribute_not_exists(funds)",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {
+                    ":f": {"M": to_item(funds)}, ":now": {"S": now},
+                    ":processing": {"S": "PROCESSING"},
+                },
+            }
+        }
+        total = sum(m.amount for m in moves)
+        cur = funds["currency"]
+        available = {
+            "Update": {
+                "TableName": self.table,
+                "Key": _key(budget_pk(pid), f"ACCOUNT#{cur}#{MoneyAccount.AVAILABLE}"),
+                "UpdateExpression": "SET balance = :new",
+                "ConditionExpression": "balance = :old",
+                "ExpressionAttributeValues": {":new": {"N": str(expected_balance - total)},
+                                              ":old": {"N": str(expected_balance)}},
+            }
+        }
+        items = self.movement_items(moves)
+        # the movements' own change of budget:available is replaced by the conditioned write above
+        items = [i for i in items if not _is_available_add(i)]
+        self.store.transact([order_update, available, *items, *more])
+
+    # ------------------------------------------------------------ reads
+
+    def available(self, program_id: str, currency: str) -> tuple[int, int]:
+        """(available balance, low-balance threshold) in minor units; 0 and 0 when never funded or set."""
+        keys = [_key(budget_pk(program_id), f"ACCOUNT#{currency}#{MoneyAccount.AVAILABLE}"),
+                _key(budget_pk(program_id), f"SETTINGS#{currency}")]
+        out = self.ddb.batch_get_item(RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}})
+        balance = threshold = 0
+        for raw in out.get("Responses", {}).get(self.table, []):
+            data = from_item(raw)
+            if data["sk"].startswith("ACCOUNT#"):
+                balance = data.get("balance", 0)
+            else:
+                threshold = data.get("low_balance_threshold", 0)
+        return balance, threshold
+
+    def accounts(self, program_id: str) -> dict[str, dict[str, int]]:
+        """currency → account → balance."""
+        out: dict[str, dict[str, int]] = {}
+        for item in self._query(program_id, "ACCOUNT#"):
+            out.setdefault(item["currency"], {})[item["account"]] = item.get("balance", 0)
+        return out
+
+    def thresholds(self, program_id: str) -> dict[str, int]:
+        return {i["currency"]: i.get("low_balance_threshold", 0) for i in self._query(program_id, "SETTINGS#")}
+
+    def set_threshold(self, program_id: str, currency: str, value: int, now: str) -> None:
+        record = audit.new_record(program_id, "budget.threshold_set", "budget", currency, now,
+                                  {"currency": currency, "low_balance_threshold": value})
+        self.store.transact([audited({
+            "Put": {
+                "TableName": self.table,
+                "Item": {"pk": {"S": budget_pk(program_id)}, "sk": {"S": f"SETTINGS#{currency}"},
+                         "currency": {"S": currency}, "low_balance_threshold": {"N": str(value)},
+                         "updated_at": {"S": now}},
+            }
+        }, self.table, record)])
+
+    def movements(self, program_id: str, currency: str | None, limit: int,
+                  cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """Movements newest first (one currency or all) and the next cursor."""
+        prefix = f"MOVE#{currency}#" if currency else "MOVE#"
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+            "ExpressionAttributeValues": {":pk": {"S": budget_pk(program_id)}, ":p": {"S": prefix}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            params["ExclusiveStartKey"] = _key(budget_pk(program_id), _decode_cursor(cursor, prefix))
+        out = self.ddb.query(**params)
+        last = out.get("LastEvaluatedKey")
+        return [_strip(from_item(i)) for i in out.get("Items", [])], (_encode_cursor(last["sk"]["S"]) if last else None)
+
+    def _query(self, program_id: str, prefix: str) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+            "ExpressionAttributeValues": {":pk": {"S": budget_pk(program_id)}, ":p": {"S": prefix}},
+            "ConsistentRead": True,
+        }
+        items = []
+        while True:
+            out = self.ddb.query(**params)
+            items.extend(from_item(i) for i in out.get("Items", []))
+            if not out.get("LastEvaluatedKey"):
+                return items
+            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+def _is_available_add(item: dict[str, Any]) -> bool:
+    update = item.get("Update")
+    return bool(update) and update["Key"]["sk"]["S"].endswith(f"#{MoneyAccount.AVAILABLE}")
