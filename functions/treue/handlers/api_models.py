@@ -205,3 +205,192 @@ class VoucherStatus(BaseModel):
 
 class VoucherRedeemed(VoucherStatus):
     replayed: bool
+
+
+class Amount(BaseModel):
+    value: int = Field(description="Integer minor units")
+    currency: str
+
+
+class FundingRecorded(BaseModel):
+    funding_id: str
+    amount: Amount
+    reference: str
+    created_at: str
+    replayed: bool = False
+
+
+class BudgetBalance(BaseModel):
+    currency: str
+    available: int = Field(description="budget:available, minor units")
+    funded: int = Field(description="Everything ever funded (the negated budget:fundings account)")
+    paid_face_value: int = Field(description="payouts:face")
+    paid_fees: int = Field(description="payouts:fees")
+    low_balance_threshold: int
+    low: bool = Field(description="available is below the threshold")
+
+
+class BudgetMovement(BaseModel):
+    id: str
+    created_at: str
+    type: str = Field(description="funding | draw | return")
+    currency: str
+    debit: str
+    credit: str
+    amount: int
+    order_id: str | None = None
+    reference: str
+    actor: str
+
+
+class Budget(BaseModel):
+    budgets: list[BudgetBalance]
+    movements: list[BudgetMovement]
+    next_cursor: str | None = None
+
+
+class Payout(BaseModel):
+    order_id: str
+    created_at: str
+    status: str
+    type: str
+    item_id: str
+    item_name: str
+    member_id: str
+    quantity: int
+    face_value: int = Field(description="Face value of all units, minor units of currency")
+    fee: int = Field(description="Provider fee, minor units of currency")
+    currency: str
+    points: int
+    provider: str | None = None
+    provider_reference: str | None = Field(default=None, description="Provider reference or donation receipt id")
+    failure_reason: str | None = None
+    completed_at: str | None = None
+
+
+class PayoutList(BaseModel):
+    items: list[Payout]
+    next_cursor: str | None = None
+
+
+class JournalLine(BaseModel):
+    id: str
+    created_at: str
+    type: str = Field(description="earn | adjustment | hold | capture | release | refund | funding | draw | return")
+    unit: str = Field(description="points, or the currency of a budget movement")
+    debit: str
+    credit: str
+    amount: int
+    member_id: str | None = None
+    order_id: str | None = None
+    reference: str | None = None
+    reason: str | None = None
+    actor: str | None = None
+
+
+class Journal(BaseModel):
+    items: list[JournalLine]
+    next_cursor: str | None = None
+
+
+class AccountBalance(BaseModel):
+    account: str
+    balance: int
+
+
+class UnitBalance(BaseModel):
+    unit: str = Field(description="points, or a currency")
+    accounts: list[AccountBalance]
+    total: int = Field(description="Always 0 on a healthy system")
+
+
+class TrialBalance(BaseModel):
+    as_of: str
+    units: list[UnitBalance]
+    balanced: bool
+
+
+class LiabilityPoints(BaseModel):
+    available: int
+    held: int
+    outstanding: int
+
+
+class PointValue(BaseModel):
+    points: int
+    value: int
+    currency: str
+
+
+class Liability(BaseModel):
+    as_of: str
+    points: LiabilityPoints
+    value: Amount
+    point_value: PointValue
+
+
+class Difference(BaseModel):
+    check: str
+    order_id: str | None = None
+    unit: str
+    expected: int | str
+    actual: int | str | None = None
+    detail: str
+
+
+class ReconciliationChecked(BaseModel):
+    orders: int
+    postings: int
+    movements: int
+
+
+class Reconciliation(BaseModel):
+    date: str
+    checked: ReconciliationChecked
+    in_flight: list[str] = Field(description="Orders of the day still being paid out (not differences)")
+    differences: list[Difference]
+
+
+class PaidOut(BaseModel):
+    currency: str
+    face_value: int
+    fees: int
+
+
+class Kpis(BaseModel):
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    members: int
+    active_members: int
+    active_members_ratio_bps: int
+    points_earned: int
+    points_adjusted: int
+    points_redeemed: int
+    points_expired: int
+    redemption_rate_bps: int
+    repurchase_rate_bps: int
+    liability: Amount
+    liability_points: int
+    payouts: list[PaidOut]
+
+
+class AuditRecord(BaseModel):
+    seq: int
+    id: str
+    at: str
+    action: str
+    subject_type: str
+    subject_id: str
+    actor: str
+    scope: str
+    request_id: str
+    source_ip: str
+    data: dict
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditRecord]
+    pending: int = Field(description="Records written but not yet sealed into the chain")
+    next_after: int | None = None

@@ -175,3 +175,23 @@ class VoucherRedemption(Strict):
 class VoucherVoid(Strict):
     code: VoucherCode
     reason: str = Field(min_length=3, max_length=500)
+
+
+class Funding(Strict):
+    """A top-up of the program budget in one currency (admin scope; Idempotency-Key required)."""
+
+    amount: Money
+    reference: Reference = Field(description="Your reference, e.g. the bank transfer's id")
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, amount: Money) -> Money:
+        if amount.value <= 0:
+            raise ValueError("a funding adds a positive amount")
+        return amount
+
+
+class BudgetSettings(Strict):
+    """Below this balance (minor units of the path's currency) a budget.low event is emitted."""
+
+    low_balance_threshold: MinorUnits
