@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from infra.components import (
@@ -14,6 +16,7 @@ from infra.components import (
     PartnerApi,
     PayoutWorkflow,
     Storage,
+    acknowledge,
     powertools_layer,
 )
 
@@ -39,6 +42,16 @@ ROUTES = [
     ("POST", "/v1/vouchers/validate", "Vouchers"),
     ("POST", "/v1/vouchers/redeem", "Vouchers"),
     ("POST", "/v1/vouchers/void", "Vouchers"),
+    ("POST", "/v1/finance/fundings", "Finance"),
+    ("GET", "/v1/finance/budget", "Finance"),
+    ("PUT", "/v1/finance/budget/{currency}", "Finance"),
+    ("GET", "/v1/finance/payouts", "Finance"),
+    ("GET", "/v1/finance/journal", "Finance"),
+    ("GET", "/v1/finance/trial-balance", "Finance"),
+    ("GET", "/v1/finance/liability", "Finance"),
+    ("GET", "/v1/finance/reconciliation", "Finance"),
+    ("GET", "/v1/finance/kpis", "Finance"),
+    ("GET", "/v1/finance/audit", "Finance"),
 ]
 
 # The payout workflow's task functions: ASL substitution name → (construct id, handler, description)
@@ -77,6 +90,11 @@ class TreueStack(Stack):
         orders = function("Orders", "treue.handlers.orders.handler", "Orders, code reveal, donation receipts",
                           timeout=Duration.seconds(15))
         vouchers = function("Vouchers", "treue.handlers.vouchers.handler", "Voucher validate/redeem/void at the till")
+        finance = function("Finance", "treue.handlers.finance.handler",
+                           "Budget, fundings, payouts, journal, trial balance, reconciliation, KPIs, audit",
+                           timeout=Duration.seconds(29), memory=1024)
+        sealer = function("AuditSealer", "treue.handlers.audit.handler", "Chains new audit records per program",
+                          timeout=Duration.seconds(60), memory=512)
         tasks = {
             name: function(cid, f"treue.handlers.payout.{handler}", description, timeout=Duration.seconds(30))
             for name, (cid, handler, description) in PAYOUT_TASKS.items()
@@ -99,8 +117,17 @@ class TreueStack(Stack):
                             *TABLE_WRITE)
         storage.table.grant(vouchers.function, "dynamodb:GetItem", "dynamodb:UpdateItem")
         for task in tasks.values():
-            storage.table.grant(task.function, "dynamodb:GetItem", "dynamodb:Query", *TABLE_WRITE)
-        for fn in (authorizer, enrollment, accrual, accrual_queue, catalog_fn, orders, vouchers, *tasks.values()):
+            storage.table.grant(task.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+                                *TABLE_WRITE)
+        storage.table.grant(finance.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+                            "dynamodb:TransactWriteItems", "dynamodb:ConditionCheckItem")
+        storage.table.grant(sealer.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+                            "dynamodb:TransactWriteItems", "dynamodb:UpdateItem")
+        acknowledge(self, "AwsSolutions-IAM5[Resource::<StorageTableB43FDCE7.Arn>/index/*]",
+                    "CDK's table grants include the table's one index (gsi1: journal, orders, balances, audit "
+                    "chain); the actions stay the per-function lists above.")
+        for fn in (authorizer, enrollment, accrual, accrual_queue, catalog_fn, orders, vouchers, *tasks.values(),
+                   finance, sealer):
             storage.key.grant_encrypt_decrypt(fn.function)
         codes.allow_seal(tasks["IssueVoucherFunction"].function)
         codes.allow_seal(tasks["IssueGiftCardFunction"].function)
@@ -116,10 +143,16 @@ class TreueStack(Stack):
 
         api = PartnerApi(self, "PartnerApi", authorizer_fn=authorizer.function)
         capability = {"Enrollment": enrollment.function, "Accrual": accrual.function,
-                      "Catalog": catalog_fn.function, "Orders": orders.function, "Vouchers": vouchers.function}
+                      "Catalog": catalog_fn.function, "Orders": orders.function, "Vouchers": vouchers.function,
+                      "Finance": finance.function}
         for method, path, name in ROUTES:
             api.route(method, path, capability[name])
         api.route("GET", "/v1/openapi.json", docs.function, public=True)
+
+        # The audit sealer chains the records every transaction appends (treue.store.audit)
+        events.Rule(self, "AuditSealSchedule", description="Seal new audit records into each program's chain",
+                    schedule=events.Schedule.rate(Duration.minutes(1)),
+                    targets=[targets.LambdaFunction(sealer.function, retry_attempts=2)])
 
         monitoring = Monitoring(self, "Monitoring", key=storage.key)
         monitoring.alarm(
@@ -128,7 +161,8 @@ class TreueStack(Stack):
             1,
             "Accrual messages were dead-lettered; read their treue-error-reason attribute.",
         )
-        for fn in (authorizer, enrollment, accrual, accrual_queue, catalog_fn, orders, vouchers, *tasks.values(), docs):
+        for fn in (authorizer, enrollment, accrual, accrual_queue, catalog_fn, orders, vouchers, *tasks.values(), docs,
+                   finance, sealer):
             monitoring.alarm(
                 f"{fn.node.id}Errors",
                 fn.function.metric_errors(period=Duration.minutes(5)),

@@ -17,7 +17,7 @@ import boto3
 
 from infra.twin.gateway import Gateway
 from infra.twin.lambdas import MOTO_CONFIG, definition, route_lambda_invocations
-from infra.twin.pollers import QueuePoller
+from infra.twin.pollers import QueuePoller, Scheduler
 from infra.twin.serialize import serialize_moto_dynamodb
 from infra.twin.template import REGION, Model, Resolver, load
 from infra.twin.workers import FunctionPool
@@ -28,6 +28,8 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "twin", "AWS_SECRET_ACCESS_KEY": "twin"}
 # The demo program (EUR, Germany) also offers rewards in these currencies, at fixed demo rates
 # (EUR minor units per million minor units); a real program sets its own.
 DEMO_EXCHANGE_RATES = {"USD": 920_000, "GBP": 1_170_000, "CHF": 1_060_000, "SEK": 87_000}
+# The demo program's opening budget per currency, minor units (5,000.00 each)
+DEMO_BUDGET = {"EUR": 500_000, "USD": 500_000, "GBP": 500_000, "CHF": 500_000, "SEK": 500_000}
 
 
 def free_port() -> int:
@@ -58,6 +60,7 @@ class Twin:
         concurrency: int = 2,
         visibility_timeout: int | None = None,
         seed: bool = True,
+        schedule_seconds: float = 5,
     ) -> None:
         self.model: Model = load(template)
         self.port = port or free_port()
@@ -66,6 +69,8 @@ class Twin:
         self.concurrency = concurrency
         self.visibility_timeout = visibility_timeout
         self.seed = seed
+        self.schedule_seconds = schedule_seconds  # schedules run at most this far apart locally
+        self.schedulers: list[Scheduler] = []
         self.url = f"http://127.0.0.1:{self.port}"
         self.aws_endpoint = f"http://127.0.0.1:{self.aws_port}"
         self.pools: dict[str, FunctionPool] = {}
@@ -111,6 +116,11 @@ class Twin:
             poller = QueuePoller(sqs, q.url, q.arn, self.pools[m.function], m.batch_size, m.report_batch_item_failures)
             poller.start()
             self.pollers.append(poller)
+        for schedule in self.model.schedules:
+            scheduler = Scheduler(schedule.rule, self.pools[schedule.function],
+                                  min(schedule.seconds, self.schedule_seconds))
+            scheduler.start()
+            self.schedulers.append(scheduler)
         self.state = self._describe(resolver)
         self.state["catalog"] = self.load_catalog()
         if self.seed:
@@ -120,7 +130,7 @@ class Twin:
         return self.state
 
     def stop(self) -> None:
-        for p in self.pollers:
+        for p in [*self.pollers, *self.schedulers]:
             p.stop()
         if getattr(self, "gateway", None) and self.gateway.server:
             self.gateway.server.shutdown()
@@ -270,10 +280,15 @@ class Twin:
 
     def seed_program(self, name: str, currency: str) -> dict[str, Any]:
         sys.path.insert(0, str(FUNCTIONS_DIR))
-        from treue.logic import provisioning
+        from treue.logic import budget, provisioning
         from treue.runtime import now
+        from treue.store.budget import BudgetStore
         from treue.store.dynamodb import Store
 
         store = Store(self.state["table"], ddb=self.client("dynamodb"))
-        return provisioning.create_program(store, name, currency, now(), country="DE",
-                                           fx_ppm=dict(DEMO_EXCHANGE_RATES))
+        created = provisioning.create_program(store, name, currency, now(), country="DE",
+                                              fx_ppm=dict(DEMO_EXCHANGE_RATES))
+        for cur, amount in DEMO_BUDGET.items():  # the demo program can pay rewards from the start
+            budget.fund(BudgetStore(store), created["program_id"], cur, amount, f"demo opening balance {cur}",
+                        f"demo-opening-{cur}", "operator:twin", now())
+        return {**created, "budget": dict(DEMO_BUDGET)}

@@ -87,6 +87,21 @@ class EventSourceMapping:
 
 
 @dataclass
+class Schedule:
+    rule: str  # logical id of the EventBridge rule
+    function: str  # logical id of its Lambda target
+    seconds: int  # the rule's rate
+
+
+def rate_seconds(expression: str) -> int:
+    """Seconds of an EventBridge ``rate(N unit)`` expression (cron expressions are not run by the twin)."""
+    if not expression.startswith("rate(") or not expression.endswith(")"):
+        raise ValueError(f"the twin runs rate() schedules only, not {expression}")
+    value, unit = expression[5:-1].split()
+    return int(value) * {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}[unit]
+
+
+@dataclass
 class Model:
     tables: dict[str, TableSpec]
     queues: dict[str, QueueSpec]
@@ -98,6 +113,7 @@ class Model:
     resources: dict[str, Any]
     keys: dict[str, KeySpec] = field(default_factory=dict)
     state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
+    schedules: list[Schedule] = field(default_factory=list)
 
 
 def _function_of_integration(method: dict[str, Any]) -> str:
@@ -204,8 +220,17 @@ def load(path: str | Path) -> Model:
             if not isinstance(text, str):
                 raise ValueError(f"{lid}: the twin runs state machines defined by a file or a plain string")
         machines[lid] = StateMachineSpec(lid, f"treue-{lid.lower()}", text, p.get("DefinitionSubstitutions", {}))
+    schedules = []
+    for lid, r in res.items():
+        p = r.get("Properties", {})
+        if r["Type"] != "AWS::Events::Rule" or "ScheduleExpression" not in p:
+            continue
+        for target in p.get("Targets", []):
+            arn = target["Arn"]
+            if isinstance(arn, dict) and "Fn::GetAtt" in arn and arn["Fn::GetAtt"][0] in functions:
+                schedules.append(Schedule(lid, arn["Fn::GetAtt"][0], rate_seconds(p["ScheduleExpression"])))
     return Model(tables, queues, functions, routes, gateway_responses, mappings, template.get("Outputs", {}), res,
-                 keys, machines)
+                 keys, machines, schedules)
 
 
 class Resolver:

@@ -164,27 +164,9 @@ def liability():
 @tracer.capture_method
 def reconciliation(date: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="UTC day")]):
     who = caller(app)
-    data = reconcile(who.program_id, date)
+    data = finance.reconcile_day(runtime.store(), runtime.provider(), who.program_id, date)
     return _answer(m.Reconciliation, data, f"reconciliation-{date}", finance.DIFFERENCE_COLUMNS,
                    lambda d: d["differences"])
-
-
-def reconcile(program_id: str, day: str) -> dict[str, Any]:
-    """The reconciliation of ``day`` with this environment's storage and provider."""
-    reports, orders = _reports(), runtime.orders()
-    start, end = finance.bound(day, "date"), finance.bound(day, "date", end=True)
-    day_orders = list(reports.orders(program_id, start, end))
-    provider = runtime.provider()
-    totals = {"member:available": 0, "member:held": 0}
-    for b in reports.balances(program_id):
-        totals["member:available"] += b.get("available", 0)
-        totals["member:held"] += b.get("held", 0)
-    return finance.reconcile(
-        day, day_orders, reports.journal(program_id, start),
-        lambda o: provider.status(program_id, o["id"]),
-        lambda o: orders.get_donation(program_id, o["donation_id"]) if o.get("donation_id") else None,
-        runtime.store().program_accounts(program_id), runtime.budgets().accounts(program_id), totals,
-    )
 
 
 @app.get("/v1/finance/kpis", summary="Members, activity, points earned/redeemed/expired, rates, liability",

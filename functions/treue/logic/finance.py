@@ -262,6 +262,26 @@ def reconcile(
     }
 
 
+def reconcile_day(store, provider, program_id: str, day: str) -> dict[str, Any]:
+    """:func:`reconcile` for ``day`` of one program, read from storage and the provider."""
+    from treue.store.budget import BudgetStore
+    from treue.store.orders import OrderStore
+    from treue.store.reports import Reports
+
+    reports, orders = Reports(store), OrderStore(store)
+    start, end = bound(day, "date"), bound(day, "date", end=True)
+    totals = {"member:available": 0, "member:held": 0}
+    for b in reports.balances(program_id):
+        totals["member:available"] += b.get("available", 0)
+        totals["member:held"] += b.get("held", 0)
+    return reconcile(
+        day, list(reports.orders(program_id, start, end)), reports.journal(program_id, start),
+        lambda o: provider.status(program_id, o["id"]),
+        lambda o: orders.get_donation(program_id, o["donation_id"]) if o.get("donation_id") else None,
+        store.program_accounts(program_id), BudgetStore(store).accounts(program_id), totals,
+    )
+
+
 # ---------------------------------------------------------------- KPIs
 
 
