@@ -48,7 +48,7 @@ PROBLEMS = {
 
 def build() -> dict[str, Any]:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    from treue.handlers import accrual, catalog, enrollment, orders, vouchers
+    from treue.handlers import api_modules
 
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -60,6 +60,10 @@ def build() -> dict[str, Any]:
             "payout workflow, captured or released), reveal codes, and validate/redeem vouchers at the till. "
             "Order statuses: PENDING → PROCESSING → ISSUED → COMPLETED, or FAILED (points released), and "
             "CANCELED (a completed order undone where its policy allows; points refunded). "
+            "Finance (finance or admin keys): program budget per currency and fundings, payouts, the journal, "
+            "trial balance, liability, daily reconciliation, KPIs and the hash-chained audit trail; every list "
+            "also as CSV with `Accept: text/csv`. Money is integer minor units with a currency; ratios are "
+            "basis points. "
             "Authenticate with `Authorization: Bearer <API key>`; errors are application/problem+json.",
         },
         "servers": [{"url": "http://127.0.0.1:3000", "description": "local twin (make run)"}],
@@ -70,7 +74,7 @@ def build() -> dict[str, Any]:
             "schemas": {"Problem": PROBLEM_SCHEMA},
         },
     }
-    for module in (enrollment, accrual, catalog, orders, vouchers):
+    for module in api_modules():
         part = json.loads(module.app.get_openapi_json_schema(title="part", version="1"))
         for path, item in part.get("paths", {}).items():
             for operation in item.values():
@@ -105,6 +109,16 @@ def build() -> dict[str, Any]:
             "schema": {"type": "string", "minLength": 1, "maxLength": 255},
             "description": "Required. The same key and body answer the first answer (replayed: true); "
             "the same key with another body is 409 and places nothing.",
+        }
+    )
+    doc["paths"]["/v1/finance/fundings"]["post"].setdefault("parameters", []).append(
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "description": "Required. The same key and body answer the first funding (200, replayed: true); "
+            "the same key with another body is 409 and records nothing.",
         }
     )
     doc["paths"]["/v1/openapi.json"] = {
