@@ -32,7 +32,10 @@ class Client:
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, dict(r.headers), json.loads(r.read() or b"null")
+                payload = r.read()
+                if r.headers.get("Content-Type", "").startswith("text/csv"):
+                    return r.status, dict(r.headers), payload.decode()
+                return r.status, dict(r.headers), json.loads(payload or b"null")
         except urllib.error.HTTPError as err:
             payload = err.read()
             return err.code, dict(err.headers), json.loads(payload) if payload else None
