@@ -87,7 +87,8 @@ def fund(body: Annotated[Funding, Body()]):
                     m.FundingRecorded(**answer, replayed=replayed).model_dump(mode="json"))
 
 
-@app.get("/v1/finance/budget", summary="Budget balances per currency and the movements, newest first",
+@app.get("/v1/finance/budget", summary="Budget balances per currency and the movements, newest first "
+         "(both of one currency with ?currency=)",
          responses=_doc(m.Budget, "Balances and movements"))
 @tracer.capture_method
 def get_budget(currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None, limit: Limit = 50,
@@ -98,6 +99,8 @@ def get_budget(currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = N
     balances = []
     accounts = budgets.accounts(who.program_id)
     for cur in sorted(set(accounts) | set(thresholds)):
+        if currency and cur != currency:
+            continue
         a = accounts.get(cur, {})
         available, threshold = a.get("budget:available", 0), thresholds.get(cur, 0)
         balances.append({"currency": cur, "available": available, "funded": -a.get("budget:fundings", 0),
