@@ -97,6 +97,7 @@ def walk(state: dict) -> None:
         print(f"   {e['created_at']}  {e['type']:<10} {e['points']:>+6}  {e['reference']:<22} {e['reason']}")
     assert [e["points"] for e in statement["entries"]] == [22, 129, 49]
     redeem(state, run, mid)
+    books(state)
     print("\nDemo complete.")
 
 
@@ -169,6 +170,35 @@ def redeem(state: dict, run: str, mid: str) -> None:
     _, balance = _call(state, "GET", f"/v1/members/{mid}/balance")
     print(f"\n   balance: {balance}")
     assert balance["held"] == 0 and balance["available"] == 200 + 6000 - 2500 - 1000 - 1500, balance
+
+
+def books(state: dict) -> None:
+    """What finance sees after the walk: the budget that paid, the books, today's reconciliation, the audit chain."""
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    step("Finance: the EUR budget paid the gift card and the donation (GET /v1/finance/budget)")
+    _, budget = _call(state, "GET", "/v1/finance/budget?currency=EUR&limit=4", scope="finance")
+    eur = budget["budgets"][0]
+    print(f"   available {_money({'value': eur['available'], 'currency': 'EUR'})}, paid "
+          f"{_money({'value': eur['paid_face_value'], 'currency': 'EUR'})} face value + "
+          f"{_money({'value': eur['paid_fees'], 'currency': 'EUR'})} fees")
+    for m in budget["movements"]:
+        print(f"     {m['created_at']}  {m['type']:<7} {m['credit']:<17} {m['amount']:>8}  {m['reference']}")
+    step("Finance: trial balance and today's reconciliation")
+    _, trial = _call(state, "GET", "/v1/finance/trial-balance", scope="finance")
+    for unit in trial["units"]:
+        print(f"   {unit['unit']:<6} total {unit['total']}  "
+              + "  ".join(f"{a['account']}={a['balance']}" for a in unit["accounts"] if a["balance"]))
+    _, recon = _call(state, "GET", f"/v1/finance/reconciliation?date={day}", scope="finance")
+    print(f"   reconciliation {day}: {recon['checked']['orders']} orders, {len(recon['differences'])} differences")
+    assert trial["balanced"] and recon["differences"] == [], recon
+    step("Audit trail: chained by the sealer schedule (treue audit verify)")
+    verify = subprocess.run([sys.executable, "-m", "treue.cli", "audit", "verify", "--program", state["program_id"]],
+                            cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "functions"),
+                                 "TREUE_STATE": str(Path(state.get("_state_file", ".treue/local.json")))})
+    result = json.loads(verify.stdout)
+    print(f"   intact={result['intact']}  records={result['records_checked']}  head={result['head']['hash'][:16]}…")
+    assert verify.returncode == 0, verify.stderr
 
 
 def main(argv: list[str] | None = None) -> int:
