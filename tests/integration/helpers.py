@@ -42,3 +42,13 @@ def buy(txn, value, currency="EUR"):
         "amount": {"value": value, "currency": currency},
         "occurred_at": "2026-11-01T12:00:00Z",
     }
+
+
+def events_of(shop, types=None):
+    """Every event of the shop's program so far, oldest first (settled or not)."""
+    from treue import runtime
+    from treue.store.events import EventLog
+
+    found, _ = EventLog(runtime.store()).page(shop["program_id"], None, set(types) if types else None, 10_000,
+                                              "2999-01-01T00:00:00Z")
+    return found

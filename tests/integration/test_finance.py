@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.integration.helpers import call
+from tests.integration.helpers import call, events_of
 from tests.integration.test_orders import balance, member_with, order_body, place, wait
 from tests.support import LambdaContext, api_event, body_of
 from treue import runtime
@@ -178,9 +178,9 @@ def test_crossing_the_low_balance_threshold_emits_one_budget_low_event(payout, s
     for _ in range(2):
         _, placed = place(brand, order_body(member, "kaffeekranz-eur", 1000))
         assert wait(brand, placed["order_id"])["status"] == "COMPLETED"
-    events = [e for e in runtime.orders().outbox(brand["program_id"], TODAY()) if e["type"] == "budget.low"]
-    assert len(events) == 1 and events[0]["currency"] == "EUR" and events[0]["threshold"] == 4000
-    assert events[0]["balance"] < 4000
+    events = [e["data"] for e in events_of(brand) if e["type"] == "budget.low"]
+    assert len(events) == 1 and events[0]["currency"] == "EUR" and events[0]["threshold"]["value"] == 4000
+    assert events[0]["balance"]["value"] < 4000
     budget, _ = budget_of(brand)
     assert budget["low"] and budget["low_balance_threshold"] == 4000
 

@@ -139,7 +139,7 @@ class Order(BaseModel):
     failure_reason: str | None = None
     donation_id: str | None = None
     provider: dict | None = None
-    delivered: dict | None = Field(default=None, description="The delivery outbox event")
+    delivered: dict | None = Field(default=None, description="Delivery: method, masked address, time, event id")
     canceled_reason: str | None = None
     created_at: str
     updated_at: str

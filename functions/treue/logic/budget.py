@@ -134,10 +134,11 @@ def draw(budgets, orders, order: dict[str, Any], now: str, attempts: int = 8) ->
         funds = {"face": face, "fee": fee, "currency": cur, "drawn_at": now, "movements": [m.id for m in moves]}
         more = []
         if threshold and balance >= threshold > balance - need:
-            more.append(orders.outbox_put(pid, {
-                "id": new_id("evt"), "type": "budget.low", "currency": cur, "balance": balance - need,
-                "threshold": threshold, "order_id": order["id"], "created_at": now,
-            }))
+            from treue.store.events import event_put
+
+            more.append(event_put(orders.table, pid, "budget.low", {
+                "currency": cur, "balance": {"value": balance - need, "currency": cur},
+                "threshold": {"value": threshold, "currency": cur}, "order_id": order["id"]}, now))
         try:
             budgets.draw(order, funds, moves, expected_balance=balance, more=more, now=now)
             return True

@@ -18,6 +18,7 @@ from treue.logic.ledger import Account, Posting, PostingType
 from treue.logic.orders import _parse_time, sources_of
 from treue.providers.giftcards import IssueRequest
 from treue.store.dynamodb import StaleCondition
+from treue.store.events import event_put
 
 
 class OrderNotPayable(Exception):
@@ -160,8 +161,20 @@ def record_donation(orders, charities, budgets, event: dict[str, Any], now: str)
     return {"issued": donation["id"]}
 
 
+def _subject(order: dict[str, Any]) -> dict[str, Any]:
+    """Who and what an order event is about (its ``data``)."""
+    out = {"order_id": order["id"], "type": order["type"], "item_id": order["item_id"],
+           "face_value": {"value": order["face_value"], "currency": order["currency"]},
+           "quantity": order["quantity"]}
+    for name in ("member_id", "reward_id", "recipient", "batch_id", "reference"):
+        if order.get(name):
+            out[name] = order[name]
+    return out
+
+
 def deliver(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
-    """One outbox event per delivered reward (the mailer / webhook sender reads the outbox)."""
+    """Mark the reward delivered and write its ``reward.delivered`` event (the mailer and the webhooks
+    read the event log)."""
     order = _order(orders, event)
     if order.get("delivered"):
         return {"delivered": "before"}
@@ -172,12 +185,10 @@ def deliver(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
     summary = {"event_id": event_id, "method": method, "at": now}
     if method == "email":
         summary["to"] = _mask_email(order["delivery"]["email"])
-    outbox = orders.outbox_put(order["program_id"], {
-        "id": event_id, "type": "reward.delivered", "order_id": order["id"], "member_id": order["member_id"],
-        "method": method, "to": order["delivery"].get("email"), "item_id": order["item_id"],
+    outbox = event_put(orders.table, order["program_id"], "reward.delivered", {
+        **_subject(order), "method": method, "to": order["delivery"].get("email"),
         "codes": [c["masked"] for c in order.get("codes", [])], "donation_id": order.get("donation_id"),
-        "created_at": now,
-    })
+    }, now, event_id)
     update = orders.order_update(order["program_id"], order["id"], None, ("ISSUED",), now, None, {"delivered": summary})
     try:
         orders.transact([update, outbox])
@@ -208,7 +219,9 @@ def capture(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
     )
     update = orders.order_update(order["program_id"], order["id"], "COMPLETED", ("ISSUED",), now, "points captured",
                                  {"completed_at": now})
-    _settle(orders, order, posting, "capture", update, now)
+    done = event_put(orders.table, order["program_id"], "order.completed",
+                     {**_subject(order), "points": order["points"]}, now)
+    _settle(orders, order, posting, "capture", update, now, [done])
     return {"status": "COMPLETED"}
 
 
@@ -242,6 +255,8 @@ def release(orders, provider, budgets, event: dict[str, Any], now: str) -> dict[
         fields["funds_returned_at"] = now
     update = orders.order_update(order["program_id"], order["id"], "FAILED", sources_of("FAILED"), now, reason,
                                  fields)
+    more.append(event_put(orders.table, order["program_id"], "order.failed",
+                          {**_subject(order), "points_released": order["points"], "reason": reason}, now))
     _settle(orders, order, posting, "release", update, now, more)
     return {"status": "FAILED", "reason": reason}
 

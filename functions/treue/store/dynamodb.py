@@ -335,6 +335,11 @@ class Store:
             put = self._put_new(guard)
             put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
             items.append(put)
+        from treue.store.events import event_put
+
+        items.append(event_put(self.table, program_id, "member.enrolled", {
+            "member_id": mid, "external_id": member.get("external_id"), "country": member.get("country"),
+            "enrolled_at": now}, now))
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as err:
@@ -425,6 +430,12 @@ class Store:
             items.append(audited(self._put_new(entry), self.table, record, (pk, entry_sk)))
             items.append(self._balance_update(pk, posting, now))
             items.extend(self._account_updates(program_id, posting))
+            if posting.type == PostingType.EARN:
+                from treue.store.events import event_put
+
+                items.append(event_put(self.table, program_id, "points.earned", {
+                    "member_id": member_id, "points": posting.points, "posting_id": posting.id,
+                    "reference": posting.reference, "reason": posting.reason}, now))
         first_extra = len(items)
         items.extend(extra or [])
         try:

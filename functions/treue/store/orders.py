@@ -1,4 +1,4 @@
-"""DynamoDB storage of the catalog, orders, vouchers, donations and delivery events.
+"""DynamoDB storage of the catalog, orders, vouchers and donations (events: ``treue.store.events``).
 
 Layout (same table as ``treue.store.dynamodb``):
 
@@ -12,7 +12,6 @@ Layout (same table as ``treue.store.dynamodb``):
     P#<pid>#VOUCHER#<keyed hash>         VOUCHER                voucher: value, status, expiry, order
     P#<pid>#DONATION#<did>               DONATION               donation receipt
     P#<pid>#CHARITY                      <charity id>#<cur>     donation totals per charity
-    P#<pid>#OUTBOX#<yyyy-mm-dd>          <time>#<event id>      delivery events (outbox)
 
 The catalog is the one shared partition: it is reference data every program prices for itself.
 """
@@ -331,21 +330,5 @@ class OrderStore:
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": f"P#{program_id}#CHARITY"}},
             ConsistentRead=True,
-        )
-        return [_strip(from_item(i)) for i in out.get("Items", [])]
-
-    # ------------------------------------------------------------ delivery events
-
-    def outbox_put(self, program_id: str, event: dict[str, Any]) -> dict[str, Any]:
-        day = event["created_at"][:10]
-        return self.store._put_new(
-            {"pk": f"P#{program_id}#OUTBOX#{day}", "sk": f"{event['created_at']}#{event['id']}", **event}
-        )
-
-    def outbox(self, program_id: str, day: str) -> list[dict[str, Any]]:
-        out = self.ddb.query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"P#{program_id}#OUTBOX#{day}"}},
         )
         return [_strip(from_item(i)) for i in out.get("Items", [])]

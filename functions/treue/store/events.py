@@ -1,0 +1,129 @@
+"""The program's event log: what webhooks deliver and what ``GET /v1/events`` replays.
+
+An event is written in the same transaction as the change it reports (an order completing, points
+earned…), so there is never a change without its event nor an event without its change.
+
+    pk                         sk       what
+    P#<pid>#EVENT#<event id>   EVENT    the event; gsi1 P#<pid>#EVENTS / <created_at>#<event id>
+
+Events expire after ``RETENTION_DAYS`` (DynamoDB TTL on ``expires_at``, epoch seconds). The table's
+stream carries every new event to the webhook fan-out (``kind = "event"`` is the stream filter).
+The log is read in time order; events younger than ``SETTLE_SECONDS`` are not listed yet, so a
+reader paging with ``after`` cannot step past an event that a concurrent writer is still committing
+(or that the index has not caught up with).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timedelta
+from typing import Any
+
+from treue.errors import MalformedRequest
+from treue.logic.ids import new_id
+from treue.store.dynamodb import GSI, Store, from_item, to_item
+
+EVENT_TYPES = (
+    "member.enrolled",
+    "points.earned",
+    "order.completed",
+    "order.failed",
+    "reward.delivered",
+    "batch.completed",
+    "budget.low",
+)
+RETENTION_DAYS = 90
+SETTLE_SECONDS = 2
+_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "kind", "expires_at", "program_id")
+
+
+def event_pk(program_id: str, event_id: str) -> str:
+    return f"P#{program_id}#EVENT#{event_id}"
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def new_event(program_id: str, type_: str, data: dict[str, Any], now: str, event_id: str | None = None
+              ) -> dict[str, Any]:
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type_}")
+    eid = event_id or new_id("evt")
+    expires = int((_parse(now) + timedelta(days=RETENTION_DAYS)).timestamp())
+    return {
+        "pk": event_pk(program_id, eid), "sk": "EVENT", "kind": "event", "id": eid, "type": type_,
+        "program_id": program_id, "created_at": now, "data": data, "expires_at": expires,
+        "gsi1pk": f"P#{program_id}#EVENTS", "gsi1sk": f"{now}#{eid}",
+    }
+
+
+def event_put(table: str, program_id: str, type_: str, data: dict[str, Any], now: str,
+              event_id: str | None = None) -> dict[str, Any]:
+    """A Put (for a transaction) of a new event; a repeated ``event_id`` fails the transaction."""
+    return {"Put": {"TableName": table, "Item": to_item(new_event(program_id, type_, data, now, event_id)),
+                    "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+def public(item: dict[str, Any]) -> dict[str, Any]:
+    """What receivers see of an event (the webhook body and the log entry)."""
+    return {"id": item["id"], "type": item["type"], "created_at": item["created_at"], "data": item.get("data") or {}}
+
+
+def encode_cursor(gsi1sk: str) -> str:
+    return base64.urlsafe_b64encode(gsi1sk.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        _parse(value.split("#", 1)[0])
+        if "#evt_" not in value:
+            raise ValueError("not an event cursor")
+        return value
+    except (ValueError, UnicodeDecodeError, binascii.Error) as err:
+        raise MalformedRequest("the cursor is not one this API returned", parameter="after") from err
+
+
+class EventLog:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, program_id: str, event_id: str) -> dict[str, Any] | None:
+        out = self.store.ddb.get_item(TableName=self.store.table,
+                                      Key={"pk": {"S": event_pk(program_id, event_id)}, "sk": {"S": "EVENT"}})
+        return from_item(out["Item"]) if "Item" in out else None
+
+    def page(self, program_id: str, after: str | None, types: set[str] | None, limit: int, now: str
+             ) -> tuple[list[dict[str, Any]], str]:
+        """Up to ``limit`` settled events after the cursor, in order, and the cursor to ask with next.
+
+        The next cursor is always returned (the log has no end): with no new events it is ``after``.
+        """
+        start = decode_cursor(after) if after else ""
+        until = (_parse(now) - timedelta(seconds=SETTLE_SECONDS)).isoformat().replace("+00:00", "Z")
+        # events at exactly ``until`` are still settling: "<until>" sorts before "<until>#…"
+        values = {":pk": {"S": f"P#{program_id}#EVENTS"}, ":until": {"S": until}}
+        condition = "gsi1pk = :pk AND gsi1sk < :until"
+        if start:
+            condition = "gsi1pk = :pk AND gsi1sk BETWEEN :after AND :until"
+            values[":after"] = {"S": start + "\x00"}  # strictly after the cursor's event
+        params: dict[str, Any] = {"TableName": self.store.table, "IndexName": GSI,
+                                  "KeyConditionExpression": condition, "ExpressionAttributeValues": values}
+        found: list[dict[str, Any]] = []
+        last = start
+        while len(found) < limit:
+            params["Limit"] = max(limit - len(found), 1) if not types else 200
+            out = self.store.ddb.query(**params)
+            for raw in out.get("Items", []):
+                item = from_item(raw)
+                last = item["gsi1sk"]
+                if not types or item["type"] in types:
+                    found.append(item)
+                    if len(found) == limit:
+                        break
+            if len(found) == limit or not out.get("LastEvaluatedKey"):
+                break
+            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return found, (encode_cursor(last) if last else "")
