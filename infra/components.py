@@ -58,6 +58,7 @@ class Storage(Construct):
             deletion_protection=True,
             time_to_live_attribute="expires_at",
             removal_policy=RemovalPolicy.RETAIN,
+            stream=ddb.StreamViewType.NEW_IMAGE,  # new events → webhook fan-out
         )
         # Program-wide reads: journal and orders by time, member balances, the audit trail (see store/)
         self.table.add_global_secondary_index(
@@ -227,6 +228,48 @@ class AccrualQueue(Construct):
         )
         self.dlq.grant_send_messages(consumer)
         consumer.add_environment("ACCRUAL_DLQ_URL", self.dlq.queue_url)
+
+
+class WebhookDeliveries(Construct):
+    """Events from the table stream fan out to a delivery queue; the sender retries with backoff.
+
+    The sender sets each failed message's visibility to the backoff delay; after 16 receives (more than
+    24 hours) a delivery moves to the DLQ. The stream mapping passes only new event items.
+    """
+
+    MAX_RECEIVES = 16
+
+    def __init__(self, scope: Construct, id: str, *, key: kms.IKey, table: ddb.ITable, fanout: lambda_.Function,
+                 sender: lambda_.Function) -> None:
+        super().__init__(scope, id)
+        self.dlq = sqs.Queue(self, "DeadLetters", encryption=sqs.QueueEncryption.KMS, encryption_master_key=key,
+                             enforce_ssl=True, retention_period=Duration.days(14))
+        self.queue = sqs.Queue(
+            self, "Queue", encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
+            visibility_timeout=Duration.seconds(6 * sender.timeout.to_seconds()),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=self.MAX_RECEIVES),
+        )
+        self.stream_failures = sqs.Queue(self, "StreamFailures", encryption=sqs.QueueEncryption.KMS,
+                                         encryption_master_key=key, enforce_ssl=True,
+                                         retention_period=Duration.days(14))
+        acknowledge(self.stream_failures, "AwsSolutions-SQS3",
+                    "This queue is the on-failure destination (a DLQ) of the stream mapping: it holds the "
+                    "descriptions of stream batches the fan-out gave up on; nothing consumes it to redrive.")
+        fanout.add_event_source(sources.DynamoEventSource(
+            table, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=100,
+            max_batching_window=Duration.seconds(1), retry_attempts=20, bisect_batch_on_error=False,
+            report_batch_item_failures=True, on_failure=sources.SqsDlq(self.stream_failures),
+            filters=[lambda_.FilterCriteria.filter({
+                "eventName": lambda_.FilterRule.is_equal("INSERT"),
+                "dynamodb": {"NewImage": {"kind": {"S": lambda_.FilterRule.is_equal("event")}}},
+            })],
+        ))
+        sender.add_event_source(sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True))
+        self.queue.grant_send_messages(fanout)
+        sender.add_environment("WEBHOOK_QUEUE_URL", self.queue.queue_url)
+        sender.add_environment("WEBHOOK_RETRY_BASE_SECONDS", "30")
+        fanout.add_environment("WEBHOOK_QUEUE_URL", self.queue.queue_url)
 
 
 GATEWAY_RESPONSES = {

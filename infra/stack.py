@@ -16,6 +16,7 @@ from infra.components import (
     PartnerApi,
     PayoutWorkflow,
     Storage,
+    WebhookDeliveries,
     acknowledge,
     powertools_layer,
 )
@@ -52,6 +53,17 @@ ROUTES = [
     ("GET", "/v1/finance/reconciliation", "Finance"),
     ("GET", "/v1/finance/kpis", "Finance"),
     ("GET", "/v1/finance/audit", "Finance"),
+    ("POST", "/v1/rewards", "Rewards"),
+    ("GET", "/v1/rewards/{reward_id}", "Rewards"),
+    ("GET", "/v1/rewards/{reward_id}/codes", "Rewards"),
+    ("POST", "/v1/webhooks", "Webhooks"),
+    ("GET", "/v1/webhooks", "Webhooks"),
+    ("GET", "/v1/webhooks/{endpoint_id}", "Webhooks"),
+    ("DELETE", "/v1/webhooks/{endpoint_id}", "Webhooks"),
+    ("POST", "/v1/webhooks/{endpoint_id}/rotate-secret", "Webhooks"),
+    ("GET", "/v1/events", "Webhooks"),
+    ("GET", "/v1/events/{event_id}", "Webhooks"),
+    ("POST", "/v1/events/{event_id}/redeliver", "Webhooks"),
 ]
 
 # The payout workflow's task functions: ASL substitution name → (construct id, handler, description)
@@ -60,7 +72,7 @@ PAYOUT_TASKS = {
     "IssueVoucherFunction": ("PayoutIssueVoucher", "issue_voucher", "Payout: generate and seal voucher codes"),
     "IssueGiftCardFunction": ("PayoutIssueGiftCard", "issue_gift_card", "Payout: issue gift cards at the provider"),
     "RecordDonationFunction": ("PayoutRecordDonation", "record_donation", "Payout: record a donation"),
-    "DeliverFunction": ("PayoutDeliver", "deliver", "Payout: write the delivery outbox event"),
+    "DeliverFunction": ("PayoutDeliver", "deliver", "Payout: mark delivered, write reward.delivered"),
     "CaptureFunction": ("PayoutCapture", "capture", "Payout: capture the held points"),
     "ReleaseHoldFunction": ("PayoutReleaseHold", "release", "Payout: undo and release the held points"),
 }
@@ -95,11 +107,20 @@ class TreueStack(Stack):
                            timeout=Duration.seconds(29), memory=1024)
         sealer = function("AuditSealer", "treue.handlers.audit.handler", "Chains new audit records per program",
                           timeout=Duration.seconds(60), memory=512)
+        rewards = function("Rewards", "treue.handlers.rewards.handler", "Budget-paid gift cards and vouchers",
+                           timeout=Duration.seconds(15))
+        webhooks_fn = function("Webhooks", "treue.handlers.webhooks.handler", "Webhook endpoints and the event log",
+                               timeout=Duration.seconds(15))
+        fanout = function("WebhookFanout", "treue.handlers.webhook_fanout.handler",
+                          "New events from the table stream to one delivery per subscribed endpoint",
+                          timeout=Duration.seconds(60))
+        sender = function("WebhookSender", "treue.handlers.webhook_sender.handler",
+                          "Signed webhook deliveries with backoff", timeout=Duration.seconds(60))
         tasks = {
             name: function(cid, f"treue.handlers.payout.{handler}", description, timeout=Duration.seconds(30))
             for name, (cid, handler, description) in PAYOUT_TASKS.items()
         }
-        for fn in (orders, vouchers, *tasks.values()):
+        for fn in (orders, vouchers, rewards, webhooks_fn, sender, *tasks.values()):
             for k, v in codes.environment().items():
                 fn.function.add_environment(k, v)
         docs = Function(self, "Docs", handler="treue.handlers.docs.handler", description="OpenAPI document",
@@ -121,30 +142,45 @@ class TreueStack(Stack):
                                 *TABLE_WRITE)
         storage.table.grant(finance.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
                             "dynamodb:TransactWriteItems", "dynamodb:ConditionCheckItem")
+        storage.table.grant(rewards.function, "dynamodb:GetItem", "dynamodb:Query", *TABLE_WRITE)
+        storage.table.grant(webhooks_fn.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:TransactWriteItems",
+                            "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem")
+        storage.table.grant(fanout.function, "dynamodb:Query")
+        storage.table.grant(sender.function, "dynamodb:GetItem", "dynamodb:UpdateItem")
         storage.table.grant(sealer.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
                             "dynamodb:TransactWriteItems", "dynamodb:UpdateItem")
         acknowledge(self, "AwsSolutions-IAM5[Resource::<StorageTableB43FDCE7.Arn>/index/*]",
                     "CDK's table grants include the table's one index (gsi1: journal, orders, balances, audit "
                     "chain); the actions stay the per-function lists above.")
         for fn in (authorizer, enrollment, accrual, accrual_queue, catalog_fn, orders, vouchers, *tasks.values(),
-                   finance, sealer):
+                   finance, sealer, rewards, webhooks_fn, fanout, sender):
             storage.key.grant_encrypt_decrypt(fn.function)
         codes.allow_seal(tasks["IssueVoucherFunction"].function)
         codes.allow_seal(tasks["IssueGiftCardFunction"].function)
         codes.allow_lookup(tasks["IssueVoucherFunction"].function)
         codes.allow_lookup(vouchers.function)
         codes.allow_reveal(orders.function)
+        codes.allow_reveal(rewards.function)
+        codes.allow_seal(webhooks_fn.function)  # webhook secrets are sealed like codes
+        codes.allow_reveal(sender.function)
 
         payout = PayoutWorkflow(self, "Payout", tasks={k: t.function for k, t in tasks.items()}, key=storage.key)
-        payout.state_machine.grant_start_execution(orders.function)
-        orders.function.add_environment("PAYOUT_STATE_MACHINE_ARN", payout.state_machine.state_machine_arn)
+        for starter in (orders, rewards):
+            payout.state_machine.grant_start_execution(starter.function)
+            starter.function.add_environment("PAYOUT_STATE_MACHINE_ARN", payout.state_machine.state_machine_arn)
+
+        deliveries = WebhookDeliveries(self, "WebhookDeliveries", key=storage.key, table=storage.table,
+                                       fanout=fanout.function, sender=sender.function)
+        deliveries.queue.grant_send_messages(webhooks_fn.function)
+        webhooks_fn.function.add_environment("WEBHOOK_QUEUE_URL", deliveries.queue.queue_url)
+        webhooks_fn.function.add_environment("ALLOW_LOCAL_WEBHOOKS", "false")
 
         queue = AccrualQueue(self, "AccrualQueue", key=storage.key, consumer=accrual_queue.function)
 
         api = PartnerApi(self, "PartnerApi", authorizer_fn=authorizer.function)
         capability = {"Enrollment": enrollment.function, "Accrual": accrual.function,
                       "Catalog": catalog_fn.function, "Orders": orders.function, "Vouchers": vouchers.function,
-                      "Finance": finance.function}
+                      "Finance": finance.function, "Rewards": rewards.function, "Webhooks": webhooks_fn.function}
         for method, path, name in ROUTES:
             api.route(method, path, capability[name])
         api.route("GET", "/v1/openapi.json", docs.function, public=True)
@@ -161,8 +197,14 @@ class TreueStack(Stack):
             1,
             "Accrual messages were dead-lettered; read their treue-error-reason attribute.",
         )
+        monitoring.alarm(
+            "WebhookDlqDepth",
+            deliveries.dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+            1,
+            "Webhook deliveries gave up after more than 24 hours; the events stay in GET /v1/events.",
+        )
         for fn in (authorizer, enrollment, accrual, accrual_queue, catalog_fn, orders, vouchers, *tasks.values(), docs,
-                   finance, sealer):
+                   finance, sealer, rewards, webhooks_fn, fanout, sender):
             monitoring.alarm(
                 f"{fn.node.id}Errors",
                 fn.function.metric_errors(period=Duration.minutes(5)),
@@ -190,3 +232,5 @@ class TreueStack(Stack):
         CfnOutput(self, "TableName", value=storage.table.table_name)
         CfnOutput(self, "AccrualQueueUrl", value=queue.queue.queue_url)
         CfnOutput(self, "AccrualDlqUrl", value=queue.dlq.queue_url)
+        CfnOutput(self, "WebhookQueueUrl", value=deliveries.queue.queue_url)
+        CfnOutput(self, "WebhookDlqUrl", value=deliveries.dlq.queue_url)

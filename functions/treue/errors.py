@@ -160,3 +160,38 @@ class NotCancelable(Conflict):
 class VoucherNotRedeemable(Conflict):
     slug = "voucher-not-redeemable"
     title = "The voucher cannot be redeemed"
+
+
+class WebhookNotFound(NotFound):
+    slug = "webhook-not-found"
+    title = "No such webhook endpoint"
+
+
+class EventNotFound(NotFound):
+    slug = "event-not-found"
+    title = "No such event (events are kept 90 days)"
+
+
+class RewardNotFound(NotFound):
+    slug = "reward-not-found"
+    title = "No such reward"
+
+
+class BatchNotFound(NotFound):
+    slug = "batch-not-found"
+    title = "No such batch"
+
+
+class TooManyEndpoints(Conflict):
+    slug = "too-many-endpoints"
+    title = "The program has as many webhook endpoints as it may"
+
+
+class BudgetTooLow(Conflict):
+    slug = "insufficient-funds"
+    title = "The program budget cannot pay for this"
+
+
+class BatchInvalid(ValidationFailed):
+    slug = "batch-invalid"
+    title = "Lines of the batch are not valid"

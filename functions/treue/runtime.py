@@ -22,6 +22,11 @@ class Settings(BaseModel):
     codes_key_id: str | None = None
     codes_mac_key_id: str | None = None
     gift_card_provider: Literal["simulated"] = "simulated"
+    webhook_queue_url: str | None = None
+    webhook_retry_base_seconds: int = Field(default=30, ge=1, le=3600)
+    allow_local_webhooks: bool = False
+    batch_bucket: str | None = None
+    batch_state_machine_arn: str | None = None
 
 
 def _load_settings() -> Settings:
@@ -36,6 +41,11 @@ def _load_settings() -> Settings:
             codes_key_id=env("CODES_KEY_ID") or None,
             codes_mac_key_id=env("CODES_MAC_KEY_ID") or None,
             gift_card_provider=env("GIFT_CARD_PROVIDER", "simulated"),
+            webhook_queue_url=env("WEBHOOK_QUEUE_URL") or None,
+            webhook_retry_base_seconds=int(env("WEBHOOK_RETRY_BASE_SECONDS", "30")),
+            allow_local_webhooks=env("ALLOW_LOCAL_WEBHOOKS", "false").lower() == "true",
+            batch_bucket=env("BATCH_BUCKET") or None,
+            batch_state_machine_arn=env("BATCH_STATE_MACHINE_ARN") or None,
         )
     except (ValidationError, ValueError) as err:
         raise RuntimeError(f"invalid function configuration: {err}") from err
@@ -102,6 +112,32 @@ def audit_trail():
 
         _wired["audit"] = AuditStore(store())
     return _wired["audit"]
+
+
+def webhooks():
+    """Webhook endpoints of the programs."""
+    if "webhooks" not in _wired:
+        from treue.store.webhooks import WebhookStore
+
+        _wired["webhooks"] = WebhookStore(store())
+    return _wired["webhooks"]
+
+
+def events():
+    """The programs' event logs."""
+    if "events" not in _wired:
+        from treue.store.events import EventLog
+
+        _wired["events"] = EventLog(store())
+    return _wired["events"]
+
+
+def required(name: str) -> str:
+    """A setting a function needs for what it was asked to do; a clear error when the stack left it out."""
+    value = getattr(settings(), name)
+    if not value:
+        raise RuntimeError(f"invalid function configuration: {name.upper()} is required")
+    return value
 
 
 def vault():

@@ -23,12 +23,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="override the queues' visibility timeout (seconds), for quick local retries")
     parser.add_argument("--schedule-seconds", type=float, default=5,
                         help="run the stack's schedules (the audit sealer) at most this many seconds apart")
+    parser.add_argument("--webhook-retry-seconds", type=int, default=None,
+                        help="base of the webhook retry backoff (deployed: 30 s)")
     args = parser.parse_args(argv)
     if not Path(args.template).exists():
         print(f"{args.template} is missing: run `make synth` first", file=sys.stderr)
         return 2
     twin = Twin(args.template, args.port, args.state_dir, args.aws_port, args.concurrency, args.visibility_timeout,
-                schedule_seconds=args.schedule_seconds)
+                schedule_seconds=args.schedule_seconds, webhook_retry_seconds=args.webhook_retry_seconds)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

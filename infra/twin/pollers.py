@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from infra.twin.template import REGION
+from infra.twin.template import REGION, matches
 
 
 class QueuePoller:
@@ -89,6 +89,86 @@ class QueuePoller:
             "eventSourceARN": self.queue_arn,
             "awsRegion": REGION,
         }
+
+
+class StreamPoller:
+    """Delivers a table stream's records to a function, in order, as Lambda's stream mapping does.
+
+    Only records matching the mapping's filter patterns are delivered. When the function fails (or
+    reports a failed record), delivery resumes from that record after a short pause.
+    """
+
+    def __init__(self, streams, stream_arn: str, pool, batch_size: int, partial: bool, patterns: list) -> None:
+        self.streams = streams
+        self.stream_arn = stream_arn
+        self.pool = pool
+        self.batch_size = batch_size
+        self.partial = partial
+        self.patterns = patterns
+        self.pending: list[dict[str, Any]] = []
+        self.delivered = 0
+        self._iterators: dict[str, str] = {}
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"stream-{stream_arn.rsplit('/', 3)[-3]}")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self.poll_once():
+                    self._stop.wait(0.2)
+            except Exception:
+                if self._stop.is_set():
+                    return
+                self._stop.wait(0.5)
+
+    def _read(self) -> None:
+        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            sid = shard["ShardId"]
+            if sid not in self._iterators:
+                self._iterators[sid] = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            out = self.streams.get_records(ShardIterator=self._iterators[sid], Limit=1000)
+            self._iterators[sid] = out.get("NextShardIterator") or self._iterators[sid]
+            for record in out.get("Records", []):
+                if not self.patterns or any(matches(p, record) for p in self.patterns):
+                    self.pending.append(record)
+
+    def poll_once(self) -> int:
+        if not self.pending:
+            self._read()
+        if not self.pending:
+            return 0
+        batch = self.pending[: self.batch_size]
+        outcome = self.pool.invoke({"Records": [self._record(r) for r in batch]})
+        done = len(batch)
+        if not outcome.ok:
+            done = 0
+        elif self.partial and isinstance(outcome.result, dict):
+            failed = [f.get("itemIdentifier") for f in outcome.result.get("batchItemFailures") or []]
+            if failed:
+                numbers = [r["dynamodb"]["SequenceNumber"] for r in batch]
+                done = numbers.index(failed[0]) if failed[0] in numbers else 0
+        del self.pending[:done]
+        self.delivered += done
+        if done < len(batch):
+            self._stop.wait(1)  # retry from the failed record
+        return len(batch)
+
+    def _record(self, r: dict[str, Any]) -> dict[str, Any]:
+        dynamodb = dict(r["dynamodb"])
+        for name in ("ApproximateCreationDateTime",):
+            if name in dynamodb and not isinstance(dynamodb[name], (int, float)):
+                dynamodb[name] = dynamodb[name].timestamp()
+        return {"eventID": r.get("eventID"), "eventName": r["eventName"], "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb", "awsRegion": REGION, "dynamodb": dynamodb,
+                "eventSourceARN": self.stream_arn}
 
 
 class Scheduler:

@@ -17,7 +17,7 @@ import boto3
 
 from infra.twin.gateway import Gateway
 from infra.twin.lambdas import MOTO_CONFIG, definition, route_lambda_invocations
-from infra.twin.pollers import QueuePoller, Scheduler
+from infra.twin.pollers import QueuePoller, Scheduler, StreamPoller
 from infra.twin.serialize import serialize_moto_dynamodb
 from infra.twin.template import REGION, Model, Resolver, load
 from infra.twin.workers import FunctionPool
@@ -61,6 +61,7 @@ class Twin:
         visibility_timeout: int | None = None,
         seed: bool = True,
         schedule_seconds: float = 5,
+        webhook_retry_seconds: int | None = None,
     ) -> None:
         self.model: Model = load(template)
         self.port = port or free_port()
@@ -71,10 +72,15 @@ class Twin:
         self.seed = seed
         self.schedule_seconds = schedule_seconds  # schedules run at most this far apart locally
         self.schedulers: list[Scheduler] = []
+        # What differs locally, set only where the template defines the variable: webhooks may go to
+        # 127.0.0.1 (the demo's receiver), and retries may come quicker than the deployed 30 s base.
+        self.env_overrides = {"ALLOW_LOCAL_WEBHOOKS": "true"}
+        if webhook_retry_seconds:
+            self.env_overrides["WEBHOOK_RETRY_BASE_SECONDS"] = str(webhook_retry_seconds)
         self.url = f"http://127.0.0.1:{self.port}"
         self.aws_endpoint = f"http://127.0.0.1:{self.aws_port}"
         self.pools: dict[str, FunctionPool] = {}
-        self.pollers: list[QueuePoller] = []
+        self.pollers: list[QueuePoller | StreamPoller] = []
         self.state: dict[str, Any] = {}
 
     def client(self, service: str):
@@ -114,6 +120,13 @@ class Twin:
         for m in self.model.mappings:
             q = self.model.queues[m.queue]
             poller = QueuePoller(sqs, q.url, q.arn, self.pools[m.function], m.batch_size, m.report_batch_item_failures)
+            poller.start()
+            self.pollers.append(poller)
+        ddb, streams = self.client("dynamodb"), self.client("dynamodbstreams")
+        for m in self.model.streams:
+            arn = ddb.describe_table(TableName=self.model.tables[m.table].name)["Table"]["LatestStreamArn"]
+            poller = StreamPoller(streams, arn, self.pools[m.function], m.batch_size, m.report_batch_item_failures,
+                                  m.patterns)
             poller.start()
             self.pollers.append(poller)
         for schedule in self.model.schedules:
@@ -157,6 +170,9 @@ class Twin:
             }
             if p.get("GlobalSecondaryIndexes"):
                 args["GlobalSecondaryIndexes"] = p["GlobalSecondaryIndexes"]
+            if (p.get("StreamSpecification") or {}).get("StreamViewType"):
+                args["StreamSpecification"] = {"StreamEnabled": True,
+                                               "StreamViewType": p["StreamSpecification"]["StreamViewType"]}
             ddb.create_table(**args)
             ttl = p.get("TimeToLiveSpecification")
             if ttl and ttl.get("Enabled"):
@@ -218,6 +234,7 @@ class Twin:
         logs.mkdir(parents=True, exist_ok=True)
         for lid, spec in self.model.functions.items():
             env = {k: str(v) for k, v in resolver.resolve(spec.environment).items()}
+            env.update({k: v for k, v in self.env_overrides.items() if k in env})
             env.update(CREDENTIALS)
             env.update(
                 {

@@ -87,6 +87,24 @@ class EventSourceMapping:
 
 
 @dataclass
+class StreamMapping:
+    table: str  # logical id of the table whose stream feeds the function
+    function: str  # logical id
+    batch_size: int
+    report_batch_item_failures: bool
+    patterns: list[dict[str, Any]]  # Lambda event filter patterns; a record passes when one matches
+
+
+def matches(pattern: Any, value: Any) -> bool:
+    """Whether ``value`` matches a Lambda event filter ``pattern`` (exact values only, as Treue uses)."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(k in value and matches(p, value[k]) for k, p in pattern.items())
+    if isinstance(pattern, list):
+        return value in pattern
+    return pattern == value
+
+
+@dataclass
 class Schedule:
     rule: str  # logical id of the EventBridge rule
     function: str  # logical id of its Lambda target
@@ -114,6 +132,7 @@ class Model:
     keys: dict[str, KeySpec] = field(default_factory=dict)
     state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
     schedules: list[Schedule] = field(default_factory=list)
+    streams: list[StreamMapping] = field(default_factory=list)
 
 
 def _function_of_integration(method: dict[str, Any]) -> str:
@@ -194,11 +213,19 @@ def load(path: str | Path) -> Model:
         for r in res.values()
         if r["Type"] == "AWS::ApiGateway::GatewayResponse"
     }
-    mappings = []
+    mappings, streams = [], []
     for r in res.values():
         if r["Type"] != "AWS::Lambda::EventSourceMapping":
             continue
         p = r["Properties"]
+        source = p["EventSourceArn"]["Fn::GetAtt"]
+        if source[1] == "StreamArn":
+            streams.append(StreamMapping(
+                table=source[0], function=p["FunctionName"]["Ref"], batch_size=int(p.get("BatchSize", 100)),
+                report_batch_item_failures="ReportBatchItemFailures" in p.get("FunctionResponseTypes", []),
+                patterns=[json.loads(f["Pattern"]) for f in (p.get("FilterCriteria") or {}).get("Filters", [])],
+            ))
+            continue
         mappings.append(
             EventSourceMapping(
                 queue=p["EventSourceArn"]["Fn::GetAtt"][0],
@@ -230,7 +257,7 @@ def load(path: str | Path) -> Model:
             if isinstance(arn, dict) and "Fn::GetAtt" in arn and arn["Fn::GetAtt"][0] in functions:
                 schedules.append(Schedule(lid, arn["Fn::GetAtt"][0], rate_seconds(p["ScheduleExpression"])))
     return Model(tables, queues, functions, routes, gateway_responses, mappings, template.get("Outputs", {}), res,
-                 keys, machines, schedules)
+                 keys, machines, schedules, streams)
 
 
 class Resolver:
@@ -271,6 +298,8 @@ class Resolver:
         m = self.model
         if lid in m.tables and attr == "Arn":
             return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{m.tables[lid].name}"
+        if lid in m.tables and attr == "StreamArn":
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{m.tables[lid].name}/stream/twin"
         if lid in m.queues:
             q = m.queues[lid]
             return {"Arn": q.arn, "QueueUrl": q.url, "QueueName": q.name}[attr]

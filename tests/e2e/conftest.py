@@ -58,7 +58,7 @@ def twin(synthesized, tmp_path_factory):
     log = open(state_dir / "twin.out", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "infra.twin", "--port", "0", "--template", str(synthesized),
-         "--state-dir", str(state_dir), "--visibility-timeout", "1"],
+         "--state-dir", str(state_dir), "--visibility-timeout", "1", "--webhook-retry-seconds", "1"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     state_file = state_dir / "local.json"

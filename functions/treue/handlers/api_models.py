@@ -394,3 +394,84 @@ class AuditPage(BaseModel):
     items: list[AuditRecord]
     pending: int = Field(description="Records written but not yet sealed into the chain")
     next_after: int | None = None
+
+
+class WebhookSecret(BaseModel):
+    created_at: str
+    expires_at: str | None = Field(default=None, description="A rotated-out secret signs until then")
+
+
+class WebhookFailure(BaseModel):
+    at: str
+    attempt: int | None = None
+    status_code: int | None = None
+    error: str | None = None
+
+
+class Webhook(BaseModel):
+    id: str
+    url: str
+    event_types: list[str]
+    description: str | None = None
+    status: str = Field(description="active, or failing after a failed delivery (never disabled silently)")
+    consecutive_failures: int
+    deliveries: int = Field(description="Successful deliveries")
+    created_at: str
+    last_attempt_at: str | None = None
+    last_success_at: str | None = None
+    last_failure: WebhookFailure | None = None
+    secrets: list[WebhookSecret]
+
+
+class WebhookCreated(Webhook):
+    secret: str = Field(description="The signing secret, shown only now")
+
+
+class WebhookList(BaseModel):
+    items: list[Webhook]
+
+
+class Event(BaseModel):
+    id: str
+    type: str
+    created_at: str
+    data: dict
+
+
+class EventPage(BaseModel):
+    items: list[Event]
+    next_after: str = Field(description="Ask again with after= this cursor (the log has no end)")
+    settle_seconds: int = Field(description="Events younger than this are listed on a later call")
+
+
+class Redelivered(BaseModel):
+    event_id: str
+    endpoints: list[str]
+
+
+class RewardAccepted(BaseModel):
+    reward_id: str
+    status: str = Field(description="PENDING when accepted; the payout workflow moves it on")
+    replayed: bool = Field(description="True when this Idempotency-Key was already used with this body")
+
+
+class Reward(BaseModel):
+    reward_id: str
+    type: str
+    item: dict
+    recipient: dict
+    reference: str | None = None
+    member_id: str | None = None
+    batch_id: str | None = None
+    message: str | None = None
+    status: str = Field(description="PENDING | PROCESSING | ISSUED | COMPLETED | FAILED | CANCELED")
+    history: list[StatusChange]
+    face_value: dict = Field(description="{value, currency}")
+    delivery: dict
+    codes: list[MaskedCode]
+    failure_reason: str | None = None
+    provider: dict | None = None
+    delivered: dict | None = None
+    funds: dict | None = Field(default=None, description="What the budget paid: face, fee, currency")
+    created_at: str
+    updated_at: str

@@ -195,3 +195,57 @@ class BudgetSettings(Strict):
     """Below this balance (minor units of the path's currency) a budget.low event is emitted."""
 
     low_balance_threshold: MinorUnits
+
+
+EventType = Literal["member.enrolled", "points.earned", "order.completed", "order.failed", "reward.delivered",
+                    "batch.completed", "budget.low"]
+
+
+class WebhookRequest(Strict):
+    """An endpoint that receives the program's events of the given types, signed with its own secret."""
+
+    url: str = Field(min_length=10, max_length=2048, description="https URL that accepts POSTed events")
+    event_types: list[EventType | Literal["*"]] = Field(min_length=1, max_length=16,
+                                                        description='Event types, or ["*"] for all')
+    description: str | None = Field(default=None, max_length=200)
+
+
+class SecretRotation(Strict):
+    """A new secret; the old one keeps signing (a second v1=) for this many hours, 0 to drop it at once."""
+
+    expire_previous_in_hours: int = Field(default=24, ge=0, le=72, strict=True)
+
+
+class Redelivery(Strict):
+    endpoint_id: str | None = Field(default=None, max_length=64,
+                                    description="Only this endpoint (default: every endpoint subscribed)")
+
+
+class Recipient(Strict):
+    """Who receives a reward: a member, or a person known by email or your own id."""
+
+    member_id: str | None = Field(default=None, max_length=64)
+    email: Annotated[str | None, _check(ids.normalize_email)] = Field(default=None, max_length=254)
+    external_id: str | None = Field(default=None, min_length=1, max_length=128)
+    name: str | None = Field(default=None, max_length=120)
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> Recipient:
+        if not (self.member_id or self.email or self.external_id):
+            raise ValueError("name the recipient by email, member_id or external_id")
+        return self
+
+
+class RewardRequest(Strict):
+    """Issue a gift card or voucher paid from the program budget (no points)."""
+
+    recipient: Recipient
+    item_id: str = Field(min_length=1, max_length=64)
+    face_value: int | None = Field(default=None, ge=1, le=10**9, strict=True,
+                                   description="Minor units of the item's currency (vouchers: their own value)")
+    message: str | None = Field(default=None, max_length=1000)
+    reference: Reference = Field(description="Your id of this reward (unique within a batch)")
+    delivery: Delivery | None = Field(default=None, description="Default: email when the recipient has one, else api")
+
+    def fingerprint_payload(self) -> dict:
+        return self.model_dump(mode="json")

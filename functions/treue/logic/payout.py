@@ -43,6 +43,10 @@ FAILURE_REASONS = {
 }
 
 
+def is_reward(order: dict[str, Any]) -> bool:
+    return order.get("kind") == "reward"
+
+
 def _order(orders, event: dict[str, Any]) -> dict[str, Any]:
     return orders.require(event["program_id"], event["order_id"])
 
@@ -54,6 +58,9 @@ def verify_hold(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
         return {"status": order["status"]}
     if order["status"] != "PENDING":
         raise OrderNotPayable(f"order {order['id']} is {order['status']}")
+    if is_reward(order):  # no points to hold: the budget pays it when it is issued
+        _move(orders, order, "PROCESSING", now, "reward: paid from the budget")
+        return {"status": "PROCESSING"}
     balance = orders.store.get_balance(order["program_id"], order["member_id"])
     if balance is None or balance["held"] < order["points"]:
         raise HoldNotFound(f"the member holds fewer than the order's {order['points']} points")
@@ -211,6 +218,11 @@ def capture(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
         return {"status": "COMPLETED"}
     if order["status"] != "ISSUED":
         raise OrderNotPayable(f"order {order['id']} is {order['status']}")
+    done = event_put(orders.table, order["program_id"], "order.completed",
+                     {**_subject(order), "points": order["points"]}, now)
+    if is_reward(order):
+        _move(orders, order, "COMPLETED", now, "reward delivered", {"completed_at": now}, [done])
+        return {"status": "COMPLETED"}
     posting = Posting(
         id=new_id("pst"), program_id=order["program_id"], member_id=order["member_id"], type=PostingType.CAPTURE,
         debit=Account.MEMBER_HELD, credit=Account.PROGRAM_REDEEMED, points=order["points"], reference=order["id"],
@@ -219,8 +231,6 @@ def capture(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
     )
     update = orders.order_update(order["program_id"], order["id"], "COMPLETED", ("ISSUED",), now, "points captured",
                                  {"completed_at": now})
-    done = event_put(orders.table, order["program_id"], "order.completed",
-                     {**_subject(order), "points": order["points"]}, now)
     _settle(orders, order, posting, "capture", update, now, [done])
     return {"status": "COMPLETED"}
 
@@ -242,21 +252,24 @@ def release(orders, provider, budgets, event: dict[str, Any], now: str) -> dict[
 
         more = [_voucher_void_update(orders, order["program_id"], c["hash"], now, "order failed")
                 for c in order.get("codes", [])]
+    fields = {"failure_reason": reason, "failure_detail": _detail(error)}
+    returned = budget.returns(order, now, "failed", "workflow:payout")
+    if returned:
+        more.extend(budgets.movement_items(returned))
+        fields["funds_returned_at"] = now
+    more.append(event_put(orders.table, order["program_id"], "order.failed",
+                          {**_subject(order), "points_released": order["points"], "reason": reason}, now))
+    if is_reward(order):  # nothing was held: the status, the budget and the event move together
+        _move(orders, order, "FAILED", now, reason, fields, more)
+        return {"status": "FAILED", "reason": reason}
     posting = Posting(
         id=new_id("pst"), program_id=order["program_id"], member_id=order["member_id"], type=PostingType.RELEASE,
         debit=Account.MEMBER_HELD, credit=Account.MEMBER_AVAILABLE, points=order["points"], reference=order["id"],
         reason=f"order {order['id']} failed: {reason}", actor="workflow:payout", created_at=now,
         metadata={"order_id": order["id"], "error": name},
     )
-    fields = {"failure_reason": reason, "failure_detail": _detail(error)}
-    returned = budget.returns(order, now, "failed", "workflow:payout")
-    if returned:
-        more.extend(budgets.movement_items(returned))
-        fields["funds_returned_at"] = now
     update = orders.order_update(order["program_id"], order["id"], "FAILED", sources_of("FAILED"), now, reason,
                                  fields)
-    more.append(event_put(orders.table, order["program_id"], "order.failed",
-                          {**_subject(order), "points_released": order["points"], "reason": reason}, now))
     _settle(orders, order, posting, "release", update, now, more)
     return {"status": "FAILED", "reason": reason}
 

@@ -27,6 +27,7 @@ from treue.logic import audit
 from treue.logic.ledger import Posting
 from treue.store.dynamodb import (
     Replay,
+    StaleCondition,
     Store,
     audit_put,
     audited,
@@ -332,3 +333,29 @@ class OrderStore:
             ConsistentRead=True,
         )
         return [_strip(from_item(i)) for i in out.get("Items", [])]
+
+    # ------------------------------------------------------------ rewards (budget-paid, no points)
+
+    def create_reward(self, order: dict[str, Any], idempotency: tuple[str, str, str], result: dict[str, Any],
+                      more: list[dict[str, Any]] | tuple = ()) -> Replay | None:
+        """The reward order with its idempotency guard (and ``more`` items) in one transaction."""
+        pid, oid = order["program_id"], order["id"]
+        kind, reference, fingerprint = idempotency
+        record = audit.new_record(pid, "order.transition", "order", oid, order["created_at"],
+                                  {"to": order["status"], "reason": "reward accepted", "kind": "reward"})
+        items = [
+            self.store._idem_put(pid, kind, reference, fingerprint, result, order["created_at"]),
+            audited(self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order,
+                                         "gsi1pk": f"P#{pid}#ORDERS", "gsi1sk": f"{order['created_at']}#{oid}"}),
+                    self.table, record),
+            *more,
+        ]
+        try:
+            self.store.transact(items)
+        except StaleCondition as err:
+            if err.index == 0:
+                if err.item:
+                    return Replay(fingerprint=err.item["fingerprint"], result=err.item["result"])
+                return self.store._replay(pid, kind, reference, {})
+            raise
+        return None

@@ -16,3 +16,14 @@ def dead_letter(queue_url: str, body: str, reason_type: str, reason: str, source
             "treue-source-message-id": {"DataType": "String", "StringValue": source_message_id},
         },
     )
+
+
+def send_all(queue_url: str, bodies: list[str]) -> None:
+    """Send every body (10 per call); raises when SQS refuses one, so the caller's retry sends again."""
+    sqs = clients.get("sqs")
+    for start in range(0, len(bodies), 10):
+        chunk = bodies[start : start + 10]
+        out = sqs.send_message_batch(QueueUrl=queue_url,
+                                     Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(chunk)])
+        if out.get("Failed"):
+            raise RuntimeError(f"SQS refused {len(out['Failed'])} message(s): {out['Failed'][0].get('Message')}")

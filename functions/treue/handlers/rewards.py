@@ -1,0 +1,77 @@
+"""Rewards function: brands issue gift cards and vouchers paid from the program budget (no points)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from treue import runtime
+from treue.errors import MalformedRequest, RewardNotFound
+from treue.handlers import api_models as m
+from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, header, make_app
+from treue.logic import orders, rewards
+from treue.logic.models import RewardRequest
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Treue")
+app = make_app()
+SCOPES = {
+    ("POST", "/v1/rewards"): WRITE_SCOPE,
+    ("GET", "/v1/rewards/{reward_id}"): ANY_SCOPE,
+    ("GET", "/v1/rewards/{reward_id}/codes"): WRITE_SCOPE,
+}
+
+
+def idempotency_key(what: str) -> str:
+    key = header(app, "Idempotency-Key")
+    if key is None or not 1 <= len(key) <= 255:
+        raise MalformedRequest(f"send an Idempotency-Key header (1 to 255 characters) with every {what}",
+                               header="Idempotency-Key")
+    return key
+
+
+@app.post("/v1/rewards", summary="Issue a gift card or voucher paid from the budget (Idempotency-Key required)",
+          responses={202: {"description": "Accepted; the payout workflow issues and delivers it",
+                           "content": {"application/json": {"model": m.RewardAccepted}}}})
+@tracer.capture_method
+def issue(body: Annotated[RewardRequest, Body()]):
+    who = caller(app)
+    answer, replayed = rewards.issue(runtime.orders(), runtime.budgets(), runtime.starter(),
+                                     runtime.program(who.program_id), runtime.catalog().get, body,
+                                     idempotency_key("reward"), who.actor, runtime.now())
+    if not replayed:
+        metrics.add_metric(name="RewardsAccepted", unit=MetricUnit.Count, value=1)
+    logger.info("reward accepted", extra={"reward_id": answer["reward_id"], "replayed": replayed})
+    return Response(202, "application/json", m.RewardAccepted(**answer, replayed=replayed).model_dump(mode="json"),
+                    headers={"Location": f"/v1/rewards/{answer['reward_id']}"})
+
+
+@app.get("/v1/rewards/<reward_id>", summary="A reward: status, history, recipient, masked codes")
+@tracer.capture_method
+def get_reward(reward_id: str) -> m.Reward:
+    who = caller(app)
+    found = runtime.orders().get(who.program_id, rewards.require_id(reward_id))
+    if found is None or found.get("kind") != "reward":
+        raise RewardNotFound(f"reward {reward_id[:40]} does not exist")
+    return m.Reward(**rewards.view(found))
+
+
+@app.get("/v1/rewards/<reward_id>/codes", summary="Reveal a reward's codes in clear (recorded), to deliver yourself")
+@tracer.capture_method
+def codes(reward_id: str) -> m.RevealedCodes:
+    who = caller(app)
+    get_reward(reward_id)  # 404 unless it is a reward of this program
+    out = orders.reveal(runtime.orders(), runtime.vault(), who.program_id, reward_id, who.actor, runtime.now())
+    logger.info("codes revealed", extra={"reward_id": reward_id, "actor": who.actor, "codes": len(out["codes"])})
+    return m.RevealedCodes(order_id=reward_id, codes=out["codes"])
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    return dispatch(app, SCOPES, event, context)

@@ -1,0 +1,50 @@
+"""Webhook fan-out: new events from the table's stream → one delivery message per subscribed endpoint.
+
+The stream's filter passes only new items with ``kind = "event"``; other records are skipped here too.
+A failed record is reported (ReportBatchItemFailures) and retried from there; receivers deduplicate
+by event id, because a retried batch may queue a delivery twice.
+"""
+
+from aws_lambda_powertools import Logger, Tracer
+from boto3.dynamodb.types import TypeDeserializer
+
+from treue import runtime
+from treue.logic import webhooks
+from treue.store import queues
+
+logger = Logger()
+tracer = Tracer()
+_plain = TypeDeserializer()
+
+
+def _event_of(record: dict) -> dict | None:
+    if record.get("eventName") != "INSERT":
+        return None
+    image = (record.get("dynamodb") or {}).get("NewImage") or {}
+    if image.get("kind", {}).get("S") != "event":
+        return None
+    return {k: _plain.deserialize(v) for k, v in image.items()}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event, context):
+    failures = []
+    endpoints: dict[str, list[dict]] = {}
+    for record in event.get("Records", []):
+        try:
+            found = _event_of(record)
+            if found is None:
+                continue
+            pid = found["program_id"]
+            if pid not in endpoints:
+                endpoints[pid] = runtime.webhooks().list(pid)
+            messages = webhooks.fan_out(endpoints[pid], found)
+            if messages:
+                queues.send_all(runtime.required("webhook_queue_url"), messages)
+            logger.debug("event fanned out", extra={"event_id": found["id"], "deliveries": len(messages)})
+        except Exception:
+            logger.exception("fan-out failed; the stream retries from this record")
+            failures.append({"itemIdentifier": (record.get("dynamodb") or {}).get("SequenceNumber", "")})
+            break  # a stream is ordered: retry from the first failure on
+    return {"batchItemFailures": failures}

@@ -1,0 +1,144 @@
+"""Webhooks function: endpoints (register, list, read, delete, rotate the secret) and the event log
+(``GET /v1/events`` to catch up, redelivery of one event)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.logging import correlation_paths
+
+from treue import runtime
+from treue.errors import EventNotFound, WebhookNotFound
+from treue.handlers import api_models as m
+from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, make_app
+from treue.logic import ids, webhooks
+from treue.logic.models import Redelivery, SecretRotation, WebhookRequest
+from treue.store import events as event_log
+from treue.store import queues
+
+logger = Logger()
+tracer = Tracer()
+app = make_app()
+SCOPES = {
+    ("POST", "/v1/webhooks"): WRITE_SCOPE,
+    ("GET", "/v1/webhooks"): ANY_SCOPE,
+    ("GET", "/v1/webhooks/{endpoint_id}"): ANY_SCOPE,
+    ("DELETE", "/v1/webhooks/{endpoint_id}"): WRITE_SCOPE,
+    ("POST", "/v1/webhooks/{endpoint_id}/rotate-secret"): WRITE_SCOPE,
+    ("GET", "/v1/events"): ANY_SCOPE,
+    ("GET", "/v1/events/{event_id}"): ANY_SCOPE,
+    ("POST", "/v1/events/{event_id}/redeliver"): WRITE_SCOPE,
+}
+
+
+def _endpoint_id(endpoint_id: str) -> str:
+    if not ids.well_formed(endpoint_id, "whk"):
+        raise WebhookNotFound(f"webhook endpoint {endpoint_id[:40]} does not exist")
+    return endpoint_id
+
+
+def _event(program_id: str, event_id: str) -> dict:
+    found = runtime.events().get(program_id, event_id) if ids.well_formed(event_id, "evt") else None
+    if found is None:
+        raise EventNotFound(f"event {event_id[:40]} does not exist (events are kept 90 days)")
+    return found
+
+
+@app.post("/v1/webhooks", summary="Register an endpoint; its signing secret is shown once",
+          responses={201: {"description": "Registered", "content": {"application/json": {"model": m.WebhookCreated}}}})
+@tracer.capture_method
+def register(body: Annotated[WebhookRequest, Body()]):
+    who = caller(app)
+    created = webhooks.create(runtime.webhooks(), runtime.vault(), who.program_id, body,
+                              runtime.settings().allow_local_webhooks, who.actor, runtime.now())
+    logger.info("webhook registered", extra={"endpoint_id": created["id"], "types": created["event_types"]})
+    return Response(201, "application/json", m.WebhookCreated(**created).model_dump(mode="json", exclude_none=True),
+                    headers={"Location": f"/v1/webhooks/{created['id']}"})
+
+
+@app.get("/v1/webhooks", summary="The program's endpoints with their delivery health")
+@tracer.capture_method
+def list_endpoints() -> m.WebhookList:
+    who = caller(app)
+    return m.WebhookList(items=[m.Webhook(**webhooks.view(e)) for e in runtime.webhooks().list(who.program_id)])
+
+
+@app.get("/v1/webhooks/<endpoint_id>", summary="One endpoint: status (active | failing), failures, last attempts")
+@tracer.capture_method
+def get_endpoint(endpoint_id: str) -> m.Webhook:
+    who = caller(app)
+    return m.Webhook(**webhooks.view(runtime.webhooks().require(who.program_id, _endpoint_id(endpoint_id))))
+
+
+@app.delete("/v1/webhooks/<endpoint_id>", summary="Delete an endpoint; pending deliveries to it are dropped",
+            responses={204: {"description": "Deleted"}})
+@tracer.capture_method
+def delete_endpoint(endpoint_id: str):
+    who = caller(app)
+    runtime.webhooks().delete(who.program_id, _endpoint_id(endpoint_id), runtime.now())
+    logger.info("webhook deleted", extra={"endpoint_id": endpoint_id, "actor": who.actor})
+    return Response(204, "application/json", "")
+
+
+@app.post("/v1/webhooks/<endpoint_id>/rotate-secret",
+          summary="A new secret (shown once); the previous one keeps signing for expire_previous_in_hours")
+@tracer.capture_method
+def rotate(endpoint_id: str, body: Annotated[SecretRotation, Body()]) -> m.WebhookCreated:
+    who = caller(app)
+    out = webhooks.rotate(runtime.webhooks(), runtime.vault(), who.program_id, _endpoint_id(endpoint_id),
+                          body.expire_previous_in_hours, runtime.now())
+    return m.WebhookCreated(**out)
+
+
+@app.get("/v1/events", summary="Every event of the program in order; page with the returned cursor as after=")
+@tracer.capture_method
+def list_events(
+    after: Annotated[str | None, Query(max_length=200)] = None,
+    type: Annotated[str | None, Query(max_length=200, description="Comma-separated event types")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> m.EventPage:
+    who = caller(app)
+    types = None
+    if type:
+        types = {t.strip() for t in type.split(",") if t.strip()}
+        unknown = types - set(event_log.EVENT_TYPES)
+        if unknown:
+            from treue.errors import MalformedRequest
+
+            raise MalformedRequest(f"unknown event type(s): {', '.join(sorted(unknown))}", parameter="type",
+                                   types=list(event_log.EVENT_TYPES))
+    found, cursor = runtime.events().page(who.program_id, after, types, limit, runtime.now())
+    return m.EventPage(items=[m.Event(**event_log.public(e)) for e in found], next_after=cursor or after or "",
+                       settle_seconds=event_log.SETTLE_SECONDS)
+
+
+@app.get("/v1/events/<event_id>", summary="One event")
+@tracer.capture_method
+def get_event(event_id: str) -> m.Event:
+    who = caller(app)
+    return m.Event(**event_log.public(_event(who.program_id, event_id)))
+
+
+@app.post("/v1/events/<event_id>/redeliver", summary="Deliver an event again (to one endpoint or every subscriber)",
+          responses={202: {"description": "Queued", "content": {"application/json": {"model": m.Redelivered}}}})
+@tracer.capture_method
+def redeliver(event_id: str, body: Annotated[Redelivery, Body()]):
+    who = caller(app)
+    event = _event(who.program_id, event_id)
+    store = runtime.webhooks()
+    if body.endpoint_id:
+        targets = [store.require(who.program_id, _endpoint_id(body.endpoint_id))]
+    else:
+        targets = [e for e in store.list(who.program_id) if webhooks.subscribed(e, event["type"])]
+    queues.send_all(runtime.required("webhook_queue_url"),
+                    [webhooks.delivery_message(who.program_id, e["id"], event_id, redelivery=True) for e in targets])
+    logger.info("event redelivery queued", extra={"event_id": event_id, "endpoints": len(targets)})
+    return Response(202, "application/json",
+                    m.Redelivered(event_id=event_id, endpoints=[e["id"] for e in targets]).model_dump(mode="json"))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+def handler(event, context):
+    return dispatch(app, SCOPES, event, context)

@@ -1,0 +1,136 @@
+"""Rewards: gift cards and vouchers a brand issues from its budget, without points.
+
+A reward is an order of kind ``reward`` (id ``rwd_…``): the same payout workflow issues, delivers and
+completes it, the budget pays it (gift cards: face value and fee), and finance sees it with the
+orders. It holds no points, so capture and release move only its status and the budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from treue.errors import BudgetTooLow, IdempotencyConflict, ItemNotFound, NotOrderable
+from treue.logic import budget, catalog, ids, members
+from treue.logic.ids import new_id
+from treue.logic.ledger import request_fingerprint
+from treue.logic.models import RewardRequest
+from treue.logic.programs import Program
+
+REWARD_TYPES = ("gift_card", "voucher")
+
+
+def reward_id_for(program_id: str, scope: str, reference: str) -> str:
+    """A stable reward id for a reference (a batch line's attempt): the same line never makes two rewards."""
+    digest = hashlib.sha256(f"{program_id}|{scope}|{reference}".encode()).digest()
+    value = int.from_bytes(digest[:17], "big") >> 6  # 130 bits → 26 Crockford characters
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    chars = [alphabet[(value >> (5 * i)) & 31] for i in range(26)]
+    return "rwd_" + "".join(reversed(chars))
+
+
+def build(program: Program, raw_item: dict[str, Any] | None, request: RewardRequest, member: dict[str, Any] | None,
+          now: str, actor: str) -> dict[str, Any]:
+    """The reward order for ``request`` (without its id), or NotOrderable / ItemNotFound saying why not."""
+    if raw_item is None:
+        raise ItemNotFound(f"catalog item {request.item_id} does not exist", item_id=request.item_id)
+    item = catalog.parse_item(raw_item)
+    if item.type not in REWARD_TYPES:
+        raise NotOrderable(f"{item.name} is a {item.type}; rewards are gift cards or vouchers", reason="item_type")
+    country = (member or {}).get("country") or program.country
+    if country and country not in item.countries:
+        raise NotOrderable(f"{item.name} is not available in {country}", reason="country",
+                           countries=list(item.countries))
+    value = request.face_value if request.face_value is not None else (
+        item.face_value if item.type == "voucher" else None)
+    if value is None or not item.accepts(value):
+        raise NotOrderable(f"{item.name} takes a face value {item.value_rule()} {item.currency} minor units",
+                           reason="face_value")
+    recipient = request.recipient.model_dump(exclude_none=True)
+    email = request.recipient.email or (member or {}).get("email")
+    if request.delivery is not None:
+        delivery = request.delivery.model_dump(exclude_none=True)
+        if delivery["method"] == "email":
+            delivery["email"] = delivery.get("email") or email
+            if not delivery["email"]:
+                raise NotOrderable("delivery by email needs the recipient's email", reason="delivery_email")
+    else:
+        delivery = {"method": "email", "email": email} if email else {"method": "api"}
+    if delivery["method"] not in item.delivery_methods:
+        raise NotOrderable(f"{item.name} is delivered by {', '.join(item.delivery_methods)}",
+                           reason="delivery_method")
+    order = {
+        "kind": "reward", "program_id": program.id, "type": item.type, "item_id": item.id, "item": raw_item,
+        "face_value": value, "currency": item.currency, "quantity": 1, "points": 0, "points_each": 0,
+        "recipient": recipient, "delivery": delivery, "reference": request.reference, "status": "PENDING",
+        "history": [{"status": "PENDING", "at": now, "reason": "reward accepted (paid from the budget)"}],
+        "actor": actor, "created_at": now, "updated_at": now, "codes": [],
+    }
+    if member:
+        order["member_id"] = member["id"]
+    if request.message:
+        order["message"] = request.message
+    return order
+
+
+def cost(order: dict[str, Any]) -> int:
+    face, fee = budget.cost_of(order)
+    return face + fee if budget.draws_budget(order) else 0
+
+
+def issue(orders, budgets, starter, program: Program, find_item, request: RewardRequest, idempotency_key: str,
+          actor: str, now: str) -> tuple[dict[str, Any], bool]:
+    """Accept one reward: check it and the budget, store it with its idempotency guard, start the payout."""
+    fingerprint = request_fingerprint(request.fingerprint_payload())
+    member = None
+    if request.recipient.member_id:
+        member = members.get(orders.store, program.id, request.recipient.member_id)
+    order = build(program, find_item(request.item_id), request, member, now, actor)
+    order["id"] = new_id("rwd")
+    order["client_reference"] = idempotency_key
+    need = cost(order)
+    if need:
+        available, _ = budgets.available(program.id, order["currency"])
+        if available < need:
+            raise BudgetTooLow(f"the {order['currency']} budget has {available} minor units; this reward needs {need}",
+                               currency=order["currency"], available=available, needed=need)
+    answer = {"reward_id": order["id"], "status": "PENDING"}
+    replay = orders.create_reward(order, ("reward", idempotency_key, fingerprint), answer)
+    if replay is not None:
+        if replay.fingerprint != fingerprint:
+            raise IdempotencyConflict("this Idempotency-Key was already used for a different reward",
+                                      idempotency_key=idempotency_key)
+        answer = {"reward_id": replay.result["reward_id"], "status": "PENDING"}
+        order = orders.require(program.id, answer["reward_id"])
+        answer["status"] = order["status"]
+    if order["status"] == "PENDING":
+        starter.start(order)
+    return answer, replay is not None
+
+
+def view(order: dict[str, Any]) -> dict[str, Any]:
+    """What the API shows of a reward: like an order, with recipient and reference instead of points."""
+    item = order["item"]
+    out = {
+        "reward_id": order["id"], "type": order["type"],
+        "item": {"id": item["id"], "name": item["name"], "type": order["type"]},
+        "recipient": order.get("recipient") or {}, "reference": order.get("reference"),
+        "status": order["status"], "history": order["history"],
+        "face_value": {"value": order["face_value"], "currency": order["currency"]},
+        "delivery": order["delivery"],
+        "codes": [{k: c.get(k) for k in ("masked", "expires_at", "status") if c.get(k) is not None}
+                  for c in order.get("codes", [])],
+        "created_at": order["created_at"], "updated_at": order["updated_at"],
+    }
+    for name in ("member_id", "batch_id", "message", "failure_reason", "provider", "delivered", "funds"):
+        if order.get(name):
+            out[name] = order[name]
+    return out
+
+
+def require_id(reward_id: str) -> str:
+    from treue.errors import RewardNotFound
+
+    if not ids.well_formed(reward_id, "rwd"):
+        raise RewardNotFound(f"reward {reward_id[:40]} does not exist")
+    return reward_id

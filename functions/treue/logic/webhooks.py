@@ -1,0 +1,162 @@
+"""Webhooks: endpoints, signatures, the retry schedule, and what a receiver runs to verify a delivery.
+
+A delivery is an HTTP POST of the event (``{"id", "type", "created_at", "data"}``) with
+
+    Treue-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+
+and one more ``v1=`` per secret still valid during a rotation. Receivers recompute the HMAC over the
+raw body, compare in constant time, and reject a ``t`` older than five minutes (replays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import time
+from urllib.parse import urlsplit
+
+from treue.errors import MalformedRequest
+
+SIGNATURE_HEADER = "Treue-Signature"
+TOLERANCE_SECONDS = 300
+MAX_ENDPOINTS = 16
+# A failed delivery is tried again after base × 2^(attempt-1) seconds, at most MAX_DELAY apart; with
+# the default base of 30 s the 16th and last attempt comes more than 24 hours after the first.
+MAX_DELAY_SECONDS = 4 * 3600
+MAX_ATTEMPTS = 16
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def signature_header(secrets_: list[str], body: bytes, timestamp: int) -> str:
+    return ",".join([f"t={timestamp}", *(f"v1={sign(s, body, timestamp)}" for s in secrets_)])
+
+
+def verify(header: str, body: bytes, secret: str, now: float | None = None,
+           tolerance: int = TOLERANCE_SECONDS) -> bool:
+    """What a receiver runs: True when one ``v1`` matches ``secret`` and ``t`` is recent enough."""
+    parts = [p.split("=", 1) for p in (header or "").split(",") if "=" in p]
+    stamps = [v for k, v in parts if k == "t"]
+    if len(stamps) != 1 or not stamps[0].isdigit():
+        return False
+    timestamp = int(stamps[0])
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        return False
+    expected = sign(secret, body, timestamp)
+    return any(hmac.compare_digest(expected, v) for k, v in parts if k == "v1")
+
+
+def retry_delay(attempt: int, base: int) -> int:
+    """Seconds until attempt ``attempt + 1`` after attempt ``attempt`` failed (attempts count from 1)."""
+    return int(min(base * 2 ** (attempt - 1), MAX_DELAY_SECONDS))
+
+
+def check_url(url: str, allow_local: bool) -> str:
+    """Endpoints are public HTTPS URLs; plain HTTP to 127.0.0.1/localhost only where allowed (the twin)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host or parts.username or parts.password:
+        raise MalformedRequest("the webhook url needs a host and no credentials", field="url")
+    local = host == "localhost" or _is_loopback(host)
+    if local and allow_local and parts.scheme in ("http", "https"):
+        return url
+    if parts.scheme != "https":
+        raise MalformedRequest("webhook urls must use https", field="url")
+    if local or _is_private(host) or host.endswith((".local", ".internal")):
+        raise MalformedRequest("webhook urls must point to a public host", field="url")
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_private(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_private or address.is_link_local or address.is_reserved or address.is_multicast
+
+
+# ---------------------------------------------------------------- endpoints and deliveries
+
+
+def view(endpoint: dict) -> dict:
+    """An endpoint as the API shows it: never its secrets."""
+    out = {k: endpoint.get(k) for k in ("id", "url", "event_types", "description", "status", "created_at",
+                                        "consecutive_failures", "deliveries", "last_attempt_at", "last_success_at",
+                                        "last_failure")}
+    out["status"] = out["status"] or "active"
+    out["consecutive_failures"] = out["consecutive_failures"] or 0
+    out["deliveries"] = out["deliveries"] or 0
+    out["secrets"] = [{k: s.get(k) for k in ("created_at", "expires_at")} for s in endpoint.get("secrets", [])]
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def create(webhooks, vault, program_id: str, request, allow_local: bool, actor: str, now: str) -> dict:
+    from treue.errors import TooManyEndpoints
+    from treue.logic.ids import new_id
+
+    url = check_url(request.url, allow_local)
+    if len(webhooks.list(program_id)) >= MAX_ENDPOINTS:
+        raise TooManyEndpoints(f"a program has at most {MAX_ENDPOINTS} webhook endpoints; delete one first")
+    endpoint_id = new_id("whk")
+    secret = new_secret()
+    types = sorted(set(request.event_types))
+    endpoint = {
+        "id": endpoint_id, "program_id": program_id, "url": url, "event_types": ["*"] if "*" in types else types,
+        "description": request.description, "status": "active", "consecutive_failures": 0, "deliveries": 0,
+        "secrets": [{"sealed": vault.seal(secret, program_id, endpoint_id), "created_at": now}],
+        "created_at": now, "created_by": actor,
+    }
+    webhooks.create({k: v for k, v in endpoint.items() if v is not None})
+    return {**view(endpoint), "secret": secret}
+
+
+def rotate(webhooks, vault, program_id: str, endpoint_id: str, keep_hours: int, now: str) -> dict:
+    from datetime import datetime, timedelta
+
+    endpoint = webhooks.require(program_id, endpoint_id)
+    secret = new_secret()
+    kept = []
+    if keep_hours:
+        until = (datetime.fromisoformat(now.replace("Z", "+00:00")) + timedelta(hours=keep_hours))
+        until_s = until.isoformat(timespec="seconds").replace("+00:00", "Z")
+        newest = max(endpoint.get("secrets", []), key=lambda s: s["created_at"], default=None)
+        if newest:
+            kept = [{**newest, "expires_at": until_s}]
+    sealed = [{"sealed": vault.seal(secret, program_id, endpoint_id), "created_at": now}, *kept]
+    webhooks.set_secrets(program_id, endpoint_id, sealed, now)
+    return {**view({**endpoint, "secrets": sealed}), "secret": secret}
+
+
+def subscribed(endpoint: dict, event_type: str) -> bool:
+    types = endpoint.get("event_types") or []
+    return "*" in types or event_type in types
+
+
+def delivery_message(program_id: str, endpoint_id: str, event_id: str, redelivery: bool = False) -> str:
+    import json
+
+    body = {"program_id": program_id, "endpoint_id": endpoint_id, "event_id": event_id}
+    if redelivery:
+        body["redelivery"] = True
+    return json.dumps(body, separators=(",", ":"))
+
+
+def fan_out(endpoints: list[dict], event: dict) -> list[str]:
+    """One delivery message per endpoint subscribed to the event's type."""
+    return [delivery_message(event["program_id"], e["id"], event["id"]) for e in endpoints
+            if subscribed(e, event["type"])]

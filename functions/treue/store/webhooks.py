@@ -1,0 +1,108 @@
+"""Webhook endpoints of a program and their delivery health.
+
+    pk                      sk                 what
+    P#<pid>#WEBHOOK         <endpoint id>      url, event types, sealed secrets, status, last attempts
+
+Secrets are sealed with the codes key (KMS, encryption context = program and endpoint), like reward codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from treue.errors import WebhookNotFound
+from treue.logic import audit
+from treue.store.dynamodb import Store, audit_put, from_item, to_item
+
+
+def _pk(program_id: str) -> str:
+    return f"P#{program_id}#WEBHOOK"
+
+
+def _strip(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in ("pk", "sk")}
+
+
+class WebhookStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def ddb(self):
+        return self.store.ddb
+
+    @property
+    def table(self) -> str:
+        return self.store.table
+
+    def create(self, endpoint: dict[str, Any]) -> None:
+        pid, eid = endpoint["program_id"], endpoint["id"]
+        record = audit.new_record(pid, "webhook.created", "webhook", eid, endpoint["created_at"],
+                                  {"url": endpoint["url"], "event_types": endpoint["event_types"]})
+        self.store.transact([self.store._put_new({"pk": _pk(pid), "sk": eid, **endpoint}),
+                             audit_put(self.table, record)])
+
+    def list(self, program_id: str) -> list[dict[str, Any]]:
+        out = self.ddb.query(TableName=self.table, KeyConditionExpression="pk = :pk",
+                             ExpressionAttributeValues={":pk": {"S": _pk(program_id)}}, ConsistentRead=True)
+        return [_strip(from_item(i)) for i in out.get("Items", [])]
+
+    def get(self, program_id: str, endpoint_id: str) -> dict[str, Any] | None:
+        out = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": _pk(program_id)}, "sk": {"S": endpoint_id}},
+                                ConsistentRead=True)
+        return _strip(from_item(out["Item"])) if "Item" in out else None
+
+    def require(self, program_id: str, endpoint_id: str) -> dict[str, Any]:
+        found = self.get(program_id, endpoint_id)
+        if found is None:
+            raise WebhookNotFound(f"webhook endpoint {endpoint_id[:40]} does not exist")
+        return found
+
+    def delete(self, program_id: str, endpoint_id: str, now: str) -> None:
+        record = audit.new_record(program_id, "webhook.deleted", "webhook", endpoint_id, now, {})
+        try:
+            self.store.transact([
+                {"Delete": {"TableName": self.table, "Key": {"pk": {"S": _pk(program_id)}, "sk": {"S": endpoint_id}},
+                            "ConditionExpression": "attribute_exists(pk)"}},
+                audit_put(self.table, record),
+            ])
+        except Exception as err:
+            from treue.store.dynamodb import StaleCondition
+
+            if isinstance(err, StaleCondition):
+                raise WebhookNotFound(f"webhook endpoint {endpoint_id[:40]} does not exist") from err
+            raise
+
+    def set_secrets(self, program_id: str, endpoint_id: str, sealed: list[dict[str, Any]], now: str) -> None:
+        record = audit.new_record(program_id, "webhook.secret_rotated", "webhook", endpoint_id, now,
+                                  {"secrets": len(sealed)})
+        self.store.transact([
+            {"Update": {"TableName": self.table, "Key": {"pk": {"S": _pk(program_id)}, "sk": {"S": endpoint_id}},
+                        "UpdateExpression": "SET secrets = :s, updated_at = :now",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": {":s": to_item({"v": sealed})["v"], ":now": {"S": now}}}},
+            audit_put(self.table, record),
+        ])
+
+    def record_attempt(self, program_id: str, endpoint_id: str, ok: bool, now: str,
+                       detail: dict[str, Any]) -> None:
+        """Success: status active, failures reset. Failure: status failing, consecutive failures + 1."""
+        key = {"pk": {"S": _pk(program_id)}, "sk": {"S": endpoint_id}}
+        if ok:
+            expression = ("SET #s = :active, consecutive_failures = :zero, last_attempt_at = :now, "
+                          "last_success_at = :now, deliveries = if_not_exists(deliveries, :zero) + :one")
+            values = {":active": {"S": "active"}, ":zero": {"N": "0"}, ":one": {"N": "1"}, ":now": {"S": now}}
+        else:
+            expression = ("SET #s = :failing, last_attempt_at = :now, last_failure = :f, "
+                          "consecutive_failures = if_not_exists(consecutive_failures, :zero) + :one")
+            values = {":failing": {"S": "failing"}, ":zero": {"N": "0"}, ":one": {"N": "1"}, ":now": {"S": now},
+                      ":f": to_item({"v": {**detail, "at": now}})["v"]}
+        try:
+            self.ddb.update_item(TableName=self.table, Key=key, UpdateExpression=expression,
+                                 ConditionExpression="attribute_exists(pk)",
+                                 ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=values)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":  # deleted meanwhile
+                raise
