@@ -31,18 +31,38 @@ def test_the_table_has_pitr_deletion_protection_and_kms(template):
     assert table["DeletionPolicy"] == "Retain"
 
 
-def test_the_accrual_queue_has_a_dlq_and_partial_batch_failures(template):
+def test_the_queues_have_dlqs_and_partial_batch_failures(template):
     queues = of_type(template, "AWS::SQS::Queue")
-    redriven = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
-    assert len(redriven) == 1 and redriven[0]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
+    receives = {k.split("Queue")[0]: q["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+                for k, q in queues.items() if "RedrivePolicy" in q["Properties"]}
+    assert receives == {"Accrual": 5, "WebhookDeliveries": 16}  # 16 webhook attempts span more than 24 hours
     assert all("KmsMasterKeyId" in q["Properties"] for q in queues.values())
-    [mapping] = of_type(template, "AWS::Lambda::EventSourceMapping").values()
-    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    mappings = of_type(template, "AWS::Lambda::EventSourceMapping").values()
+    assert len(mappings) == 3
+    assert all(m["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
+
+
+def test_new_events_reach_the_webhook_fan_out_from_the_table_stream(template):
+    [table] = of_type(template, "AWS::DynamoDB::Table").values()
+    assert table["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    [stream] = [m["Properties"] for m in of_type(template, "AWS::Lambda::EventSourceMapping").values()
+                if m["Properties"]["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"]
+    assert stream["FunctionName"]["Ref"].startswith("WebhookFanout")
+    [pattern] = [json.loads(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]]
+    assert pattern == {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"kind": {"S": ["event"]}}}}
+    assert "OnFailure" in stream["DestinationConfig"] and stream["MaximumRetryAttempts"] == 20
+    functions = of_type(template, "AWS::Lambda::Function")
+    sender = next(f for k, f in functions.items() if k.startswith("WebhookSender"))
+    assert sender["Properties"]["Environment"]["Variables"]["WEBHOOK_RETRY_BASE_SECONDS"] == "30"
+    hooks = next(f for k, f in functions.items() if k.startswith("WebhooksFunction"))
+    assert hooks["Properties"]["Environment"]["Variables"]["ALLOW_LOCAL_WEBHOOKS"] == "false"
 
 
 def test_every_function_is_traced_logged_and_has_its_own_role(template):
     functions = of_type(template, "AWS::Lambda::Function")
-    assert len(functions) == 10 + len(PAYOUT_TASKS)  # 8 API/queue/docs, finance, audit sealer + tasks
+    # 8 API/queue/docs, finance, audit sealer, rewards, webhooks API, fan-out, sender + payout tasks
+    assert len(functions) == 14 + len(PAYOUT_TASKS)
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
     assert len(roles) == len(functions)
     for f in functions.values():
@@ -53,9 +73,11 @@ def test_every_function_is_traced_logged_and_has_its_own_role(template):
         assert any("AWSLambdaPowertoolsPythonV3" in json.dumps(layer) for layer in p["Layers"])
 
 
-def test_only_the_queue_consumer_may_send_to_the_dlq(template):
-    senders = [k for k, p in of_type(template, "AWS::IAM::Policy").items() if "sqs:SendMessage" in json.dumps(p)]
-    assert len(senders) == 1 and senders[0].startswith("AccrualQueueConsumer")
+def test_only_the_functions_that_queue_messages_may_send_them(template):
+    senders = {k.split("Function")[0] for k, p in of_type(template, "AWS::IAM::Policy").items()
+               if "sqs:SendMessage" in json.dumps(p)}
+    # the accrual consumer dead-letters; the fan-out and the webhooks API (redelivery) queue deliveries
+    assert senders == {"AccrualQueueConsumer", "WebhookFanout", "Webhooks"}
 
 
 def test_routes_match_the_handlers_and_all_but_docs_need_the_authorizer(synthesized):
@@ -81,7 +103,8 @@ def test_errors_from_the_gateway_are_problem_json(template):
 
 def test_alarms_watch_the_dlq_and_every_function(template):
     alarms = of_type(template, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 1 + 1 + 1 + len(of_type(template, "AWS::Lambda::Function"))
+    # two DLQ depths, API 5XX, failed payouts, one per function
+    assert len(alarms) == 2 + 1 + 1 + len(of_type(template, "AWS::Lambda::Function"))
     assert all(a["Properties"]["AlarmActions"] for a in alarms.values())
     assert any(a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible" for a in alarms.values())
 
