@@ -38,7 +38,7 @@ def _call(state, method, path, body=None, scope="partner", headers=None):
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
+            return r.status, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null")
 
@@ -48,9 +48,26 @@ def step(title: str) -> None:
 
 
 def walk(state: dict) -> None:
-    import boto3
+    from infra.twin.receiver import Receiver
 
     run = uuid.uuid4().hex[:8]
+    receiver = Receiver(echo=True).start()
+    step(f"Register a webhook endpoint: a local receiver that verifies signatures ({receiver.url})")
+    status, endpoint = _call(state, "POST", "/v1/webhooks", {"url": receiver.url, "event_types": ["*"],
+                                                              "description": "make demo"})
+    assert status == 201, endpoint
+    receiver.secrets.append(endpoint["secret"])
+    print(f"   {status}  id={endpoint['id']}  secret={endpoint['secret'][:12]}… (shown once)")
+    try:
+        _walk(state, run, receiver)
+    finally:
+        _call(state, "DELETE", f"/v1/webhooks/{endpoint['id']}")
+        receiver.stop()
+
+
+def _walk(state: dict, run: str, receiver) -> None:
+    import boto3
+
     step("Enroll a member (POST /v1/members)")
     status, member = _call(state, "POST", "/v1/members",
                            {"email": f"ada.{run}@example.com", "name": "Ada Lovelace", "locale": "en-GB"})
@@ -97,8 +114,34 @@ def walk(state: dict) -> None:
         print(f"   {e['created_at']}  {e['type']:<10} {e['points']:>+6}  {e['reference']:<22} {e['reason']}")
     assert [e["points"] for e in statement["entries"]] == [22, 129, 49]
     redeem(state, run, mid)
+    brand_reward(state, run)
     books(state)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not receiver.events("order.completed"):
+        time.sleep(0.3)
+    step("What the webhook receiver got (every delivery signature-checked)")
+    counts: dict[str, int] = {}
+    for event in receiver.events():
+        counts[event["type"]] = counts.get(event["type"], 0) + 1
+    print("   " + ", ".join(f"{n} × {t}" for t, n in sorted(counts.items())) + f";  rejected: {receiver.rejected}")
     print("\nDemo complete.")
+
+
+def brand_reward(state: dict, run: str) -> None:
+    step("A brand sends a gift card from its CRM, paid from the budget (POST /v1/rewards)")
+    body = {"recipient": {"email": f"new.hire.{run}@example.com", "name": "Grace"}, "item_id": "kaffeekranz-eur",
+            "face_value": 2000, "message": "Welcome aboard", "reference": f"crm-{run}"}
+    status, accepted = _call(state, "POST", "/v1/rewards", body, headers={"Idempotency-Key": f"crm-{run}"})
+    assert status == 202, accepted
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, reward = _call(state, "GET", f"/v1/rewards/{accepted['reward_id']}")
+        if reward["status"] in ("COMPLETED", "FAILED"):
+            break
+        time.sleep(0.2)
+    print(f"   {status}  {accepted['reward_id']}  → {reward['status']}  paid "
+          f"{_money({'value': reward['funds']['face'], 'currency': reward['funds']['currency']})} "
+          f"+ fee {reward['funds']['fee']}  code {reward['codes'][0]['masked']}")
 
 
 def _order(state, run, label, body):
