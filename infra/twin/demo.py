@@ -139,9 +139,10 @@ def brand_reward(state: dict, run: str) -> None:
         if reward["status"] in ("COMPLETED", "FAILED"):
             break
         time.sleep(0.2)
+    funds = reward["funds"]
     print(f"   {status}  {accepted['reward_id']}  → {reward['status']}  paid "
-          f"{_money({'value': reward['funds']['face'], 'currency': reward['funds']['currency']})} "
-          f"+ fee {reward['funds']['fee']}  code {reward['codes'][0]['masked']}")
+          f"{_money({'value': funds['face'], 'currency': funds['currency']})} + fee "
+          f"{_money({'value': funds['fee'], 'currency': funds['currency']})}  code {reward['codes'][0]['masked']}")
 
 
 def _order(state, run, label, body):
