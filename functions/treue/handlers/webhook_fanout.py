@@ -6,15 +6,14 @@ by event id, because a retried batch may queue a delivery twice.
 """
 
 from aws_lambda_powertools import Logger, Tracer
-from boto3.dynamodb.types import TypeDeserializer
 
 from treue import runtime
 from treue.logic import webhooks
 from treue.store import queues
+from treue.store.dynamodb import from_item
 
 logger = Logger()
 tracer = Tracer()
-_plain = TypeDeserializer()
 
 
 def _event_of(record: dict) -> dict | None:
@@ -23,7 +22,7 @@ def _event_of(record: dict) -> dict | None:
     image = (record.get("dynamodb") or {}).get("NewImage") or {}
     if image.get("kind", {}).get("S") != "event":
         return None
-    return {k: _plain.deserialize(v) for k, v in image.items()}
+    return from_item(image)
 
 
 @logger.inject_lambda_context(clear_state=True)

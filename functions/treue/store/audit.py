@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from treue.logic import audit
-from treue.store.dynamodb import GSI, PENDING_SHARDS, Store, from_item, pending_shard
+from treue.store.dynamodb import GSI, PENDING_SHARDS, OnTable, from_item, pending_shard
 
 SEAL_BATCH = 40  # records per transaction (plus the head), under DynamoDB's 100-item limit
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "subject_pk", "subject_sk")
@@ -32,17 +32,7 @@ def content(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in _INDEX_FIELDS}
 
 
-class AuditStore:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @property
-    def ddb(self):
-        return self.store.ddb
-
-    @property
-    def table(self) -> str:
-        return self.store.table
+class AuditStore(OnTable):
 
     # ------------------------------------------------------------ sealing
 

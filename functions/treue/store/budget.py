@@ -15,9 +15,9 @@ from typing import Any
 from treue.logic import audit
 from treue.logic.budget import MoneyAccount, Movement
 from treue.store.dynamodb import (
+    OnTable,
     Replay,
     StaleCondition,
-    Store,
     _decode_cursor,
     _encode_cursor,
     audited,
@@ -39,17 +39,7 @@ def _strip(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")}
 
 
-class BudgetStore:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @property
-    def ddb(self):
-        return self.store.ddb
-
-    @property
-    def table(self) -> str:
-        return self.store.table
+class BudgetStore(OnTable):
 
     # ------------------------------------------------------------ writes
 

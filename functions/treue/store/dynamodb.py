@@ -189,6 +189,21 @@ class Replay:
     result: dict[str, Any]
 
 
+class OnTable:
+    """Base of the stores that share the program table through one ``Store`` (orders, budget, audit…)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def ddb(self):
+        return self.store.ddb
+
+    @property
+    def table(self) -> str:
+        return self.store.table
+
+
 def _reasons(err: ClientError) -> list[dict[str, Any]]:
     return err.response.get("CancellationReasons") or []
 

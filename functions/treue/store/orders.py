@@ -26,9 +26,9 @@ from treue.errors import OrderNotFound
 from treue.logic import audit
 from treue.logic.ledger import Posting
 from treue.store.dynamodb import (
+    OnTable,
     Replay,
     StaleCondition,
-    Store,
     audit_put,
     audited,
     from_item,
@@ -68,17 +68,7 @@ def _status_in(allowed: tuple[str, ...], values: dict[str, Any]) -> str:
     return f"#s IN ({', '.join(f':a{i}' for i in range(len(allowed)))})"
 
 
-class OrderStore:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @property
-    def ddb(self):
-        return self.store.ddb
-
-    @property
-    def table(self) -> str:
-        return self.store.table
+class OrderStore(OnTable):
 
     # ------------------------------------------------------------ catalog
 

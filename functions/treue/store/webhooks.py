@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from treue.errors import WebhookNotFound
 from treue.logic import audit
-from treue.store.dynamodb import Store, audit_put, from_item, to_item
+from treue.store.dynamodb import OnTable, audit_put, from_item, to_item
 
 
 def _pk(program_id: str) -> str:
@@ -25,17 +25,7 @@ def _strip(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in ("pk", "sk")}
 
 
-class WebhookStore:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @property
-    def ddb(self):
-        return self.store.ddb
-
-    @property
-    def table(self) -> str:
-        return self.store.table
+class WebhookStore(OnTable):
 
     def create(self, endpoint: dict[str, Any]) -> None:
         pid, eid = endpoint["program_id"], endpoint["id"]
