@@ -7,7 +7,6 @@ orders. It holds no points, so capture and release move only its status and the 
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from treue.errors import BudgetTooLow, IdempotencyConflict, ItemNotFound, NotOrderable
@@ -18,15 +17,6 @@ from treue.logic.models import RewardRequest
 from treue.logic.programs import Program
 
 REWARD_TYPES = ("gift_card", "voucher")
-
-
-def reward_id_for(program_id: str, scope: str, reference: str) -> str:
-    """A stable reward id for a reference (a batch line's attempt): the same line never makes two rewards."""
-    digest = hashlib.sha256(f"{program_id}|{scope}|{reference}".encode()).digest()
-    value = int.from_bytes(digest[:17], "big") >> 6  # 130 bits → 26 Crockford characters
-    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
-    chars = [alphabet[(value >> (5 * i)) & 31] for i in range(26)]
-    return "rwd_" + "".join(reversed(chars))
 
 
 def build(program: Program, raw_item: dict[str, Any] | None, request: RewardRequest, member: dict[str, Any] | None,
