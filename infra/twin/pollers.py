@@ -14,7 +14,24 @@ from typing import Any
 from infra.twin.template import REGION, matches
 
 
-class QueuePoller:
+class Background:
+    """A daemon thread running ``_run`` until ``stop()`` (pollers and schedules share this lifecycle)."""
+
+    def __init__(self, name: str) -> None:
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name=name)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class QueuePoller(Background):
     def __init__(self, sqs, queue_url: str, queue_arn: str, pool, batch_size: int, partial: bool) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -22,15 +39,8 @@ class QueuePoller:
         self.pool = pool
         self.batch_size = min(batch_size, 10)
         self.partial = partial
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"poller-{queue_arn.rsplit(':', 1)[-1]}")
+        super().__init__(f"poller-{queue_arn.rsplit(':', 1)[-1]}")
         self.delivered = 0
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -91,7 +101,7 @@ class QueuePoller:
         }
 
 
-class StreamPoller:
+class StreamPoller(Background):
     """Delivers a table stream's records to a function, in order, as Lambda's stream mapping does.
 
     Only records matching the mapping's filter patterns are delivered. When the function fails (or
@@ -108,14 +118,7 @@ class StreamPoller:
         self.pending: list[dict[str, Any]] = []
         self.delivered = 0
         self._iterators: dict[str, str] = {}
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"stream-{stream_arn.rsplit('/', 3)[-3]}")
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
+        super().__init__(f"stream-{stream_arn.rsplit('/', 3)[-3]}")
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -171,7 +174,7 @@ class StreamPoller:
                 "eventSourceARN": self.stream_arn}
 
 
-class Scheduler:
+class Scheduler(Background):
     """Invokes a function on a fixed rate with an EventBridge "Scheduled Event", as a schedule rule does."""
 
     def __init__(self, rule: str, pool, seconds: float) -> None:
@@ -179,14 +182,7 @@ class Scheduler:
         self.pool = pool
         self.seconds = seconds
         self.runs = 0
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"schedule-{rule}")
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
+        super().__init__(f"schedule-{rule}")
 
     def _run(self) -> None:
         while not self._stop.wait(self.seconds):

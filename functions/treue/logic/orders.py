@@ -142,6 +142,12 @@ def place(
     return answer, replay is not None
 
 
+def masked_codes(order: dict[str, Any]) -> list[dict[str, Any]]:
+    """An order's codes as the API shows them: masked, never sealed values or hashes."""
+    return [{k: c.get(k) for k in ("masked", "expires_at", "status") if c.get(k) is not None}
+            for c in order.get("codes", [])]
+
+
 def view(order: dict[str, Any]) -> dict[str, Any]:
     """What the API shows of an order: codes masked, never sealed values or hashes."""
     item = order["item"]
@@ -156,8 +162,7 @@ def view(order: dict[str, Any]) -> dict[str, Any]:
         "face_value": {"value": order["face_value"], "currency": order["currency"]},
         "quantity": order["quantity"],
         "delivery": order["delivery"],
-        "codes": [{k: c.get(k) for k in ("masked", "expires_at", "status") if c.get(k) is not None}
-                  for c in order.get("codes", [])],
+        "codes": masked_codes(order),
         "created_at": order["created_at"],
         "updated_at": order["updated_at"],
     }

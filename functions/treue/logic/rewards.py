@@ -14,6 +14,7 @@ from treue.logic import budget, catalog, ids, members
 from treue.logic.ids import new_id
 from treue.logic.ledger import request_fingerprint
 from treue.logic.models import RewardRequest
+from treue.logic.orders import masked_codes
 from treue.logic.programs import Program
 
 REWARD_TYPES = ("gift_card", "voucher")
@@ -108,8 +109,7 @@ def view(order: dict[str, Any]) -> dict[str, Any]:
         "status": order["status"], "history": order["history"],
         "face_value": {"value": order["face_value"], "currency": order["currency"]},
         "delivery": order["delivery"],
-        "codes": [{k: c.get(k) for k in ("masked", "expires_at", "status") if c.get(k) is not None}
-                  for c in order.get("codes", [])],
+        "codes": masked_codes(order),
         "created_at": order["created_at"], "updated_at": order["updated_at"],
     }
     for name in ("member_id", "batch_id", "message", "failure_reason", "provider", "delivered", "funds"):
