@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as ddb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
@@ -129,6 +131,88 @@ class PayoutWorkflow(Construct):
             acknowledge(self.state_machine,
                         f"AwsSolutions-IAM5[Resource::<{Stack.of(self).get_logical_id(fn.node.default_child)}.Arn>:*]",
                         f"Invoking {name} by any version or alias of that one function.")
+
+
+BATCH_ASL_FILE = ROOT / "infra" / "batch.asl.json"
+
+
+class BatchFiles(Construct):
+    """The batch bucket: each run's items file (read by the Distributed Map) and CSV uploads (PUT to
+    pre-signed URLs). Private, KMS-encrypted, TLS only; files expire after 90 days."""
+
+    def __init__(self, scope: Construct, id: str, *, key: kms.IKey) -> None:
+        super().__init__(scope, id)
+        self.bucket = s3.Bucket(
+            self, "Bucket",
+            encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, versioned=False,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90),
+                                              abort_incomplete_multipart_upload_after=Duration.days(1))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(self.bucket, "AwsSolutions-S1",
+                    "Holds batch items files and uploads only; every write comes from the batch functions or a "
+                    "pre-signed URL they issued, and the batch lines in DynamoDB carry the audit trail.")
+
+
+class BatchWorkflow(Construct):
+    """The Standard batch state machine from infra/batch.asl.json: BeginRun, a Distributed Map reading
+    the run's items file from the batch bucket (one child execution per line), FinishRun."""
+
+    def __init__(self, scope: Construct, id: str, *, tasks: dict[str, lambda_.Function], key: kms.IKey,
+                 bucket: s3.IBucket) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY
+        )
+        # A Distributed Map starts child executions of its own state machine: its role names the machine
+        # by a name fixed here (an ARN attribute of the machine itself would be a circular reference).
+        name = f"{stack.stack_name}-Batches"
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=name,
+            definition_body=sfn.DefinitionBody.from_file(str(BATCH_ASL_FILE)),
+            definition_substitutions={name_: fn.function_arn for name_, fn in tasks.items()},
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            tracing_enabled=True,
+            # every event, without execution data (the lines carry recipients' addresses)
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+            timeout=Duration.hours(24),
+        )
+        for fn in tasks.values():
+            fn.grant_invoke(self.state_machine.role)
+        machine_arn = stack.format_arn(service="states", resource="stateMachine", resource_name=name,
+                                       arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        executions = stack.format_arn(service="states", resource="execution", resource_name=f"{name}/*",
+                                      arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        map_runs = stack.format_arn(service="states", resource="mapRun", resource_name=f"{name}/*",
+                                    arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(actions=["states:StartExecution"],
+                                                                  resources=[machine_arn]))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions]))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:DescribeMapRun", "states:UpdateMapRun"], resources=[map_runs]))
+        bucket.grant_read(self.state_machine.role)
+        acknowledge(self.state_machine, "AwsSolutions-IAM5[Resource::*]",
+                    "Log delivery and X-Ray actions of Step Functions have no resource-level permissions.")
+        for what in ("execution", "mapRun"):
+            acknowledge(self.state_machine,
+                        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+                        f"{what}:{name}/*]",
+                        "The Distributed Map's child executions and map runs of this one state machine.")
+        for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "kms:GenerateDataKey*", "kms:ReEncrypt*"):
+            acknowledge(self.state_machine, f"AwsSolutions-IAM5[Action::{action}]",
+                        "CDK's read grant on the batch bucket (items files) and its key.")
+        acknowledge(self.state_machine,
+                    f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(bucket.node.default_child)}.Arn>/*]",
+                    "Items files of any batch run in the batch bucket.")
+        for name_, fn in tasks.items():
+            acknowledge(self.state_machine,
+                        f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(fn.node.default_child)}.Arn>:*]",
+                        f"Invoking {name_} by any version or alias of that one function.")
 
 
 class Function(Construct):

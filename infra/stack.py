@@ -10,6 +10,8 @@ from constructs import Construct
 
 from infra.components import (
     AccrualQueue,
+    BatchFiles,
+    BatchWorkflow,
     CodeKeys,
     Function,
     Monitoring,
@@ -56,6 +58,12 @@ ROUTES = [
     ("POST", "/v1/rewards", "Rewards"),
     ("GET", "/v1/rewards/{reward_id}", "Rewards"),
     ("GET", "/v1/rewards/{reward_id}/codes", "Rewards"),
+    ("POST", "/v1/batches", "Batches"),
+    ("GET", "/v1/batches", "Batches"),
+    ("POST", "/v1/batches/uploads", "Batches"),
+    ("GET", "/v1/batches/{batch_id}", "Batches"),
+    ("GET", "/v1/batches/{batch_id}/lines", "Batches"),
+    ("POST", "/v1/batches/{batch_id}/retry", "Batches"),
     ("POST", "/v1/webhooks", "Webhooks"),
     ("GET", "/v1/webhooks", "Webhooks"),
     ("GET", "/v1/webhooks/{endpoint_id}", "Webhooks"),
@@ -75,6 +83,13 @@ PAYOUT_TASKS = {
     "DeliverFunction": ("PayoutDeliver", "deliver", "Payout: mark delivered, write reward.delivered"),
     "CaptureFunction": ("PayoutCapture", "capture", "Payout: capture the held points"),
     "ReleaseHoldFunction": ("PayoutReleaseHold", "release", "Payout: undo and release the held points"),
+}
+# The batch workflow's task functions, likewise (infra/batch.asl.json)
+BATCH_TASKS = {
+    "BeginFunction": ("BatchBegin", "begin", "Batch: mark a run begun"),
+    "IssueLineFunction": ("BatchIssueLine", "issue_line", "Batch: issue one line (its reward, start to finish)"),
+    "FailLineFunction": ("BatchFailLine", "fail_line", "Batch: fail a line whose retries are used up"),
+    "FinishFunction": ("BatchFinish", "finish", "Batch: count the lines, end the run, write batch.completed"),
 }
 TABLE_WRITE = ("dynamodb:TransactWriteItems", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem")
 
@@ -120,7 +135,14 @@ class TreueStack(Stack):
             name: function(cid, f"treue.handlers.payout.{handler}", description, timeout=Duration.seconds(30))
             for name, (cid, handler, description) in PAYOUT_TASKS.items()
         }
-        for fn in (orders, vouchers, rewards, webhooks_fn, sender, *tasks.values()):
+        batches_fn = function("Batches", "treue.handlers.batches.handler",
+                              "Bulk issuance: validate, pay for and start batches; lines, retries, uploads",
+                              timeout=Duration.seconds(29), memory=1024)
+        batch_tasks = {
+            name: function(cid, f"treue.handlers.batch_tasks.{handler}", description, timeout=Duration.seconds(60))
+            for name, (cid, handler, description) in BATCH_TASKS.items()
+        }
+        for fn in (orders, vouchers, rewards, webhooks_fn, sender, *tasks.values(), *batch_tasks.values()):
             for k, v in codes.environment().items():
                 fn.function.add_environment(k, v)
         docs = Function(self, "Docs", handler="treue.handlers.docs.handler", description="OpenAPI document",
@@ -140,6 +162,11 @@ class TreueStack(Stack):
         for task in tasks.values():
             storage.table.grant(task.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
                                 *TABLE_WRITE)
+        storage.table.grant(batches_fn.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+                            "dynamodb:BatchWriteItem", *TABLE_WRITE)
+        for task in batch_tasks.values():
+            storage.table.grant(task.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+                                *TABLE_WRITE)
         storage.table.grant(finance.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
                             "dynamodb:TransactWriteItems", "dynamodb:ConditionCheckItem")
         storage.table.grant(rewards.function, "dynamodb:GetItem", "dynamodb:Query", *TABLE_WRITE)
@@ -153,12 +180,14 @@ class TreueStack(Stack):
                     "CDK's table grants include the table's one index (gsi1: journal, orders, balances, audit "
                     "chain); the actions stay the per-function lists above.")
         for fn in (authorizer, enrollment, accrual, accrual_queue, catalog_fn, orders, vouchers, *tasks.values(),
-                   finance, sealer, rewards, webhooks_fn, fanout, sender):
+                   finance, sealer, rewards, webhooks_fn, fanout, sender, batches_fn, *batch_tasks.values()):
             storage.key.grant_encrypt_decrypt(fn.function)
         codes.allow_seal(tasks["IssueVoucherFunction"].function)
         codes.allow_seal(tasks["IssueGiftCardFunction"].function)
         codes.allow_lookup(tasks["IssueVoucherFunction"].function)
         codes.allow_lookup(vouchers.function)
+        codes.allow_seal(batch_tasks["IssueLineFunction"].function)
+        codes.allow_lookup(batch_tasks["IssueLineFunction"].function)
         codes.allow_reveal(orders.function)
         codes.allow_reveal(rewards.function)
         codes.allow_seal(webhooks_fn.function)  # webhook secrets are sealed like codes
@@ -168,6 +197,20 @@ class TreueStack(Stack):
         for starter in (orders, rewards):
             payout.state_machine.grant_start_execution(starter.function)
             starter.function.add_environment("PAYOUT_STATE_MACHINE_ARN", payout.state_machine.state_machine_arn)
+
+        files = BatchFiles(self, "BatchFiles", key=storage.key)
+        batch = BatchWorkflow(self, "Batch", tasks={k: t.function for k, t in batch_tasks.items()}, key=storage.key,
+                              bucket=files.bucket)
+        files.bucket.grant_read_write(batches_fn.function)  # items files, uploads, pre-signed PUT URLs
+        batch.state_machine.grant_start_execution(batches_fn.function)
+        batches_fn.function.add_environment("BATCH_BUCKET", files.bucket.bucket_name)
+        batches_fn.function.add_environment("BATCH_STATE_MACHINE_ARN", batch.state_machine.state_machine_arn)
+        acknowledge(batches_fn.function,
+                    f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(files.bucket.node.default_child)}.Arn>/*]",
+                    "Items files and uploads of any batch in the batch bucket.")
+        for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"):
+            acknowledge(batches_fn.function, f"AwsSolutions-IAM5[Action::{action}]",
+                        "CDK's read/write grant on the batch bucket.")
 
         deliveries = WebhookDeliveries(self, "WebhookDeliveries", key=storage.key, table=storage.table,
                                        fanout=fanout.function, sender=sender.function)
@@ -180,7 +223,8 @@ class TreueStack(Stack):
         api = PartnerApi(self, "PartnerApi", authorizer_fn=authorizer.function)
         capability = {"Enrollment": enrollment.function, "Accrual": accrual.function,
                       "Catalog": catalog_fn.function, "Orders": orders.function, "Vouchers": vouchers.function,
-                      "Finance": finance.function, "Rewards": rewards.function, "Webhooks": webhooks_fn.function}
+                      "Finance": finance.function, "Rewards": rewards.function, "Webhooks": webhooks_fn.function,
+                      "Batches": batches_fn.function}
         for method, path, name in ROUTES:
             api.route(method, path, capability[name])
         api.route("GET", "/v1/openapi.json", docs.function, public=True)
@@ -204,7 +248,7 @@ class TreueStack(Stack):
             "Webhook deliveries gave up after more than 24 hours; the events stay in GET /v1/events.",
         )
         for fn in (authorizer, enrollment, accrual, accrual_queue, catalog_fn, orders, vouchers, *tasks.values(), docs,
-                   finance, sealer, rewards, webhooks_fn, fanout, sender):
+                   finance, sealer, rewards, webhooks_fn, fanout, sender, batches_fn, *batch_tasks.values()):
             monitoring.alarm(
                 f"{fn.node.id}Errors",
                 fn.function.metric_errors(period=Duration.minutes(5)),
@@ -227,7 +271,16 @@ class TreueStack(Stack):
             "Payout executions failed: orders ended FAILED (points released) or a capture needs a redrive.",
         )
 
+        monitoring.alarm(
+            "BatchExecutionsFailed",
+            batch.state_machine.metric_failed(period=Duration.minutes(5)),
+            1,
+            "A batch run failed outside its lines (BeginRun or FinishRun); GET the batch and retry it.",
+        )
+
         CfnOutput(self, "ApiUrl", value=api.api.url)
+        CfnOutput(self, "BatchStateMachineArn", value=batch.state_machine.state_machine_arn)
+        CfnOutput(self, "BatchBucketName", value=files.bucket.bucket_name)
         CfnOutput(self, "PayoutStateMachineArn", value=payout.state_machine.state_machine_arn)
         CfnOutput(self, "TableName", value=storage.table.table_name)
         CfnOutput(self, "AccrualQueueUrl", value=queue.queue.queue_url)

@@ -195,3 +195,18 @@ class BudgetTooLow(Conflict):
 class BatchInvalid(ValidationFailed):
     slug = "batch-invalid"
     title = "Lines of the batch are not valid"
+
+
+class BatchRunning(Conflict):
+    slug = "batch-running"
+    title = "The batch is running"
+
+
+class NothingToRetry(Conflict):
+    slug = "nothing-to-retry"
+    title = "Every line of the batch is issued or rejected"
+
+
+class UploadNotFound(NotFound):
+    slug = "upload-not-found"
+    title = "No CSV was uploaded for this upload id"

@@ -132,6 +132,32 @@ def events():
     return _wired["events"]
 
 
+def batches():
+    """Batches (bulk issuance) on the same table."""
+    if "batches" not in _wired:
+        from treue.store.batches import BatchStore
+
+        _wired["batches"] = BatchStore(store())
+    return _wired["batches"]
+
+
+def batch_files():
+    """The batch bucket: run items files and CSV uploads."""
+    if "batch_files" not in _wired:
+        from treue.store.batches import BatchFiles
+
+        _wired["batch_files"] = BatchFiles(required("batch_bucket"))
+    return _wired["batch_files"]
+
+
+def batch_starter():
+    if "batch_starter" not in _wired:
+        from treue.store.workflow import Starter
+
+        _wired["batch_starter"] = Starter(required("batch_state_machine_arn"))
+    return _wired["batch_starter"]
+
+
 def required(name: str) -> str:
     """A setting a function needs for what it was asked to do; a clear error when the stack left it out."""
     value = getattr(settings(), name)

@@ -111,6 +111,7 @@ class Twin:
         self._create_tables()
         self._create_queues(resolver)
         self._create_keys()
+        self._create_buckets()
         self._create_state_machines(resolver)  # task ARNs are names, known before the workers start
         self._start_functions(resolver)
         route_lambda_invocations(self._invoke)
@@ -191,6 +192,11 @@ class Twin:
             meta = kms.create_key(**args)["KeyMetadata"]
             spec.key_id, spec.arn = meta["KeyId"], meta["Arn"]
 
+    def _create_buckets(self) -> None:
+        s3 = self.client("s3")
+        for spec in self.model.buckets.values():
+            s3.create_bucket(Bucket=spec.name, CreateBucketConfiguration={"LocationConstraint": REGION})
+
     def _create_state_machines(self, resolver: Resolver) -> None:
         sfn = self.client("stepfunctions")
         for spec in self.model.state_machines.values():
@@ -259,7 +265,7 @@ class Twin:
             t.join()
 
     def _describe(self, resolver: Resolver) -> dict[str, Any]:
-        queues, dlqs, table, payout = {}, {}, None, None
+        queues, dlqs, table, payout, batch, bucket = {}, {}, None, None, None, None
         for name, output in self.model.outputs.items():
             try:
                 value = resolver.resolve(output["Value"])
@@ -273,6 +279,10 @@ class Twin:
                 table = value
             elif name == "PayoutStateMachineArn":
                 payout = value
+            elif name == "BatchStateMachineArn":
+                batch = value
+            elif name == "BatchBucketName":
+                bucket = value
         return {
             "url": self.url,
             "aws_endpoint": self.aws_endpoint,
@@ -281,6 +291,8 @@ class Twin:
             "queues": queues,
             "dead_letter_queues": dlqs,
             "payout_state_machine": payout,
+            "batch_state_machine": batch,
+            "batch_bucket": bucket,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 

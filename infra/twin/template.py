@@ -29,6 +29,13 @@ class QueueSpec:
 
 
 @dataclass
+class BucketSpec:
+    logical_id: str
+    name: str
+    properties: dict[str, Any]
+
+
+@dataclass
 class KeySpec:
     logical_id: str
     properties: dict[str, Any]
@@ -133,6 +140,7 @@ class Model:
     state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
     schedules: list[Schedule] = field(default_factory=list)
     streams: list[StreamMapping] = field(default_factory=list)
+    buckets: dict[str, BucketSpec] = field(default_factory=dict)
 
 
 def _function_of_integration(method: dict[str, Any]) -> str:
@@ -256,8 +264,10 @@ def load(path: str | Path) -> Model:
             arn = target["Arn"]
             if isinstance(arn, dict) and "Fn::GetAtt" in arn and arn["Fn::GetAtt"][0] in functions:
                 schedules.append(Schedule(lid, arn["Fn::GetAtt"][0], rate_seconds(p["ScheduleExpression"])))
+    buckets = {lid: BucketSpec(lid, f"treue-{lid.lower()}", r.get("Properties", {}))
+               for lid, r in res.items() if r["Type"] == "AWS::S3::Bucket"}
     return Model(tables, queues, functions, routes, gateway_responses, mappings, template.get("Outputs", {}), res,
-                 keys, machines, schedules, streams)
+                 keys, machines, schedules, streams, buckets)
 
 
 class Resolver:
@@ -283,6 +293,8 @@ class Resolver:
             return m.queues[lid].url
         if lid in m.functions:
             return m.functions[lid].name
+        if lid in m.buckets:
+            return m.buckets[lid].name
         if lid in m.keys and m.keys[lid].key_id:
             return m.keys[lid].key_id
         if lid in m.state_machines and m.state_machines[lid].arn:
@@ -305,6 +317,8 @@ class Resolver:
             return {"Arn": q.arn, "QueueUrl": q.url, "QueueName": q.name}[attr]
         if lid in m.functions and attr == "Arn":
             return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{m.functions[lid].name}"
+        if lid in m.buckets and attr == "Arn":
+            return f"arn:aws:s3:::{m.buckets[lid].name}"
         if lid in m.keys and attr == "Arn" and m.keys[lid].arn:
             return m.keys[lid].arn
         if lid in m.state_machines and attr in ("Arn", "Name") and m.state_machines[lid].arn:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from infra.stack import PAYOUT_TASKS, ROUTES
+from infra.stack import BATCH_TASKS, PAYOUT_TASKS, ROUTES
 from infra.twin.template import load
 from treue.handlers import api_routes
 
 ASL = Path(__file__).resolve().parents[2] / "infra" / "payout.asl.json"
+BATCH_ASL = Path(__file__).resolve().parents[2] / "infra" / "batch.asl.json"
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +62,9 @@ def test_new_events_reach_the_webhook_fan_out_from_the_table_stream(template):
 
 def test_every_function_is_traced_logged_and_has_its_own_role(template):
     functions = of_type(template, "AWS::Lambda::Function")
-    # 8 API/queue/docs, finance, audit sealer, rewards, webhooks API, fan-out, sender + payout tasks
-    assert len(functions) == 14 + len(PAYOUT_TASKS)
+    # 8 API/queue/docs, finance, audit sealer, rewards, webhooks API, fan-out, sender, batches API
+    # + payout tasks + batch tasks
+    assert len(functions) == 15 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
     assert len(roles) == len(functions)
     for f in functions.values():
@@ -103,8 +105,8 @@ def test_errors_from_the_gateway_are_problem_json(template):
 
 def test_alarms_watch_the_dlq_and_every_function(template):
     alarms = of_type(template, "AWS::CloudWatch::Alarm")
-    # two DLQ depths, API 5XX, failed payouts, one per function
-    assert len(alarms) == 2 + 1 + 1 + len(of_type(template, "AWS::Lambda::Function"))
+    # two DLQ depths, API 5XX, failed payouts, failed batch runs, one per function
+    assert len(alarms) == 2 + 1 + 1 + 1 + len(of_type(template, "AWS::Lambda::Function"))
     assert all(a["Properties"]["AlarmActions"] for a in alarms.values())
     assert any(a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible" for a in alarms.values())
 
@@ -115,9 +117,14 @@ def test_the_stage_has_access_logs_and_tracing(template):
     assert "AccessLogSetting" in stage["Properties"]
 
 
+def _machine(template, prefix):
+    machines = of_type(template, "AWS::StepFunctions::StateMachine")
+    [machine] = [m for lid, m in machines.items() if lid.startswith(prefix)]
+    return machine
+
+
 def test_the_payout_workflow_is_standard_logged_traced_and_from_the_asl_file(template):
-    [machine] = of_type(template, "AWS::StepFunctions::StateMachine").values()
-    p = machine["Properties"]
+    p = _machine(template, "Payout")["Properties"]
     assert p["StateMachineType"] == "STANDARD"
     assert p["LoggingConfiguration"]["Level"] == "ALL" and p["TracingConfiguration"] == {"Enabled": True}
     assert "DefinitionS3Location" in p  # DefinitionBody.from_file: the file is the asset
@@ -197,3 +204,56 @@ def test_finance_routes_go_to_the_finance_function(synthesized):
     assert len(finance) == 1
     (fn,) = finance
     assert model.functions[fn].handler == "treue.handlers.finance.handler"
+
+
+def test_the_batch_workflow_is_a_distributed_map_over_the_batch_bucket(template):
+    p = _machine(template, "Batch")["Properties"]
+    assert p["StateMachineType"] == "STANDARD" and p["LoggingConfiguration"]["Level"] == "ALL"
+    assert p["LoggingConfiguration"]["IncludeExecutionData"] is False  # lines carry recipients' addresses
+    wanted = set(re.findall(r"\$\{(\w+)\}", BATCH_ASL.read_text()))
+    assert wanted == set(p["DefinitionSubstitutions"]) == set(BATCH_TASKS)
+    functions = of_type(template, "AWS::Lambda::Function")
+    for name, ref in p["DefinitionSubstitutions"].items():
+        handler = functions[ref["Fn::GetAtt"][0]]["Properties"]["Handler"]
+        assert handler == f"treue.handlers.batch_tasks.{BATCH_TASKS[name][1]}"
+    states = json.loads(BATCH_ASL.read_text())["States"]
+    mapped = states["IssueLines"]
+    assert mapped["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert mapped["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    assert 1 <= mapped["MaxConcurrency"] <= 100 and mapped["ToleratedFailurePercentagePath"]
+    assert mapped["Catch"][0]["Next"] == "FinishRun" and mapped["Next"] == "FinishRun"
+    line = mapped["ItemProcessor"]["States"]["IssueLine"]
+    assert line["OutputPath"] is None  # the Map's results stay tiny however many lines
+    assert [c["ErrorEquals"] for c in line["Catch"]] == [["LineFailed"], ["States.ALL"]]
+    assert all("LineFailed" not in r["ErrorEquals"] for r in line["Retry"])
+    # the machine may start its own child executions and read the items files, nothing more
+    role_actions = _policy_actions(template, "BatchStateMachineRole")
+    assert {"states:StartExecution", "states:DescribeExecution", "states:StopExecution"} <= role_actions
+    assert not any(a.startswith("s3:Put") or a.startswith("s3:Delete") for a in role_actions)
+
+
+def test_the_batch_bucket_is_private_encrypted_tls_only_and_expires_files(template):
+    [bucket] = of_type(template, "AWS::S3::Bucket").values()
+    p = bucket["Properties"]
+    assert p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
+        "SSEAlgorithm"] == "aws:kms"
+    assert all(p["PublicAccessBlockConfiguration"].values())
+    assert p["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 90
+    [policy] = of_type(template, "AWS::S3::BucketPolicy").values()
+    assert "aws:SecureTransport" in json.dumps(policy)
+    assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_only_the_batches_api_starts_batches_and_only_line_tasks_seal_codes(template):
+    assert "states:StartExecution" in _policy_actions(template, "BatchesFunction")
+    assert "states:StartExecution" not in _policy_actions(template, "RewardsFunction", "Batch")
+    assert _policy_actions(template, "BatchIssueLine", "CodeKeysSealingKey") == {"kms:Encrypt"}
+    assert _policy_actions(template, "BatchFinish", "CodeKeys") == set()
+    assert "dynamodb:BatchWriteItem" in _policy_actions(template, "BatchesFunction")
+
+
+def test_batch_routes_go_to_the_batches_function_and_the_twin_makes_its_bucket(synthesized):
+    model = load(synthesized)
+    routed = {r.function for r in model.routes if r.path.startswith("/v1/batches")}
+    assert len(routed) == 1 and model.functions[routed.pop()].handler == "treue.handlers.batches.handler"
+    assert len(model.buckets) == 1

@@ -105,3 +105,34 @@ def shop(payout, store):
         budget.fund(runtime.budgets(), created["program_id"], currency, amount, f"opening-{currency}",
                     f"opening-{currency}", "test", runtime.now())
     return {**created, "auth": ctx}
+
+
+BATCH_TASKS = {
+    "BeginFunction": "begin",
+    "IssueLineFunction": "issue_line",
+    "FailLineFunction": "fail_line",
+    "FinishFunction": "finish",
+}
+
+
+@pytest.fixture
+def batch_machine(payout, monkeypatch):
+    """The batch state machine of infra/batch.asl.json with its bucket; moto runs it (Distributed Map
+    reading the run's items file from S3), the payout and batch tasks run in-process."""
+    from treue.handlers import batch_tasks
+    from treue.handlers import payout as payout_tasks
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="treue-batches", CreateBucketConfiguration={"LocationConstraint": REGION})
+    monkeypatch.setenv("BATCH_BUCKET", "treue-batches")
+    arn = f"arn:aws:lambda:{REGION}:123456789012:function:"
+    asl = definition((ROOT / "infra" / "batch.asl.json").read_text(),
+                     {k: arn + "batch_" + v for k, v in BATCH_TASKS.items()})
+    machine = payout["sfn"].create_state_machine(name="batch", definition=asl,
+                                                 roleArn="arn:aws:iam::123456789012:role/batch")["stateMachineArn"]
+    monkeypatch.setenv("BATCH_STATE_MACHINE_ARN", machine)
+    handlers = {v: getattr(payout_tasks, v) for v in TASKS.values()}
+    handlers.update({"batch_" + v: getattr(batch_tasks, v) for v in BATCH_TASKS.values()})
+    route_lambda_invocations(in_process(handlers, LambdaContext))
+    runtime.reset()
+    return {**payout, "batch_state_machine": machine, "s3": s3}

@@ -6,7 +6,8 @@ import importlib
 from types import ModuleType
 
 # The modules behind the partner API, each with its resolver ``app`` and its route → scopes ``SCOPES``
-API_MODULES = ("enrollment", "accrual", "catalog", "orders", "vouchers", "finance", "rewards", "webhooks")
+API_MODULES = ("enrollment", "accrual", "catalog", "orders", "vouchers", "finance", "rewards", "batches",
+               "webhooks")
 
 
 def api_modules() -> list[ModuleType]:

@@ -19,6 +19,19 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{''.join(reversed(chars))}"
 
 
+def derived_id(prefix: str, source_id: str, key: str) -> str:
+    """A deterministic id in the :func:`new_id` shape: ``source_id``'s time part (its first 10
+    characters) and 16 characters of a hash of ``source_id`` and ``key``; the same inputs give the same id."""
+    import hashlib
+
+    digest = int.from_bytes(hashlib.sha256(f"{source_id}:{key}".encode()).digest()[:10], "big")
+    chars = []
+    for _ in range(16):
+        chars.append(_CROCKFORD[digest & 31])
+        digest >>= 5
+    return f"{prefix}_{source_id.split('_', 1)[1][:10]}{''.join(reversed(chars))}"
+
+
 _ID = re.compile(r"^[a-z]{3}_[0-9a-z]{26}$")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -246,6 +246,31 @@ class RewardRequest(Strict):
     message: str | None = Field(default=None, max_length=1000)
     reference: Reference = Field(description="Your id of this reward (unique within a batch)")
     delivery: Delivery | None = Field(default=None, description="Default: email when the recipient has one, else api")
+
+    def fingerprint_payload(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+class BatchRequest(Strict):
+    """Issue many rewards at once: lines inline (each like a POST /v1/rewards body) or an uploaded CSV."""
+
+    lines: list[Any] | None = Field(
+        default=None, min_length=1, max_length=10_000,
+        description="Up to 10,000 lines, each with the fields of POST /v1/rewards; `reference` unique in the batch")
+    upload_id: str | None = Field(default=None, pattern=r"^upl_[0-9a-z]{26}$",
+                                  description="A CSV uploaded with POST /v1/batches/uploads (up to 50,000 lines)")
+    partial: bool = Field(default=False, description="Issue the valid lines and reject the others (default: "
+                                                     "any invalid line refuses the whole batch)")
+    name: str | None = Field(default=None, max_length=120, description="Your name for the batch")
+    tolerated_failure_percentage: int = Field(
+        default=10, ge=0, le=100, strict=True,
+        description="A run stops (status halted) once more than this share of its lines failed")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BatchRequest:
+        if (self.lines is None) == (self.upload_id is None):
+            raise ValueError("give the lines inline or an upload_id, not both")
+        return self
 
     def fingerprint_payload(self) -> dict:
         return self.model_dump(mode="json")

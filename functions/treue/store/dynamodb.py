@@ -393,6 +393,20 @@ class Store:
         out = self.ddb.get_item(TableName=self.table, Key=_key(member_pk(program_id, member_id), "MEMBER"))
         return _strip_keys(from_item(out["Item"])) if "Item" in out else None
 
+    def get_members(self, program_id: str, member_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The members of the program among ``member_ids``, by id (BatchGetItem, 100 at a time)."""
+        found: dict[str, dict[str, Any]] = {}
+        keys = [_key(member_pk(program_id, m), "MEMBER") for m in dict.fromkeys(member_ids)]
+        for start in range(0, len(keys), 100):
+            pending = {self.table: {"Keys": keys[start : start + 100]}}
+            while pending:
+                out = self.ddb.batch_get_item(RequestItems=pending)
+                for raw in out.get("Responses", {}).get(self.table, []):
+                    member = _strip_keys(from_item(raw))
+                    found[member["id"]] = member
+                pending = out.get("UnprocessedKeys") or {}
+        return found
+
     def find_member_id(self, program_id: str, kind: str, value: str) -> str | None:
         out = self.ddb.get_item(TableName=self.table, Key=_key(ident_pk(program_id, kind, value), "IDENT"))
         return from_item(out["Item"])["member_id"] if "Item" in out else None

@@ -139,6 +139,24 @@ class OrderStore(OnTable):
         ]
         return self.store.post(pid, mid, ("order", reference, fingerprint), result, hold, order["created_at"], extra)
 
+    def create_batch_reward(self, order: dict[str, Any], more: list[dict[str, Any]]) -> bool:
+        """A batch line's reward (its id derived from the line and attempt) and ``more`` items in one
+        transaction; False when that reward already exists (a re-driven line)."""
+        pid, oid = order["program_id"], order["id"]
+        record = audit.new_record(pid, "order.transition", "order", oid, order["created_at"],
+                                  {"to": order["status"], "reason": "batch line accepted", "kind": "reward",
+                                   "batch_id": order["batch_id"]})
+        put = audited(self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order,
+                                           "gsi1pk": f"P#{pid}#ORDERS", "gsi1sk": f"{order['created_at']}#{oid}"}),
+                      self.table, record)
+        try:
+            self.store.transact([put, *more])
+        except StaleCondition as err:
+            if err.index == 0:
+                return False
+            raise
+        return True
+
     def get(self, program_id: str, order_id: str, consistent: bool = True) -> dict[str, Any] | None:
         out = self.ddb.get_item(TableName=self.table, Key=_key(order_pk(program_id, order_id), "ORDER"),
                                 ConsistentRead=consistent)

@@ -1,0 +1,179 @@
+"""The steps of a batch run (one Lambda task each; the ASL is infra/batch.asl.json).
+
+``begin`` marks the run started; the Distributed Map calls ``issue_line`` once per line (Step
+Functions retries it on transient errors, re-drives it after a lost answer) and ``fail_line`` when
+the retries are used up; ``finish`` counts the lines, ends the batch and writes ``batch.completed``.
+
+A line's reward runs the payout steps in-process (verify, issue, deliver, complete) — every one of
+them idempotent — so re-running a line continues where the last attempt stopped. A line that fails
+for good returns its money (the payout ``release`` step), is marked ``failed`` with the reason, and
+raises ``LineFailed`` so the Map counts it against the tolerated-failure threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from treue.errors import ItemNotFound, MemberNotFound, NotOrderable
+from treue.logic import batches, ids, members, payout, rewards
+from treue.logic.models import RewardRequest
+from treue.store.dynamodb import StaleCondition
+from treue.store.events import event_put
+
+# Errors Step Functions retries (the task raises them); anything else fails the line at once
+RETRYABLE = ("Contention", "ProviderTimeout", "ProviderUnavailable")
+
+
+class LineFailed(Exception):
+    """The line failed for good: its reward (if any) ended FAILED and gave its money back."""
+
+
+@dataclass
+class Deps:
+    """What the steps work with (runtime wiring in the handlers, fixtures in tests)."""
+
+    batches: Any
+    orders: Any
+    budgets: Any
+    vault: Any
+    provider: Any
+    program: Any  # program id → Program
+    find_item: Any  # item id → raw catalog item or None
+
+
+def begin(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
+    started = deps.batches.begin_run(event["program_id"], event["batch_id"], int(event["run"]), now)
+    return {"run": event["run"], "started": started}
+
+
+def issue_line(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """Issue one line of run ``run``: start (or continue) its current attempt's reward."""
+    pid, bid, n, run = event["program_id"], event["batch_id"], int(event["line"]), int(event["run"])
+    line = deps.batches.line(pid, bid, n)
+    if line is None:
+        raise LineFailed(f"batch {bid} has no line {n}")
+    if line["status"] in ("issued", "rejected"):
+        return {"line": n, "status": line["status"]}
+    if line["status"] == "failed":
+        if run <= line.get("run", 0):  # this run already failed it: a re-drive
+            raise LineFailed(line.get("failure_reason") or "failed")
+        line = _start(deps, line, line["attempt"] + 1, run, now, source="failed")
+    elif line["status"] == "pending":
+        line = _start(deps, line, line["attempt"], run, now, source="pending")
+    if line["status"] != "processing":
+        return _settled(line)
+    order = deps.orders.require(pid, line["reward_id"])
+    step = {"program_id": pid, "order_id": order["id"], "type": order["type"]}
+    try:
+        payout.verify_hold(deps.orders, step, now)
+        if order["type"] == "voucher":
+            payout.issue_voucher(deps.orders, deps.vault, step, now)
+        else:
+            payout.issue_gift_card(deps.orders, deps.vault, deps.provider, deps.budgets, step, now)
+        payout.deliver(deps.orders, step, now)
+        payout.capture(deps.orders, step, now)
+    except Exception as err:
+        if type(err).__name__ in RETRYABLE:
+            raise
+        return _fail(deps, line, {"Error": type(err).__name__, "Cause": json.dumps({"errorMessage": str(err)})}, now)
+    try:
+        _move(deps, line, "processing", "issued", line["attempt"], now, {"issued_at": now})
+    except StaleCondition:  # another try of this line got there first
+        return _settled(deps.batches.line(pid, bid, n))
+    return {"line": n, "status": "issued", "reward_id": line["reward_id"]}
+
+
+def fail_line(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """The line's retries are used up (``event["error"]`` says why): fail it and return its money."""
+    line = deps.batches.line(event["program_id"], event["batch_id"], int(event["line"]))
+    if line is None or line["status"] in ("issued", "failed", "rejected"):
+        return {"line": event["line"], "status": None if line is None else line["status"]}
+    return _fail(deps, line, event.get("error") or {}, now)
+
+
+def finish(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
+    """Count the lines, end the run and write ``batch.completed`` (once per run)."""
+    pid, bid, run = event["program_id"], event["batch_id"], int(event["run"])
+    counted = batches.counts(deps.batches.counters(pid, bid))
+    status = batches.status_after_run(counted)
+    error = event.get("error") or {}
+    reason = None
+    if status == "halted":
+        reason = (f"{error.get('Error')}: {payout._detail(error) or error.get('Cause', '')}".strip(": ")
+                  if error else "the run ended with lines unfinished")
+    batch = deps.batches.require(pid, bid)
+    data = {"batch_id": bid, "run": run, "status": status, "lines": batch["lines"], "counts": counted}
+    if batch.get("name"):
+        data["name"] = batch["name"]
+    event_id = ids.derived_id("evt", bid, f"completed:{run}")
+    try:
+        deps.batches.transact([deps.batches.finish_run_items(pid, bid, run, status, now, reason),
+                               event_put(deps.orders.table, pid, "batch.completed", data, now, event_id)])
+    except StaleCondition:
+        current = deps.batches.require(pid, bid)
+        return {"status": current["status"], "run": current.get("runs"), "finished": "before"}
+    return {"status": status, "run": run, "counts": counted}
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _start(deps: Deps, line: dict[str, Any], attempt: int, run: int, now: str, source: str) -> dict[str, Any]:
+    """Create the attempt's reward and move the line to processing in one transaction (or find both
+    done by an earlier try); a line that cannot become a reward any more fails with the reason."""
+    pid, bid = line["program_id"], line["batch_id"]
+    rid = batches.line_reward_id(bid, line["line"], attempt)
+    program = deps.program(pid)
+    request = RewardRequest.model_validate(line["request"])
+    try:
+        member = None
+        if request.recipient.member_id:
+            member = members.get(deps.orders.store, pid, request.recipient.member_id)
+        order = rewards.build(program, deps.find_item(request.item_id), request, member, now, f"batch:{bid}")
+    except (ItemNotFound, NotOrderable, MemberNotFound) as err:  # the catalog or the member changed since
+        reason = "member_not_found" if isinstance(err, MemberNotFound) else "not_orderable"
+        try:
+            _move(deps, line, source, "failed", attempt, now, {"failure_reason": reason, "run": run,
+                                                                "failure_detail": err.detail[:300]})
+        except StaleCondition:
+            pass  # another try of this line settled it
+        raise LineFailed(f"{reason}: {err.detail}") from err
+    order.update({"id": rid, "batch_id": bid, "batch_line": line["line"], "attempt": attempt,
+                  "client_reference": f"{bid}:{line['reference']}"})
+    moved = deps.batches.line_move(pid, bid, line["line"], source, "processing", attempt, now,
+                                   {"reward_id": rid, "run": run, "failure_reason": None})
+    try:
+        deps.orders.create_batch_reward(order, moved)
+    except StaleCondition:  # another try of this line moved it first
+        pass
+    return deps.batches.line(pid, bid, line["line"])
+
+
+def _settled(line: dict[str, Any]) -> dict[str, Any]:
+    if line["status"] == "failed":
+        raise LineFailed(line.get("failure_reason") or "failed")
+    return {"line": line["line"], "status": line["status"], "reward_id": line.get("reward_id")}
+
+
+def _fail(deps: Deps, line: dict[str, Any], error: dict[str, Any], now: str) -> dict[str, Any]:
+    """End the line's reward FAILED (money returned, provider order canceled) and the line failed."""
+    pid = line["program_id"]
+    reason = payout.FAILURE_REASONS.get(error.get("Error", ""), "internal_error")
+    if line.get("reward_id") and deps.orders.get(pid, line["reward_id"]) is not None:
+        out = payout.release(deps.orders, deps.provider, deps.budgets,
+                             {"program_id": pid, "order_id": line["reward_id"], "error": error}, now)
+        reason = out.get("reason") or reason
+    source = line["status"]
+    try:
+        _move(deps, line, source, "failed", line["attempt"], now, {"failure_reason": reason})
+    except StaleCondition:
+        pass  # another try of this line settled it
+    raise LineFailed(reason)
+
+
+def _move(deps: Deps, line: dict[str, Any], source: str, to: str, attempt: int, now: str,
+          fields: dict[str, Any]) -> None:
+    deps.batches.transact(deps.batches.line_move(line["program_id"], line["batch_id"], line["line"], source, to,
+                                                 attempt, now, fields))

@@ -1,0 +1,371 @@
+"""Bulk issuance: a batch of reward lines, validated together, paid together, issued line by line.
+
+A batch is accepted whole or not at all: every line is checked first (each bad line reported with
+its number and reason) and the budget must cover the sum of the accepted lines per currency. With
+``partial: true`` the good lines go ahead and the bad ones are reported as rejected.
+
+The batch workflow (infra/batch.asl.json) then runs one *run* over the lines: a Distributed Map
+reads the run's items file from S3 and issues each line with bounded concurrency. A line becomes
+one reward whose id is derived from (batch, line, attempt), so a line that Step Functions re-drives
+finds its reward and continues it instead of issuing a second one; only a retry of a *failed* line
+starts a new attempt (and a new reward, the failed one having returned its money).
+
+Line statuses: ``pending`` → ``processing`` → ``issued`` | ``failed`` (a retry moves failed lines
+back to processing under the next attempt). Counts per status live on 16 counter shards so lines
+finishing together do not contend for one item.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from pydantic import ValidationError
+
+from treue.errors import ItemNotFound, MalformedRequest, NotOrderable
+from treue.logic import ids, rewards
+from treue.logic.models import RewardRequest
+from treue.logic.programs import Program
+
+MAX_INLINE_LINES = 10_000
+MAX_UPLOAD_LINES = 50_000
+SHARDS = 16
+LINE_STATUSES = ("pending", "processing", "issued", "failed")
+RUNNING = ("queued", "running")
+FINISHED = ("completed", "completed_with_failures", "halted")
+DEFAULT_TOLERATED_FAILURE_PERCENTAGE = 10
+
+# The columns of a batch CSV (header row required; only reference and item_id must be present)
+CSV_INPUT_COLUMNS = ("reference", "item_id", "face_value", "email", "member_id", "external_id", "name", "message",
+                     "delivery_method", "delivery_email")
+# The columns of GET /v1/batches/{id}/lines as CSV
+LINE_CSV_COLUMNS = ("line", "reference", "status", "attempt", "reward_id", "item_id", "face_value", "currency",
+                    "recipient_email", "recipient_member_id", "recipient_external_id", "failure_reason", "updated_at")
+
+
+def shard_of(line: int) -> int:
+    return line % SHARDS
+
+
+def line_reward_id(batch_id: str, line: int, attempt: int) -> str:
+    """The reward of a line's attempt; deterministic, so every re-drive of an attempt finds the same one."""
+    return ids.derived_id("rwd", batch_id, f"line:{line}:attempt:{attempt}")
+
+
+def run_execution_name(batch_id: str, run: int) -> str:
+    return f"{batch_id}-run-{run}"
+
+
+# ---------------------------------------------------------------- input
+
+
+def lines_from_csv(text: str, limit: int = MAX_UPLOAD_LINES) -> list[dict[str, Any]]:
+    """The lines of a batch CSV (a header row, then one reward per row) as request bodies.
+
+    Cells are strings; ``face_value`` is read as an integer when it is one (else left for validation
+    to reject with the line number). Empty cells are absent."""
+    text = text.lstrip("\ufeff")
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in ("reference", "item_id") if c not in header]
+    if missing:
+        raise MalformedRequest(f"the CSV header lacks {', '.join(missing)}; columns: {', '.join(CSV_INPUT_COLUMNS)}",
+                               columns=list(CSV_INPUT_COLUMNS))
+    unknown = [h for h in header if h not in CSV_INPUT_COLUMNS]
+    if unknown:
+        raise MalformedRequest(f"the CSV has unknown columns {', '.join(unknown)}", columns=list(CSV_INPUT_COLUMNS))
+    reader.fieldnames = header
+    lines = []
+    for row in reader:
+        if len(lines) >= limit:
+            raise MalformedRequest(f"a batch has at most {limit:,} lines", limit=limit)
+        cells = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        if not any(cells.values()):
+            continue
+        lines.append(_line_of_row(cells))
+    return lines
+
+
+def _line_of_row(cells: dict[str, str]) -> dict[str, Any]:
+    line: dict[str, Any] = {"reference": cells.get("reference", ""), "item_id": cells.get("item_id", "")}
+    value = cells.get("face_value")
+    if value:
+        line["face_value"] = int(value) if value.isdigit() else value
+    recipient = {k: cells[k] for k in ("email", "member_id", "external_id", "name") if cells.get(k)}
+    line["recipient"] = recipient
+    if cells.get("message"):
+        line["message"] = cells["message"]
+    if cells.get("delivery_method"):
+        line["delivery"] = {"method": cells["delivery_method"]}
+        if cells.get("delivery_email"):
+            line["delivery"]["email"] = cells["delivery_email"]
+    return line
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validate(program: Program, raw_lines: list[Any], find_item, find_members, now: str, actor: str
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(accepted lines, problems): every line checked, every problem named with its line number.
+
+    ``find_item(item_id)`` gives a raw catalog item or None; ``find_members(ids)`` the members of this
+    program among ``ids`` by id. Line 1 is the first line (in a CSV: the first row after the header).
+    """
+    problems: list[dict[str, Any]] = []
+    parsed: list[tuple[int, RewardRequest]] = []
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(raw_lines, start=1):
+        reference = raw.get("reference") if isinstance(raw, dict) else None
+        try:
+            request = RewardRequest.model_validate(raw)
+        except ValidationError as err:
+            for e in err.errors():
+                field = ".".join(str(p) for p in e.get("loc", ()))
+                reason = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+                problems.append(_problem(n, reference, field, reason))
+            continue
+        if request.reference in seen:
+            first = seen[request.reference]
+            problems.append(_problem(n, request.reference, "reference",
+                                     f"reference {request.reference} is already used by line {first}"))
+            continue
+        seen[request.reference] = n
+        parsed.append((n, request))
+    wanted = {r.recipient.member_id for _, r in parsed if r.recipient.member_id}
+    well_formed = {m for m in wanted if ids.well_formed(m, "mbr")}
+    members = find_members(sorted(well_formed)) if well_formed else {}
+    accepted = []
+    for n, request in parsed:
+        member = None
+        if request.recipient.member_id:
+            member = members.get(request.recipient.member_id)
+            if member is None:
+                problems.append(_problem(n, request.reference, "recipient.member_id",
+                                         f"member {request.recipient.member_id[:64]} does not exist"))
+                continue
+        try:
+            order = rewards.build(program, find_item(request.item_id), request, member, now, actor)
+        except (ItemNotFound, NotOrderable) as err:
+            field = {"item_type": "item_id", "country": "item_id", "face_value": "face_value",
+                     "delivery_email": "delivery.email", "delivery_method": "delivery.method"}.get(
+                err.extra.get("reason", ""), "item_id")
+            problems.append(_problem(n, request.reference, field, err.detail))
+            continue
+        accepted.append({
+            "line": n, "reference": request.reference,
+            "request": request.model_dump(mode="json", exclude_none=True),
+            "type": order["type"], "item_id": order["item_id"], "face_value": order["face_value"],
+            "currency": order["currency"], "cost": rewards.cost(order),
+        })
+    problems.sort(key=lambda p: p["line"])
+    return accepted, problems
+
+
+def _problem(line: int, reference: Any, field: str, reason: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"line": line, "field": field, "reason": reason}
+    if isinstance(reference, str) and reference:
+        out["reference"] = reference[:128]
+    return out
+
+
+def costs(lines: list[dict[str, Any]]) -> dict[str, int]:
+    """What the lines draw from the budget per currency (face value and fee), minor units."""
+    out: dict[str, int] = {}
+    for line in lines:
+        if line["cost"]:
+            out[line["currency"]] = out.get(line["currency"], 0) + line["cost"]
+    return out
+
+
+def shortfalls(need: dict[str, int], available: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"currency": cur, "needed": amount, "available": available.get(cur, 0)}
+            for cur, amount in sorted(need.items()) if available.get(cur, 0) < amount]
+
+
+# ---------------------------------------------------------------- views
+
+
+def counts(shards: list[dict[str, Any]]) -> dict[str, int]:
+    return {s: sum(int(shard.get(s, 0)) for shard in shards) for s in (*LINE_STATUSES, "rejected")}
+
+
+def status_after_run(counted: dict[str, int]) -> str:
+    """What a batch is once a run has ended: lines left unfinished (the run stopped at the tolerated
+    failure threshold, or was stopped) make it ``halted``; a retry picks them up."""
+    if counted["pending"] or counted["processing"]:
+        return "halted"
+    return "completed_with_failures" if counted["failed"] else "completed"
+
+
+def view(batch: dict[str, Any], counted: dict[str, int]) -> dict[str, Any]:
+    out = {
+        "batch_id": batch["id"], "status": batch["status"], "name": batch.get("name"), "lines": batch["lines"],
+        "counts": counted, "rejected": batch.get("rejected", 0), "runs": batch.get("runs", 0),
+        "cost": [{"value": v, "currency": c} for c, v in sorted(batch.get("cost", {}).items())],
+        "tolerated_failure_percentage": batch["tolerated_failure_percentage"],
+        "created_at": batch["created_at"], "updated_at": batch["updated_at"],
+    }
+    for name in ("completed_at", "halted_reason"):
+        if batch.get(name):
+            out[name] = batch[name]
+    return out
+
+
+def line_view(line: dict[str, Any]) -> dict[str, Any]:
+    out = {
+        "line": line["line"], "reference": line.get("reference"), "status": line["status"],
+        "attempt": line["attempt"], "recipient": line["request"].get("recipient", {}),
+        "updated_at": line["updated_at"],
+    }
+    if line.get("item_id"):  # rejected lines have none
+        out["item_id"] = line["item_id"]
+        out["face_value"] = {"value": line["face_value"], "currency": line["currency"]}
+    if line.get("reward_id"):
+        out["reward_id"] = line["reward_id"]
+    if line.get("failure_reason"):
+        out["failure_reason"] = line["failure_reason"]
+    return out
+
+
+def line_row(line: dict[str, Any]) -> dict[str, Any]:
+    recipient = line["request"].get("recipient", {})
+    return {
+        "line": line["line"], "reference": line.get("reference"), "status": line["status"],
+        "attempt": line["attempt"], "reward_id": line.get("reward_id"), "item_id": line.get("item_id"),
+        "face_value": line.get("face_value"), "currency": line.get("currency"),
+        "recipient_email": recipient.get("email"),
+        "recipient_member_id": recipient.get("member_id"), "recipient_external_id": recipient.get("external_id"),
+        "failure_reason": line.get("failure_reason"), "updated_at": line["updated_at"],
+    }
+
+
+def require_id(batch_id: str) -> str:
+    from treue.errors import BatchNotFound
+
+    if not ids.well_formed(batch_id, "bat"):
+        raise BatchNotFound(f"batch {batch_id[:40]} does not exist")
+    return batch_id
+
+
+# ---------------------------------------------------------------- submit and retry
+
+
+def submit(store, files, starter, budgets, program: Program, find_item, find_members, request, idempotency_key: str,
+           actor: str, now: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
+    """Validate and accept a batch, then start its first run: (batch, rejected lines, replayed)."""
+    from treue.errors import BatchInvalid, BudgetTooLow, UploadNotFound
+    from treue.logic.ledger import request_fingerprint
+
+    fingerprint = request_fingerprint(request.fingerprint_payload())
+    earlier = store.replay_of(program.id, idempotency_key)
+    if earlier is not None:
+        return _replayed(store, files, starter, program.id, earlier, fingerprint, idempotency_key)
+    if request.lines is not None:
+        raw_lines, source = request.lines, "inline"
+    else:
+        text = files.read_upload(program.id, request.upload_id, MAX_UPLOAD_BYTES)
+        if text is None:
+            raise UploadNotFound(f"nothing was uploaded for {request.upload_id}; PUT the CSV to its url first",
+                                 upload_id=request.upload_id)
+        raw_lines, source = lines_from_csv(text), "upload"
+        if not raw_lines:
+            raise BatchInvalid("the uploaded CSV has no lines", errors=[])
+    accepted, problems = validate(program, raw_lines, find_item, find_members, now, actor)
+    if problems and not request.partial:
+        raise BatchInvalid(f"{len({p['line'] for p in problems})} of {len(raw_lines)} lines are not valid; "
+                           "nothing was issued (send partial: true to issue the valid lines)", errors=problems)
+    if not accepted:
+        raise BatchInvalid(f"none of the {len(raw_lines)} lines is valid; nothing was issued", errors=problems)
+    need = costs(accepted)
+    short = shortfalls(need, {cur: budgets.available(program.id, cur)[0] for cur in need})
+    if short:
+        raise BudgetTooLow("the budget cannot pay for the batch: " + ", ".join(
+            f"{s['currency']} needs {s['needed']} minor units, has {s['available']}" for s in short) +
+            "; nothing was issued", shortfalls=short)
+    batch_id = ids.new_id("bat")
+    rejected = _rejected_lines(problems)
+    lines = [{"program_id": program.id, "batch_id": batch_id, **line, "status": "pending", "attempt": 1, "run": 0,
+              "updated_at": now} for line in accepted]
+    lines += [{"program_id": program.id, "batch_id": batch_id, "line": n, "reference": r["reference"],
+               "request": {}, "status": "rejected", "attempt": 0, "run": 0, "failure_reason": r["reason"],
+               "updated_at": now} for n, r in sorted(rejected.items())]
+    batch = {
+        "id": batch_id, "program_id": program.id, "name": request.name, "status": "queued", "queued_run": 1,
+        "runs": 0, "lines": len(raw_lines), "accepted": len(accepted), "rejected": len(rejected), "cost": need,
+        "tolerated_failure_percentage": request.tolerated_failure_percentage, "partial": request.partial,
+        "source": source, "actor": actor, "client_reference": idempotency_key, "created_at": now, "updated_at": now,
+    }
+    files.put_run(program.id, batch_id, 1, [line["line"] for line in accepted])
+    replay = store.create(batch, lines, ("batch", idempotency_key, fingerprint), {"batch_id": batch_id})
+    if replay is not None:  # a concurrent request with the same key won
+        return _replayed(store, files, starter, program.id, replay, fingerprint, idempotency_key)
+    start_run(starter, files, batch, 1)
+    return batch, problems, False
+
+
+MAX_UPLOAD_BYTES = 20_000_000
+
+
+def _replayed(store, files, starter, program_id, replay, fingerprint, key):
+    from treue.errors import IdempotencyConflict
+
+    if replay.fingerprint != fingerprint:
+        raise IdempotencyConflict("this Idempotency-Key was already used for a different batch",
+                                  idempotency_key=key)
+    batch = store.require(program_id, replay.result["batch_id"])
+    if batch["status"] == "queued":  # the first answer may have been lost before the run started
+        start_run(starter, files, batch, batch["queued_run"])
+    rejected = []
+    if batch["rejected"]:
+        rejected = [{"line": line["line"], "reference": line.get("reference"), "field": "",
+                     "reason": line["failure_reason"]} for line in store.lines(program_id, batch["id"],
+                                                                               statuses=("rejected",))]
+    return batch, rejected, True
+
+
+def _rejected_lines(problems: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for p in problems:
+        entry = out.setdefault(p["line"], {"reference": p.get("reference"), "reasons": []})
+        entry["reasons"].append(f"{p['field']}: {p['reason']}" if p["field"] else p["reason"])
+    return {n: {"reference": e["reference"], "reason": "; ".join(e["reasons"])[:1000]} for n, e in out.items()}
+
+
+def start_run(starter, files, batch: dict[str, Any], run: int) -> None:
+    starter.start_named(run_execution_name(batch["id"], run), {
+        "program_id": batch["program_id"], "batch_id": batch["id"], "run": run, "bucket": files.bucket,
+        "items_key": files.run_key(batch["program_id"], batch["id"], run),
+        "tolerated_failure_percentage": batch["tolerated_failure_percentage"],
+    }, "batch")
+
+
+def retry(store, files, starter, budgets, program_id: str, batch_id: str, now: str) -> tuple[dict[str, Any], int]:
+    """Start a run over the lines not issued: failed lines get a new attempt, lines a halted run left
+    pending or processing continue theirs. Returns (batch, lines re-driven)."""
+    from treue.errors import BatchRunning, BudgetTooLow, NothingToRetry
+
+    batch = store.require(program_id, batch_id)
+    if batch["status"] == "queued":  # a retry whose run has not begun: start it (again)
+        start_run(starter, files, batch, batch["queued_run"])
+        return batch, -1
+    if batch["status"] not in FINISHED:
+        raise BatchRunning(f"batch {batch_id} is {batch['status']}; retry once its run has finished",
+                           status=batch["status"])
+    redo = list(store.lines(program_id, batch_id, statuses=("failed", "pending", "processing")))
+    if not redo:
+        raise NothingToRetry(f"every line of batch {batch_id} is issued or rejected")
+    need = costs([line for line in redo if line["status"] != "processing"])  # processing lines have paid
+    short = shortfalls(need, {cur: budgets.available(program_id, cur)[0] for cur in need})
+    if short:
+        raise BudgetTooLow("the budget cannot pay for the lines to retry: " + ", ".join(
+            f"{s['currency']} needs {s['needed']} minor units, has {s['available']}" for s in short),
+            shortfalls=short)
+    run = int(batch.get("runs", 0)) + 1
+    files.put_run(program_id, batch_id, run, [line["line"] for line in redo])
+    if not store.queue_run(program_id, batch_id, run, now):
+        raise BatchRunning(f"batch {batch_id} was retried at the same moment; see its status")
+    batch = store.require(program_id, batch_id)
+    start_run(starter, files, batch, run)
+    return batch, len(redo)

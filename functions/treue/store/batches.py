@@ -1,0 +1,299 @@
+"""DynamoDB storage of batches (bulk issuance) and the S3 items files their runs read.
+
+Layout (same table as ``treue.store.dynamodb``):
+
+    pk                        sk              what
+    P#<pid>#BATCH#<bid>       BATCH           the batch: status, runs, cost, settings; indexed by time
+                                              (gsi1 P#<pid>#BATCHES)
+    P#<pid>#BATCH#<bid>       LINE#<000001>   one line: its request, status, attempt, reward id, reason
+    P#<pid>#BATCH#<bid>       COUNT#<00..15>  line counts per status, one shard per line number mod 16
+
+A line's status and its shard's counts change in one transaction, so the counts are exact.
+
+S3 (the batch bucket): ``<pid>/<bid>/run-<n>.json``, the line numbers run ``n`` works on, read by the
+workflow's Distributed Map; ``uploads/<pid>/<upload id>.csv``, a CSV a brand uploaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from treue.errors import Contention
+from treue.logic.batches import LINE_STATUSES, SHARDS, shard_of
+from treue.store import clients
+from treue.store.dynamodb import OnTable, Replay, StaleCondition, from_item, idem_pk, to_item
+
+
+def batch_pk(program_id: str, batch_id: str) -> str:
+    return f"P#{program_id}#BATCH#{batch_id}"
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def line_sk(line: int) -> str:
+    return f"LINE#{line:06d}"
+
+
+def _strip(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")}
+
+
+class BatchStore(OnTable):
+
+    # ------------------------------------------------------------ create
+
+    def create(self, batch: dict[str, Any], lines: list[dict[str, Any]], idempotency: tuple[str, str, str],
+               result: dict[str, Any]) -> Replay | None:
+        """The lines first, then the batch, its counters and the idempotency guard in one transaction.
+
+        Lines of a batch whose transaction then fails (a concurrent request with the same key) belong
+        to no batch anyone can read; they are never run."""
+        pid, bid, now = batch["program_id"], batch["id"], batch["created_at"]
+        pk = batch_pk(pid, bid)
+        shards = [{status: 0 for status in (*LINE_STATUSES, "rejected")} for _ in range(SHARDS)]
+        puts = []
+        for line in lines:
+            shards[shard_of(line["line"])][line["status"]] += 1
+            puts.append({"PutRequest": {"Item": to_item({"pk": pk, "sk": line_sk(line["line"]), **line})}})
+        self._write_all(puts)
+        kind, reference, fingerprint = idempotency
+        items = [
+            self.store._idem_put(pid, kind, reference, fingerprint, result, now),
+            self.store._put_new({"pk": pk, "sk": "BATCH", **batch, "gsi1pk": f"P#{pid}#BATCHES",
+                                 "gsi1sk": f"{now}#{bid}"}),
+            *({"Put": {"TableName": self.table, "Item": to_item({"pk": pk, "sk": f"COUNT#{i:02d}", **counts})}}
+              for i, counts in enumerate(shards)),
+        ]
+        try:
+            self.store.transact(items)
+        except StaleCondition as err:
+            if err.index == 0:
+                if err.item:
+                    return Replay(fingerprint=err.item["fingerprint"], result=err.item["result"])
+                return self.store._replay(pid, kind, reference, {})
+            raise
+        return None
+
+    def _write_all(self, puts: list[dict[str, Any]]) -> None:
+        for start in range(0, len(puts), 25):
+            pending = {self.table: puts[start : start + 25]}
+            for _ in range(12):
+                out = self.ddb.batch_write_item(RequestItems=pending)
+                pending = out.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+            else:
+                raise Contention("storage is busy writing the batch lines; retry with the same Idempotency-Key")
+
+    # ------------------------------------------------------------ read
+
+    def get(self, program_id: str, batch_id: str) -> dict[str, Any] | None:
+        out = self.ddb.get_item(TableName=self.table, Key=_key(batch_pk(program_id, batch_id), "BATCH"),
+                                ConsistentRead=True)
+        return _strip(from_item(out["Item"])) if "Item" in out else None
+
+    def require(self, program_id: str, batch_id: str) -> dict[str, Any]:
+        from treue.errors import BatchNotFound
+
+        found = self.get(program_id, batch_id)
+        if found is None:
+            raise BatchNotFound(f"batch {batch_id[:40]} does not exist")
+        return found
+
+    def counters(self, program_id: str, batch_id: str) -> list[dict[str, Any]]:
+        out = self.ddb.query(
+            TableName=self.table, ConsistentRead=True,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
+            ExpressionAttributeValues={":pk": {"S": batch_pk(program_id, batch_id)}, ":c": {"S": "COUNT#"}},
+        )
+        return [from_item(i) for i in out.get("Items", [])]
+
+    def line(self, program_id: str, batch_id: str, line: int) -> dict[str, Any] | None:
+        out = self.ddb.get_item(TableName=self.table, Key=_key(batch_pk(program_id, batch_id), line_sk(line)),
+                                ConsistentRead=True)
+        return _strip(from_item(out["Item"])) if "Item" in out else None
+
+    def lines(self, program_id: str, batch_id: str, after: int = 0, limit: int | None = None,
+              statuses: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+        """Lines in line order after line ``after``, only those in ``statuses`` when given."""
+        params: dict[str, Any] = {
+            "TableName": self.table, "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
+            "ExpressionAttributeValues": {":pk": {"S": batch_pk(program_id, batch_id)},
+                                          ":from": {"S": line_sk(after + 1)}, ":to": {"S": "LINE#999999"}},
+        }
+        if statuses:
+            params["FilterExpression"] = "#s IN (" + ", ".join(f":s{i}" for i in range(len(statuses))) + ")"
+            params["ExpressionAttributeNames"] = {"#s": "status"}
+            for i, s in enumerate(statuses):
+                params["ExpressionAttributeValues"][f":s{i}"] = {"S": s}
+        given = 0
+        while True:
+            out = self.ddb.query(**params)
+            for raw in out.get("Items", []):
+                yield _strip(from_item(raw))
+                given += 1
+                if limit is not None and given >= limit:
+                    return
+            if "LastEvaluatedKey" not in out:
+                return
+            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def page(self, program_id: str, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """The program's batches, newest first."""
+        params: dict[str, Any] = {
+            "TableName": self.table, "IndexName": "gsi1", "ScanIndexForward": False, "Limit": limit,
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"P#{program_id}#BATCHES"}},
+        }
+        if after:
+            params["KeyConditionExpression"] += " AND gsi1sk < :after"
+            params["ExpressionAttributeValues"][":after"] = {"S": after}
+        out = self.ddb.query(**params)
+        items = [from_item(i) for i in out.get("Items", [])]
+        cursor = items[-1]["gsi1sk"] if items and "LastEvaluatedKey" in out else None
+        return [_strip(i) for i in items], cursor
+
+    # ------------------------------------------------------------ change
+
+    def line_move(self, program_id: str, batch_id: str, line: int, source: str, to: str, attempt: int,
+                  now: str, fields: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Transaction items: the line from ``source`` to ``to`` under ``attempt`` (the line's own, or the
+        next one when a retry starts it), and its shard's counts; both or neither."""
+        pk = batch_pk(program_id, batch_id)
+        values: dict[str, Any] = {":from": {"S": source}, ":to": {"S": to}, ":now": {"S": now},
+                                  ":attempt": {"N": str(attempt)}}
+        names = {"#s": "status"}
+        sets = ["#s = :to", "updated_at = :now", "attempt = :attempt"]
+        removes = []
+        for i, (name, value) in enumerate((fields or {}).items()):
+            names[f"#f{i}"] = name
+            if value is None:
+                removes.append(f"#f{i}")
+            else:
+                values[f":f{i}"] = to_item({"v": value})["v"]
+                sets.append(f"#f{i} = :f{i}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        return [
+            {"Update": {"TableName": self.table, "Key": _key(pk, line_sk(line)), "UpdateExpression": expression,
+                        "ConditionExpression": "#s = :from AND attempt <= :attempt",
+                        "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}},
+            {"Update": {"TableName": self.table, "Key": _key(pk, f"COUNT#{shard_of(line):02d}"),
+                        "UpdateExpression": "ADD #from :minus, #to :one",
+                        "ExpressionAttributeNames": {"#from": source, "#to": to},
+                        "ExpressionAttributeValues": {":one": {"N": "1"}, ":minus": {"N": "-1"}}}},
+        ]
+
+    def replay_of(self, program_id: str, idempotency_key: str) -> Replay | None:
+        """The batch an Idempotency-Key already created, if any."""
+        out = self.ddb.get_item(TableName=self.table, Key=_key(idem_pk(program_id, "batch", idempotency_key), "IDEM"),
+                                ConsistentRead=True)
+        if "Item" not in out:
+            return None
+        data = from_item(out["Item"])
+        return Replay(fingerprint=data["fingerprint"], result=data["result"])
+
+    def queue_run(self, program_id: str, batch_id: str, run: int, now: str) -> bool:
+        """A finished batch is queued for run ``run``; False when another retry queued it first."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table, Key=_key(batch_pk(program_id, batch_id), "BATCH"),
+                UpdateExpression="SET #s = :queued, queued_run = :run, updated_at = :now",
+                ConditionExpression="runs = :runs AND #s IN (:c, :cf, :h)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":queued": {"S": "queued"}, ":run": {"N": str(run)},
+                                           ":runs": {"N": str(run - 1)}, ":now": {"S": now},
+                                           ":c": {"S": "completed"}, ":cf": {"S": "completed_with_failures"},
+                                           ":h": {"S": "halted"}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def begin_run(self, program_id: str, batch_id: str, run: int, now: str) -> bool:
+        """The batch is running run ``run``; False when it already was (a re-driven first step)."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table, Key=_key(batch_pk(program_id, batch_id), "BATCH"),
+                UpdateExpression="SET #s = :running, runs = :run, updated_at = :now REMOVE completed_at, "
+                                 "halted_reason",
+                ConditionExpression="runs < :run",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":running": {"S": "running"}, ":run": {"N": str(run)},
+                                           ":now": {"S": now}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def finish_run_items(self, program_id: str, batch_id: str, run: int, status: str, now: str,
+                         reason: str | None) -> dict[str, Any]:
+        values: dict[str, Any] = {":to": {"S": status}, ":now": {"S": now}, ":run": {"N": str(run)},
+                                  ":running": {"S": "running"}}
+        sets = "#s = :to, updated_at = :now, completed_at = :now"
+        if reason:
+            sets += ", halted_reason = :reason"
+            values[":reason"] = {"S": reason[:500]}
+        return {"Update": {
+            "TableName": self.table, "Key": _key(batch_pk(program_id, batch_id), "BATCH"),
+            "UpdateExpression": "SET " + sets, "ConditionExpression": "runs = :run AND #s = :running",
+            "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": values,
+        }}
+
+    def transact(self, items: list[dict[str, Any]]) -> None:
+        self.store.transact(items)
+
+
+class BatchFiles:
+    """The S3 side of batches: run items files and CSV uploads."""
+
+    def __init__(self, bucket: str, s3=None) -> None:
+        self.bucket = bucket
+        self._s3 = s3
+
+    @property
+    def s3(self):
+        return self._s3 or clients.get("s3")
+
+    @staticmethod
+    def run_key(program_id: str, batch_id: str, run: int) -> str:
+        return f"{program_id}/{batch_id}/run-{run}.json"
+
+    @staticmethod
+    def upload_key(program_id: str, upload_id: str) -> str:
+        return f"uploads/{program_id}/{upload_id}.csv"
+
+    def put_run(self, program_id: str, batch_id: str, run: int, lines: list[int]) -> str:
+        key = self.run_key(program_id, batch_id, run)
+        self.s3.put_object(Bucket=self.bucket, Key=key, ContentType="application/json",
+                           Body=json.dumps([{"line": n} for n in lines], separators=(",", ":")).encode())
+        return key
+
+    def upload_url(self, program_id: str, upload_id: str, seconds: int) -> str:
+        return self.s3.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": self.upload_key(program_id, upload_id),
+                                  "ContentType": "text/csv"}, ExpiresIn=seconds)
+
+    def read_upload(self, program_id: str, upload_id: str, max_bytes: int) -> str | None:
+        """The uploaded CSV as text, None when nothing was uploaded (yet)."""
+        try:
+            out = self.s3.get_object(Bucket=self.bucket, Key=self.upload_key(program_id, upload_id))
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+        if int(out.get("ContentLength") or 0) > max_bytes:
+            from treue.errors import MalformedRequest
+
+            raise MalformedRequest(f"the uploaded CSV is larger than {max_bytes // 1_000_000} MB")
+        return out["Body"].read().decode("utf-8-sig")
