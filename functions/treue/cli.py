@@ -89,7 +89,27 @@ def main(argv: list[str] | None = None) -> int:
     recon.add_argument("--program", required=True)
     recon.add_argument("--date", required=True, help="UTC day, e.g. 2026-11-24")
 
+    bat = sub.add_parser("batch", help="bulk issuance over the API (a brand's partner or admin key)"
+                         ).add_subparsers(dest="action", required=True)
+    submit = bat.add_parser("submit", help="issue a CSV of rewards as one batch; a progress bar until it finishes "
+                                           "(exit 0 all issued, 2 some failed: see `treue batch retry`)")
+    submit.add_argument("file", help="CSV: reference,item_id[,face_value,email,member_id,external_id,name,message,"
+                                     "delivery_method,delivery_email]")
+    submit.add_argument("--name", help="your name for the batch (default: the file name)")
+    submit.add_argument("--partial", action="store_true", help="issue the valid lines, reject the others")
+    submit.add_argument("--idempotency-key", help="default: a hash of the file, so resubmitting it is a no-op")
+    submit.add_argument("--no-wait", action="store_true", help="answer once accepted")
+    retry = bat.add_parser("retry", help="re-drive a batch's failed lines and wait for them")
+    retry.add_argument("batch_id")
+    retry.add_argument("--no-wait", action="store_true")
+    for command in (submit, retry):
+        command.add_argument("--url", help="the API (default: the running twin's)")
+        command.add_argument("--api-key", help="default: $TREUE_API_KEY, else the twin demo program's partner key")
+        command.add_argument("--quiet", action="store_true", help="no progress bar")
+
     args = parser.parse_args(argv)
+    if args.command == "batch":
+        return _batch(args)
     import getpass
 
     from treue.logic import audit
@@ -203,6 +223,120 @@ def _export(args, store) -> int:
     return 0
 
 
+class Api:
+    """A small client of the partner API for the batch commands."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.url, self.key = url.rstrip("/"), key
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None):
+        import urllib.error
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        h = {"Authorization": f"Bearer {self.key}", "Accept": "application/json", **(headers or {})}
+        if data is not None:
+            h["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as err:
+            payload = err.read()
+            return err.code, json.loads(payload) if payload else {}
+
+
+def _api(args) -> Api:
+    url, key = args.url, args.api_key or os.environ.get("TREUE_API_KEY")
+    if not url or not key:
+        state_file = Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json"))
+        if not state_file.exists():
+            raise SystemExit("give --url and --api-key (or TREUE_API_KEY), or start the twin with `make run`")
+        state = json.loads(state_file.read_text())
+        url = url or state["url"]
+        key = key or state["api_keys"]["partner"]
+    return Api(url, key)
+
+
+def _batch(args) -> int:
+    api = _api(args)
+    if args.action == "retry":
+        status, out = api.call("POST", f"/v1/batches/{args.batch_id}/retry")
+        if status != 202:
+            return _refused(out)
+        batch_id = args.batch_id
+    else:
+        status, out, batch_id = _submit(api, args)
+        if status != 202:
+            return _refused(out)
+        for problem in out.get("rejected_lines", [])[:20]:
+            print(f"treue: line {problem['line']} rejected: {problem['reason']}", file=sys.stderr)
+    if args.no_wait:
+        print(json.dumps(out, indent=2))
+        return 0
+    view = _follow(api, batch_id, not args.quiet)
+    print(json.dumps(view, indent=2))
+    return 0 if view["status"] == "completed" else 2
+
+
+def _submit(api: Api, args) -> tuple[int, dict[str, Any], str | None]:
+    import hashlib
+
+    from treue.errors import MalformedRequest
+    from treue.logic.batches import MAX_INLINE_LINES, lines_from_csv
+
+    raw = Path(args.file).read_bytes()
+    text = raw.decode("utf-8-sig")
+    try:
+        lines = lines_from_csv(text)
+    except MalformedRequest as err:
+        raise SystemExit(f"treue: {args.file}: {err.detail}") from err
+    key = args.idempotency_key or "csv-" + hashlib.sha256(raw).hexdigest()[:40]
+    body: dict[str, Any] = {"name": args.name or Path(args.file).name, "partial": args.partial}
+    if len(lines) <= MAX_INLINE_LINES:
+        body["lines"] = lines
+    else:  # larger files go to a pre-signed S3 URL first
+        import urllib.request
+
+        status, upload = api.call("POST", "/v1/batches/uploads")
+        if status != 201:
+            return status, upload, None
+        put = urllib.request.Request(upload["url"], data=raw, method="PUT", headers=upload["headers"])
+        with urllib.request.urlopen(put, timeout=300):
+            pass
+        body["upload_id"] = upload["upload_id"]
+    status, out = api.call("POST", "/v1/batches", body, {"Idempotency-Key": key})
+    return status, out, out.get("batch_id")
+
+
+def _refused(problem: dict[str, Any]) -> int:
+    print(f"treue: {problem.get('title', 'refused')}: {problem.get('detail', '')}", file=sys.stderr)
+    for error in (problem.get("errors") or [])[:50]:
+        where = f"line {error['line']}" if "line" in error else error.get("field", "")
+        print(f"  {where}: {error.get('field', '')}: {error['reason']}", file=sys.stderr)
+    if len(problem.get("errors") or []) > 50:
+        print(f"  … and {len(problem['errors']) - 50} more", file=sys.stderr)
+    return 1
+
+
+def _follow(api: Api, batch_id: str, progress: bool) -> dict[str, Any]:
+    """Poll the batch until its run has finished, drawing how many lines are settled."""
+    import time
+
+    bar = Progress(0, 1, progress)
+    while True:
+        status, view = api.call("GET", f"/v1/batches/{batch_id}")
+        if status != 200:
+            raise SystemExit(f"treue: batch {batch_id}: {view.get('detail', status)}")
+        counts = view["counts"]
+        settled = counts["issued"] + counts["failed"] + counts["rejected"]
+        bar.update(settled / max(1, view["lines"]), settled, "lines")
+        if view["status"] in ("completed", "completed_with_failures", "halted"):
+            bar.done(settled, "lines")
+            return view
+        time.sleep(0.5)
+
+
 def _instant(bound: str) -> float:
     from datetime import UTC, datetime
 
@@ -212,7 +346,7 @@ def _instant(bound: str) -> float:
 
 
 class Progress:
-    """A one-line progress bar on stderr: how far through the period the export has got."""
+    """A one-line progress bar on stderr: how far an export (through its period) or a batch has got."""
 
     WIDTH = 30
 
@@ -223,20 +357,21 @@ class Progress:
         self._clock = time.monotonic
         self._last = 0.0
 
-    def update(self, at: float, rows: int) -> None:
+    def update(self, at: float, rows: int, unit: str = "rows") -> None:
         if not self.enabled or self._clock() - self._last < 0.1:
             return
         self._last = self._clock()
-        self._draw(min(1.0, max(0.0, (at - self.start) / max(1.0, self.end - self.start))), rows)
+        span = self.end - self.start
+        self._draw(min(1.0, max(0.0, (at - self.start) / (span if span > 0 else 1.0))), rows, unit)
 
-    def done(self, rows: int) -> None:
+    def done(self, rows: int, unit: str = "rows") -> None:
         if self.enabled:
-            self._draw(1.0, rows)
+            self._draw(1.0, rows, unit)
             sys.stderr.write("\n")
 
-    def _draw(self, share: float, rows: int) -> None:
+    def _draw(self, share: float, rows: int, unit: str) -> None:
         filled = int(share * self.WIDTH)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {int(share * 100):3d}%  {rows:,} rows")
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {int(share * 100):3d}%  {rows:,} {unit}")
         sys.stderr.flush()
 
 

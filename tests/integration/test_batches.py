@@ -257,7 +257,7 @@ def test_a_redriven_line_continues_its_reward_instead_of_issuing_another(shop):
                                 "UpdateExpression": "ADD pending :one",
                                 "ExpressionAttributeValues": {":one": {"N": "1"}}}}])
     line3 = store.line(shop["program_id"], bid, n)
-    started = batch_run._start(deps, line3, 1, 2, runtime.now(), source="pending")
+    started, _ = batch_run._start(deps, line3, 1, 2, runtime.now(), source="pending")
     assert started["status"] == "processing"
     again = {**event, "line": n, "run": 2}
     assert batch_tasks.issue_line(again, LambdaContext())["status"] == "issued"

@@ -56,18 +56,20 @@ def issue_line(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
         raise LineFailed(f"batch {bid} has no line {n}")
     if line["status"] in ("issued", "rejected"):
         return {"line": n, "status": line["status"]}
+    order = None
     if line["status"] == "failed":
         if run <= line.get("run", 0):  # this run already failed it: a re-drive
             raise LineFailed(line.get("failure_reason") or "failed")
-        line = _start(deps, line, line["attempt"] + 1, run, now, source="failed")
+        line, order = _start(deps, line, line["attempt"] + 1, run, now, source="failed")
     elif line["status"] == "pending":
-        line = _start(deps, line, line["attempt"], run, now, source="pending")
+        line, order = _start(deps, line, line["attempt"], run, now, source="pending")
     if line["status"] != "processing":
         return _settled(line)
-    order = deps.orders.require(pid, line["reward_id"])
+    order = order or deps.orders.require(pid, line["reward_id"])
     step = {"program_id": pid, "order_id": order["id"], "type": order["type"]}
     try:
-        payout.verify_hold(deps.orders, step, now)
+        if order["status"] == "PENDING":
+            payout.verify_hold(deps.orders, step, now)
         if order["type"] == "voucher":
             payout.issue_voucher(deps.orders, deps.vault, step, now)
         else:
@@ -120,9 +122,14 @@ def finish(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- internals
 
 
-def _start(deps: Deps, line: dict[str, Any], attempt: int, run: int, now: str, source: str) -> dict[str, Any]:
+def _start(deps: Deps, line: dict[str, Any], attempt: int, run: int, now: str, source: str
+           ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Create the attempt's reward and move the line to processing in one transaction (or find both
-    done by an earlier try); a line that cannot become a reward any more fails with the reason."""
+    done by an earlier try): (the line, the reward when created here). A line that cannot become a
+    reward any more fails with the reason.
+
+    A batch line's reward starts PROCESSING: it holds no points, so there is no hold to verify (what
+    the payout's first step does for a single reward), and the budget pays when it is issued."""
     pid, bid = line["program_id"], line["batch_id"]
     rid = batches.line_reward_id(bid, line["line"], attempt)
     program = deps.program(pid)
@@ -141,14 +148,19 @@ def _start(deps: Deps, line: dict[str, Any], attempt: int, run: int, now: str, s
             pass  # another try of this line settled it
         raise LineFailed(f"{reason}: {err.detail}") from err
     order.update({"id": rid, "batch_id": bid, "batch_line": line["line"], "attempt": attempt,
-                  "client_reference": f"{bid}:{line['reference']}"})
-    moved = deps.batches.line_move(pid, bid, line["line"], source, "processing", attempt, now,
-                                   {"reward_id": rid, "run": run, "failure_reason": None})
+                  "client_reference": f"{bid}:{line['reference']}", "status": "PROCESSING"})
+    order["history"].append({"status": "PROCESSING", "at": now, "reason": "reward: paid from the budget"})
+    fields = {"reward_id": rid, "run": run, "failure_reason": None}
+    moved = deps.batches.line_move(pid, bid, line["line"], source, "processing", attempt, now, fields)
     try:
-        deps.orders.create_batch_reward(order, moved)
+        created = deps.orders.create_batch_reward(order, moved)
     except StaleCondition:  # another try of this line moved it first
-        pass
-    return deps.batches.line(pid, bid, line["line"])
+        created = False
+    if not created:
+        return deps.batches.line(pid, bid, line["line"]), None
+    line = {**line, **fields, "status": "processing", "attempt": attempt, "updated_at": now}
+    line.pop("failure_reason", None)
+    return line, order
 
 
 def _settled(line: dict[str, Any]) -> dict[str, Any]:

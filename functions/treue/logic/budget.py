@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from treue.errors import Contention, IdempotencyConflict
+from treue.errors import IdempotencyConflict
 from treue.logic import catalog
 from treue.logic.ids import new_id
 from treue.logic.ledger import request_fingerprint
@@ -103,44 +103,46 @@ def fund(budgets, program_id: str, currency: str, amount: int, reference: str, i
     return {k: v for k, v in replay.result.items() if k != "member_id"}, True
 
 
-def draw(budgets, orders, order: dict[str, Any], now: str, attempts: int = 8) -> bool:
+def draw(budgets, orders, order: dict[str, Any], now: str) -> bool:
     """Pay the order's face value and fee from the budget, once; False when an earlier attempt did.
 
-    The budget's balance is read and then written only if unchanged, so the step knows the balance
-    before and after exactly: crossing the low-balance threshold emits one ``budget.low`` event in
-    the same transaction.
+    The balance is decremented with a condition (``balance >= need``), never read-then-written, so
+    many rewards drawing at once (a batch) do not contend for the budget item. When the balance read
+    before the draw says this draw leaves it below the low-balance threshold, the same transaction
+    raises the budget's ``low`` flag (only if not raised yet) and writes the ``budget.low`` event: one
+    event each time the balance falls below the threshold; a funding or a new threshold lowers the flag.
     """
     if order.get("funds"):
         return False
     face, fee = cost_of(order)
     need = face + fee
     pid, cur = order["program_id"], order["currency"]
-    for _ in range(attempts):
-        balance, threshold = budgets.available(pid, cur)
-        if balance < need:
-            raise InsufficientFunds(f"the {cur} budget has {balance} minor units; the order needs {need}")
-        moves = [Movement(
-            id=new_id("mov"), program_id=pid, currency=cur, type=MovementType.DRAW, debit=MoneyAccount.AVAILABLE,
-            credit=MoneyAccount.FACE, amount=face, reference=order["id"], reason=f"order {order['id']}: face value",
-            actor="workflow:payout", created_at=now, order_id=order["id"],
-        )]
-        if fee:
-            moves.append(Movement(
-                id=new_id("mov"), program_id=pid, currency=cur, type=MovementType.DRAW,
-                debit=MoneyAccount.AVAILABLE, credit=MoneyAccount.FEES, amount=fee, reference=order["id"],
-                reason=f"order {order['id']}: provider fee", actor="workflow:payout", created_at=now,
-                order_id=order["id"],
-            ))
-        funds = {"face": face, "fee": fee, "currency": cur, "drawn_at": now, "movements": [m.id for m in moves]}
-        more = []
-        if threshold and balance >= threshold > balance - need:
-            from treue.store.events import event_put
+    balance, threshold, low_flagged = budgets.available_with_flag(pid, cur)
+    if balance < need:
+        raise InsufficientFunds(f"the {cur} budget has {balance} minor units; the order needs {need}")
+    moves = [Movement(
+        id=new_id("mov"), program_id=pid, currency=cur, type=MovementType.DRAW, debit=MoneyAccount.AVAILABLE,
+        credit=MoneyAccount.FACE, amount=face, reference=order["id"], reason=f"order {order['id']}: face value",
+        actor="workflow:payout", created_at=now, order_id=order["id"],
+    )]
+    if fee:
+        moves.append(Movement(
+            id=new_id("mov"), program_id=pid, currency=cur, type=MovementType.DRAW,
+            debit=MoneyAccount.AVAILABLE, credit=MoneyAccount.FEES, amount=fee, reference=order["id"],
+            reason=f"order {order['id']}: provider fee", actor="workflow:payout", created_at=now,
+            order_id=order["id"],
+        ))
+    funds = {"face": face, "fee": fee, "currency": cur, "drawn_at": now, "movements": [m.id for m in moves]}
+    low = None
+    if threshold and balance - need < threshold and not low_flagged:
+        from treue.store.events import event_put
 
-            more.append(event_put(orders.table, pid, "budget.low", {
-                "currency": cur, "balance": {"value": balance - need, "currency": cur},
-                "threshold": {"value": threshold, "currency": cur}, "order_id": order["id"]}, now))
+        low = event_put(orders.table, pid, "budget.low", {
+            "currency": cur, "balance": {"value": balance - need, "currency": cur},
+            "threshold": {"value": threshold, "currency": cur}, "order_id": order["id"]}, now)
+    for flag in ((low, None) if low else (None,)):
         try:
-            budgets.draw(order, funds, moves, expected_balance=balance, more=more, now=now)
+            budgets.draw(order, funds, moves, need, low_event=flag, now=now)
             return True
         except StaleCondition as err:
             if err.index == 0:  # the order: drawn by an earlier attempt, or no longer payable
@@ -150,8 +152,11 @@ def draw(budgets, orders, order: dict[str, Any], now: str, attempts: int = 8) ->
                 from treue.logic.payout import OrderNotPayable
 
                 raise OrderNotPayable(f"order {order['id']} is {current['status']}") from err
-            continue  # the balance moved meanwhile: read it again
-    raise Contention(f"the {cur} budget changed on every one of {attempts} attempts")
+            if err.index == 1:  # the balance fell below what the order needs meanwhile
+                balance, _, _ = budgets.available_with_flag(pid, cur)
+                raise InsufficientFunds(f"the {cur} budget has {balance} minor units; the order needs {need}") from err
+            continue  # another draw raised the low flag first: draw without the event
+    raise AssertionError("unreachable")
 
 
 def returns(order: dict[str, Any], now: str, why: str, actor: str) -> list[Movement]:

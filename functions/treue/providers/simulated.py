@@ -79,6 +79,12 @@ def set_fault(ddb, table: str, program_id: str, mode: str | None, *, brand: str 
     return {"target": sk, "mode": mode, "times": times}
 
 
+def _issuance(provider: str, order_id: str, data: dict[str, Any]) -> Issuance:
+    cards = [IssuedCard(code=card_code(order_id, i), expires_at=data.get("expires_at"))
+             for i in range(data["quantity"])]
+    return Issuance(provider=provider, reference=data["reference"], status=data["status"], cards=cards)
+
+
 class SimulatedProvider:
     name = "simulated"
 
@@ -152,22 +158,21 @@ class SimulatedProvider:
         try:
             self.ddb.put_item(TableName=self.table, Item=to_item(record),
                               ConditionExpression="attribute_not_exists(pk)")
+            issued = _issuance(self.name, request.order_id, record)
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+            issued = self.status(request.program_id, request.order_id)  # a concurrent call issued it first
         if fault == "timeout":
             raise ProviderTimeout("simulated provider issued the card but the answer timed out")
-        return self.status(request.program_id, request.order_id)
+        return issued
 
     def status(self, program_id: str, order_id: str) -> Issuance | None:
         out = self.ddb.get_item(TableName=self.table, Key=_key(_issuance_pk(program_id, order_id), "ISSUANCE"),
                                 ConsistentRead=True)
         if "Item" not in out:
             return None
-        data = from_item(out["Item"])
-        cards = [IssuedCard(code=card_code(order_id, i), expires_at=data.get("expires_at"))
-                 for i in range(data["quantity"])]
-        return Issuance(provider=self.name, reference=data["reference"], status=data["status"], cards=cards)
+        return _issuance(self.name, order_id, from_item(out["Item"]))
 
     def cancel(self, program_id: str, order_id: str) -> Issuance | None:
         try:

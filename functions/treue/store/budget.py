@@ -79,7 +79,7 @@ class BudgetStore(OnTable):
         key, fingerprint = idempotency
         pid = move.program_id
         items = [self.store._idem_put(pid, "funding", key, fingerprint, answer, move.created_at),
-                 *self.movement_items([move])]
+                 *self.movement_items([move]), self.lower_flag_item(pid, move.currency)]
         try:
             self.store.transact(items)
         except StaleCondition as err:
@@ -88,15 +88,18 @@ class BudgetStore(OnTable):
             raise
         return None
 
-    def draw(self, order: dict[str, Any], funds: dict[str, Any], moves: list[Movement], expected_balance: int,
-             more: list[dict[str, Any]], now: str) -> None:
-        """Record the order's funds and the draw, if the order has none yet and the balance is unchanged.
+    def draw(self, order: dict[str, Any], funds: dict[str, Any], moves: list[Movement], need: int,
+             low_event: dict[str, Any] | None, now: str) -> None:
+        """Record the order's funds and the draw, if the order has none yet and the balance covers it;
+        with ``low_event``, also raise the currency's low flag (if not raised) and write the event.
 
-        Raises StaleCondition: index 0 = the order (already drawn or not PROCESSING), 1 = the balance moved.
+        Raises StaleCondition: index 0 = the order (already drawn or not PROCESSING), 1 = the balance
+        is below ``need``, 2 = the low flag was raised meanwhile.
         """
         pid, oid = order["program_id"], order["id"]
         from treue.store.orders import order_pk
 
+        cur = funds["currency"]
         order_update = {
             "Update": {
                 "TableName": self.table,
@@ -110,38 +113,51 @@ class BudgetStore(OnTable):
                 },
             }
         }
-        total = sum(m.amount for m in moves)
-        cur = funds["currency"]
-        available = {
-            "Update": {
-                "TableName": self.table,
-                "Key": _key(budget_pk(pid), f"ACCOUNT#{cur}#{MoneyAccount.AVAILABLE}"),
-                "UpdateExpression": "SET balance = :new",
-                "ConditionExpression": "balance = :old",
-                "ExpressionAttributeValues": {":new": {"N": str(expected_balance - total)},
-                                              ":old": {"N": str(expected_balance)}},
-            }
-        }
         items = self.movement_items(moves)
-        # the movements' own change of budget:available is replaced by the conditioned write above
-        items = [i for i in items if not _is_available_add(i)]
-        self.store.transact([order_update, available, *items, *more])
+        [available] = [i for i in items if _is_available_add(i)]
+        others = [i for i in items if i is not available]
+        available["Update"]["ConditionExpression"] = "balance >= :need"
+        available["Update"]["ExpressionAttributeValues"][":need"] = {"N": str(need)}
+        head = [order_update, available]
+        if low_event is not None:
+            head += [{"Update": {
+                "TableName": self.table, "Key": _key(budget_pk(pid), f"SETTINGS#{cur}"),
+                "UpdateExpression": "SET low_since = :now", "ConditionExpression": "attribute_not_exists(low_since)",
+                "ExpressionAttributeValues": {":now": {"S": now}},
+            }}, low_event]
+        self.store.transact([*head, *others])
+
+    def lower_flag_item(self, program_id: str, currency: str) -> dict[str, Any]:
+        """Lower the currency's low flag (in a funding's transaction): the next fall below the
+        threshold is news again."""
+        return {"Update": {
+            "TableName": self.table, "Key": _key(budget_pk(program_id), f"SETTINGS#{currency}"),
+            "UpdateExpression": "SET currency = :c REMOVE low_since",
+            "ExpressionAttributeValues": {":c": {"S": currency}},
+        }}
 
     # ------------------------------------------------------------ reads
 
     def available(self, program_id: str, currency: str) -> tuple[int, int]:
         """(available balance, low-balance threshold) in minor units; 0 and 0 when never funded or set."""
+        balance, threshold, _ = self.available_with_flag(program_id, currency)
+        return balance, threshold
+
+    def available_with_flag(self, program_id: str, currency: str) -> tuple[int, int, bool]:
+        """(available balance, low-balance threshold, whether budget.low was sent since the last funding)."""
         keys = [_key(budget_pk(program_id), f"ACCOUNT#{currency}#{MoneyAccount.AVAILABLE}"),
                 _key(budget_pk(program_id), f"SETTINGS#{currency}")]
         out = self.ddb.batch_get_item(RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}})
         balance = threshold = 0
+        flagged = False
         for raw in out.get("Responses", {}).get(self.table, []):
             data = from_item(raw)
             if data["sk"].startswith("ACCOUNT#"):
                 balance = data.get("balance", 0)
             else:
                 threshold = data.get("low_balance_threshold", 0)
-        return balance, threshold
+                flagged = "low_since" in data
+        return balance, threshold, flagged
 
     def accounts(self, program_id: str) -> dict[str, dict[str, int]]:
         """currency → account → balance."""
