@@ -5,6 +5,11 @@
 2. DynamoDB round trips of enroll and accrue on a warm function (moto, calls counted at the client).
 3. Order latency on the local twin: the answer of ``POST /v1/orders`` and the time until the order is
    COMPLETED (payout workflow in moto's ASL interpreter, tasks in function workers), per reward type.
+4. Bulk issuance on the local twin: batches of BENCH_BATCH_SIZES lines (default 100, 1,000, 10,000)
+   through ``POST /v1/batches``; the largest with provider failures injected (3% refused for good,
+   2% answered 503 once and retried by Step Functions), then retried; every line is then checked to
+   be issued exactly once (one live gift card per line at the provider, the budget down by exactly
+   the batch's cost).
 """
 
 from __future__ import annotations
@@ -235,6 +240,132 @@ def twin_orders(per_type: int = int(os.environ.get("BENCH_ORDERS", "15"))) -> No
         proc.wait(20)
 
 
+def start_twin() -> tuple[subprocess.Popen, dict]:
+    import json
+    import tempfile
+
+    state_dir = Path(tempfile.mkdtemp(prefix="treue-bench-"))
+    proc = subprocess.Popen([sys.executable, "-m", "infra.twin", "--port", "0", "--state-dir", str(state_dir)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "functions")})
+    state_file = state_dir / "local.json"
+    deadline = time.monotonic() + 120
+    while not state_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("the twin did not start")
+        time.sleep(0.2)
+    return proc, json.loads(state_file.read_text())
+
+
+def twin_batches(sizes: tuple[int, ...] = tuple(int(n) for n in os.environ.get(
+        "BENCH_BATCH_SIZES", "100,1000,10000").split(","))) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+    import uuid
+
+    import boto3
+
+    sys.path.insert(0, str(ROOT / "functions"))
+    from treue.logic.batches import line_reward_id
+    from treue.providers.simulated import set_fault
+
+    proc, state = start_twin()
+    ddb = boto3.client("dynamodb", endpoint_url=state["aws_endpoint"], region_name=state["region"],
+                       aws_access_key_id="twin", aws_secret_access_key="twin")
+    pid, table = state["program_id"], state["table"]
+
+    def call(method, path, body=None, scope="partner", headers=None):
+        req = urllib.request.Request(state["url"] + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {state['api_keys'][scope]}",
+                                              "Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
+
+    def wait(batch_id):
+        while True:
+            _, view = call("GET", f"/v1/batches/{batch_id}")
+            if view["status"] in ("completed", "completed_with_failures", "halted"):
+                return view
+            time.sleep(0.5)
+
+    def budget():
+        _, out = call("GET", "/v1/finance/budget?currency=EUR", scope="finance")
+        return next(b for b in out["budgets"] if b["currency"] == "EUR")["available"]
+
+    try:
+        status, out = call("POST", "/v1/finance/fundings", scope="admin", headers={"Idempotency-Key": "bench"},
+                           body={"amount": {"value": 10 ** 9, "currency": "EUR"}, "reference": "bench"})
+        assert status in (200, 201), out
+        print("Bulk issuance on the twin (gift cards, 20 lines at a time; accept = POST /v1/batches answer)")
+        print(f"  {'lines':>7}{'accept ms':>11}{'run s':>9}{'ms/line':>9}{'lines/s':>9}"
+              f"{'failed':>8}{'retry s':>9}  exactly once")
+        for n in sizes:
+            faulty = n >= 1000 and n == max(sizes)
+            brands = [("kaffeekranz-eur", 500), ("stadtkino-eur", 1000)]
+            lines = [{"reference": f"b{n}-{i:06d}", "item_id": brands[i % 2][0], "face_value": brands[i % 2][1],
+                      "recipient": {"email": f"p{i}@example.com"}} for i in range(1, n + 1)]
+            if faulty:  # a share of lines fails: 3% refused for good, 2% a 503 that a retry of the task heals
+                set_fault(ddb, table, pid, "rejected", brand="Kaffeekranz", times=n * 3 // 100)
+                set_fault(ddb, table, pid, "5xx", brand="Stadtkino", times=n * 2 // 100)
+            before = budget()
+            t0 = time.perf_counter()
+            status, accepted = call("POST", "/v1/batches", {"lines": lines, "name": f"bench {n}"},
+                                    headers={"Idempotency-Key": uuid.uuid4().hex})
+            assert status == 202, accepted
+            accept_ms = (time.perf_counter() - t0) * 1000
+            view = wait(accepted["batch_id"])
+            run_s = time.perf_counter() - t0
+            failed = view["counts"]["failed"]
+            retry_s = 0.0
+            if failed:
+                set_fault(ddb, table, pid, None, brand="Kaffeekranz")
+                set_fault(ddb, table, pid, None, brand="Stadtkino")
+                t1 = time.perf_counter()
+                status, out = call("POST", f"/v1/batches/{accepted['batch_id']}/retry")
+                assert status == 202, out
+                view = wait(accepted["batch_id"])
+                retry_s = time.perf_counter() - t1
+            once = _exactly_once(call, ddb, table, pid, accepted["batch_id"], n, line_reward_id)
+            paid = before - budget()
+            if paid != accepted["cost"][0]["value"]:  # face value + fee of every line, once
+                once = f"NO: the budget paid {paid}, the lines cost {accepted['cost'][0]['value']}"
+            elif view["counts"]["issued"] != n:
+                once = f"NO: {view['counts']}"
+            print(f"  {n:>7,}{accept_ms:>11.0f}{run_s:>9.1f}{run_s * 1000 / n:>9.1f}{n / run_s:>9.1f}"
+                  f"{failed:>8}{retry_s:>9.1f}  {once}")
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def _exactly_once(call, ddb, table, pid, batch_id, n, line_reward_id) -> str:
+    """Every line issued once: its current reward has a live card at the provider, every earlier
+    attempt's reward has none (never issued, or canceled when it failed)."""
+    lines, cursor = [], None
+    while True:
+        _, page = call("GET", f"/v1/batches/{batch_id}/lines?limit=1000" + (f"&cursor={cursor}" if cursor else ""))
+        lines += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    if len(lines) != n or any(x["status"] != "issued" for x in lines):
+        return f"NO: {len(lines)} lines, {sum(x['status'] == 'issued' for x in lines)} issued"
+    for x in lines:
+        for attempt in range(1, x["attempt"] + 1):
+            rid = line_reward_id(batch_id, x["line"], attempt)
+            got = ddb.get_item(TableName=table, Key={"pk": {"S": f"P#{pid}#SIMGC#{rid}"}, "sk": {"S": "ISSUANCE"}})
+            live = "Item" in got and got["Item"]["status"]["S"] == "ISSUED"
+            if live != (attempt == x["attempt"] and rid == x["reward_id"]):
+                return f"NO: line {x['line']} attempt {attempt}: {'a' if live else 'no'} live card"
+    return "yes"
+
+
 if __name__ == "__main__":
     cold_starts()
     print()
@@ -243,3 +374,5 @@ if __name__ == "__main__":
     finance_scaling()
     print()
     twin_orders()
+    print()
+    twin_batches()

@@ -105,6 +105,11 @@ class Twin:
         os.environ["MOTO_PORT"] = str(self.aws_port)  # moto's ASL interpreter calls back on this port
         for service, config in MOTO_CONFIG.items():  # execute state machines; Lambda without Docker
             default_user_config.setdefault(service, {}).update(config)
+        from werkzeug.serving import WSGIRequestHandler
+
+        # keep-alive: botocore reuses its connections (HTTP/1.0 would open a connection and a server
+        # thread per call; a batch line makes ~17 calls)
+        WSGIRequestHandler.protocol_version = "HTTP/1.1"
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self.moto.start()
         resolver = Resolver(self.model, self.url)
