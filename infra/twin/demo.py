@@ -115,9 +115,10 @@ def _walk(state: dict, run: str, receiver) -> None:
     assert [e["points"] for e in statement["entries"]] == [22, 129, 49]
     redeem(state, run, mid)
     brand_reward(state, run)
+    brand_batch(state, run)
     books(state)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not receiver.events("order.completed"):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not receiver.events("batch.completed"):
         time.sleep(0.3)
     step("What the webhook receiver got (every delivery signature-checked)")
     counts: dict[str, int] = {}
@@ -143,6 +144,34 @@ def brand_reward(state: dict, run: str) -> None:
     print(f"   {status}  {accepted['reward_id']}  → {reward['status']}  paid "
           f"{_money({'value': funds['face'], 'currency': funds['currency']})} + fee "
           f"{_money({'value': funds['fee'], 'currency': funds['currency']})}  code {reward['codes'][0]['masked']}")
+
+
+def brand_batch(state: dict, run: str, size: int = 1000) -> None:
+    step(f"A brand thanks {size:,} people at once: one batch, paid from the budget (POST /v1/batches)")
+    status, funded = _call(state, "POST", "/v1/finance/fundings", scope="admin",
+                           headers={"Idempotency-Key": f"q4-funding-{run}"},
+                           body={"amount": {"value": 600_000, "currency": "EUR"}, "reference": f"q4-{run}"})
+    assert status in (200, 201), funded
+    print(f"   {status}  budget topped up by {_money(funded['amount'])}")
+    lines = [{"reference": f"q4-{run}-{n:04d}", "recipient": {"email": f"staff{n}.{run}@example.com"},
+              "item_id": "kaffeekranz-eur", "face_value": 500, "message": "Thank you!"} for n in range(1, size + 1)]
+    started = time.monotonic()
+    status, batch = _call(state, "POST", "/v1/batches", {"name": f"Q4 thank-you {run}", "lines": lines},
+                          headers={"Idempotency-Key": f"q4-batch-{run}"})
+    assert status == 202, batch
+    print(f"   {status}  {batch['batch_id']}  {batch['lines']:,} lines validated, "
+          f"costing {_money(batch['cost'][0])}, which the budget covers; issuing 20 at a time:")
+    while True:
+        _, view = _call(state, "GET", f"/v1/batches/{batch['batch_id']}")
+        done = view["counts"]["issued"] + view["counts"]["failed"]
+        filled = done * 30 // size
+        print(f"\r   [{'#' * filled}{'.' * (30 - filled)}] {done:>5,} / {size:,}  {view['status']:<24}",
+              end="", flush=True)
+        if view["status"] in ("completed", "completed_with_failures", "halted"):
+            break
+        time.sleep(0.5)
+    print(f"\n   {view['counts']['issued']:,} issued, {view['counts']['failed']} failed in "
+          f"{time.monotonic() - started:.0f} s; every line: GET /v1/batches/{batch['batch_id']}/lines")
 
 
 def _order(state, run, label, body):
@@ -219,7 +248,7 @@ def redeem(state: dict, run: str, mid: str) -> None:
 def books(state: dict) -> None:
     """What finance sees after the walk: the budget that paid, the books, today's reconciliation, the audit chain."""
     day = time.strftime("%Y-%m-%d", time.gmtime())
-    step("Finance: the EUR budget paid the gift card and the donation (GET /v1/finance/budget)")
+    step("Finance: the EUR budget paid the gift cards, the donation and the batch (GET /v1/finance/budget)")
     _, budget = _call(state, "GET", "/v1/finance/budget?currency=EUR&limit=4", scope="finance")
     eur = budget["budgets"][0]
     print(f"   available {_money({'value': eur['available'], 'currency': 'EUR'})}, paid "
