@@ -183,6 +183,12 @@ def test_crossing_the_low_balance_threshold_emits_one_budget_low_event(payout, s
     assert events[0]["balance"]["value"] < 4000
     budget, _ = budget_of(brand)
     assert budget["low"] and budget["low_balance_threshold"] == 4000
+    # a funding lowers the flag: the next fall below the threshold is news again, once
+    fund(brand, 1000, key="top-up")
+    for _ in range(2):
+        _, placed = place(brand, order_body(member, "kaffeekranz-eur", 1000))
+        assert wait(brand, placed["order_id"])["status"] == "COMPLETED"
+    assert len([e for e in events_of(brand) if e["type"] == "budget.low"]) == 2
 
 
 # ---------------------------------------------------------------- reports
