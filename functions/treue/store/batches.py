@@ -17,6 +17,7 @@ workflow's Distributed Map; ``uploads/<pid>/<upload id>.csv``, a CSV a brand upl
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,16 +81,27 @@ class BatchStore(OnTable):
             raise
         return None
 
-    def _write_all(self, puts: list[dict[str, Any]]) -> None:
-        for start in range(0, len(puts), 25):
-            pending = {self.table: puts[start : start + 25]}
-            for _ in range(12):
+    def _write_all(self, puts: list[dict[str, Any]], threads: int = 8) -> None:
+        """BatchWriteItem in chunks of 25, ``threads`` at a time (50,000 lines in well under the API's 29 s)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def write(chunk: list[dict[str, Any]]) -> None:
+            pending = {self.table: chunk}
+            for attempt in range(12):
                 out = self.ddb.batch_write_item(RequestItems=pending)
                 pending = out.get("UnprocessedItems") or {}
                 if not pending:
-                    break
-            else:
-                raise Contention("storage is busy writing the batch lines; retry with the same Idempotency-Key")
+                    return
+                time.sleep(min(1.0, 0.02 * 2 ** attempt))  # unprocessed items: back off, as AWS advises
+            raise Contention("storage is busy writing the batch lines; retry with the same Idempotency-Key")
+
+        chunks = [puts[start : start + 25] for start in range(0, len(puts), 25)]
+        if len(chunks) <= 1:
+            for chunk in chunks:
+                write(chunk)
+            return
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(write, chunks))
 
     # ------------------------------------------------------------ read
 
