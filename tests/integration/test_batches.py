@@ -343,3 +343,18 @@ def test_batches_need_a_key_and_finance_keys_cannot_submit(shop):
     assert status == 422 and "not both" in json.dumps(problem)
     status, problem, _ = submit(shop, {"lines": []})
     assert status == 422
+
+
+def test_a_line_whose_retries_run_out_fails_through_fail_line_and_returns_its_money(shop):
+    # the provider answers 503 on every call: the line's task is retried (3 times), then FailLine ends it
+    set_fault(runtime.store().ddb, runtime.store().table, shop["program_id"], "5xx", brand="Kaffeekranz")
+    before = budget(shop)
+    status, accepted, _ = submit(shop, {"lines": [line(1)]})
+    assert status == 202
+    view = wait_batch(shop, accepted["batch_id"])
+    assert view["status"] == "completed_with_failures" and view["counts"]["failed"] == 1
+    [failed] = lines_of(shop, accepted["batch_id"])["items"]
+    assert failed["failure_reason"] == "provider_unavailable"
+    reward = runtime.orders().require(shop["program_id"], failed["reward_id"])
+    assert reward["status"] == "FAILED" and reward["funds_returned_at"]
+    assert budget(shop) == before
