@@ -119,9 +119,14 @@ def test_a_batch_issues_every_line_once_pays_from_the_budget_and_says_it_complet
     [done] = [e for e in events_of(shop, ["batch.completed"]) if e["data"]["batch_id"] == accepted["batch_id"]]
     assert done["data"]["status"] == "completed" and done["data"]["counts"]["issued"] == 26
     assert len(events_of(shop, ["reward.delivered"])) == 26
-    from tests.integration.test_finance import reconciliation, trial
+    from tests.integration.test_finance import TODAY, fin, reconciliation, trial
 
     assert reconciliation(shop)["differences"] == [] and trial(shop)["balanced"]
+    status, payouts, _ = fin(shop, "get_payouts", query={"from": TODAY(), "limit": "100"})
+    assert status == 200, payouts  # rewards have a recipient, not a member
+    by_id = {p["order_id"]: p for p in payouts["items"]}
+    assert all(o["id"] in by_id for o in found)
+    assert {by_id[o["id"]].get("member_id") for o in found} == {None, member["id"]}
 
 
 def test_every_bad_line_is_reported_with_its_number_and_nothing_is_issued(shop):

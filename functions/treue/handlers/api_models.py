@@ -256,7 +256,7 @@ class Payout(BaseModel):
     type: str
     item_id: str
     item_name: str
-    member_id: str
+    member_id: str | None = Field(default=None, description="None for a reward sent to a non-member")
     quantity: int
     face_value: int = Field(description="Face value of all units, minor units of currency")
     fee: int = Field(description="Provider fee, minor units of currency")

@@ -74,7 +74,7 @@ def payout_row(order: dict[str, Any]) -> dict[str, Any]:
     provider = order.get("provider") or {}
     return {
         "order_id": order["id"], "created_at": order["created_at"], "status": order["status"], "type": order["type"],
-        "item_id": order["item_id"], "item_name": order["item"]["name"], "member_id": order["member_id"],
+        "item_id": order["item_id"], "item_name": order["item"]["name"], "member_id": order.get("member_id"),
         "quantity": order["quantity"], "face_value": funds.get("face", face), "fee": funds.get("fee", fee),
         "currency": order["currency"], "points": order["points"], "provider": provider.get("name"),
         "provider_reference": provider.get("reference") or order.get("donation_id"),
