@@ -62,7 +62,9 @@ class Receiver:
                         event = json.loads(body)
                         receiver.received.append({"event": event, "signature": header,
                                                   "attempt": self.headers.get("Treue-Delivery-Attempt")})
-                        if receiver.echo:
+                        if receiver.echo and (event["data"].get("batch_id") is None
+                                              or event["type"] == "batch.completed"):
+                            # a batch's per-line deliveries are counted at the end, not printed
                             print(f"  webhook  {event['type']:<17} {event['id']}  signature ok", flush=True)
                 self.send_response(204 if ok else 400)
                 self.end_headers()
