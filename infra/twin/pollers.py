@@ -101,14 +101,38 @@ class QueuePoller(Background):
         }
 
 
+class MotoStreamReader:
+    """Reads a table's stream records straight from the moto backend running in this process.
+
+    Lambda filters stream records inside the service; reading them through the DynamoDB Streams API
+    instead made the twin serialize every record of every write, and botocore parse it, only to drop
+    most of them (profiled during a 10,000-line batch: 70% of the twin process's time).
+    """
+
+    def __init__(self, table_name: str, account: str, region: str) -> None:
+        from moto.dynamodb.models import dynamodb_backends
+
+        self.shard = dynamodb_backends[account][region].tables[table_name].stream_shard
+        self.position = 0
+
+    def read(self, limit: int) -> list[dict[str, Any]]:
+        records = self.shard.items[self.position : self.position + limit]
+        self.position += len(records)
+        return [r.record for r in records]
+
+
 class StreamPoller(Background):
     """Delivers a table stream's records to a function, in order, as Lambda's stream mapping does.
 
     Only records matching the mapping's filter patterns are delivered. When the function fails (or
-    reports a failed record), delivery resumes from that record after a short pause.
+    reports a failed record), delivery resumes from that record after a short pause. With a
+    ``reader`` (:class:`MotoStreamReader`) records come from the in-process backend, else from the
+    DynamoDB Streams API.
     """
 
-    def __init__(self, streams, stream_arn: str, pool, batch_size: int, partial: bool, patterns: list) -> None:
+    def __init__(self, streams, stream_arn: str, pool, batch_size: int, partial: bool, patterns: list,
+                 reader: MotoStreamReader | None = None) -> None:
+        self.reader = reader
         self.streams = streams
         self.stream_arn = stream_arn
         self.pool = pool
@@ -131,6 +155,11 @@ class StreamPoller(Background):
                 self._stop.wait(0.5)
 
     def _read(self) -> None:
+        if self.reader is not None:
+            for record in self.reader.read(1000):
+                if not self.patterns or any(matches(p, record) for p in self.patterns):
+                    self.pending.append(record)
+            return
         shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
         for shard in shards:
             sid = shard["ShardId"]

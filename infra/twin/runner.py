@@ -17,9 +17,9 @@ import boto3
 
 from infra.twin.gateway import Gateway
 from infra.twin.lambdas import MOTO_CONFIG, definition, route_lambda_invocations
-from infra.twin.pollers import QueuePoller, Scheduler, StreamPoller
+from infra.twin.pollers import MotoStreamReader, QueuePoller, Scheduler, StreamPoller
 from infra.twin.serialize import serialize_moto_dynamodb
-from infra.twin.template import REGION, Model, Resolver, load
+from infra.twin.template import ACCOUNT, REGION, Model, Resolver, load
 from infra.twin.workers import FunctionPool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,8 +131,9 @@ class Twin:
         ddb, streams = self.client("dynamodb"), self.client("dynamodbstreams")
         for m in self.model.streams:
             arn = ddb.describe_table(TableName=self.model.tables[m.table].name)["Table"]["LatestStreamArn"]
+            reader = MotoStreamReader(self.model.tables[m.table].name, ACCOUNT, REGION)  # moto runs in this process
             poller = StreamPoller(streams, arn, self.pools[m.function], m.batch_size, m.report_batch_item_failures,
-                                  m.patterns)
+                                  m.patterns, reader)
             poller.start()
             self.pollers.append(poller)
         for schedule in self.model.schedules:
