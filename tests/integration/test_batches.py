@@ -18,6 +18,8 @@ from treue import runtime
 from treue.handlers import batch_tasks, batches
 from treue.logic import batch_run
 from treue.providers.simulated import set_fault
+from treue.store.batches import batch_pk, counts_pk
+from treue.store.dynamodb import to_item
 
 pytestmark = pytest.mark.usefixtures("batch_machine")
 
@@ -252,12 +254,12 @@ def test_a_redriven_line_continues_its_reward_instead_of_issuing_another(shop):
     deps = batch_tasks.deps()
     store = runtime.batches()
     n = 3
-    store._write_all([{"PutRequest": {"Item": __import__("treue.store.dynamodb", fromlist=["to_item"]).to_item({
-        "pk": f"P#{shop['program_id']}#BATCH#{bid}", "sk": f"LINE#{n:06d}", "program_id": shop["program_id"],
+    store._write_all([{"PutRequest": {"Item": to_item({
+        "pk": batch_pk(shop["program_id"], bid), "sk": f"LINE#{n:06d}", "program_id": shop["program_id"],
         "batch_id": bid, "line": n, **_accepted_line(n), "status": "pending", "attempt": 1, "run": 0,
         "updated_at": runtime.now()})}}])
     store.transact([{"Update": {"TableName": store.table,
-                                "Key": {"pk": {"S": f"P#{shop['program_id']}#BATCH#{bid}"},
+                                "Key": {"pk": {"S": counts_pk(shop["program_id"], bid)},
                                         "sk": {"S": f"COUNT#{n % 16:02d}"}},
                                 "UpdateExpression": "ADD pending :one",
                                 "ExpressionAttributeValues": {":one": {"N": "1"}}}}])

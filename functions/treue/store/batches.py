@@ -6,9 +6,10 @@ Layout (same table as ``treue.store.dynamodb``):
     P#<pid>#BATCH#<bid>       BATCH           the batch: status, runs, cost, settings; indexed by time
                                               (gsi1 P#<pid>#BATCHES)
     P#<pid>#BATCH#<bid>       LINE#<000001>   one line: its request, status, attempt, reward id, reason
-    P#<pid>#BATCH#<bid>       COUNT#<00..15>  line counts per status, one shard per line number mod 16
+    P#<pid>#BATCH#<bid>#COUNTS  COUNT#<00..15>  line counts per status, one shard per line number mod 16
 
-A line's status and its shard's counts change in one transaction, so the counts are exact.
+A line's status and its shard's counts change in one transaction, so the counts are exact. The
+counts have their own partition so that reading them (every status poll) never touches the lines.
 
 S3 (the batch bucket): ``<pid>/<bid>/run-<n>.json``, the line numbers run ``n`` works on, read by the
 workflow's Distributed Map; ``uploads/<pid>/<upload id>.csv``, a CSV a brand uploaded.
@@ -35,6 +36,10 @@ def batch_pk(program_id: str, batch_id: str) -> str:
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def counts_pk(program_id: str, batch_id: str) -> str:
+    return f"{batch_pk(program_id, batch_id)}#COUNTS"
 
 
 def line_sk(line: int) -> str:
@@ -68,7 +73,8 @@ class BatchStore(OnTable):
             self.store._idem_put(pid, kind, reference, fingerprint, result, now),
             self.store._put_new({"pk": pk, "sk": "BATCH", **batch, "gsi1pk": f"P#{pid}#BATCHES",
                                  "gsi1sk": f"{now}#{bid}"}),
-            *({"Put": {"TableName": self.table, "Item": to_item({"pk": pk, "sk": f"COUNT#{i:02d}", **counts})}}
+            *({"Put": {"TableName": self.table,
+                       "Item": to_item({"pk": counts_pk(pid, bid), "sk": f"COUNT#{i:02d}", **counts})}}
               for i, counts in enumerate(shards)),
         ]
         try:
@@ -122,7 +128,7 @@ class BatchStore(OnTable):
         out = self.ddb.query(
             TableName=self.table, ConsistentRead=True,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
-            ExpressionAttributeValues={":pk": {"S": batch_pk(program_id, batch_id)}, ":c": {"S": "COUNT#"}},
+            ExpressionAttributeValues={":pk": {"S": counts_pk(program_id, batch_id)}, ":c": {"S": "COUNT#"}},
         )
         return [from_item(i) for i in out.get("Items", [])]
 
@@ -196,7 +202,8 @@ class BatchStore(OnTable):
             {"Update": {"TableName": self.table, "Key": _key(pk, line_sk(line)), "UpdateExpression": expression,
                         "ConditionExpression": "#s = :from AND attempt <= :attempt",
                         "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}},
-            {"Update": {"TableName": self.table, "Key": _key(pk, f"COUNT#{shard_of(line):02d}"),
+            {"Update": {"TableName": self.table, "Key": _key(counts_pk(program_id, batch_id),
+                                                              f"COUNT#{shard_of(line):02d}"),
                         "UpdateExpression": "ADD #from :minus, #to :one",
                         "ExpressionAttributeNames": {"#from": source, "#to": to},
                         "ExpressionAttributeValues": {":one": {"N": "1"}, ":minus": {"N": "-1"}}}},
