@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from treue import runtime
 from treue.errors import MalformedRequest
 from treue.handlers import api_models as m
-from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, header, make_app
+from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, header, idempotency_key, make_app
 from treue.logic import batches, finance, ids
 from treue.logic.models import BatchRequest
 
@@ -47,10 +47,7 @@ def _view(batch_id: str, program_id: str, batch: dict | None = None) -> dict:
 @tracer.capture_method
 def submit(body: Annotated[BatchRequest, Body()]):
     who = caller(app)
-    key = header(app, "Idempotency-Key")
-    if key is None or not 1 <= len(key) <= 255:
-        raise MalformedRequest("send an Idempotency-Key header (1 to 255 characters) with every batch",
-                               header="Idempotency-Key")
+    key = idempotency_key(app, "batch")
     store = runtime.store()
     batch, rejected, replayed = batches.submit(
         runtime.batches(), runtime.batch_files(), runtime.batch_starter(), runtime.budgets(),

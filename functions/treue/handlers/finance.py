@@ -13,9 +13,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from treue import runtime
-from treue.errors import MalformedRequest
 from treue.handlers import api_models as m
-from treue.handlers.http import caller, dispatch, header, make_app
+from treue.handlers.http import caller, dispatch, header, idempotency_key, make_app
 from treue.logic import budget, finance
 from treue.logic.keys import Scope
 from treue.logic.models import BudgetSettings, Funding
@@ -74,10 +73,7 @@ def _reports() -> Reports:
 @tracer.capture_method
 def fund(body: Annotated[Funding, Body()]):
     who = caller(app)
-    key = header(app, "Idempotency-Key")
-    if key is None or not 1 <= len(key) <= 255:
-        raise MalformedRequest("send an Idempotency-Key header (1 to 255 characters) with every funding",
-                               header="Idempotency-Key")
+    key = idempotency_key(app, "funding")
     answer, replayed = budget.fund(runtime.budgets(), who.program_id, body.amount.currency, body.amount.value,
                                    body.reference, key, who.actor, runtime.now())
     if not replayed:

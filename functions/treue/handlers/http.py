@@ -197,3 +197,10 @@ def header(app: APIGatewayRestResolver, name: str) -> str | None:
     return None
 
 
+def idempotency_key(app: APIGatewayRestResolver, what: str) -> str:
+    """The request's required ``Idempotency-Key`` header, or a 400 naming it."""
+    key = header(app, "Idempotency-Key")
+    if key is None or not 1 <= len(key) <= 255:
+        raise MalformedRequest(f"send an Idempotency-Key header (1 to 255 characters) with every {what}",
+                               header="Idempotency-Key")
+    return key

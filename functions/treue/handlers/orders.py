@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
-from treue.errors import DonationNotFound, MalformedRequest, OrderNotFound
+from treue.errors import DonationNotFound, OrderNotFound
 from treue.handlers.api_models import (
     Donation,
     DonationTotals,
@@ -19,7 +19,7 @@ from treue.handlers.api_models import (
     OrderList,
     RevealedCodes,
 )
-from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, header, make_app
+from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, idempotency_key, make_app
 from treue.logic import ids, members, orders
 from treue.logic.models import CancelRequest, OrderRequest
 
@@ -52,10 +52,7 @@ def _order_id(order_id: str) -> str:
 @tracer.capture_method
 def place(body: Annotated[OrderRequest, Body()]) -> Response[OrderAccepted]:
     who = caller(app)
-    key = header(app, "Idempotency-Key")
-    if key is None or not 1 <= len(key) <= 255:
-        raise MalformedRequest("send an Idempotency-Key header (1 to 255 characters) with every order",
-                               header="Idempotency-Key")
+    key = idempotency_key(app, "order")
     answer, replayed = orders.place(
         runtime.orders(), runtime.starter(), runtime.program(who.program_id), runtime.catalog().get,
         body, key, who.actor, runtime.now(),

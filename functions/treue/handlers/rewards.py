@@ -9,9 +9,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
-from treue.errors import MalformedRequest, RewardNotFound
+from treue.errors import RewardNotFound
 from treue.handlers import api_models as m
-from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, header, make_app
+from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, idempotency_key, make_app
 from treue.logic import orders, rewards
 from treue.logic.models import RewardRequest
 
@@ -26,14 +26,6 @@ SCOPES = {
 }
 
 
-def idempotency_key(what: str) -> str:
-    key = header(app, "Idempotency-Key")
-    if key is None or not 1 <= len(key) <= 255:
-        raise MalformedRequest(f"send an Idempotency-Key header (1 to 255 characters) with every {what}",
-                               header="Idempotency-Key")
-    return key
-
-
 @app.post("/v1/rewards", summary="Issue a gift card or voucher paid from the budget (Idempotency-Key required)",
           responses={202: {"description": "Accepted; the payout workflow issues and delivers it",
                            "content": {"application/json": {"model": m.RewardAccepted}}}})
@@ -42,7 +34,7 @@ def issue(body: Annotated[RewardRequest, Body()]):
     who = caller(app)
     answer, replayed = rewards.issue(runtime.orders(), runtime.budgets(), runtime.starter(),
                                      runtime.program(who.program_id), runtime.catalog().get, body,
-                                     idempotency_key("reward"), who.actor, runtime.now())
+                                     idempotency_key(app, "reward"), who.actor, runtime.now())
     if not replayed:
         metrics.add_metric(name="RewardsAccepted", unit=MetricUnit.Count, value=1)
     logger.info("reward accepted", extra={"reward_id": answer["reward_id"], "replayed": replayed})
