@@ -2,11 +2,20 @@
 records, signed deliveries with backoff, the failing status, redelivery; rewards paid by the budget."""
 
 import json
+import socket
+import ssl
+import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from infra.twin.receiver import Receiver
 from tests.integration.helpers import call, enroll, events_of
@@ -101,6 +110,130 @@ def test_urls_must_be_public_https_unless_local_ones_are_allowed():
                 "http://127.0.0.1:8000/hook", "https://169.254.169.254/latest"):
         with pytest.raises(MalformedRequest):
             hooks.check_url(url, False)
+
+
+def test_every_address_a_host_resolves_to_must_be_public():
+    assert hooks.deliverable_address(["93.184.216.34"], False) == "93.184.216.34"
+    assert hooks.deliverable_address(["2606:2800:220:1::1"], False) == "2606:2800:220:1::1"
+    assert hooks.deliverable_address(["127.0.0.1"], True) == "127.0.0.1"  # the twin
+    for found in (["10.0.0.5"], ["169.254.169.254"], ["100.64.0.1"], ["::ffff:10.0.0.5"], ["fd00::1"],
+                  ["fe80::1%eth0"], ["224.0.0.1"], ["0.0.0.0"], ["127.0.0.1"], ["93.184.216.34", "192.168.1.1"], []):
+        with pytest.raises(ValueError):
+            hooks.deliverable_address(found, False)
+
+
+class HookServer:
+    """An HTTP(S) server on 127.0.0.1 answering every POST with ``status`` (and ``location``)."""
+
+    def __init__(self, status=204, location=None, cert=None):
+        seen = self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                seen.append({"path": self.path, "host": self.headers["Host"]})
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if cert:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*cert)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def self_signed(tmp_path, name):
+    """A certificate for ``name`` (and its key), as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """Host names the test decides the addresses of; connections made are recorded."""
+    names, connected = {}, []
+    resolve, connect = socket.getaddrinfo, socket.create_connection
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        return resolve(names.get(host, host), port, *args, **kwargs)
+
+    def create_connection(address, *args, **kwargs):
+        connected.append(address)
+        return connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(webhook_sender.socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(webhook_sender.socket, "create_connection", create_connection)
+    return names, connected
+
+
+def test_the_sender_connects_to_the_checked_address_and_verifies_tls_for_the_host_name(tmp_path, dns, monkeypatch):
+    names, connected = dns
+    cert = self_signed(tmp_path, "hooks.example.test")
+    server = HookServer(cert=cert)
+    try:
+        monkeypatch.setattr(webhook_sender, "_tls", ssl.create_default_context(cafile=cert[0]))
+        names.update({"hooks.example.test": "127.0.0.1", "other.example.test": "127.0.0.1"})
+        url = f"https://hooks.example.test:{server.port}/in?tenant=7"
+        assert webhook_sender.post(url, b"{}", {"Content-Type": "application/json"}, True) == (204, None)
+        assert server.seen == [{"path": "/in?tenant=7", "host": f"hooks.example.test:{server.port}"}]
+        assert connected == [("127.0.0.1", server.port)]
+        # the certificate is for hooks.example.test: another name on the same address is refused
+        status, error = webhook_sender.post(f"https://other.example.test:{server.port}/in", b"{}", {}, True)
+        assert status is None and "certificate" in error.lower() and len(server.seen) == 1
+    finally:
+        server.stop()
+
+
+def test_redirects_are_not_followed(dns):
+    target = HookServer()
+    redirecting = HookServer(status=307, location=f"http://127.0.0.1:{target.port}/elsewhere")
+    try:
+        status, error = webhook_sender.post(f"http://127.0.0.1:{redirecting.port}/hooks", b"{}", {}, True)
+        assert (status, error) == (307, "HTTP 307 (redirects are not followed)")
+        assert len(redirecting.seen) == 1 and target.seen == []
+    finally:
+        target.stop()
+        redirecting.stop()
+
+
+def test_a_host_that_resolves_to_a_private_address_gets_nothing_and_the_endpoint_shows_why(shop, queue, dns):
+    sqs, url = queue
+    names, connected = dns
+    status, endpoint = register(shop, "https://hooks.example.com/treue")
+    assert status == 201  # a public name when registered
+    names["hooks.example.com"] = "169.254.169.254"  # ... and later it points into the network (rebinding)
+    enroll(shop["auth"]["partner"], {"email": "r@example.com"})
+    fan_out(shop)
+    [attempt] = drain(sqs, url)
+    assert len(attempt["batchItemFailures"]) == 1 and connected == []
+    _, health, _ = call(webhooks, "webhooks/get_webhook.json", shop["auth"]["partner"],
+                        path=f"/v1/webhooks/{endpoint['id']}", path_parameters={"endpoint_id": endpoint["id"]})
+    assert health["status"] == "failing"
+    assert health["last_failure"]["error"] == "the webhook host resolves to a non-public address (169.254.169.254)"
 
 
 def test_changes_write_their_events_in_the_same_transaction(shop):

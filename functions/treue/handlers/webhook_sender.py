@@ -7,14 +7,17 @@ else marks it failing (visible on ``GET /v1/webhooks/{id}``, never disabled) and
 ``GET /v1/events`` and ``POST /v1/events/{id}/redeliver``.
 """
 
+import http.client
 import json
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
+from urllib.parse import urlsplit, urlunsplit
 
 from aws_lambda_powertools import Logger, Tracer
 
 from treue import runtime
+from treue.errors import MalformedRequest
 from treue.logic import webhooks
 from treue.store import clients
 from treue.store import events as event_log
@@ -22,6 +25,7 @@ from treue.store import events as event_log
 logger = Logger()
 tracer = Tracer()
 TIMEOUT_SECONDS = 10
+_tls = ssl.create_default_context()  # certificates checked against the URL's host name
 _opened: dict[str, str] = {}  # sealed secret → secret (a warm function decrypts each secret once)
 
 
@@ -37,16 +41,43 @@ def _signing_secrets(endpoint: dict, now: str) -> list[str]:
     return out
 
 
-def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-    """(HTTP status, error) of one delivery attempt."""
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+def post(url: str, body: bytes, headers: dict[str, str], allow_local: bool) -> tuple[int | None, str | None]:
+    """(HTTP status, error) of one delivery attempt.
+
+    The host is resolved once and every address checked (``webhooks.deliverable_address``); the
+    connection goes to the checked address, with the host name for TLS (SNI and certificate check)
+    and the ``Host`` header. Redirects are not followed: a 3xx is a failed attempt.
+    """
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:  # noqa: S310 (checked URL)
-            return answer.status, None
-    except urllib.error.HTTPError as err:
-        return err.code, f"HTTP {err.code}"
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
-        return None, str(getattr(err, "reason", err))[:300]
+        url = webhooks.check_url(url, allow_local)
+    except MalformedRequest as err:
+        return None, err.detail
+    parts = urlsplit(url)
+    host, tls = parts.hostname or "", parts.scheme == "https"
+    port = parts.port or (443 if tls else 80)
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        address = webhooks.deliverable_address([info[4][0] for info in found], allow_local)
+    except (OSError, ValueError) as err:
+        return None, str(err)[:300]
+    connection = (http.client.HTTPSConnection if tls else http.client.HTTPConnection)(
+        host, port, timeout=TIMEOUT_SECONDS)
+    try:
+        connection.sock = socket.create_connection((address, port), timeout=TIMEOUT_SECONDS)
+        if tls:
+            connection.sock = _tls.wrap_socket(connection.sock, server_hostname=host)
+        connection.request("POST", urlunsplit(("", "", parts.path or "/", parts.query, "")), body, headers)
+        answer = connection.getresponse()
+        answer.read(65536)
+    except (OSError, http.client.HTTPException) as err:
+        return None, (str(err) or type(err).__name__)[:300]
+    finally:
+        connection.close()
+    if 200 <= answer.status < 300:
+        return answer.status, None
+    if 300 <= answer.status < 400:
+        return answer.status, f"HTTP {answer.status} (redirects are not followed)"
+    return answer.status, f"HTTP {answer.status}"
 
 
 def deliver(message: dict, attempt: int) -> bool:
@@ -68,7 +99,7 @@ def deliver(message: dict, attempt: int) -> bool:
         webhooks.SIGNATURE_HEADER: webhooks.signature_header(_signing_secrets(endpoint, now), body, timestamp),
         "Treue-Event-Id": eid, "Treue-Event-Type": event["type"], "Treue-Delivery-Attempt": str(attempt),
     }
-    status, error = post(endpoint["url"], body, headers)
+    status, error = post(endpoint["url"], body, headers, runtime.settings().allow_local_webhooks)
     ok = status is not None and 200 <= status < 300
     detail = {"attempt": attempt, "event_id": eid}
     if status is not None:

@@ -90,6 +90,27 @@ def _is_private(host: str) -> bool:
     return address.is_private or address.is_link_local or address.is_reserved or address.is_multicast
 
 
+def deliverable_address(addresses: list[str], allow_local: bool) -> str:
+    """The address to connect to among those a webhook host resolves to, or ValueError with the reason.
+
+    Checked at every delivery, not only at registration: a public name can later resolve to a private
+    address (DNS rebinding), and the sender must not become a way into the operator's network. Every
+    address must be public (loopback too where local webhooks are allowed); the sender then connects
+    to the address checked here, never resolving again.
+    """
+    if not addresses:
+        raise ValueError("the webhook host does not resolve")
+    for raw in addresses:
+        address = ipaddress.ip_address(raw.split("%", 1)[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if allow_local and address.is_loopback:
+            continue
+        if not address.is_global or address.is_multicast:
+            raise ValueError(f"the webhook host resolves to a non-public address ({address})")
+    return addresses[0]
+
+
 # ---------------------------------------------------------------- endpoints and deliveries
 
 
