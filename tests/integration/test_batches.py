@@ -78,6 +78,18 @@ def budget(shop, currency="EUR"):
     return runtime.budgets().available(shop["program_id"], currency)[0]
 
 
+def held(shop, currency="EUR"):
+    """budget:held, after checking it equals what the program's batches hold."""
+    account = runtime.budgets().accounts(shop["program_id"]).get(currency, {}).get("budget:held", 0)
+    assert runtime.budgets().holds(shop["program_id"]).get(currency, 0) == account
+    return account
+
+
+def movements_of(shop, batch_id):
+    moves, _ = runtime.budgets().movements(shop["program_id"], "EUR", 500, None)
+    return sorted((m["type"], m["amount"]) for m in moves if m["reference"] == batch_id)
+
+
 def rewards_of(shop, batch_id):
     orders = runtime.orders()
     found = []
@@ -210,6 +222,8 @@ def test_failed_lines_return_their_money_and_a_retry_issues_only_them(shop):
     assert view["status"] == "completed_with_failures"
     assert view["counts"]["issued"] == 9 and view["counts"]["failed"] == 3
     assert budget(shop) == before - 9 * 1025  # the failed lines gave their money back
+    # they drew from the hold, then gave it back to the available balance when they failed
+    assert held(shop) == 0 and movements_of(shop, bid) == [("hold", 12 * 1025)]
     failed = lines_of(shop, bid, status="failed")["items"]
     assert {x["failure_reason"] for x in failed} == {"provider_rejected"} and len(failed) == 3
     [event] = [e for e in events_of(shop, ["batch.completed"]) if e["data"]["batch_id"] == bid]
@@ -222,6 +236,8 @@ def test_failed_lines_return_their_money_and_a_retry_issues_only_them(shop):
     assert view["status"] == "completed" and view["runs"] == 2
     assert view["counts"] == {"pending": 0, "processing": 0, "issued": 12, "failed": 0, "rejected": 0}
     assert budget(shop) == before - 12 * 1025
+    # the retry held the 3 lines' cost again; they used all of it
+    assert held(shop) == 0 and movements_of(shop, bid) == [("hold", 3 * 1025), ("hold", 12 * 1025)]
     lines = all_lines(shop, bid)
     assert sorted(x["attempt"] for x in lines) == [1] * 9 + [2] * 3
     found = rewards_of(shop, bid)
@@ -254,6 +270,24 @@ def test_a_redriven_line_continues_its_reward_instead_of_issuing_another(shop):
     deps = batch_tasks.deps()
     store = runtime.batches()
     n = 3
+    inject_pending_line(shop, bid, n)
+    from treue.logic import budget as money
+
+    hold, _, _ = money.hold_plan(runtime.budgets(), shop["program_id"], bid, 2, {"EUR": 1025}, runtime.now())
+    store.transact(hold)  # its cost held, as a run's lines' is
+    line3 = store.line(shop["program_id"], bid, n)
+    started, _ = batch_run._start(deps, line3, 1, 2, runtime.now(), source="pending")
+    assert started["status"] == "processing"
+    again = {**event, "line": n, "run": 2}
+    assert batch_tasks.issue_line(again, LambdaContext())["status"] == "issued"
+    assert batch_tasks.issue_line(again, LambdaContext())["status"] == "issued"
+    assert len(rewards_of(shop, bid)) == 3
+    assert runtime.provider().issuance_count(shop["program_id"], started["reward_id"]) == 1
+
+
+def inject_pending_line(shop, bid, n):
+    """Line ``n`` added to batch ``bid`` as pending (and counted), as if it had been accepted with it."""
+    store = runtime.batches()
     store._write_all([{"PutRequest": {"Item": to_item({
         "pk": batch_pk(shop["program_id"], bid), "sk": f"LINE#{n:06d}", "program_id": shop["program_id"],
         "batch_id": bid, "line": n, **_accepted_line(n), "status": "pending", "attempt": 1, "run": 0,
@@ -263,14 +297,59 @@ def test_a_redriven_line_continues_its_reward_instead_of_issuing_another(shop):
                                         "sk": {"S": f"COUNT#{n % 16:02d}"}},
                                 "UpdateExpression": "ADD pending :one",
                                 "ExpressionAttributeValues": {":one": {"N": "1"}}}}])
-    line3 = store.line(shop["program_id"], bid, n)
-    started, _ = batch_run._start(deps, line3, 1, 2, runtime.now(), source="pending")
-    assert started["status"] == "processing"
-    again = {**event, "line": n, "run": 2}
-    assert batch_tasks.issue_line(again, LambdaContext())["status"] == "issued"
-    assert batch_tasks.issue_line(again, LambdaContext())["status"] == "issued"
-    assert len(rewards_of(shop, bid)) == 3
-    assert runtime.provider().issuance_count(shop["program_id"], started["reward_id"]) == 1
+
+
+def test_a_line_running_after_its_run_released_the_hold_fails_without_paying_and_a_retry_issues_it(shop):
+    status, accepted, _ = submit(shop, {"lines": [line(1), line(2)]})
+    bid = accepted["batch_id"]
+    assert wait_batch(shop, bid)["status"] == "completed" and held(shop) == 0
+    inject_pending_line(shop, bid, 3)  # a straggler: its run has ended and given back what it held
+    before = budget(shop)
+    with pytest.raises(batch_run.LineFailed, match="insufficient_funds"):
+        batch_tasks.issue_line({"program_id": shop["program_id"], "batch_id": bid, "run": 1, "line": 3},
+                               LambdaContext())
+    assert budget(shop) == before and held(shop) == 0
+    [failed] = lines_of(shop, bid, status="failed")["items"]
+    assert failed["line"] == 3 and failed["failure_reason"] == "insufficient_funds"
+    # the batch ended before the straggler failed: a retry holds its cost again and issues it
+    status, retried, _ = retry(shop, bid)
+    assert status == 202 and retried["lines"] == 1, retried
+    assert wait_batch(shop, bid)["counts"]["issued"] == 3
+    assert budget(shop) == before - 1025 and held(shop) == 0
+
+
+def test_an_accepted_batch_holds_its_cost_so_no_other_batch_can_spend_it(payout, batch_machine, store, monkeypatch):
+    from tests.integration.test_finance import new_program
+    from treue.logic import batches as logic
+    from treue.logic import budget as money
+
+    brand = new_program(store, "Two batches")
+    pid = brand["program_id"]
+    money.fund(runtime.budgets(), pid, "EUR", 30_000, "seed", "seed", "test", runtime.now())
+    runtime.budgets().set_threshold(pid, "EUR", 15_000, runtime.now())
+    queued = []
+    with monkeypatch.context() as patch:
+        patch.setattr(logic, "start_run", lambda *args: queued.append(args))  # accepted, not yet run
+        status, first, _ = submit(brand, {"lines": [line(n) for n in range(1, 21)]}, scope="admin")  # 205 EUR
+    assert status == 202 and len(queued) == 1, first
+    assert budget(brand) == 9_500 and held(brand) == 20_500  # nothing issued yet, all of it held
+    [low] = events_of(brand, ["budget.low"])
+    assert low["data"] == {"currency": "EUR", "balance": {"value": 9_500, "currency": "EUR"},
+                           "threshold": {"value": 15_000, "currency": "EUR"}, "batch_id": first["batch_id"]}
+    status, problem, _ = submit(brand, {"lines": [line(n) for n in range(1, 11)]}, scope="admin")  # 102.50 EUR
+    assert status == 409 and problem["shortfalls"] == [{"currency": "EUR", "needed": 10_250, "available": 9_500}]
+    assert len(runtime.batches().page(pid, None, 10)[0]) == 1
+
+    status, _, _ = retry(brand, first["batch_id"])  # a batch whose run never began: start it
+    assert status == 202
+    view = wait_batch(brand, first["batch_id"])
+    assert view["status"] == "completed" and view["counts"]["issued"] == 20
+    assert budget(brand) == 9_500 and held(brand) == 0  # paid from the hold, nothing left to release
+    assert movements_of(brand, first["batch_id"]) == [("hold", 20_500)]
+    assert len(events_of(brand, ["budget.low"])) == 1
+    from tests.integration.test_finance import reconciliation
+
+    assert reconciliation(brand)["differences"] == []
 
 
 def _accepted_line(n):

@@ -223,6 +223,7 @@ class FundingRecorded(BaseModel):
 class BudgetBalance(BaseModel):
     currency: str
     available: int = Field(description="budget:available, minor units")
+    held: int = Field(description="budget:held: set aside for the lines of accepted batches, not paid out yet")
     funded: int = Field(description="Everything ever funded (the negated budget:fundings account)")
     paid_face_value: int = Field(description="payouts:face")
     paid_fees: int = Field(description="payouts:fees")
@@ -233,7 +234,7 @@ class BudgetBalance(BaseModel):
 class BudgetMovement(BaseModel):
     id: str
     created_at: str
-    type: str = Field(description="funding | draw | return")
+    type: str = Field(description="funding | draw | return | hold | release")
     currency: str
     debit: str
     credit: str

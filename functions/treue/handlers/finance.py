@@ -99,7 +99,8 @@ def get_budget(currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = N
             continue
         a = accounts.get(cur, {})
         available, threshold = a.get("budget:available", 0), thresholds.get(cur, 0)
-        balances.append({"currency": cur, "available": available, "funded": -a.get("budget:fundings", 0),
+        balances.append({"currency": cur, "available": available, "held": a.get("budget:held", 0),
+                         "funded": -a.get("budget:fundings", 0),
                          "paid_face_value": a.get("payouts:face", 0), "paid_fees": a.get("payouts:fees", 0),
                          "low_balance_threshold": threshold, "low": available < threshold})
     moves, next_cursor = budgets.movements(who.program_id, currency, limit, cursor)

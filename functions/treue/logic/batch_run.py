@@ -2,7 +2,8 @@
 
 ``begin`` marks the run started; the Distributed Map calls ``issue_line`` once per line (Step
 Functions retries it on transient errors, re-drives it after a lost answer) and ``fail_line`` when
-the retries are used up; ``finish`` counts the lines, ends the batch and writes ``batch.completed``.
+the retries are used up; ``finish`` counts the lines, ends the batch, writes ``batch.completed``
+and gives back what the batch still holds from the budget (the cost of the lines that did not pay).
 
 A line's reward runs the payout steps in-process (verify, issue, deliver, complete) — every one of
 them idempotent — so re-running a line continues where the last attempt stopped. A line that fails
@@ -16,8 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from treue.errors import ItemNotFound, MemberNotFound, NotOrderable
-from treue.logic import batches, ids, members, payout, rewards
+from treue.errors import Contention, ItemNotFound, MemberNotFound, NotOrderable
+from treue.logic import batches, budget, ids, members, payout, rewards
 from treue.logic.models import RewardRequest
 from treue.store.dynamodb import StaleCondition
 from treue.store.events import event_put
@@ -110,13 +111,20 @@ def finish(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
     if batch.get("name"):
         data["name"] = batch["name"]
     event_id = ids.derived_id("evt", bid, f"completed:{run}")
-    try:
-        deps.batches.transact([deps.batches.finish_run_items(pid, bid, run, status, now, reason),
-                               event_put(deps.orders.table, pid, "batch.completed", data, now, event_id)])
-    except StaleCondition:
-        current = deps.batches.require(pid, bid)
-        return {"status": current["status"], "run": current.get("runs"), "finished": "before"}
-    return {"status": status, "run": run, "counts": counted}
+    currencies = sorted(batch.get("cost") or {})
+    for _ in range(4):
+        release = budget.release_plan(deps.budgets, pid, bid, run, currencies, now)
+        try:
+            deps.batches.transact([deps.batches.finish_run_items(pid, bid, run, status, now, reason),
+                                   event_put(deps.orders.table, pid, "batch.completed", data, now, event_id),
+                                   *release])
+        except StaleCondition as err:
+            if err.index >= 2:  # a line still running drew from the hold meanwhile: read it again
+                continue
+            current = deps.batches.require(pid, bid)
+            return {"status": current["status"], "run": current.get("runs"), "finished": "before"}
+        return {"status": status, "run": run, "counts": counted}
+    raise Contention(f"batch {bid}: its hold kept changing while run {run} was ending")
 
 
 # ---------------------------------------------------------------- internals

@@ -1,8 +1,11 @@
 """Bulk issuance: a batch of reward lines, validated together, paid together, issued line by line.
 
 A batch is accepted whole or not at all: every line is checked first (each bad line reported with
-its number and reason) and the budget must cover the sum of the accepted lines per currency. With
-``partial: true`` the good lines go ahead and the bad ones are reported as rejected.
+its number and reason) and the budget must cover the sum of the accepted lines per currency. That
+sum is *held* in the transaction that creates the batch (``treue.logic.budget``): another batch or
+reward cannot spend it meanwhile, the lines are paid from the hold, and what a run's lines did not
+use goes back when the run ends (a retry holds again what its lines cost). With ``partial: true``
+the good lines go ahead and the bad ones are reported as rejected.
 
 The batch workflow (infra/batch.asl.json) then runs one *run* over the lines: a Distributed Map
 reads the run's items file from S3 and issues each line with bounded concurrency. A line becomes
@@ -24,9 +27,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from treue.errors import ItemNotFound, MalformedRequest, NotOrderable
-from treue.logic import ids, rewards
+from treue.logic import budget, ids, rewards
 from treue.logic.models import RewardRequest
 from treue.logic.programs import Program
+from treue.store.dynamodb import StaleCondition
 
 MAX_INLINE_LINES = 10_000
 MAX_UPLOAD_LINES = 50_000
@@ -35,6 +39,7 @@ LINE_STATUSES = ("pending", "processing", "issued", "failed")
 RUNNING = ("queued", "running")
 FINISHED = ("completed", "completed_with_failures", "halted")
 DEFAULT_TOLERATED_FAILURE_PERCENTAGE = 10
+MAX_CURRENCIES = 10  # one DynamoDB transaction creates the batch and holds its cost in every currency
 
 # The columns of a batch CSV (header row required; only reference and item_id must be present)
 CSV_INPUT_COLUMNS = ("reference", "item_id", "face_value", "email", "member_id", "external_id", "name", "message",
@@ -255,7 +260,7 @@ def require_id(batch_id: str) -> str:
 def submit(store, files, starter, budgets, program: Program, find_item, find_members, request, idempotency_key: str,
            actor: str, now: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
     """Validate and accept a batch, then start its first run: (batch, rejected lines, replayed)."""
-    from treue.errors import BatchInvalid, BudgetTooLow, UploadNotFound
+    from treue.errors import BatchInvalid, UploadNotFound
     from treue.logic.ledger import request_fingerprint
 
     fingerprint = request_fingerprint(request.fingerprint_payload())
@@ -279,11 +284,10 @@ def submit(store, files, starter, budgets, program: Program, find_item, find_mem
     if not accepted:
         raise BatchInvalid(f"none of the {len(raw_lines)} lines is valid; nothing was issued", errors=problems)
     need = costs(accepted)
-    short = shortfalls(need, {cur: budgets.available(program.id, cur)[0] for cur in need})
-    if short:
-        raise BudgetTooLow("the budget cannot pay for the batch: " + ", ".join(
-            f"{s['currency']} needs {s['needed']} minor units, has {s['available']}" for s in short) +
-            "; nothing was issued", shortfalls=short)
+    if len(need) > MAX_CURRENCIES:
+        raise BatchInvalid(f"the lines pay in {len(need)} currencies; a batch pays in at most {MAX_CURRENCIES} "
+                           "(split it by currency); nothing was issued", errors=[])
+    _check_budget(budgets, program.id, need, "the batch", "; nothing was issued")
     batch_id = ids.new_id("bat")
     rejected = _rejected_lines(problems)
     lines = [{"program_id": program.id, "batch_id": batch_id, **line, "status": "pending", "attempt": 1, "run": 0,
@@ -298,7 +302,10 @@ def submit(store, files, starter, budgets, program: Program, find_item, find_mem
         "source": source, "actor": actor, "client_reference": idempotency_key, "created_at": now, "updated_at": now,
     }
     files.put_run(program.id, batch_id, 1, [line["line"] for line in accepted])
-    replay = store.create(batch, lines, ("batch", idempotency_key, fingerprint), {"batch_id": batch_id})
+    store.put_lines(batch, lines)
+    replay = _holding(budgets, program.id, batch_id, 1, need, now, "the batch", "; nothing was issued",
+                      lambda hold: store.create(batch, lines, ("batch", idempotency_key, fingerprint),
+                                                {"batch_id": batch_id}, hold))
     if replay is not None:  # a concurrent request with the same key won
         return _replayed(store, files, starter, program.id, replay, fingerprint, idempotency_key)
     start_run(starter, files, batch, 1)
@@ -333,6 +340,40 @@ def _rejected_lines(problems: list[dict[str, Any]]) -> dict[int, dict[str, Any]]
     return {n: {"reference": e["reference"], "reason": "; ".join(e["reasons"])[:1000]} for n, e in out.items()}
 
 
+def _check_budget(budgets, program_id: str, need: dict[str, int], what: str, tail: str) -> None:
+    from treue.errors import BudgetTooLow
+
+    short = shortfalls(need, {cur: budgets.available(program_id, cur)[0] for cur in need})
+    if short:
+        raise BudgetTooLow(f"the budget cannot pay for {what}: " + ", ".join(
+            f"{s['currency']} needs {s['needed']} minor units, has {s['available']}" for s in short) + tail,
+            shortfalls=short)
+
+
+def _holding(budgets, program_id: str, batch_id: str, run: int, need: dict[str, int], now: str, what: str,
+             tail: str, write):
+    """``write(hold_items)`` — a transaction with the hold's items right after its first item — and
+    its result; BudgetTooLow when a balance no longer covers the hold (another batch or reward took
+    the money since the check)."""
+    from treue.errors import Contention
+
+    low_events = True
+    for _ in range(4):
+        items, conditions, flags = budget.hold_plan(budgets, program_id, batch_id, run, need, now, low_events)
+        try:
+            return write(items)
+        except StaleCondition as err:
+            at = err.index - 1
+            if 0 <= at < conditions:  # short now: refused; covered again (money came back): hold again
+                _check_budget(budgets, program_id, need, what, tail)
+                continue
+            if at in flags and low_events:  # another payment raised the low flag meanwhile
+                low_events = False
+                continue
+            raise
+    raise Contention(f"the budget kept changing while {what} was being held; retry")
+
+
 def start_run(starter, files, batch: dict[str, Any], run: int) -> None:
     starter.start_named(run_execution_name(batch["id"], run), {
         "program_id": batch["program_id"], "batch_id": batch["id"], "run": run, "bucket": files.bucket,
@@ -344,7 +385,7 @@ def start_run(starter, files, batch: dict[str, Any], run: int) -> None:
 def retry(store, files, starter, budgets, program_id: str, batch_id: str, now: str) -> tuple[dict[str, Any], int]:
     """Start a run over the lines not issued: failed lines get a new attempt, lines a halted run left
     pending or processing continue theirs. Returns (batch, lines re-driven)."""
-    from treue.errors import BatchRunning, BudgetTooLow, NothingToRetry
+    from treue.errors import BatchRunning, NothingToRetry
 
     batch = store.require(program_id, batch_id)
     if batch["status"] == "queued":  # a retry whose run has not begun: start it (again)
@@ -356,15 +397,14 @@ def retry(store, files, starter, budgets, program_id: str, batch_id: str, now: s
     redo = list(store.lines(program_id, batch_id, statuses=("failed", "pending", "processing")))
     if not redo:
         raise NothingToRetry(f"every line of batch {batch_id} is issued or rejected")
-    need = costs([line for line in redo if line["status"] != "processing"])  # processing lines have paid
-    short = shortfalls(need, {cur: budgets.available(program_id, cur)[0] for cur in need})
-    if short:
-        raise BudgetTooLow("the budget cannot pay for the lines to retry: " + ", ".join(
-            f"{s['currency']} needs {s['needed']} minor units, has {s['available']}" for s in short),
-            shortfalls=short)
+    # a line a halted run left processing may have paid already: held again all the same, and what
+    # it does not use goes back when the run ends
+    need = costs(redo)
+    _check_budget(budgets, program_id, need, "the lines to retry", "")
     run = int(batch.get("runs", 0)) + 1
     files.put_run(program_id, batch_id, run, [line["line"] for line in redo])
-    if not store.queue_run(program_id, batch_id, run, now):
+    if not _holding(budgets, program_id, batch_id, run, need, now, "the lines to retry", "",
+                    lambda hold: store.queue_run(program_id, batch_id, run, now, hold)):
         raise BatchRunning(f"batch {batch_id} was retried at the same moment; see its status")
     batch = store.require(program_id, batch_id)
     start_run(starter, files, batch, run)

@@ -4,12 +4,16 @@ A second double-entry ledger, in integer minor units per currency. Its accounts:
 
     budget:fundings   where top-ups come from (goes negative by everything ever funded)
     budget:available  what the program can still spend
+    budget:held       set aside for the lines of accepted batches, not yet paid out
     payouts:face      face value of the rewards paid
     payouts:fees      the providers' fees for them
 
 A funding moves money fundings → available; paying a reward moves available → face (+ fees); a
-failed or canceled reward moves it back. Each currency's accounts sum to zero at all times.
-Vouchers draw nothing: their cost falls to the brand at the till.
+failed or canceled reward moves it back to available. A batch holds what its lines cost when it is
+accepted (available → held, in the transaction that creates it, so two batches cannot both count on
+the same money); its lines are paid from the hold (held → face + fees), and when a run ends what
+its lines did not use goes back (held → available). Each currency's accounts sum to zero at all
+times. Vouchers draw nothing: their cost falls to the brand at the till.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from treue.store.dynamodb import StaleCondition
 class MoneyAccount(StrEnum):
     FUNDINGS = "budget:fundings"
     AVAILABLE = "budget:available"
+    HELD = "budget:held"
     FACE = "payouts:face"
     FEES = "payouts:fees"
 
@@ -36,6 +41,8 @@ class MovementType(StrEnum):
     FUNDING = "funding"
     DRAW = "draw"  # a reward paid from the budget
     RETURN = "return"  # the reward failed or was canceled: the money goes back
+    HOLD = "hold"  # set aside for a batch's lines
+    RELEASE = "release"  # what a batch run's lines did not use goes back
 
 
 class InsufficientFunds(Exception):
@@ -103,6 +110,56 @@ def fund(budgets, program_id: str, currency: str, amount: int, reference: str, i
     return {k: v for k, v in replay.result.items() if k != "member_id"}, True
 
 
+def batch_moves(program_id: str, batch_id: str, run: int, amounts: dict[str, int], release: bool,
+                now: str) -> list[Movement]:
+    """The hold of run ``run`` of a batch (available → held), or its release (held → available)."""
+    kind, debit, credit = ((MovementType.RELEASE, MoneyAccount.HELD, MoneyAccount.AVAILABLE) if release
+                           else (MovementType.HOLD, MoneyAccount.AVAILABLE, MoneyAccount.HELD))
+    why = "not used by its lines, released" if release else "held for its lines"
+    return [Movement(
+        id=new_id("mov"), program_id=program_id, currency=cur, type=kind, debit=debit, credit=credit,
+        amount=amount, reference=batch_id, reason=f"batch {batch_id} run {run}: {why}",
+        actor=f"batch:{batch_id}", created_at=now, metadata={"batch_id": batch_id, "run": run},
+    ) for cur, amount in sorted(amounts.items()) if amount > 0]
+
+
+def hold_plan(budgets, program_id: str, batch_id: str, run: int, amounts: dict[str, int], now: str,
+              low_events: bool = True) -> tuple[list[dict[str, Any]], int, list[int]]:
+    """Transaction items holding ``amounts`` for run ``run`` of a batch: (items, how many leading
+    items are the balance conditions, positions of the low flags). Per currency, a hold that takes
+    the balance below the low-balance threshold raises the flag and writes ``budget.low`` (as a draw
+    does); when a flag was raised meanwhile, plan again with ``low_events=False``."""
+    from treue.store.events import event_put
+
+    moves = batch_moves(program_id, batch_id, run, amounts, release=False, now=now)
+    items = budgets.hold_items(moves, batch_id)
+    flags: list[int] = []
+    for move in moves if low_events else []:
+        balance, threshold, flagged = budgets.available_with_flag(program_id, move.currency)
+        if threshold and balance - move.amount < threshold and not flagged:
+            flags.append(len(items))
+            items += [budgets.raise_flag_item(program_id, move.currency, now), event_put(
+                budgets.table, program_id, "budget.low", {
+                    "currency": move.currency, "balance": {"value": balance - move.amount, "currency": move.currency},
+                    "threshold": {"value": threshold, "currency": move.currency}, "batch_id": batch_id}, now)]
+    return items, len(moves), flags
+
+
+def release_plan(budgets, program_id: str, batch_id: str, run: int, currencies: list[str], now: str
+                 ) -> list[dict[str, Any]]:
+    """Transaction items giving back what a batch still holds once its run ``run`` has ended (none
+    when it holds nothing). They fail the transaction if a line drew from the hold meanwhile: plan
+    again. A release that lifts the balance back to the threshold or above lowers the low flag."""
+    remaining = budgets.held_by(program_id, batch_id, currencies)
+    moves = batch_moves(program_id, batch_id, run, remaining, release=True, now=now)
+    items = budgets.release_items(moves, batch_id, remaining)
+    for move in moves:
+        balance, threshold, flagged = budgets.available_with_flag(program_id, move.currency)
+        if flagged and balance + move.amount >= threshold:
+            items.append(budgets.lower_flag_item(program_id, move.currency))
+    return items
+
+
 def draw(budgets, orders, order: dict[str, Any], now: str) -> bool:
     """Pay the order's face value and fee from the budget, once; False when an earlier attempt did.
 
@@ -111,28 +168,34 @@ def draw(budgets, orders, order: dict[str, Any], now: str) -> bool:
     before the draw says this draw leaves it below the low-balance threshold, the same transaction
     raises the budget's ``low`` flag (only if not raised yet) and writes the ``budget.low`` event: one
     event each time the balance falls below the threshold; a funding or a new threshold lowers the flag.
+    A batch line's reward is paid from its batch's hold instead (``remaining >= need`` on the hold),
+    which leaves the available balance and its flag alone: the hold took the money from there.
     """
     if order.get("funds"):
         return False
     face, fee = cost_of(order)
     need = face + fee
     pid, cur = order["program_id"], order["currency"]
-    balance, threshold, low_flagged = budgets.available_with_flag(pid, cur)
-    if balance < need:
+    batch_id = order.get("batch_id")
+    source = MoneyAccount.HELD if batch_id else MoneyAccount.AVAILABLE
+    balance, threshold, low_flagged = (0, 0, True) if batch_id else budgets.available_with_flag(pid, cur)
+    if not batch_id and balance < need:
         raise InsufficientFunds(f"the {cur} budget has {balance} minor units; the order needs {need}")
     moves = [Movement(
-        id=new_id("mov"), program_id=pid, currency=cur, type=MovementType.DRAW, debit=MoneyAccount.AVAILABLE,
+        id=new_id("mov"), program_id=pid, currency=cur, type=MovementType.DRAW, debit=source,
         credit=MoneyAccount.FACE, amount=face, reference=order["id"], reason=f"order {order['id']}: face value",
         actor="workflow:payout", created_at=now, order_id=order["id"],
     )]
     if fee:
         moves.append(Movement(
             id=new_id("mov"), program_id=pid, currency=cur, type=MovementType.DRAW,
-            debit=MoneyAccount.AVAILABLE, credit=MoneyAccount.FEES, amount=fee, reference=order["id"],
+            debit=source, credit=MoneyAccount.FEES, amount=fee, reference=order["id"],
             reason=f"order {order['id']}: provider fee", actor="workflow:payout", created_at=now,
             order_id=order["id"],
         ))
     funds = {"face": face, "fee": fee, "currency": cur, "drawn_at": now, "movements": [m.id for m in moves]}
+    if batch_id:
+        funds["batch_id"] = batch_id
     low = None
     if threshold and balance - need < threshold and not low_flagged:
         from treue.store.events import event_put
@@ -142,7 +205,7 @@ def draw(budgets, orders, order: dict[str, Any], now: str) -> bool:
             "threshold": {"value": threshold, "currency": cur}, "order_id": order["id"]}, now)
     for flag in ((low, None) if low else (None,)):
         try:
-            budgets.draw(order, funds, moves, need, low_event=flag, now=now)
+            budgets.draw(order, funds, moves, need, low_event=flag, now=now, batch_id=batch_id)
             return True
         except StaleCondition as err:
             if err.index == 0:  # the order: drawn by an earlier attempt, or no longer payable
@@ -152,6 +215,9 @@ def draw(budgets, orders, order: dict[str, Any], now: str) -> bool:
                 from treue.logic.payout import OrderNotPayable
 
                 raise OrderNotPayable(f"order {order['id']} is {current['status']}") from err
+            if err.index == 1 and batch_id:  # the run ended and released the hold meanwhile
+                raise InsufficientFunds(f"batch {batch_id} holds no more {cur} for this line (its run has "
+                                        "ended); retry the batch") from err
             if err.index == 1:  # the balance fell below what the order needs meanwhile
                 balance, _, _ = budgets.available_with_flag(pid, cur)
                 raise InsufficientFunds(f"the {cur} budget has {balance} minor units; the order needs {need}") from err

@@ -168,13 +168,15 @@ def reconcile(
     point_accounts: dict[str, int],
     money_accounts: dict[str, dict[str, int]],
     member_balances: dict[str, int],
+    holds: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Every order created on ``day`` checked against the ledger, the budget and the provider.
 
     ``entries`` are the journal from ``day`` on (postings and movements); ``provider_status(order)``
     answers the provider's record (an object with ``status`` and ``reference``, or None);
     ``donation_of(order)`` the stored donation receipt. Whole-program checks: each unit of the
-    trial balance sums to 0 and the members' balances add up to the member accounts.
+    trial balance sums to 0, the members' balances add up to the member accounts and what the
+    batches hold (``holds``, currency → sum) adds up to each ``budget:held`` account.
     """
     points: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     money: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -252,8 +254,14 @@ def reconcile(
             differ("member_balances", None, "points", point_accounts.get(account, 0), member_balances.get(account, 0),
                    f"{account}: the ledger's total vs the sum of the members' balances")
     for currency, accounts in money_accounts.items():
-        if accounts.get("budget:available", 0) < 0:
-            differ("budget_negative", None, currency, ">= 0", accounts["budget:available"], "budget:available")
+        for account in ("budget:available", "budget:held"):
+            if accounts.get(account, 0) < 0:
+                differ("budget_negative", None, currency, ">= 0", accounts[account], account)
+    for currency in sorted(set(holds or {}) | {c for c, a in money_accounts.items() if a.get("budget:held")}):
+        held, holding = money_accounts.get(currency, {}).get("budget:held", 0), (holds or {}).get(currency, 0)
+        if holds is not None and held != holding:
+            differ("budget_held", None, currency, held, holding,
+                   "budget:held vs the sum of what the batches hold")
     return {
         "date": day,
         "checked": {"orders": len(orders), "postings": postings, "movements": movements},
@@ -279,6 +287,7 @@ def reconcile_day(store, provider, program_id: str, day: str) -> dict[str, Any]:
         lambda o: provider.status(program_id, o["id"]),
         lambda o: orders.get_donation(program_id, o["donation_id"]) if o.get("donation_id") else None,
         store.program_accounts(program_id), BudgetStore(store).accounts(program_id), totals,
+        BudgetStore(store).holds(program_id),
     )
 
 

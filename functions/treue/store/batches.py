@@ -54,23 +54,28 @@ class BatchStore(OnTable):
 
     # ------------------------------------------------------------ create
 
-    def create(self, batch: dict[str, Any], lines: list[dict[str, Any]], idempotency: tuple[str, str, str],
-               result: dict[str, Any]) -> Replay | None:
-        """The lines first, then the batch, its counters and the idempotency guard in one transaction.
+    def put_lines(self, batch: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+        """Write a new batch's lines (before :meth:`create`)."""
+        pk = batch_pk(batch["program_id"], batch["id"])
+        self._write_all([{"PutRequest": {"Item": to_item({"pk": pk, "sk": line_sk(line["line"]), **line})}}
+                         for line in lines])
 
-        Lines of a batch whose transaction then fails (a concurrent request with the same key) belong
-        to no batch anyone can read; they are never run."""
+    def create(self, batch: dict[str, Any], lines: list[dict[str, Any]], idempotency: tuple[str, str, str],
+               result: dict[str, Any], hold: list[dict[str, Any]] = ()) -> Replay | None:
+        """The idempotency guard, the ``hold`` items (right after it: index 1 on), the batch and its
+        counters in one transaction; the lines were written before (:meth:`put_lines`).
+
+        Lines of a batch whose transaction then fails (a concurrent request with the same key, or a
+        budget that no longer covers the hold) belong to no batch anyone can read; they are never run."""
         pid, bid, now = batch["program_id"], batch["id"], batch["created_at"]
         pk = batch_pk(pid, bid)
         shards = [{status: 0 for status in (*LINE_STATUSES, "rejected")} for _ in range(SHARDS)]
-        puts = []
         for line in lines:
             shards[shard_of(line["line"])][line["status"]] += 1
-            puts.append({"PutRequest": {"Item": to_item({"pk": pk, "sk": line_sk(line["line"]), **line})}})
-        self._write_all(puts)
         kind, reference, fingerprint = idempotency
         items = [
             self.store._idem_put(pid, kind, reference, fingerprint, result, now),
+            *hold,
             self.store._put_new({"pk": pk, "sk": "BATCH", **batch, "gsi1pk": f"P#{pid}#BATCHES",
                                  "gsi1sk": f"{now}#{bid}"}),
             *({"Put": {"TableName": self.table,
@@ -218,21 +223,23 @@ class BatchStore(OnTable):
         data = from_item(out["Item"])
         return Replay(fingerprint=data["fingerprint"], result=data["result"])
 
-    def queue_run(self, program_id: str, batch_id: str, run: int, now: str) -> bool:
-        """A finished batch is queued for run ``run``; False when another retry queued it first."""
+    def queue_run(self, program_id: str, batch_id: str, run: int, now: str, hold: list[dict[str, Any]] = ()
+                  ) -> bool:
+        """A finished batch is queued for run ``run``, with the ``hold`` items (index 1 on) in the same
+        transaction; False when another retry queued it first."""
         try:
-            self.ddb.update_item(
-                TableName=self.table, Key=_key(batch_pk(program_id, batch_id), "BATCH"),
-                UpdateExpression="SET #s = :queued, queued_run = :run, updated_at = :now",
-                ConditionExpression="runs = :runs AND #s IN (:c, :cf, :h)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":queued": {"S": "queued"}, ":run": {"N": str(run)},
-                                           ":runs": {"N": str(run - 1)}, ":now": {"S": now},
-                                           ":c": {"S": "completed"}, ":cf": {"S": "completed_with_failures"},
-                                           ":h": {"S": "halted"}},
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            self.store.transact([{"Update": {
+                "TableName": self.table, "Key": _key(batch_pk(program_id, batch_id), "BATCH"),
+                "UpdateExpression": "SET #s = :queued, queued_run = :run, updated_at = :now",
+                "ConditionExpression": "runs = :runs AND #s IN (:c, :cf, :h)",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":queued": {"S": "queued"}, ":run": {"N": str(run)},
+                                              ":runs": {"N": str(run - 1)}, ":now": {"S": now},
+                                              ":c": {"S": "completed"}, ":cf": {"S": "completed_with_failures"},
+                                              ":h": {"S": "halted"}},
+            }}, *hold])
+        except StaleCondition as err:
+            if err.index == 0:
                 return False
             raise
         return True

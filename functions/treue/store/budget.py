@@ -4,6 +4,7 @@
     P#<pid>#BUDGET  ACCOUNT#<cur>#<account>              balance of one budget account in one currency
     P#<pid>#BUDGET  SETTINGS#<cur>                       low-balance threshold
     P#<pid>#BUDGET  MOVE#<cur>#<time>#<movement id>      a movement (also in the journal index)
+    P#<pid>#BUDGET  HOLD#<cur>#<batch id>                what the batch still holds (``remaining``)
 
 Every movement's transaction carries its audit record, which vouches for the movement's content.
 """
@@ -88,13 +89,59 @@ class BudgetStore(OnTable):
             raise
         return None
 
+    def hold_items(self, moves: list[Movement], batch_id: str) -> list[dict[str, Any]]:
+        """A batch's hold (``batch_moves``): the available balances, each conditioned to cover its
+        amount, first; then the held balances, the movements and the batch's hold items."""
+        items = self.movement_items(moves)
+        available = [i for i in items if _is_available_add(i)]
+        for item, move in zip(available, moves, strict=True):
+            item["Update"]["ConditionExpression"] = "balance >= :need"
+            item["Update"]["ExpressionAttributeValues"][":need"] = {"N": str(move.amount)}
+        holds = [{"Update": {
+            "TableName": self.table, "Key": _key(budget_pk(m.program_id), f"HOLD#{m.currency}#{batch_id}"),
+            "UpdateExpression": "SET currency = :c, batch_id = :b, updated_at = :now ADD remaining :a",
+            "ExpressionAttributeValues": {":c": {"S": m.currency}, ":b": {"S": batch_id}, ":now": {"S": m.created_at},
+                                          ":a": {"N": str(m.amount)}},
+        }} for m in moves]
+        return [*available, *(i for i in items if not any(i is a for a in available)), *holds]
+
+    def release_items(self, moves: list[Movement], batch_id: str, remaining: dict[str, int]) -> list[dict[str, Any]]:
+        """A batch's release: its hold items emptied (conditioned on still holding ``remaining``, read
+        before), then the movements and the balances."""
+        empty = [{"Update": {
+            "TableName": self.table, "Key": _key(budget_pk(m.program_id), f"HOLD#{m.currency}#{batch_id}"),
+            "UpdateExpression": "SET remaining = :zero, updated_at = :now",
+            "ConditionExpression": "remaining = :r",
+            "ExpressionAttributeValues": {":zero": {"N": "0"}, ":now": {"S": m.created_at},
+                                          ":r": {"N": str(remaining[m.currency])}},
+        }} for m in moves]
+        return [*empty, *self.movement_items(moves)]
+
+    def held_by(self, program_id: str, batch_id: str, currencies: list[str]) -> dict[str, int]:
+        """currency → what the batch still holds (0 when nothing)."""
+        if not currencies:
+            return {}
+        keys = [_key(budget_pk(program_id), f"HOLD#{cur}#{batch_id}") for cur in currencies]
+        out = self.ddb.batch_get_item(RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}})
+        found = {i["currency"]: i.get("remaining", 0)
+                 for i in map(from_item, out.get("Responses", {}).get(self.table, []))}
+        return {cur: found.get(cur, 0) for cur in currencies}
+
+    def holds(self, program_id: str) -> dict[str, int]:
+        """currency → what every batch together still holds (the ``budget:held`` account must match)."""
+        out: dict[str, int] = {}
+        for item in self._query(program_id, "HOLD#"):
+            out[item["currency"]] = out.get(item["currency"], 0) + item.get("remaining", 0)
+        return out
+
     def draw(self, order: dict[str, Any], funds: dict[str, Any], moves: list[Movement], need: int,
-             low_event: dict[str, Any] | None, now: str) -> None:
+             low_event: dict[str, Any] | None, now: str, batch_id: str | None = None) -> None:
         """Record the order's funds and the draw, if the order has none yet and the balance covers it;
         with ``low_event``, also raise the currency's low flag (if not raised) and write the event.
+        With ``batch_id`` the draw comes from that batch's hold, which must still cover ``need``.
 
         Raises StaleCondition: index 0 = the order (already drawn or not PROCESSING), 1 = the balance
-        is below ``need``, 2 = the low flag was raised meanwhile.
+        (or the batch's hold) is below ``need``, 2 = the low flag was raised meanwhile.
         """
         pid, oid = order["program_id"], order["id"]
         from treue.store.orders import order_pk
@@ -114,18 +161,30 @@ class BudgetStore(OnTable):
             }
         }
         items = self.movement_items(moves)
-        [available] = [i for i in items if _is_available_add(i)]
-        others = [i for i in items if i is not available]
-        available["Update"]["ConditionExpression"] = "balance >= :need"
-        available["Update"]["ExpressionAttributeValues"][":need"] = {"N": str(need)}
-        head = [order_update, available]
+        if batch_id:
+            others = items
+            covering = {"Update": {
+                "TableName": self.table, "Key": _key(budget_pk(pid), f"HOLD#{cur}#{batch_id}"),
+                "UpdateExpression": "ADD remaining :minus", "ConditionExpression": "remaining >= :need",
+                "ExpressionAttributeValues": {":minus": {"N": str(-need)}, ":need": {"N": str(need)}},
+            }}
+        else:
+            [covering] = [i for i in items if _is_available_add(i)]
+            others = [i for i in items if i is not covering]
+            covering["Update"]["ConditionExpression"] = "balance >= :need"
+            covering["Update"]["ExpressionAttributeValues"][":need"] = {"N": str(need)}
+        head = [order_update, covering]
         if low_event is not None:
-            head += [{"Update": {
-                "TableName": self.table, "Key": _key(budget_pk(pid), f"SETTINGS#{cur}"),
-                "UpdateExpression": "SET low_since = :now", "ConditionExpression": "attribute_not_exists(low_since)",
-                "ExpressionAttributeValues": {":now": {"S": now}},
-            }}, low_event]
+            head += [self.raise_flag_item(pid, cur, now), low_event]
         self.store.transact([*head, *others])
+
+    def raise_flag_item(self, program_id: str, currency: str, now: str) -> dict[str, Any]:
+        """Raise the currency's low flag, unless it is raised (then the transaction fails)."""
+        return {"Update": {
+            "TableName": self.table, "Key": _key(budget_pk(program_id), f"SETTINGS#{currency}"),
+            "UpdateExpression": "SET low_since = :now", "ConditionExpression": "attribute_not_exists(low_since)",
+            "ExpressionAttributeValues": {":now": {"S": now}},
+        }}
 
     def lower_flag_item(self, program_id: str, currency: str) -> dict[str, Any]:
         """Lower the currency's low flag (in a funding's transaction): the next fall below the
