@@ -194,6 +194,18 @@ def test_crossing_the_low_balance_threshold_emits_one_budget_low_event(payout, s
 # ---------------------------------------------------------------- reports
 
 
+def test_the_reconciliation_names_a_held_balance_that_the_batches_do_not_account_for():
+    money = {"EUR": {"budget:fundings": -10_000, "budget:available": 7_000, "budget:held": 3_000}}
+
+    def check(holds):
+        out = finance_logic.reconcile("2026-12-01", [], [], lambda o: None, lambda o: None, {}, money, {}, holds)
+        return [(d["check"], d["expected"], d["actual"]) for d in out["differences"]]
+
+    assert check({"EUR": 3_000}) == []
+    assert check({"EUR": 2_000}) == [("budget_held", 3_000, 2_000)]
+    assert check({}) == [("budget_held", 3_000, 0)]
+
+
 def test_journal_lists_postings_and_movements_in_time_order_with_a_cursor(shop):
     member = member_with(shop, 3000)
     _, placed = place(shop, order_body(member, "atelier-mode-eur", 2500))
