@@ -216,7 +216,10 @@ class TreueStack(Stack):
                                        fanout=fanout.function, sender=sender.function)
         deliveries.queue.grant_send_messages(webhooks_fn.function)
         webhooks_fn.function.add_environment("WEBHOOK_QUEUE_URL", deliveries.queue.queue_url)
-        webhooks_fn.function.add_environment("ALLOW_LOCAL_WEBHOOKS", "false")
+        # endpoints on 127.0.0.1 only on the twin (which sets it to "true"): checked at registration
+        # and again by the sender at every delivery
+        for checks_urls in (webhooks_fn.function, sender.function):
+            checks_urls.add_environment("ALLOW_LOCAL_WEBHOOKS", "false")
 
         queue = AccrualQueue(self, "AccrualQueue", key=storage.key, consumer=accrual_queue.function)
 
