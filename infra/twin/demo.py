@@ -160,7 +160,7 @@ def brand_batch(state: dict, run: str, size: int = 1000) -> None:
                           headers={"Idempotency-Key": f"q4-batch-{run}"})
     assert status == 202, batch
     print(f"   {status}  {batch['batch_id']}  {batch['lines']:,} lines validated, "
-          f"costing {_money(batch['cost'][0])}, which the budget covers; issuing 20 at a time:")
+          f"costing {_money(batch['cost'][0])}, held from the budget; issuing 20 at a time:")
     while True:
         _, view = _call(state, "GET", f"/v1/batches/{batch['batch_id']}")
         done = view["counts"]["issued"] + view["counts"]["failed"]
