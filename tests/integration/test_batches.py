@@ -352,6 +352,35 @@ def test_an_accepted_batch_holds_its_cost_so_no_other_batch_can_spend_it(payout,
     assert reconciliation(brand)["differences"] == []
 
 
+def test_a_batch_whose_hold_is_refused_after_the_check_leaves_nothing_behind(payout, batch_machine, store,
+                                                                            monkeypatch):
+    from tests.integration.test_finance import new_program
+    from treue.logic import batches as logic
+    from treue.logic import budget as money
+
+    brand = new_program(store, "Raced")
+    pid = brand["program_id"]
+    money.fund(runtime.budgets(), pid, "EUR", 10_000, "seed", "seed", "test", runtime.now())
+    checks, real = [], logic._check_budget
+
+    def spent_in_between(*args):  # the check passes; another payment takes the money before the hold
+        checks.append(args)
+        if len(checks) > 1:
+            real(*args)
+
+    monkeypatch.setattr(logic, "_check_budget", spent_in_between)
+    status, problem, _ = submit(brand, {"lines": [line(n) for n in range(1, 11)]}, scope="admin")  # 102.50 EUR
+    assert status == 409 and problem["shortfalls"] == [{"currency": "EUR", "needed": 10_250, "available": 10_000}]
+    assert len(checks) == 2  # refused by the hold's condition, then explained by a second look
+    assert runtime.batches().page(pid, None, 10)[0] == []
+    table = runtime.store()
+    left = table.ddb.scan(TableName=table.table, FilterExpression="program_id = :p AND begins_with(sk, :l)",
+                          ExpressionAttributeValues={":p": {"S": pid}, ":l": {"S": "LINE#"}})
+    assert left["Items"] == []  # the lines written before the transaction were deleted
+    assert budget(brand) == 10_000 and held(brand) == 0
+    assert [m["type"] for m in runtime.budgets().movements(pid, "EUR", 50, None)[0]] == ["funding"]
+
+
 def _accepted_line(n):
     from treue.logic.models import RewardRequest
 

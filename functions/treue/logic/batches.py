@@ -260,7 +260,7 @@ def require_id(batch_id: str) -> str:
 def submit(store, files, starter, budgets, program: Program, find_item, find_members, request, idempotency_key: str,
            actor: str, now: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
     """Validate and accept a batch, then start its first run: (batch, rejected lines, replayed)."""
-    from treue.errors import BatchInvalid, UploadNotFound
+    from treue.errors import BatchInvalid, BudgetTooLow, Contention, UploadNotFound
     from treue.logic.ledger import request_fingerprint
 
     fingerprint = request_fingerprint(request.fingerprint_payload())
@@ -303,10 +303,16 @@ def submit(store, files, starter, budgets, program: Program, find_item, find_mem
     }
     files.put_run(program.id, batch_id, 1, [line["line"] for line in accepted])
     store.put_lines(batch, lines)
-    replay = _holding(budgets, program.id, batch_id, 1, need, now, "the batch", "; nothing was issued",
-                      lambda hold: store.create(batch, lines, ("batch", idempotency_key, fingerprint),
-                                                {"batch_id": batch_id}, hold))
-    if replay is not None:  # a concurrent request with the same key won
+    try:
+        replay = _holding(budgets, program.id, batch_id, 1, need, now, "the batch", "; nothing was issued",
+                          lambda hold: store.create(batch, lines, ("batch", idempotency_key, fingerprint),
+                                                    {"batch_id": batch_id}, hold))
+    except (BudgetTooLow, Contention):  # certainly not created: no lines left over
+        store.delete_lines(batch, lines)
+        raise
+    if replay is not None:  # a concurrent request with the same key won (or our own, answered late)
+        if replay.result.get("batch_id") != batch_id:
+            store.delete_lines(batch, lines)
         return _replayed(store, files, starter, program.id, replay, fingerprint, idempotency_key)
     start_run(starter, files, batch, 1)
     return batch, problems, False

@@ -60,13 +60,19 @@ class BatchStore(OnTable):
         self._write_all([{"PutRequest": {"Item": to_item({"pk": pk, "sk": line_sk(line["line"]), **line})}}
                          for line in lines])
 
+    def delete_lines(self, batch: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+        """Remove the lines of a batch that was not created (see :meth:`create`)."""
+        pk = batch_pk(batch["program_id"], batch["id"])
+        self._write_all([{"DeleteRequest": {"Key": _key(pk, line_sk(line["line"]))}} for line in lines])
+
     def create(self, batch: dict[str, Any], lines: list[dict[str, Any]], idempotency: tuple[str, str, str],
                result: dict[str, Any], hold: list[dict[str, Any]] = ()) -> Replay | None:
         """The idempotency guard, the ``hold`` items (right after it: index 1 on), the batch and its
         counters in one transaction; the lines were written before (:meth:`put_lines`).
 
-        Lines of a batch whose transaction then fails (a concurrent request with the same key, or a
-        budget that no longer covers the hold) belong to no batch anyone can read; they are never run."""
+        When the transaction fails (a concurrent request with the same key, or a budget that no longer
+        covers the hold) the caller deletes the lines (:meth:`delete_lines`); any it could not delete
+        belong to no batch anyone can read and are never run."""
         pid, bid, now = batch["program_id"], batch["id"], batch["created_at"]
         pk = batch_pk(pid, bid)
         shards = [{status: 0 for status in (*LINE_STATUSES, "rejected")} for _ in range(SHARDS)]
