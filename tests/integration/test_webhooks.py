@@ -107,7 +107,8 @@ def test_urls_must_be_public_https_unless_local_ones_are_allowed():
     assert hooks.check_url("https://crm.example.com/hook", False)
     assert hooks.check_url("http://127.0.0.1:8000/hook", True)
     for url in ("http://crm.example.com/x", "https://127.0.0.1/x", "https://10.0.0.5/x", "https://u:p@x.com/",
-                "http://127.0.0.1:8000/hook", "https://169.254.169.254/latest"):
+                "http://127.0.0.1:8000/hook", "https://169.254.169.254/latest", "https://100.64.0.1/x",
+                "https://[::ffff:10.0.0.5]/x"):
         with pytest.raises(MalformedRequest):
             hooks.check_url(url, False)
 

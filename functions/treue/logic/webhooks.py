@@ -83,11 +83,17 @@ def _is_loopback(host: str) -> bool:
 
 
 def _is_private(host: str) -> bool:
+    """A literal IP address that is not public (a host name is checked at each delivery)."""
     try:
-        address = ipaddress.ip_address(host)
+        return not _public(ipaddress.ip_address(host))
     except ValueError:
         return False
-    return address.is_private or address.is_link_local or address.is_reserved or address.is_multicast
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
 
 
 def deliverable_address(addresses: list[str], allow_local: bool) -> str:
@@ -102,11 +108,7 @@ def deliverable_address(addresses: list[str], allow_local: bool) -> str:
         raise ValueError("the webhook host does not resolve")
     for raw in addresses:
         address = ipaddress.ip_address(raw.split("%", 1)[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if allow_local and address.is_loopback:
-            continue
-        if not address.is_global or address.is_multicast:
+        if not _public(address) and not (allow_local and address.is_loopback):
             raise ValueError(f"the webhook host resolves to a non-public address ({address})")
     return addresses[0]
 
