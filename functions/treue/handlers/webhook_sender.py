@@ -25,7 +25,15 @@ from treue.store import events as event_log
 logger = Logger()
 tracer = Tracer()
 TIMEOUT_SECONDS = 10
-_tls = ssl.create_default_context()  # certificates checked against the URL's host name
+_tls: ssl.SSLContext | None = None  # certificates checked against the URL's host name; see _tls_context
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Created at the first HTTPS delivery, not at import: loading the CA store takes ~30 ms of cold start."""
+    global _tls
+    if _tls is None:
+        _tls = ssl.create_default_context()
+    return _tls
 _opened: dict[str, str] = {}  # sealed secret → secret (a warm function decrypts each secret once)
 
 
@@ -65,7 +73,7 @@ def post(url: str, body: bytes, headers: dict[str, str], allow_local: bool) -> t
     try:
         connection.sock = socket.create_connection((address, port), timeout=TIMEOUT_SECONDS)
         if tls:
-            connection.sock = _tls.wrap_socket(connection.sock, server_hostname=host)
+            connection.sock = _tls_context().wrap_socket(connection.sock, server_hostname=host)
         connection.request("POST", urlunsplit(("", "", parts.path or "/", parts.query, "")), body, headers)
         answer = connection.getresponse()
         answer.read(65536)

@@ -95,8 +95,7 @@ class BudgetStore(OnTable):
         items = self.movement_items(moves)
         available = [i for i in items if _is_available_add(i)]
         for item, move in zip(available, moves, strict=True):
-            item["Update"]["ConditionExpression"] = "balance >= :need"
-            item["Update"]["ExpressionAttributeValues"][":need"] = {"N": str(move.amount)}
+            _must_cover(item, move.amount)
         holds = [{"Update": {
             "TableName": self.table, "Key": _key(budget_pk(m.program_id), f"HOLD#{m.currency}#{batch_id}"),
             "UpdateExpression": "SET currency = :c, batch_id = :b, updated_at = :now ADD remaining :a",
@@ -171,8 +170,7 @@ class BudgetStore(OnTable):
         else:
             [covering] = [i for i in items if _is_available_add(i)]
             others = [i for i in items if i is not covering]
-            covering["Update"]["ConditionExpression"] = "balance >= :need"
-            covering["Update"]["ExpressionAttributeValues"][":need"] = {"N": str(need)}
+            _must_cover(covering, need)
         head = [order_update, covering]
         if low_event is not None:
             head += [self.raise_flag_item(pid, cur, now), low_event]
@@ -271,6 +269,12 @@ class BudgetStore(OnTable):
             if not out.get("LastEvaluatedKey"):
                 return items
             params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+def _must_cover(balance_update: dict[str, Any], amount: int) -> None:
+    """Condition a balance change (``_add``) on the balance covering ``amount`` before it."""
+    balance_update["Update"]["ConditionExpression"] = "balance >= :need"
+    balance_update["Update"]["ExpressionAttributeValues"][":need"] = {"N": str(amount)}
 
 
 def _is_available_add(item: dict[str, Any]) -> bool:
