@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 PROBLEM_SCHEMA = {
@@ -85,6 +86,7 @@ def build() -> dict[str, Any]:
                         "description": description,
                         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
                     }
+                _declare_path_parameters(path, operation)
                 scopes = module.SCOPES.get((_method_of(item, operation), path))
                 if scopes:
                     operation["x-treue-scopes"] = [str(s) for s in scopes]
@@ -130,6 +132,18 @@ def build() -> dict[str, Any]:
     }
     doc["paths"] = dict(sorted(doc["paths"].items()))
     return doc
+
+
+def _declare_path_parameters(path: str, operation: dict[str, Any]) -> None:
+    """Declare every ``{name}`` of the path as a required string parameter, where the handler reads it
+    from the event instead of taking it as an argument (the resolver then leaves it out)."""
+    parameters = operation.setdefault("parameters", [])
+    declared = {p.get("name") for p in parameters if p.get("in") == "path"}
+    for name in re.findall(r"{([^}/]+)}", path):
+        if name not in declared:
+            parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+    if not parameters:
+        del operation["parameters"]
 
 
 def _method_of(item: dict[str, Any], operation: dict[str, Any]) -> str:

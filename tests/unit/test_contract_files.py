@@ -14,6 +14,18 @@ def test_the_committed_openapi_document_matches_the_handlers():
     assert committed == render(), "run `make openapi` and commit functions/treue/openapi.json"
 
 
+def test_the_openapi_document_is_a_valid_openapi_3_1_document():
+    from openapi_spec_validator import validate
+
+    document = json.loads((ROOT / "functions" / "treue" / "openapi.json").read_text())
+    validate(document)  # raises on any fault, e.g. a path parameter that no operation declares
+    for path, item in document["paths"].items():
+        names = {part[1:-1] for part in path.split("/") if part.startswith("{")}
+        for method, operation in item.items():
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert declared == names, (method, path, declared)
+
+
 def test_every_route_has_a_sample_event():
     samples = [json.loads(p.read_text()) for p in EVENTS.rglob("*.json")]
     covered = {(e.get("httpMethod"), e.get("resource")) for e in samples}
