@@ -73,3 +73,25 @@ def test_unknown_routes_are_404_problems(program):
     event = api_event("accrual/get_balance.json", auth=program["auth"]["partner"], path="/v1/nothing")
     event["resource"] = "/v1/nothing"
     assert problem_of(accrual.handler(event, LambdaContext()))["status"] == 404
+
+
+@pytest.mark.parametrize("depth", [33, 100_000])
+def test_deeply_nested_bodies_are_400_problems_not_recursion_errors(program, depth):
+    body = '{"email": "ada@example.com", "name": ' + "[" * depth + "]" * depth + "}"
+    event = api_event("enrollment/post_member.json", auth=program["auth"]["admin"], body=body)
+    problem = problem_of(enrollment.handler(event, LambdaContext()))
+    assert problem["status"] == 400 and "deeper than 32 levels" in problem["detail"]
+
+
+def test_nesting_up_to_the_limit_is_read_and_judged_by_the_model(program):
+    body = '{"email": "ada@example.com", "name": ' + "[" * 31 + "]" * 31 + "}"
+    event = api_event("enrollment/post_member.json", auth=program["auth"]["admin"], body=body)
+    problem = problem_of(enrollment.handler(event, LambdaContext()))
+    assert problem["status"] == 422 and problem["errors"][0]["field"] == "name"
+
+
+def test_a_body_over_the_size_limit_is_a_413_problem(program):
+    body = json.dumps({"email": "ada@example.com", "name": "x" * 5_000_001})
+    event = api_event("enrollment/post_member.json", auth=program["auth"]["admin"], body=body)
+    problem = problem_of(enrollment.handler(event, LambdaContext()))
+    assert problem["status"] == 413 and "5,000,000 bytes" in problem["detail"]

@@ -17,6 +17,8 @@ from treue.logic import audit
 from treue.logic.keys import Scope
 
 PROBLEM_JSON = "application/problem+json"
+MAX_JSON_DEPTH = 32  # a body nesting objects and arrays deeper is a 400 (never a RecursionError 500)
+MAX_BODY_BYTES = 5_000_000  # under Lambda's 6 MB payload limit, so a larger body is our 413, not a gateway error
 ANY_SCOPE = (Scope.PARTNER, Scope.ADMIN, Scope.FINANCE)
 WRITE_SCOPE = (Scope.PARTNER, Scope.ADMIN)
 
@@ -63,7 +65,7 @@ def _message(error: dict[str, Any]) -> str:
 
 
 def make_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 
     @app.exception_handler(TreueError)
     def _domain(exc: TreueError) -> Response:
@@ -163,8 +165,47 @@ def dispatch(app: APIGatewayRestResolver, scopes: dict[tuple[str, str], tuple[Sc
                         "instance": path,
                     }
                 )
+            if len(event["body"].encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+                return _raw_problem(
+                    {
+                        "type": PROBLEM_BASE + "body-too-large",
+                        "title": "The request body is too large",
+                        "status": 413,
+                        "detail": f"a request body may have at most {MAX_BODY_BYTES:,} bytes",
+                        "instance": path,
+                    }
+                )
     with audit.acting(request_actor(event)):
         return app.resolve(event, context)
+
+
+def parse_json_body(text: str) -> Any:
+    """The request body as JSON, refused (400) when objects and arrays nest deeper than MAX_JSON_DEPTH."""
+    try:
+        value = json.loads(text)
+    except RecursionError as err:  # nesting deeper than the interpreter's recursion limit
+        raise _too_deep() from err
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise _too_deep()
+    return value
+
+
+def json_depth(value: Any) -> int:
+    """How deep objects and arrays nest in a parsed JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def _too_deep() -> MalformedRequest:
+    return MalformedRequest(f"the body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels")
 
 
 def request_actor(event: dict[str, Any]) -> audit.Actor:
