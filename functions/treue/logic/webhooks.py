@@ -61,10 +61,19 @@ def retry_delay(attempt: int, base: int) -> int:
 
 def check_url(url: str, allow_local: bool) -> str:
     """Endpoints are public HTTPS URLs; plain HTTP to 127.0.0.1/localhost only where allowed (the twin)."""
-    parts = urlsplit(url)
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+        raise MalformedRequest("the webhook url may not contain spaces or control characters", field="url")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when not a number from 0 to 65535
+    except ValueError as err:
+        raise MalformedRequest(f"the webhook url cannot be read ({err}); a port is a number from 1 to 65535",
+                               field="url") from err
     host = (parts.hostname or "").lower()
     if not host or parts.username or parts.password:
         raise MalformedRequest("the webhook url needs a host and no credentials", field="url")
+    if port == 0:
+        raise MalformedRequest("the webhook url's port must be a number from 1 to 65535", field="url")
     local = host == "localhost" or _is_loopback(host)
     if local and allow_local and parts.scheme in ("http", "https"):
         return url
@@ -90,9 +99,32 @@ def _is_private(host: str) -> bool:
         return False
 
 
+# IPv6 ranges that carry an IPv4 address: judged by the IPv4 address they lead to, or never public
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the last 32 bits
+_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")  # RFC 3056: the IPv4 address in bits 16-47
+_NEVER_PUBLIC = (
+    ipaddress.ip_network("64:ff9b:1::/48"),  # RFC 8215 local-use NAT64: the operator's own translator
+    ipaddress.ip_network("::/96"),  # IPv4-compatible ::a.b.c.d (deprecated), also :: and ::1
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # IPv4-translated ::ffff:0:a.b.c.d (RFC 2765)
+    ipaddress.ip_network("2001::/32"),  # Teredo: a tunnel to an obfuscated IPv4 client
+)
+
+
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    """The one rule for a public address, at registration (literal IPs) and at delivery (resolved).
+
+    IPv6 forms that embed an IPv4 address are public only when that IPv4 address is (IPv4-mapped,
+    NAT64 well-known prefix, 6to4); the forms that reach an address we cannot judge are never public.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return _public(address.ipv4_mapped)
+        if address in _NAT64_WELL_KNOWN:
+            return _public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address in _SIX_TO_FOUR and address.sixtofour is not None:
+            return _public(address.sixtofour)
+        if any(address in network for network in _NEVER_PUBLIC):
+            return False
     return address.is_global and not address.is_multicast
 
 
