@@ -101,14 +101,29 @@ def movement_row(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_csv(columns: Iterable[str], rows: Iterable[dict[str, Any]], header: bool = True) -> str:
+    """Every CSV the API answers. Text cells are neutralised against formula injection (``csv_cell``);
+    integers (points, minor units, counts) are written as numbers, so a negative amount stays -500."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     columns = list(columns)
     if header:
         writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+        writer.writerow([csv_cell(row.get(c)) for c in columns])
     return out.getvalue()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: a string starting like a formula gets a leading single quote
+    (OWASP's advice); None is empty; numbers are left alone (they are ints, never text)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 # ---------------------------------------------------------------- balances
