@@ -74,7 +74,8 @@ def test_a_voucher_redeemed_once_at_the_till_under_concurrency(twin):
     assert status == 200 and v["status"] == "ACTIVE"
 
     def redeem(i):
-        return twin.request("POST", "/v1/vouchers/redeem", {"code": code, "reference": f"till-{i}"})[0]
+        return twin.request("POST", "/v1/vouchers/redeem", {"code": code, "reference": f"till-{i}",
+                                                            "purchase_amount": {"value": 5000, "currency": "EUR"}})[0]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(redeem, range(8)))

@@ -280,7 +280,8 @@ def test_a_redeemed_voucher_and_a_donation_cannot_be_canceled(shop):
     _, v = place(shop, order_body(member, "voucher-5-off", method="api"))
     wait(shop, v["order_id"])
     code = reveal(shop, v["order_id"])[1]["codes"][0]["code"]
-    assert voucher_call(shop, "redeem", {"code": code, "reference": "r1"})[0] == 200
+    assert voucher_call(shop, "redeem", {"code": code, "reference": "r1",
+                                         "purchase_amount": {"value": 2000, "currency": "EUR"}})[0] == 200
     _, d = place(shop, order_body(member, "kuestenwald", 500, method="api"))
     wait(shop, d["order_id"])
     for oid in (v["order_id"], d["order_id"]):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from treue.errors import VoucherNotFound, VoucherNotRedeemable
+from treue.errors import ValidationFailed, VoucherNotFound, VoucherNotRedeemable
 from treue.logic import codes
 from treue.logic.models import VoucherRedemption
 
@@ -67,6 +67,14 @@ def redeem(orders, vault, program_id: str, request: VoucherRedemption, actor: st
     status = _effective_status(voucher, now)
     if status != "ACTIVE":
         raise VoucherNotRedeemable(f"the voucher is {status}", reason=status.lower())
+    if request.purchase_amount is None and voucher["minimum_spend"] > 0:
+        raise ValidationFailed(
+            f"the voucher needs a purchase of at least {voucher['minimum_spend']} minor units: send purchase_amount",
+            reason="minimum_spend",
+            errors=[{"location": "body", "field": "purchase_amount",
+                     "reason": f"required: the voucher has a minimum spend of {voucher['minimum_spend']} minor units "
+                               f"in {voucher['currency']}"}],
+        )
     changed = orders.voucher_change(
         program_id, code_hash, "REDEEMED", ("ACTIVE",),
         {"redeemed_at": now, "redemption_reference": request.reference, "redeemed_by": actor},
