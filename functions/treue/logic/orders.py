@@ -29,6 +29,12 @@ from treue.logic.models import OrderRequest
 from treue.logic.programs import Program
 
 STATUSES = ("PENDING", "PROCESSING", "ISSUED", "COMPLETED", "FAILED", "CANCELED")
+# A DynamoDB transaction holds at most 100 items. A voucher order writes one item per code when it is
+# issued and changes each again in the cancel's refund, which also posts the refund (8 more items
+# today, measured in tests/integration/test_input_limits.py); 10 stay reserved for those.
+TRANSACTION_ITEMS = 100
+VOUCHER_ORDER_OVERHEAD_ITEMS = 10
+MAX_VOUCHERS_PER_ORDER = TRANSACTION_ITEMS - VOUCHER_ORDER_OVERHEAD_ITEMS
 TRANSITIONS = {
     "PENDING": ("PROCESSING", "FAILED"),
     "PROCESSING": ("ISSUED", "FAILED"),
@@ -88,6 +94,9 @@ def place(
                            reason="face_value")
     if request.quantity > item.max_quantity:
         raise NotOrderable(f"at most {item.max_quantity} of {item.name} per order", reason="quantity")
+    if item.type == "voucher" and request.quantity > MAX_VOUCHERS_PER_ORDER:
+        raise NotOrderable(f"at most {MAX_VOUCHERS_PER_ORDER} vouchers per order", reason="quantity",
+                           max_quantity=MAX_VOUCHERS_PER_ORDER)
     if request.delivery.method not in item.delivery_methods:
         raise NotOrderable(f"{item.name} is delivered by {', '.join(item.delivery_methods)}",
                            reason="delivery_method")
