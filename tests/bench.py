@@ -143,8 +143,7 @@ def finance_scaling(sizes=(100, 400, 1600)) -> None:
         with mock_aws():
             os.environ["TABLE_NAME"] = create_table(boto3.client("dynamodb", region_name="eu-central-1"))
             from treue import runtime
-            from treue.handlers import report_views
-            from treue.logic import members, points, provisioning, report_jobs
+            from treue.logic import finance, members, points, provisioning
             from treue.logic.models import Enrollment, Purchase
             from treue.store.reports import Reports
 
@@ -171,8 +170,7 @@ def finance_scaling(sizes=(100, 400, 1600)) -> None:
             rows = sum(1 for _ in Reports(store).journal(program.id))
             journal = time.perf_counter() - t0
             t0 = time.perf_counter()
-            report = report_jobs.run_now("reconciliation", program.id, {"date": now[:10]},
-                                         report_views.sources(program.id), 1000, lambda: True)
+            report = finance.reconcile_day(store, runtime.provider(), program.id, now[:10])
             reconcile = time.perf_counter() - t0
             assert rows == size and report["differences"] == []
 
