@@ -72,6 +72,10 @@ ROUTES = [
     ("GET", "/v1/events", "Webhooks"),
     ("GET", "/v1/events/{event_id}", "Webhooks"),
     ("POST", "/v1/events/{event_id}/redeliver", "Webhooks"),
+    ("GET", "/v1/queue-senders", "QueueSenders"),
+    ("GET", "/v1/queue-senders/{principal_id}", "QueueSenders"),
+    ("PUT", "/v1/queue-senders/{principal_id}", "QueueSenders"),
+    ("DELETE", "/v1/queue-senders/{principal_id}", "QueueSenders"),
 ]
 
 # The payout workflow's task functions: ASL substitution name → (construct id, handler, description)
@@ -124,6 +128,8 @@ class TreueStack(Stack):
                           timeout=Duration.seconds(60), memory=512)
         rewards = function("Rewards", "treue.handlers.rewards.handler", "Budget-paid gift cards and vouchers",
                            timeout=Duration.seconds(15))
+        queue_senders_fn = function("QueueSenders", "treue.handlers.queue_senders.handler",
+                                    "IAM principals whose accrual queue messages count for a program")
         webhooks_fn = function("Webhooks", "treue.handlers.webhooks.handler", "Webhook endpoints and the event log",
                                timeout=Duration.seconds(15))
         fanout = function("WebhookFanout", "treue.handlers.webhook_fanout.handler",
@@ -170,6 +176,9 @@ class TreueStack(Stack):
         storage.table.grant(finance.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
                             "dynamodb:TransactWriteItems", "dynamodb:ConditionCheckItem")
         storage.table.grant(rewards.function, "dynamodb:GetItem", "dynamodb:Query", *TABLE_WRITE)
+        # one transaction puts (or deletes) the principal's binding, the program's list entry and the audit record
+        storage.table.grant(queue_senders_fn.function, "dynamodb:GetItem", "dynamodb:Query",
+                            "dynamodb:TransactWriteItems", "dynamodb:PutItem", "dynamodb:DeleteItem")
         storage.table.grant(webhooks_fn.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:TransactWriteItems",
                             "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem")
         storage.table.grant(fanout.function, "dynamodb:Query")
@@ -179,7 +188,8 @@ class TreueStack(Stack):
         acknowledge(self, "AwsSolutions-IAM5[Resource::<StorageTableB43FDCE7.Arn>/index/*]",
                     "CDK's table grants include the table's one index (gsi1: journal, orders, balances, audit "
                     "chain); the actions stay the per-function lists above.")
-        for fn in (authorizer, enrollment, accrual, accrual_queue, catalog_fn, orders, vouchers, *tasks.values(),
+        for fn in (authorizer, enrollment, accrual, accrual_queue, queue_senders_fn, catalog_fn, orders, vouchers,
+                   *tasks.values(),
                    finance, sealer, rewards, webhooks_fn, fanout, sender, batches_fn, *batch_tasks.values()):
             storage.key.grant_encrypt_decrypt(fn.function)
         codes.allow_seal(tasks["IssueVoucherFunction"].function)
@@ -227,7 +237,7 @@ class TreueStack(Stack):
         capability = {"Enrollment": enrollment.function, "Accrual": accrual.function,
                       "Catalog": catalog_fn.function, "Orders": orders.function, "Vouchers": vouchers.function,
                       "Finance": finance.function, "Rewards": rewards.function, "Webhooks": webhooks_fn.function,
-                      "Batches": batches_fn.function}
+                      "Batches": batches_fn.function, "QueueSenders": queue_senders_fn.function}
         for method, path, name in ROUTES:
             api.route(method, path, capability[name])
         api.route("GET", "/v1/openapi.json", docs.function, public=True)
@@ -250,7 +260,8 @@ class TreueStack(Stack):
             1,
             "Webhook deliveries gave up after more than 24 hours; the events stay in GET /v1/events.",
         )
-        for fn in (authorizer, enrollment, accrual, accrual_queue, catalog_fn, orders, vouchers, *tasks.values(), docs,
+        for fn in (authorizer, enrollment, accrual, accrual_queue, queue_senders_fn, catalog_fn, orders, vouchers,
+                   *tasks.values(), docs,
                    finance, sealer, rewards, webhooks_fn, fanout, sender, batches_fn, *batch_tasks.values()):
             monitoring.alarm(
                 f"{fn.node.id}Errors",

@@ -210,3 +210,29 @@ class NothingToRetry(Conflict):
 class UploadNotFound(NotFound):
     slug = "upload-not-found"
     title = "No CSV was uploaded for this upload id"
+
+class QueueSenderNotFound(NotFound):
+    slug = "queue-sender-not-found"
+    title = "No such queue sender in this program"
+
+
+class QueueSenderTaken(Conflict):
+    slug = "queue-sender-taken"
+    title = "The principal is registered as a queue sender of another program"
+
+
+class UnknownQueueSender(TreueError):
+    """An accrual message whose SQS SenderId is registered to no program (dead-lettered, never retried)."""
+
+    slug = "unknown-sender"
+    status = 403
+    title = "The message's sender is not registered to a program"
+
+
+class ProgramMismatch(TreueError):
+    """An accrual message naming a program other than the one its sender is registered to."""
+
+    slug = "program-mismatch"
+    status = 403
+    title = "The message names a program its sender is not registered to"
+

@@ -123,6 +123,24 @@ def webhooks():
     return _wired["webhooks"]
 
 
+def queue_senders():
+    """Accrual queue senders: IAM principal ids bound to programs."""
+    if "queue_senders" not in _wired:
+        from treue.store.queue_senders import QueueSenderStore
+
+        _wired["queue_senders"] = QueueSenderStore(store())
+    return _wired["queue_senders"]
+
+
+def sender_directory():
+    """SenderId → program for the queue consumer, each binding read at most once per ``program_cache_seconds``."""
+    if "sender_directory" not in _wired:
+        from treue.logic.queue_senders import SenderDirectory
+
+        _wired["sender_directory"] = SenderDirectory(queue_senders(), settings().program_cache_seconds)
+    return _wired["sender_directory"]
+
+
 def events():
     """The programs' event logs."""
     if "events" not in _wired:

@@ -88,7 +88,8 @@ def _walk(state: dict, run: str, receiver) -> None:
     step("Accrue by queue: a 129.00 EUR web-shop order via SQS")
     sqs = boto3.client("sqs", endpoint_url=state["aws_endpoint"], region_name=state["region"],
                        aws_access_key_id="twin", aws_secret_access_key="twin")
-    message = {"program_id": state["program_id"], "member": {"email": member["email"]},
+    # no program_id: the program is the one the message's SenderId (moto's fixed sender) is registered to
+    message = {"member": {"email": member["email"]},
                "purchase": {"transaction_id": f"shop-{run}-1", "amount": {"value": 12900, "currency": "EUR"},
                             "occurred_at": "2026-11-21T18:30:00Z"}}
     sqs.send_message(QueueUrl=state["queues"]["accrual"], MessageBody=json.dumps(message))

@@ -326,4 +326,14 @@ class Twin:
         for cur, amount in DEMO_BUDGET.items():  # the demo program can pay rewards from the start
             budget.fund(BudgetStore(store), created["program_id"], cur, amount, f"demo opening balance {cur}",
                         f"demo-opening-{cur}", "operator:twin", now())
-        return {**created, "budget": dict(DEMO_BUDGET)}
+        # moto stamps every SQS message with one fixed SenderId, whoever sends it: on the twin every
+        # accrual message comes from that principal, which the demo program registers as its sender
+        from moto.sqs.models import DEFAULT_SENDER_ID
+
+        from treue.logic import queue_senders
+        from treue.store.queue_senders import QueueSenderStore
+
+        queue_senders.register(QueueSenderStore(store), created["program_id"], DEFAULT_SENDER_ID,
+                               queue_senders.SenderRegistration(description="every sender of the twin's SQS (moto)"),
+                               "operator:twin", now())
+        return {**created, "budget": dict(DEMO_BUDGET), "queue_sender": DEFAULT_SENDER_ID}

@@ -43,6 +43,9 @@ def test_queue_accrual_reaches_the_ledger_and_bad_messages_reach_the_dlq(twin):
     for _ in range(3):  # duplicate delivery: credited once
         sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
     sqs.send_message(QueueUrl=queue, MessageBody="not json at all")
+    # the twin's one SenderId is the demo program's registered sender: naming another program is refused
+    forged = {**body, "program_id": "prg_01another000000000000000", "purchase": purchase("shop-2", 500_000)}
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(forged))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         _, _, b = twin.request("GET", f"/v1/members/{member['id']}/balance")
@@ -51,15 +54,14 @@ def test_queue_accrual_reaches_the_ledger_and_bad_messages_reach_the_dlq(twin):
         time.sleep(0.2)
     dlq = twin.state["dead_letter_queues"]["accrual"]
     parked = []
-    while time.monotonic() < deadline and not parked:
-        parked = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"], WaitTimeSeconds=1).get(
-            "Messages", []
-        )
+    while time.monotonic() < deadline and len(parked) < 2:
+        parked += sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"], WaitTimeSeconds=1,
+                                      MaxNumberOfMessages=10).get("Messages", [])
     time.sleep(1.5)
     _, _, b = twin.request("GET", f"/v1/members/{member['id']}/balance")
     assert b["available"] == 129
-    assert [m["Body"] for m in parked] == ["not json at all"]
-    assert parked[0]["MessageAttributes"]["treue-error-type"]["StringValue"] == "malformed-message"
+    reasons = {m["Body"]: m["MessageAttributes"]["treue-error-type"]["StringValue"] for m in parked}
+    assert reasons == {"not json at all": "malformed-message", json.dumps(forged): "program-mismatch"}
 
 
 def test_auth_errors_are_problem_json(twin):

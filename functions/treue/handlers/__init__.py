@@ -7,7 +7,7 @@ from types import ModuleType
 
 # The modules behind the partner API, each with its resolver ``app`` and its route → scopes ``SCOPES``
 API_MODULES = ("enrollment", "accrual", "catalog", "orders", "vouchers", "finance", "rewards", "batches",
-               "webhooks")
+               "webhooks", "queue_senders")
 
 
 def api_modules() -> list[ModuleType]:

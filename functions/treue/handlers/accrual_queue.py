@@ -1,10 +1,14 @@
 """Accrual queue consumer: POS and shop systems send purchases through SQS.
 
-Message body: ``{"program_id": …, "member": {<one identifier>}, "purchase": {<the API body>}}``.
+Message body: ``{"member": {<one identifier>}, "purchase": {<the API body>}, "program_id"?: …}``.
+The program is the one the message's sender is registered to (``PUT /v1/queue-senders/{principal_id}``):
+SQS sets the ``SenderId`` attribute from the authenticated IAM principal, so a message cannot choose
+the program it accrues in. A body naming another program is refused (``program-mismatch``), a
+message from an unregistered principal too (``unknown-sender``).
 The same accrual logic as the HTTP path runs, so ``transaction_id`` is exactly-once across both.
-A message that can never succeed (malformed, unknown program or member, conflicting replay) is put
-in the DLQ with its reason and not retried; a transient failure is reported as a batch item
-failure, retried after the visibility timeout and dead-lettered by the redrive policy at last.
+A message that can never succeed (unknown sender, malformed, unknown program or member, conflicting
+replay) is put in the DLQ with its reason and not retried; a transient failure is reported as a batch
+item failure, retried after the visibility timeout and dead-lettered by the redrive policy at last.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError, model_validator
 
 from treue import runtime
-from treue.errors import MemberNotFound, TreueError
-from treue.logic import audit, members, points
+from treue.errors import MemberNotFound, ProgramMismatch, TreueError, UnknownQueueSender
+from treue.logic import audit, members, points, queue_senders
 from treue.logic.models import MemberIdentifiers, Purchase, Strict
 
 logger = Logger()
@@ -39,7 +43,7 @@ class MemberRef(MemberIdentifiers):
 
 
 class QueuedPurchase(Strict):
-    program_id: str
+    program_id: str | None = None  # optional; when given it must be the sender's program
     member: MemberRef
     purchase: Purchase
 
@@ -55,8 +59,32 @@ def _reject(record: SQSRecord, kind: str, reason: str) -> None:
     queues.dead_letter(dlq, record.body, kind, reason, record.message_id)
 
 
+def _sender_id(record: SQSRecord) -> str:
+    """The message's ``SenderId`` system attribute: the IAM principal id SQS authenticated ("" if absent)."""
+    return str((record.raw_event.get("attributes") or {}).get("SenderId") or "")
+
+
+def _sender_program(record: SQSRecord) -> str:
+    """The program the message's authenticated sender (its SQS ``SenderId``) is registered to."""
+    sender = _sender_id(record)
+    if not sender:
+        raise UnknownQueueSender("the message carries no SenderId attribute")
+    program_id = runtime.sender_directory().program_of(sender)
+    if program_id is None:
+        raise UnknownQueueSender(f"sender {queue_senders.principal_of(sender)[:80]} is not registered to a program "
+                                 "(PUT /v1/queue-senders/{principal_id} with an admin key of the program)")
+    return program_id
+
+
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
+    try:
+        program_id = _sender_program(record)
+    except TreueError as err:
+        if err.retryable:
+            raise
+        _reject(record, err.slug, err.detail)
+        return
     try:
         message = QueuedPurchase.model_validate_json(record.body)
     except ValidationError as err:
@@ -68,7 +96,11 @@ def record_handler(record: SQSRecord) -> None:
         return
     store = runtime.store()
     try:
-        program = runtime.program(message.program_id)
+        if message.program_id is not None and message.program_id != program_id:
+            raise ProgramMismatch(f"the message names program {message.program_id[:40]}; its sender "
+                                  f"{queue_senders.principal_of(_sender_id(record))} is registered "
+                                  f"to program {program_id}")
+        program = runtime.program(program_id)
         (kind, value), = message.member.present().items()
         member = members.find(store, program.id, kind, value)
         if member is None:
