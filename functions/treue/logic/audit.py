@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import random
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from treue.logic.ids import new_id
 
@@ -189,3 +190,56 @@ def verify(
     if head and head.get("hash", GENESIS) != prev:
         return broken(None, expected_seq - 1, "the head's hash does not match the last record")
     return result
+
+
+# ---------------------------------------------------------------- sealing, fair between programs
+
+SEAL_TURN = 200  # records a program gets sealed per turn before the next program's turn
+
+
+class PendingRecords(Protocol):
+    """Where the sealer finds and chains unsealed records (``treue.store.audit.AuditStore``)."""
+
+    def programs_with_pending(self) -> list[str]: ...
+
+    def seal_next(self, program_id: str, limit: int) -> int: ...
+
+
+def seal_round_robin(
+    trail: PendingRecords,
+    *,
+    max_records: int,
+    turn: int | None = None,
+    time_left: Callable[[], float] = lambda: 1.0,
+    order: Callable[[list[str]], None] = random.shuffle,
+) -> dict[str, int]:
+    """Seal pending records a turn per program in rotation until none wait, ``max_records`` are sealed
+    or ``time_left()`` reaches 0 (checked before every turn); the count sealed per program.
+    ``turn``: records per program and turn (default ``SEAL_TURN``).
+
+    The rotation starts in random order (``order``), so no program waits behind others run after run
+    because of how its id sorts, and a program with a large backlog gets ``turn`` records per round
+    like everyone else (less when ``max_records`` leaves less: a round shares what is left equally).
+    A program leaves the rotation when a turn seals fewer than asked: its backlog
+    is done, or another sealer holds its chain head (that sealer or the next run goes on).
+    """
+    turn = turn or SEAL_TURN
+    rotation = trail.programs_with_pending()
+    order(rotation)
+    sealed: dict[str, int] = {}
+    total = 0
+    while rotation:
+        still = []
+        share = max(1, (max_records - total) // len(rotation))  # under a cap, every program gets its part
+        for program_id in rotation:
+            want = min(turn, share, max_records - total)
+            if want <= 0 or time_left() <= 0:
+                return sealed
+            done = trail.seal_next(program_id, want)
+            if done:
+                sealed[program_id] = sealed.get(program_id, 0) + done
+                total += done
+            if done == want:
+                still.append(program_id)
+        rotation = still
+    return sealed

@@ -37,17 +37,42 @@ class AuditStore(OnTable):
     # ------------------------------------------------------------ sealing
 
     def seal_pending(self, max_records: int = 5000) -> dict[str, int]:
-        """Chain every pending record found (up to ``max_records``); the count sealed per program."""
-        found: dict[str, list[str]] = {}
-        seen = 0
+        """Chain pending records (up to ``max_records``), a turn per program in rotation; the count per program."""
+        return audit.seal_round_robin(self, max_records=max_records)
+
+    def programs_with_pending(self) -> list[str]:
+        """The programs with unsealed records, in id order: one one-item index query per program and shard
+        (each query starts after the last program found), however many records any program has waiting."""
+        found: list[str] = []
         for shard in range(PENDING_SHARDS):
-            for item in self._index(f"AUDIT#PENDING#{shard}"):
-                pid, _, rid = item["gsi1sk"].rpartition("#")
-                found.setdefault(pid, []).append(rid)
-                seen += 1
-                if seen >= max_records:
+            after: str | None = None
+            while True:
+                params: dict[str, Any] = {
+                    "TableName": self.table, "IndexName": GSI, "Limit": 1, "ProjectionExpression": "gsi1sk",
+                    "KeyConditionExpression": "gsi1pk = :pk",
+                    "ExpressionAttributeValues": {":pk": {"S": f"AUDIT#PENDING#{shard}"}},
+                }
+                if after:
+                    params["KeyConditionExpression"] += " AND gsi1sk > :after"
+                    params["ExpressionAttributeValues"][":after"] = {"S": after}
+                items = self.ddb.query(**params).get("Items", [])
+                if not items:
                     break
-        return {pid: self.seal_program(pid, ids) for pid, ids in found.items()}
+                pid = items[0]["gsi1sk"]["S"].rpartition("#")[0]
+                found.append(pid)
+                after = pid + "$"  # "$" sorts right after "#": past every "<pid>#<record id>"
+        return sorted(found)
+
+    def seal_next(self, program_id: str, limit: int) -> int:
+        """Chain the program's ``limit`` oldest pending records (fewer when fewer wait); how many were sealed."""
+        params: dict[str, Any] = {
+            "TableName": self.table, "IndexName": GSI, "Limit": limit, "ProjectionExpression": "gsi1sk",
+            "KeyConditionExpression": "gsi1pk = :pk AND begins_with(gsi1sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": f"AUDIT#PENDING#{pending_shard(program_id)}"},
+                                          ":prefix": {"S": f"{program_id}#"}},
+        }
+        ids = [i["gsi1sk"]["S"].rpartition("#")[2] for i in self.ddb.query(**params).get("Items", [])]
+        return self.seal_program(program_id, ids) if ids else 0
 
     def seal_program(self, program_id: str, record_ids: list[str] | None = None) -> int:
         """Chain the program's pending records in id order; returns how many were sealed.
