@@ -147,7 +147,9 @@ class BatchFiles(Construct):
             encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, versioned=False,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90),
-                                              abort_incomplete_multipart_upload_after=Duration.days(1))],
+                                              abort_incomplete_multipart_upload_after=Duration.days(1)),
+                             # finance report results and job state (treue.store.report_jobs), like the report items
+                             s3.LifecycleRule(prefix="reports/", expiration=Duration.days(30))],
             removal_policy=RemovalPolicy.RETAIN,
         )
         acknowledge(self.bucket, "AwsSolutions-S1",
@@ -470,3 +472,47 @@ class Monitoring(Construct):
 def powertools_layer(scope: Construct, version: int) -> lambda_.ILayerVersion:
     arn = POWERTOOLS_LAYER.format(region=Stack.of(scope).region, version=version)
     return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)
+
+
+class ReportJobs(Construct):
+    """Finance report jobs: the job queue (one message per continuation of a report) with its DLQ, consumed
+    one message at a time by the report worker; results and state under ``reports/`` of ``bucket``.
+
+    ``MAX_RECEIVES`` matches the worker's ``REPORT_ATTEMPTS``: its last attempt marks the report failed
+    before the queue gives the message to the DLQ."""
+
+    MAX_RECEIVES = 3
+    PREFIX = "reports/*"
+
+    def __init__(self, scope: Construct, id: str, *, key: kms.IKey, worker: lambda_.Function, bucket: s3.IBucket,
+                 requester: lambda_.Function) -> None:
+        super().__init__(scope, id)
+        self.dlq = sqs.Queue(self, "DeadLetters", encryption=sqs.QueueEncryption.KMS, encryption_master_key=key,
+                             enforce_ssl=True, retention_period=Duration.days(14))
+        self.queue = sqs.Queue(
+            self, "Queue", encryption=sqs.QueueEncryption.KMS, encryption_master_key=key, enforce_ssl=True,
+            visibility_timeout=Duration.seconds(6 * worker.timeout.to_seconds()),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=self.MAX_RECEIVES),
+        )
+        worker.add_event_source(sources.SqsEventSource(self.queue, batch_size=1, report_batch_item_failures=True))
+        for fn in (worker, requester):  # the first step (POST) and each continuation (worker)
+            self.queue.grant_send_messages(fn)
+            fn.add_environment("REPORT_QUEUE_URL", self.queue.queue_url)
+            fn.add_environment("BATCH_BUCKET", bucket.bucket_name)
+        # the worker reads its state and writes state and results; the finance function pre-signs GETs
+        bucket.grant_read(worker, self.PREFIX)
+        bucket.grant_put(worker, self.PREFIX)
+        bucket.grant_delete(worker, self.PREFIX)
+        bucket.grant_read(requester, self.PREFIX)
+        bucket_arn = Stack.of(self).get_logical_id(bucket.node.default_child)
+        for fn in (worker, requester):
+            acknowledge(fn, f"AwsSolutions-IAM5[Resource::<{bucket_arn}.Arn>/reports/*]",
+                        "Report state and result files: the reports/ prefix of the batch bucket only.")
+            for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*"):
+                acknowledge(fn, f"AwsSolutions-IAM5[Action::{action}]",
+                            "CDK's read grant on the reports/ prefix of the batch bucket.")
+        for action in ("s3:PutObjectLegalHold", "s3:PutObjectRetention", "s3:PutObjectTagging",
+                       "s3:PutObjectVersionTagging", "s3:Abort*", "s3:DeleteObject*"):
+            acknowledge(worker, f"AwsSolutions-IAM5[Action::{action}]",
+                        "CDK's put/delete grants on the reports/ prefix of the batch bucket.")

@@ -17,6 +17,7 @@ from infra.components import (
     Monitoring,
     PartnerApi,
     PayoutWorkflow,
+    ReportJobs,
     Storage,
     WebhookDeliveries,
     acknowledge,
@@ -55,6 +56,9 @@ ROUTES = [
     ("GET", "/v1/finance/reconciliation", "Finance"),
     ("GET", "/v1/finance/kpis", "Finance"),
     ("GET", "/v1/finance/audit", "Finance"),
+    ("POST", "/v1/finance/reports", "Finance"),
+    ("GET", "/v1/finance/reports", "Finance"),
+    ("GET", "/v1/finance/reports/{report_id}", "Finance"),
     ("POST", "/v1/rewards", "Rewards"),
     ("GET", "/v1/rewards/{reward_id}", "Rewards"),
     ("GET", "/v1/rewards/{reward_id}/codes", "Rewards"),
@@ -215,6 +219,19 @@ class TreueStack(Stack):
         batch.state_machine.grant_start_execution(batches_fn.function)
         batches_fn.function.add_environment("BATCH_BUCKET", files.bucket.bucket_name)
         batches_fn.function.add_environment("BATCH_STATE_MACHINE_ARN", batch.state_machine.state_machine_arn)
+
+        # Finance report jobs (POST /v1/finance/reports): the worker pages through the program's listings with
+        # its time budget, checkpoints on the report item and continues through the report queue
+        report_worker = function("ReportWorker", "treue.handlers.report_worker.handler",
+                                 "Finance report jobs: reconciliation, KPIs, payouts, journal of any size",
+                                 timeout=Duration.minutes(5), memory=1024)
+        reports = ReportJobs(self, "ReportJobs", key=storage.key, worker=report_worker.function, bucket=files.bucket,
+                             requester=finance.function)
+        # reads: the report, the provider's records, donations, the program (GetItem); listings, accounts,
+        # budgets (Query, gsi1); checkpoints (UpdateItem)
+        storage.table.grant(report_worker.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
+        storage.table.grant(finance.function, "dynamodb:PutItem")  # a report and its idempotency guard
+        storage.key.grant_encrypt_decrypt(report_worker.function)
         acknowledge(batches_fn.function,
                     f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(files.bucket.node.default_child)}.Arn>/*]",
                     "Items files and uploads of any batch in the batch bucket.")
@@ -292,6 +309,19 @@ class TreueStack(Stack):
             "A batch run failed outside its lines (BeginRun or FinishRun); GET the batch and retry it.",
         )
 
+        monitoring.alarm(
+            "ReportDlqDepth",
+            reports.dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+            1,
+            "Report job steps were dead-lettered; their reports were marked failed (GET /v1/finance/reports).",
+        )
+        monitoring.alarm(
+            "ReportWorkerErrors",
+            report_worker.function.metric_errors(period=Duration.minutes(5)),
+            1,
+            "ReportWorker function raised errors.",
+        )
+
         CfnOutput(self, "ApiUrl", value=api.api.url)
         CfnOutput(self, "BatchStateMachineArn", value=batch.state_machine.state_machine_arn)
         CfnOutput(self, "BatchBucketName", value=files.bucket.bucket_name)
@@ -301,3 +331,5 @@ class TreueStack(Stack):
         CfnOutput(self, "AccrualDlqUrl", value=queue.dlq.queue_url)
         CfnOutput(self, "WebhookQueueUrl", value=deliveries.queue.queue_url)
         CfnOutput(self, "WebhookDlqUrl", value=deliveries.dlq.queue_url)
+        CfnOutput(self, "ReportQueueUrl", value=reports.queue.queue_url)
+        CfnOutput(self, "ReportDlqUrl", value=reports.dlq.queue_url)

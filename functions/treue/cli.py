@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                                              "when there are differences)")
     recon.add_argument("--program", required=True)
     recon.add_argument("--date", required=True, help="UTC day, e.g. 2026-11-24")
+    recon.add_argument("--sync-seconds", type=float, default=10.0,
+                       help="reconcile here when it takes at most this long, else as a report job in the stack's "
+                            "report worker (default 10; 0: always a report job)")
+    recon.add_argument("--quiet", action="store_true", help="no progress bar while a report job runs")
 
     bat = sub.add_parser("batch", help="bulk issuance over the API (a brand's partner or admin key)"
                          ).add_subparsers(dest="action", required=True)
@@ -188,13 +192,76 @@ def _finance(args, store) -> int:
             return 1
         return 0
     if args.action == "reconcile":
-        from treue.providers.simulated import SimulatedProvider
-
-        finance.bound(args.date, "date")
-        report = finance.reconcile_day(store, SimulatedProvider(store.ddb, store.table), args.program, args.date)
+        report = _reconcile(args, store)
         print(json.dumps(report, indent=2))
         return 1 if report["differences"] else 0
     return _export(args, store)
+
+
+def _reconcile(args, store) -> dict[str, Any]:
+    """The day's reconciliation: computed here while it fits in ``--sync-seconds``, else a report job
+    (the same code in the report worker, next to the table), followed until it completes."""
+    import time
+
+    from treue.errors import ReportTooLarge
+    from treue.logic import finance, report_jobs
+    from treue.providers.simulated import SimulatedProvider
+    from treue.store.budget import BudgetStore
+    from treue.store.orders import OrderStore
+    from treue.store.reports import Reports
+
+    params = report_jobs.params_of("reconciliation", args.date, None, None)
+    budgets, orders, provider = BudgetStore(store), OrderStore(store), SimulatedProvider(store.ddb, store.table)
+    program_id = args.program
+    sources = report_jobs.Sources(
+        page=Reports(store).chunk,
+        point_accounts=lambda: store.program_accounts(program_id),
+        money_accounts=lambda: budgets.accounts(program_id),
+        holds=lambda: budgets.holds(program_id),
+        provider_status=lambda o: provider.status(program_id, o["id"]),
+        donation_of=lambda o: orders.get_donation(program_id, o["donation_id"]),
+        liability=lambda accounts: finance.liability(store.get_program(program_id), accounts, ""),
+    )
+    started = time.monotonic()
+    try:
+        return report_jobs.run_now("reconciliation", program_id, params, sources, 1000,
+                                   lambda: time.monotonic() - started < args.sync_seconds)
+    except ReportTooLarge as refused:
+        if not args.quiet:
+            print(f"treue: {refused.extra['read_so_far']['items']:,} items read in {args.sync_seconds:g} s and not "
+                  "done: continuing as a report job", file=sys.stderr)
+    return _report_job(args, store, "reconciliation", params)
+
+
+def _report_job(args, store, report_type: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Queue a report job (as POST /v1/finance/reports does), follow its progress, read its result."""
+    import getpass
+    import time
+
+    from treue.logic import report_jobs
+    from treue.runtime import now
+    from treue.store import targets
+    from treue.store.report_jobs import ReportFiles, ReportJobs, ReportQueue
+
+    state_file = Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json"))
+    s3, sqs, bucket, queue_url = targets.report_resources(state_file, args.stack)
+    jobs, files = ReportJobs(store), ReportFiles(bucket, s3=s3)
+    key = f"cli-{report_type}-{params.get('date')}-{time.time_ns()}"
+    report, _ = report_jobs.request(jobs, ReportQueue(queue_url, sqs=sqs), args.program, report_type, params, "json",
+                                    key, f"operator:{getpass.getuser()}", now(), int(time.time()))
+    bar = Progress(0, 1, enabled=not args.quiet)
+    while True:
+        found = jobs.get(args.program, report["id"])
+        progress = found.get("progress") or {}
+        if found["status"] == "completed":
+            bar.done(progress.get("items", 0), "items read")
+            return json.loads(files.get_result(found["result"]["key"]))
+        if found["status"] == "failed":
+            bar.done(progress.get("items", 0), "items read")
+            raise SystemExit(f"treue: report {found['id']} failed: {found.get('failure_reason')}")
+        phases = len(report_jobs.phases(report_type, args.program, params)) + 1
+        bar.update(progress.get("phase", 0) / phases, progress.get("items", 0), "items read")
+        time.sleep(0.5)
 
 
 def _export(args, store) -> int:

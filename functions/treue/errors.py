@@ -211,6 +211,28 @@ class UploadNotFound(NotFound):
     slug = "upload-not-found"
     title = "No CSV was uploaded for this upload id"
 
+
+class ReportTooLarge(TreueError):
+    """A synchronous finance read that cannot finish within the API's time: create a report job."""
+
+    slug = "report-too-large"
+    status = 422
+    title = "Too much to answer within one request; create a report job"
+
+
+class ReportNotFound(NotFound):
+    slug = "report-not-found"
+    title = "No such report"
+
+
+class StorageTimeout(TreueError):
+    """DynamoDB did not answer in time (after the client's retries); safe to retry."""
+
+    slug = "storage-timeout"
+    status = 503
+    title = "Storage did not answer in time"
+    retryable = True
+
 class QueueSenderNotFound(NotFound):
     slug = "queue-sender-not-found"
     title = "No such queue sender in this program"

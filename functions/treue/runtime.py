@@ -27,6 +27,8 @@ class Settings(BaseModel):
     allow_local_webhooks: bool = False
     batch_bucket: str | None = None
     batch_state_machine_arn: str | None = None
+    report_queue_url: str | None = None
+    report_page_size: int = Field(default=1000, ge=1, le=1000)
 
 
 def _load_settings() -> Settings:
@@ -46,6 +48,8 @@ def _load_settings() -> Settings:
             allow_local_webhooks=env("ALLOW_LOCAL_WEBHOOKS", "false").lower() == "true",
             batch_bucket=env("BATCH_BUCKET") or None,
             batch_state_machine_arn=env("BATCH_STATE_MACHINE_ARN") or None,
+            report_queue_url=env("REPORT_QUEUE_URL") or None,
+            report_page_size=int(env("REPORT_PAGE_SIZE", "1000")),
         )
     except (ValidationError, ValueError) as err:
         raise RuntimeError(f"invalid function configuration: {err}") from err
@@ -166,6 +170,16 @@ def batch_files():
 
         _wired["batch_files"] = BatchFiles(required("batch_bucket"))
     return _wired["batch_files"]
+
+
+def report_jobs():
+    """Finance report jobs: the report items, their files in the batch bucket, the job queue."""
+    if "report_jobs" not in _wired:
+        from treue.store.report_jobs import ReportFiles, ReportJobs, ReportQueue
+
+        _wired["report_jobs"] = (ReportJobs(store()), ReportFiles(required("batch_bucket")),
+                                 ReportQueue(required("report_queue_url")))
+    return _wired["report_jobs"]
 
 
 def batch_starter():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Member(BaseModel):
@@ -557,3 +559,58 @@ class BatchUpload(BaseModel):
     expires_at: str
     max_lines: int
     columns: list[str] = Field(description="The CSV header: reference and item_id required, the others optional")
+
+
+class ReportRequest(BaseModel):
+    """POST /v1/finance/reports: a report computed asynchronously (no size limit)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: Literal["reconciliation", "kpis", "payouts", "journal"]
+    date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                             description="One UTC day (required for a reconciliation)")
+    from_: str | None = Field(default=None, alias="from", max_length=40,
+                              description="Date or UTC time, inclusive (kpis, payouts, journal)")
+    to: str | None = Field(default=None, max_length=40, description="Date (whole day included) or UTC time, exclusive")
+    format: Literal["json", "csv"] = "json"
+
+
+class ReportProgress(BaseModel):
+    phase: str | None = Field(default=None, description="orders | journal | balances | checks | members | done")
+    items: int = Field(description="Items read so far")
+    pages: int = Field(description="Pages read so far")
+    orders_checked: int = Field(description="Orders checked so far (reconciliation)")
+    continuations: int = Field(description="How many times the worker checkpointed and continued")
+
+
+class ReportResult(BaseModel):
+    url: str = Field(description="Pre-signed GET URL of the result; short-lived, ask the report again for a new one")
+    expires_at: str
+    content_type: str
+    bytes: int
+    file_name: str
+
+
+class Report(BaseModel):
+    report_id: str
+    type: str
+    params: dict = Field(description="date, or from/to")
+    format: str
+    status: str = Field(description="queued | running | completed | failed")
+    created_at: str
+    updated_at: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    progress: ReportProgress
+    summary: dict | None = Field(default=None, description="A few figures of the completed report")
+    failure_reason: str | None = None
+    result: ReportResult | None = Field(default=None, description="When completed: where to download it")
+
+
+class ReportAccepted(Report):
+    replayed: bool
+
+
+class ReportPage(BaseModel):
+    items: list[Report]
+    next_cursor: str | None = None

@@ -1,8 +1,14 @@
 """Finance function: budget and fundings, payouts, journal, trial balance, liability, reconciliation,
-KPIs and the audit trail. Finance and admin keys read; admin keys fund. Every list answers CSV with
-``Accept: text/csv`` (stable columns, see ``treue.logic.finance``)."""
+KPIs, the audit trail and report jobs. Finance and admin keys read; admin keys fund. Every list answers
+CSV with ``Accept: text/csv`` (stable columns, see ``treue.logic.finance``).
 
+A reconciliation or KPIs that cannot be read within the request's time (API Gateway's 29 s) is refused
+with 422 ``report-too-large`` pointing at ``POST /v1/finance/reports``, which computes any size in the
+report worker (``treue.handlers.report_worker``)."""
+
+import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -14,8 +20,10 @@ from pydantic import BaseModel
 
 from treue import runtime
 from treue.handlers import api_models as m
+from treue.errors import ReportNotFound, StorageTimeout
+from treue.handlers import report_views
 from treue.handlers.http import caller, dispatch, header, idempotency_key, make_app
-from treue.logic import budget, finance
+from treue.logic import budget, finance, report_jobs
 from treue.logic.keys import Scope
 from treue.logic.models import BudgetSettings, Funding
 from treue.store.reports import Reports
@@ -37,7 +45,15 @@ SCOPES = {
     ("GET", "/v1/finance/reconciliation"): READ,
     ("GET", "/v1/finance/kpis"): READ,
     ("GET", "/v1/finance/audit"): READ,
+    ("POST", "/v1/finance/reports"): READ,
+    ("GET", "/v1/finance/reports"): READ,
+    ("GET", "/v1/finance/reports/{report_id}"): READ,
 }
+# A synchronous report stops reading when the function has less than RESERVE_MS left or SYNC_SECONDS
+# have passed (API Gateway gives up at 29 s), and answers 422 report-too-large instead.
+SYNC_SECONDS = 20
+RESERVE_MS = 8_000
+ReportId = Annotated[str, Path(pattern=r"^rpt_[0-9a-hjkmnp-tv-z]{26}$", description="A report id (rpt_…)")]
 CSV = "text/csv"
 Currency = Annotated[str, Path(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 From = Annotated[str | None, Query(alias="from", max_length=40, description="Date (2026-11-01) or UTC time; inclusive")]
@@ -65,6 +81,31 @@ def _answer(model: type[BaseModel], data: dict[str, Any], name: str, columns: It
 
 def _reports() -> Reports:
     return Reports(runtime.store())
+
+
+def _more_time() -> Callable[[], bool]:
+    """The request's time budget: True while another page can still be read and answered in time."""
+    started, context = time.monotonic(), app.lambda_context
+
+    def more() -> bool:
+        return context.get_remaining_time_in_millis() > RESERVE_MS and time.monotonic() - started < SYNC_SECONDS
+
+    return more
+
+
+def _run_now(report_type: str, params: dict[str, Any]) -> dict[str, Any]:
+    program_id = caller(app).program_id
+    return report_jobs.run_now(report_type, program_id, params, report_views.sources(program_id),
+                               runtime.settings().report_page_size, _more_time())
+
+
+def _page(report_type: str, gsi1pk: str, start: str | None, end: str | None, limit: int, cursor: str | None):
+    """One page of payouts or the journal; a storage timeout is refused like a report too large."""
+    try:
+        return _reports().page(gsi1pk, start, end, limit, cursor)
+    except StorageTimeout as err:
+        raise report_jobs.too_large(report_type, {"from": start, "to": end}, report_jobs.new_progress(),
+                                    err.detail) from err
 
 
 @app.post("/v1/finance/fundings", summary="Top up the program budget (admin; Idempotency-Key required)",
@@ -123,7 +164,7 @@ def set_budget(currency: Currency, body: Annotated[BudgetSettings, Body()]) -> d
 def payouts(from_: From = None, to: To = None, limit: Limit = 100, cursor: Cursor = None):
     who = caller(app)
     start, end = finance.period(from_, to)
-    found, next_cursor = _reports().page(f"P#{who.program_id}#ORDERS", start, end, limit, cursor)
+    found, next_cursor = _page("payouts", f"P#{who.program_id}#ORDERS", start, end, limit, cursor)
     data = {"items": [finance.payout_row(o) for o in found], "next_cursor": next_cursor}
     return _answer(m.PayoutList, data, "payouts", finance.PAYOUT_COLUMNS, lambda d: d["items"], next_cursor)
 
@@ -134,7 +175,7 @@ def payouts(from_: From = None, to: To = None, limit: Limit = 100, cursor: Curso
 def journal(from_: From = None, to: To = None, limit: Limit = 100, cursor: Cursor = None):
     who = caller(app)
     start, end = finance.period(from_, to)
-    found, next_cursor = _reports().page(f"P#{who.program_id}#JOURNAL", start, end, limit, cursor)
+    found, next_cursor = _page("journal", f"P#{who.program_id}#JOURNAL", start, end, limit, cursor)
     data = {"items": [finance.journal_row(e) for e in found], "next_cursor": next_cursor}
     return _answer(m.Journal, data, "journal", finance.JOURNAL_COLUMNS, lambda d: d["items"], next_cursor)
 
@@ -163,8 +204,7 @@ def liability():
          responses=_doc(m.Reconciliation, "Reconciliation (CSV: the differences)"))
 @tracer.capture_method
 def reconciliation(date: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="UTC day")]):
-    who = caller(app)
-    data = finance.reconcile_day(runtime.store(), runtime.provider(), who.program_id, date)
+    data = _run_now("reconciliation", report_jobs.params_of("reconciliation", date, None, None))
     return _answer(m.Reconciliation, data, f"reconciliation-{date}", finance.DIFFERENCE_COLUMNS,
                    lambda d: d["differences"])
 
@@ -173,13 +213,7 @@ def reconciliation(date: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", de
          responses=_doc(m.Kpis, "KPIs for the period"))
 @tracer.capture_method
 def kpis(from_: From = None, to: To = None):
-    who = caller(app)
-    start, end = finance.period(from_, to)
-    reports = _reports()
-    enrolled = (b["member_id"] for b in reports.balances(who.program_id) if not end or b.get("enrolled_at", "") < end)
-    data = finance.kpis(from_, to, reports.journal(who.program_id, start, end), enrolled,
-                        finance.liability(runtime.program(who.program_id),
-                                          runtime.store().program_accounts(who.program_id), runtime.now()))
+    data = _run_now("kpis", report_jobs.params_of("kpis", None, from_, to))
     return _answer(m.Kpis, data, "kpis", finance.KPI_COLUMNS, finance.kpi_rows)
 
 
@@ -201,6 +235,58 @@ def audit_trail(after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 100):
     next_after = items[-1]["seq"] if len(items) >= limit else None
     data = {"items": items, "pending": trail.pending_count(who.program_id), "next_after": next_after}
     return _answer(m.AuditPage, data, "audit", AUDIT_COLUMNS, lambda d: d["items"])
+
+
+# ---------------------------------------------------------------- report jobs
+
+
+def _download(key: str) -> tuple[str, str]:
+    _, files, _ = runtime.report_jobs()
+    expires = datetime.now(UTC) + timedelta(seconds=report_jobs.URL_SECONDS)
+    return (files.download_url(key, report_jobs.URL_SECONDS),
+            expires.isoformat(timespec="seconds").replace("+00:00", "Z"))
+
+
+@app.post("/v1/finance/reports", summary="Compute a reconciliation, KPIs, payouts or the journal of any size "
+          "asynchronously (Idempotency-Key required)",
+          responses={202: {"description": "Queued; GET the report (Location) for its progress and result",
+                           "content": {"application/json": {"model": m.ReportAccepted}}}})
+@tracer.capture_method
+def create_report(body: Annotated[m.ReportRequest, Body()]):
+    who = caller(app)
+    key = idempotency_key(app, "report")
+    params = report_jobs.params_of(body.type, body.date, body.from_, body.to)
+    jobs, _, queue = runtime.report_jobs()
+    report, replayed = report_jobs.request(jobs, queue, who.program_id, body.type, params, body.format, key,
+                                           who.actor, runtime.now(), int(time.time()))
+    if not replayed:
+        metrics.add_metric(name="ReportsRequested", unit=MetricUnit.Count, value=1)
+    logger.info("report requested", extra={"report_id": report["id"], "type": body.type, "replayed": replayed})
+    answer = m.ReportAccepted(**report_jobs.view(report, _download), replayed=replayed)
+    return Response(202, "application/json", answer.model_dump(mode="json"),
+                    headers={"Location": f"/v1/finance/reports/{report['id']}"})
+
+
+@app.get("/v1/finance/reports", summary="The program's report jobs, newest first")
+@tracer.capture_method
+def list_reports(limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: Cursor = None) -> m.ReportPage:
+    who = caller(app)
+    jobs, _, _ = runtime.report_jobs()
+    items, next_cursor = jobs.page(who.program_id, cursor, limit)
+    return m.ReportPage(items=[m.Report(**report_jobs.view(r, _download)) for r in items], next_cursor=next_cursor)
+
+
+@app.get("/v1/finance/reports/<report_id>", summary="A report job: status, progress and, once completed, "
+         "a short-lived download URL of the result and a summary")
+@tracer.capture_method
+def get_report(report_id: ReportId) -> m.Report:
+    who = caller(app)
+    jobs, _, _ = runtime.report_jobs()
+    found = jobs.get(who.program_id, report_id)
+    if found is None:
+        raise ReportNotFound(f"report {report_id} does not exist (reports are kept "
+                             f"{report_jobs.EXPIRES_DAYS} days)")
+    return m.Report(**report_jobs.view(found, _download))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

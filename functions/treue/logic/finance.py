@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -174,6 +173,158 @@ def liability_row(report: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- reconciliation
 
 
+def order_summary(order: dict[str, Any]) -> dict[str, Any]:
+    """What the reconciliation needs of an order (a report job keeps thousands of these in its state)."""
+    draws = budget.draws_budget(order)
+    face, fee = budget.cost_of(order) if draws else (0, 0)
+    return {"id": order["id"], "status": order["status"], "type": order["type"], "points": order["points"],
+            "currency": order["currency"], "draws": draws, "face": face, "fee": fee,
+            "reference": (order.get("provider") or {}).get("reference"), "donation_id": order.get("donation_id")}
+
+
+def needs_provider(summary: dict[str, Any]) -> bool:
+    return summary["type"] == "gift_card" and summary["status"] not in ("PENDING", "PROCESSING")
+
+
+def needs_receipt(summary: dict[str, Any]) -> bool:
+    return summary["type"] == "charity" and summary["status"] in ("ISSUED", "COMPLETED")
+
+
+class Reconciliation:
+    """:func:`reconcile` in steps, so that a report job can stop after any page and continue in another
+    invocation: :meth:`state` is plain JSON and ``Reconciliation(day, state)`` picks it up again.
+
+    Order: every order of the day (:meth:`add_order`), then the journal from the day on
+    (:meth:`add_entry`, kept only for those orders), the member balances (:meth:`add_balance`), each
+    order checked (:meth:`check`, with its provider record or donation receipt), then :meth:`finish`.
+    """
+
+    def __init__(self, day: str, state: dict[str, Any] | None = None) -> None:
+        s = state or {}
+        self.day = day
+        self.orders: list[dict[str, Any]] = s.get("orders", [])
+        self.points: dict[str, dict[str, int]] = s.get("points", {})
+        self.money: dict[str, dict[str, int]] = s.get("money", {})
+        self.postings: int = s.get("postings", 0)
+        self.movements: int = s.get("movements", 0)
+        self.balances: dict[str, int] = s.get("balances", {"member:available": 0, "member:held": 0})
+        self.checked: int = s.get("checked", 0)
+        self.differences: list[dict[str, Any]] = s.get("differences", [])
+        self._ids = {o["id"] for o in self.orders}
+
+    def state(self) -> dict[str, Any]:
+        return {"orders": self.orders, "points": self.points, "money": self.money, "postings": self.postings,
+                "movements": self.movements, "balances": self.balances, "checked": self.checked,
+                "differences": self.differences}
+
+    def add_order(self, order: dict[str, Any]) -> None:
+        if order["id"] not in self._ids:
+            self._ids.add(order["id"])
+            self.orders.append(order_summary(order))
+
+    def add_entry(self, entry: dict[str, Any]) -> None:
+        oid = entry.get("order_id")
+        if "points" in entry:
+            self.postings += 1
+            if oid in self._ids:
+                got = self.points.setdefault(oid, {})
+                got[entry["type"]] = got.get(entry["type"], 0) + entry["points"]
+        else:
+            self.movements += 1
+            if oid in self._ids:
+                sign = 1 if entry["type"] == "draw" else -1
+                account = entry["credit"] if sign > 0 else entry["debit"]
+                paid = self.money.setdefault(oid, {})
+                paid[account] = paid.get(account, 0) + sign * entry["amount"]
+
+    def add_balance(self, balance: dict[str, Any]) -> None:
+        self.balances["member:available"] += balance.get("available", 0)
+        self.balances["member:held"] += balance.get("held", 0)
+
+    def _differ(self, check: str, order_id: str | None, unit: str, expected: Any, actual: Any, detail: str) -> None:
+        self.differences.append({"check": check, "order_id": order_id, "unit": unit, "expected": expected,
+                                 "actual": actual, "detail": detail})
+
+    def unchecked(self) -> list[dict[str, Any]]:
+        return self.orders[self.checked:]
+
+    def check(self, order: dict[str, Any], provider_record: Any = None, receipt: dict[str, Any] | None = None
+              ) -> None:
+        """Check the next order (``self.unchecked()[0]``) against the ledger, the budget and, when
+        :func:`needs_provider` or :func:`needs_receipt`, the provider's record or the donation receipt."""
+        status, oid, p = order["status"], order["id"], order["points"]
+        got = self.points.get(oid, {})
+        if got.get("hold", 0) != p:
+            self._differ("points_hold", oid, "points", p, got.get("hold", 0), "the order's hold posting")
+        want = {"capture": p if status in ("COMPLETED", "CANCELED") else 0,
+                "release": p if status == "FAILED" else 0,
+                "refund": p if status == "CANCELED" else 0}
+        for kind, expected in want.items():
+            if status in IN_FLIGHT and kind == "capture":
+                continue
+            if got.get(kind, 0) != expected:
+                self._differ(f"points_{kind}", oid, "points", expected, got.get(kind, 0), f"{status} order")
+        if order["draws"]:
+            face, fee = order["face"], order["fee"]
+            paid = self.money.get(oid, {})
+            net_face, net_fee = paid.get("payouts:face", 0), paid.get("payouts:fees", 0)
+            if status in ("ISSUED", "COMPLETED") or (status == "CANCELED" and order["type"] == "charity"):
+                expected_face, expected_fee = face, fee
+            elif status == "PROCESSING" and (net_face or net_fee):
+                expected_face, expected_fee = face, fee
+            else:
+                expected_face = expected_fee = 0
+            if net_face != expected_face:
+                self._differ("budget_face", oid, order["currency"], expected_face, net_face, f"{status} order")
+            if net_fee != expected_fee:
+                self._differ("budget_fee", oid, order["currency"], expected_fee, net_fee, f"{status} order")
+        if needs_provider(order):
+            seen = getattr(provider_record, "status", None)
+            if status in ("ISSUED", "COMPLETED"):
+                reference = order["reference"]
+                if seen != "ISSUED" or getattr(provider_record, "reference", None) != reference:
+                    self._differ("provider", oid, order["currency"], f"ISSUED {reference}",
+                                 f"{seen} {getattr(provider_record, 'reference', None)}",
+                                 "the provider's record of the cards")
+            elif seen not in (None, "CANCELED"):
+                self._differ("provider", oid, order["currency"], "none or CANCELED", seen,
+                             f"a {status} order must leave no live card at the provider")
+        if needs_receipt(order):
+            if receipt is None or receipt.get("amount") != order["face"]:
+                self._differ("donation", oid, order["currency"], order["face"], (receipt or {}).get("amount"),
+                             "the charity receipt")
+        self.checked += 1
+
+    def finish(self, point_accounts: dict[str, int], money_accounts: dict[str, dict[str, int]],
+               holds: dict[str, int] | None = None) -> dict[str, Any]:
+        """The whole-program checks and the report (every order must have been checked)."""
+        report = trial_balance(point_accounts, money_accounts, "")
+        for unit in report["units"]:
+            if unit["total"] != 0:
+                self._differ("trial_balance", None, unit["unit"], 0, unit["total"],
+                             "the unit's accounts do not sum to 0")
+        for account in ("member:available", "member:held"):
+            if point_accounts.get(account, 0) != self.balances.get(account, 0):
+                self._differ("member_balances", None, "points", point_accounts.get(account, 0),
+                             self.balances.get(account, 0),
+                             f"{account}: the ledger's total vs the sum of the members' balances")
+        for currency, accounts in money_accounts.items():
+            for account in ("budget:available", "budget:held"):
+                if accounts.get(account, 0) < 0:
+                    self._differ("budget_negative", None, currency, ">= 0", accounts[account], account)
+        for currency in sorted(set(holds or {}) | {c for c, a in money_accounts.items() if a.get("budget:held")}):
+            held, holding = money_accounts.get(currency, {}).get("budget:held", 0), (holds or {}).get(currency, 0)
+            if holds is not None and held != holding:
+                self._differ("budget_held", None, currency, held, holding,
+                             "budget:held vs the sum of what the batches hold")
+        return {
+            "date": self.day,
+            "checked": {"orders": len(self.orders), "postings": self.postings, "movements": self.movements},
+            "in_flight": [o["id"] for o in self.orders if o["status"] in IN_FLIGHT],
+            "differences": self.differences,
+        }
+
+
 def reconcile(
     day: str,
     orders: list[dict[str, Any]],
@@ -193,171 +344,96 @@ def reconcile(
     trial balance sums to 0, the members' balances add up to the member accounts and what the
     batches hold (``holds``, currency → sum) adds up to each ``budget:held`` account.
     """
-    points: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    money: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    postings = movements = 0
-    for entry in entries:
-        oid = entry.get("order_id")
-        if "points" in entry:
-            postings += 1
-            if oid:
-                points[oid][entry["type"]] += entry["points"]
-        else:
-            movements += 1
-            if oid:
-                sign = 1 if entry["type"] == "draw" else -1
-                money[oid][entry["credit"] if sign > 0 else entry["debit"]] += sign * entry["amount"]
-    differences: list[dict[str, Any]] = []
-
-    def differ(check: str, order: dict[str, Any] | None, unit: str, expected: Any, actual: Any, detail: str):
-        differences.append({"check": check, "order_id": order["id"] if order else None, "unit": unit,
-                            "expected": expected, "actual": actual, "detail": detail})
-
-    in_flight = []
+    run = Reconciliation(day)
     for order in orders:
-        status, oid, p = order["status"], order["id"], order["points"]
-        if status in IN_FLIGHT:
-            in_flight.append(oid)
-        got = points.get(oid, {})
-        if got.get("hold", 0) != p:
-            differ("points_hold", order, "points", p, got.get("hold", 0), "the order's hold posting")
-        want = {"capture": p if status in ("COMPLETED", "CANCELED") else 0,
-                "release": p if status == "FAILED" else 0,
-                "refund": p if status == "CANCELED" else 0}
-        for kind, expected in want.items():
-            if status in IN_FLIGHT and kind == "capture":
-                continue
-            if got.get(kind, 0) != expected:
-                differ(f"points_{kind}", order, "points", expected, got.get(kind, 0), f"{status} order")
-        if budget.draws_budget(order):
-            face, fee = budget.cost_of(order)
-            paid = money.get(oid, {})
-            net_face, net_fee = paid.get("payouts:face", 0), paid.get("payouts:fees", 0)
-            if status in ("ISSUED", "COMPLETED") or (status == "CANCELED" and order["type"] == "charity"):
-                expected_face, expected_fee = face, fee
-            elif status == "PROCESSING" and (net_face or net_fee):
-                expected_face, expected_fee = face, fee
-            else:
-                expected_face = expected_fee = 0
-            if net_face != expected_face:
-                differ("budget_face", order, order["currency"], expected_face, net_face, f"{status} order")
-            if net_fee != expected_fee:
-                differ("budget_fee", order, order["currency"], expected_fee, net_fee, f"{status} order")
-        if order["type"] == "gift_card" and status not in ("PENDING", "PROCESSING"):
-            record = provider_status(order)
-            seen = getattr(record, "status", None)
-            if status in ("ISSUED", "COMPLETED"):
-                reference = (order.get("provider") or {}).get("reference")
-                if seen != "ISSUED" or getattr(record, "reference", None) != reference:
-                    differ("provider", order, order["currency"], f"ISSUED {reference}",
-                           f"{seen} {getattr(record, 'reference', None)}", "the provider's record of the cards")
-            elif seen not in (None, "CANCELED"):
-                differ("provider", order, order["currency"], "none or CANCELED", seen,
-                       f"a {status} order must leave no live card at the provider")
-        if order["type"] == "charity" and status in ("ISSUED", "COMPLETED"):
-            receipt = donation_of(order)
-            face, _ = budget.cost_of(order)
-            if receipt is None or receipt.get("amount") != face:
-                differ("donation", order, order["currency"], face, (receipt or {}).get("amount"),
-                       "the charity receipt")
-    report = trial_balance(point_accounts, money_accounts, "")
-    for unit in report["units"]:
-        if unit["total"] != 0:
-            differ("trial_balance", None, unit["unit"], 0, unit["total"], "the unit's accounts do not sum to 0")
-    for account in ("member:available", "member:held"):
-        if point_accounts.get(account, 0) != member_balances.get(account, 0):
-            differ("member_balances", None, "points", point_accounts.get(account, 0), member_balances.get(account, 0),
-                   f"{account}: the ledger's total vs the sum of the members' balances")
-    for currency, accounts in money_accounts.items():
-        for account in ("budget:available", "budget:held"):
-            if accounts.get(account, 0) < 0:
-                differ("budget_negative", None, currency, ">= 0", accounts[account], account)
-    for currency in sorted(set(holds or {}) | {c for c, a in money_accounts.items() if a.get("budget:held")}):
-        held, holding = money_accounts.get(currency, {}).get("budget:held", 0), (holds or {}).get(currency, 0)
-        if holds is not None and held != holding:
-            differ("budget_held", None, currency, held, holding,
-                   "budget:held vs the sum of what the batches hold")
-    return {
-        "date": day,
-        "checked": {"orders": len(orders), "postings": postings, "movements": movements},
-        "in_flight": in_flight,
-        "differences": differences,
-    }
-
-
-def reconcile_day(store, provider, program_id: str, day: str) -> dict[str, Any]:
-    """:func:`reconcile` for ``day`` of one program, read from storage and the provider."""
-    from treue.store.budget import BudgetStore
-    from treue.store.orders import OrderStore
-    from treue.store.reports import Reports
-
-    reports, orders = Reports(store), OrderStore(store)
-    start, end = bound(day, "date"), bound(day, "date", end=True)
-    totals = {"member:available": 0, "member:held": 0}
-    for b in reports.balances(program_id):
-        totals["member:available"] += b.get("available", 0)
-        totals["member:held"] += b.get("held", 0)
-    return reconcile(
-        day, list(reports.orders(program_id, start, end)), reports.journal(program_id, start),
-        lambda o: provider.status(program_id, o["id"]),
-        lambda o: orders.get_donation(program_id, o["donation_id"]) if o.get("donation_id") else None,
-        store.program_accounts(program_id), BudgetStore(store).accounts(program_id), totals,
-        BudgetStore(store).holds(program_id),
-    )
+        run.add_order(order)
+    for entry in entries:
+        run.add_entry(entry)
+    run.balances = {k: member_balances.get(k, 0) for k in ("member:available", "member:held")}
+    for order in run.unchecked():
+        run.check(order, provider_status(order) if needs_provider(order) else None,
+                  donation_of(order) if needs_receipt(order) and order.get("donation_id") else None)
+    return run.finish(point_accounts, money_accounts, holds)
 
 
 # ---------------------------------------------------------------- KPIs
 
 
-def kpis(start: str | None, end: str | None, entries: Iterable[dict[str, Any]], enrolled: Iterable[str],
-         liability_report: dict[str, Any]) -> dict[str, Any]:
-    """Programme figures for a period (see the README for each definition)."""
-    earned = adjusted_in = adjusted_out = captured = refunded = expired = 0
-    active: set[str] = set()
-    purchases: dict[str, int] = defaultdict(int)
-    paid: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for e in entries:
+class KpiCount:
+    """:func:`kpis` in steps (see :class:`Reconciliation`): members enrolled before the period's end
+    (:meth:`add_member`), the period's journal (:meth:`add_entry`), then :meth:`finish`."""
+
+    FIELDS = ("earned", "adjusted_in", "adjusted_out", "captured", "refunded", "expired", "members")
+
+    def __init__(self, state: dict[str, Any] | None = None) -> None:
+        s = state or {}
+        self.counts: dict[str, int] = {f: s.get(f, 0) for f in self.FIELDS}
+        self.active: set[str] = set(s.get("active", []))
+        self.purchases: dict[str, int] = s.get("purchases", {})
+        self.paid: dict[str, dict[str, int]] = s.get("paid", {})
+
+    def state(self) -> dict[str, Any]:
+        return {**self.counts, "active": sorted(self.active), "purchases": self.purchases, "paid": self.paid}
+
+    def add_member(self, balance: dict[str, Any], end: str | None) -> None:
+        if not end or balance.get("enrolled_at", "") < end:
+            self.counts["members"] += 1
+
+    def add_entry(self, e: dict[str, Any]) -> None:
+        c = self.counts
         if "points" in e:
             t, n = e["type"], e["points"]
             if t == "earn":
-                earned += n
-                purchases[e["member_id"]] += 1
+                c["earned"] += n
+                self.purchases[e["member_id"]] = self.purchases.get(e["member_id"], 0) + 1
             elif t == "adjustment":
-                if e["credit"] == "member:available":
-                    adjusted_in += n
-                else:
-                    adjusted_out += n
+                c["adjusted_in" if e["credit"] == "member:available" else "adjusted_out"] += n
             elif t == "capture":
-                captured += n
+                c["captured"] += n
             elif t == "refund":
-                refunded += n
+                c["refunded"] += n
             if e["credit"] == "program:expired":
-                expired += n
+                c["expired"] += n
             if t in ("earn", "hold"):
-                active.add(e["member_id"])
+                self.active.add(e["member_id"])
         elif e["type"] in ("draw", "return"):
             sign = 1 if e["type"] == "draw" else -1
             field = "fees" if "payouts:fees" in (e["credit"], e["debit"]) else "face_value"
-            paid[e["currency"]][field] += sign * e["amount"]
-    members = sum(1 for _ in enrolled)
-    redeemed = captured - refunded
-    buyers = [m for m, n in purchases.items() if n >= 1]
-    repeat = [m for m in buyers if purchases[m] >= 2]
-    return {
-        "from": start, "to": end,
-        "members": members,
-        "active_members": len(active),
-        "active_members_ratio_bps": len(active) * 10_000 // members if members else 0,
-        "points_earned": earned,
-        "points_adjusted": adjusted_in - adjusted_out,
-        "points_redeemed": redeemed,
-        "points_expired": expired,
-        "redemption_rate_bps": redeemed * 10_000 // earned if earned else 0,
-        "repurchase_rate_bps": len(repeat) * 10_000 // len(buyers) if buyers else 0,
-        "liability": liability_report["value"],
-        "liability_points": liability_report["points"]["outstanding"],
-        "payouts": [{"currency": c, "face_value": v["face_value"], "fees": v["fees"]} for c, v in sorted(paid.items())],
-    }
+            paid = self.paid.setdefault(e["currency"], {"face_value": 0, "fees": 0})
+            paid[field] += sign * e["amount"]
+
+    def finish(self, start: str | None, end: str | None, liability_report: dict[str, Any]) -> dict[str, Any]:
+        c = self.counts
+        members, earned = c["members"], c["earned"]
+        redeemed = c["captured"] - c["refunded"]
+        buyers = [m for m, n in self.purchases.items() if n >= 1]
+        repeat = [m for m in buyers if self.purchases[m] >= 2]
+        return {
+            "from": start, "to": end,
+            "members": members,
+            "active_members": len(self.active),
+            "active_members_ratio_bps": len(self.active) * 10_000 // members if members else 0,
+            "points_earned": earned,
+            "points_adjusted": c["adjusted_in"] - c["adjusted_out"],
+            "points_redeemed": redeemed,
+            "points_expired": c["expired"],
+            "redemption_rate_bps": redeemed * 10_000 // earned if earned else 0,
+            "repurchase_rate_bps": len(repeat) * 10_000 // len(buyers) if buyers else 0,
+            "liability": liability_report["value"],
+            "liability_points": liability_report["points"]["outstanding"],
+            "payouts": [{"currency": cur, "face_value": v["face_value"], "fees": v["fees"]}
+                        for cur, v in sorted(self.paid.items())],
+        }
+
+
+def kpis(start: str | None, end: str | None, entries: Iterable[dict[str, Any]], enrolled: Iterable[str],
+         liability_report: dict[str, Any]) -> dict[str, Any]:
+    """Programme figures for a period (see the README for each definition)."""
+    count = KpiCount()
+    for e in entries:
+        count.add_entry(e)
+    count.counts["members"] = sum(1 for _ in enrolled)
+    return count.finish(start, end, liability_report)
 
 
 def kpi_rows(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -16,10 +16,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from treue.errors import MalformedRequest
+from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError
+
+from treue.errors import MalformedRequest, StorageTimeout
 from treue.store.dynamodb import GSI, Store, from_item
 
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
+# what botocore raises when DynamoDB does not answer in time (after the client's own retries)
+TIMEOUTS = (ReadTimeoutError, ConnectTimeoutError, ConnectionClosedError)
 
 
 def _strip(data: dict[str, Any]) -> dict[str, Any]:
@@ -56,14 +60,34 @@ class Reports:
         params["Limit"] = limit
         if cursor:
             params["ExclusiveStartKey"] = _decode(cursor, gsi1pk)
-        out = self.ddb.query(**params)
+        out = self._query(params)
         last = out.get("LastEvaluatedKey")
         return [_strip(from_item(i)) for i in out.get("Items", [])], (_encode(last) if last else None)
+
+    def chunk(self, gsi1pk: str, start: str | None, end: str | None, limit: int,
+              after: dict[str, str] | None) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """One page in time order after the plain key ``after`` (None: from the start), and the plain key
+        to continue after (None at the end): JSON, so a report job can checkpoint it."""
+        params = self._params(gsi1pk, start, end)
+        params["Limit"] = limit
+        if after:
+            params["ExclusiveStartKey"] = {k: {"S": str(v)} for k, v in after.items()}
+        out = self._query(params)
+        last = out.get("LastEvaluatedKey")
+        return ([_strip(from_item(i)) for i in out.get("Items", [])],
+                {k: v["S"] for k, v in last.items()} if last else None)
+
+    def _query(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self.ddb.query(**params)
+        except TIMEOUTS as err:
+            what = params["ExpressionAttributeValues"][":pk"]["S"].rsplit("#", 1)[-1].lower()
+            raise StorageTimeout(f"DynamoDB did not answer a read of the {what} in time") from err
 
     def all(self, gsi1pk: str, start: str | None = None, end: str | None = None) -> Iterator[dict[str, Any]]:
         params = self._params(gsi1pk, start, end)
         while True:
-            out = self.ddb.query(**params)
+            out = self._query(params)
             for raw in out.get("Items", []):
                 yield _strip(from_item(raw))
             if not out.get("LastEvaluatedKey"):

@@ -31,3 +31,19 @@ def stack(name: str) -> tuple[Any, str]:
     if not table:
         raise SystemExit(f"stack {name} has no TableName output")
     return boto3.client("dynamodb"), table
+
+
+def report_resources(state_file: Path, stack_name: str | None) -> tuple[Any, Any, str, str]:
+    """(S3 client, SQS client, bucket, report queue URL) of the twin or a deployed stack, for report jobs."""
+    if stack_name:
+        outputs = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0].get("Outputs", [])
+        found = {o["OutputKey"]: o["OutputValue"] for o in outputs}
+        if "BatchBucketName" not in found or "ReportQueueUrl" not in found:
+            raise SystemExit(f"stack {stack_name} has no report jobs (BatchBucketName, ReportQueueUrl outputs)")
+        return boto3.client("s3"), boto3.client("sqs"), found["BatchBucketName"], found["ReportQueueUrl"]
+    state = json.loads(state_file.read_text())
+    if not state.get("batch_bucket") or "report" not in state.get("queues", {}):
+        raise SystemExit("the running twin has no report jobs: restart it (`make run`) from this checkout")
+    kw = {"endpoint_url": state["aws_endpoint"], "region_name": state.get("region", "eu-central-1"),
+          "aws_access_key_id": "twin", "aws_secret_access_key": "twin"}
+    return boto3.client("s3", **kw), boto3.client("sqs", **kw), state["batch_bucket"], state["queues"]["report"]
