@@ -22,8 +22,11 @@ def _task(name: str, step: Callable[[dict], dict]):
         actor = audit.Actor("workflow:payout", "system", getattr(context, "aws_request_id", ""))
         with audit.acting(actor):
             result = step(event)
-        if name == "release":
+        if name == "release" and result.get("released", True):
             logger.warning("order failed; points released", extra={"reason": result["reason"]})
+        elif name == "release":
+            logger.warning("release refused: the order was delivered; nothing changed",
+                           extra={"status": result["status"]})
         return result
 
     handler.__name__ = handler.__qualname__ = name

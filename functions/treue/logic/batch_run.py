@@ -178,12 +178,18 @@ def _settled(line: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fail(deps: Deps, line: dict[str, Any], error: dict[str, Any], now: str) -> dict[str, Any]:
-    """End the line's reward FAILED (money returned, provider order canceled) and the line failed."""
+    """End the line's reward FAILED (money returned, provider order canceled) and the line failed.
+
+    A reward that was delivered (or completed) before the line failed (its task timed out, or
+    contention kept it from marking the line) cannot fail any more: the release changes nothing, the
+    reward is completed and the line is issued after all."""
     pid = line["program_id"]
     reason = payout.FAILURE_REASONS.get(error.get("Error", ""), "internal_error")
     if line.get("reward_id") and deps.orders.get(pid, line["reward_id"]) is not None:
-        out = payout.release(deps.orders, deps.provider, deps.budgets,
-                             {"program_id": pid, "order_id": line["reward_id"], "error": error}, now)
+        step = {"program_id": pid, "order_id": line["reward_id"], "error": error}
+        out = payout.release(deps.orders, deps.provider, deps.budgets, step, now)
+        if not out["released"]:
+            return _delivered_after_all(deps, line, step, now)
         reason = out.get("reason") or reason
     source = line["status"]
     try:
@@ -191,6 +197,16 @@ def _fail(deps: Deps, line: dict[str, Any], error: dict[str, Any], now: str) -> 
     except StaleCondition:
         pass  # another try of this line settled it
     raise LineFailed(reason)
+
+
+def _delivered_after_all(deps: Deps, line: dict[str, Any], step: dict[str, Any], now: str) -> dict[str, Any]:
+    """The line's reward was delivered: complete it (if its capture had not run) and issue the line."""
+    payout.capture(deps.orders, step, now)
+    try:
+        _move(deps, line, line["status"], "issued", line["attempt"], now, {"issued_at": now})
+    except StaleCondition:  # another try of this line got there first
+        return _settled(deps.batches.line(line["program_id"], line["batch_id"], line["line"]))
+    return {"line": line["line"], "status": "issued", "reward_id": line["reward_id"]}
 
 
 def _move(deps: Deps, line: dict[str, Any], source: str, to: str, attempt: int, now: str,

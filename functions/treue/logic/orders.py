@@ -73,9 +73,14 @@ def place(
 
     The order, its hold (available → held) and the idempotency guard are one transaction. The same
     Idempotency-Key with the same body answers the first answer (and restarts the workflow if it
-    never started); with another body it is a 409 and nothing happens.
+    never started); with another body it is a 409 and nothing happens. A replay is answered before
+    anything is checked against live state (member, catalog, balance): the item may have been
+    retired or the points spent since, and the client must still learn what its first request did.
     """
     fingerprint = request_fingerprint(request.fingerprint_payload())
+    earlier = orders.replay_of(program.id, "order", idempotency_key)
+    if earlier is not None:
+        return _replayed(orders, starter, program.id, earlier, fingerprint, idempotency_key), True
     member = members.get(orders.store, program.id, request.member_id)
     raw = find_item(request.item_id)
     if raw is None:
@@ -140,15 +145,24 @@ def place(
     )
     answer = {"order_id": order_id, "status": "PENDING", "points": points}
     replay = orders.create(order, hold, (idempotency_key, fingerprint), answer)
-    if replay is not None:
-        if replay.fingerprint != fingerprint:
-            raise IdempotencyConflict("this Idempotency-Key was already used for a different order",
-                                      idempotency_key=idempotency_key)
-        answer = {k: replay.result[k] for k in ("order_id", "status", "points")}
-        order = orders.require(program.id, answer["order_id"])
+    if replay is not None:  # a concurrent request with the same key won
+        return _replayed(orders, starter, program.id, replay, fingerprint, idempotency_key), True
+    starter.start(order)
+    return answer, False
+
+
+def _replayed(orders, starter: WorkflowStarter, program_id: str, replay, fingerprint: str,
+              idempotency_key: str) -> dict[str, Any]:
+    """The first answer under this Idempotency-Key (409 for another body); restarts the payout when
+    the first request's answer was lost before its execution started."""
+    if replay.fingerprint != fingerprint:
+        raise IdempotencyConflict("this Idempotency-Key was already used for a different order",
+                                  idempotency_key=idempotency_key)
+    answer = {k: replay.result[k] for k in ("order_id", "status", "points")}
+    order = orders.require(program_id, answer["order_id"])
     if order["status"] == "PENDING":
         starter.start(order)
-    return answer, replay is not None
+    return answer
 
 
 def masked_codes(order: dict[str, Any]) -> list[dict[str, Any]]:
@@ -186,7 +200,11 @@ def cancel(orders, provider, budgets, order_id: str, program_id: str, reason: st
     """Cancel a completed order where the reward's policy allows it, and refund its points.
 
     Vouchers: every code must still be unredeemed; they are voided in the same transaction as the
-    refund. Gift cards: the provider must cancel the cards first. Donations cannot be canceled.
+    refund. Gift cards: the provider must cancel the cards, and only once the refund can commit:
+    the cancel is first claimed on the order in one conditional write (COMPLETED, no other cancel
+    under way), then the provider cancels, then the refund commits. When the provider refuses (or
+    the commit fails), the claim is given up and the order stays COMPLETED; a claim left by a
+    request that died is taken over after ``CANCEL_CLAIM_SECONDS``. Donations cannot be canceled.
     """
     order = orders.require(program_id, order_id)
     if order["status"] == "CANCELED":
@@ -213,9 +231,18 @@ def cancel(orders, provider, budgets, order_id: str, program_id: str, reason: st
     if order["type"] == "voucher":
         for code in order["codes"]:
             extra.append(_voucher_void_update(orders, program_id, code["hash"], now, reason))
-    elif order["type"] == "gift_card":
-        result = provider.cancel(program_id, order_id)
-        if result is None or result.status != "CANCELED":
+    claim_id = None
+    if order["type"] == "gift_card":
+        claim_id = _claim_cancel(orders, program_id, order_id, actor, now)
+        if claim_id is None:  # another cancel finished meanwhile
+            return view(orders.require(program_id, order_id))
+        try:
+            canceled = _cancel_at_provider(provider, program_id, order_id)
+        except Exception:
+            orders.unclaim_cancel(program_id, order_id, claim_id)
+            raise
+        if not canceled:
+            orders.unclaim_cancel(program_id, order_id, claim_id)
             raise NotCancelable("the provider did not cancel the gift card", policy=policy)
     if returned:
         extra.extend(budgets.movement_items(returned))
@@ -233,7 +260,43 @@ def cancel(orders, provider, budgets, order_id: str, program_id: str, reason: st
         if err.index == 0:
             raise OrderStateConflict("the order changed meanwhile; read it again") from err
         raise NotCancelable("a voucher of this order was already redeemed or voided") from err
+    except Exception:
+        if claim_id:  # the card is canceled but the refund did not commit: a retry may claim again
+            orders.unclaim_cancel(program_id, order_id, claim_id)
+        raise
     return view(orders.require(program_id, order_id))
+
+
+CANCEL_CLAIM_SECONDS = 60  # longer than any API request runs (29 s): a claim this old was left by a dead one
+
+
+def _claim_cancel(orders, program_id: str, order_id: str, actor: str, now: str) -> str | None:
+    """Claim the completed order for this cancel: the claim's id, None when the order is CANCELED
+    already, OrderStateConflict when it is not COMPLETED or another cancel is under way."""
+    claim_id = new_id("ccl")
+    stale = (_parse_time(now) - timedelta(seconds=CANCEL_CLAIM_SECONDS)).isoformat().replace("+00:00", "Z")
+    if orders.claim_cancel(program_id, order_id, {"id": claim_id, "at": now, "by": actor}, stale):
+        return claim_id
+    current = orders.require(program_id, order_id)
+    if current["status"] == "CANCELED":
+        return None
+    if current["status"] != "COMPLETED":
+        raise OrderStateConflict(f"only a completed order can be canceled; this one is {current['status']}",
+                                 status=current["status"])
+    raise OrderStateConflict("another cancel of this order is under way; read it again shortly",
+                             status=current["status"])
+
+
+def _cancel_at_provider(provider, program_id: str, order_id: str) -> bool:
+    """Cancel the order's cards; True once the provider says they are canceled. After an error (a
+    timeout may hide a cancel that happened) the provider's own record decides."""
+    try:
+        result = provider.cancel(program_id, order_id)
+    except Exception:
+        result = provider.status(program_id, order_id)
+        if result is None or result.status != "CANCELED":
+            raise
+    return result is not None and result.status == "CANCELED"
 
 
 def _voucher_void_update(orders, program_id: str, code_hash: str, now: str, reason: str) -> dict[str, Any]:

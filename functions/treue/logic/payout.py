@@ -151,8 +151,17 @@ def issue_gift_card(orders, vault, provider, budgets, event: dict[str, Any], now
         if card.expires_at:
             entry["expires_at"] = card.expires_at
         sealed.append(entry)
-    _move(orders, order, "ISSUED", now, f"{len(sealed)} gift card(s) issued by {issuance.provider}",
-          {"codes": sealed, "issued_at": now, "provider": {"name": issuance.provider, "reference": issuance.reference}})
+    try:
+        _move(orders, order, "ISSUED", now, f"{len(sealed)} gift card(s) issued by {issuance.provider}",
+              {"codes": sealed, "issued_at": now,
+               "provider": {"name": issuance.provider, "reference": issuance.reference}})
+    except OrderNotPayable:
+        current = orders.require(order["program_id"], order["id"])
+        if current.get("releasing") or current["status"] == "FAILED":
+            # a release claimed the order while the provider was issuing: these cards can never be
+            # delivered, and the release may have looked before they existed
+            provider.cancel(order["program_id"], order["id"])
+        raise
     return {"issued": len(sealed)}
 
 
@@ -237,22 +246,40 @@ def capture(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
 
 def release(orders, provider, budgets, event: dict[str, Any], now: str) -> dict[str, Any]:
     """Compensation: undo what was issued, give back what the budget paid, release the held points,
-    and end the order FAILED."""
+    and end the order FAILED.
+
+    Check first, undo after: the order is first claimed for the release in one conditional write
+    (``releasing``; only while it is PENDING, PROCESSING or ISSUED and not delivered). A delivered or
+    completed order cannot fail any more: its release changes nothing, cancels nothing and answers
+    ``released: False``. Once claimed, no step moves the order forward, draws for it or delivers it,
+    so only then is a gift card canceled at the provider; a retried release continues its claim.
+    """
     order = _order(orders, event)
     if order["status"] == "FAILED":
-        return {"status": "FAILED", "reason": order.get("failure_reason")}
+        return {"status": "FAILED", "reason": order.get("failure_reason"), "released": True}
     error = event.get("error") or {}
     name = error.get("Error", "")
-    reason = FAILURE_REASONS.get(name, "internal_error")
+    claim = {"at": now, "reason": FAILURE_REASONS.get(name, "internal_error"), "error": name,
+             "detail": _detail(error)}
+    claimed = orders.claim_release(order["program_id"], order["id"], claim, now)
+    if claimed is None:  # delivered, completed, canceled, or failed by another attempt meanwhile
+        current = orders.require(order["program_id"], order["id"])
+        if current["status"] == "FAILED":
+            return {"status": "FAILED", "reason": current.get("failure_reason"), "released": True}
+        return {"status": current["status"], "reason": None, "released": False}
+    order, claim = claimed, claimed["releasing"]
+    name, reason = claim["error"], claim["reason"]
     more = []
-    if order["type"] == "gift_card" and provider.status(order["program_id"], order["id"]) is not None:
-        provider.cancel(order["program_id"], order["id"])  # the provider may have issued before timing out
+    if order["type"] == "gift_card":
+        issued = provider.status(order["program_id"], order["id"])  # it may have issued before timing out
+        if issued is not None and issued.status != "CANCELED":
+            provider.cancel(order["program_id"], order["id"])
     if order["type"] == "voucher":
         from treue.logic.orders import _voucher_void_update
 
         more = [_voucher_void_update(orders, order["program_id"], c["hash"], now, "order failed")
                 for c in order.get("codes", [])]
-    fields = {"failure_reason": reason, "failure_detail": _detail(error)}
+    fields = {"failure_reason": reason, "failure_detail": claim["detail"]}
     returned = budget.returns(order, now, "failed", "workflow:payout")
     if returned:
         more.extend(budgets.movement_items(returned))
@@ -260,8 +287,14 @@ def release(orders, provider, budgets, event: dict[str, Any], now: str) -> dict[
     more.append(event_put(orders.table, order["program_id"], "order.failed",
                           {**_subject(order), "points_released": order["points"], "reason": reason}, now))
     if is_reward(order):  # nothing was held: the status, the budget and the event move together
-        _move(orders, order, "FAILED", now, reason, fields, more)
-        return {"status": "FAILED", "reason": reason}
+        try:
+            _move(orders, order, "FAILED", now, reason, fields, more)
+        except OrderNotPayable:
+            current = orders.require(order["program_id"], order["id"])
+            if current["status"] != "FAILED":
+                raise
+            reason = current.get("failure_reason")  # a concurrent try of this release committed first
+        return {"status": "FAILED", "reason": reason, "released": True}
     posting = Posting(
         id=new_id("pst"), program_id=order["program_id"], member_id=order["member_id"], type=PostingType.RELEASE,
         debit=Account.MEMBER_HELD, credit=Account.MEMBER_AVAILABLE, points=order["points"], reference=order["id"],
@@ -271,7 +304,7 @@ def release(orders, provider, budgets, event: dict[str, Any], now: str) -> dict[
     update = orders.order_update(order["program_id"], order["id"], "FAILED", sources_of("FAILED"), now, reason,
                                  fields)
     _settle(orders, order, posting, "release", update, now, more)
-    return {"status": "FAILED", "reason": reason}
+    return {"status": "FAILED", "reason": reason, "released": True}
 
 
 def _detail(error: dict[str, Any]) -> str:

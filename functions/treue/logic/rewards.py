@@ -71,8 +71,14 @@ def cost(order: dict[str, Any]) -> int:
 
 def issue(orders, budgets, starter, program: Program, find_item, request: RewardRequest, idempotency_key: str,
           actor: str, now: str) -> tuple[dict[str, Any], bool]:
-    """Accept one reward: check it and the budget, store it with its idempotency guard, start the payout."""
+    """Accept one reward: check it and the budget, store it with its idempotency guard, start the payout.
+
+    A replayed Idempotency-Key is answered before any check against live state (catalog, member,
+    budget): a retry after the budget fell must learn that its first request was accepted, not 409."""
     fingerprint = request_fingerprint(request.fingerprint_payload())
+    earlier = orders.replay_of(program.id, "reward", idempotency_key)
+    if earlier is not None:
+        return _replayed(orders, starter, program.id, earlier, fingerprint, idempotency_key), True
     member = None
     if request.recipient.member_id:
         member = members.get(orders.store, program.id, request.recipient.member_id)
@@ -87,16 +93,22 @@ def issue(orders, budgets, starter, program: Program, find_item, request: Reward
                                currency=order["currency"], available=available, needed=need)
     answer = {"reward_id": order["id"], "status": "PENDING"}
     replay = orders.create_reward(order, ("reward", idempotency_key, fingerprint), answer)
-    if replay is not None:
-        if replay.fingerprint != fingerprint:
-            raise IdempotencyConflict("this Idempotency-Key was already used for a different reward",
-                                      idempotency_key=idempotency_key)
-        answer = {"reward_id": replay.result["reward_id"], "status": "PENDING"}
-        order = orders.require(program.id, answer["reward_id"])
-        answer["status"] = order["status"]
+    if replay is not None:  # a concurrent request with the same key won
+        return _replayed(orders, starter, program.id, replay, fingerprint, idempotency_key), True
+    starter.start(order)
+    return answer, False
+
+
+def _replayed(orders, starter, program_id: str, replay, fingerprint: str, idempotency_key: str) -> dict[str, Any]:
+    """The reward the first request under this Idempotency-Key accepted, with its current status (409
+    for another body); restarts the payout when the first answer was lost before it started."""
+    if replay.fingerprint != fingerprint:
+        raise IdempotencyConflict("this Idempotency-Key was already used for a different reward",
+                                  idempotency_key=idempotency_key)
+    order = orders.require(program_id, replay.result["reward_id"])
     if order["status"] == "PENDING":
         starter.start(order)
-    return answer, replay is not None
+    return {"reward_id": order["id"], "status": order["status"]}
 
 
 def view(order: dict[str, Any]) -> dict[str, Any]:

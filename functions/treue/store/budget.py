@@ -139,7 +139,7 @@ class BudgetStore(OnTable):
         with ``low_event``, also raise the currency's low flag (if not raised) and write the event.
         With ``batch_id`` the draw comes from that batch's hold, which must still cover ``need``.
 
-        Raises StaleCondition: index 0 = the order (already drawn or not PROCESSING), 1 = the balance
+        Raises StaleCondition: index 0 = the order (already drawn, not PROCESSING or being released), 1 = the balance
         (or the batch's hold) is below ``need``, 2 = the low flag was raised meanwhile.
         """
         pid, oid = order["program_id"], order["id"]
@@ -151,7 +151,9 @@ class BudgetStore(OnTable):
                 "TableName": self.table,
                 "Key": _key(order_pk(pid, oid), "ORDER"),
                 "UpdateExpression": "SET funds = :f, updated_at = :now",
-                "ConditionExpression": "#s = :processing AND attribute_not_exists(funds)",
+                # a release that claimed the order (``releasing``) returns what was drawn: no draw after it
+                "ConditionExpression": "#s = :processing AND attribute_not_exists(funds) "
+                                       "AND attribute_not_exists(releasing)",
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": {
                     ":f": {"M": to_item(funds)}, ":now": {"S": now},

@@ -44,7 +44,7 @@ from treue.logic import audit
 from treue.logic.keys import ApiKeyRecord, Scope
 from treue.logic.ledger import MEMBER_ACCOUNTS, Account, Posting, PostingType
 from treue.logic.programs import Program
-from treue.store import clients
+from treue.store import clients, positions
 
 ACCOUNT_SHARDS = 8
 GSI = "gsi1"
@@ -295,7 +295,8 @@ class Store:
         A failed condition raises StaleCondition with the item's index; contention raises Contention.
         """
         try:
-            self.ddb.transact_write_items(TransactItems=with_audit(items))
+            sent = with_audit(items)
+            positions.write(lambda: self.ddb.transact_write_items(TransactItems=sent), sent, self.ddb, self.table)
         except ClientError as err:
             if err.response["Error"]["Code"] != "TransactionCanceledException":
                 _raise_storage(err)
@@ -356,7 +357,7 @@ class Store:
             "member_id": mid, "external_id": member.get("external_id"), "country": member.get("country"),
             "enrolled_at": now}, now))
         try:
-            self.ddb.transact_write_items(TransactItems=items)
+            positions.write(lambda: self.ddb.transact_write_items(TransactItems=items), items, self.ddb, self.table)
         except ClientError as err:
             if err.response["Error"]["Code"] != "TransactionCanceledException":
                 _raise_storage(err)
@@ -468,7 +469,8 @@ class Store:
         first_extra = len(items)
         items.extend(extra or [])
         try:
-            self.ddb.transact_write_items(TransactItems=with_audit(items))
+            sent = with_audit(items)
+            positions.write(lambda: self.ddb.transact_write_items(TransactItems=sent), sent, self.ddb, self.table)
         except ClientError as err:
             if err.response["Error"]["Code"] != "TransactionCanceledException":
                 _raise_storage(err)

@@ -4,13 +4,25 @@ An event is written in the same transaction as the change it reports (an order c
 earned…), so there is never a change without its event nor an event without its change.
 
     pk                         sk       what
-    P#<pid>#EVENT#<event id>   EVENT    the event; gsi1 P#<pid>#EVENTS / <created_at>#<event id>
+    P#<pid>#EVENT#<event id>   EVENT    the event; gsi1 P#<pid>#EVENTS / <position>#<event id>
 
 Events expire after ``RETENTION_DAYS`` (DynamoDB TTL on ``expires_at``, epoch seconds). The table's
 stream carries every new event to the webhook fan-out (``kind = "event"`` is the stream filter).
-The log is read in time order; events younger than ``SETTLE_SECONDS`` are not listed yet, so a
-reader paging with ``after`` cannot step past an event that a concurrent writer is still committing
-(or that the index has not caught up with).
+
+The log is ordered by write, not by business time. An event keeps its business time as data
+(``created_at``, and the ``at`` of what it reports), which may lie long before its write commits: a
+batch's ``budget.low`` is stamped when the request began, a release writes after provider calls. Its
+log position is the clock reading taken when the transaction that commits it is sent
+(``treue.store.positions``), after every other part of the transaction (provider calls, reads,
+retries of the caller) is done. Readers list only positions older than ``SETTLE_SECONDS``.
+
+Guarantee, with any number of concurrent writers: a reader paging with ``after`` never steps past an
+event that becomes visible later, provided each write reaches the index within ``SETTLE_SECONDS``
+of being sent. A write slower than half of that (an SDK retry after a timeout) moves its events to a
+fresh position once it has committed, so a reader who passed the first position meets them at the
+second; such an event may be listed twice (same id): readers deduplicate by id. What is not covered:
+a writer that dies between a slow commit and that move, and clocks of writer and reader apart by
+more than the window's margin (Lambda hosts keep them within milliseconds).
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ from typing import Any
 from treue.errors import MalformedRequest
 from treue.logic.ids import new_id
 from treue.store.dynamodb import GSI, Store, from_item, to_item
+from treue.store.positions import SETTLE_SECONDS, clock
 
 EVENT_TYPES = (
     "member.enrolled",
@@ -34,7 +47,6 @@ EVENT_TYPES = (
     "budget.low",
 )
 RETENTION_DAYS = 90
-SETTLE_SECONDS = 2
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "kind", "expires_at", "program_id")
 
 
@@ -55,7 +67,8 @@ def new_event(program_id: str, type_: str, data: dict[str, Any], now: str, event
     return {
         "pk": event_pk(program_id, eid), "sk": "EVENT", "kind": "event", "id": eid, "type": type_,
         "program_id": program_id, "created_at": now, "data": data, "expires_at": expires,
-        "gsi1pk": f"P#{program_id}#EVENTS", "gsi1sk": f"{now}#{eid}",
+        # the log position: set again when the write is sent (``treue.store.positions.stamp``)
+        "gsi1pk": f"P#{program_id}#EVENTS", "gsi1sk": f"{clock()}#{eid}",
     }
 
 
@@ -97,7 +110,7 @@ class EventLog:
 
     def page(self, program_id: str, after: str | None, types: set[str] | None, limit: int, now: str
              ) -> tuple[list[dict[str, Any]], str]:
-        """Up to ``limit`` settled events after the cursor, in order, and the cursor to ask with next.
+        """Up to ``limit`` settled events after the cursor, in log order, and the cursor to ask with next.
 
         The next cursor is always returned (the log has no end): with no new events it is ``after``.
         """

@@ -32,6 +32,7 @@ from treue.store.dynamodb import (
     audit_put,
     audited,
     from_item,
+    idem_pk,
     member_pk,
     to_item,
 )
@@ -157,6 +158,16 @@ class OrderStore(OnTable):
             raise
         return True
 
+    def replay_of(self, program_id: str, kind: str, reference: str) -> Replay | None:
+        """The idempotency record an earlier request of ``kind`` (``order``, ``reward``) wrote under
+        ``reference`` (its Idempotency-Key), or None."""
+        out = self.ddb.get_item(TableName=self.table, Key=_key(idem_pk(program_id, kind, reference), "IDEM"),
+                                ConsistentRead=True)
+        if "Item" not in out:
+            return None
+        data = from_item(out["Item"])
+        return Replay(fingerprint=data["fingerprint"], result=data["result"])
+
     def get(self, program_id: str, order_id: str, consistent: bool = True) -> dict[str, Any] | None:
         out = self.ddb.get_item(TableName=self.table, Key=_key(order_pk(program_id, order_id), "ORDER"),
                                 ConsistentRead=consistent)
@@ -198,7 +209,10 @@ class OrderStore(OnTable):
         reason: str | None = None,
         fields: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """An Update (for a transaction) moving the order to ``to`` when its status is in ``allowed_from``."""
+        """An Update (for a transaction) moving the order to ``to`` when its status is in ``allowed_from``.
+
+        Every change but the move to FAILED also needs the order not to be claimed by a release
+        (``releasing``, see :meth:`claim_release`): once a release claimed it, the order only fails."""
         names = {"#s": "status"}
         values: dict[str, Any] = {":now": {"S": now}}
         sets = ["updated_at = :now"]
@@ -219,7 +233,8 @@ class OrderStore(OnTable):
                 "TableName": self.table,
                 "Key": _key(order_pk(program_id, order_id), "ORDER"),
                 "UpdateExpression": "SET " + ", ".join(sets),
-                "ConditionExpression": _status_in(allowed_from, values),
+                "ConditionExpression": _status_in(allowed_from, values) + (
+                    "" if to == "FAILED" else " AND attribute_not_exists(releasing)"),
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -230,6 +245,65 @@ class OrderStore(OnTable):
         record = audit.new_record(program_id, "order.transition", "order", order_id, now,
                                   {"to": to, "from": list(allowed_from), "reason": reason})
         return audited(update, self.table, record)
+
+    def claim_release(self, program_id: str, order_id: str, claim: dict[str, Any], now: str
+                      ) -> dict[str, Any] | None:
+        """Claim the order for a release, if it can still fail: PENDING, PROCESSING or ISSUED and not
+        delivered. From then on no step moves it forward or delivers it (see :meth:`order_update`),
+        so what it holds, drew and was issued stays as the release sees it. A retried release finds
+        its claim in place (the first claim is kept). The order after the claim, or None when it
+        cannot fail any more (delivered, completed, failed or canceled)."""
+        values: dict[str, Any] = {":claim": _av(claim), ":now": {"S": now}}
+        condition = _status_in(("PENDING", "PROCESSING", "ISSUED"), values) + " AND attribute_not_exists(delivered)"
+        try:
+            out = self.ddb.update_item(
+                TableName=self.table,
+                Key=_key(order_pk(program_id, order_id), "ORDER"),
+                UpdateExpression="SET releasing = if_not_exists(releasing, :claim), updated_at = :now",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _strip(from_item(out["Attributes"]))
+
+    def claim_cancel(self, program_id: str, order_id: str, claim: dict[str, Any], stale_before: str) -> bool:
+        """Claim a COMPLETED order for one cancel (``canceling``), unless another cancel holds a claim
+        made at or after ``stale_before``; False when the order is not COMPLETED or claimed."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_key(order_pk(program_id, order_id), "ORDER"),
+                UpdateExpression="SET canceling = :claim",
+                ConditionExpression="#s = :completed AND (attribute_not_exists(canceling) OR canceling.#at < :stale)",
+                ExpressionAttributeNames={"#s": "status", "#at": "at"},
+                ExpressionAttributeValues={":claim": _av(claim), ":completed": {"S": "COMPLETED"},
+                                           ":stale": {"S": stale_before}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def unclaim_cancel(self, program_id: str, order_id: str, claim_id: str) -> None:
+        """Give up the cancel claim ``claim_id`` (the provider refused): the order stays COMPLETED."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_key(order_pk(program_id, order_id), "ORDER"),
+                UpdateExpression="REMOVE canceling",
+                ConditionExpression="canceling.#id = :id",
+                ExpressionAttributeNames={"#id": "id"},
+                ExpressionAttributeValues={":id": {"S": claim_id}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def transact(self, items: list[dict[str, Any]]) -> None:
         """Write ``items`` atomically; a failed condition raises StaleCondition with the item's index."""
