@@ -179,7 +179,8 @@ class TreueStack(Stack):
                                 *TABLE_WRITE)
         storage.table.grant(finance.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
                             "dynamodb:TransactWriteItems", "dynamodb:ConditionCheckItem")
-        storage.table.grant(rewards.function, "dynamodb:GetItem", "dynamodb:Query", *TABLE_WRITE)
+        storage.table.grant(rewards.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+                            *TABLE_WRITE)  # BatchGetItem: the budget check reads balance and settings at once
         # one transaction puts (or deletes) the principal's binding, the program's list entry and the audit record
         storage.table.grant(queue_senders_fn.function, "dynamodb:GetItem", "dynamodb:Query",
                             "dynamodb:TransactWriteItems", "dynamodb:PutItem", "dynamodb:DeleteItem")
