@@ -99,7 +99,9 @@ BATCH_TASKS = {
     "FailLineFunction": ("BatchFailLine", "fail_line", "Batch: fail a line whose retries are used up"),
     "FinishFunction": ("BatchFinish", "finish", "Batch: count the lines, end the run, write batch.completed"),
 }
-TABLE_WRITE = ("dynamodb:TransactWriteItems", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem")
+# AWS authorizes each item of a TransactWriteItems as the item's own action (a grant of
+# "dynamodb:TransactWriteItems" lets no item through): a function that writes in transactions needs these.
+TABLE_WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem")
 
 
 class TreueStack(Stack):
@@ -163,8 +165,7 @@ class TreueStack(Stack):
         storage.table.grant(accrual.function, "dynamodb:GetItem", "dynamodb:Query")
         storage.table.grant(accrual_queue.function, "dynamodb:GetItem")
         for writer in (enrollment, accrual, accrual_queue):
-            storage.table.grant(writer.function, "dynamodb:TransactWriteItems", "dynamodb:PutItem",
-                                "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem")
+            storage.table.grant(writer.function, *TABLE_WRITE)
         storage.table.grant(catalog_fn.function, "dynamodb:GetItem", "dynamodb:Query")
         storage.table.grant(orders.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
                             *TABLE_WRITE)
@@ -177,19 +178,21 @@ class TreueStack(Stack):
         for task in batch_tasks.values():
             storage.table.grant(task.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
                                 *TABLE_WRITE)
+        # fundings and thresholds are transactions of Put (movement, guard) and Update (balance) items
         storage.table.grant(finance.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
-                            "dynamodb:TransactWriteItems", "dynamodb:ConditionCheckItem")
+                            *TABLE_WRITE)
         storage.table.grant(rewards.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
                             *TABLE_WRITE)  # BatchGetItem: the budget check reads balance and settings at once
         # one transaction puts (or deletes) the principal's binding, the program's list entry and the audit record
         storage.table.grant(queue_senders_fn.function, "dynamodb:GetItem", "dynamodb:Query",
-                            "dynamodb:TransactWriteItems", "dynamodb:PutItem", "dynamodb:DeleteItem")
-        storage.table.grant(webhooks_fn.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:TransactWriteItems",
-                            "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem")
+                            "dynamodb:PutItem", "dynamodb:DeleteItem")
+        # register, rotate and delete are transactions of Put/Update/Delete items
+        storage.table.grant(webhooks_fn.function, "dynamodb:GetItem", "dynamodb:Query", *TABLE_WRITE,
+                            "dynamodb:DeleteItem")
         storage.table.grant(fanout.function, "dynamodb:Query")
         storage.table.grant(sender.function, "dynamodb:GetItem", "dynamodb:UpdateItem")
         storage.table.grant(sealer.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
-                            "dynamodb:TransactWriteItems", "dynamodb:UpdateItem")
+                            *TABLE_WRITE)
         acknowledge(self, "AwsSolutions-IAM5[Resource::<StorageTableB43FDCE7.Arn>/index/*]",
                     "CDK's table grants include the table's one index (gsi1: journal, orders, balances, audit "
                     "chain); the actions stay the per-function lists above.")

@@ -15,12 +15,13 @@ from typing import Any
 
 import boto3
 
+from infra.twin import iam
 from infra.twin.gateway import Gateway
 from infra.twin.lambdas import MOTO_CONFIG, definition, route_lambda_invocations
 from infra.twin.pollers import MotoStreamReader, QueuePoller, Scheduler, StreamPoller
 from infra.twin.serialize import serialize_moto_dynamodb
 from infra.twin.template import ACCOUNT, REGION, Model, Resolver, load
-from infra.twin.workers import FunctionPool
+from infra.twin.workers import DENIED_LOG, FunctionPool
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
@@ -244,6 +245,8 @@ class Twin:
     def _start_functions(self, resolver: Resolver) -> None:
         logs = self.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        (logs / DENIED_LOG).unlink(missing_ok=True)  # this run's denials only
+        policies = iam.load({"Resources": self.model.resources})
         for lid, spec in self.model.functions.items():
             env = {k: str(v) for k, v in resolver.resolve(spec.environment).items()}
             env.update({k: v for k, v in self.env_overrides.items() if k in env})
@@ -263,7 +266,8 @@ class Twin:
                     "LANG": "C.UTF-8",
                 }
             )
-            self.pools[lid] = FunctionPool(spec, env, str(logs / f"{spec.name}.log"), self.concurrency)
+            policy = policies[lid].resolved(lambda node: iam.resolve_with(resolver, node))
+            self.pools[lid] = FunctionPool(spec, env, str(logs / f"{spec.name}.log"), self.concurrency, policy)
         threads = [threading.Thread(target=p.prestart) for p in self.pools.values()]
         for t in threads:
             t.start()

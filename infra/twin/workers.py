@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _spawn = mp.get_context("spawn")
+DENIED_LOG = "iam-denied.log"  # next to the function logs: every call a function's role did not allow
 
 
 class _Context:
@@ -41,6 +42,16 @@ def _worker_main(handler_path: str, env: dict[str, str], log_path: str, conn, me
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    if meta.get("policy") is not None:  # every AWS call is checked against the function's role, as on AWS
+        from infra.twin import iam
+
+        denied_log = os.path.join(os.path.dirname(log_path), DENIED_LOG)
+
+        def note(denial) -> None:  # one file for the whole twin: the e2e suite asserts it stays empty
+            with open(denied_log, "a") as f:
+                f.write(f"{denial}\n")
+
+        iam.install(iam.Enforcer(iam.already_resolved, function=meta["policy"], on_denial=note))
     module_name, _, func_name = handler_path.rpartition(".")
     try:
         import importlib
@@ -77,14 +88,14 @@ class Invocation:
 
 
 class _Worker:
-    def __init__(self, spec, env: dict[str, str], log_path: str) -> None:
+    def __init__(self, spec, env: dict[str, str], log_path: str, policy=None) -> None:
         self.spec = spec
         parent, child = _spawn.Pipe()
         self.conn = parent
         self.process = _spawn.Process(
             target=_worker_main,
             args=(spec.handler, env, log_path, child,
-                  {"name": spec.name, "memory": spec.memory, "timeout": spec.timeout}),
+                  {"name": spec.name, "memory": spec.memory, "timeout": spec.timeout, "policy": policy}),
             daemon=True,
             name=f"fn-{spec.name}",
         )
@@ -133,9 +144,10 @@ class _Worker:
 class FunctionPool:
     """Up to ``concurrency`` warm workers of one function; new ones start (cold) on demand."""
 
-    def __init__(self, spec, env: dict[str, str], log_path: str, concurrency: int = 2) -> None:
+    def __init__(self, spec, env: dict[str, str], log_path: str, concurrency: int = 2, policy=None) -> None:
         self.spec = spec
         self.env = env
+        self.policy = policy  # the function's role statements, resolved (infra.twin.iam.FunctionPolicy)
         self.log_path = log_path
         self.concurrency = concurrency
         self._idle: queue.Queue[_Worker] = queue.Queue()
@@ -151,7 +163,7 @@ class FunctionPool:
         self._idle.put(w)
 
     def _new(self) -> _Worker:
-        w = _Worker(self.spec, self.env, self.log_path)
+        w = _Worker(self.spec, self.env, self.log_path, self.policy)
         self._all.append(w)
         return w
 

@@ -75,3 +75,5 @@ def twin(synthesized, tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+    denied = state_dir / "logs" / "iam-denied.log"  # written by the function workers (infra/twin/iam.py)
+    assert not denied.exists(), "calls the functions' roles do not allow, on the twin:\n" + denied.read_text()

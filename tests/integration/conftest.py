@@ -1,13 +1,22 @@
 from __future__ import annotations
 
+import concurrent.futures
+import contextvars
+import dataclasses
+import functools
+import importlib
+import os
+import time
 from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from infra.twin import iam
 from infra.twin.lambdas import MOTO_CONFIG, definition, in_process, route_lambda_invocations
 from infra.twin.serialize import serialize_moto_dynamodb
+from tests.conftest import ENFORCER
 from tests.support import LambdaContext, create_table
 from treue import runtime
 from treue.logic import budget, keys, provisioning
@@ -17,6 +26,53 @@ from treue.store.dynamodb import Store
 
 REGION = "eu-central-1"
 SHOP_BUDGET = {"EUR": 5_000_000, "USD": 2_000_000, "GBP": 2_000_000}  # minor units
+
+
+@pytest.fixture(scope="session")
+def role_policies(synthesized) -> dict[str, iam.FunctionPolicy]:
+    """Each function's role statements from the synthesized template, by logical id."""
+    return iam.load(synthesized)
+
+
+def _runs_as(policy: iam.FunctionPolicy, handler):
+    @functools.wraps(handler)
+    def run(event, context):
+        # the function's configuration is what the environment says when it is invoked
+        token = iam.current.set(dataclasses.replace(policy, actual_env=dict(os.environ)))
+        try:
+            return handler(event, context)
+        finally:
+            iam.current.reset(token)
+
+    return run
+
+
+def _submit_in_context(submit):
+    """Threads a handler starts work for the same function, as they would in its Lambda process."""
+
+    @functools.wraps(submit)
+    def in_context(self, fn, /, *args, **kwargs):
+        return submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
+
+    return in_context
+
+
+@pytest.fixture(autouse=True)
+def permissions(role_policies, monkeypatch):
+    """Every handler of the template runs as its function: each AWS call it makes is checked against its
+    role's policies with AWS's rules (infra/twin/iam.py); a call the role does not allow raises
+    AccessDenied where AWS would, and fails the test even if the code swallowed the error."""
+    for policy in role_policies.values():
+        module_name, _, attr = policy.handler.rpartition(".")
+        module = importlib.import_module(module_name)
+        monkeypatch.setattr(module, attr, _runs_as(policy, getattr(module, attr)))
+    monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "submit",
+                        _submit_in_context(concurrent.futures.ThreadPoolExecutor.submit))
+    ENFORCER.denials.clear()
+    yield ENFORCER
+    denied = list(ENFORCER.denials)
+    ENFORCER.denials.clear()
+    assert not denied, "calls the functions' roles do not allow:\n" + "\n".join(map(str, denied))
 
 
 @pytest.fixture
@@ -88,7 +144,19 @@ def payout(aws, store, monkeypatch):
     version, items = load_dir(ROOT / "catalog")
     OrderStore(store).put_catalog(version, [i.model_dump() for i in items], runtime.now())
     runtime.reset()
-    return {"sfn": sfn, "state_machine": machine, "kms": kms}
+    yield {"sfn": sfn, "state_machine": machine, "kms": kms}
+    _wait_for_executions(sfn)
+
+
+def _wait_for_executions(sfn, seconds: float = 30) -> None:
+    """A test's executions finish within the test: none runs on into the next test's set-up."""
+    deadline = time.monotonic() + seconds
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        arn = machine["stateMachineArn"]
+        while time.monotonic() < deadline:
+            if not sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+                break
+            time.sleep(0.1)
 
 
 @pytest.fixture
