@@ -5,7 +5,8 @@ import json
 import pytest
 
 from tests.support import LambdaContext, api_event, body_of
-from treue.handlers import accrual, enrollment
+from treue import runtime
+from treue.handlers import accrual, batches, enrollment, orders, rewards, vouchers, webhooks
 
 ROUTES = [
     (enrollment, "enrollment/post_member.json"),
@@ -95,3 +96,55 @@ def test_a_body_over_the_size_limit_is_a_413_problem(program):
     event = api_event("enrollment/post_member.json", auth=program["auth"]["admin"], body=body)
     problem = problem_of(enrollment.handler(event, LambdaContext()))
     assert problem["status"] == 413 and "5,000,000 bytes" in problem["detail"]
+
+
+def test_emails_are_trimmed_lower_cased_and_their_domain_in_ascii(program):
+    auth = program["auth"]["partner"]
+    event = api_event("enrollment/post_member.json", auth=auth, body={"email": "  Ada.Lovelace@Bücher.DE "})
+    response = enrollment.handler(event, LambdaContext())
+    assert response["statusCode"] == 201, response["body"]
+    assert body_of(response)["email"] == "ada.lovelace@xn--bcher-kva.de"
+    for spelled in ("ADA.LOVELACE@bücher.de", "ada.lovelace@XN--BCHER-KVA.DE"):
+        found = enrollment.handler(api_event("enrollment/find_member.json", auth=auth, query={"email": spelled}),
+                                   LambdaContext())
+        assert [m["id"] for m in body_of(found)["items"]] == [body_of(response)["id"]], spelled
+    for bad in ("ada@bücher..de", "ada\x00@example.com", "ada@" + "x" * 64 + ".de"):
+        event = api_event("enrollment/post_member.json", auth=auth, body={"email": bad})
+        assert problem_of(enrollment.handler(event, LambdaContext()))["errors"][0]["field"] == "email"
+
+
+CONTROL = ["\x00", "\x07", "\x1b[2J", "\x7f", "\x85", "\u202e", "\r", "\n", "\t"]
+FREE_TEXT = [  # (module, sample, the body's free-text field as a path into the body)
+    (enrollment, "enrollment/post_member.json", ("name",)),
+    (accrual, "accrual/post_adjustment.json", ("reason",)),
+    (accrual, "accrual/post_purchase.json", ("transaction_id",)),
+    (orders, "orders/cancel_order.json", ("reason",)),
+    (vouchers, "vouchers/void.json", ("reason",)),
+    (rewards, "rewards/post_reward.json", ("message",)),
+    (rewards, "rewards/post_reward.json", ("recipient", "name")),
+    (rewards, "rewards/post_reward.json", ("reference",)),
+    (webhooks, "webhooks/post_webhook.json", ("description",)),
+    (batches, "batches/post_batch.json", ("name",)),
+    (batches, "batches/post_batch.json", ("lines", 0, "message")),
+]
+
+
+@pytest.mark.parametrize("module, sample, field", FREE_TEXT, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_control_characters_are_refused_in_free_text(program, module, sample, field, monkeypatch):
+    monkeypatch.setenv("BATCH_BUCKET", "treue-batches")  # the batches handler wires these before validating
+    monkeypatch.setenv("BATCH_STATE_MACHINE_ARN", "arn:aws:states:eu-central-1:123456789012:stateMachine:batch")
+    runtime.reset()
+    auth = program["auth"]["admin"]
+    for char in CONTROL:
+        if char == "\n" and field[-1] == "message":
+            continue  # a message may run over lines
+        body = json.loads(api_event(sample, auth=auth)["body"])
+        target = body
+        for part in field[:-1]:
+            target = target[part]
+        target[field[-1]] = f"Ada{char}Lovelace"
+        problem = problem_of(module.handler(api_event(sample, auth=auth, body=body), LambdaContext()))
+        reason = problem["errors"][0]["reason"]
+        # references and ids are held to their pattern already; names, reasons and messages to plain text
+        assert problem["status"] == 422 and ("control character" in reason or "match pattern" in reason), problem
+        assert str(field[-1]) in json.dumps(problem["errors"][0]), problem

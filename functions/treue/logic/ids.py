@@ -69,14 +69,36 @@ def new_qr_token() -> str:
 
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s\x00-\x1f\x7f-\x9f]+\.[^@\s\x00-\x1f\x7f-\x9f]{2,}$")
+# Refused in every free-text field: C0 and C1 controls (a line feed only where a field says so), lone
+# surrogates (not storable as UTF-8) and the bidirectional overrides that make text read otherwise
+_FORBIDDEN_TEXT = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_LINE_FEED = re.compile("\n")
 
 
 def normalize_email(value: str) -> str:
-    v = value.strip().lower()
+    """Trimmed, lower-cased as a whole (Treue treats addresses case-insensitively, local part too, as mail
+    providers do), the domain in its ASCII (IDNA) form: ``Ada@Bücher.DE`` → ``ada@xn--bcher-kva.de``."""
+    v = value.strip()
+    if not _EMAIL.match(v):
+        raise ValueError("not a valid email address")
+    local, _, domain = v.rpartition("@")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError as err:
+        raise ValueError("not a valid email address: the domain is not a valid host name") from err
+    v = f"{local}@{domain}".lower()
     if len(v) > 254 or not _EMAIL.match(v):
         raise ValueError("not a valid email address")
     return v
+
+
+def check_text(value: str, multiline: bool = False) -> str:
+    """Free text as given, or ValueError naming the first control character in it."""
+    found = _FORBIDDEN_TEXT.search(value) or (None if multiline else _LINE_FEED.search(value))
+    if found:
+        raise ValueError(f"contains the control character U+{ord(found.group()):04X}; send plain text")
+    return value
 
 
 def normalize_phone(value: str) -> str:

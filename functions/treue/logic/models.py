@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from treue.logic import ids
 
@@ -18,7 +27,22 @@ MinorUnits = Annotated[int, Field(ge=0, le=10**13, strict=True)]
 
 
 class Strict(BaseModel):
+    """Input: unknown fields are refused, text is trimmed, and no text field holds control characters."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    MULTILINE_FIELDS: ClassVar[frozenset[str]] = frozenset({"message"})  # may hold line feeds
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain_text(cls, value: Any, info: ValidationInfo) -> Any:
+        multiline = info.field_name in cls.MULTILINE_FIELDS
+        if isinstance(value, str):
+            ids.check_text(value, multiline)
+        elif isinstance(value, list):
+            for element in value:
+                if isinstance(element, str):
+                    ids.check_text(element, multiline)
+        return value
 
 
 class Money(Strict):
