@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.components import (
@@ -312,6 +313,43 @@ class TreueStack(Stack):
             1,
             "A batch run failed outside its lines (BeginRun or FinishRun); GET the batch and retry it.",
         )
+
+        # The sweeper settles what a dead function or workflow left open (treue.logic.sweeper): orders and
+        # rewards never started or whose execution ended first, batch runs likewise; found through the
+        # watch list on gsi1 (treue.store.watchlist), whose markers leave in each record's final transaction
+        sweeper = function("Sweeper", "treue.handlers.sweeper.handler",
+                           "Starts or settles orders, rewards and batch runs left open by a dead function or workflow",
+                           timeout=Duration.minutes(2))
+        storage.table.grant(sweeper.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+                            "dynamodb:DeleteItem", *TABLE_WRITE)
+        storage.key.grant_encrypt_decrypt(sweeper.function)
+        for final_step in (tasks["CaptureFunction"], tasks["ReleaseHoldFunction"], batch_tasks["IssueLineFunction"],
+                           batch_tasks["FinishFunction"], batches_fn):
+            # a record's final transaction deletes its watch-list marker
+            storage.table.grant(final_step.function, "dynamodb:DeleteItem")
+        sweeper.function.add_environment("PAYOUT_STATE_MACHINE_ARN", payout.state_machine.state_machine_arn)
+        sweeper.function.add_environment("BATCH_STATE_MACHINE_ARN", batch.state_machine.state_machine_arn)
+        sweeper.function.add_environment("BATCH_BUCKET", files.bucket.bucket_name)
+        payout.state_machine.grant_start_execution(sweeper.function)
+        batch.state_machine.grant_start_execution(sweeper.function)
+        for machine, readers in ((payout.state_machine, (sweeper,)),
+                                 (batch.state_machine, (sweeper, batches_fn))):  # a retry reads its last run
+            executions = self.format_arn(service="states", resource="execution",
+                                         resource_name=f"{machine.state_machine_name}:*",
+                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
+            for reader in readers:
+                reader.function.add_to_role_policy(iam.PolicyStatement(actions=["states:DescribeExecution"],
+                                                                       resources=[executions]))
+                acknowledge(reader.function,
+                            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+                            f"execution:<{self.get_logical_id(machine.node.default_child)}.Name>:*]",
+                            "DescribeExecution on the executions of one state machine: an execution ARN ends with "
+                            "its name (an order id, a batch run), known only at run time.")
+        events.Rule(self, "SweeperSchedule", description="Start or settle orders and batch runs left open",
+                    schedule=events.Schedule.rate(Duration.minutes(5)),
+                    targets=[targets.LambdaFunction(sweeper.function, retry_attempts=2)])
+        monitoring.alarm("SweeperErrors", sweeper.function.metric_errors(period=Duration.minutes(5)), 1,
+                         "Sweeper function raised errors: stuck orders or batch runs may stay open.")
 
         monitoring.alarm(
             "ReportDlqDepth",

@@ -163,6 +163,15 @@ def batches():
     return _wired["batches"]
 
 
+def watchlist():
+    """Orders, rewards and batches not final yet, for the sweeper."""
+    if "watchlist" not in _wired:
+        from treue.store.watchlist import Watchlist
+
+        _wired["watchlist"] = Watchlist(store())
+    return _wired["watchlist"]
+
+
 def batch_files():
     """The batch bucket: run items files and CSV uploads."""
     if "batch_files" not in _wired:

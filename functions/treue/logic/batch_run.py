@@ -17,11 +17,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from treue.errors import Contention, ItemNotFound, MemberNotFound, NotOrderable
-from treue.logic import batches, budget, ids, members, payout, rewards
+from treue.errors import ItemNotFound, MemberNotFound, NotOrderable
+from treue.logic import batches, members, payout, rewards
 from treue.logic.models import RewardRequest
 from treue.store.dynamodb import StaleCondition
-from treue.store.events import event_put
 
 # Errors Step Functions retries (the task raises them); anything else fails the line at once
 RETRYABLE = ("Contention", "ProviderTimeout", "ProviderUnavailable")
@@ -44,8 +43,17 @@ class Deps:
     find_item: Any  # item id → raw catalog item or None
 
 
+class RunEnded(Exception):
+    """The run this execution was started for has ended already (the sweeper or a retry ended it)."""
+
+
 def begin(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
-    started = deps.batches.begin_run(event["program_id"], event["batch_id"], int(event["run"]), now)
+    pid, bid, run = event["program_id"], event["batch_id"], int(event["run"])
+    started = deps.batches.begin_run(pid, bid, run, now)
+    if not started:  # a re-driven first step, or a run that was ended meanwhile: no lines are issued then
+        batch = deps.batches.require(pid, bid)
+        if batch["status"] != "running" or int(batch.get("runs", 0)) != run:
+            raise RunEnded(f"batch {bid}: run {run} has ended ({batch['status']}); it does not begin again")
     return {"run": event["run"], "started": started}
 
 
@@ -97,34 +105,10 @@ def fail_line(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
 
 
 def finish(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
-    """Count the lines, end the run and write ``batch.completed`` (once per run)."""
-    pid, bid, run = event["program_id"], event["batch_id"], int(event["run"])
-    counted = batches.counts(deps.batches.counters(pid, bid))
-    status = batches.status_after_run(counted)
-    error = event.get("error") or {}
-    reason = None
-    if status == "halted":
-        reason = (f"{error.get('Error')}: {payout._detail(error) or error.get('Cause', '')}".strip(": ")
-                  if error else "the run ended with lines unfinished")
-    batch = deps.batches.require(pid, bid)
-    data = {"batch_id": bid, "run": run, "status": status, "lines": batch["lines"], "counts": counted}
-    if batch.get("name"):
-        data["name"] = batch["name"]
-    event_id = ids.derived_id("evt", bid, f"completed:{run}")
-    currencies = sorted(batch.get("cost") or {})
-    for _ in range(4):
-        release = budget.release_plan(deps.budgets, pid, bid, run, currencies, now)
-        try:
-            deps.batches.transact([deps.batches.finish_run_items(pid, bid, run, status, now, reason),
-                                   event_put(deps.orders.table, pid, "batch.completed", data, now, event_id),
-                                   *release])
-        except StaleCondition as err:
-            if err.index >= 2:  # a line still running drew from the hold meanwhile: read it again
-                continue
-            current = deps.batches.require(pid, bid)
-            return {"status": current["status"], "run": current.get("runs"), "finished": "before"}
-        return {"status": status, "run": run, "counts": counted}
-    raise Contention(f"batch {bid}: its hold kept changing while run {run} was ending")
+    """Count the lines, end the run and write ``batch.completed`` (once per run); also the workflow's
+    HaltRun step after BeginRun or FinishRun failed (``event["error"]`` says how)."""
+    return batches.end_run(deps.batches, deps.budgets, event["program_id"], event["batch_id"], int(event["run"]),
+                           event.get("error") or {}, now)
 
 
 # ---------------------------------------------------------------- internals

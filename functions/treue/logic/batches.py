@@ -380,12 +380,60 @@ def _holding(budgets, program_id: str, batch_id: str, run: int, need: dict[str, 
     raise Contention(f"the budget kept changing while {what} was being held; retry")
 
 
-def start_run(starter, files, batch: dict[str, Any], run: int) -> None:
-    starter.start_named(run_execution_name(batch["id"], run), {
+def start_run(starter, files, batch: dict[str, Any], run: int) -> str:
+    """Start run ``run``'s execution: STARTED, or EXISTS when it was started before (maybe ended since)."""
+    return starter.start_named(run_execution_name(batch["id"], run), {
         "program_id": batch["program_id"], "batch_id": batch["id"], "run": run, "bucket": files.bucket,
         "items_key": files.run_key(batch["program_id"], batch["id"], run),
         "tolerated_failure_percentage": batch["tolerated_failure_percentage"],
     }, "batch")
+
+
+def current_run(batch: dict[str, Any]) -> int | None:
+    """The run a queued or running batch is on; None when it is on none (its last run ended)."""
+    if batch["status"] == "queued":
+        return int(batch["queued_run"])
+    if batch["status"] == "running":
+        return int(batch["runs"])
+    return None
+
+
+def end_run(store, budgets, program_id: str, batch_id: str, run: int, error: dict[str, Any], now: str
+            ) -> dict[str, Any]:
+    """Count the lines and end run ``run`` — running, or queued and never begun — in one transaction
+    with ``batch.completed`` (once per run), giving back what the batch still holds from the budget
+    (the cost of the lines that did not pay); the batch leaves the sweeper's watch list. Lines left
+    pending or processing make it ``halted`` (``error``, when given, is the reason); a retry takes
+    them up in the next run."""
+    from treue.errors import Contention
+    from treue.logic.payout import _detail
+    from treue.store.events import event_put
+
+    counted = counts(store.counters(program_id, batch_id))
+    status = status_after_run(counted)
+    reason = None
+    if status == "halted":
+        reason = (f"{error.get('Error')}: {_detail(error) or error.get('Cause', '')}".strip(": ")
+                  if error else "the run ended with lines unfinished")
+    batch = store.require(program_id, batch_id)
+    data = {"batch_id": batch_id, "run": run, "status": status, "lines": batch["lines"], "counts": counted}
+    if batch.get("name"):
+        data["name"] = batch["name"]
+    event_id = ids.derived_id("evt", batch_id, f"completed:{run}")
+    currencies = sorted(batch.get("cost") or {})
+    for _ in range(4):
+        release = budget.release_plan(budgets, program_id, batch_id, run, currencies, now)
+        try:
+            store.transact([store.finish_run_items(program_id, batch_id, run, status, now, reason),
+                            event_put(store.table, program_id, "batch.completed", data, now, event_id),
+                            store.unwatch_item(program_id, batch_id), *release])
+        except StaleCondition as err:
+            if err.index >= 3:  # a line still running drew from the hold meanwhile: read it again
+                continue
+            current = store.require(program_id, batch_id)
+            return {"status": current["status"], "run": current.get("runs"), "finished": "before"}
+        return {"status": status, "run": run, "counts": counted}
+    raise Contention(f"batch {batch_id}: its hold kept changing while run {run} was ending")
 
 
 def retry(store, files, starter, budgets, program_id: str, batch_id: str, now: str) -> tuple[dict[str, Any], int]:
@@ -393,10 +441,25 @@ def retry(store, files, starter, budgets, program_id: str, batch_id: str, now: s
     pending or processing continue theirs. Returns (batch, lines re-driven)."""
     from treue.errors import BatchRunning, NothingToRetry
 
+    from treue.store.workflow import CLOSED, STARTED
+
     batch = store.require(program_id, batch_id)
-    if batch["status"] == "queued":  # a retry whose run has not begun: start it (again)
-        start_run(starter, files, batch, batch["queued_run"])
-        return batch, -1
+    run = current_run(batch)
+    if run is not None:
+        name = run_execution_name(batch_id, run)
+        if batch["status"] == "queued" and start_run(starter, files, batch, run) == STARTED:
+            return batch, -1  # a retry whose run had not begun: started now
+        ended = starter.status(name)
+        if ended not in CLOSED:
+            if batch["status"] == "queued":  # its execution runs and is about to begin the run
+                return batch, -1
+            raise BatchRunning(f"batch {batch_id} is {batch['status']}; retry once its run has finished",
+                               status=batch["status"])
+        # the run's execution ended without ending the run (it died before its last step): end it
+        # now, which gives back what the run held, then retry as after any run
+        end_run(store, budgets, program_id, batch_id, run,
+                {"Error": "RunExecutionEnded", "Cause": f"execution {name} ended {ended} before the run did"}, now)
+        batch = store.require(program_id, batch_id)
     if batch["status"] not in FINISHED:
         raise BatchRunning(f"batch {batch_id} is {batch['status']}; retry once its run has finished",
                            status=batch["status"])

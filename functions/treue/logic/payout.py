@@ -229,8 +229,9 @@ def capture(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
         raise OrderNotPayable(f"order {order['id']} is {order['status']}")
     done = event_put(orders.table, order["program_id"], "order.completed",
                      {**_subject(order), "points": order["points"]}, now)
+    unwatch = orders.unwatch_item(order["program_id"], order["id"])  # final: off the sweeper's list
     if is_reward(order):
-        _move(orders, order, "COMPLETED", now, "reward delivered", {"completed_at": now}, [done])
+        _move(orders, order, "COMPLETED", now, "reward delivered", {"completed_at": now}, [done, unwatch])
         return {"status": "COMPLETED"}
     posting = Posting(
         id=new_id("pst"), program_id=order["program_id"], member_id=order["member_id"], type=PostingType.CAPTURE,
@@ -240,7 +241,7 @@ def capture(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
     )
     update = orders.order_update(order["program_id"], order["id"], "COMPLETED", ("ISSUED",), now, "points captured",
                                  {"completed_at": now})
-    _settle(orders, order, posting, "capture", update, now, [done])
+    _settle(orders, order, posting, "capture", update, now, [done, unwatch])
     return {"status": "COMPLETED"}
 
 
@@ -286,6 +287,7 @@ def release(orders, provider, budgets, event: dict[str, Any], now: str) -> dict[
         fields["funds_returned_at"] = now
     more.append(event_put(orders.table, order["program_id"], "order.failed",
                           {**_subject(order), "points_released": order["points"], "reason": reason}, now))
+    more.append(orders.unwatch_item(order["program_id"], order["id"]))  # final: off the sweeper's list
     if is_reward(order):  # nothing was held: the status, the budget and the event move together
         try:
             _move(orders, order, "FAILED", now, reason, fields, more)

@@ -28,6 +28,7 @@ from treue.errors import Contention
 from treue.logic.batches import LINE_STATUSES, SHARDS, shard_of
 from treue.store import clients
 from treue.store.dynamodb import OnTable, Replay, StaleCondition, from_item, idem_pk, to_item
+from treue.store.watchlist import Watchlist
 
 
 def batch_pk(program_id: str, batch_id: str) -> str:
@@ -87,6 +88,7 @@ class BatchStore(OnTable):
             *({"Put": {"TableName": self.table,
                        "Item": to_item({"pk": counts_pk(pid, bid), "sk": f"COUNT#{i:02d}", **counts})}}
               for i, counts in enumerate(shards)),
+            self.watch_item(pid, bid, now),  # until its run ends
         ]
         try:
             self.store.transact(items)
@@ -243,7 +245,7 @@ class BatchStore(OnTable):
                                               ":runs": {"N": str(run - 1)}, ":now": {"S": now},
                                               ":c": {"S": "completed"}, ":cf": {"S": "completed_with_failures"},
                                               ":h": {"S": "halted"}},
-            }}, *hold])
+            }}, *hold, self.watch_item(program_id, batch_id, now)])
         except StaleCondition as err:
             if err.index == 0:
                 return False
@@ -270,17 +272,28 @@ class BatchStore(OnTable):
 
     def finish_run_items(self, program_id: str, batch_id: str, run: int, status: str, now: str,
                          reason: str | None) -> dict[str, Any]:
+        """The Update ending run ``run``: the batch running it, or queued for it (a run whose execution
+        ended before its first step did); either way the batch has had run ``run`` after it."""
         values: dict[str, Any] = {":to": {"S": status}, ":now": {"S": now}, ":run": {"N": str(run)},
-                                  ":running": {"S": "running"}}
-        sets = "#s = :to, updated_at = :now, completed_at = :now"
+                                  ":running": {"S": "running"}, ":queued": {"S": "queued"}}
+        sets = "#s = :to, runs = :run, updated_at = :now, completed_at = :now"
         if reason:
             sets += ", halted_reason = :reason"
             values[":reason"] = {"S": reason[:500]}
         return {"Update": {
             "TableName": self.table, "Key": _key(batch_pk(program_id, batch_id), "BATCH"),
-            "UpdateExpression": "SET " + sets, "ConditionExpression": "runs = :run AND #s = :running",
+            "UpdateExpression": "SET " + sets,
+            "ConditionExpression": "(runs = :run AND #s = :running) OR (queued_run = :run AND #s = :queued)",
             "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": values,
         }}
+
+    def watch_item(self, program_id: str, batch_id: str, since: str) -> dict[str, Any]:
+        """Transaction item: the batch is on the sweeper's watch list while a run is queued or running."""
+        return Watchlist(self.store).watch_item("batch", program_id, batch_id, since)
+
+    def unwatch_item(self, program_id: str, batch_id: str) -> dict[str, Any]:
+        """Transaction item: the batch's run ended; off the watch list until a retry queues another."""
+        return Watchlist(self.store).unwatch_item("batch", program_id, batch_id)
 
     def transact(self, items: list[dict[str, Any]]) -> None:
         self.store.transact(items)

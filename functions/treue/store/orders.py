@@ -36,6 +36,7 @@ from treue.store.dynamodb import (
     member_pk,
     to_item,
 )
+from treue.store.watchlist import Watchlist
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
@@ -137,6 +138,7 @@ class OrderStore(OnTable):
                     self.table, record),
             self.store._put_new({"pk": member_pk(pid, mid), "sk": f"ORDER#{oid}", "order_id": oid,
                                  "created_at": order["created_at"]}),
+            Watchlist(self.store).watch_item("order", pid, oid, order["created_at"]),  # until COMPLETED or FAILED
         ]
         return self.store.post(pid, mid, ("order", reference, fingerprint), result, hold, order["created_at"], extra)
 
@@ -245,6 +247,10 @@ class OrderStore(OnTable):
         record = audit.new_record(program_id, "order.transition", "order", order_id, now,
                                   {"to": to, "from": list(allowed_from), "reason": reason})
         return audited(update, self.table, record)
+
+    def unwatch_item(self, program_id: str, order_id: str) -> dict[str, Any]:
+        """Transaction item: the order leaves the sweeper's watch list (it is final)."""
+        return Watchlist(self.store).unwatch_item("order", program_id, order_id)
 
     def claim_release(self, program_id: str, order_id: str, claim: dict[str, Any], now: str
                       ) -> dict[str, Any] | None:
@@ -430,6 +436,7 @@ class OrderStore(OnTable):
             audited(self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order,
                                          "gsi1pk": f"P#{pid}#ORDERS", "gsi1sk": f"{order['created_at']}#{oid}"}),
                     self.table, record),
+            Watchlist(self.store).watch_item("order", pid, oid, order["created_at"]),  # until COMPLETED or FAILED
             *more,
         ]
         try:
