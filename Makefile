@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# checkov pins its own dependencies: its own virtualenv (infra/checkov.py holds the version)
+CHECKOV := .venv-checkov/.installed
 PORT   ?= 3000
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run demo test test-fast synth lint bench openapi clean
+.PHONY: run demo test test-fast synth checkov lint bench openapi clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Treue needs Python 3.11 or newer")'
@@ -16,6 +18,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
+
+$(CHECKOV): $(STAMP) infra/checkov.py
+	$(PY) -m infra.checkov
+	@touch $(CHECKOV)
 
 cdk.out/Treue.template.json: $(STAMP) $(shell find infra functions -name '*.py' -o -name '*.json' -o -name '*.asl.json' 2>/dev/null)
 	$(PY) -m infra.app
@@ -28,14 +34,18 @@ run: cdk.out/Treue.template.json
 demo: cdk.out/Treue.template.json
 	$(PY) -m infra.twin.demo --port $(PORT)
 
-## The whole suite: unit, integration (moto), infra (synth + cdk-nag), end-to-end (twin)
-test: $(STAMP)
+## The whole suite: unit, integration (moto), infra (synth + cdk-nag + checkov), end-to-end (twin)
+test: $(STAMP) $(CHECKOV)
 	$(PY) -m ruff check functions infra tests
 	$(PY) -m pytest
 
 ## Synthesize the CloudFormation template with cdk-nag AwsSolutions checks
 synth: $(STAMP)
 	$(PY) -m infra.app
+
+## checkov's CloudFormation checks on the synthesized template (failed checks, then a summary)
+checkov: cdk.out/Treue.template.json $(CHECKOV)
+	$(PY) -m infra.checkov cdk.out/Treue.template.json
 
 lint: $(STAMP)
 	$(PY) -m ruff check functions infra tests
@@ -50,4 +60,4 @@ openapi: $(STAMP)
 	$(PY) -m treue.openapi > functions/treue/openapi.json
 
 clean:
-	rm -rf $(VENV) cdk.out .treue .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-checkov .venv-checkov.lock cdk.out .treue .pytest_cache .hypothesis

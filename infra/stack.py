@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
+from aws_cdk import ArnFormat, Aspects, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -13,6 +13,7 @@ from infra.components import (
     AccrualQueue,
     BatchFiles,
     BatchWorkflow,
+    CheckovFunctionFindings,
     CodeKeys,
     Function,
     Monitoring,
@@ -268,8 +269,11 @@ class TreueStack(Stack):
         events.Rule(self, "AuditSealSchedule", description="Seal new audit records into each program's chain",
                     schedule=events.Schedule.rate(Duration.minutes(1)),
                     targets=[targets.LambdaFunction(sealer.function, retry_attempts=2)])
+        sealer_dlq = sealer.async_dead_letters(storage.key)
+        # checkov findings on functions that depend on the finished stack (reserved concurrency, DLQs)
+        Aspects.of(self).add(CheckovFunctionFindings())
 
-        monitoring = Monitoring(self, "Monitoring", key=storage.key)
+        monitoring = Monitoring(self, "Monitoring")
         monitoring.alarm(
             "AccrualDlqDepth",
             queue.dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)),
@@ -348,8 +352,62 @@ class TreueStack(Stack):
         events.Rule(self, "SweeperSchedule", description="Start or settle orders and batch runs left open",
                     schedule=events.Schedule.rate(Duration.minutes(5)),
                     targets=[targets.LambdaFunction(sweeper.function, retry_attempts=2)])
+        monitoring.alarm("SweeperDlqDepth",
+                         sweeper.async_dead_letters(storage.key).metric_approximate_number_of_messages_visible(
+                             period=Duration.minutes(5)), 1,
+                         "Scheduled sweeper runs failed after Lambda's retries; the next run sweeps again.")
         monitoring.alarm("SweeperErrors", sweeper.function.metric_errors(period=Duration.minutes(5)), 1,
                          "Sweeper function raised errors: stuck orders or batch runs may stay open.")
+        for name, machine, what in (("Payout", payout.state_machine, "their orders stopped short of COMPLETED or "
+                                     "FAILED, points still held"),
+                                    ("Batch", batch.state_machine, "their runs did not reach FinishRun, the unused "
+                                     "cost still held")):
+            monitoring.alarm(
+                f"{name}ExecutionsTimedOut",
+                machine.metric_timed_out(period=Duration.minutes(5)),
+                1,
+                f"{name} executions timed out: {what}; list them by status TIMED_OUT and settle each.",
+            )
+            monitoring.alarm(
+                f"{name}ExecutionsAborted",
+                machine.metric_aborted(period=Duration.minutes(5)),
+                1,
+                f"{name} executions were stopped (aborted): {what}; list them by status ABORTED and settle each.",
+            )
+        monitoring.alarm(
+            "StuckOrdersFound",
+            # published by the sweeper (treue.handlers.sweeper) with Powertools: dimension service = "sweeper"
+            cw.Metric(namespace="Treue", metric_name="StuckOrdersFound", dimensions_map={"service": "sweeper"},
+                      statistic="Sum", period=Duration.minutes(15)),
+            1,
+            "Orders or rewards were left open (PENDING never started, or their execution ended first); the sweeper "
+            "found and settled them: see its log (stuck records settled) for which and why.",
+        )
+        monitoring.alarm(
+            "AuditSealerDlqDepth",
+            sealer_dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+            1,
+            "Scheduled audit sealer runs failed after Lambda's retries; the next run seals what they left.",
+        )
+        monitoring.alarm(
+            "WebhookStreamFailuresDepth",
+            deliveries.stream_failures.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+            1,
+            "The fan-out gave up on table stream records: their events were not queued for delivery; each message "
+            "names the shard and sequence numbers; redeliver the events with POST /v1/events/{id}/redeliver.",
+        )
+        monitoring.alarm(
+            "WebhookFanoutFailures",
+            fanout.metric("WebhookFanoutFailures"),
+            1,
+            "The fan-out failed on stream records (reported for retry); see its log for the error and sequence number.",
+        )
+        monitoring.alarm(
+            "WebhookFanoutIteratorAge",
+            fanout.function.metric("IteratorAge", statistic="Maximum", period=Duration.minutes(5)),
+            Duration.minutes(5).to_milliseconds(),
+            "New events wait more than 5 minutes in the table stream before the fan-out queues their deliveries.",
+        )
 
         monitoring.alarm(
             "ReportDlqDepth",
@@ -365,6 +423,7 @@ class TreueStack(Stack):
         )
 
         CfnOutput(self, "ApiUrl", value=api.api.url)
+        CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
         CfnOutput(self, "BatchStateMachineArn", value=batch.state_machine.state_machine_arn)
         CfnOutput(self, "BatchBucketName", value=files.bucket.bucket_name)
         CfnOutput(self, "PayoutStateMachineArn", value=payout.state_machine.state_machine_arn)

@@ -53,6 +53,7 @@ def test_new_events_reach_the_webhook_fan_out_from_the_table_stream(template):
     [pattern] = [json.loads(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]]
     assert pattern == {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"kind": {"S": ["event"]}}}}
     assert "OnFailure" in stream["DestinationConfig"] and stream["MaximumRetryAttempts"] == 20
+    assert stream["BisectBatchOnFunctionError"] is True  # a failing record is split off before it reaches OnFailure
     functions = of_type(template, "AWS::Lambda::Function")
     sender = next(f for k, f in functions.items() if k.startswith("WebhookSender"))
     assert sender["Properties"]["Environment"]["Variables"]["WEBHOOK_RETRY_BASE_SECONDS"] == "30"
@@ -79,8 +80,19 @@ def test_every_function_is_traced_logged_and_has_its_own_role(template):
 def test_only_the_functions_that_queue_messages_may_send_them(template):
     senders = {k.split("Function")[0] for k, p in of_type(template, "AWS::IAM::Policy").items()
                if "sqs:SendMessage" in json.dumps(p)}
+    # functions invoked asynchronously (schedules) send only to their own dead-letter queue
+    dead_letters = {k.split("Function")[0]: f["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
+                    for k, f in of_type(template, "AWS::Lambda::Function").items()
+                    if "DeadLetterConfig" in f["Properties"]}
+    assert "AuditSealer" in dead_letters
+    for name, queue in dead_letters.items():
+        assert _policy_actions(template, f"{name}Function", "") >= {"sqs:SendMessage"}
+        sent_to = {json.dumps(st["Resource"]) for lid, policy in of_type(template, "AWS::IAM::Policy").items()
+                   if lid.startswith(f"{name}Function")
+                   for st in policy["Properties"]["PolicyDocument"]["Statement"] if "sqs:SendMessage" in st["Action"]}
+        assert sent_to == {json.dumps({"Fn::GetAtt": [queue, "Arn"]})}, name
     # the accrual consumer dead-letters; the fan-out and the webhooks API (redelivery) queue deliveries
-    assert senders == {"AccrualQueueConsumer", "WebhookFanout", "Webhooks"}
+    assert senders - set(dead_letters) == {"AccrualQueueConsumer", "WebhookFanout", "Webhooks"}
 
 
 def test_routes_match_the_handlers_and_all_but_docs_need_the_authorizer(synthesized):
@@ -104,12 +116,104 @@ def test_errors_from_the_gateway_are_problem_json(template):
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
 
 
-def test_alarms_watch_the_dlq_and_every_function(template):
+def _alarms_on(template, metric, dimension=None):
+    """The alarms on one metric (and one dimension value, compared as JSON)."""
+    return [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()
+            if a["Properties"].get("MetricName") == metric
+            and (dimension is None or any(json.dumps(d["Value"]) == json.dumps(dimension)
+                                          for d in a["Properties"].get("Dimensions", [])))]
+
+
+def test_every_alarm_notifies_the_one_alarm_topic(template):
+    [topic] = of_type(template, "AWS::SNS::Topic")
     alarms = of_type(template, "AWS::CloudWatch::Alarm")
-    # two DLQ depths, API 5XX, failed payouts, failed batch runs, one per function
-    assert len(alarms) == 2 + 1 + 1 + 1 + len(of_type(template, "AWS::Lambda::Function"))
-    assert all(a["Properties"]["AlarmActions"] for a in alarms.values())
-    assert any(a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible" for a in alarms.values())
+    assert len(alarms) > 40
+    for lid, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}], lid
+        assert alarm["Properties"]["AlarmDescription"], lid
+
+
+def test_cloudwatch_alarms_of_this_account_may_publish_to_the_encrypted_alarm_topic(template):
+    [(lid, topic)] = of_type(template, "AWS::SNS::Topic").items()
+    key_lid = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    key = template["Resources"][key_lid]["Properties"]
+    from_alarms = {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:",
+                                                        {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"},
+                                                        ":alarm:*"]]}},
+    }
+    # SNS encrypts each message with the publisher's access to the key: CloudWatch needs it, conditioned
+    [grant] = [s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert grant["Effect"] == "Allow" and sorted(grant["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert grant["Condition"] == from_alarms
+    # the key protects the alarm topic alone: no other resource or function uses it
+    users = [other for other, r in template["Resources"].items() if other not in (lid, key_lid)
+             and key_lid in json.dumps(r.get("Properties", {}))]
+    assert users == []
+    [policy] = [p["Properties"] for p in of_type(template, "AWS::SNS::TopicPolicy").values()
+                if p["Properties"]["Topics"] == [{"Ref": lid}]]
+    [publish] = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and publish["Action"] == "sns:Publish"
+    assert publish["Resource"] == {"Ref": lid} and publish["Condition"] == from_alarms
+    assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(s)
+               for s in policy["PolicyDocument"]["Statement"])
+
+
+def test_alarms_watch_every_function_queue_of_failures_workflow_and_the_stream(template):
+    resources = template["Resources"]
+    functions = of_type(template, "AWS::Lambda::Function")
+    for lid in functions:
+        assert _alarms_on(template, "Errors", {"Ref": lid}), f"no Errors alarm on {lid}"
+    # every queue that holds failures: SQS dead-letter targets, functions' DLQs, the stream's on-failure queue
+    failure_queues = {q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+                      for q in of_type(template, "AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]}
+    failure_queues |= {f["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
+                       for f in functions.values() if "DeadLetterConfig" in f["Properties"]}
+    failure_queues |= {m["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+                       for m in of_type(template, "AWS::Lambda::EventSourceMapping").values()
+                       if "DestinationConfig" in m["Properties"]}
+    assert any(lid.startswith("WebhookDeliveriesStreamFailures") for lid in failure_queues)
+    assert any(lid.startswith("AuditSealerDeadLetters") for lid in failure_queues)
+    for queue in failure_queues:
+        assert resources[queue]["Type"] == "AWS::SQS::Queue"
+        [depth] = _alarms_on(template, "ApproximateNumberOfMessagesVisible", {"Fn::GetAtt": [queue, "QueueName"]})
+        assert depth["Threshold"] == 1 and depth["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    # failed, timed-out and aborted executions of both workflows
+    for machine in of_type(template, "AWS::StepFunctions::StateMachine"):
+        for metric in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"):
+            [alarm] = _alarms_on(template, metric, {"Ref": machine})
+            assert alarm["Namespace"] == "AWS/States" and alarm["Threshold"] == 1, (machine, metric)
+    # the fan-out: how old the stream's records are, and the failures it reports (not function errors)
+    [fanout] = [lid for lid, f in functions.items()
+                if f["Properties"]["Handler"] == "treue.handlers.webhook_fanout.handler"]
+    [age] = _alarms_on(template, "IteratorAge", {"Ref": fanout})
+    assert age["Statistic"] == "Maximum" and age["Threshold"] == 5 * 60 * 1000
+    service = functions[fanout]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    [failures] = _alarms_on(template, "WebhookFanoutFailures")
+    assert failures["Namespace"] == "Treue" and failures["Dimensions"] == [{"Name": "service", "Value": service}]
+    # orders left open: counted by the sweeper with Powertools (its service name is the dimension)
+    [stuck] = _alarms_on(template, "StuckOrdersFound")
+    assert stuck["Namespace"] == "Treue" and stuck["Statistic"] == "Sum" and stuck["Threshold"] == 1
+    sweepers = [f for f in functions.values() if f["Properties"]["Handler"] == "treue.handlers.sweeper.handler"]
+    for sweeper in sweepers:
+        service = sweeper["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+        assert stuck["Dimensions"] == [{"Name": "service", "Value": service}]
+
+
+def test_every_log_group_is_encrypted_with_the_logs_key_that_only_cloudwatch_logs_of_this_account_uses(template):
+    groups = of_type(template, "AWS::Logs::LogGroup")
+    keys = {g["Properties"]["KmsKeyId"]["Fn::GetAtt"][0] for g in groups.values()}
+    assert len(keys) == 1 and len(groups) == len(of_type(template, "AWS::Lambda::Function")) + 2 + 1
+    [key] = keys
+    policy = template["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]
+    [logs] = [s for s in policy if s["Principal"] != {"AWS": {"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]}}]
+    assert logs["Principal"] == {"Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}
+    assert json.dumps(logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]).endswith(
+        '":log-group:*"]]}')
+    # no function or workflow role may use the logs key
+    assert not any(key in json.dumps(p) for p in of_type(template, "AWS::IAM::Policy").values())
 
 
 def test_the_stage_has_access_logs_and_tracing(template):

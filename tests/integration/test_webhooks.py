@@ -408,3 +408,38 @@ def test_a_reward_the_budget_cannot_pay_is_refused_before_anything_happens(payou
                               headers={"Idempotency-Key": "k-1"})
     assert status == 409 and problem["type"].endswith("insufficient-funds") and problem["needed"] == 2025
     assert [e for e in events_of(brand) if e["type"].startswith("order.")] == []
+
+
+def test_a_failed_stream_record_is_reported_by_sequence_number_logged_and_counted(shop, queue, monkeypatch, capsys,
+                                                                                  caplog):
+    [template] = load_event("webhook_fanout/stream.json")["Records"]
+
+    def record(sequence, event_id):
+        copy = json.loads(json.dumps(template))
+        copy["dynamodb"]["SequenceNumber"] = sequence
+        copy["dynamodb"]["NewImage"]["id"]["S"] = event_id
+        return copy
+
+    queued = []
+
+    def send_all(url, messages):
+        if any(json.loads(m)["event_id"] == "evt_second" for m in messages):
+            raise RuntimeError("delivery queue unavailable")
+        queued.extend(json.loads(m)["event_id"] for m in messages)
+
+    monkeypatch.setattr(webhook_fanout.queues, "send_all", send_all)
+    monkeypatch.setattr(webhook_fanout.runtime, "webhooks",
+                        lambda: type("W", (), {"list": lambda self, pid: [{"id": "whk_x", "event_types": ["*"]}]})())
+    capsys.readouterr()
+    batch = {"Records": [record("100", "evt_first"), record("200", "evt_second"), record("300", "evt_third")]}
+    result = webhook_fanout.handler(batch, LambdaContext())
+    # the stream retries from the failed record on (bisecting), so the one after it waits for that retry
+    assert result == {"batchItemFailures": [{"itemIdentifier": "200"}]}
+    assert queued == ["evt_first"]
+    [logged] = [r for r in caplog.records if r.getMessage().startswith("fan-out failed")]
+    assert logged.levelname == "ERROR" and logged.sequence_number == "200"
+    assert "delivery queue unavailable" in str(logged.exc_info[1])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    [emf] = [line for line in lines if "_aws" in line]
+    [directive] = emf["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "Treue" and emf["WebhookFanoutFailures"] == [1.0]

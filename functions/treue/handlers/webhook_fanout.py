@@ -1,11 +1,15 @@
 """Webhook fan-out: new events from the table's stream → one delivery message per subscribed endpoint.
 
 The stream's filter passes only new items with ``kind = "event"``; other records are skipped here too.
-A failed record is reported (ReportBatchItemFailures) and retried from there; receivers deduplicate
-by event id, because a retried batch may queue a delivery twice.
+A failed record is reported (ReportBatchItemFailures, by its sequence number) and the stream retries
+from it, bisecting the batch; after the mapping's last retry the records go to the stream-failure queue
+(its depth has an alarm). Each failure is logged with the record's sequence number and counted in the
+``WebhookFanoutFailures`` metric (alarmed): the function itself does not error, so its Errors metric
+never shows them. Receivers deduplicate by event id, because a retried batch may queue a delivery twice.
 """
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
 from treue.logic import webhooks
@@ -14,6 +18,7 @@ from treue.store.dynamodb import from_item
 
 logger = Logger()
 tracer = Tracer()
+metrics = Metrics(namespace="Treue")
 
 
 def _event_of(record: dict) -> dict | None:
@@ -27,6 +32,7 @@ def _event_of(record: dict) -> dict | None:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event, context):
     failures = []
     endpoints: dict[str, list[dict]] = {}
@@ -43,7 +49,11 @@ def handler(event, context):
                 queues.send_all(runtime.required("webhook_queue_url"), messages)
             logger.debug("event fanned out", extra={"event_id": found["id"], "deliveries": len(messages)})
         except Exception:
-            logger.exception("fan-out failed; the stream retries from this record")
-            failures.append({"itemIdentifier": (record.get("dynamodb") or {}).get("SequenceNumber", "")})
+            # an empty identifier makes Lambda retry the whole batch: still a retry, never a loss
+            sequence = (record.get("dynamodb") or {}).get("SequenceNumber") or ""
+            logger.exception("fan-out failed; the stream retries from this record",
+                             extra={"sequence_number": sequence, "event_name": record.get("eventName")})
+            metrics.add_metric(name="WebhookFanoutFailures", unit=MetricUnit.Count, value=1)
+            failures.append({"itemIdentifier": sequence})
             break  # a stream is ordered: retry from the first failure on
     return {"batchItemFailures": failures}
