@@ -91,8 +91,10 @@ def test_only_the_functions_that_queue_messages_may_send_them(template):
                    if lid.startswith(f"{name}Function")
                    for st in policy["Properties"]["PolicyDocument"]["Statement"] if "sqs:SendMessage" in st["Action"]}
         assert sent_to == {json.dumps({"Fn::GetAtt": [queue, "Arn"]})}, name
-    # the accrual consumer dead-letters; the fan-out and the webhooks API (redelivery) queue deliveries
-    assert senders - set(dead_letters) == {"AccrualQueueConsumer", "WebhookFanout", "Webhooks"}
+    # the accrual consumer dead-letters; the fan-out and the webhooks API (redelivery) queue deliveries;
+    # finance queues report jobs and the report worker continues them through the report queue
+    assert senders - set(dead_letters) == {"AccrualQueueConsumer", "WebhookFanout", "Webhooks", "Finance",
+                                           "ReportWorker"}
 
 
 def test_routes_match_the_handlers_and_all_but_docs_need_the_authorizer(synthesized):
