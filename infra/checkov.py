@@ -51,6 +51,7 @@ def ensure(venv_dir: Path = VENV) -> Path:
 
 def run(template: Path, checkov: Path | None = None) -> dict:
     """checkov's CloudFormation checks on one template: its JSON report (summary, failed and skipped checks)."""
+    template = template.resolve(strict=True)  # checkov runs in the template's folder
     checkov = checkov or ensure()
     done = subprocess.run(
         [str(checkov), "--file", str(template), "--framework", "cloudformation", "--output", "json",
