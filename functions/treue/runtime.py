@@ -24,6 +24,7 @@ class Settings(BaseModel):
     gift_card_provider: Literal["simulated"] = "simulated"
     webhook_queue_url: str | None = None
     webhook_retry_base_seconds: int = Field(default=30, ge=1, le=3600)
+    webhook_dlq_url: str | None = None
     allow_local_webhooks: bool = False
     batch_bucket: str | None = None
     batch_state_machine_arn: str | None = None
@@ -45,6 +46,7 @@ def _load_settings() -> Settings:
             gift_card_provider=env("GIFT_CARD_PROVIDER", "simulated"),
             webhook_queue_url=env("WEBHOOK_QUEUE_URL") or None,
             webhook_retry_base_seconds=int(env("WEBHOOK_RETRY_BASE_SECONDS", "30")),
+            webhook_dlq_url=env("WEBHOOK_DLQ_URL") or None,
             allow_local_webhooks=env("ALLOW_LOCAL_WEBHOOKS", "false").lower() == "true",
             batch_bucket=env("BATCH_BUCKET") or None,
             batch_state_machine_arn=env("BATCH_STATE_MACHINE_ARN") or None,

@@ -2,9 +2,23 @@
 
 Each SQS message names (program, endpoint, event). A 2xx answer marks the endpoint active; anything
 else marks it failing (visible on ``GET /v1/webhooks/{id}``, never disabled) and hides the message for
-``retry_delay(attempt)`` seconds. After ``MAX_ATTEMPTS`` receives (more than 24 hours with the default
-30 s base) the queue moves the message to its dead-letter queue; the event stays in the log for
+``retry_delay(attempt)`` seconds. A delivery that fails its ``MAX_ATTEMPTS``th attempt (more than 24
+hours with the default 30 s base) is moved to the dead-letter queue; the event stays in the log for
 ``GET /v1/events`` and ``POST /v1/events/{id}/redeliver``.
+
+One tenant's slow endpoint cannot hold up the others' deliveries or push them to the DLQ:
+
+- every attempt has tight timeouts (``CONNECT_TIMEOUT_SECONDS`` to connect, ``READ_TIMEOUT_SECONDS``
+  for each read or write), so a tarpit costs one attempt a few seconds;
+- after an attempt to an endpoint fails, the batch's other messages to it are not tried: they wait;
+- an endpoint that failed ``CIRCUIT_FAILURES`` times in a row is not tried again until its backoff
+  has passed (redeliveries asked for by the partner go through);
+- an attempt starts only while ``RESERVE_SECONDS`` of the invocation remain, never running into the
+  Lambda timeout (which would return the whole batch to the queue, every message counted a receive).
+
+A delivery that waits is *deferred*: sent again to the queue as a new message with a delay and
+``attempts_before`` (the attempts made so far), and the received one is deleted. Deferring is not an
+attempt, so it counts toward nothing: neither the retry schedule nor the queue's maxReceiveCount.
 """
 
 import http.client
@@ -19,12 +33,16 @@ from aws_lambda_powertools import Logger, Tracer
 from treue import runtime
 from treue.errors import MalformedRequest
 from treue.logic import webhooks
-from treue.store import clients
+from treue.store import clients, queues
 from treue.store import events as event_log
 
 logger = Logger()
 tracer = Tracer()
-TIMEOUT_SECONDS = 10
+CONNECT_TIMEOUT_SECONDS = 3.0
+READ_TIMEOUT_SECONDS = 5.0  # each read or write of the request and the answer
+RESERVE_SECONDS = CONNECT_TIMEOUT_SECONDS + 2 * READ_TIMEOUT_SECONDS + 2.0  # an attempt starts with this left
+CIRCUIT_FAILURES = 3
+MAX_DEFER_SECONDS = 900  # SQS's longest message delay
 _tls: ssl.SSLContext | None = None  # certificates checked against the URL's host name; see _tls_context
 
 
@@ -69,9 +87,10 @@ def post(url: str, body: bytes, headers: dict[str, str], allow_local: bool) -> t
     except (OSError, ValueError) as err:
         return None, str(err)[:300]
     connection = (http.client.HTTPSConnection if tls else http.client.HTTPConnection)(
-        host, port, timeout=TIMEOUT_SECONDS)
+        host, port, timeout=READ_TIMEOUT_SECONDS)
     try:
-        connection.sock = socket.create_connection((address, port), timeout=TIMEOUT_SECONDS)
+        connection.sock = socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_SECONDS)
+        connection.sock.settimeout(READ_TIMEOUT_SECONDS)
         if tls:
             connection.sock = _tls_context().wrap_socket(connection.sock, server_hostname=host)
         connection.request("POST", urlunsplit(("", "", parts.path or "/", parts.query, "")), body, headers)
@@ -88,13 +107,27 @@ def post(url: str, body: bytes, headers: dict[str, str], allow_local: bool) -> t
     return answer.status, f"HTTP {answer.status}"
 
 
-def deliver(message: dict, attempt: int) -> bool:
-    """One attempt; True when done (delivered, or nothing left to deliver to)."""
+def deliver(message: dict, attempt: int, waiting: dict[str, int] | None = None) -> bool | int:
+    """One attempt; True when done (delivered, or nothing left to deliver to), False when it failed, or
+    the seconds to defer it without an attempt (its endpoint is in ``waiting`` or its circuit is open).
+
+    ``waiting``: endpoint id → seconds to wait, for endpoints whose attempt failed in this invocation;
+    a failed attempt adds its endpoint.
+    """
     pid, eid = message["program_id"], message["event_id"]
+    waiting = {} if waiting is None else waiting
+    if message["endpoint_id"] in waiting:
+        return waiting[message["endpoint_id"]]
     endpoint = runtime.webhooks().get(pid, message["endpoint_id"])
     if endpoint is None:
         logger.info("endpoint deleted; delivery dropped", extra={"endpoint_id": message["endpoint_id"]})
         return True
+    base = runtime.settings().webhook_retry_base_seconds
+    if not message.get("redelivery"):
+        closed_in = webhooks.circuit_open_seconds(endpoint, time.time(), base, CIRCUIT_FAILURES)
+        if closed_in:
+            waiting[endpoint["id"]] = min(closed_in, MAX_DEFER_SECONDS)
+            return waiting[endpoint["id"]]
     event = runtime.events().get(pid, eid)
     if event is None:
         logger.warning("event expired or unknown; delivery dropped", extra={"event_id": eid})
@@ -117,7 +150,34 @@ def deliver(message: dict, attempt: int) -> bool:
     runtime.webhooks().record_attempt(pid, endpoint["id"], ok, now, detail)
     logger.info("delivery attempt", extra={"endpoint_id": endpoint["id"], "event_id": eid, "ok": ok,
                                            "status": status, "attempt": attempt})
+    if not ok:
+        failures = int(endpoint.get("consecutive_failures") or 0) + 1
+        waiting[endpoint["id"]] = min(webhooks.retry_delay(failures, base), MAX_DEFER_SECONDS)
     return ok
+
+
+def _defer(record: dict, message: dict, attempt: int, seconds: int) -> bool:
+    """Send the delivery again as a new message (``seconds`` delay) that knows the attempts made so far."""
+    body = json.dumps({**message, "attempts_before": attempt - 1}, separators=(",", ":"))
+    try:
+        clients.get("sqs").send_message(QueueUrl=runtime.required("webhook_queue_url"), MessageBody=body,
+                                        DelaySeconds=max(0, min(int(seconds), MAX_DEFER_SECONDS)))
+    except Exception:
+        logger.exception("could not defer a delivery; it comes back after the queue's visibility timeout")
+        return False
+    return True
+
+
+def _give_up(record: dict, message: dict, attempt: int) -> bool:
+    try:
+        queues.dead_letter(runtime.required("webhook_dlq_url"), record["body"], "DeliveryFailed",
+                           f"{attempt} attempts failed", record["messageId"])
+    except Exception:
+        logger.exception("could not dead-letter a delivery; it comes back")
+        return False
+    logger.warning("delivery dead-lettered", extra={"endpoint_id": message["endpoint_id"],
+                                                    "event_id": message["event_id"], "attempts": attempt})
+    return True
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -125,25 +185,40 @@ def deliver(message: dict, attempt: int) -> bool:
 def handler(event, context):
     failures = []
     base = runtime.settings().webhook_retry_base_seconds
+    waiting: dict[str, int] = {}  # endpoint id → seconds its other deliveries wait (failed in this invocation)
+    deferred = 0
     for record in event.get("Records", []):
-        attempt = int((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))
+        receives = int((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))
         try:
             message = json.loads(record["body"])
-            done = deliver(message, attempt)
-        except (ValueError, KeyError, TypeError):
+            attempt = int(message.get("attempts_before", 0)) + receives
+            if context.get_remaining_time_in_millis() / 1000 < RESERVE_SECONDS:
+                outcome: bool | int = 0  # no time for an attempt: try it in the next invocation
+            else:
+                outcome = deliver(message, attempt, waiting)
+        except (ValueError, KeyError, TypeError, AttributeError):
             logger.exception("unreadable delivery message; dropped", extra={"body": record.get("body", "")[:200]})
             continue
         except Exception:
             logger.exception("delivery attempt broke; retried")
-            done = False
-        if done:
+            outcome = False
+        if outcome is True:
+            continue
+        if outcome is not False:  # deferred: not an attempt
+            if _defer(record, message, attempt, outcome):
+                deferred += 1
+                continue
+            failures.append({"itemIdentifier": record["messageId"]})
+            continue
+        if attempt >= webhooks.MAX_ATTEMPTS and _give_up(record, message, attempt):
             continue
         failures.append({"itemIdentifier": record["messageId"]})
-        if attempt < webhooks.MAX_ATTEMPTS:
-            try:
-                clients.get("sqs").change_message_visibility(
-                    QueueUrl=runtime.required("webhook_queue_url"), ReceiptHandle=record["receiptHandle"],
-                    VisibilityTimeout=webhooks.retry_delay(attempt, base))
-            except Exception:  # the queue's own visibility timeout applies instead
-                logger.exception("could not set the retry delay")
+        try:
+            clients.get("sqs").change_message_visibility(
+                QueueUrl=runtime.required("webhook_queue_url"), ReceiptHandle=record["receiptHandle"],
+                VisibilityTimeout=webhooks.retry_delay(attempt, base))
+        except Exception:  # the queue's own visibility timeout applies instead
+            logger.exception("could not set the retry delay")
+    if deferred:
+        logger.info("deliveries deferred", extra={"deferred": deferred, "waiting_endpoints": len(waiting)})
     return {"batchItemFailures": failures}

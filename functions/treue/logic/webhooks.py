@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import secrets
 import time
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from treue.errors import MalformedRequest
@@ -57,6 +58,17 @@ def verify(header: str, body: bytes, secret: str, now: float | None = None,
 def retry_delay(attempt: int, base: int) -> int:
     """Seconds until attempt ``attempt + 1`` after attempt ``attempt`` failed (attempts count from 1)."""
     return int(min(base * 2 ** (attempt - 1), MAX_DELAY_SECONDS))
+
+
+def circuit_open_seconds(endpoint: dict, now: float, base: int, threshold: int) -> int:
+    """Seconds until an endpoint that failed ``threshold`` or more times in a row may be tried again
+    (its backoff after the last attempt, as for one delivery); 0 when it may be tried now."""
+    failures = int(endpoint.get("consecutive_failures") or 0)
+    last = endpoint.get("last_attempt_at")
+    if failures < threshold or not last:
+        return 0
+    last_epoch = datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp()
+    return max(0, int(last_epoch + retry_delay(failures, base) - now))
 
 
 def check_url(url: str, allow_local: bool) -> str:
@@ -181,7 +193,7 @@ def create(webhooks, vault, program_id: str, request, allow_local: bool, actor: 
 
 
 def rotate(webhooks, vault, program_id: str, endpoint_id: str, keep_hours: int, now: str) -> dict:
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
     endpoint = webhooks.require(program_id, endpoint_id)
     secret = new_secret()
