@@ -420,7 +420,114 @@ def _exactly_once(call, ddb, table, pid, batch_id, n, line_reward_id) -> str:
     return "yes"
 
 
+def report_jobs_bench(sizes: tuple[int, ...] = tuple(int(n) for n in os.environ.get(
+        "BENCH_REPORT_SIZES", "1000,10000").split(","))) -> None:
+    """A day's reconciliation of N orders (moto, in-process): the synchronous route (its 29 s request
+    budget) and the report job (worker invocations of 300 s through the report queue). Orders, their
+    hold and capture postings and the members' balances are written straight through the store."""
+    sys.path.insert(0, str(ROOT / "functions"))
+    sys.path.insert(0, str(ROOT))
+    os.environ.update({k: v for k, v in ENV.items() if k.startswith("AWS_")})
+    os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from infra.twin.serialize import serialize_moto_dynamodb
+    from tests.support import LambdaContext, api_event, create_table
+
+    class Invocation(LambdaContext):
+        def __init__(self, seconds: float) -> None:
+            self.deadline = time.monotonic() + seconds
+
+        def get_remaining_time_in_millis(self) -> int:
+            return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+    serialize_moto_dynamodb()
+    print("Reconciliation of one day's orders (moto in-process; each order: hold + capture postings)")
+    print(f"  {'orders':>8}{'seed s':>9}{'sync route':>24}{'job s':>9}{'invocations':>13}{'pages':>7}  same answer")
+    for size in sizes:
+        with mock_aws():
+            region = "eu-central-1"
+            ddb = boto3.client("dynamodb", region_name=region)
+            os.environ["TABLE_NAME"] = create_table(ddb)
+            boto3.client("s3", region_name=region).create_bucket(
+                Bucket="bench-reports", CreateBucketConfiguration={"LocationConstraint": region})
+            sqs = boto3.client("sqs", region_name=region)
+            queue = sqs.create_queue(QueueName="bench-reports")["QueueUrl"]
+            os.environ.update({"BATCH_BUCKET": "bench-reports", "REPORT_QUEUE_URL": queue})
+            from treue import runtime
+            from treue.handlers import finance as finance_fn
+            from treue.handlers import report_worker
+            from treue.logic import keys, provisioning
+            from treue.store import clients
+            from treue.store.dynamodb import journal_keys, member_pk, to_item
+
+            clients.reset()
+            runtime.reset()
+            store = runtime.store()
+            now = runtime.now()
+            day = now[:10]
+            created = provisioning.create_program(store, "Bench", "EUR", now)
+            pid = created["program_id"]
+            auth = {"program_id": pid, "key_id": keys.parse(created["api_keys"]["finance"])[0], "scope": "finance"}
+            t0 = time.perf_counter()
+            items = []
+            for i in range(size):
+                oid, mid, at = f"ord_bench{i:017d}", f"mbr_bench{i % 500:017d}", f"{day}T00:00:{i % 60:02d}.{i % 1000:03d}Z"
+                items.append({"pk": f"P#{pid}#ORDER#{oid}", "sk": "ORDER", "gsi1pk": f"P#{pid}#ORDERS",
+                              "gsi1sk": f"{at}#{oid}", "id": oid, "program_id": pid, "member_id": mid,
+                              "type": "voucher", "status": "COMPLETED", "points": 500, "currency": "EUR",
+                              "item_id": "voucher-5-off", "item": {"name": "5 EUR off"}, "quantity": 1,
+                              "face_value": 500, "created_at": at})
+                for kind, debit, credit in (("hold", "member:available", "member:held"),
+                                            ("capture", "member:held", "program:redeemed")):
+                    eid = f"pst_{kind}{i:017d}"
+                    items.append({"pk": member_pk(pid, mid), "sk": f"ENTRY#{eid}", **journal_keys(pid, at, eid),
+                                  "id": eid, "type": kind, "points": 500, "debit": debit, "credit": credit,
+                                  "member_id": mid, "order_id": oid, "created_at": at})
+            for start in range(0, len(items), 25):
+                ddb.batch_write_item(RequestItems={os.environ["TABLE_NAME"]: [
+                    {"PutRequest": {"Item": to_item(x)}} for x in items[start:start + 25]]})
+            seed = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            event = api_event("finance/get_reconciliation.json", auth=auth, query={"date": day})
+            sync = finance_fn.handler(event, Invocation(29))
+            sync_seconds = time.perf_counter() - t0
+            sync_cell = f"{sync['statusCode']} {json.loads(sync['body']).get('type', '').rsplit('/', 1)[-1] or 'ok'}"
+
+            event = api_event("finance/post_report.json", auth=auth, body={"type": "reconciliation", "date": day},
+                              headers={"Idempotency-Key": f"bench-{size}"})
+            report_id = json.loads(finance_fn.handler(event, LambdaContext())["body"])["report_id"]
+            t0 = time.perf_counter()
+            invocations = 0
+            while True:
+                out = sqs.receive_message(QueueUrl=queue, AttributeNames=["All"]).get("Messages", [])
+                if not out:
+                    break
+                m = out[0]
+                record = {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                          "attributes": m["Attributes"], "eventSource": "aws:sqs"}
+                assert not report_worker.handler({"Records": [record]}, Invocation(300))["batchItemFailures"]
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+                invocations += 1
+            job_seconds = time.perf_counter() - t0
+            jobs, files, _ = runtime.report_jobs()
+            report = jobs.get(pid, report_id)
+            assert report["status"] == "completed", report
+            result = json.loads(files.get_result(report["result"]["key"]))
+            same = "yes" if sync["statusCode"] != 200 else ("yes" if result == json.loads(sync["body"]) else "NO")
+            assert result["checked"]["orders"] == size and result["differences"] == []
+            print(f"  {size:>8,}{seed:>9.1f}{sync_cell + f' {sync_seconds:.1f} s':>24}{job_seconds:>9.1f}"
+                  f"{invocations:>13}{report['progress']['pages']:>7}  {same}")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["reports"]:  # python -m tests.bench reports: only the report job figures
+        report_jobs_bench()
+        raise SystemExit(0)
     if sys.argv[1:] == ["sealer"]:  # python -m tests.bench sealer: only the sealer figures
         sealer_throughput()
         raise SystemExit(0)

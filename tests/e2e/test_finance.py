@@ -143,3 +143,38 @@ def test_the_readme_finance_example_works_verbatim(twin, tmp_path):
     assert all(row["currency"] for row in payouts)
     assert trial["balanced"] and recon["differences"] == []
     assert kpis["members"] >= 1 and kpis["liability"]["currency"] == "EUR"
+
+
+def test_a_reconciliation_report_job_runs_in_the_report_worker_and_matches_the_synchronous_answer(twin):
+    member = member_with(twin, 3000)
+    accepted = order(twin, member, "nordlicht-books-eur", denomination=1000, key=uuid.uuid4().hex)
+    assert finished(twin, accepted["order_id"])["status"] == "COMPLETED"
+    status, headers, queued = twin.request("POST", "/v1/finance/reports", {"type": "reconciliation", "date": today()},
+                                           key="finance", headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert status == 202 and queued["status"] == "queued", queued
+    assert headers["Location"] == f"/v1/finance/reports/{queued['report_id']}"
+    deadline = time.monotonic() + 60
+    while True:
+        status, _, report = twin.request("GET", headers["Location"], key="finance")
+        assert status == 200 and report["status"] in ("queued", "running", "completed"), report
+        if report["status"] == "completed":
+            break
+        assert time.monotonic() < deadline, f"the report worker did not finish: {report}"
+        time.sleep(0.5)
+    assert report["progress"]["orders_checked"] == report["summary"]["orders"] >= 1
+    import urllib.request
+
+    with urllib.request.urlopen(report["result"]["url"], timeout=30) as downloaded:  # the pre-signed URL
+        result = json.loads(downloaded.read())
+    status, _, synchronous = twin.request("GET", f"/v1/finance/reconciliation?date={today()}", key="finance")
+    assert status == 200 and result == synchronous and result["differences"] == []
+    status, _, listed = twin.request("GET", "/v1/finance/reports", key="admin")
+    assert status == 200 and queued["report_id"] in [r["report_id"] for r in listed["items"]]
+
+
+def test_cli_reconcile_continues_as_a_report_job(twin):
+    program = twin.state["program_id"]
+    recon = twin.treue("finance", "reconcile", "--program", program, "--date", today(), "--sync-seconds", "0")
+    assert recon.returncode == 0, recon.stdout + recon.stderr
+    assert "continuing as a report job" in recon.stderr
+    assert json.loads(recon.stdout)["differences"] == [] and json.loads(recon.stdout)["date"] == today()
