@@ -22,6 +22,13 @@ def _target(args) -> tuple[Any, str]:
     return targets.twin(Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json")))
 
 
+def _usage_plan(args):
+    from treue.store import targets
+
+    state = None if args.stack else Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json"))
+    return targets.usage_plan(state, args.stack)
+
+
 def _store(args):
     from treue.store.dynamodb import Store
 
@@ -36,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     program = sub.add_parser("program", help="programs (tenants)").add_subparsers(dest="action", required=True)
-    create = program.add_parser("create", help="create a program and one API key per scope")
+    create = program.add_parser("create", help="create a program and one API key per scope, and enable its API "
+                                               "access (its own key in the API's usage plan: its rate limit)")
+    enable = program.add_parser("enable-api", help="give an existing program its key in the API's usage plan "
+                                                   "(programs created before rate limits; idempotent)")
+    enable.add_argument("--program", required=True)
     create.add_argument("--name", required=True)
     create.add_argument("--currency", required=True, help="ISO 4217, e.g. EUR")
     create.add_argument("--earn-points", type=int, default=1, help="points earned per --earn-per minor units")
@@ -132,12 +143,21 @@ def _run(args) -> int:
         if args.command in ("audit", "finance"):
             return _finance(args, store)
         if args.command == "program":
+            if args.action == "enable-api":
+                plan = _usage_plan(args)
+                if plan is None:
+                    print("treue: the target has no usage plan (UsagePlanId output or twin state)", file=sys.stderr)
+                    return 1
+                out = {"program_id": args.program, "usage_plan_key_id": provisioning.enable_api(store, plan,
+                                                                                                 args.program)}
+                print(json.dumps(out, indent=2))
+                return 0
             fx = {}
             for pair in args.fx:
                 cur, _, rate = pair.partition("=")
                 fx[cur.upper()] = int(rate)
             out = provisioning.create_program(
-                store, args.name, args.currency, now(),
+                store, args.name, args.currency, now(), usage_plan=_usage_plan(args),
                 earn_points=args.earn_points, earn_per_minor=args.earn_per,
                 value_points=args.value_points, value_minor=args.value_minor,
                 country=args.country.upper(), markup_bps=args.markup_bps, fx_ppm=fx,
@@ -365,7 +385,7 @@ def _submit(api: Api, args) -> tuple[int, dict[str, Any], str | None]:
     else:  # larger files go to a pre-signed S3 URL first
         import urllib.request
 
-        status, upload = api.call("POST", "/v1/batches/uploads")
+        status, upload = api.call("POST", "/v1/batches/uploads", {"content_length": len(raw)})
         if status != 201:
             return status, upload, None
         put = urllib.request.Request(upload["url"], data=raw, method="PUT", headers=upload["headers"])

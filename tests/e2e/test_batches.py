@@ -48,12 +48,12 @@ def test_the_cli_submits_a_csv_and_waits_for_every_line(twin, tmp_path):
 
 
 def test_a_csv_uploaded_to_the_presigned_url_becomes_a_partial_batch(twin):
-    status, _, upload = twin.request("POST", "/v1/batches/uploads")
-    assert status == 201, upload
     tag = uuid.uuid4().hex[:6]
     rows = [f"{tag}-{n},kaffeekranz-eur,500,u{n}@example.com" for n in range(1, 6)]
     rows.append(f"{tag}-6,no-such-item,500,x@example.com")
     text = "reference,item_id,face_value,email\n" + "\n".join(rows) + "\n"
+    status, _, upload = twin.request("POST", "/v1/batches/uploads", {"content_length": len(text.encode())})
+    assert status == 201, upload
     put = urllib.request.Request(upload["url"], data=text.encode(), method="PUT", headers=upload["headers"])
     with urllib.request.urlopen(put, timeout=30) as r:
         assert r.status == 200

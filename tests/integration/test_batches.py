@@ -411,12 +411,13 @@ def test_lines_page_by_cursor_filter_by_status_and_export_as_csv(shop):
 
 
 def test_a_csv_uploaded_to_the_presigned_url_becomes_a_batch(shop, batch_machine):
-    status, upload, _ = call(batches, "batches/post_upload.json", shop["auth"]["partner"])
-    assert status == 201 and upload["method"] == "PUT" and upload["url"].startswith("https://")
-    assert upload["columns"][:2] == ["reference", "item_id"]
     text = "reference,item_id,face_value,email,name\r\n" + "".join(
         f"csv-{n},kaffeekranz-eur,500,p{n}@example.com,Person {n}\r\n" for n in range(1, 6)) + \
         "csv-6,kaffeekranz-eur,abc,p6@example.com,Six\r\n"
+    status, upload, _ = call(batches, "batches/post_upload.json", shop["auth"]["partner"],
+                             body={"content_length": len(text.encode())})
+    assert status == 201 and upload["method"] == "PUT" and upload["url"].startswith("https://")
+    assert upload["columns"][:2] == ["reference", "item_id"]
     key = f"uploads/{shop['program_id']}/{upload['upload_id']}.csv"
     batch_machine["s3"].put_object(Bucket="treue-batches", Key=key, Body=text.encode())
     body = {"upload_id": upload["upload_id"], "partial": True, "name": "from csv"}

@@ -50,3 +50,35 @@ def test_voucher_orders_are_capped_so_no_transaction_has_more_than_100_items(sho
                                path=f"/v1/orders/{oid}/cancel", path_parameters={"order_id": oid})
     assert status == 200 and canceled["status"] == "CANCELED", canceled
     assert MAX_VOUCHERS_PER_ORDER < max(sizes) <= 100, sizes  # the cancel: every code and the refund in one
+
+
+def test_a_batch_upload_url_takes_only_the_declared_size_up_to_20_mb(shop, batch_machine):
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.integration.helpers import call
+    from treue.handlers import batches
+
+    auth = shop["auth"]["partner"]
+    for refused in ("", {}, {"content_length": 0}, {"content_length": 20_000_001}, {"content_length": "100"}):
+        status, problem, _ = call(batches, "batches/post_upload.json", auth, body=refused)
+        assert status == 422 and problem["errors"][0]["field"] in ("", "content_length"), (refused, problem)
+    status, upload, _ = call(batches, "batches/post_upload.json", auth, body={"content_length": 1234})
+    assert status == 201, upload
+    signed = parse_qs(urlsplit(upload["url"]).query)["X-Amz-SignedHeaders"][0].split(";")
+    assert "content-length" in signed and upload["headers"]["Content-Length"] == "1234"
+
+
+def test_an_uploaded_object_over_the_limit_is_refused_before_it_is_read(shop, batch_machine, monkeypatch):
+    from tests.integration.helpers import call
+    from treue.handlers import batches
+    from treue.logic import batches as batch_logic
+
+    monkeypatch.setattr(batch_logic, "MAX_UPLOAD_BYTES", 1_000)
+    status, upload, _ = call(batches, "batches/post_upload.json", shop["auth"]["partner"],
+                             body={"content_length": 2_000})
+    key = f"uploads/{shop['program_id']}/{upload['upload_id']}.csv"
+    batch_machine["s3"].put_object(Bucket="treue-batches", Key=key, Body=b"reference,item_id\r\n" + b"x" * 1_981)
+    event_body = {"upload_id": upload["upload_id"]}
+    status, problem, _ = call(batches, "batches/post_batch_upload.json", shop["auth"]["partner"], body=event_body,
+                              headers={"Idempotency-Key": "too-big"})
+    assert status == 400 and "larger than" in problem["detail"], problem

@@ -14,7 +14,7 @@ from treue.errors import MalformedRequest
 from treue.handlers import api_models as m
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, header, idempotency_key, make_app
 from treue.logic import batches, finance, ids
-from treue.logic.models import BatchRequest
+from treue.logic.models import BatchRequest, UploadRequest
 
 logger = Logger()
 tracer = Tracer()
@@ -78,13 +78,14 @@ def list_batches(limit: Limit = 50, cursor: Cursor = None) -> m.BatchPage:
           responses={201: {"description": "PUT the CSV to url, then POST /v1/batches with the upload_id",
                            "content": {"application/json": {"model": m.BatchUpload}}}})
 @tracer.capture_method
-def upload():
+def upload(body: Annotated[UploadRequest, Body()]):
     who = caller(app)
     upload_id = ids.new_id("upl")
     expires = (datetime.now(UTC) + timedelta(seconds=UPLOAD_SECONDS)).isoformat(timespec="seconds")
     answer = m.BatchUpload(
-        upload_id=upload_id, url=runtime.batch_files().upload_url(who.program_id, upload_id, UPLOAD_SECONDS),
-        method="PUT", headers={"Content-Type": CSV}, expires_at=expires.replace("+00:00", "Z"),
+        upload_id=upload_id,
+        url=runtime.batch_files().upload_url(who.program_id, upload_id, UPLOAD_SECONDS, body.content_length),
+        method="PUT", headers={"Content-Type": CSV, "Content-Length": str(body.content_length)}, expires_at=expires.replace("+00:00", "Z"),
         max_lines=batches.MAX_UPLOAD_LINES, columns=list(batches.CSV_INPUT_COLUMNS),
     )
     return Response(201, "application/json", answer.model_dump(mode="json"))

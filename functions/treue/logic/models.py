@@ -275,6 +275,13 @@ class RewardRequest(Strict):
         return self.model_dump(mode="json")
 
 
+class UploadRequest(Strict):
+    """The size of the CSV to upload: the pre-signed URL takes exactly this many bytes (S3 refuses others)."""
+
+    content_length: int = Field(ge=1, le=20_000_000, strict=True,
+                                description="Bytes of the CSV file, at most 20,000,000")
+
+
 class BatchRequest(Strict):
     """Issue many rewards at once: lines inline (each like a POST /v1/rewards body) or an uploaded CSV."""
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from treue.errors import Contention
+from treue.errors import Contention, MalformedRequest
 from treue.logic.batches import LINE_STATUSES, SHARDS, shard_of
 from treue.store import clients
 from treue.store.dynamodb import OnTable, Replay, StaleCondition, from_item, idem_pk, to_item
@@ -324,10 +324,11 @@ class BatchFiles:
                            Body=json.dumps([{"line": n} for n in lines], separators=(",", ":")).encode())
         return key
 
-    def upload_url(self, program_id: str, upload_id: str, seconds: int) -> str:
+    def upload_url(self, program_id: str, upload_id: str, seconds: int, content_length: int) -> str:
+        """A pre-signed PUT whose signature covers Content-Length: S3 refuses a body of any other size."""
         return self.s3.generate_presigned_url(
             "put_object", Params={"Bucket": self.bucket, "Key": self.upload_key(program_id, upload_id),
-                                  "ContentType": "text/csv"}, ExpiresIn=seconds)
+                                  "ContentType": "text/csv", "ContentLength": content_length}, ExpiresIn=seconds)
 
     def read_upload(self, program_id: str, upload_id: str, max_bytes: int) -> str | None:
         """The uploaded CSV as text, None when nothing was uploaded (yet)."""
@@ -337,8 +338,7 @@ class BatchFiles:
             if err.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
                 return None
             raise
-        if int(out.get("ContentLength") or 0) > max_bytes:
-            from treue.errors import MalformedRequest
-
+        if int(out.get("ContentLength") or 0) > max_bytes:  # judged from the headers, before reading the body
+            out["Body"].close()
             raise MalformedRequest(f"the uploaded CSV is larger than {max_bytes // 1_000_000} MB")
         return out["Body"].read().decode("utf-8-sig")
