@@ -328,7 +328,7 @@ class TreueStack(Stack):
                             "dynamodb:DeleteItem", *TABLE_WRITE)
         storage.key.grant_encrypt_decrypt(sweeper.function)
         for final_step in (tasks["CaptureFunction"], tasks["ReleaseHoldFunction"], batch_tasks["IssueLineFunction"],
-                           batch_tasks["FinishFunction"], batches_fn):
+                           batch_tasks["FailLineFunction"], batch_tasks["FinishFunction"], batches_fn):
             # a record's final transaction deletes its watch-list marker
             storage.table.grant(final_step.function, "dynamodb:DeleteItem")
         sweeper.function.add_environment("PAYOUT_STATE_MACHINE_ARN", payout.state_machine.state_machine_arn)
