@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 
 from infra.twin import iam
-from infra.twin.gateway import Gateway
+from infra.twin.gateway import BACKLOG, Gateway
 from infra.twin.lambdas import MOTO_CONFIG, definition, route_lambda_invocations
 from infra.twin.pollers import MotoStreamReader, QueuePoller, Scheduler, StreamPoller
 from infra.twin.serialize import serialize_moto_dynamodb
@@ -106,11 +106,13 @@ class Twin:
         os.environ["MOTO_PORT"] = str(self.aws_port)  # moto's ASL interpreter calls back on this port
         for service, config in MOTO_CONFIG.items():  # execute state machines; Lambda without Docker
             default_user_config.setdefault(service, {}).update(config)
-        from werkzeug.serving import WSGIRequestHandler
+        from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
         # keep-alive: botocore reuses its connections (HTTP/1.0 would open a connection and a server
         # thread per call; a batch line makes ~17 calls)
         WSGIRequestHandler.protocol_version = "HTTP/1.1"
+        # the AWS endpoint takes as many waiting connections as the gateway (werkzeug's default is 128)
+        ThreadedWSGIServer.request_queue_size = BACKLOG
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self.moto.start()
         resolver = Resolver(self.model, self.url)
@@ -121,7 +123,8 @@ class Twin:
         self._create_state_machines(resolver)  # task ARNs are names, known before the workers start
         self._start_functions(resolver)
         route_lambda_invocations(self._invoke)
-        self.gateway = Gateway(self.model.routes, self.pools, self.model.gateway_responses)
+        self.gateway = Gateway(self.model.routes, self.pools, self.model.gateway_responses,
+                               access_log=self.state_dir / "logs" / "access.log")
         self.gateway.serve("127.0.0.1", self.port)
         sqs = self.client("sqs")
         for m in self.model.mappings:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _spawn = mp.get_context("spawn")
+INIT_SECONDS = 60  # a worker not ready by then fails its invocation and is discarded
 DENIED_LOG = "iam-denied.log"  # next to the function logs: every call a function's role did not allow
 
 
@@ -103,16 +104,18 @@ class _Worker:
         child.close()
         self.ready: tuple[str, Any] | None = None
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, final: bool = True) -> None:
         if self.ready is None:
-            if self.conn.poll(60):
+            if self.conn.poll(INIT_SECONDS):
                 self.ready = self.conn.recv()
-            else:
-                self.ready = ("init-error", {"errorType": "InitTimeout", "errorMessage": "init took over 60 s"})
+            elif final:  # not final: still starting (a loaded machine); the first invocation waits again
+                self.ready = ("init-error", {"errorType": "InitTimeout",
+                                             "errorMessage": f"init took over {INIT_SECONDS} s"})
 
     def invoke(self, event: dict[str, Any], timeout: float) -> Invocation:
         self.wait_ready()
-        if self.ready[0] != "ready":
+        if self.ready[0] != "ready":  # as on Lambda, a failed init discards the environment: the next is fresh
+            self.stop(kill=True)
             return Invocation(False, error_type=self.ready[1]["errorType"], error_message=self.ready[1]["errorMessage"])
         start = time.perf_counter()
         self.conn.send((event, str(uuid.uuid4())))
@@ -159,7 +162,7 @@ class FunctionPool:
         with self._lock:
             self._count += 1
         w = self._new()
-        w.wait_ready()
+        w.wait_ready(final=False)
         self._idle.put(w)
 
     def _new(self) -> _Worker:
