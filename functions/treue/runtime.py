@@ -26,6 +26,7 @@ class Settings(BaseModel):
     webhook_retry_base_seconds: int = Field(default=30, ge=1, le=3600)
     webhook_dlq_url: str | None = None
     allow_local_webhooks: bool = False
+    reserved_local_webhook_ports: frozenset[int] = frozenset()  # local ports that never receive webhooks
     batch_bucket: str | None = None
     batch_state_machine_arn: str | None = None
     report_queue_url: str | None = None
@@ -48,6 +49,8 @@ def _load_settings() -> Settings:
             webhook_retry_base_seconds=int(env("WEBHOOK_RETRY_BASE_SECONDS", "30")),
             webhook_dlq_url=env("WEBHOOK_DLQ_URL") or None,
             allow_local_webhooks=env("ALLOW_LOCAL_WEBHOOKS", "false").lower() == "true",
+            reserved_local_webhook_ports=frozenset(
+                int(p) for p in env("WEBHOOK_RESERVED_LOCAL_PORTS", "").split(",") if p.strip()),
             batch_bucket=env("BATCH_BUCKET") or None,
             batch_state_machine_arn=env("BATCH_STATE_MACHINE_ARN") or None,
             report_queue_url=env("REPORT_QUEUE_URL") or None,

@@ -253,6 +253,8 @@ class Twin:
         for lid, spec in self.model.functions.items():
             env = {k: str(v) for k, v in resolver.resolve(spec.environment).items()}
             env.update({k: v for k, v in self.env_overrides.items() if k in env})
+            if "ALLOW_LOCAL_WEBHOOKS" in env:  # local webhooks, but never to the twin's own gateway or AWS endpoint
+                env["WEBHOOK_RESERVED_LOCAL_PORTS"] = f"{self.port},{self.aws_port}"
             env.update(CREDENTIALS)
             env.update(
                 {

@@ -67,7 +67,8 @@ def _signing_secrets(endpoint: dict, now: str) -> list[str]:
     return out
 
 
-def post(url: str, body: bytes, headers: dict[str, str], allow_local: bool) -> tuple[int | None, str | None]:
+def post(url: str, body: bytes, headers: dict[str, str], allow_local: bool,
+         reserved_local_ports: frozenset[int] = frozenset()) -> tuple[int | None, str | None]:
     """(HTTP status, error) of one delivery attempt.
 
     The host is resolved once and every address checked (``webhooks.deliverable_address``); the
@@ -75,7 +76,7 @@ def post(url: str, body: bytes, headers: dict[str, str], allow_local: bool) -> t
     and the ``Host`` header. Redirects are not followed: a 3xx is a failed attempt.
     """
     try:
-        url = webhooks.check_url(url, allow_local)
+        url = webhooks.check_url(url, allow_local, reserved_local_ports)
     except MalformedRequest as err:
         return None, err.detail
     parts = urlsplit(url)
@@ -84,6 +85,7 @@ def post(url: str, body: bytes, headers: dict[str, str], allow_local: bool) -> t
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         address = webhooks.deliverable_address([info[4][0] for info in found], allow_local)
+        webhooks.refuse_reserved_local([info[4][0] for info in found], port, reserved_local_ports)
     except (OSError, ValueError) as err:
         return None, str(err)[:300]
     connection = (http.client.HTTPSConnection if tls else http.client.HTTPConnection)(
@@ -140,7 +142,9 @@ def deliver(message: dict, attempt: int, waiting: dict[str, int] | None = None) 
         webhooks.SIGNATURE_HEADER: webhooks.signature_header(_signing_secrets(endpoint, now), body, timestamp),
         "Treue-Event-Id": eid, "Treue-Event-Type": event["type"], "Treue-Delivery-Attempt": str(attempt),
     }
-    status, error = post(endpoint["url"], body, headers, runtime.settings().allow_local_webhooks)
+    settings = runtime.settings()
+    status, error = post(endpoint["url"], body, headers, settings.allow_local_webhooks,
+                         settings.reserved_local_webhook_ports)
     ok = status is not None and 200 <= status < 300
     detail = {"attempt": attempt, "event_id": eid}
     if status is not None:

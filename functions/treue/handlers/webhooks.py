@@ -50,8 +50,10 @@ def _event(program_id: str, event_id: str) -> dict:
 @tracer.capture_method
 def register(body: Annotated[WebhookRequest, Body()]):
     who = caller(app)
+    settings = runtime.settings()
     created = webhooks.create(runtime.webhooks(), runtime.vault(), who.program_id, body,
-                              runtime.settings().allow_local_webhooks, who.actor, runtime.now())
+                              settings.allow_local_webhooks, who.actor, runtime.now(),
+                              settings.reserved_local_webhook_ports)
     logger.info("webhook registered", extra={"endpoint_id": created["id"], "types": created["event_types"]})
     return Response(201, "application/json", m.WebhookCreated(**created).model_dump(mode="json", exclude_none=True),
                     headers={"Location": f"/v1/webhooks/{created['id']}"})

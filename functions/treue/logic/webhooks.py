@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import secrets
 import time
+from collections.abc import Collection
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -71,8 +72,9 @@ def circuit_open_seconds(endpoint: dict, now: float, base: int, threshold: int) 
     return max(0, int(last_epoch + retry_delay(failures, base) - now))
 
 
-def check_url(url: str, allow_local: bool) -> str:
-    """Endpoints are public HTTPS URLs; plain HTTP to 127.0.0.1/localhost only where allowed (the twin)."""
+def check_url(url: str, allow_local: bool, reserved_local_ports: Collection[int] = ()) -> str:
+    """Endpoints are public HTTPS URLs; plain HTTP to 127.0.0.1/localhost only where allowed (the twin),
+    and there not to ``reserved_local_ports`` (the service's own API and cloud endpoint)."""
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
         raise MalformedRequest("the webhook url may not contain spaces or control characters", field="url")
     try:
@@ -88,12 +90,32 @@ def check_url(url: str, allow_local: bool) -> str:
         raise MalformedRequest("the webhook url's port must be a number from 1 to 65535", field="url")
     local = host == "localhost" or _is_loopback(host)
     if local and allow_local and parts.scheme in ("http", "https"):
+        if (port or _DEFAULT_PORTS[parts.scheme]) in reserved_local_ports:
+            raise MalformedRequest(_reserved_port_reason(port or _DEFAULT_PORTS[parts.scheme]), field="url")
         return url
     if parts.scheme != "https":
         raise MalformedRequest("webhook urls must use https", field="url")
     if local or _is_private(host) or host.endswith((".local", ".internal")):
         raise MalformedRequest("webhook urls must point to a public host", field="url")
     return url
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _reserved_port_reason(port: int) -> str:
+    return (f"port {port} of this host serves this API or its cloud endpoint and takes no webhooks; "
+            "point the webhook at a receiver on another port")
+
+
+def refuse_reserved_local(addresses: list[str], port: int, reserved_local_ports: Collection[int]) -> None:
+    """ValueError when a webhook host resolves to this machine on a reserved port: a delivery there
+    would be the service posting to its own API or cloud endpoint (checked at every delivery, as a
+    host name can resolve to a loopback address)."""
+    if port in reserved_local_ports and any(
+        ipaddress.ip_address(raw.split("%", 1)[0]).is_loopback for raw in addresses
+    ):
+        raise ValueError(_reserved_port_reason(port))
 
 
 def _is_loopback(host: str) -> bool:
@@ -172,11 +194,12 @@ def view(endpoint: dict) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def create(webhooks, vault, program_id: str, request, allow_local: bool, actor: str, now: str) -> dict:
+def create(webhooks, vault, program_id: str, request, allow_local: bool, actor: str, now: str,
+           reserved_local_ports: Collection[int] = ()) -> dict:
     from treue.errors import TooManyEndpoints
     from treue.logic.ids import new_id
 
-    url = check_url(request.url, allow_local)
+    url = check_url(request.url, allow_local, reserved_local_ports)
     if len(webhooks.list(program_id)) >= MAX_ENDPOINTS:
         raise TooManyEndpoints(f"a program has at most {MAX_ENDPOINTS} webhook endpoints; delete one first")
     endpoint_id = new_id("whk")
