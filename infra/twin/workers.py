@@ -75,7 +75,10 @@ def _worker_main(handler_path: str, env: dict[str, str], log_path: str, conn, me
             result = handler(event, ctx)
             conn.send(("ok", result))
         except Exception as err:
-            traceback.print_exc()
+            if str(err) == "Unauthorized":  # an authorizer's ordinary 401 (the documented way to say it): one line
+                print(f"[ERROR] {type(err).__name__}: Unauthorized", flush=True)
+            else:
+                traceback.print_exc()
             conn.send(("error", {"errorType": type(err).__name__, "errorMessage": str(err)}))
 
 

@@ -60,3 +60,30 @@ def test_a_prestarted_environment_that_starts_slowly_is_awaited_not_failed(slow_
     pool.prestart()
     first = pool.invoke({"n": 1})
     assert first.ok and first.result["echo"] == {"n": 1}, first
+
+
+DENYING_HANDLER = '''
+def handler(event, context):
+    if event.get("key") == "unknown":
+        raise Exception("Unauthorized")  # how a Lambda authorizer answers 401
+    raise ValueError("the authorizer broke")
+'''
+
+
+def test_an_authorizers_401_is_one_log_line_a_fault_a_traceback(tmp_path, monkeypatch):
+    module = f"denying_{os.getpid()}_{tmp_path.name}".replace("-", "_")
+    (tmp_path / f"{module}.py").write_text(DENYING_HANDLER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    log = tmp_path / "authorizer.log"
+    spec = SimpleNamespace(handler=f"{module}.handler", name="authorizer", memory=128, timeout=10)
+    pool = workers.FunctionPool(spec, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, str(log), concurrency=1)
+    try:
+        denied = pool.invoke({"key": "unknown"})
+        assert (denied.ok, denied.error_message) == (False, "Unauthorized")
+        assert log.read_text() == "[ERROR] Exception: Unauthorized\n"
+        broken = pool.invoke({"key": "other"})
+        assert (broken.ok, broken.error_type) == (False, "ValueError")
+        assert "Traceback" in log.read_text() and "the authorizer broke" in log.read_text()
+    finally:
+        pool.stop()
+        sys.modules.pop(module, None)
