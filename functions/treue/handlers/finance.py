@@ -84,13 +84,9 @@ def _reports() -> Reports:
 
 
 def _more_time() -> Callable[[], bool]:
-    """The request's time budget: True while another page can still be read and answered in time."""
-    started, context = time.monotonic(), app.lambda_context
-
-    def more() -> bool:
-        return context.get_remaining_time_in_millis() > RESERVE_MS and time.monotonic() - started < SYNC_SECONDS
-
-    return more
+    """The request's time budget: True while another page (as slow as the slowest so far) can still be read
+    and answered in time."""
+    return report_jobs.time_budget(app.lambda_context.get_remaining_time_in_millis, RESERVE_MS, SYNC_SECONDS)
 
 
 def _run_now(report_type: str, params: dict[str, Any]) -> dict[str, Any]:

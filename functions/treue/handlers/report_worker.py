@@ -22,7 +22,7 @@ from treue.logic import report_jobs
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Treue")
-RESERVE_MS = 30_000  # stop reading pages with this much time left: save the state, checkpoint, queue the next step
+RESERVE_MS = 30_000  # keep this much time (and the slowest page) for saving the state, the checkpoint, the next message
 REPORT_ATTEMPTS = 3  # the report queue's maxReceiveCount (infra/components.py ReportJobs)
 
 
@@ -34,7 +34,7 @@ def _step(record: dict, context) -> str:
     try:
         outcome = report_jobs.work(jobs, files, queue, report_views.sources(program_id), report_views.render,
                                    program_id, report_id, step, runtime.settings().report_page_size,
-                                   lambda: context.get_remaining_time_in_millis() > reserve, runtime.now(),
+                                   report_jobs.time_budget(context.get_remaining_time_in_millis, reserve), runtime.now(),
                                    secrets.token_hex(4))
     except Exception as err:
         attempt = int((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))

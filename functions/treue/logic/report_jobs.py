@@ -14,6 +14,7 @@ after), ``items`` read, ``pages`` read, ``done`` (True once the report is built)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,26 @@ class Sources:
     provider_status: Callable[[dict[str, Any]], Any]  # an order summary → the provider's record or None
     donation_of: Callable[[dict[str, Any]], dict[str, Any] | None]
     liability: Callable[[dict[str, int]], dict[str, Any]]  # point accounts → finance.liability(...)
+
+
+def time_budget(remaining_ms: Callable[[], int], reserve_ms: int, max_seconds: float | None = None
+                ) -> Callable[[], bool]:
+    """``more_time`` for :func:`advance`: True while the slowest step seen so far (a page, a chunk of
+    checks) still fits before ``reserve_ms`` of the invocation are left and, with ``max_seconds``, before
+    that many seconds have passed since this call."""
+    started = last = time.monotonic()
+    slowest = 0.0
+
+    def more() -> bool:
+        nonlocal last, slowest
+        now = time.monotonic()
+        slowest, last = max(slowest, now - last), now
+        left = (remaining_ms() - reserve_ms) / 1000
+        if max_seconds is not None:
+            left = min(left, max_seconds - (now - started))
+        return left > slowest
+
+    return more
 
 
 def params_of(report_type: str, date: str | None, start: str | None, end: str | None) -> dict[str, Any]:
