@@ -316,6 +316,7 @@ class Function(Construct):
         layer: lambda_.ILayerVersion,
         timeout: Duration = Duration.seconds(10),
         memory: int = 512,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.log_group = log_group(self, "Logs", logs.RetentionDays.ONE_MONTH)
@@ -333,6 +334,7 @@ class Function(Construct):
             layers=[layer],
             timeout=timeout,
             memory_size=memory,
+            reserved_concurrent_executions=reserved_concurrency,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             environment={
@@ -478,16 +480,29 @@ GATEWAY_RESPONSES = {
                                        "this key is not allowed to call this route"),
     apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", "no-such-route", "No such route",
                                                       "this method and path are not a route of this API"),
-    apigw.ResponseType.THROTTLED: ("429", "throttled", "Too many requests", "slow down and retry"),
+    apigw.ResponseType.THROTTLED: ("429", "throttled", "Too many requests",
+                                   "this program's request rate is over its limit (RateLimit-Policy); retry after "
+                                   "Retry-After seconds"),
+    apigw.ResponseType.INVALID_API_KEY: ("403", "program-not-enabled", "The program has no API usage plan key",
+                                         "the operator enables the program's API access (treue program enable-api)"),
     apigw.ResponseType.DEFAULT_4_XX: (None, "bad-request", "The request was rejected", "see the status code"),
     apigw.ResponseType.DEFAULT_5_XX: (None, "gateway-error", "The gateway failed", "retry later"),
 }
 
 
 class PartnerApi(Construct):
-    """The REST API: API-key authorizer, problem+json gateway responses, access logs, tracing."""
+    """The REST API: API-key authorizer, problem+json gateway responses, access logs, tracing.
 
-    def __init__(self, scope: Construct, id: str, *, authorizer_fn: lambda_.Function) -> None:
+    Fair share between programs: the authorizer returns each request's program id as its usage
+    identifier (``usageIdentifierKey``; API key source AUTHORIZER), every authorized method requires an
+    API key, and the usage plan ``usage_plan`` throttles each API key, that is each program, to
+    ``program_rate_limit`` requests per second with bursts of ``program_burst_limit``. Provisioning adds
+    one API Gateway key (value = the program id) per program to the plan (treue.store.usage_plans). Over
+    the limit: 429 problem+json with ``Retry-After``, ``RateLimit`` and ``RateLimit-Policy``.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, authorizer_fn: lambda_.Function, program_rate_limit: int = 50,
+                 program_burst_limit: int = 100) -> None:
         super().__init__(scope, id)
         access_logs = log_group(self, "AccessLogs", logs.RetentionDays.THREE_MONTHS)
         self.api = apigw.RestApi(
@@ -496,6 +511,7 @@ class PartnerApi(Construct):
             rest_api_name="treue",
             description="Treue partner API",
             cloud_watch_role=True,
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,  # the program id, never a client header
             deploy_options=apigw.StageOptions(
                 stage_name="prod",
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
@@ -518,6 +534,20 @@ class PartnerApi(Construct):
             identity_sources=[apigw.IdentitySource.header("Authorization")],
             results_cache_ttl=Duration.seconds(0),  # revocation takes effect at once
         )
+        self.usage_plan = self.api.add_usage_plan(
+            "ProgramUsagePlan", name="treue-programs",
+            description="Each program's API key (value: the program id) is throttled on its own",
+            throttle=apigw.ThrottleSettings(rate_limit=program_rate_limit, burst_limit=program_burst_limit),
+            api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
+        )
+        # IETF draft-ietf-httpapi-ratelimit-headers: the policy (quota per window of 1 s) and, when throttled,
+        # nothing left for about a second. Gateway response headers are static: the refill of a token bucket
+        # at program_rate_limit per second makes a request possible again within a second.
+        limited = {
+            "Retry-After": "'1'",
+            "RateLimit-Policy": f"'\"program\";q={program_rate_limit};w=1'",
+            "RateLimit": "'\"program\";r=0;t=1'",
+        }
         for response_type, (status, slug, title, detail) in GATEWAY_RESPONSES.items():
             body = {"type": PROBLEM + slug, "title": title, "detail": detail,
                     "instance": "$context.path", "request_id": "$context.requestId"}
@@ -527,7 +557,8 @@ class PartnerApi(Construct):
                 f"Gateway{response_type.response_type}",
                 type=response_type,
                 status_code=status,
-                response_headers={"Content-Type": "'application/problem+json'"},
+                response_headers={"Content-Type": "'application/problem+json'",
+                                  **(limited if response_type.response_type == "THROTTLED" else {})},
                 templates={"application/json": json.dumps(body)},
             )
         self.api.root.add_resource("v1")
@@ -556,7 +587,8 @@ class PartnerApi(Construct):
             checkov_skip(m.node.default_child, "CKV_AWS_59", "The API description is public, like the docs it feeds.")
             return m
         return resource.add_method(
-            method, integration, authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM
+            method, integration, authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM,
+            api_key_required=True,  # the authorizer's usage identifier: the program's usage plan key
         )
 
 

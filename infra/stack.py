@@ -103,6 +103,10 @@ BATCH_TASKS = {
 }
 # AWS authorizes each item of a TransactWriteItems as the item's own action (a grant of
 # "dynamodb:TransactWriteItems" lets no item through): a function that writes in transactions needs these.
+# Reserved concurrency of the batch functions (cdk.json context or -c key=value): the Batches API, the
+# IssueLine task (a Distributed Map runs up to 20 lines at a time per batch run: 60 = three runs at full
+# speed), and each of BeginRun/FailLine/FinishRun. 60 + 3 × 5 + 30 = 105 of the account's 1,000.
+BATCH_CONCURRENCY = {"batches_api_concurrency": 30, "batch_line_concurrency": 60, "batch_step_concurrency": 5}
 TABLE_WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem")
 
 
@@ -149,11 +153,18 @@ class TreueStack(Stack):
             name: function(cid, f"treue.handlers.payout.{handler}", description, timeout=Duration.seconds(30))
             for name, (cid, handler, description) in PAYOUT_TASKS.items()
         }
+        # One tenant's batches cannot take the account's Lambda concurrency (1,000 by default) from every
+        # other function: the batch functions have reserved concurrency (context, see BATCH_CONCURRENCY);
+        # a line throttled by it is retried by the workflow (Lambda.TooManyRequestsException).
+        concurrency = {k: int(self.node.try_get_context(k) or v) for k, v in BATCH_CONCURRENCY.items()}
         batches_fn = function("Batches", "treue.handlers.batches.handler",
                               "Bulk issuance: validate, pay for and start batches; lines, retries, uploads",
-                              timeout=Duration.seconds(29), memory=1024)
+                              timeout=Duration.seconds(29), memory=1024,
+                              reserved_concurrency=concurrency["batches_api_concurrency"])
         batch_tasks = {
-            name: function(cid, f"treue.handlers.batch_tasks.{handler}", description, timeout=Duration.seconds(60))
+            name: function(cid, f"treue.handlers.batch_tasks.{handler}", description, timeout=Duration.seconds(60),
+                           reserved_concurrency=concurrency["batch_line_concurrency" if name == "IssueLineFunction"
+                                                            else "batch_step_concurrency"])
             for name, (cid, handler, description) in BATCH_TASKS.items()
         }
         for fn in (orders, vouchers, rewards, webhooks_fn, sender, *tasks.values(), *batch_tasks.values()):
@@ -256,7 +267,9 @@ class TreueStack(Stack):
 
         queue = AccrualQueue(self, "AccrualQueue", key=storage.key, consumer=accrual_queue.function)
 
-        api = PartnerApi(self, "PartnerApi", authorizer_fn=authorizer.function)
+        api = PartnerApi(self, "PartnerApi", authorizer_fn=authorizer.function,
+                         program_rate_limit=int(self.node.try_get_context("program_rate_limit") or 50),
+                         program_burst_limit=int(self.node.try_get_context("program_burst_limit") or 100))
         capability = {"Enrollment": enrollment.function, "Accrual": accrual.function,
                       "Catalog": catalog_fn.function, "Orders": orders.function, "Vouchers": vouchers.function,
                       "Finance": finance.function, "Rewards": rewards.function, "Webhooks": webhooks_fn.function,
@@ -423,6 +436,8 @@ class TreueStack(Stack):
         )
 
         CfnOutput(self, "ApiUrl", value=api.api.url)
+        CfnOutput(self, "UsagePlanId", value=api.usage_plan.usage_plan_id,
+                  description="The API's usage plan: treue program create / enable-api (--stack) add each program's key")
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
         CfnOutput(self, "BatchStateMachineArn", value=batch.state_machine.state_machine_arn)
         CfnOutput(self, "BatchBucketName", value=files.bucket.bucket_name)

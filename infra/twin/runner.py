@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import boto3
 
 from infra.twin import iam
-from infra.twin.gateway import BACKLOG, Gateway
+from infra.twin.gateway import BACKLOG, Gateway, UsageLimits
 from infra.twin.lambdas import MOTO_CONFIG, definition, route_lambda_invocations
 from infra.twin.pollers import MotoStreamReader, QueuePoller, Scheduler, StreamPoller
 from infra.twin.serialize import serialize_moto_dynamodb
@@ -84,6 +85,36 @@ class Twin:
         self.pollers: list[QueuePoller | StreamPoller] = []
         self.state: dict[str, Any] = {}
 
+    usage_plan_id: str | None = None
+
+    def _usage_limits(self):
+        """The template's usage plan, made in moto (programs get their keys there, as deployed) and
+        enforced by the gateway per usage identifier; None when the template has none."""
+        plan = self.model.usage_plan
+        if plan is None:
+            return None
+        self.usage_plan_id = self.client("apigateway").create_usage_plan(
+            name=plan["name"], throttle={"rateLimit": plan["rate"], "burstLimit": plan["burst"]})["id"]
+        enrolled: dict[str, Any] = {"at": 0.0, "values": set()}
+        lock = threading.Lock()
+
+        def keys() -> set[str]:  # read from moto at most once a second (API Gateway caches keys too)
+            with lock:
+                if time.monotonic() - enrolled["at"] > 1.0:
+                    enrolled["values"] = self._usage_plan().enrolled()
+                    enrolled["at"] = time.monotonic()
+                return enrolled["values"]
+
+        return UsageLimits(plan["rate"], plan["burst"], keys)
+
+    def _usage_plan(self):
+        if self.usage_plan_id is None:
+            return None
+        sys.path.insert(0, str(FUNCTIONS_DIR))
+        from treue.store.usage_plans import UsagePlan
+
+        return UsagePlan(self.usage_plan_id, self.client("apigateway"))
+
     def client(self, service: str):
         return boto3.client(service, endpoint_url=self.aws_endpoint, region_name=REGION,
                             aws_access_key_id="twin", aws_secret_access_key="twin")
@@ -125,6 +156,7 @@ class Twin:
         route_lambda_invocations(self._invoke)
         self.gateway = Gateway(self.model.routes, self.pools, self.model.gateway_responses,
                                access_log=self.state_dir / "logs" / "access.log")
+        self.gateway.usage = self._usage_limits()
         self.gateway.serve("127.0.0.1", self.port)
         sqs = self.client("sqs")
         for m in self.model.mappings:
@@ -308,6 +340,7 @@ class Twin:
             "payout_state_machine": payout,
             "batch_state_machine": batch,
             "batch_bucket": bucket,
+            "usage_plan_id": self.usage_plan_id,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
@@ -330,7 +363,7 @@ class Twin:
         from treue.store.dynamodb import Store
 
         store = Store(self.state["table"], ddb=self.client("dynamodb"))
-        created = provisioning.create_program(store, name, currency, now(), country="DE",
+        created = provisioning.create_program(store, name, currency, now(), usage_plan=self._usage_plan(), country="DE",
                                               fx_ppm=dict(DEMO_EXCHANGE_RATES))
         for cur, amount in DEMO_BUDGET.items():  # the demo program can pay rewards from the start
             budget.fund(BudgetStore(store), created["program_id"], cur, amount, f"demo opening balance {cur}",

@@ -68,6 +68,7 @@ class Route:
     path: str  # e.g. /v1/members/{member_id}
     function: str  # logical id
     authorizer: str | None  # logical id of the authorizer function, None for public routes
+    api_key_required: bool = False  # the authorizer's usage identifier must be a key of the usage plan
 
     def match(self, path: str) -> dict[str, str] | None:
         want = self.path.strip("/").split("/")
@@ -141,6 +142,7 @@ class Model:
     schedules: list[Schedule] = field(default_factory=list)
     streams: list[StreamMapping] = field(default_factory=list)
     buckets: dict[str, BucketSpec] = field(default_factory=dict)
+    usage_plan: dict[str, Any] | None = None  # the API's usage plan: {"name", "rate", "burst"}
 
 
 def _function_of_integration(method: dict[str, Any]) -> str:
@@ -214,6 +216,7 @@ def load(path: str | Path) -> Model:
                 path=path_of(p["ResourceId"]) or "/",
                 function=_function_of_integration(r),
                 authorizer=authorizers[auth["Ref"]] if auth else None,
+                api_key_required=bool(p.get("ApiKeyRequired")),
             )
         )
     gateway_responses = {
@@ -266,8 +269,14 @@ def load(path: str | Path) -> Model:
                 schedules.append(Schedule(lid, arn["Fn::GetAtt"][0], rate_seconds(p["ScheduleExpression"])))
     buckets = {lid: BucketSpec(lid, f"treue-{lid.lower()}", r.get("Properties", {}))
                for lid, r in res.items() if r["Type"] == "AWS::S3::Bucket"}
+    plans = [r["Properties"] for r in res.values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
+    if len(plans) > 1:
+        raise ValueError("the twin runs one usage plan (its throttle applies to every usage identifier)")
+    usage_plan = ({"name": plans[0].get("UsagePlanName", "usage-plan"),
+                   "rate": float(plans[0]["Throttle"]["RateLimit"]), "burst": int(plans[0]["Throttle"]["BurstLimit"])}
+                  if plans else None)
     return Model(tables, queues, functions, routes, gateway_responses, mappings, template.get("Outputs", {}), res,
-                 keys, machines, schedules, streams, buckets)
+                 keys, machines, schedules, streams, buckets, usage_plan)
 
 
 class Resolver:

@@ -1,7 +1,8 @@
 """API Gateway REQUEST authorizer: ``Authorization: Bearer trk_…`` → program, key id and scope.
 
 Any missing, malformed, unknown or revoked key is answered 401 (raising ``Unauthorized``); the
-scope is enforced by each handler, which knows what its route needs.
+scope is enforced by each handler, which knows what its route needs. The program id is also the
+request's usage identifier: every key of a program shares the program's rate limit (usage plan).
 """
 
 from __future__ import annotations
@@ -47,4 +48,6 @@ def handler(event, context):
             ],
         },
         "context": {"program_id": record.program_id, "key_id": record.key_id, "scope": str(record.scope)},
+        # the usage plan key API Gateway throttles by (API key source AUTHORIZER): one per program
+        "usageIdentifierKey": record.program_id,
     }

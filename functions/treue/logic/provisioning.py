@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from treue.logic import keys
 from treue.logic.ids import new_id
 from treue.logic.programs import Program
 
 
-def create_program(store, name: str, currency: str, now: str, **settings: Any) -> dict[str, Any]:
-    """A new program with one key per scope; the keys are in the answer and nowhere else."""
+class UsagePlanPort(Protocol):
+    """The API's usage plan (``treue.store.usage_plans.UsagePlan``): a program's requests are rate
+    limited, and accepted at all, once it has a key there."""
+
+    def enroll(self, program_id: str) -> str: ...
+
+
+def create_program(store, name: str, currency: str, now: str, usage_plan: UsagePlanPort | None = None,
+                   **settings: Any) -> dict[str, Any]:
+    """A new program with one key per scope; the keys are in the answer and nowhere else. With
+    ``usage_plan``, the program's API access is enabled too (see :func:`enable_api`)."""
     program = Program(id=new_id("prg"), name=name, currency=currency.upper(), created_at=now, **settings)
     store.put_program(program)
     api_keys = {str(scope): create_key(store, program.id, scope, now)["api_key"] for scope in keys.Scope}
-    return {"program_id": program.id, "api_keys": api_keys}
+    out: dict[str, Any] = {"program_id": program.id, "api_keys": api_keys}
+    if usage_plan is not None:
+        out["usage_plan_key_id"] = enable_api(store, usage_plan, program.id)
+    return out
+
+
+def enable_api(store, usage_plan: UsagePlanPort, program_id: str) -> str:
+    """Give the program its key in the API's usage plan (its own rate limit); idempotent."""
+    if store.get_program(program_id) is None:
+        raise LookupError(f"no program {program_id}")
+    return usage_plan.enroll(program_id)
 
 
 def create_key(store, program_id: str, scope: str, now: str) -> dict[str, Any]:

@@ -47,3 +47,21 @@ def report_resources(state_file: Path, stack_name: str | None) -> tuple[Any, Any
     kw = {"endpoint_url": state["aws_endpoint"], "region_name": state.get("region", "eu-central-1"),
           "aws_access_key_id": "twin", "aws_secret_access_key": "twin"}
     return boto3.client("s3", **kw), boto3.client("sqs", **kw), state["batch_bucket"], state["queues"]["report"]
+
+
+def usage_plan(state_file: Path | None, stack_name: str | None):
+    """The API's usage plan (``treue.store.usage_plans.UsagePlan``) of a deployed stack (its UsagePlanId
+    output) or of the running twin (its state file); None when the target has none."""
+    from treue.store.usage_plans import UsagePlan
+
+    if stack_name:
+        outputs = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0].get("Outputs", [])
+        plan = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "UsagePlanId"), None)
+        return UsagePlan(plan, boto3.client("apigateway")) if plan else None
+    state = json.loads(state_file.read_text()) if state_file and state_file.exists() else {}
+    if not state.get("usage_plan_id"):
+        return None
+    client = boto3.client("apigateway", endpoint_url=state["aws_endpoint"],
+                          region_name=state.get("region", "eu-central-1"),
+                          aws_access_key_id="twin", aws_secret_access_key="twin")
+    return UsagePlan(state["usage_plan_id"], client)
