@@ -36,10 +36,11 @@ def test_the_queues_have_dlqs_and_partial_batch_failures(template):
     queues = of_type(template, "AWS::SQS::Queue")
     receives = {k.split("Queue")[0]: q["Properties"]["RedrivePolicy"]["maxReceiveCount"]
                 for k, q in queues.items() if "RedrivePolicy" in q["Properties"]}
-    assert receives == {"Accrual": 5, "WebhookDeliveries": 16}  # 16 webhook attempts span more than 24 hours
+    # 16 webhook attempts span more than 24 hours; a report step is tried 3 times, the last marks the report failed
+    assert receives == {"Accrual": 5, "WebhookDeliveries": 16, "ReportJobs": 3}
     assert all("KmsMasterKeyId" in q["Properties"] for q in queues.values())
     mappings = of_type(template, "AWS::Lambda::EventSourceMapping").values()
-    assert len(mappings) == 3
+    assert len(mappings) == 4  # accrual, webhook deliveries, table stream, report jobs
     assert all(m["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
 
 
@@ -65,8 +66,8 @@ def test_new_events_reach_the_webhook_fan_out_from_the_table_stream(template):
 def test_every_function_is_traced_logged_and_has_its_own_role(template):
     functions = of_type(template, "AWS::Lambda::Function")
     # 8 API/queue/docs, finance, audit sealer, rewards, webhooks API, fan-out, sender, batches API,
-    # queue senders API + payout tasks + batch tasks
-    assert len(functions) == 16 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
+    # queue senders API, report worker + payout tasks + batch tasks
+    assert len(functions) == 17 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
     assert len(roles) == len(functions)
     for f in functions.values():
