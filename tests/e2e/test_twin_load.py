@@ -51,8 +51,12 @@ def concurrent_catalog_reads(twin, clients: int) -> Counter:
 
 
 def test_200_concurrent_clients_all_get_an_answer(twin):
-    """All clients connect at once (more than a small listen backlog holds); each gets its 200."""
-    assert concurrent_catalog_reads(twin, CLIENTS) == {(200, "catalog"): CLIENTS}
+    """All clients connect at once (more than a small listen backlog holds); each gets an HTTP answer:
+    the catalog, or the usage plan's 429 problem once the program's burst (100) is spent, as on AWS."""
+    outcomes = concurrent_catalog_reads(twin, CLIENTS)
+    throttled = (429, "https://treue.dev/problems/throttled")
+    assert set(outcomes) <= {(200, "catalog"), throttled}, outcomes  # no reset, timeout or other error
+    assert outcomes[(200, "catalog")] >= CLIENTS // 2, outcomes
 
 
 def raw_exchange(twin, request: bytes) -> tuple[int, dict[str, str], bytes]:
