@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from tests.support import LambdaContext, api_event, body_of
+from tests.integration.wiring import wired  # noqa: F401 (a fixture)
+from tests.support import EVENTS, LambdaContext, api_event, body_of
 from treue import runtime
-from treue.handlers import accrual, batches, enrollment, orders, rewards, vouchers, webhooks
+from treue.handlers import accrual, api_modules, batches, enrollment, orders, rewards, vouchers, webhooks
 
 ROUTES = [
     (enrollment, "enrollment/post_member.json"),
@@ -148,3 +149,129 @@ def test_control_characters_are_refused_in_free_text(program, module, sample, fi
         # references and ids are held to their pattern already; names, reasons and messages to plain text
         assert problem["status"] == 422 and ("control character" in reason or "match pattern" in reason), problem
         assert str(field[-1]) in json.dumps(problem["errors"][0]), problem
+
+
+# ---------------------------------------------------------------- every route, from its sample and the document
+
+OPENAPI = json.loads((EVENTS.parent / "functions" / "treue" / "openapi.json").read_text())
+API = {route: module for module in api_modules() for route in module.SCOPES}
+
+
+def _route_samples() -> list[tuple[str, str, str]]:
+    found: dict[tuple[str, str], str] = {}
+    for path in sorted(EVENTS.rglob("*.json")):
+        event = json.loads(path.read_text())
+        route = (event.get("httpMethod"), event.get("resource"))
+        if route in API and (route not in found or "csv" in found[route]):
+            found[route] = str(path.relative_to(EVENTS))
+    return sorted((method, resource, sample) for (method, resource), sample in found.items())
+
+
+def _resolve(schema: dict) -> dict:
+    while "$ref" in schema:
+        schema = OPENAPI["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _operation(method: str, resource: str) -> dict:
+    return OPENAPI["paths"][resource][method.lower()]
+
+
+def _money_objects(value, found=None):
+    found = [] if found is None else found
+    if isinstance(value, dict):
+        if set(value) == {"value", "currency"}:
+            found.append(value)
+        for child in value.values():
+            _money_objects(child, found)
+    elif isinstance(value, list):
+        for child in value:
+            _money_objects(child, found)
+    return found
+
+
+def _body_cases(method: str, resource: str, sample_body: dict) -> list[tuple[str, object]]:
+    cases: list[tuple[str, object]] = [("unreadable", b) for b in BODIES]
+    if not isinstance(sample_body, dict):
+        return cases
+    for field, value in sample_body.items():
+        cases.append((f"{field}: an object", {**sample_body, field: {"$ne": 1}}))
+        cases.append((f"{field}: a nested list", {**sample_body, field: [[1]]}))
+        if isinstance(value, str):
+            cases.append((f"{field}: huge", {**sample_body, field: "x" * 100_000}))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            cases.append((f"{field}: huge", {**sample_body, field: 10**30}))
+            cases.append((f"{field}: a float", {**sample_body, field: value + 0.5}))
+    cases.append(("an extra field", {**sample_body, "unexpected": 1}))
+    body_schema = _operation(method, resource).get("requestBody", {}).get("content", {}).get("application/json", {})
+    for field in _resolve(body_schema.get("schema", {})).get("required", []):
+        cases.append((f"{field}: missing", {k: v for k, v in sample_body.items() if k != field}))
+    for index, _ in enumerate(_money_objects(sample_body)):
+        for name, change in (("negative money", {"value": -1}), ("fractional money", {"value": 9.99}),
+                             ("bad currency", {"currency": "EURO"}), ("lower-case currency", {"currency": "eur"}),
+                             ("no currency", {"currency": None})):
+            body = json.loads(json.dumps(sample_body))
+            _money_objects(body)[index].update(change)
+            cases.append((name, body))
+    return cases
+
+
+def _query_cases(method: str, resource: str) -> list[tuple[str, dict[str, str]]]:
+    cases = []
+    for parameter in _operation(method, resource).get("parameters", []):
+        if parameter["in"] != "query":
+            continue
+        name, schema = parameter["name"], parameter.get("schema", {})
+        types = {schema.get("type")} | {s.get("type") for s in schema.get("anyOf", [])}
+        if "integer" in types:
+            bad = ["-1", "abc", "1.5", "99999999999999999999999" if name == "limit" else "1e400"]
+        else:  # a filter may match nothing (an empty page), but never take a huge value; a cursor is ours
+            bad = ["x" * 5000] + (["%%%\x00", "bat_x#x"] if name in ("cursor", "after") else [])
+        cases += [(f"?{name}={v[:20]}", {name: v}) for v in bad]
+    return cases
+
+
+# routes with a body, a query parameter or a path parameter: something a caller can get wrong
+ROUTE_SAMPLES = [(m, r, s) for m, r, s in _route_samples()
+                 if m in ("POST", "PUT") or "{" in r or _query_cases(m, r)]
+
+
+@pytest.mark.parametrize("method, resource, sample", ROUTE_SAMPLES, ids=[f"{m} {r}" for m, r, _ in ROUTE_SAMPLES])
+def test_every_route_answers_bad_input_with_a_4xx_problem(wired, method, resource, sample):  # noqa: F811 (the fixture)
+    """Wrong types, missing and extra fields, huge values, negative or fractional money, bad currencies,
+    bad ids, bad cursors and bad query parameters: each a 4xx problem+json with a reason, never a 5xx."""
+    module, auth = API[(method, resource)], wired["auth"]["admin"]
+    base = api_event(sample, auth=auth)
+    cases: list[tuple[str, dict]] = []
+    if method in ("POST", "PUT"):
+        sample_body = json.loads(base["body"]) if base.get("body") else {}
+        cases += [(name, api_event(sample, auth=auth, body=b if isinstance(b, str) else json.dumps(b)))
+                  for name, b in _body_cases(method, resource, sample_body)]
+    cases += [(name, api_event(sample, auth=auth, query=q)) for name, q in _query_cases(method, resource)]
+    for name in (base.get("pathParameters") or {}):
+        for bad in PATH_IDS:
+            event = api_event(sample, auth=auth)
+            event["pathParameters"] = {**base["pathParameters"], name: bad}
+            event["path"] = resource.replace("{" + name + "}", bad)
+            cases.append((f"{name}={bad[:20]}", event))
+    assert cases
+    for name, event in cases:
+        response = module.handler(event, LambdaContext())
+        try:
+            problem = problem_of(response)
+        except AssertionError as err:
+            raise AssertionError(f"{method} {resource} with {name}: {err}") from err
+        assert problem.get("detail"), (name, problem)
+
+
+def test_a_listing_cursor_of_our_own_passes_and_anything_else_is_a_400():
+    from treue.errors import MalformedRequest
+    from treue.handlers.http import listing_cursor
+    from treue.logic import ids
+
+    batch_id = ids.new_id("bat")
+    assert listing_cursor(f"2026-12-02T10:00:00.000000Z#{batch_id}", "bat").endswith(batch_id)
+    assert listing_cursor(None, "bat") is None
+    for bad in ("%%%", f"#{batch_id}", "2026-12-02#bat_x", f"2026-12-02#{ids.new_id('rpt')}", batch_id):
+        with pytest.raises(MalformedRequest):
+            listing_cursor(bad, "bat")

@@ -12,7 +12,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from treue import runtime
 from treue.errors import MalformedRequest
 from treue.handlers import api_models as m
-from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, header, idempotency_key, make_app
+from treue.handlers.http import (
+    ANY_SCOPE,
+    WRITE_SCOPE,
+    caller,
+    dispatch,
+    header,
+    idempotency_key,
+    listing_cursor,
+    make_app,
+)
 from treue.logic import batches, finance, ids
 from treue.logic.models import BatchRequest, UploadRequest
 
@@ -69,7 +78,7 @@ def submit(body: Annotated[BatchRequest, Body()]):
 def list_batches(limit: Limit = 50, cursor: Cursor = None) -> m.BatchPage:
     who = caller(app)
     store = runtime.batches()
-    items, next_cursor = store.page(who.program_id, cursor, limit)
+    items, next_cursor = store.page(who.program_id, listing_cursor(cursor, "bat"), limit)
     views = [batches.view(b, batches.counts(store.counters(who.program_id, b["id"]))) for b in items]
     return m.BatchPage(items=views, next_cursor=next_cursor)
 
@@ -85,7 +94,8 @@ def upload(body: Annotated[UploadRequest, Body()]):
     answer = m.BatchUpload(
         upload_id=upload_id,
         url=runtime.batch_files().upload_url(who.program_id, upload_id, UPLOAD_SECONDS, body.content_length),
-        method="PUT", headers={"Content-Type": CSV, "Content-Length": str(body.content_length)}, expires_at=expires.replace("+00:00", "Z"),
+        method="PUT", headers={"Content-Type": CSV, "Content-Length": str(body.content_length)},
+        expires_at=expires.replace("+00:00", "Z"),
         max_lines=batches.MAX_UPLOAD_LINES, columns=list(batches.CSV_INPUT_COLUMNS),
     )
     return Response(201, "application/json", answer.model_dump(mode="json"))

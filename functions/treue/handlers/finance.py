@@ -22,7 +22,7 @@ from treue import runtime
 from treue.handlers import api_models as m
 from treue.errors import ReportNotFound, StorageTimeout
 from treue.handlers import report_views
-from treue.handlers.http import caller, dispatch, header, idempotency_key, make_app
+from treue.handlers.http import caller, dispatch, header, idempotency_key, listing_cursor, make_app
 from treue.logic import budget, finance, report_jobs
 from treue.logic.keys import Scope
 from treue.logic.models import BudgetSettings, Funding
@@ -268,7 +268,7 @@ def create_report(body: Annotated[m.ReportRequest, Body()]):
 def list_reports(limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: Cursor = None) -> m.ReportPage:
     who = caller(app)
     jobs, _, _ = runtime.report_jobs()
-    items, next_cursor = jobs.page(who.program_id, cursor, limit)
+    items, next_cursor = jobs.page(who.program_id, listing_cursor(cursor, "rpt"), limit)
     return m.ReportPage(items=[m.Report(**report_jobs.view(r, _download)) for r in items], next_cursor=next_cursor)
 
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from treue.errors import PROBLEM_BASE, Forbidden, MalformedRequest, TreueError, Unauthenticated
-from treue.logic import audit
+from treue.logic import audit, ids
 from treue.logic.keys import Scope
 
 PROBLEM_JSON = "application/problem+json"
@@ -236,6 +236,16 @@ def header(app: APIGatewayRestResolver, name: str) -> str | None:
         if key.lower() == wanted:
             return value
     return None
+
+
+def listing_cursor(cursor: str | None, prefix: str) -> str | None:
+    """A next_cursor of a newest-first listing (``<created_at>#<id>``), or a 400 naming the parameter."""
+    if cursor is None:
+        return None
+    created_at, _, item_id = cursor.rpartition("#")
+    if not created_at or not ids.well_formed(item_id, prefix):
+        raise MalformedRequest("cursor is the next_cursor of the previous page", field="cursor")
+    return cursor
 
 
 def idempotency_key(app: APIGatewayRestResolver, what: str) -> str:
