@@ -34,7 +34,7 @@ from treue.handlers import api_modules, docs
 
 OPENAPI = EVENTS.parent / "functions" / "treue" / "openapi.json"
 SCHEMA = schemathesis.openapi.from_path(OPENAPI)
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))
 SCOPES = ("partner", "finance", "admin")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
