@@ -42,6 +42,7 @@ PROBLEMS = {
     "404": "No such member, order, item, voucher or donation (also those of other programs), or route",
     "409": "The id was already used with a different request, the identifier is taken, or the order's "
     "state does not allow this",
+    "413": "The request body is larger than 5 MB",
     "415": "The body is not JSON",
     "422": "The request is not valid (every failing field is listed)",
 }
