@@ -437,7 +437,8 @@ class TreueStack(Stack):
 
         CfnOutput(self, "ApiUrl", value=api.api.url)
         CfnOutput(self, "UsagePlanId", value=api.usage_plan.usage_plan_id,
-                  description="The API's usage plan: treue program create / enable-api (--stack) add each program's key")
+                  description="The API's usage plan: treue program create / enable-api (--stack) add each "
+                              "program's key")
         CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn)
         CfnOutput(self, "BatchStateMachineArn", value=batch.state_machine.state_machine_arn)
         CfnOutput(self, "BatchBucketName", value=files.bucket.bucket_name)

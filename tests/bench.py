@@ -476,7 +476,8 @@ def report_jobs_bench(sizes: tuple[int, ...] = tuple(int(n) for n in os.environ.
             t0 = time.perf_counter()
             items = []
             for i in range(size):
-                oid, mid, at = f"ord_bench{i:017d}", f"mbr_bench{i % 500:017d}", f"{day}T00:00:{i % 60:02d}.{i % 1000:03d}Z"
+                oid, mid = f"ord_bench{i:017d}", f"mbr_bench{i % 500:017d}"
+                at = f"{day}T00:00:{i % 60:02d}.{i % 1000:03d}Z"
                 items.append({"pk": f"P#{pid}#ORDER#{oid}", "sk": "ORDER", "gsi1pk": f"P#{pid}#ORDERS",
                               "gsi1sk": f"{at}#{oid}", "id": oid, "program_id": pid, "member_id": mid,
                               "type": "voucher", "status": "COMPLETED", "points": 500, "currency": "EUR",

@@ -191,7 +191,6 @@ def _run(args) -> int:
 
 
 def _finance(args, store) -> int:
-    from treue.logic import finance
     from treue.store.audit import AuditStore
 
     if args.command == "audit":

@@ -66,8 +66,8 @@ def test_new_events_reach_the_webhook_fan_out_from_the_table_stream(template):
 def test_every_function_is_traced_logged_and_has_its_own_role(template):
     functions = of_type(template, "AWS::Lambda::Function")
     # 8 API/queue/docs, finance, audit sealer, rewards, webhooks API, fan-out, sender, batches API,
-    # queue senders API, report worker + payout tasks + batch tasks
-    assert len(functions) == 17 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
+    # queue senders API, report worker, sweeper + payout tasks + batch tasks
+    assert len(functions) == 18 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
     assert len(roles) == len(functions)
     for f in functions.values():
@@ -93,9 +93,10 @@ def test_only_the_functions_that_queue_messages_may_send_them(template):
                    for st in policy["Properties"]["PolicyDocument"]["Statement"] if "sqs:SendMessage" in st["Action"]}
         assert sent_to == {json.dumps({"Fn::GetAtt": [queue, "Arn"]})}, name
     # the accrual consumer dead-letters; the fan-out and the webhooks API (redelivery) queue deliveries;
-    # finance queues report jobs and the report worker continues them through the report queue
+    # finance queues report jobs and the report worker continues them through the report queue; the sender
+    # re-queues deliveries it defers and dead-letters the ones out of attempts
     assert senders - set(dead_letters) == {"AccrualQueueConsumer", "WebhookFanout", "Webhooks", "Finance",
-                                           "ReportWorker"}
+                                           "ReportWorker", "WebhookSender"}
 
 
 def test_routes_match_the_handlers_and_all_but_docs_need_the_authorizer(synthesized):
@@ -287,23 +288,41 @@ def test_the_table_has_the_program_wide_index(template):
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["gsi1pk", "gsi1sk"]
 
 
-def test_the_audit_sealer_runs_every_minute_and_may_not_delete(synthesized, template):
-    model = load(synthesized)
-    (schedule,) = model.schedules
-    assert schedule.seconds == 60
-    sealer = model.functions[schedule.function]
-    assert sealer.handler == "treue.handlers.audit.handler"
-    actions = set()
+def _role_actions(template, function_lid: str) -> set[str]:
+    role = template["Resources"][function_lid]["Properties"]["Role"]["Fn::GetAtt"][0]
+    actions: set[str] = set()
     for policy in of_type(template, "AWS::IAM::Policy").values():
-        roles = {r["Ref"] for r in policy["Properties"]["Roles"]}
-        role = template["Resources"][schedule.function]["Properties"]["Role"]["Fn::GetAtt"][0]
-        if role in roles:
+        if role in {r["Ref"] for r in policy["Properties"]["Roles"]}:
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                 a = statement["Action"]
                 actions |= set(a if isinstance(a, list) else [a])
-    ddb = {a for a in actions if a.startswith("dynamodb:")}
-    assert ddb == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems",
-                   "dynamodb:UpdateItem"}
+    return actions
+
+
+def test_the_audit_sealer_runs_every_minute_and_may_not_delete(synthesized, template):
+    model = load(synthesized)
+    (schedule,) = [s for s in model.schedules if model.functions[s.function].handler == "treue.handlers.audit.handler"]
+    assert schedule.seconds == 60
+    ddb = {a for a in _role_actions(template, schedule.function) if a.startswith("dynamodb:")}
+    assert ddb == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                   "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}
+
+
+def test_the_sweeper_runs_every_five_minutes_and_may_start_and_read_both_workflows(synthesized, template):
+    model = load(synthesized)
+    (schedule,) = [s for s in model.schedules
+                   if model.functions[s.function].handler == "treue.handlers.sweeper.handler"]
+    assert schedule.seconds == 300
+    actions = _role_actions(template, schedule.function)
+    assert {"states:StartExecution", "states:DescribeExecution", "dynamodb:DeleteItem"} <= actions
+    assert not {a for a in actions if a.startswith("states:") and a not in
+                ("states:StartExecution", "states:DescribeExecution")}
+
+
+def test_no_role_is_granted_transact_write_items_in_place_of_the_item_actions(template):
+    """AWS authorizes every item of a TransactWriteItems as PutItem/UpdateItem/DeleteItem/ConditionCheckItem."""
+    for lid, policy in of_type(template, "AWS::IAM::Policy").items():
+        assert "dynamodb:TransactWriteItems" not in json.dumps(policy), lid
 
 
 def test_finance_routes_go_to_the_finance_function(synthesized):

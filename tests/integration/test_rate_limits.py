@@ -54,7 +54,8 @@ def authorize(event):
     program_id = event["headers"]["Authorization"].removeprefix("Bearer ")
     return {"principalId": program_id, "usageIdentifierKey": program_id,
             "policyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": event["methodArn"].split("/")[0] + "/*"}]},
+                {"Effect": "Allow", "Action": "execute-api:Invoke",
+                 "Resource": event["methodArn"].split("/")[0] + "/*"}]},
             "context": {"program_id": program_id}}
 
 

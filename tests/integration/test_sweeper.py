@@ -417,3 +417,28 @@ def test_a_retry_of_a_queued_batch_whose_execution_already_ended_is_not_taken_as
     view = wait_batch(shop, bid)
     assert view["status"] == "completed" and view["runs"] == 2 and view["counts"]["issued"] == 2
     assert held(shop) == 0 and budget(shop) == before - 2 * GIFT_CARD_COST
+
+
+def test_an_order_delivered_before_its_execution_ended_is_completed_not_released(shop, monkeypatch, batch_machine):
+    from treue.handlers import payout as tasks
+
+    member = member_with(shop, 3000)
+    with monkeypatch.context() as m:
+        kill_payout_start(m)
+        with pytest.raises(Killed):
+            post(orders, "orders/post_order.json", shop, order_body(member))
+    order = only_order(shop, member)
+    subject = {"program_id": shop["program_id"], "order_id": order["id"], "type": order["type"]}
+    for step in (tasks.verify_hold, tasks.issue_gift_card, tasks.deliver):  # the card reached the member...
+        step(dict(subject), LambdaContext())
+    start_broken_payout(batch_machine, shop, order["id"])  # ...then its execution ended before Capture
+    delivered = runtime.orders().require(shop["program_id"], order["id"])
+    assert delivered["status"] == "ISSUED" and delivered.get("delivered")
+
+    out = run_sweeper(monkeypatch)
+    assert out["report"] == {"order_completed": 1} and out["stuck_orders"] == 1, out
+    completed = runtime.orders().require(shop["program_id"], order["id"])
+    assert completed["status"] == "COMPLETED"
+    assert points(shop, member) == (3000 - order["points"], 0)  # spent once, nothing left held
+    assert ledger_types(shop, member, {order["id"]}) == ["capture", "hold"]
+    assert run_sweeper(monkeypatch)["report"] == {}  # off the watch list

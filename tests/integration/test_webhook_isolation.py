@@ -14,12 +14,11 @@ import pytest
 
 from infra.twin.receiver import Receiver
 from tests.integration.helpers import enroll, events_of
-from tests.integration.test_webhooks import fan_out, register
+from tests.integration.test_webhooks import fan_out, register, stream_of
+from tests.support import LambdaContext
 from treue import runtime
 from treue.handlers import webhook_fanout, webhook_sender
 from treue.logic import webhooks as hooks
-from tests.integration.test_webhooks import stream_of
-from tests.support import LambdaContext
 
 REGION = "eu-central-1"
 LAMBDA_TIMEOUT = 4.0

@@ -34,7 +34,8 @@ def _step(record: dict, context) -> str:
     try:
         outcome = report_jobs.work(jobs, files, queue, report_views.sources(program_id), report_views.render,
                                    program_id, report_id, step, runtime.settings().report_page_size,
-                                   report_jobs.time_budget(context.get_remaining_time_in_millis, reserve), runtime.now(),
+                                   report_jobs.time_budget(context.get_remaining_time_in_millis, reserve),
+                                   runtime.now(),
                                    secrets.token_hex(4))
     except Exception as err:
         attempt = int((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))

@@ -440,7 +440,6 @@ def retry(store, files, starter, budgets, program_id: str, batch_id: str, now: s
     """Start a run over the lines not issued: failed lines get a new attempt, lines a halted run left
     pending or processing continue theirs. Returns (batch, lines re-driven)."""
     from treue.errors import BatchRunning, NothingToRetry
-
     from treue.store.workflow import CLOSED, STARTED
 
     batch = store.require(program_id, batch_id)

@@ -59,7 +59,7 @@ def sweep(deps: Deps, now: str, grace: timedelta = GRACE, per_program: int = PER
           max_records: int = MAX_RECORDS, seconds_left: Callable[[], float] = lambda: float("inf")
           ) -> dict[str, int]:
     """Settle what has been open since before ``now - grace``; counts per kind and outcome
-    (``order_started``, ``order_released``, ``order_running``, ``order_final``, ``batch_started``,
+    (``order_started``, ``order_released``, ``order_completed``, ``order_running``, ``order_final``, ``batch_started``,
     ``batch_ended``, ``batch_running``, ``batch_final``; ``deferred``: left for the next run)."""
     cutoff = (_parse_time(now) - grace).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     found = deps.watchlist.open_before(cutoff, per_program)
@@ -79,7 +79,7 @@ def sweep(deps: Deps, now: str, grace: timedelta = GRACE, per_program: int = PER
 
 def stuck_orders(report: dict[str, int]) -> int:
     """Orders and rewards the run found stuck: never started, or their execution ended before them."""
-    return report.get("order_started", 0) + report.get("order_released", 0)
+    return report.get("order_started", 0) + report.get("order_released", 0) + report.get("order_completed", 0)
 
 
 def stuck_batches(report: dict[str, int]) -> int:
@@ -97,7 +97,8 @@ def fair_order(found: dict[str, list[Any]]) -> list[Any]:
 
 
 def sweep_order(deps: Deps, program_id: str, order_id: str, now: str) -> str:
-    """``final`` (off the list), ``running``, ``started`` (had no execution) or ``released``."""
+    """``final`` (off the list), ``running``, ``started`` (had no execution), ``released`` or ``completed``
+    (delivered before its execution ended)."""
     order = deps.orders.get(program_id, order_id)
     if order is None or order["status"] in FINAL_ORDER:
         deps.watchlist.unwatch("order", program_id, order_id)
@@ -113,12 +114,18 @@ def sweep_order(deps: Deps, program_id: str, order_id: str, now: str) -> str:
     why = f"ended {execution}" if execution else "is gone"
     error = {"Error": "PayoutExecutionEnded",
              "Cause": json.dumps({"errorMessage": f"the payout execution {why} before the order did"})}
+    subject = {"program_id": program_id, "order_id": order_id}
     try:
-        payout.release(deps.orders, deps.provider, deps.budgets,
-                       {"program_id": program_id, "order_id": order_id, "error": error}, now)
+        result = payout.release(deps.orders, deps.provider, deps.budgets, {**subject, "error": error}, now)
     except payout.OrderNotPayable:  # settled meanwhile (another sweeper)
         if deps.orders.require(program_id, order_id)["status"] not in FINAL_ORDER:
             raise
+        return "released"
+    if not result["released"] and result["status"] == "ISSUED":
+        # delivered before its execution ended: it cannot fail any more, so it is completed as its
+        # Capture step would have done (held points → redeemed), never released
+        payout.capture(deps.orders, subject, now)
+        return "completed"
     return "released"
 
 
