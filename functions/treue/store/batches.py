@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from treue.errors import Contention, MalformedRequest
 from treue.logic.batches import LINE_STATUSES, SHARDS, shard_of
 from treue.store import clients
-from treue.store.dynamodb import OnTable, Replay, StaleCondition, from_item, idem_pk, to_item
+from treue.store.dynamodb import OnTable, Replay, StaleCondition, from_item, idem_pk, newest_first, to_item
 from treue.store.watchlist import Watchlist
 
 
@@ -178,17 +178,7 @@ class BatchStore(OnTable):
 
     def page(self, program_id: str, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
         """The program's batches, newest first."""
-        params: dict[str, Any] = {
-            "TableName": self.table, "IndexName": "gsi1", "ScanIndexForward": False, "Limit": limit,
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"P#{program_id}#BATCHES"}},
-        }
-        if after:
-            params["KeyConditionExpression"] += " AND gsi1sk < :after"
-            params["ExpressionAttributeValues"][":after"] = {"S": after}
-        out = self.ddb.query(**params)
-        items = [from_item(i) for i in out.get("Items", [])]
-        cursor = items[-1]["gsi1sk"] if items and "LastEvaluatedKey" in out else None
+        items, cursor = newest_first(self.ddb, self.table, f"P#{program_id}#BATCHES", after, limit)
         return [_strip(i) for i in items], cursor
 
     # ------------------------------------------------------------ change

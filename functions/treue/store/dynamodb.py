@@ -107,6 +107,23 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _from_av(v) for k, v in item.items()}
 
 
+def newest_first(ddb, table: str, gsi1pk: str, after: str | None, limit: int
+                 ) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a ``gsi1`` partition, newest first, from below ``after``; the cursor is the last
+    item's ``gsi1sk`` (None on the last page)."""
+    params: dict[str, Any] = {
+        "TableName": table, "IndexName": GSI, "ScanIndexForward": False, "Limit": limit,
+        "KeyConditionExpression": "gsi1pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": gsi1pk}},
+    }
+    if after:
+        params["KeyConditionExpression"] += " AND gsi1sk < :after"
+        params["ExpressionAttributeValues"][":after"] = {"S": after}
+    out = ddb.query(**params)
+    items = [from_item(i) for i in out.get("Items", [])]
+    return items, (items[-1]["gsi1sk"] if items and "LastEvaluatedKey" in out else None)
+
+
 def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 

@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from treue.store import clients
-from treue.store.dynamodb import OnTable, Replay, StaleCondition, from_item, to_item
+from treue.store.dynamodb import OnTable, Replay, StaleCondition, from_item, newest_first, to_item
 
 PREFIX = "reports/"
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "expires_at")
@@ -67,17 +67,7 @@ class ReportJobs(OnTable):
 
     def page(self, program_id: str, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
         """The program's reports, newest first; the cursor is the last report's index key."""
-        params: dict[str, Any] = {
-            "TableName": self.table, "IndexName": "gsi1", "ScanIndexForward": False, "Limit": limit,
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"P#{program_id}#REPORTS"}},
-        }
-        if after:
-            params["KeyConditionExpression"] += " AND gsi1sk < :after"
-            params["ExpressionAttributeValues"][":after"] = {"S": after}
-        out = self.ddb.query(**params)
-        items = [from_item(i) for i in out.get("Items", [])]
-        cursor = items[-1]["gsi1sk"] if items and "LastEvaluatedKey" in out else None
+        items, cursor = newest_first(self.ddb, self.table, f"P#{program_id}#REPORTS", after, limit)
         return [_strip(i) for i in items], cursor
 
     def checkpoint(self, program_id: str, report_id: str, step: int, fields: dict[str, Any]) -> bool:
