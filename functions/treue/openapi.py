@@ -38,13 +38,16 @@ PROBLEM_SCHEMA = {
 PROBLEMS = {
     "400": "The request could not be read (malformed JSON, bad cursor or query)",
     "401": "Missing, invalid or revoked API key",
-    "403": "The key's scope does not allow this route",
+    "403": "The key's scope does not allow this route, or the program is not enabled on the API's usage plan",
     "404": "No such member, order, item, voucher or donation (also those of other programs), or route",
     "409": "The id was already used with a different request, the identifier is taken, or the order's "
     "state does not allow this",
     "413": "The request body is larger than 5 MB",
     "415": "The body is not JSON",
     "422": "The request is not valid (every failing field is listed)",
+    "429": "The program's rate limit is reached (RateLimit, RateLimit-Policy and Retry-After headers say when "
+    "to retry)",
+    "503": "An AWS service did not answer in time; retry after Retry-After seconds (every write is idempotent)",
 }
 
 

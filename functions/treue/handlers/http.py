@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from treue.errors import PROBLEM_BASE, Forbidden, MalformedRequest, TreueError, Unauthenticated
+from treue.errors import PROBLEM_BASE, Forbidden, MalformedRequest, StorageTimeout, TreueError, Unauthenticated
 from treue.logic import audit, ids
 from treue.logic.keys import Scope
 
@@ -91,6 +92,13 @@ def make_app() -> APIGatewayRestResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        if _is_timeout(exc):
+            # an AWS call that did not answer in time: a 503 the client may retry (every write is idempotent)
+            logger.warning("storage timeout", extra={"error": type(exc).__name__})
+            problem = StorageTimeout("an AWS service did not answer in time; retry in a moment")
+            response = problem_response(problem.status, problem.problem(app.current_event.path))
+            response.headers["Retry-After"] = "1"
+            return response
         logger.exception("unhandled error")
         return problem_response(
             500,
@@ -103,6 +111,13 @@ def make_app() -> APIGatewayRestResolver:
         )
 
     return app
+
+
+def _is_timeout(exc: Exception) -> bool:
+    """Whether ``exc`` is botocore's "no answer in time" (the store's clients module is loaded by then;
+    looking it up instead of importing keeps botocore out of the handler's import)."""
+    clients = sys.modules.get("treue.store.clients")
+    return clients is not None and isinstance(exc, clients.TIMEOUTS)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError
+
+# what botocore raises when an AWS service does not answer in time (after the client's own retries)
+TIMEOUTS = (ReadTimeoutError, ConnectTimeoutError, ConnectionClosedError)
 
 _CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 4},
                  tcp_keepalive=True)

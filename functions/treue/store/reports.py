@@ -16,14 +16,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError
-
 from treue.errors import MalformedRequest, StorageTimeout
+from treue.store.clients import TIMEOUTS
 from treue.store.dynamodb import GSI, Store, from_item
 
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
-# what botocore raises when DynamoDB does not answer in time (after the client's own retries)
-TIMEOUTS = (ReadTimeoutError, ConnectTimeoutError, ConnectionClosedError)
 
 
 def _strip(data: dict[str, Any]) -> dict[str, Any]:
