@@ -24,6 +24,9 @@ ENFORCER = iam.Enforcer(iam.from_environment)
 iam.install(ENFORCER)
 
 
+KEEP_SYNTHS = 4
+
+
 def _synth_inputs_digest() -> str:
     """A digest of everything the synthesized template is made from."""
     digest = hashlib.sha256()
@@ -54,4 +57,7 @@ def synthesized() -> Path:
         building.rename(outdir)
     except OSError:  # another session synthesized the same sources meanwhile
         shutil.rmtree(building, ignore_errors=True)
+    kept = sorted((p for p in outdir.parent.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in kept[:-KEEP_SYNTHS]:  # templates of sources long gone
+        shutil.rmtree(old, ignore_errors=True)
     return template
