@@ -258,3 +258,11 @@ class ProgramMismatch(TreueError):
     status = 403
     title = "The message names a program its sender is not registered to"
 
+
+class ProviderNotAnswering(TreueError):
+    """The gift-card provider timed out or is unavailable; nothing was changed, so a retry is safe."""
+
+    slug = "provider-unavailable"
+    status = 503
+    title = "The reward provider did not answer; retry in a moment"
+    retryable = True

@@ -15,6 +15,7 @@ from treue import runtime
 from treue.handlers import batch_tasks, batches, finance, orders, rewards
 from treue.logic import batch_run, payout
 from treue.logic.orders import cancel as cancel_order
+from treue.providers.giftcards import ProviderRejected, ProviderTimeout, ProviderUnavailable
 from treue.providers.simulated import SimulatedProvider
 
 # ---------------------------------------------------------------- helpers
@@ -430,3 +431,36 @@ def test_a_cancel_the_provider_refuses_leaves_the_order_completed_and_cancelable
                           path=f"/v1/orders/{order_id}/cancel", path_parameters={"order_id": order_id})
     assert status == 200 and out["status"] == "CANCELED", out
     assert card(shop, order_id) == "CANCELED" and points(shop, member)["available"] == 3000
+
+
+class FailingProvider(RecordingProvider):
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def cancel(self, program_id, order_id):
+        self.cancels += 1
+        raise self.error
+
+
+@pytest.mark.parametrize(("error", "status", "slug"), [
+    (ProviderUnavailable("the provider answered 503"), 503, "provider-unavailable"),
+    (ProviderTimeout("no answer in time"), 503, "provider-unavailable"),
+    (ProviderRejected("not cancelable at the provider"), 409, "not-cancelable"),
+])
+def test_a_provider_failing_a_cancel_is_a_problem_and_leaves_the_order_cancelable(shop, monkeypatch, error, status,
+                                                                                   slug):
+    member = member_with(shop, 3000)
+    order_id = completed_gift_card(shop, member)
+    failing = FailingProvider(error)
+    monkeypatch.setattr(runtime, "provider", lambda: failing)
+    status_code, problem, response = call(orders, "orders/cancel_order.json", shop["auth"]["partner"],
+                                          path=f"/v1/orders/{order_id}/cancel", path_parameters={"order_id": order_id})
+    assert status_code == status and problem["type"].endswith(slug), problem  # was: 500
+    headers = {**{k: v[0] for k, v in (response.get("multiValueHeaders") or {}).items()},
+               **(response.get("headers") or {})}
+    assert headers["Content-Type"] == "application/problem+json"
+    assert failing.cancels == 1
+    order = runtime.orders().require(shop["program_id"], order_id)
+    assert order["status"] == "COMPLETED" and "canceling" not in order  # the claim was given up
+    assert card(shop, order_id) != "CANCELED" and points(shop, member)["available"] == 2000

@@ -21,12 +21,14 @@ from treue.errors import (
     NotCancelable,
     NotOrderable,
     OrderStateConflict,
+    ProviderNotAnswering,
 )
 from treue.logic import catalog, members
 from treue.logic.ids import new_id
 from treue.logic.ledger import Account, Posting, PostingType, request_fingerprint
 from treue.logic.models import OrderRequest
 from treue.logic.programs import Program
+from treue.providers.giftcards import ProviderRejected, ProviderTimeout, ProviderUnavailable
 
 STATUSES = ("PENDING", "PROCESSING", "ISSUED", "COMPLETED", "FAILED", "CANCELED")
 # A DynamoDB transaction holds at most 100 items. A voucher order writes one item per code when it is
@@ -238,6 +240,12 @@ def cancel(orders, provider, budgets, order_id: str, program_id: str, reason: st
             return view(orders.require(program_id, order_id))
         try:
             canceled = _cancel_at_provider(provider, program_id, order_id)
+        except (ProviderTimeout, ProviderUnavailable) as err:  # nothing changed: the caller may retry
+            orders.unclaim_cancel(program_id, order_id, claim_id)
+            raise ProviderNotAnswering(f"the provider did not cancel the gift card: {err}") from err
+        except ProviderRejected as err:
+            orders.unclaim_cancel(program_id, order_id, claim_id)
+            raise NotCancelable(f"the provider refused to cancel the gift card: {err}", policy=policy) from err
         except Exception:
             orders.unclaim_cancel(program_id, order_id, claim_id)
             raise
