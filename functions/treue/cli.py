@@ -13,20 +13,75 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# The commands that act on one program: --program, by default the running twin's program
+PROGRAM_COMMANDS = {("program", "enable-api"), ("simulate", "fault"), ("key", "create"), ("audit", "verify"),
+                    ("finance", "export"), ("finance", "reconcile")}
+
+
+EPILOG = """\
+--program defaults to the running twin's program (program_id in its state file);
+with --stack it is required.
+
+exit codes:
+  0  done
+  1  a check found a problem (audit chain broken, reconciliation differences),
+     or the target refused the command or could not be reached
+  2  the command cannot run as given: unknown or malformed program id, --program
+     missing, bad arguments; batch submit/retry: some lines failed or it halted
+"""
+
+
+class Misuse(Exception):
+    """The command cannot run as given (an unknown or malformed program, --program missing): exit 2."""
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("treue")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed (`make` installs it)
+        return "unknown (not installed: run `make` targets, which install it)"
+
+
+def _state_file(args) -> Path:
+    return Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json"))
+
+
+def _twin_state(args) -> dict[str, Any]:
+    """The running twin's state file; SystemExit when there is none or its AWS endpoint does not answer
+    (a state file left behind by a twin that was killed)."""
+    import urllib.error
+    import urllib.request
+
+    state_file = _state_file(args)
+    if not state_file.exists():
+        raise SystemExit(f"treue: {state_file} not found: no twin runs here; start one with `make run`, "
+                         "or pass --stack NAME")
+    state = json.loads(state_file.read_text())
+    try:
+        with urllib.request.urlopen(state["aws_endpoint"], timeout=3):
+            pass
+    except urllib.error.HTTPError:
+        pass  # it answers
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"treue: the twin of {state_file} does not answer at {state['aws_endpoint']} ({err}): "
+                         "start it with `make run`") from err
+    return state
+
 
 def _target(args) -> tuple[Any, str]:
     from treue.store import targets
 
     if args.stack:
         return targets.stack(args.stack)
-    return targets.twin(Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json")))
+    return targets.twin(_state_file(args))
 
 
 def _usage_plan(args):
     from treue.store import targets
 
-    state = None if args.stack else Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json"))
-    return targets.usage_plan(state, args.stack)
+    return targets.usage_plan(None if args.stack else _state_file(args), args.stack)
 
 
 def _store(args):
@@ -37,17 +92,22 @@ def _store(args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="treue", description="Treue operator commands")
+    parser = argparse.ArgumentParser(prog="treue", description="Treue operator commands", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"treue {_version()}")
     parser.add_argument("--stack", help="a deployed CloudFormation stack (default: the local twin)")
-    parser.add_argument("--state", help="the twin's state file (default .treue/local.json)")
+    parser.add_argument("--state", help="the twin's state file (default $TREUE_STATE, else .treue/local.json)")
     sub = parser.add_subparsers(dest="command", required=True)
+    twin_default = "default: the running twin's program; required with --stack"
 
     program = sub.add_parser("program", help="programs (tenants)").add_subparsers(dest="action", required=True)
+    program.add_parser("list", help="every program of the twin or stack (a Scan of the table: on a large deployed "
+                                    "table it reads every item)")
     create = program.add_parser("create", help="create a program and one API key per scope, and enable its API "
                                                "access (its own key in the API's usage plan: its rate limit)")
     enable = program.add_parser("enable-api", help="give an existing program its key in the API's usage plan "
                                                    "(programs created before rate limits; idempotent)")
-    enable.add_argument("--program", required=True)
+    enable.add_argument("--program", help=twin_default)
     create.add_argument("--name", required=True)
     create.add_argument("--currency", required=True, help="ISO 4217, e.g. EUR")
     create.add_argument("--earn-points", type=int, default=1, help="points earned per --earn-per minor units")
@@ -66,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     sim = sub.add_parser("simulate", help="the simulated gift-card provider").add_subparsers(dest="action",
                                                                                          required=True)
     fault = sim.add_parser("fault", help="make the simulated provider fail for a brand or one order")
-    fault.add_argument("--program", required=True)
+    fault.add_argument("--program", help=twin_default)
     target = fault.add_mutually_exclusive_group(required=True)
     target.add_argument("--brand", help="e.g. 'Nordlicht Books'")
     target.add_argument("--order-key", help="the order's Idempotency-Key")
@@ -75,21 +135,21 @@ def main(argv: list[str] | None = None) -> int:
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="action", required=True)
     kc = key.add_parser("create", help="create an API key (shown once)")
-    kc.add_argument("--program", required=True)
+    kc.add_argument("--program", help=twin_default)
     kc.add_argument("--scope", required=True, choices=["partner", "finance", "admin"])
     kr = key.add_parser("revoke", help="revoke an API key at once")
     kr.add_argument("key_id")
 
     aud = sub.add_parser("audit", help="the hash-chained audit trail").add_subparsers(dest="action", required=True)
     verify = aud.add_parser("verify", help="recompute a program's chain; name the first broken record (exit 1)")
-    verify.add_argument("--program", required=True)
+    verify.add_argument("--program", help=twin_default)
     verify.add_argument("--no-seal", action="store_true", help="do not seal pending records before verifying")
     seal = aud.add_parser("seal", help="chain pending audit records now (the stack does it every minute)")
     seal.add_argument("--program", help="one program (default: every program with pending records)")
 
     fin = sub.add_parser("finance", help="finance exports and checks").add_subparsers(dest="action", required=True)
     export = fin.add_parser("export", help="write the journal (or payouts) of a period as CSV, with progress")
-    export.add_argument("--program", required=True)
+    export.add_argument("--program", help=twin_default)
     export.add_argument("--from", dest="start", required=True, help="date or UTC time, inclusive")
     export.add_argument("--to", dest="end", required=True, help="date (whole day included) or UTC time")
     export.add_argument("--out", required=True, help="the CSV file to write")
@@ -97,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--quiet", action="store_true", help="no progress bar")
     recon = fin.add_parser("reconcile", help="reconcile one day: ledger vs orders vs provider vs budget (exit 1 "
                                              "when there are differences)")
-    recon.add_argument("--program", required=True)
+    recon.add_argument("--program", help=twin_default)
     recon.add_argument("--date", required=True, help="UTC day, e.g. 2026-11-24")
     recon.add_argument("--sync-seconds", type=float, default=10.0,
                        help="reconcile here when it takes at most this long, else as a report job in the stack's "
@@ -139,29 +199,37 @@ def _run(args) -> int:
     from treue.runtime import now
 
     try:
+        twin = None if args.stack else _twin_state(args)
+        _choose_program(args, twin)
         store = _store(args)
+        _check_program(args, store, twin)
+    except Misuse as err:
+        print(f"treue: {err}", file=sys.stderr)
+        return 2
+    try:
         if args.command in ("audit", "finance"):
             return _finance(args, store)
         if args.command == "program":
-            if args.action == "enable-api":
+            if args.action == "list":
+                out = {"programs": _programs(store)}
+            elif args.action == "enable-api":
                 plan = _usage_plan(args)
                 if plan is None:
                     print("treue: the target has no usage plan (UsagePlanId output or twin state)", file=sys.stderr)
                     return 1
                 out = {"program_id": args.program, "usage_plan_key_id": provisioning.enable_api(store, plan,
                                                                                                  args.program)}
-                print(json.dumps(out, indent=2))
-                return 0
-            fx = {}
-            for pair in args.fx:
-                cur, _, rate = pair.partition("=")
-                fx[cur.upper()] = int(rate)
-            out = provisioning.create_program(
-                store, args.name, args.currency, now(), usage_plan=_usage_plan(args),
-                earn_points=args.earn_points, earn_per_minor=args.earn_per,
-                value_points=args.value_points, value_minor=args.value_minor,
-                country=args.country.upper(), markup_bps=args.markup_bps, fx_ppm=fx,
-            )
+            else:
+                fx = {}
+                for pair in args.fx:
+                    cur, _, rate = pair.partition("=")
+                    fx[cur.upper()] = int(rate)
+                out = provisioning.create_program(
+                    store, args.name, args.currency, now(), usage_plan=_usage_plan(args),
+                    earn_points=args.earn_points, earn_per_minor=args.earn_per,
+                    value_points=args.value_points, value_minor=args.value_minor,
+                    country=args.country.upper(), markup_bps=args.markup_bps, fx_ppm=fx,
+                )
         elif args.command == "catalog":
             from treue.logic.catalog import load_dir
             from treue.store.orders import OrderStore
@@ -188,6 +256,58 @@ def _run(args) -> int:
         return 1
     print(json.dumps(out, indent=2))
     return 0
+
+
+def _choose_program(args, twin: dict[str, Any] | None) -> None:
+    """--program as given, else the running twin's program; Misuse when missing (with --stack) or malformed."""
+    from treue.logic.ids import well_formed
+
+    if getattr(args, "program", None) is None:
+        if (args.command, args.action) not in PROGRAM_COMMANDS:
+            return  # e.g. audit seal: every program
+        if twin is None:
+            raise Misuse(f"--program is required with --stack (`treue --stack {args.stack} program list` shows "
+                         "the stack's programs)")
+        if not twin.get("program_id"):
+            raise Misuse("give --program prg_…: the running twin has no program of its own "
+                         "(`treue program list` shows the programs)")
+        args.program = twin["program_id"]
+    if not well_formed(args.program, "prg"):
+        raise Misuse(f"{args.program!r} is not a program id (prg_ and 26 lower-case letters and digits)"
+                     f"{_program_hint(args, twin)}")
+
+
+def _check_program(args, store, twin: dict[str, Any] | None) -> None:
+    """Misuse, before anything is read or written, when --program names no program of the target."""
+    if getattr(args, "program", None) is None or store.get_program(args.program) is not None:
+        return
+    where = f"stack {args.stack}" if args.stack else "the running twin"
+    raise Misuse(f"no program {args.program} in {where}{_program_hint(args, twin)}")
+
+
+def _program_hint(args, twin: dict[str, Any] | None) -> str:
+    if args.stack:
+        return f" (`treue --stack {args.stack} program list` shows them)"
+    own = f"the twin's program is {twin['program_id']}; " if twin and twin.get("program_id") else ""
+    return f" ({own}`treue program list` shows them all)"
+
+
+def _programs(store) -> list[dict[str, Any]]:
+    """Every program of the table, oldest first: a Scan (programs have no index of their own)."""
+    from treue.store.dynamodb import from_item
+
+    found = []
+    pages = store.ddb.get_paginator("scan").paginate(
+        TableName=store.table, FilterExpression="sk = :sk AND begins_with(pk, :pk)",
+        ProjectionExpression="#id, #name, currency, country, created_at",
+        ExpressionAttributeNames={"#id": "id", "#name": "name"},
+        ExpressionAttributeValues={":sk": {"S": "PROGRAM"}, ":pk": {"S": "PROGRAM#"}})
+    for page in pages:
+        for item in page["Items"]:
+            data = from_item(item)
+            found.append({"program_id": data["id"], "name": data.get("name"), "currency": data.get("currency"),
+                          "country": data.get("country") or None, "created_at": data.get("created_at")})
+    return sorted(found, key=lambda p: (p["created_at"] or "", p["program_id"]))
 
 
 def _finance(args, store) -> int:
@@ -262,7 +382,7 @@ def _report_job(args, store, report_type: str, params: dict[str, Any]) -> dict[s
     from treue.store import targets
     from treue.store.report_jobs import ReportFiles, ReportJobs, ReportQueue
 
-    state_file = Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json"))
+    state_file = _state_file(args)
     s3, sqs, bucket, queue_url = targets.report_resources(state_file, args.stack)
     jobs, files = ReportJobs(store), ReportFiles(bucket, s3=s3)
     key = f"cli-{report_type}-{params.get('date')}-{time.time_ns()}"
@@ -335,7 +455,7 @@ class Api:
 def _api(args) -> Api:
     url, key = args.url, args.api_key or os.environ.get("TREUE_API_KEY")
     if not url or not key:
-        state_file = Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json"))
+        state_file = _state_file(args)
         if not state_file.exists():
             raise SystemExit("give --url and --api-key (or TREUE_API_KEY), or start the twin with `make run`")
         state = json.loads(state_file.read_text())
@@ -352,22 +472,47 @@ def _batch(args) -> int:
             return _refused(out)
         batch_id = args.batch_id
     else:
-        status, out, batch_id = _submit(api, args)
+        status, out, batch_id, uploaded = _submit(api, args)
+        if status == 409 and out.get("type", "").endswith("/idempotency-conflict") and not args.idempotency_key:
+            from treue.logic.batches import MAX_INLINE_LINES
+
+            how = (f"through another upload (files over {MAX_INLINE_LINES:,} lines are uploaded, and each upload "
+                   "is a request of its own)" if uploaded else "with another --name or --partial")
+            print(f"treue: {args.file} was already submitted (Idempotency-Key {_file_key(args)}) {how}; nothing "
+                  "was submitted now. To issue it again as a new batch, give --idempotency-key", file=sys.stderr)
+            return 1
         if status != 202:
             return _refused(out)
+        if out.get("replayed"):
+            print(f"treue: {args.file} was already submitted as {batch_id} on {out.get('created_at')}; "
+                  "nothing was submitted now: showing that batch", file=sys.stderr)
         for problem in out.get("rejected_lines", [])[:20]:
             print(f"treue: line {problem['line']} rejected: {problem['reason']}", file=sys.stderr)
     if args.no_wait:
         print(json.dumps(out, indent=2))
+        if out.get("replayed") and out.get("status") in FINISHED:
+            return 0 if out["status"] == "completed" else 2  # as for a batch waited for
         return 0
     view = _follow(api, batch_id, not args.quiet)
     print(json.dumps(view, indent=2))
     return 0 if view["status"] == "completed" else 2
 
 
-def _submit(api: Api, args) -> tuple[int, dict[str, Any], str | None]:
+FINISHED = ("completed", "completed_with_failures", "halted")
+
+
+def _file_key(args, raw: bytes | None = None) -> str:
+    """The batch's Idempotency-Key: --idempotency-key, else a hash of the file's bytes (resubmitting the file
+    is a replay)."""
     import hashlib
 
+    if args.idempotency_key:
+        return args.idempotency_key
+    return "csv-" + hashlib.sha256(Path(args.file).read_bytes() if raw is None else raw).hexdigest()[:40]
+
+
+def _submit(api: Api, args) -> tuple[int, dict[str, Any], str | None, bool]:
+    """(status, answer, batch id, whether the file went through an upload) of POST /v1/batches."""
     from treue.errors import MalformedRequest
     from treue.logic.batches import MAX_INLINE_LINES, lines_from_csv
 
@@ -377,7 +522,7 @@ def _submit(api: Api, args) -> tuple[int, dict[str, Any], str | None]:
         lines = lines_from_csv(text)
     except MalformedRequest as err:
         raise SystemExit(f"treue: {args.file}: {err.detail}") from err
-    key = args.idempotency_key or "csv-" + hashlib.sha256(raw).hexdigest()[:40]
+    key = _file_key(args, raw)
     body: dict[str, Any] = {"name": args.name or Path(args.file).name, "partial": args.partial}
     if len(lines) <= MAX_INLINE_LINES:
         body["lines"] = lines
@@ -386,13 +531,13 @@ def _submit(api: Api, args) -> tuple[int, dict[str, Any], str | None]:
 
         status, upload = api.call("POST", "/v1/batches/uploads", {"content_length": len(raw)})
         if status != 201:
-            return status, upload, None
+            return status, upload, None, True
         put = urllib.request.Request(upload["url"], data=raw, method="PUT", headers=upload["headers"])
         with urllib.request.urlopen(put, timeout=300):
             pass
         body["upload_id"] = upload["upload_id"]
     status, out = api.call("POST", "/v1/batches", body, {"Idempotency-Key": key})
-    return status, out, out.get("batch_id")
+    return status, out, out.get("batch_id"), "upload_id" in body
 
 
 def _refused(problem: dict[str, Any]) -> int:
@@ -417,7 +562,7 @@ def _follow(api: Api, batch_id: str, progress: bool) -> dict[str, Any]:
         counts = view["counts"]
         settled = counts["issued"] + counts["failed"] + counts["rejected"]
         bar.update(settled / max(1, view["lines"]), settled, "lines")
-        if view["status"] in ("completed", "completed_with_failures", "halted"):
+        if view["status"] in FINISHED:
             bar.done(settled, "lines")
             return view
         time.sleep(0.5)
