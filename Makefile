@@ -10,7 +10,15 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run demo test test-fast synth checkov lint bench openapi clean
+.PHONY: help run demo test test-fast synth checkov lint bench openapi clean
+.DEFAULT_GOAL := help
+
+## List the targets and what each does (what `make` alone does; needs no virtualenv)
+help:
+	@echo 'make <target>, one of:'
+	@awk -v port='$(PORT)' '/^## /{doc=substr($$0, 4); next} \
+	  /^[A-Za-z0-9_-]+:([^=]|$$)/ && doc != "" {sub(/:.*/, ""); gsub(/\$$\(PORT\)/, port, doc); \
+	  printf "  %-8s %s\n", $$0, doc} {doc = ""}' $(firstword $(MAKEFILE_LIST))
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Treue needs Python 3.11 or newer")'
@@ -47,6 +55,7 @@ synth: $(STAMP)
 checkov: cdk.out/Treue.template.json $(CHECKOV)
 	$(PY) -m infra.checkov cdk.out/Treue.template.json
 
+## ruff's lint checks and its format check (the format check only reports)
 lint: $(STAMP)
 	$(PY) -m ruff check functions infra tests
 	$(PY) -m ruff format --check functions infra tests || true
@@ -59,5 +68,6 @@ bench: cdk.out/Treue.template.json
 openapi: $(STAMP)
 	$(PY) -m treue.openapi > functions/treue/openapi.json
 
+## Remove the virtualenvs, cdk.out, .treue (the twin's state, cached templates) and the test caches
 clean:
 	rm -rf $(VENV) .venv-checkov .venv-checkov.lock cdk.out .treue .pytest_cache .hypothesis
