@@ -51,27 +51,73 @@ PROBLEMS = {
 }
 
 
+SERVER_URL = ".."
+DESCRIPTION = (
+    "Treue runs loyalty programs: members earn points and spend them on rewards that Treue pays out. Each area "
+    "below is a tag of this document:\n\n"
+    "- **Members**: enroll members (email, phone, card number, external id) and find them by one identifier.\n"
+    "- **Points**: accrue points for purchases exactly once per `transaction_id` (here or on the accrual queue), "
+    "correct them with adjustments, read balances and statements.\n"
+    "- **Catalog**: gift cards, vouchers and charities priced in the program's points.\n"
+    "- **Orders**: spend points: an order holds them and a payout workflow issues the codes; statuses PENDING → "
+    "PROCESSING → ISSUED → COMPLETED, or FAILED (points released), and CANCELED (a completed order undone where "
+    "its policy allows; points refunded). Codes are masked except on the recorded reveal routes.\n"
+    "- **Donations**: an order on a charity is a donation: receipts and totals per charity.\n"
+    "- **Vouchers**: at the till: validate, redeem once (idempotent by reference), void.\n"
+    "- **Rewards**: brands issue a gift card or voucher straight from the program's budget, without points.\n"
+    "- **Batches**: bulk issuance from inline lines or an uploaded CSV, paid from the budget, issued by a "
+    "workflow; lines as JSON or CSV, retries of the lines not issued.\n"
+    "- **Finance** (finance or admin keys): the budget per currency and its fundings, payouts, the journal, trial "
+    "balance, liability, daily reconciliation, KPIs and the hash-chained audit trail; lists also as CSV with "
+    "`Accept: text/csv`.\n"
+    "- **Reports**: report jobs compute a reconciliation, KPIs, payouts or the journal of any size asynchronously.\n"
+    "- **Webhooks**: endpoints that receive signed deliveries of the program's events, with their health and "
+    "secret rotation.\n"
+    "- **Events**: the program's event log in order, to catch up after an outage, and redelivery.\n"
+    "- **Queue senders** (admin): the IAM principals whose accrual queue messages count for this program.\n\n"
+    "Authenticate with `Authorization: Bearer <API key>`; the key decides the program and its scope "
+    "(`x-treue-scopes` of each operation). Money is integer minor units with an ISO 4217 currency, points are "
+    "integers, ratios are basis points. Writes are idempotent (`Idempotency-Key`, `transaction_id`, "
+    "`reference`). Errors are `application/problem+json` (RFC 9457)."
+)
+# One tag per area, in the order the API reference lists them
+TAGS = {
+    "Members": "Enroll members and find them by email, phone, card number, external id or QR token. "
+    "An enrolled member gets a card number with a Luhn check digit and a QR token.",
+    "Points": "Accrue points for a purchase exactly once per transaction_id (over this API or the accrual "
+    "queue), correct them with adjustments (admin), read the balance and the statement.",
+    "Catalog": "Gift cards, vouchers and charities, priced in the program's points.",
+    "Orders": "Spend a member's points: an order holds them and starts the payout workflow; cancel a completed "
+    "order where its policy allows (points refunded); reveal its codes (every reveal is recorded).",
+    "Donations": "An order on a charity is a donation: its receipt, and the totals per charity and currency.",
+    "Vouchers": "At the till: check a voucher code, redeem it once (the reference makes it idempotent), void it.",
+    "Rewards": "Direct issuance for brands: a gift card or voucher paid from the program's budget, no points.",
+    "Batches": "Bulk issuance: up to 10,000 lines inline, or a CSV uploaded to a pre-signed URL; validated, paid "
+    "for from the budget and issued by a workflow; lines as JSON or CSV; retry the lines not issued.",
+    "Finance": "Finance and admin keys: the budget per currency, fundings and the low-balance threshold, payouts, "
+    "the journal, trial balance, liability, daily reconciliation, KPIs and the hash-chained audit trail.",
+    "Reports": "Report jobs: a reconciliation, KPIs, payouts or the journal of any size, computed asynchronously; "
+    "the result is a short-lived download URL.",
+    "Webhooks": "Endpoints that receive signed deliveries of the program's events (retried with backoff), their "
+    "delivery health, and secret rotation.",
+    "Events": "The program's event log in order (kept 90 days), to catch up after an outage; redeliver an event.",
+    "Queue senders": "Admin keys: the IAM roles and users whose messages on the accrual queue count for this "
+    "program.",
+    "Documentation": "This OpenAPI document (no key needed).",
+}
+
+
 def build() -> dict[str, Any]:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     from treue.handlers import api_modules
 
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {
-            "title": "Treue partner API",
-            "version": "1.0.0",
-            "description": "Enroll members, accrue points exactly once, read balances and statements; "
-            "browse the catalog priced in points, order gift cards, vouchers and donations (held points, a "
-            "payout workflow, captured or released), reveal codes, and validate/redeem vouchers at the till. "
-            "Order statuses: PENDING → PROCESSING → ISSUED → COMPLETED, or FAILED (points released), and "
-            "CANCELED (a completed order undone where its policy allows; points refunded). "
-            "Finance (finance or admin keys): program budget per currency and fundings, payouts, the journal, "
-            "trial balance, liability, daily reconciliation, KPIs and the hash-chained audit trail; every list "
-            "also as CSV with `Accept: text/csv`. Money is integer minor units with a currency; ratios are "
-            "basis points. "
-            "Authenticate with `Authorization: Bearer <API key>`; errors are application/problem+json.",
-        },
-        "servers": [{"url": "http://127.0.0.1:3000", "description": "local twin (make run)"}],
+        "info": {"title": "Treue partner API", "version": "1.0.0", "description": DESCRIPTION},
+        # Relative to where this document is served (OpenAPI 3.1, Server Object): resolved against
+        # /v1/openapi.json on the twin it is the root, against /prod/v1/openapi.json on API Gateway the stage.
+        "servers": [{"url": SERVER_URL, "description": "the API that serves this document"}],
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "security": [{"apiKey": []}],
         "paths": {},
         "components": {
@@ -129,7 +175,9 @@ def build() -> dict[str, Any]:
     )
     doc["paths"]["/v1/openapi.json"] = {
         "get": {
-            "summary": "This document",
+            "operationId": "getOpenApiDocument",
+            "tags": ["Documentation"],
+            "summary": "This document (the API reference page that reads it: GET /docs)",
             "security": [],
             "responses": {"200": {"description": "The OpenAPI document", "content": {"application/json": {}}}},
         }

@@ -28,7 +28,8 @@ SCOPES = {
 }
 
 
-@app.post("/v1/members/<member_id>/purchases", summary="Accrue points for a purchase (exactly once per transaction_id)")
+@app.post("/v1/members/<member_id>/purchases", operation_id="accruePurchase", tags=["Points"],
+          summary="Accrue points for a purchase (exactly once per transaction_id)")
 @tracer.capture_method
 def purchase(member_id: str, body: Annotated[Purchase, Body()]) -> PurchaseResult:
     who = caller(app)
@@ -40,7 +41,8 @@ def purchase(member_id: str, body: Annotated[Purchase, Body()]) -> PurchaseResul
     return PurchaseResult(**result)
 
 
-@app.post("/v1/members/<member_id>/adjustments", summary="Correct a member's points (admin scope)")
+@app.post("/v1/members/<member_id>/adjustments", operation_id="adjustMemberPoints", tags=["Points"],
+          summary="Correct a member's points (admin scope)")
 @tracer.capture_method
 def adjustment(member_id: str, body: Annotated[Adjustment, Body()]) -> AdjustmentResult:
     who = caller(app)
@@ -51,14 +53,16 @@ def adjustment(member_id: str, body: Annotated[Adjustment, Body()]) -> Adjustmen
     return AdjustmentResult(**result)
 
 
-@app.get("/v1/members/<member_id>/balance", summary="A member's point balance")
+@app.get("/v1/members/<member_id>/balance", operation_id="getMemberBalance", tags=["Points"],
+         summary="A member's point balance")
 @tracer.capture_method
 def balance(member_id: str) -> Balance:
     who = caller(app)
     return Balance(**points.balance(runtime.store(), who.program_id, member_id))
 
 
-@app.get("/v1/members/<member_id>/ledger", summary="A member's statement, newest first")
+@app.get("/v1/members/<member_id>/ledger", operation_id="getMemberLedger", tags=["Points"],
+         summary="A member's statement, newest first")
 @tracer.capture_method
 def ledger(
     member_id: str,

@@ -50,7 +50,8 @@ def _view(batch_id: str, program_id: str, batch: dict | None = None) -> dict:
     return batches.view(batch, batches.counts(store.counters(program_id, batch["id"])))
 
 
-@app.post("/v1/batches", summary="Issue rewards in bulk: inline lines or an uploaded CSV (Idempotency-Key required)",
+@app.post("/v1/batches", operation_id="submitBatch", tags=["Batches"],
+          summary="Issue rewards in bulk: inline lines or an uploaded CSV (Idempotency-Key required)",
           responses={202: {"description": "Validated, paid for and queued; GET the batch for progress",
                            "content": {"application/json": {"model": m.BatchAccepted}}}})
 @tracer.capture_method
@@ -73,7 +74,7 @@ def submit(body: Annotated[BatchRequest, Body()]):
                     headers={"Location": f"/v1/batches/{batch['id']}"})
 
 
-@app.get("/v1/batches", summary="The program's batches, newest first")
+@app.get("/v1/batches", operation_id="listBatches", tags=["Batches"], summary="The program's batches, newest first")
 @tracer.capture_method
 def list_batches(limit: Limit = 50, cursor: Cursor = None) -> m.BatchPage:
     who = caller(app)
@@ -83,7 +84,8 @@ def list_batches(limit: Limit = 50, cursor: Cursor = None) -> m.BatchPage:
     return m.BatchPage(items=views, next_cursor=next_cursor)
 
 
-@app.post("/v1/batches/uploads", summary="A pre-signed URL to PUT a batch CSV to (for up to 50,000 lines)",
+@app.post("/v1/batches/uploads", operation_id="createBatchUpload", tags=["Batches"],
+          summary="A pre-signed URL to PUT a batch CSV to (for up to 50,000 lines)",
           responses={201: {"description": "PUT the CSV to url, then POST /v1/batches with the upload_id",
                            "content": {"application/json": {"model": m.BatchUpload}}}})
 @tracer.capture_method
@@ -101,13 +103,15 @@ def upload(body: Annotated[UploadRequest, Body()]):
     return Response(201, "application/json", answer.model_dump(mode="json"))
 
 
-@app.get("/v1/batches/<batch_id>", summary="A batch: status and line counts per status")
+@app.get("/v1/batches/<batch_id>", operation_id="getBatch", tags=["Batches"],
+         summary="A batch: status and line counts per status")
 @tracer.capture_method
 def get_batch(batch_id: str) -> m.Batch:
     return m.Batch(**_view(batch_id, caller(app).program_id))
 
 
-@app.get("/v1/batches/<batch_id>/lines", summary="A batch's lines in order (JSON, or CSV with Accept: text/csv)",
+@app.get("/v1/batches/<batch_id>/lines", operation_id="listBatchLines", tags=["Batches"],
+         summary="A batch's lines in order (JSON, or CSV with Accept: text/csv)",
          responses={200: {"description": "Lines (CSV: every line from the cursor on, the next cursor in a header)",
                           "content": {"application/json": {"model": m.BatchLinePage},
                                       CSV: {"schema": {"type": "string"}}}}})
@@ -144,7 +148,8 @@ def _cursor(cursor: str | None) -> int:
     return int(cursor)
 
 
-@app.post("/v1/batches/<batch_id>/retry", summary="Re-drive the lines not issued (failed lines get a new attempt)",
+@app.post("/v1/batches/<batch_id>/retry", operation_id="retryBatch", tags=["Batches"],
+          summary="Re-drive the lines not issued (failed lines get a new attempt)",
           responses={202: {"description": "A new run was started",
                            "content": {"application/json": {"model": m.BatchRetried}}}})
 @tracer.capture_method

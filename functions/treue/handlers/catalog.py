@@ -39,7 +39,8 @@ def _after(cursor: str) -> str:
     return after
 
 
-@app.get("/v1/catalog", summary="List the catalog, priced in the program's points")
+@app.get("/v1/catalog", operation_id="listCatalogItems", tags=["Catalog"],
+         summary="List the catalog, priced in the program's points")
 @tracer.capture_method
 def list_catalog(
     type: Annotated[Literal["gift_card", "voucher", "charity"] | None, Query()] = None,
@@ -70,7 +71,8 @@ def list_catalog(
     return CatalogPage(items=page, next_cursor=_cursor(page[-1]["id"]) if more else None)
 
 
-@app.get("/v1/catalog/<item_id>", summary="One catalog item, priced in the program's points")
+@app.get("/v1/catalog/<item_id>", operation_id="getCatalogItem", tags=["Catalog"],
+         summary="One catalog item, priced in the program's points")
 @tracer.capture_method
 def get_item(item_id: str) -> CatalogItem:
     program = runtime.program(caller(app).program_id)

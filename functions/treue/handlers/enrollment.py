@@ -28,7 +28,8 @@ SCOPES = {
 }
 
 
-@app.post("/v1/members", summary="Enroll a member", responses={201: {"description": "Enrolled"}})
+@app.post("/v1/members", operation_id="enrollMember", tags=["Members"],
+          summary="Enroll a member", responses={201: {"description": "Enrolled"}})
 @tracer.capture_method
 def enroll(body: Annotated[Enrollment, Body()]) -> Response[Member]:
     who = caller(app)
@@ -47,14 +48,14 @@ def enroll(body: Annotated[Enrollment, Body()]) -> Response[Member]:
     )
 
 
-@app.get("/v1/members/<member_id>", summary="Get a member")
+@app.get("/v1/members/<member_id>", operation_id="getMember", tags=["Members"], summary="Get a member")
 @tracer.capture_method
 def get_member(member_id: str) -> Member:
     who = caller(app)
     return Member(**members.get(runtime.store(), who.program_id, member_id))
 
 
-@app.get("/v1/members", summary="Find a member by one identifier")
+@app.get("/v1/members", operation_id="findMember", tags=["Members"], summary="Find a member by one identifier")
 @tracer.capture_method
 def find_member(
     email: Annotated[str | None, Query(max_length=254)] = None,

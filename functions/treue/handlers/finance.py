@@ -104,7 +104,8 @@ def _page(report_type: str, gsi1pk: str, start: str | None, end: str | None, lim
                                     err.detail) from err
 
 
-@app.post("/v1/finance/fundings", summary="Top up the program budget (admin; Idempotency-Key required)",
+@app.post("/v1/finance/fundings", operation_id="createFunding", tags=["Finance"],
+          summary="Top up the program budget (admin; Idempotency-Key required)",
           responses={201: {"description": "Recorded", "content": {"application/json": {"model": m.FundingRecorded}}},
                      200: {"description": "A replay of the same funding"}})
 @tracer.capture_method
@@ -120,7 +121,8 @@ def fund(body: Annotated[Funding, Body()]):
                     m.FundingRecorded(**answer, replayed=replayed).model_dump(mode="json"))
 
 
-@app.get("/v1/finance/budget", summary="Budget balances per currency and the movements, newest first "
+@app.get("/v1/finance/budget", operation_id="getBudget", tags=["Finance"],
+         summary="Budget balances per currency and the movements, newest first "
          "(both of one currency with ?currency=)",
          responses=_doc(m.Budget, "Balances and movements"))
 @tracer.capture_method
@@ -146,7 +148,8 @@ def get_budget(currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = N
                    next_cursor)
 
 
-@app.put("/v1/finance/budget/<currency>", summary="Set the low-balance threshold of one currency (admin)")
+@app.put("/v1/finance/budget/<currency>", operation_id="setBudgetThreshold", tags=["Finance"],
+         summary="Set the low-balance threshold of one currency (admin)")
 @tracer.capture_method
 def set_budget(currency: Currency, body: Annotated[BudgetSettings, Body()]) -> dict:
     who = caller(app)
@@ -154,7 +157,8 @@ def set_budget(currency: Currency, body: Annotated[BudgetSettings, Body()]) -> d
     return {"currency": currency, "low_balance_threshold": body.low_balance_threshold}
 
 
-@app.get("/v1/finance/payouts", summary="Orders with face value, fee, currency, status, provider reference",
+@app.get("/v1/finance/payouts", operation_id="listPayouts", tags=["Finance"],
+         summary="Orders with face value, fee, currency, status, provider reference",
          responses=_doc(m.PayoutList, "Payouts by creation time"))
 @tracer.capture_method
 def payouts(from_: From = None, to: To = None, limit: Limit = 100, cursor: Cursor = None):
@@ -165,7 +169,8 @@ def payouts(from_: From = None, to: To = None, limit: Limit = 100, cursor: Curso
     return _answer(m.PayoutList, data, "payouts", finance.PAYOUT_COLUMNS, lambda d: d["items"], next_cursor)
 
 
-@app.get("/v1/finance/journal", summary="The program-wide ledger: postings (points) and budget movements (money)",
+@app.get("/v1/finance/journal", operation_id="getJournal", tags=["Finance"],
+         summary="The program-wide ledger: postings (points) and budget movements (money)",
          responses=_doc(m.Journal, "Journal lines in time order"))
 @tracer.capture_method
 def journal(from_: From = None, to: To = None, limit: Limit = 100, cursor: Cursor = None):
@@ -176,7 +181,8 @@ def journal(from_: From = None, to: To = None, limit: Limit = 100, cursor: Curso
     return _answer(m.Journal, data, "journal", finance.JOURNAL_COLUMNS, lambda d: d["items"], next_cursor)
 
 
-@app.get("/v1/finance/trial-balance", summary="Every account per unit and each unit's total (0)",
+@app.get("/v1/finance/trial-balance", operation_id="getTrialBalance", tags=["Finance"],
+         summary="Every account per unit and each unit's total (0)",
          responses=_doc(m.TrialBalance, "Trial balance"))
 @tracer.capture_method
 def trial_balance():
@@ -186,7 +192,8 @@ def trial_balance():
     return _answer(m.TrialBalance, data, "trial-balance", finance.TRIAL_BALANCE_COLUMNS, finance.trial_balance_rows)
 
 
-@app.get("/v1/finance/liability", summary="Outstanding points and their money value",
+@app.get("/v1/finance/liability", operation_id="getLiability", tags=["Finance"],
+         summary="Outstanding points and their money value",
          responses=_doc(m.Liability, "Liability"))
 @tracer.capture_method
 def liability():
@@ -196,7 +203,8 @@ def liability():
     return _answer(m.Liability, data, "liability", finance.LIABILITY_COLUMNS, lambda d: [finance.liability_row(d)])
 
 
-@app.get("/v1/finance/reconciliation", summary="A day's orders against ledger, budget and provider; differences",
+@app.get("/v1/finance/reconciliation", operation_id="getReconciliation", tags=["Finance"],
+         summary="A day's orders against ledger, budget and provider; differences",
          responses=_doc(m.Reconciliation, "Reconciliation (CSV: the differences)"))
 @tracer.capture_method
 def reconciliation(date: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="UTC day")]):
@@ -205,7 +213,8 @@ def reconciliation(date: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", de
                    lambda d: d["differences"])
 
 
-@app.get("/v1/finance/kpis", summary="Members, activity, points earned/redeemed/expired, rates, liability",
+@app.get("/v1/finance/kpis", operation_id="getKpis", tags=["Finance"],
+         summary="Members, activity, points earned/redeemed/expired, rates, liability",
          responses=_doc(m.Kpis, "KPIs for the period"))
 @tracer.capture_method
 def kpis(from_: From = None, to: To = None):
@@ -217,7 +226,8 @@ AUDIT_COLUMNS = ("seq", "at", "action", "subject_type", "subject_id", "actor", "
                  "prev_hash", "hash")
 
 
-@app.get("/v1/finance/audit", summary="The audit trail in chain order (sealed records)",
+@app.get("/v1/finance/audit", operation_id="getAuditTrail", tags=["Finance"],
+         summary="The audit trail in chain order (sealed records)",
          responses=_doc(m.AuditPage, "Audit records after a sequence number"))
 @tracer.capture_method
 def audit_trail(after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 100):
@@ -243,7 +253,8 @@ def _download(key: str) -> tuple[str, str]:
             expires.isoformat(timespec="seconds").replace("+00:00", "Z"))
 
 
-@app.post("/v1/finance/reports", summary="Compute a reconciliation, KPIs, payouts or the journal of any size "
+@app.post("/v1/finance/reports", operation_id="createReport", tags=["Reports"],
+          summary="Compute a reconciliation, KPIs, payouts or the journal of any size "
           "asynchronously (Idempotency-Key required)",
           responses={202: {"description": "Queued; GET the report (Location) for its progress and result",
                            "content": {"application/json": {"model": m.ReportAccepted}}}})
@@ -263,7 +274,8 @@ def create_report(body: Annotated[m.ReportRequest, Body()]):
                     headers={"Location": f"/v1/finance/reports/{report['id']}"})
 
 
-@app.get("/v1/finance/reports", summary="The program's report jobs, newest first")
+@app.get("/v1/finance/reports", operation_id="listReports", tags=["Reports"],
+         summary="The program's report jobs, newest first")
 @tracer.capture_method
 def list_reports(limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: Cursor = None) -> m.ReportPage:
     who = caller(app)
@@ -272,7 +284,8 @@ def list_reports(limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: Cursor
     return m.ReportPage(items=[m.Report(**report_jobs.view(r, _download)) for r in items], next_cursor=next_cursor)
 
 
-@app.get("/v1/finance/reports/<report_id>", summary="A report job: status, progress and, once completed, "
+@app.get("/v1/finance/reports/<report_id>", operation_id="getReport", tags=["Reports"],
+         summary="A report job: status, progress and, once completed, "
          "a short-lived download URL of the result and a summary")
 @tracer.capture_method
 def get_report(report_id: ReportId) -> m.Report:

@@ -46,6 +46,8 @@ def _order_id(order_id: str) -> str:
 
 @app.post(
     "/v1/orders",
+    operation_id="createOrder",
+    tags=["Orders"],
     summary="Place an order: hold the points and start the payout (Idempotency-Key required)",
     responses={202: {"description": "Accepted; the payout workflow runs"}},
 )
@@ -69,14 +71,16 @@ def place(body: Annotated[OrderRequest, Body()]) -> Response[OrderAccepted]:
     )
 
 
-@app.get("/v1/orders/<order_id>", summary="An order: status, history, points, masked codes")
+@app.get("/v1/orders/<order_id>", operation_id="getOrder", tags=["Orders"],
+         summary="An order: status, history, points, masked codes")
 @tracer.capture_method
 def get_order(order_id: str) -> Order:
     who = caller(app)
     return Order(**orders.view(runtime.orders().require(who.program_id, _order_id(order_id))))
 
 
-@app.post("/v1/orders/<order_id>/cancel", summary="Cancel a completed order where its policy allows; refunds points")
+@app.post("/v1/orders/<order_id>/cancel", operation_id="cancelOrder", tags=["Orders"],
+          summary="Cancel a completed order where its policy allows; refunds points")
 @tracer.capture_method
 def cancel(order_id: str, body: Annotated[CancelRequest, Body()]) -> Order:
     who = caller(app)
@@ -86,7 +90,8 @@ def cancel(order_id: str, body: Annotated[CancelRequest, Body()]) -> Order:
     return Order(**out)
 
 
-@app.get("/v1/orders/<order_id>/codes", summary="Reveal an order's codes in clear (recorded)")
+@app.get("/v1/orders/<order_id>/codes", operation_id="revealOrderCodes", tags=["Orders"],
+         summary="Reveal an order's codes in clear (recorded)")
 @tracer.capture_method
 def codes(order_id: str) -> RevealedCodes:
     who = caller(app)
@@ -96,7 +101,8 @@ def codes(order_id: str) -> RevealedCodes:
     return RevealedCodes(**out)
 
 
-@app.get("/v1/members/<member_id>/orders", summary="A member's orders, newest first")
+@app.get("/v1/members/<member_id>/orders", operation_id="listMemberOrders", tags=["Orders"],
+         summary="A member's orders, newest first")
 @tracer.capture_method
 def member_orders(
     member_id: str,
@@ -111,14 +117,15 @@ def member_orders(
     return OrderList(items=[Order(**orders.view(o)) for o in found], next_cursor=next_cursor)
 
 
-@app.get("/v1/donations/totals", summary="Donations per charity and currency")
+@app.get("/v1/donations/totals", operation_id="getDonationTotals", tags=["Donations"],
+         summary="Donations per charity and currency")
 @tracer.capture_method
 def donation_totals() -> DonationTotals:
     who = caller(app)
     return DonationTotals(charities=runtime.orders().donation_totals(who.program_id))
 
 
-@app.get("/v1/donations/<donation_id>", summary="A donation receipt")
+@app.get("/v1/donations/<donation_id>", operation_id="getDonation", tags=["Donations"], summary="A donation receipt")
 @tracer.capture_method
 def donation(donation_id: str) -> Donation:
     who = caller(app)

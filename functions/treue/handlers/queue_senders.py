@@ -42,7 +42,8 @@ class QueueSenderList(BaseModel):
     items: list[QueueSender]
 
 
-@app.get("/v1/queue-senders", summary="The IAM principals whose accrual queue messages count for this program")
+@app.get("/v1/queue-senders", operation_id="listQueueSenders", tags=["Queue senders"],
+         summary="The IAM principals whose accrual queue messages count for this program")
 @tracer.capture_method
 def list_senders() -> QueueSenderList:
     who = caller(app)
@@ -50,7 +51,8 @@ def list_senders() -> QueueSenderList:
     return QueueSenderList(items=[QueueSender(**queue_senders.view(b)) for b in found])
 
 
-@app.get("/v1/queue-senders/<principal_id>", summary="One queue sender of this program")
+@app.get("/v1/queue-senders/<principal_id>", operation_id="getQueueSender", tags=["Queue senders"],
+         summary="One queue sender of this program")
 @tracer.capture_method
 def get_sender(principal_id: str) -> QueueSender:
     who = caller(app)
@@ -58,7 +60,7 @@ def get_sender(principal_id: str) -> QueueSender:
                                                                   principal_id)))
 
 
-@app.put("/v1/queue-senders/<principal_id>",
+@app.put("/v1/queue-senders/<principal_id>", operation_id="putQueueSender", tags=["Queue senders"],
          summary="Register an IAM role (AROA…) or user (AIDA…) unique id as a sender of accrual messages for "
                  "this program; 201 when new, 200 when it was already registered here (description updated), "
                  "409 when another program has it",
@@ -78,7 +80,7 @@ def put_sender(principal_id: str, body: Annotated[SenderRegistration, Body()]):
                     headers={"Location": f"/v1/queue-senders/{principal_id}"})
 
 
-@app.delete("/v1/queue-senders/<principal_id>",
+@app.delete("/v1/queue-senders/<principal_id>", operation_id="deleteQueueSender", tags=["Queue senders"],
             summary="Stop accepting the principal's messages (warm consumers notice within a minute)",
             responses={204: {"description": "Deleted"}})
 @tracer.capture_method

@@ -26,7 +26,8 @@ SCOPES = {
 }
 
 
-@app.post("/v1/rewards", summary="Issue a gift card or voucher paid from the budget (Idempotency-Key required)",
+@app.post("/v1/rewards", operation_id="issueReward", tags=["Rewards"],
+          summary="Issue a gift card or voucher paid from the budget (Idempotency-Key required)",
           responses={202: {"description": "Accepted; the payout workflow issues and delivers it",
                            "content": {"application/json": {"model": m.RewardAccepted}}}})
 @tracer.capture_method
@@ -42,7 +43,8 @@ def issue(body: Annotated[RewardRequest, Body()]):
                     headers={"Location": f"/v1/rewards/{answer['reward_id']}"})
 
 
-@app.get("/v1/rewards/<reward_id>", summary="A reward: status, history, recipient, masked codes")
+@app.get("/v1/rewards/<reward_id>", operation_id="getReward", tags=["Rewards"],
+         summary="A reward: status, history, recipient, masked codes")
 @tracer.capture_method
 def get_reward(reward_id: str) -> m.Reward:
     who = caller(app)
@@ -52,7 +54,8 @@ def get_reward(reward_id: str) -> m.Reward:
     return m.Reward(**rewards.view(found))
 
 
-@app.get("/v1/rewards/<reward_id>/codes", summary="Reveal a reward's codes in clear (recorded), to deliver yourself")
+@app.get("/v1/rewards/<reward_id>/codes", operation_id="revealRewardCodes", tags=["Rewards"],
+         summary="Reveal a reward's codes in clear (recorded), to deliver yourself")
 @tracer.capture_method
 def codes(reward_id: str) -> m.RevealedCodes:
     who = caller(app)

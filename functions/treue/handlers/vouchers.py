@@ -25,7 +25,8 @@ SCOPES = {
 }
 
 
-@app.post("/v1/vouchers/validate", summary="Check a voucher code: value, status, expiry")
+@app.post("/v1/vouchers/validate", operation_id="validateVoucher", tags=["Vouchers"],
+          summary="Check a voucher code: value, status, expiry")
 @tracer.capture_method
 def validate(body: Annotated[VoucherLookup, Body()]) -> VoucherStatus:
     who = caller(app)
@@ -33,7 +34,8 @@ def validate(body: Annotated[VoucherLookup, Body()]) -> VoucherStatus:
                                              runtime.now()))
 
 
-@app.post("/v1/vouchers/redeem", summary="Redeem a voucher at the till (single use; reference makes it idempotent)")
+@app.post("/v1/vouchers/redeem", operation_id="redeemVoucher", tags=["Vouchers"],
+          summary="Redeem a voucher at the till (single use; reference makes it idempotent)")
 @tracer.capture_method
 def redeem(body: Annotated[VoucherRedemption, Body()]) -> VoucherRedeemed:
     who = caller(app)
@@ -44,7 +46,7 @@ def redeem(body: Annotated[VoucherRedemption, Body()]) -> VoucherRedeemed:
     return VoucherRedeemed(**out)
 
 
-@app.post("/v1/vouchers/void", summary="Void an unredeemed voucher")
+@app.post("/v1/vouchers/void", operation_id="voidVoucher", tags=["Vouchers"], summary="Void an unredeemed voucher")
 @tracer.capture_method
 def void(body: Annotated[VoucherVoid, Body()]) -> VoucherStatus:
     who = caller(app)

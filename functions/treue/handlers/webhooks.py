@@ -45,7 +45,8 @@ def _event(program_id: str, event_id: str) -> dict:
     return found
 
 
-@app.post("/v1/webhooks", summary="Register an endpoint; its signing secret is shown once",
+@app.post("/v1/webhooks", operation_id="registerWebhook", tags=["Webhooks"],
+          summary="Register an endpoint; its signing secret is shown once",
           responses={201: {"description": "Registered", "content": {"application/json": {"model": m.WebhookCreated}}}})
 @tracer.capture_method
 def register(body: Annotated[WebhookRequest, Body()]):
@@ -59,21 +60,24 @@ def register(body: Annotated[WebhookRequest, Body()]):
                     headers={"Location": f"/v1/webhooks/{created['id']}"})
 
 
-@app.get("/v1/webhooks", summary="The program's endpoints with their delivery health")
+@app.get("/v1/webhooks", operation_id="listWebhooks", tags=["Webhooks"],
+         summary="The program's endpoints with their delivery health")
 @tracer.capture_method
 def list_endpoints() -> m.WebhookList:
     who = caller(app)
     return m.WebhookList(items=[m.Webhook(**webhooks.view(e)) for e in runtime.webhooks().list(who.program_id)])
 
 
-@app.get("/v1/webhooks/<endpoint_id>", summary="One endpoint: status (active | failing), failures, last attempts")
+@app.get("/v1/webhooks/<endpoint_id>", operation_id="getWebhook", tags=["Webhooks"],
+         summary="One endpoint: status (active | failing), failures, last attempts")
 @tracer.capture_method
 def get_endpoint(endpoint_id: str) -> m.Webhook:
     who = caller(app)
     return m.Webhook(**webhooks.view(runtime.webhooks().require(who.program_id, _endpoint_id(endpoint_id))))
 
 
-@app.delete("/v1/webhooks/<endpoint_id>", summary="Delete an endpoint; pending deliveries to it are dropped",
+@app.delete("/v1/webhooks/<endpoint_id>", operation_id="deleteWebhook", tags=["Webhooks"],
+            summary="Delete an endpoint; pending deliveries to it are dropped",
             responses={204: {"description": "Deleted"}})
 @tracer.capture_method
 def delete_endpoint(endpoint_id: str):
@@ -83,7 +87,7 @@ def delete_endpoint(endpoint_id: str):
     return Response(204, "application/json", "")
 
 
-@app.post("/v1/webhooks/<endpoint_id>/rotate-secret",
+@app.post("/v1/webhooks/<endpoint_id>/rotate-secret", operation_id="rotateWebhookSecret", tags=["Webhooks"],
           summary="A new secret (shown once); the previous one keeps signing for expire_previous_in_hours")
 @tracer.capture_method
 def rotate(endpoint_id: str, body: Annotated[SecretRotation, Body()]) -> m.WebhookCreated:
@@ -93,7 +97,8 @@ def rotate(endpoint_id: str, body: Annotated[SecretRotation, Body()]) -> m.Webho
     return m.WebhookCreated(**out)
 
 
-@app.get("/v1/events", summary="Every event of the program in order; page with the returned cursor as after=")
+@app.get("/v1/events", operation_id="listEvents", tags=["Events"],
+         summary="Every event of the program in order; page with the returned cursor as after=")
 @tracer.capture_method
 def list_events(
     after: Annotated[str | None, Query(max_length=200)] = None,
@@ -115,14 +120,15 @@ def list_events(
                        settle_seconds=event_log.SETTLE_SECONDS)
 
 
-@app.get("/v1/events/<event_id>", summary="One event")
+@app.get("/v1/events/<event_id>", operation_id="getEvent", tags=["Events"], summary="One event")
 @tracer.capture_method
 def get_event(event_id: str) -> m.Event:
     who = caller(app)
     return m.Event(**event_log.public(_event(who.program_id, event_id)))
 
 
-@app.post("/v1/events/<event_id>/redeliver", summary="Deliver an event again (to one endpoint or every subscriber)",
+@app.post("/v1/events/<event_id>/redeliver", operation_id="redeliverEvent", tags=["Events"],
+          summary="Deliver an event again (to one endpoint or every subscriber)",
           responses={202: {"description": "Queued", "content": {"application/json": {"model": m.Redelivered}}}})
 @tracer.capture_method
 def redeliver(event_id: str, body: Annotated[Redelivery, Body()]):
