@@ -37,6 +37,15 @@ def test_the_cli_submits_a_csv_and_waits_for_every_line(twin, tmp_path):
     assert "100%" in done.stderr and "20 lines" in done.stderr  # the progress bar
     again = twin.treue("batch", "submit", str(path), "--name", "e2e csv", "--no-wait")  # the same file: the same batch
     assert again.returncode == 0 and json.loads(again.stdout)["replayed"] is True
+    assert again.stderr.strip() == (f"treue: {path} was already submitted as {view['batch_id']} on "
+                                    f"{view['created_at']}; nothing was submitted now: showing that batch")
+    waited = twin.treue("batch", "submit", str(path), "--name", "e2e csv", "--quiet")  # its state, its exit code
+    assert waited.returncode == 0 and json.loads(waited.stdout)["batch_id"] == view["batch_id"]
+    assert f"already submitted as {view['batch_id']}" in waited.stderr
+    renamed = twin.treue("batch", "submit", str(path), "--name", "another name", "--no-wait")  # the same key
+    assert renamed.returncode == 1 and renamed.stdout == ""
+    assert "was already submitted" in renamed.stderr and "with another --name or --partial" in renamed.stderr
+    assert "give --idempotency-key" in renamed.stderr
     status, headers, text = twin.request("GET", f"/v1/batches/{view['batch_id']}/lines",
                                          headers={"Accept": "text/csv"})
     assert status == 200 and headers["Content-Type"].startswith("text/csv")

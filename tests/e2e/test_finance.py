@@ -89,6 +89,24 @@ def test_cli_audit_verify_finds_a_record_altered_in_dynamodb(twin):
     assert "broken at record 2" in broken.stderr
 
 
+def test_cli_refuses_an_unknown_program_and_defaults_to_the_twins(twin, tmp_path):
+    own = twin.state["program_id"]
+    mistyped = own[:-1] + ("0" if own[-1] != "0" else "1")
+    out = tmp_path / "journal.csv"
+    for args in (["audit", "verify"], ["finance", "reconcile", "--date", today()],
+                 ["finance", "export", "--from", today(), "--to", today(), "--out", str(out)]):
+        done = twin.treue(*args, "--program", mistyped)
+        assert done.returncode == 2 and done.stdout == "", args  # was 0: intact, records_checked 0; an empty file
+        assert done.stderr == (f"treue: no program {mistyped} in the running twin (the twin's program is {own}; "
+                               "`treue program list` shows them all)\n")
+    assert not out.exists()
+    default = twin.treue("audit", "verify")
+    assert default.returncode == 0, default.stderr
+    assert json.loads(default.stdout)["program_id"] == own and json.loads(default.stdout)["records_checked"] > 0
+    listed = twin.treue("program", "list")
+    assert listed.returncode == 0 and own in [p["program_id"] for p in json.loads(listed.stdout)["programs"]]
+
+
 def test_cli_finance_export_and_reconcile(twin, tmp_path):
     member = member_with(twin, 3000)
     accepted = order(twin, member, "nordlicht-books-eur", denomination=1000, key=uuid.uuid4().hex)
