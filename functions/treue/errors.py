@@ -266,3 +266,40 @@ class ProviderNotAnswering(TreueError):
     status = 503
     title = "The reward provider did not answer; retry in a moment"
     retryable = True
+
+
+# ---------------------------------------------------------------- signals between the layers
+#
+# Not problems for a caller: the store tells the domain that a condition failed, and the workflow task
+# functions raise these by name so the state machines' Retry/Catch can match them (the error name Step
+# Functions sees is the class name). None of them is a TreueError: one that escapes is a bug (a 500).
+
+
+class StaleCondition(Exception):
+    """A condition on one item of a transaction failed: its index among the items the caller passed,
+    and the item as it was (plain values; None when DynamoDB did not return it)."""
+
+    def __init__(self, index: int, item: dict[str, Any] | None) -> None:
+        super().__init__(f"condition of extra item {index} failed")
+        self.index = index
+        self.item = item
+
+
+class OrderNotPayable(Exception):
+    """The order is not in a state this payout step can work on (e.g. already failed)."""
+
+
+class HoldNotFound(Exception):
+    """The member's held points do not cover the order."""
+
+
+class InsufficientFunds(Exception):
+    """The budget cannot pay the reward (the workflow fails the order with ``insufficient_funds``)."""
+
+
+class LineFailed(Exception):
+    """A batch line failed for good: its reward (if any) ended FAILED and gave its money back."""
+
+
+class RunEnded(Exception):
+    """The batch run this execution was started for has ended already (the sweeper or a retry ended it)."""

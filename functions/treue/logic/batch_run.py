@@ -17,17 +17,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from treue.errors import ItemNotFound, MemberNotFound, NotOrderable
+from treue.errors import ItemNotFound, LineFailed, MemberNotFound, NotOrderable, RunEnded, StaleCondition
 from treue.logic import batches, members, payout, rewards
 from treue.logic.models import RewardRequest
-from treue.store.dynamodb import StaleCondition
 
 # Errors Step Functions retries (the task raises them); anything else fails the line at once
 RETRYABLE = ("Contention", "ProviderTimeout", "ProviderUnavailable")
-
-
-class LineFailed(Exception):
-    """The line failed for good: its reward (if any) ended FAILED and gave its money back."""
 
 
 @dataclass
@@ -41,10 +36,6 @@ class Deps:
     provider: Any
     program: Any  # program id → Program
     find_item: Any  # item id → raw catalog item or None
-
-
-class RunEnded(Exception):
-    """The run this execution was started for has ended already (the sweeper or a retry ended it)."""
 
 
 def begin(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:

@@ -26,11 +26,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from treue.errors import ItemNotFound, MalformedRequest, NotOrderable
+from treue.errors import ItemNotFound, MalformedRequest, NotOrderable, StaleCondition
 from treue.logic import budget, ids, rewards
 from treue.logic.models import RewardRequest
 from treue.logic.programs import Program
-from treue.store.dynamodb import StaleCondition
 
 MAX_INLINE_LINES = 10_000
 MAX_UPLOAD_LINES = 50_000

@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from treue.errors import IdempotencyConflict
+from treue.errors import IdempotencyConflict, InsufficientFunds, OrderNotPayable, StaleCondition
 from treue.logic import catalog
 from treue.logic.ids import new_id
 from treue.logic.ledger import request_fingerprint
-from treue.store.dynamodb import StaleCondition
 
 
 class MoneyAccount(StrEnum):
@@ -43,10 +42,6 @@ class MovementType(StrEnum):
     RETURN = "return"  # the reward failed or was canceled: the money goes back
     HOLD = "hold"  # set aside for a batch's lines
     RELEASE = "release"  # what a batch run's lines did not use goes back
-
-
-class InsufficientFunds(Exception):
-    """The budget cannot pay the reward (the workflow fails the order with ``insufficient_funds``)."""
 
 
 @dataclass(frozen=True)
@@ -212,8 +207,6 @@ def draw(budgets, orders, order: dict[str, Any], now: str) -> bool:
                 current = orders.require(pid, order["id"])
                 if current.get("funds"):
                     return False
-                from treue.logic.payout import OrderNotPayable
-
                 raise OrderNotPayable(f"order {order['id']} is {current['status']}") from err
             if err.index == 1 and batch_id:  # the run ended and released the hold meanwhile
                 raise InsufficientFunds(f"batch {batch_id} holds no more {cur} for this line (its run has "

@@ -22,6 +22,7 @@ from treue.errors import (
     NotOrderable,
     OrderStateConflict,
     ProviderNotAnswering,
+    StaleCondition,
 )
 from treue.logic import catalog, members
 from treue.logic.ids import new_id
@@ -260,8 +261,6 @@ def cancel(orders, provider, budgets, order_id: str, program_id: str, reason: st
         reference=order_id, reason=f"order {order_id} canceled: {reason}", actor=actor, created_at=now,
         metadata={"order_id": order_id},
     )
-    from treue.store.dynamodb import StaleCondition
-
     try:
         orders.settle(order, refund, "refund", extra[0], now, more=extra[1:])
     except StaleCondition as err:

@@ -12,22 +12,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from treue.errors import HoldNotFound, InsufficientPoints, OrderNotPayable, StaleCondition
 from treue.logic import budget, catalog, codes
 from treue.logic.ids import new_id
 from treue.logic.ledger import Account, Posting, PostingType
 from treue.logic.orders import _parse_time, sources_of
 from treue.providers.giftcards import IssueRequest
-from treue.store.dynamodb import StaleCondition
 from treue.store.events import event_put
-
-
-class OrderNotPayable(Exception):
-    """The order is not in a state this step can work on (e.g. already failed)."""
-
-
-class HoldNotFound(Exception):
-    """The member's held points do not cover the order."""
-
 
 # Error names of the state machine → the failure reason an order shows
 FAILURE_REASONS = {
@@ -320,8 +311,6 @@ def _detail(error: dict[str, Any]) -> str:
 
 
 def _settle(orders, order, posting, kind, update, now, more=()) -> None:
-    from treue.errors import InsufficientPoints
-
     try:
         replay = orders.settle(order, posting, kind, update, now, more=list(more))
     except InsufficientPoints as err:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from treue.errors import OrderNotPayable
 from treue.logic import batches, payout
 from treue.logic.orders import _parse_time
 from treue.store.workflow import CLOSED
@@ -117,7 +118,7 @@ def sweep_order(deps: Deps, program_id: str, order_id: str, now: str) -> str:
     subject = {"program_id": program_id, "order_id": order_id}
     try:
         result = payout.release(deps.orders, deps.provider, deps.budgets, {**subject, "error": error}, now)
-    except payout.OrderNotPayable:  # settled meanwhile (another sweeper)
+    except OrderNotPayable:  # settled meanwhile (another sweeper)
         if deps.orders.require(program_id, order_id)["status"] not in FINAL_ORDER:
             raise
         return "released"

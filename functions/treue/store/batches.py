@@ -24,10 +24,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from treue.errors import Contention, MalformedRequest
+from treue.errors import BatchNotFound, Contention, MalformedRequest, StaleCondition
 from treue.logic.batches import LINE_STATUSES, SHARDS, shard_of
 from treue.store import clients
-from treue.store.dynamodb import OnTable, Replay, StaleCondition, from_item, idem_pk, newest_first, to_item
+from treue.store.dynamodb import OnTable, Replay, from_item, idem_pk, newest_first, to_item
 from treue.store.watchlist import Watchlist
 
 
@@ -130,8 +130,6 @@ class BatchStore(OnTable):
         return _strip(from_item(out["Item"])) if "Item" in out else None
 
     def require(self, program_id: str, batch_id: str) -> dict[str, Any]:
-        from treue.errors import BatchNotFound
-
         found = self.get(program_id, batch_id)
         if found is None:
             raise BatchNotFound(f"batch {batch_id[:40]} does not exist")

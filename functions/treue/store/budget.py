@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from treue.errors import StaleCondition
 from treue.logic import audit
 from treue.logic.budget import MoneyAccount, Movement
 from treue.store.dynamodb import (
     OnTable,
     Replay,
-    StaleCondition,
     _decode_cursor,
     _encode_cursor,
     audited,

@@ -39,6 +39,7 @@ from treue.errors import (
     InsufficientPoints,
     MalformedRequest,
     MemberNotFound,
+    StaleCondition,
 )
 from treue.logic import audit
 from treue.logic.keys import ApiKeyRecord, Scope
@@ -189,15 +190,6 @@ def _strip_keys(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in ("pk", "sk")}
 
 
-class StaleCondition(Exception):
-    """A condition on one of the ``extra`` items of a transaction failed (index, item as it was)."""
-
-    def __init__(self, index: int, item: dict[str, Any] | None) -> None:
-        super().__init__(f"condition of extra item {index} failed")
-        self.index = index
-        self.item = from_item(item) if item else None
-
-
 @dataclass(frozen=True)
 class Replay:
     """An idempotency guard found in place: the first request's fingerprint and result."""
@@ -223,6 +215,12 @@ class OnTable:
 
 def _reasons(err: ClientError) -> list[dict[str, Any]]:
     return err.response.get("CancellationReasons") or []
+
+
+def _stale(index: int, reason: dict[str, Any]) -> StaleCondition:
+    """The failed condition of item ``index`` (the item as it was, when DynamoDB returned it)."""
+    item = reason.get("Item")
+    return StaleCondition(index, from_item(item) if item else None)
 
 
 def _raise_storage(err: ClientError) -> None:
@@ -320,7 +318,7 @@ class Store:
             reasons = _reasons(err)
             for i, reason in enumerate(reasons[: len(items)]):
                 if reason.get("Code") == "ConditionalCheckFailed":
-                    raise StaleCondition(i, reason.get("Item")) from err
+                    raise _stale(i, reason) from err
             raise Contention("a concurrent request touched the same items; retry") from err
 
     # ------------------------------------------------------------ members
@@ -496,7 +494,7 @@ class Store:
                 return self._replay(program_id, kind, reference, reasons[0])
             for i, reason in enumerate(reasons[first_extra:]):
                 if reason.get("Code") == "ConditionalCheckFailed":
-                    raise StaleCondition(i, reason.get("Item")) from err
+                    raise _stale(i, reason) from err
             idx = 1 if posting is None else 2
             if len(reasons) > idx and reasons[idx].get("Code") == "ConditionalCheckFailed":
                 reason = reasons[idx]

@@ -22,13 +22,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from treue.errors import OrderNotFound
+from treue.errors import OrderNotFound, StaleCondition
 from treue.logic import audit
 from treue.logic.ledger import Posting
 from treue.store.dynamodb import (
     OnTable,
     Replay,
-    StaleCondition,
     audit_put,
     audited,
     from_item,

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from treue.errors import Contention, QueueSenderTaken
+from treue.errors import Contention, QueueSenderTaken, StaleCondition
 from treue.logic import audit
-from treue.store.dynamodb import OnTable, StaleCondition, audit_put, from_item, to_item
+from treue.store.dynamodb import OnTable, audit_put, from_item, to_item
 
 
 def _principal_key(principal_id: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from treue.errors import WebhookNotFound
+from treue.errors import StaleCondition, WebhookNotFound
 from treue.logic import audit
 from treue.store.dynamodb import OnTable, audit_put, from_item, to_item
 
@@ -58,12 +58,8 @@ class WebhookStore(OnTable):
                             "ConditionExpression": "attribute_exists(pk)"}},
                 audit_put(self.table, record),
             ])
-        except Exception as err:
-            from treue.store.dynamodb import StaleCondition
-
-            if isinstance(err, StaleCondition):
-                raise WebhookNotFound(f"webhook endpoint {endpoint_id[:40]} does not exist") from err
-            raise
+        except StaleCondition as err:
+            raise WebhookNotFound(f"webhook endpoint {endpoint_id[:40]} does not exist") from err
 
     def set_secrets(self, program_id: str, endpoint_id: str, sealed: list[dict[str, Any]], now: str) -> None:
         record = audit.new_record(program_id, "webhook.secret_rotated", "webhook", endpoint_id, now,
