@@ -200,8 +200,9 @@ def sealer_throughput(programs: int = int(os.environ.get("BENCH_SEAL_PROGRAMS", 
     with mock_aws():
         os.environ["TABLE_NAME"] = create_table(boto3.client("dynamodb", region_name="eu-central-1"))
         from treue import runtime
+        from treue.core import audit
         from treue.handlers import audit as sealer
-        from treue.logic import audit, provisioning
+        from treue.logic import provisioning
         from treue.store.dynamodb import audit_put
 
         runtime.reset()

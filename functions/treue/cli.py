@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         return _batch(args)
     import getpass
 
-    from treue.logic import audit
+    from treue.core import audit
 
     with audit.acting(audit.Actor(f"operator:{getpass.getuser()}", "operator")):  # who the audit trail names
         return _run(args)

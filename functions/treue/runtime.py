@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from treue.core.programs import Program
 from treue.errors import ProgramNotFound
-from treue.logic.programs import Program
 
 
 class Settings(BaseModel):

@@ -1,8 +1,9 @@
 """The audit sealer keeps up and is fair: it loops within its time, a turn per program in rotation."""
 
 from treue import runtime
+from treue.core import audit
 from treue.handlers import audit as sealer
-from treue.logic import audit, provisioning
+from treue.logic import provisioning
 from treue.store.audit import AuditStore
 from treue.store.dynamodb import audit_put, pending_shard
 

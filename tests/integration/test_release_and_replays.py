@@ -62,7 +62,7 @@ def available_budget(shop, currency="EUR"):
 
 def drain_budget(shop, currency="EUR"):
     """Spend the whole budget of ``currency`` (a funding moved the other way, as payouts would)."""
-    from treue.logic.budget import MoneyAccount, Movement, MovementType
+    from treue.core.money import MoneyAccount, Movement, MovementType
 
     left = available_budget(shop, currency)
     move = Movement(id=f"mov_drain{uuid.uuid4().hex[:12]}", program_id=shop["program_id"], currency=currency,

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from treue.core.programs import Program
 from treue.logic import catalog, codes
 from treue.logic.orders import STATUSES, TRANSITIONS, sources_of
-from treue.logic.programs import Program
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 

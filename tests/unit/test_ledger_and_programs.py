@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from treue.logic.ledger import Account, Posting, PostingType, request_fingerprint
-from treue.logic.programs import Program
+from treue.core.ledger import Account, Posting, PostingType, request_fingerprint
+from treue.core.programs import Program
 
 
 def posting(points, debit=Account.PROGRAM_ISSUED, credit=Account.MEMBER_AVAILABLE):

@@ -20,8 +20,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError, model_validator
 
 from treue import runtime
+from treue.core import audit
 from treue.errors import MemberNotFound, ProgramMismatch, TreueError, UnknownQueueSender
-from treue.logic import audit, members, points, queue_senders
+from treue.logic import members, points, queue_senders
 from treue.logic.models import MemberIdentifiers, Purchase, Strict
 
 logger = Logger()

@@ -1,7 +1,7 @@
 """Audit sealer: chains the audit records written since the last run (EventBridge schedule, every minute).
 
 One run seals for as long as its time allows (its Lambda timeout less ``MARGIN_SECONDS``), a turn per
-program in random rotation (``treue.logic.audit.seal_round_robin``), so a large backlog is worked off
+program in random rotation (``treue.core.audit.seal_round_robin``), so a large backlog is worked off
 within a run and no program's records wait behind another's.
 """
 
@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
-from treue.logic import audit
+from treue.core import audit
 
 logger = Logger()
 metrics = Metrics(namespace="Treue")

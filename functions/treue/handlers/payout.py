@@ -10,7 +10,8 @@ from collections.abc import Callable
 from aws_lambda_powertools import Logger, Tracer
 
 from treue import runtime
-from treue.logic import audit, payout
+from treue.core import audit
+from treue.logic import payout
 
 logger = Logger()
 tracer = Tracer()

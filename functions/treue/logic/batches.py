@@ -26,10 +26,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from treue.core.programs import Program
 from treue.errors import ItemNotFound, MalformedRequest, NotOrderable, StaleCondition
 from treue.logic import budget, ids, rewards
 from treue.logic.models import RewardRequest
-from treue.logic.programs import Program
 
 MAX_INLINE_LINES = 10_000
 MAX_UPLOAD_LINES = 50_000
@@ -259,8 +259,8 @@ def require_id(batch_id: str) -> str:
 def submit(store, files, starter, budgets, program: Program, find_item, find_members, request, idempotency_key: str,
            actor: str, now: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
     """Validate and accept a batch, then start its first run: (batch, rejected lines, replayed)."""
+    from treue.core.ledger import request_fingerprint
     from treue.errors import BatchInvalid, BudgetTooLow, Contention, UploadNotFound
-    from treue.logic.ledger import request_fingerprint
 
     fingerprint = request_fingerprint(request.fingerprint_payload())
     earlier = store.replay_of(program.id, idempotency_key)

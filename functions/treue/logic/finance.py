@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from treue.core.programs import Program
 from treue.errors import MalformedRequest
 from treue.logic import budget
-from treue.logic.programs import Program
 
 # Stable CSV column sets (documented in the README); new columns are only ever appended.
 PAYOUT_COLUMNS = ("order_id", "created_at", "status", "type", "item_id", "item_name", "member_id", "quantity",

@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from treue.core.ledger import Account, Posting, PostingType, request_fingerprint
+from treue.core.programs import Program
 from treue.errors import (
     IdempotencyConflict,
     ItemNotFound,
@@ -26,9 +28,7 @@ from treue.errors import (
 )
 from treue.logic import catalog, members
 from treue.logic.ids import new_id
-from treue.logic.ledger import Account, Posting, PostingType, request_fingerprint
 from treue.logic.models import OrderRequest
-from treue.logic.programs import Program
 from treue.providers.giftcards import ProviderRejected, ProviderTimeout, ProviderUnavailable
 
 STATUSES = ("PENDING", "PROCESSING", "ISSUED", "COMPLETED", "FAILED", "CANCELED")

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from treue.core.ledger import Account, Posting, PostingType
 from treue.errors import HoldNotFound, InsufficientPoints, OrderNotPayable, StaleCondition
 from treue.logic import budget, catalog, codes
 from treue.logic.ids import new_id
-from treue.logic.ledger import Account, Posting, PostingType
 from treue.logic.orders import _parse_time, sources_of
 from treue.providers.giftcards import IssueRequest
 from treue.store.events import event_put

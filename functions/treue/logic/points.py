@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from treue.core.ledger import Account, Posting, PostingType, request_fingerprint
+from treue.core.programs import Program
 from treue.errors import CurrencyMismatch, IdempotencyConflict, MemberNotFound
 from treue.logic.ids import new_id
-from treue.logic.ledger import Account, Posting, PostingType, request_fingerprint
 from treue.logic.members import require_id
 from treue.logic.models import Adjustment, Purchase
-from treue.logic.programs import Program
 
 
 def accrue(store, program: Program, member_id: str, purchase: Purchase, actor: str, now: str) -> dict[str, Any]:

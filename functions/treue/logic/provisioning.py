@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from treue.core.programs import Program
 from treue.logic import keys
 from treue.logic.ids import new_id
-from treue.logic.programs import Program
 
 
 class UsagePlanPort(Protocol):

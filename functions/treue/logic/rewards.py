@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from treue.core.ledger import request_fingerprint
+from treue.core.programs import Program
 from treue.errors import BudgetTooLow, IdempotencyConflict, ItemNotFound, NotOrderable
 from treue.logic import budget, catalog, ids, members
 from treue.logic.ids import new_id
-from treue.logic.ledger import request_fingerprint
 from treue.logic.models import RewardRequest
 from treue.logic.orders import masked_codes
-from treue.logic.programs import Program
 
 REWARD_TYPES = ("gift_card", "voucher")
 

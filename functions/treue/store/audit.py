@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from treue.logic import audit
+from treue.core import audit
 from treue.store.dynamodb import GSI, PENDING_SHARDS, OnTable, from_item, pending_shard
 
 SEAL_BATCH = 40  # records per transaction (plus the head), under DynamoDB's 100-item limit

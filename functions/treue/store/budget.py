@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from treue.core import audit
 from treue.errors import StaleCondition
-from treue.logic import audit
 from treue.logic.budget import MoneyAccount, Movement
 from treue.store.dynamodb import (
     OnTable,

@@ -15,7 +15,7 @@ Single-table layout; every key of a program's data starts with ``P#<program id>`
 One sparse global secondary index (``gsi1``: ``gsi1pk``/``gsi1sk``) serves program-wide reads:
 postings and budget movements (``P#<pid>#JOURNAL``, by time), orders (``P#<pid>#ORDERS``, by
 time), member balances (``P#<pid>#BALANCES``) and the audit trail (``treue.store.audit``).
-Every transaction also appends its audit record (``treue.logic.audit``).
+Every transaction also appends its audit record (``treue.core.audit``).
 
 API keys are the one exception to the program prefix: the key is how the program is found.
 ``ClientError`` codes become domain errors here and nowhere else.
@@ -33,6 +33,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from treue.core import audit
+from treue.core.ledger import MEMBER_ACCOUNTS, Account, Posting, PostingType
+from treue.core.programs import Program
 from treue.errors import (
     Contention,
     IdentifierTaken,
@@ -41,10 +44,7 @@ from treue.errors import (
     MemberNotFound,
     StaleCondition,
 )
-from treue.logic import audit
 from treue.logic.keys import ApiKeyRecord, Scope
-from treue.logic.ledger import MEMBER_ACCOUNTS, Account, Posting, PostingType
-from treue.logic.programs import Program
 from treue.store import clients, positions
 
 ACCOUNT_SHARDS = 8

@@ -22,9 +22,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from treue.core import audit
+from treue.core.ledger import Posting
 from treue.errors import OrderNotFound, StaleCondition
-from treue.logic import audit
-from treue.logic.ledger import Posting
 from treue.store.dynamodb import (
     OnTable,
     Replay,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from treue.core import audit
 from treue.errors import Contention, QueueSenderTaken, StaleCondition
-from treue.logic import audit
 from treue.store.dynamodb import OnTable, audit_put, from_item, to_item
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from treue.core import audit
 from treue.errors import StaleCondition, WebhookNotFound
-from treue.logic import audit
 from treue.store.dynamodb import OnTable, audit_put, from_item, to_item
 
 
