@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from treue.core import times
 from treue.core.programs import Program
 from treue.errors import ProgramNotFound
 
@@ -275,7 +275,7 @@ def parsed_catalog() -> dict[str, Any]:
 
 def now() -> str:
     """UTC timestamp with milliseconds, ISO 8601."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return times.now()
 
 
 def reset() -> None:

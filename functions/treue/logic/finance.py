@@ -9,9 +9,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
+from treue.core import times
 from treue.core.programs import Program
 from treue.errors import MalformedRequest
 from treue.logic import budget
@@ -49,12 +50,12 @@ def bound(value: str | None, name: str, end: bool = False) -> str | None:
         if len(value) == 10:
             day = date.fromisoformat(value)
             return (day + timedelta(days=1)).isoformat() if end else day.isoformat()
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = times.parse(value)
     except ValueError as err:
         raise MalformedRequest(f"{name} is not a date (2026-11-24) or an ISO 8601 time", parameter=name) from err
     if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
         raise MalformedRequest(f"{name} must be in UTC (end it with Z)", parameter=name)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return times.iso(moment, "milliseconds")
 
 
 def period(start: str | None, end: str | None) -> tuple[str | None, str | None]:

@@ -12,9 +12,10 @@ Statuses (every change is in ``history`` with its time and reason):
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
+from treue.core import times
 from treue.core.ledger import Account, Posting, PostingType, request_fingerprint
 from treue.core.programs import Program
 from treue.errors import (
@@ -56,10 +57,6 @@ def sources_of(status: str) -> tuple[str, ...]:
 class WorkflowStarter(Protocol):
     def start(self, order: dict[str, Any]) -> None:
         """Start the payout execution named after the order id; an existing one counts as started."""
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def place(
@@ -220,8 +217,8 @@ def cancel(orders, provider, budgets, order_id: str, program_id: str, reason: st
             f"only a completed order can be canceled; this one is {order['status']}", status=order["status"]
         )
     completed_at = order.get("completed_at") or order["updated_at"]
-    deadline = _parse_time(completed_at) + timedelta(days=policy["days"])
-    if _parse_time(now) > deadline:
+    deadline = times.parse(completed_at) + timedelta(days=policy["days"])
+    if times.parse(now) > deadline:
         raise NotCancelable(f"the cancel window of {policy['days']} days ended at {deadline.isoformat()}",
                             policy=policy)
     fields = {"canceled_reason": reason, "canceled_by": actor}
@@ -281,7 +278,7 @@ def _claim_cancel(orders, program_id: str, order_id: str, actor: str, now: str) 
     """Claim the completed order for this cancel: the claim's id, None when the order is CANCELED
     already, OrderStateConflict when it is not COMPLETED or another cancel is under way."""
     claim_id = new_id("ccl")
-    stale = (_parse_time(now) - timedelta(seconds=CANCEL_CLAIM_SECONDS)).isoformat().replace("+00:00", "Z")
+    stale = times.iso(times.parse(now) - timedelta(seconds=CANCEL_CLAIM_SECONDS))
     if orders.claim_cancel(program_id, order_id, {"id": claim_id, "at": now, "by": actor}, stale):
         return claim_id
     current = orders.require(program_id, order_id)

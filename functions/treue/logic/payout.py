@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from treue.core import times
 from treue.core.ledger import Account, Posting, PostingType
 from treue.errors import HoldNotFound, InsufficientPoints, OrderNotPayable, StaleCondition
 from treue.logic import budget, catalog, codes
 from treue.logic.ids import new_id
-from treue.logic.orders import _parse_time, sources_of
+from treue.logic.orders import sources_of
 from treue.providers.giftcards import IssueRequest
 from treue.store.events import event_put
 
@@ -99,7 +100,7 @@ def issue_voucher(orders, vault, event: dict[str, Any], now: str) -> dict[str, A
         return {"issued": "before"}
     item = catalog.parse_item(order["item"])
     pid, oid = order["program_id"], order["id"]
-    expires = (_parse_time(now) + timedelta(days=item.validity_days)).isoformat().replace("+00:00", "Z")
+    expires = times.iso(times.parse(now) + timedelta(days=item.validity_days))
     for _attempt in range(3):  # a hash collision of 80-bit codes is astronomically rare; retry anyway
         sealed, vouchers = [], []
         for _ in range(order["quantity"]):

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from treue.core import times
 from treue.errors import OrderNotPayable
 from treue.logic import batches, payout
-from treue.logic.orders import _parse_time
 from treue.store.workflow import CLOSED
 
 GRACE = timedelta(minutes=5)  # far above the API's 29 s: an order this old is not between two steps
@@ -62,7 +62,7 @@ def sweep(deps: Deps, now: str, grace: timedelta = GRACE, per_program: int = PER
     """Settle what has been open since before ``now - grace``; counts per kind and outcome
     (``order_started``, ``order_released``, ``order_completed``, ``order_running``, ``order_final``, ``batch_started``,
     ``batch_ended``, ``batch_running``, ``batch_final``; ``deferred``: left for the next run)."""
-    cutoff = (_parse_time(now) - grace).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    cutoff = times.iso(times.parse(now) - grace, "milliseconds")
     found = deps.watchlist.open_before(cutoff, per_program)
     todo = fair_order(found)
     report: Counter[str] = Counter()

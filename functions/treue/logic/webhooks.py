@@ -16,9 +16,10 @@ import ipaddress
 import secrets
 import time
 from collections.abc import Collection
-from datetime import datetime
+from datetime import timedelta
 from urllib.parse import urlsplit
 
+from treue.core import times
 from treue.errors import MalformedRequest
 
 SIGNATURE_HEADER = "Treue-Signature"
@@ -68,7 +69,7 @@ def circuit_open_seconds(endpoint: dict, now: float, base: int, threshold: int) 
     last = endpoint.get("last_attempt_at")
     if failures < threshold or not last:
         return 0
-    last_epoch = datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp()
+    last_epoch = times.parse(last).timestamp()
     return max(0, int(last_epoch + retry_delay(failures, base) - now))
 
 
@@ -216,14 +217,11 @@ def create(webhooks, vault, program_id: str, request, allow_local: bool, actor: 
 
 
 def rotate(webhooks, vault, program_id: str, endpoint_id: str, keep_hours: int, now: str) -> dict:
-    from datetime import timedelta
-
     endpoint = webhooks.require(program_id, endpoint_id)
     secret = new_secret()
     kept = []
     if keep_hours:
-        until = (datetime.fromisoformat(now.replace("Z", "+00:00")) + timedelta(hours=keep_hours))
-        until_s = until.isoformat(timespec="seconds").replace("+00:00", "Z")
+        until_s = times.iso(times.parse(now) + timedelta(hours=keep_hours), "seconds")
         newest = max(endpoint.get("secrets", []), key=lambda s: s["created_at"], default=None)
         if newest:
             kept = [{**newest, "expires_at": until_s}]

@@ -22,6 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from treue.core import times
 from treue.providers.giftcards import (
     Issuance,
     IssuedCard,
@@ -152,7 +153,7 @@ class SimulatedProvider:
             "face_value": request.face_value,
             "quantity": request.quantity,
             "expires_at": expires,
-            "issued_at": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "issued_at": times.iso(now, "milliseconds"),
             "calls": 1,
         }
         try:

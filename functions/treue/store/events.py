@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from treue.core import times
 from treue.errors import MalformedRequest
 from treue.logic.ids import new_id
 from treue.store.dynamodb import GSI, Store, from_item, to_item
@@ -54,16 +55,12 @@ def event_pk(program_id: str, event_id: str) -> str:
     return f"P#{program_id}#EVENT#{event_id}"
 
 
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def new_event(program_id: str, type_: str, data: dict[str, Any], now: str, event_id: str | None = None
               ) -> dict[str, Any]:
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_}")
     eid = event_id or new_id("evt")
-    expires = int((_parse(now) + timedelta(days=RETENTION_DAYS)).timestamp())
+    expires = int((times.parse(now) + timedelta(days=RETENTION_DAYS)).timestamp())
     return {
         "pk": event_pk(program_id, eid), "sk": "EVENT", "kind": "event", "id": eid, "type": type_,
         "program_id": program_id, "created_at": now, "data": data, "expires_at": expires,
@@ -91,7 +88,7 @@ def encode_cursor(gsi1sk: str) -> str:
 def decode_cursor(cursor: str) -> str:
     try:
         value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        _parse(value.split("#", 1)[0])
+        times.parse(value.split("#", 1)[0])
         if "#evt_" not in value:
             raise ValueError("not an event cursor")
         return value
@@ -115,7 +112,7 @@ class EventLog:
         The next cursor is always returned (the log has no end): with no new events it is ``after``.
         """
         start = decode_cursor(after) if after else ""
-        until = (_parse(now) - timedelta(seconds=SETTLE_SECONDS)).isoformat().replace("+00:00", "Z")
+        until = times.iso(times.parse(now) - timedelta(seconds=SETTLE_SECONDS))
         # events at exactly ``until`` are still settling: "<until>" sorts before "<until>#…"
         values = {":pk": {"S": f"P#{program_id}#EVENTS"}, ":until": {"S": until}}
         condition = "gsi1pk = :pk AND gsi1sk < :until"

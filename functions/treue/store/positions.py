@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
+
+from treue.core import times
 
 SETTLE_SECONDS = 2  # readers list positions older than this (``EventLog.page``)
 LATE_SECONDS = SETTLE_SECONDS / 2  # a write slower than this moves its events once it has committed
@@ -24,7 +25,7 @@ MAX_MOVES = 3
 def clock() -> str:
     """The position of a write sent now: UTC with milliseconds, as every time in the table (events of
     one millisecond sort by their id)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return times.now()
 
 
 def _event_puts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
