@@ -1,313 +1,609 @@
 """``make demo``: a scripted walk-through against the running twin (one is started when none runs).
 
-Enrolls a member, accrues points by API and by queue, shows the balance and the statement; then
-spends points on a gift card, a voucher (redeemed at the till) and a donation, lets the simulated
-provider fail one order, and prints each order's status history.
+Registers a webhook with a local receiver, enrolls a member, accrues points by API and by queue (and
+replays a purchase), adjusts, spends points on a gift card, a voucher (redeemed at the till) and a
+donation, lets the simulated provider fail one order, sends a brand's gift card and a batch of
+``DEMO_BATCH`` (``--batch``, default 20) gift cards paid from the budget, then shows what finance sees
+(budget, trial balance, today's reconciliation, the audit chain) and what the webhook receiver got.
+
+Every call is checked: an answer the walk does not expect ends it with one line (step, method, path,
+status, problem type, title and detail) and exit status 1; every wait has a time limit. The webhook it
+registered is removed (and checked gone) however the walk ends, and a twin the demo started is stopped.
+Ctrl-C stops it the same way, with exit status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+import traceback
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULT_BATCH = 20  # lines of the default walk's batch; DEMO_BATCH=1000 for the big one
+MAX_BATCH = 10_000  # what one POST /v1/batches takes inline
+CALL_SECONDS = 35  # API Gateway answers (or gives up) within 29 s
+TWIN_START_SECONDS = 180
+TWIN_STOP_SECONDS = 60  # then the twin's whole process group is killed
+LINE_FUNDING = 600  # minor units funded per batch line: its 5.00 EUR face value and the fee
+
+
+class DemoFailed(Exception):
+    """The walk cannot go on: one line for the user, and exit status 1."""
+
+
+def _one_line(text: Any, limit: int = 300) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def failure(step: str, method: str, path: str, status: int, body: Any) -> str:
+    """``<step>: <METHOD> <path> answered <status> <problem type> (<title>): <detail>``."""
+    where = f"{step}: {method} {path.split('?')[0] if len(path) > 120 else path} answered {status}"
+    if isinstance(body, dict) and ("type" in body or "title" in body or "detail" in body):
+        return _one_line(f"{where} {body.get('type', '')} ({body.get('title', '')}): {body.get('detail', '')}", 600)
+    return _one_line(f"{where}: {body if body not in (None, '') else '(empty body)'}", 600)
+
+
+class Api:
+    """The twin's API with the state file's keys; every answer is checked against what the step expects."""
+
+    def __init__(self, state: dict[str, Any], timeout: float = CALL_SECONDS) -> None:
+        self.url = state["url"]
+        self.keys = state["api_keys"]
+        self.timeout = timeout
+        self.step = "start"
+
+    def send(self, method: str, path: str, body: Any = None, scope: str = "partner",
+             headers: dict[str, str] | None = None, timeout: float | None = None) -> tuple[int, Any, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {self.keys[scope]}", "Content-Type": "application/json", **(headers or {})})
+        try:
+            try:
+                with urllib.request.urlopen(req, timeout=timeout or self.timeout) as r:
+                    status, raw, answer_headers = r.status, r.read(), r.headers
+            except urllib.error.HTTPError as err:
+                status, raw, answer_headers = err.code, err.read(), err.headers
+        except (OSError, http.client.HTTPException) as err:  # refused, reset, timed out, cut short
+            reason = getattr(err, "reason", None) or err
+            raise DemoFailed(_one_line(f"{self.step}: {method} {path}: no answer from {self.url} "
+                                       f"({type(err).__name__}: {reason})")) from None
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = raw.decode(errors="replace")
+        return status, payload, answer_headers
+
+    def call(self, method: str, path: str, body: Any = None, scope: str = "partner",
+             headers: dict[str, str] | None = None, expect: tuple[int, ...] = (200,)) -> tuple[int, Any]:
+        """``(status, body)`` when the status is one of ``expect``, else :class:`DemoFailed`. A read
+        answered 429 or 503 (rate limit, storage timeout: both retryable) is asked again twice."""
+        for attempt in range(3):
+            status, payload, answer_headers = self.send(method, path, body, scope, headers)
+            if status in expect:
+                return status, payload
+            if method != "GET" or status not in (429, 503) or attempt == 2:
+                break
+            try:
+                time.sleep(min(float(answer_headers.get("Retry-After") or 1), 5))
+            except ValueError:
+                time.sleep(1)
+        raise DemoFailed(failure(self.step, method, path, status, payload))
+
+    def failed(self, method: str, path: str, status: int, body: Any) -> DemoFailed:
+        return DemoFailed(failure(self.step, method, path, status, body))
+
+
+def wait_for(api: Api, what: str, fetch: Callable[[], Any], done: Callable[[Any], bool], seconds: float,
+             interval: float = 0.3, describe: Callable[[Any], str] = str) -> Any:
+    """Poll ``fetch()`` until ``done(value)``; after ``seconds`` a :class:`DemoFailed` naming ``what``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = fetch()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise DemoFailed(_one_line(f"{api.step}: {what} did not happen within {seconds:.0f} s "
+                                       f"(last seen: {describe(value)})"))
+        time.sleep(interval)
+
+
+def check(api: Api, ok: bool, message: str) -> None:
+    if not ok:
+        raise DemoFailed(_one_line(f"{api.step}: {message}"))
+
+
+def _money(m: dict) -> str:
+    return f"{m['value'] // 100:,}.{m['value'] % 100:02d} {m['currency']}"
+
+
+class Demo:
+    def __init__(self, api: Api, state: dict[str, Any], state_file: Path, batch: int, receiver) -> None:
+        self.api = api
+        self.state = state
+        self.state_file = state_file
+        self.batch = batch
+        self.receiver = receiver
+        self.run = uuid.uuid4().hex[:8]
+
+    def step(self, title: str) -> None:
+        self.api.step = title
+        print(f"\n== {title}", flush=True)
+
+    def cli(self, *args: str, seconds: float = 120) -> subprocess.CompletedProcess:
+        """``treue <args>`` on this twin's state file; a non-zero exit is a :class:`DemoFailed`."""
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "functions"), "TREUE_STATE": str(self.state_file)}
+        command = f"treue {' '.join(args)}"
+        try:
+            done = subprocess.run([sys.executable, "-m", "treue.cli", *args], cwd=ROOT, env=env,
+                                  capture_output=True, text=True, timeout=seconds)
+        except subprocess.TimeoutExpired:
+            raise DemoFailed(f"{self.api.step}: `{command}` did not finish within {seconds:.0f} s") from None
+        if done.returncode != 0:
+            last = (done.stderr.strip() or done.stdout.strip() or "(no output)").splitlines()[-1]
+            raise DemoFailed(_one_line(f"{self.api.step}: `{command}` exited {done.returncode}: {last}"))
+        return done
+
+    # ------------------------------------------------------------ the walk
+
+    def walk(self) -> None:
+        mid = self.accrue()
+        self.redeem(mid)
+        self.brand_reward()
+        self.brand_batch()
+        self.books()
+        self.audit()
+        self.deliveries()
+
+    def accrue(self) -> str:
+        api, run = self.api, self.run
+        self.step("Enroll a member (POST /v1/members)")
+        status, member = api.call("POST", "/v1/members", {"email": f"ada.{run}@example.com", "name": "Ada Lovelace",
+                                                          "locale": "en-GB"}, expect=(201,))
+        print(f"   {status}  id={member['id']}  card={member['card_number']}  qr={member['qr_token']}")
+        mid = member["id"]
+
+        self.step("Accrue by API: a 49.99 EUR purchase (POST /v1/members/{id}/purchases)")
+        purchase = {"transaction_id": f"pos-{run}-1", "amount": {"value": 4999, "currency": "EUR"},
+                    "occurred_at": "2026-11-20T10:00:00Z"}
+        status, body = api.call("POST", f"/v1/members/{mid}/purchases", purchase)
+        print(f"   {status}  points_earned={body['points_earned']}  available={body['balance']['available']}")
+        status, body = api.call("POST", f"/v1/members/{mid}/purchases", purchase)
+        print(f"   replay of the same transaction: {status}  replayed={body['replayed']}  "
+              f"available={body['balance']['available']}")
+        check(api, body["replayed"] and body["balance"]["available"] == 49, f"the replay credited again: {body}")
+
+        self.step("Accrue by queue: a 129.00 EUR web-shop order via SQS")
+        import boto3
+        import botocore.exceptions
+
+        sqs = boto3.client("sqs", endpoint_url=self.state["aws_endpoint"], region_name=self.state["region"],
+                           aws_access_key_id="twin", aws_secret_access_key="twin")
+        # no program_id: the program is the one the message's SenderId (moto's fixed sender) is registered to
+        message = {"member": {"email": member["email"]},
+                   "purchase": {"transaction_id": f"shop-{run}-1", "amount": {"value": 12900, "currency": "EUR"},
+                                "occurred_at": "2026-11-21T18:30:00Z"}}
+        try:
+            sqs.send_message(QueueUrl=self.state["queues"]["accrual"], MessageBody=json.dumps(message))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
+            raise DemoFailed(_one_line(f"{api.step}: SQS SendMessage to the accrual queue failed: {err}")) from None
+        balance = wait_for(api, "the queued purchase's 129 points", lambda: api.call(
+            "GET", f"/v1/members/{mid}/balance")[1], lambda b: b["available"] >= 49 + 129, 60)
+        check(api, balance["available"] == 178, f"expected 178 points available, the balance is {balance}")
+        print(f"   balance: {balance}")
+
+        self.step("Goodwill adjustment by an admin key (POST /v1/members/{id}/adjustments)")
+        status, body = api.call("POST", f"/v1/members/{mid}/adjustments",
+                                {"points": 22, "reason": "welcome bonus", "reference": f"bonus-{run}"},
+                                scope="admin")
+        print(f"   {status}  available={body['balance']['available']}")
+
+        self.step("Statement, newest first (GET /v1/members/{id}/ledger)")
+        _, statement = api.call("GET", f"/v1/members/{mid}/ledger", scope="finance")
+        for e in statement["entries"]:
+            print(f"   {e['created_at']}  {e['type']:<10} {e['points']:>+6}  {e['reference']:<22} {e['reason']}")
+        points = [e["points"] for e in statement["entries"]]
+        check(api, points == [22, 129, 49], f"expected the entries +22, +129, +49, the statement has {points}")
+        return mid
+
+    def order(self, label: str, body: dict[str, Any]) -> dict[str, Any]:
+        api = self.api
+        _, accepted = api.call("POST", "/v1/orders", body, headers={"Idempotency-Key": f"{label}-{self.run}"},
+                               expect=(202,))
+        order = wait_for(api, f"order {accepted['order_id']} completing or failing",
+                         lambda: api.call("GET", f"/v1/orders/{accepted['order_id']}")[1],
+                         lambda o: o["status"] in ("COMPLETED", "FAILED"), 90, 0.3, lambda o: o["status"])
+        print(f"   order {order['order_id']}  {order['item']['name']}  {order['points']} points")
+        for h in order["history"]:
+            print(f"     {h['at']}  {h['status']:<10} {h.get('reason', '')}")
+        return order
+
+    def redeem(self, mid: str) -> None:
+        api, run = self.api, self.run
+        self.step("Top up 6,000 bonus points to spend (admin adjustment)")
+        _, body = api.call("POST", f"/v1/members/{mid}/adjustments",
+                           {"points": 6000, "reason": "demo: points to spend", "reference": f"spend-{run}"},
+                           scope="admin")
+        print(f"   available={body['balance']['available']}")
+
+        self.step("Catalog priced in this program's points (GET /v1/catalog?country=DE&max_points=1000)")
+        _, page = api.call("GET", "/v1/catalog?country=DE&max_points=1000&limit=5")
+        for item in page["items"]:
+            print(f"   {item['type']:<9} {item['id']:<26} from {item['min_points']} points")
+
+        self.step("A 25 EUR gift card (POST /v1/orders, then GET /v1/orders/{id}/codes)")
+        gift = self.order("gift", {"member_id": mid, "item_id": "nordlicht-books-eur", "denomination": 2500,
+                                   "delivery": {"method": "email"}})
+        check(api, gift["status"] == "COMPLETED", f"the gift card order {gift['order_id']} ended {gift['status']}")
+        _, codes = api.call("GET", f"/v1/orders/{gift['order_id']}/codes")
+        print(f"   revealed (and recorded): {codes['codes'][0]['code']}")
+
+        self.step("A 10 EUR voucher, redeemed at the till (POST /v1/vouchers/validate, /redeem)")
+        voucher = self.order("voucher", {"member_id": mid, "item_id": "voucher-10-off", "delivery": {"method": "api"}})
+        check(api, voucher["status"] == "COMPLETED",
+              f"the voucher order {voucher['order_id']} ended {voucher['status']}")
+        code = api.call("GET", f"/v1/orders/{voucher['order_id']}/codes")[1]["codes"][0]["code"]
+        _, v = api.call("POST", "/v1/vouchers/validate", {"code": code})
+        print(f"   validate {v['code']}: {v['status']}, {_money(v['value'])} off from {_money(v['minimum_spend'])}")
+        status, v = api.call("POST", "/v1/vouchers/redeem", {"code": code, "reference": f"till-{run}",
+                                                             "purchase_amount": {"value": 6400, "currency": "EUR"}})
+        print(f"   redeem: {status} {v['status']}")
+        status, again = api.call("POST", "/v1/vouchers/redeem", {"code": code, "reference": f"till-{run}-other"},
+                                 expect=(409,))
+        print(f"   a second redemption: {status} {again['detail']}")
+
+        self.step("A 15 EUR donation (an order on a charity)")
+        donation = self.order("donation", {"member_id": mid, "item_id": "kuestenwald", "face_value": 1500,
+                                           "delivery": {"method": "link"}})
+        check(api, donation["status"] == "COMPLETED",
+              f"the donation order {donation['order_id']} ended {donation['status']}")
+        _, receipt = api.call("GET", f"/v1/donations/{donation['donation_id']}")
+        print(f"   receipt {receipt['receipt_number']} for {receipt['charity_name']} ({receipt['registration_id']})")
+
+        self.step("The provider runs out of stock for one order: the order fails and its points come back")
+        self.cli("simulate", "fault", "--program", self.state["program_id"], "--order-key", f"stock-{run}",
+                 "--mode", "out_of_stock")
+        failed = self.order("stock", {"member_id": mid, "item_id": "stadtkino-eur", "denomination": 1000,
+                                      "delivery": {"method": "email"}})
+        check(api, failed["status"] == "FAILED", f"order {failed['order_id']} ended {failed['status']}, not FAILED")
+        _, balance = api.call("GET", f"/v1/members/{mid}/balance")
+        print(f"\n   balance: {balance}")
+        expected = 200 + 6000 - 2500 - 1000 - 1500
+        check(api, balance["held"] == 0 and balance["available"] == expected,
+              f"expected {expected} points available and none held, the balance is {balance}")
+
+    def brand_reward(self) -> None:
+        api, run = self.api, self.run
+        self.step("A brand sends a gift card from its CRM, paid from the budget (POST /v1/rewards)")
+        body = {"recipient": {"email": f"new.hire.{run}@example.com", "name": "Grace"},
+                "item_id": "kaffeekranz-eur", "face_value": 2000, "message": "Welcome aboard",
+                "reference": f"crm-{run}"}
+        status, accepted = api.call("POST", "/v1/rewards", body, headers={"Idempotency-Key": f"crm-{run}"},
+                                    expect=(202,))
+        reward = wait_for(api, f"reward {accepted['reward_id']} completing or failing",
+                          lambda: api.call("GET", f"/v1/rewards/{accepted['reward_id']}")[1],
+                          lambda r: r["status"] in ("COMPLETED", "FAILED"), 90, 0.3, lambda r: r["status"])
+        check(api, reward["status"] == "COMPLETED", f"reward {accepted['reward_id']} ended {reward['status']}")
+        funds = reward["funds"]
+        print(f"   {status}  {accepted['reward_id']}  → {reward['status']}  paid "
+              f"{_money({'value': funds['face'], 'currency': funds['currency']})} + fee "
+              f"{_money({'value': funds['fee'], 'currency': funds['currency']})}  code {reward['codes'][0]['masked']}")
+
+    def brand_batch(self) -> None:
+        api, run, size = self.api, self.run, self.batch
+        self.step(f"A brand thanks {size:,} people at once: one batch, paid from the budget (POST /v1/batches)")
+        funding = {"value": size * LINE_FUNDING, "currency": "EUR"}
+        status, funded = api.call("POST", "/v1/finance/fundings", {"amount": funding, "reference": f"q4-{run}"},
+                                  scope="admin", headers={"Idempotency-Key": f"q4-funding-{run}"}, expect=(200, 201))
+        print(f"   {status}  budget topped up by {_money(funded['amount'])}")
+        lines = [{"reference": f"q4-{run}-{n:05d}", "recipient": {"email": f"staff{n}.{run}@example.com"},
+                  "item_id": "kaffeekranz-eur", "face_value": 500, "message": "Thank you!"} for n in range(1, size + 1)]
+        started = time.monotonic()
+        status, batch = api.call("POST", "/v1/batches", {"name": f"Q4 thank-you {run}", "lines": lines},
+                                 headers={"Idempotency-Key": f"q4-batch-{run}"}, expect=(202,))
+        batch_id = batch["batch_id"]
+        print(f"   {status}  {batch_id}  {batch['lines']:,} lines validated, "
+              f"costing {_money(batch['cost'][0])}, held from the budget; issuing 20 at a time:")
+        tty = sys.stdout.isatty()
+        stall_seconds = 180  # no line issued or failed for this long: the batch is stuck
+        last_done, last_progress, last_line = -1, time.monotonic(), 0.0
+        while True:
+            _, view = api.call("GET", f"/v1/batches/{batch_id}")
+            done = view["counts"]["issued"] + view["counts"]["failed"]
+            finished = view["status"] in ("completed", "completed_with_failures", "halted")
+            if done != last_done:
+                last_done, last_progress = done, time.monotonic()
+            if tty or finished or time.monotonic() - last_line >= 10:  # a log gets a line every 10 s
+                filled = done * 30 // size
+                print(f"{chr(13) if tty else ''}   [{'#' * filled}{'.' * (30 - filled)}] {done:>6,} / {size:,}  "
+                      f"{view['status']:<24}", end="" if tty else "\n", flush=True)
+                last_line = time.monotonic()
+            if finished:
+                break
+            if time.monotonic() - last_progress > stall_seconds:
+                raise DemoFailed(f"{api.step}: batch {batch_id} made no progress for {stall_seconds} s "
+                                 f"({done:,} of {size:,} lines done, status {view['status']})")
+            time.sleep(0.5)
+        if tty:
+            print()
+        print(f"   {view['counts']['issued']:,} issued, {view['counts']['failed']} failed in "
+              f"{time.monotonic() - started:.0f} s; every line: GET /v1/batches/{batch_id}/lines")
+        check(api, view["status"] == "completed", f"batch {batch_id} ended {view['status']}"
+              + (f": {view['halted_reason']}" if view.get("halted_reason") else ""))
+
+    def books(self) -> None:
+        """What finance sees after the walk: the budget that paid, the books, today's reconciliation."""
+        api = self.api
+        self.step("Finance: the EUR budget paid the gift cards, the donation and the batch (GET /v1/finance/budget)")
+        _, budget = api.call("GET", "/v1/finance/budget?currency=EUR&limit=4", scope="finance")
+        eur = budget["budgets"][0]
+        print(f"   available {_money({'value': eur['available'], 'currency': 'EUR'})}, paid "
+              f"{_money({'value': eur['paid_face_value'], 'currency': 'EUR'})} face value + "
+              f"{_money({'value': eur['paid_fees'], 'currency': 'EUR'})} fees")
+        for m in budget["movements"]:
+            print(f"     {m['created_at']}  {m['type']:<7} {m['credit']:<17} {m['amount']:>8}  {m['reference']}")
+        self.step("Finance: trial balance and today's reconciliation")
+        _, trial = api.call("GET", "/v1/finance/trial-balance", scope="finance")
+        for unit in trial["units"]:
+            print(f"   {unit['unit']:<6} total {unit['total']}  "
+                  + "  ".join(f"{a['account']}={a['balance']}" for a in unit["accounts"] if a["balance"]))
+        check(api, trial["balanced"], "the trial balance does not balance")
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        orders, differences, how = reconcile(api, day, self.run, report_seconds=max(300, self.batch * 0.6))
+        print(f"   reconciliation {day}{how}: {orders:,} orders, {differences} differences")
+        check(api, differences == 0, f"the reconciliation of {day} lists {differences} differences")
+
+    def audit(self) -> None:
+        self.step("Audit trail: chained by the sealer schedule (treue audit verify)")
+        verify = self.cli("audit", "verify", "--program", self.state["program_id"])
+        try:
+            result = json.loads(verify.stdout)
+            print(f"   intact={result['intact']}  records={result['records_checked']}  "
+                  f"head={result['head']['hash'][:16]}…")
+        except (ValueError, KeyError, TypeError):
+            raise DemoFailed(_one_line(f"{self.api.step}: `treue audit verify` printed {verify.stdout!r}")) from None
+        check(self.api, result["intact"], "the audit chain is not intact")
+
+    def deliveries(self) -> None:
+        self.step("What the webhook receiver got (every delivery signature-checked)")
+        wait_for(self.api, "the batch.completed webhook delivery", lambda: self.receiver.events("batch.completed"),
+                 bool, 60 + self.batch * 0.2, describe=lambda _: f"{len(self.receiver.events())} deliveries")
+        counts: dict[str, int] = {}
+        for event in self.receiver.events():
+            counts[event["type"]] = counts.get(event["type"], 0) + 1
+        print("   " + ", ".join(f"{n} × {t}" for t, n in sorted(counts.items()))
+              + f";  rejected: {self.receiver.rejected}")
+        check(self.api, self.receiver.rejected == 0,
+              f"{self.receiver.rejected} deliveries failed the signature check")
+
+
+def reconcile(api: Api, day: str, run: str, report_seconds: float = 300) -> tuple[int, int, str]:
+    """Today's reconciliation: (orders checked, differences, how it was answered). A day too large for
+    one request (422 report-too-large) is computed by the report job the problem names."""
+    path = f"/v1/finance/reconciliation?date={day}"
+    status, body = api.call("GET", path, scope="finance", expect=(200, 422))
+    if status == 200:
+        return body["checked"]["orders"], len(body["differences"]), ""
+    request = body.get("report_request") if isinstance(body, dict) else None
+    if not str(body.get("type", "") if isinstance(body, dict) else "").endswith("/report-too-large") or not request:
+        raise api.failed("GET", path, status, body)
+    print(f"   422 report-too-large: {_one_line(body.get('detail', ''), 160)}\n"
+          f"   → as a report job: {request['method']} {request['href']} {json.dumps(request['body'])}", flush=True)
+    _, job = api.call(request["method"], request["href"], request["body"], scope="finance",
+                      headers={"Idempotency-Key": f"demo-recon-{day}-{run}"}, expect=(202,))
+    report_path = f"/v1/finance/reports/{job['report_id']}"
+    report = wait_for(api, f"report job {job['report_id']} completing", lambda: api.call(
+        "GET", report_path, scope="finance")[1], lambda r: r["status"] in ("completed", "failed"),
+        report_seconds, 1.0, lambda r: f"{r['status']}, {r['progress']['items']:,} items read")
+    if report["status"] == "failed":
+        raise DemoFailed(_one_line(f"{api.step}: report job {job['report_id']} failed: {report['failure_reason']}"))
+    return report["summary"]["orders"], report["summary"]["differences"], f" (report job {job['report_id']})"
+
+
+def remove_webhook(api: Api, endpoint_id: str) -> None:
+    """Delete the demo's endpoint and check that GET /v1/webhooks no longer lists it."""
+    api.step = "Remove the demo's webhook endpoint"
+    api.call("DELETE", f"/v1/webhooks/{endpoint_id}", expect=(200, 204, 404))
+    _, listed = api.call("GET", "/v1/webhooks")
+    left = [w["id"] for w in listed["items"] if w["id"] == endpoint_id]
+    check(api, not left, f"webhook {endpoint_id} is still registered after DELETE")
+
+
+def walk(api: Api, state: dict[str, Any], state_file: Path, batch: int) -> None:
+    """The whole walk, with the webhook receiver; its endpoint is removed however the walk ends."""
+    from infra.twin.receiver import Receiver
+
+    receiver = Receiver(echo=True).start()
+    endpoint_id, walked = None, False
+    try:
+        demo = Demo(api, state, state_file, batch, receiver)
+        demo.step(f"Register a webhook endpoint: a local receiver that verifies signatures ({receiver.url})")
+        status, endpoint = api.call("POST", "/v1/webhooks", {"url": receiver.url, "event_types": ["*"],
+                                                             "description": f"make demo {demo.run}"}, expect=(201,))
+        endpoint_id = endpoint["id"]
+        receiver.secrets.append(endpoint["secret"])
+        print(f"   {status}  id={endpoint_id}  secret={endpoint['secret'][:12]}… (shown once)")
+        demo.walk()
+        walked = True
+    finally:
+        if not walked:
+            _ignore_interrupts()  # a second Ctrl-C does not leave the webhook behind (each call has a timeout)
+        try:
+            if endpoint_id:
+                remove_webhook(api, endpoint_id)
+                print(f"\nWebhook endpoint {endpoint_id} removed.", flush=True)
+        except DemoFailed as err:
+            if walked:  # the walk succeeded: a webhook left behind is a failure
+                raise
+            print(f"\nCould not remove webhook endpoint {endpoint_id}: {err}", file=sys.stderr, flush=True)
+        finally:
+            receiver.stop()
+
+
+# ------------------------------------------------------------ the twin
+
+def _read_state(state_file: Path) -> dict[str, Any]:
+    try:
+        return json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _alive(state: dict) -> bool:
     try:
         with urllib.request.urlopen(state["url"] + "/v1/openapi.json", timeout=2) as r:
             return r.status == 200
-    except (OSError, KeyError):
+    except (OSError, KeyError, http.client.HTTPException):
         return False
 
 
-def _call(state, method, path, body=None, scope="partner", headers=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(
-        state["url"] + path, data=data, method=method,
-        headers={"Authorization": f"Bearer {state['api_keys'][scope]}", "Content-Type": "application/json",
-                 **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
+def start_twin(port: int, state_dir: Path, template: str, log: Path) -> subprocess.Popen:
+    """Start ``python -m infra.twin`` in its own session (Ctrl-C reaches only the demo, which stops it
+    after removing its webhook), its output in ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "infra.twin", "--port", str(port), "--state-dir", str(state_dir),
+             "--template", template], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
 
 
-def step(title: str) -> None:
-    print(f"\n== {title}")
-
-
-def walk(state: dict) -> None:
-    from infra.twin.receiver import Receiver
-
-    run = uuid.uuid4().hex[:8]
-    receiver = Receiver(echo=True).start()
-    step(f"Register a webhook endpoint: a local receiver that verifies signatures ({receiver.url})")
-    status, endpoint = _call(state, "POST", "/v1/webhooks", {"url": receiver.url, "event_types": ["*"],
-                                                              "description": "make demo"})
-    assert status == 201, endpoint
-    receiver.secrets.append(endpoint["secret"])
-    print(f"   {status}  id={endpoint['id']}  secret={endpoint['secret'][:12]}… (shown once)")
-    try:
-        _walk(state, run, receiver)
-    finally:
-        _call(state, "DELETE", f"/v1/webhooks/{endpoint['id']}")
-        receiver.stop()
-
-
-def _walk(state: dict, run: str, receiver) -> None:
-    import boto3
-
-    step("Enroll a member (POST /v1/members)")
-    status, member = _call(state, "POST", "/v1/members",
-                           {"email": f"ada.{run}@example.com", "name": "Ada Lovelace", "locale": "en-GB"})
-    assert status == 201, member
-    print(f"   {status}  id={member['id']}  card={member['card_number']}  qr={member['qr_token']}")
-    mid = member["id"]
-
-    step("Accrue by API: a 49.99 EUR purchase (POST /v1/members/{id}/purchases)")
-    purchase = {"transaction_id": f"pos-{run}-1", "amount": {"value": 4999, "currency": "EUR"},
-                "occurred_at": "2026-11-20T10:00:00Z"}
-    status, body = _call(state, "POST", f"/v1/members/{mid}/purchases", purchase)
-    assert status == 200, body
-    print(f"   {status}  points_earned={body['points_earned']}  available={body['balance']['available']}")
-    status, body = _call(state, "POST", f"/v1/members/{mid}/purchases", purchase)
-    print(f"   replay of the same transaction: {status}  replayed={body['replayed']}  "
-          f"available={body['balance']['available']}")
-
-    step("Accrue by queue: a 129.00 EUR web-shop order via SQS")
-    sqs = boto3.client("sqs", endpoint_url=state["aws_endpoint"], region_name=state["region"],
-                       aws_access_key_id="twin", aws_secret_access_key="twin")
-    # no program_id: the program is the one the message's SenderId (moto's fixed sender) is registered to
-    message = {"member": {"email": member["email"]},
-               "purchase": {"transaction_id": f"shop-{run}-1", "amount": {"value": 12900, "currency": "EUR"},
-                            "occurred_at": "2026-11-21T18:30:00Z"}}
-    sqs.send_message(QueueUrl=state["queues"]["accrual"], MessageBody=json.dumps(message))
-    deadline = time.monotonic() + 30
-    balance = {}
-    while time.monotonic() < deadline:
-        _, balance = _call(state, "GET", f"/v1/members/{mid}/balance")
-        if balance["available"] >= 49 + 129:
-            break
-        time.sleep(0.3)
-    assert balance["available"] == 178, balance
-    print(f"   balance: {balance}")
-
-    step("Goodwill adjustment by an admin key (POST /v1/members/{id}/adjustments)")
-    status, body = _call(state, "POST", f"/v1/members/{mid}/adjustments",
-                         {"points": 22, "reason": "welcome bonus", "reference": f"bonus-{run}"}, scope="admin")
-    assert status == 200, body
-    print(f"   {status}  available={body['balance']['available']}")
-
-    step("Statement, newest first (GET /v1/members/{id}/ledger)")
-    status, statement = _call(state, "GET", f"/v1/members/{mid}/ledger", scope="finance")
-    for e in statement["entries"]:
-        print(f"   {e['created_at']}  {e['type']:<10} {e['points']:>+6}  {e['reference']:<22} {e['reason']}")
-    assert [e["points"] for e in statement["entries"]] == [22, 129, 49]
-    redeem(state, run, mid)
-    brand_reward(state, run)
-    brand_batch(state, run)
-    books(state)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not receiver.events("batch.completed"):
-        time.sleep(0.3)
-    step("What the webhook receiver got (every delivery signature-checked)")
-    counts: dict[str, int] = {}
-    for event in receiver.events():
-        counts[event["type"]] = counts.get(event["type"], 0) + 1
-    print("   " + ", ".join(f"{n} × {t}" for t, n in sorted(counts.items())) + f";  rejected: {receiver.rejected}")
-    print("\nDemo complete.")
-
-
-def brand_reward(state: dict, run: str) -> None:
-    step("A brand sends a gift card from its CRM, paid from the budget (POST /v1/rewards)")
-    body = {"recipient": {"email": f"new.hire.{run}@example.com", "name": "Grace"}, "item_id": "kaffeekranz-eur",
-            "face_value": 2000, "message": "Welcome aboard", "reference": f"crm-{run}"}
-    status, accepted = _call(state, "POST", "/v1/rewards", body, headers={"Idempotency-Key": f"crm-{run}"})
-    assert status == 202, accepted
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        _, reward = _call(state, "GET", f"/v1/rewards/{accepted['reward_id']}")
-        if reward["status"] in ("COMPLETED", "FAILED"):
-            break
-        time.sleep(0.2)
-    funds = reward["funds"]
-    print(f"   {status}  {accepted['reward_id']}  → {reward['status']}  paid "
-          f"{_money({'value': funds['face'], 'currency': funds['currency']})} + fee "
-          f"{_money({'value': funds['fee'], 'currency': funds['currency']})}  code {reward['codes'][0]['masked']}")
-
-
-def brand_batch(state: dict, run: str, size: int = 1000) -> None:
-    step(f"A brand thanks {size:,} people at once: one batch, paid from the budget (POST /v1/batches)")
-    status, funded = _call(state, "POST", "/v1/finance/fundings", scope="admin",
-                           headers={"Idempotency-Key": f"q4-funding-{run}"},
-                           body={"amount": {"value": 600_000, "currency": "EUR"}, "reference": f"q4-{run}"})
-    assert status in (200, 201), funded
-    print(f"   {status}  budget topped up by {_money(funded['amount'])}")
-    lines = [{"reference": f"q4-{run}-{n:04d}", "recipient": {"email": f"staff{n}.{run}@example.com"},
-              "item_id": "kaffeekranz-eur", "face_value": 500, "message": "Thank you!"} for n in range(1, size + 1)]
-    started = time.monotonic()
-    status, batch = _call(state, "POST", "/v1/batches", {"name": f"Q4 thank-you {run}", "lines": lines},
-                          headers={"Idempotency-Key": f"q4-batch-{run}"})
-    assert status == 202, batch
-    print(f"   {status}  {batch['batch_id']}  {batch['lines']:,} lines validated, "
-          f"costing {_money(batch['cost'][0])}, held from the budget; issuing 20 at a time:")
+def wait_for_twin(proc: subprocess.Popen, state_file: Path, stale: str | None, log: Path,
+                  seconds: float = TWIN_START_SECONDS) -> dict[str, Any]:
+    """The state of the twin ``proc`` once it answers (its state file no longer the ``stale`` one's)."""
+    deadline = time.monotonic() + seconds
     while True:
-        _, view = _call(state, "GET", f"/v1/batches/{batch['batch_id']}")
-        done = view["counts"]["issued"] + view["counts"]["failed"]
-        filled = done * 30 // size
-        print(f"\r   [{'#' * filled}{'.' * (30 - filled)}] {done:>5,} / {size:,}  {view['status']:<24}",
-              end="", flush=True)
-        if view["status"] in ("completed", "completed_with_failures", "halted"):
-            break
-        time.sleep(0.5)
-    print(f"\n   {view['counts']['issued']:,} issued, {view['counts']['failed']} failed in "
-          f"{time.monotonic() - started:.0f} s; every line: GET /v1/batches/{batch['batch_id']}/lines")
+        state = _read_state(state_file)
+        if state.get("started_at") and state["started_at"] != stale and _alive(state):
+            return state
+        if proc.poll() is not None or time.monotonic() > deadline:
+            reason = (f"exited with status {proc.returncode}" if proc.poll() is not None
+                      else f"did not answer within {seconds:.0f} s")
+            tail = log.read_text(errors="replace").strip().splitlines()[-15:] if log.exists() else []
+            raise DemoFailed(f"the twin {reason}; the end of {log}:\n" + "\n".join(f"   {line}" for line in tail))
+        time.sleep(0.3)
 
 
-def _order(state, run, label, body):
-    status, accepted = _call(state, "POST", "/v1/orders", body, headers={"Idempotency-Key": f"{label}-{run}"})
-    assert status == 202, accepted
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        _, order = _call(state, "GET", f"/v1/orders/{accepted['order_id']}")
-        if order["status"] in ("COMPLETED", "FAILED"):
-            break
-        time.sleep(0.2)
-    print(f"   order {order['order_id']}  {order['item']['name']}  {order['points']} points")
-    for h in order["history"]:
-        print(f"     {h['at']}  {h['status']:<10} {h.get('reason', '')}")
-    return order
+def stop_twin(proc: subprocess.Popen, seconds: float = TWIN_STOP_SECONDS) -> str:
+    """Stop a twin this demo started: SIGTERM, up to ``seconds`` for it to stop its workers and moto,
+    then SIGKILL to its whole process group. Never raises: cleanup does not turn success into failure."""
+    if proc.poll() is not None:
+        return f"had exited ({proc.returncode})"
+    started = time.monotonic()
+    try:
+        proc.terminate()
+        proc.wait(seconds)
+        return f"stopped in {time.monotonic() - started:.1f} s"
+    except subprocess.TimeoutExpired:
+        pass
+    except OSError:
+        return "could not be signalled"
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # its own session: the twin and its function workers
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        return f"did not stop (pid {proc.pid})"
+    return f"killed after {seconds:.0f} s"
 
 
-def _money(m: dict) -> str:
-    return f"{m['value'] // 100}.{m['value'] % 100:02d} {m['currency']}"
+# ------------------------------------------------------------ main
+
+def _batch_size(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of lines") from None
+    if not 1 <= size <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"{size} lines: between 1 and {MAX_BATCH:,}")
+    return size
 
 
-def redeem(state: dict, run: str, mid: str) -> None:
-    step("Top up 6,000 bonus points to spend (admin adjustment)")
-    status, body = _call(state, "POST", f"/v1/members/{mid}/adjustments",
-                         {"points": 6000, "reason": "demo: points to spend", "reference": f"spend-{run}"},
-                         scope="admin")
-    assert status == 200, body
-    print(f"   available={body['balance']['available']}")
-
-    step("Catalog priced in this program's points (GET /v1/catalog?country=DE&max_points=1000)")
-    _, page = _call(state, "GET", "/v1/catalog?country=DE&max_points=1000&limit=5")
-    for item in page["items"]:
-        print(f"   {item['type']:<9} {item['id']:<26} from {item['min_points']} points")
-
-    step("A 25 EUR gift card (POST /v1/orders, then GET /v1/orders/{id}/codes)")
-    gift = _order(state, run, "gift", {"member_id": mid, "item_id": "nordlicht-books-eur", "denomination": 2500,
-                                       "delivery": {"method": "email"}})
-    assert gift["status"] == "COMPLETED", gift
-    _, codes = _call(state, "GET", f"/v1/orders/{gift['order_id']}/codes")
-    print(f"   revealed (and recorded): {codes['codes'][0]['code']}")
-
-    step("A 10 EUR voucher, redeemed at the till (POST /v1/vouchers/validate, /redeem)")
-    voucher = _order(state, run, "voucher", {"member_id": mid, "item_id": "voucher-10-off",
-                                             "delivery": {"method": "api"}})
-    code = _call(state, "GET", f"/v1/orders/{voucher['order_id']}/codes")[1]["codes"][0]["code"]
-    _, v = _call(state, "POST", "/v1/vouchers/validate", {"code": code})
-    print(f"   validate {v['code']}: {v['status']}, {_money(v['value'])} off from {_money(v['minimum_spend'])}")
-    status, v = _call(state, "POST", "/v1/vouchers/redeem", {"code": code, "reference": f"till-{run}",
-                                                              "purchase_amount": {"value": 6400, "currency": "EUR"}})
-    print(f"   redeem: {status} {v['status']}")
-    status, again = _call(state, "POST", "/v1/vouchers/redeem", {"code": code, "reference": f"till-{run}-other"})
-    print(f"   a second redemption: {status} {again['detail']}")
-
-    step("A 15 EUR donation (an order on a charity)")
-    donation = _order(state, run, "donation", {"member_id": mid, "item_id": "kuestenwald", "face_value": 1500,
-                                               "delivery": {"method": "link"}})
-    _, receipt = _call(state, "GET", f"/v1/donations/{donation['donation_id']}")
-    print(f"   receipt {receipt['receipt_number']} for {receipt['charity_name']} ({receipt['registration_id']})")
-
-    step("The provider runs out of stock for one order: the order fails and its points come back")
-    subprocess.run([sys.executable, "-m", "treue.cli", "simulate", "fault", "--program", state["program_id"],
-                    "--order-key", f"stock-{run}", "--mode", "out_of_stock"], cwd=ROOT, check=True,
-                   capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT / "functions"),
-                                             "TREUE_STATE": str(Path(state.get("_state_file", ".treue/local.json")))})
-    failed = _order(state, run, "stock", {"member_id": mid, "item_id": "stadtkino-eur", "denomination": 1000,
-                                          "delivery": {"method": "email"}})
-    assert failed["status"] == "FAILED", failed
-
-    _, balance = _call(state, "GET", f"/v1/members/{mid}/balance")
-    print(f"\n   balance: {balance}")
-    assert balance["held"] == 0 and balance["available"] == 200 + 6000 - 2500 - 1000 - 1500, balance
-
-
-def books(state: dict) -> None:
-    """What finance sees after the walk: the budget that paid, the books, today's reconciliation, the audit chain."""
-    day = time.strftime("%Y-%m-%d", time.gmtime())
-    step("Finance: the EUR budget paid the gift cards, the donation and the batch (GET /v1/finance/budget)")
-    _, budget = _call(state, "GET", "/v1/finance/budget?currency=EUR&limit=4", scope="finance")
-    eur = budget["budgets"][0]
-    print(f"   available {_money({'value': eur['available'], 'currency': 'EUR'})}, paid "
-          f"{_money({'value': eur['paid_face_value'], 'currency': 'EUR'})} face value + "
-          f"{_money({'value': eur['paid_fees'], 'currency': 'EUR'})} fees")
-    for m in budget["movements"]:
-        print(f"     {m['created_at']}  {m['type']:<7} {m['credit']:<17} {m['amount']:>8}  {m['reference']}")
-    step("Finance: trial balance and today's reconciliation")
-    _, trial = _call(state, "GET", "/v1/finance/trial-balance", scope="finance")
-    for unit in trial["units"]:
-        print(f"   {unit['unit']:<6} total {unit['total']}  "
-              + "  ".join(f"{a['account']}={a['balance']}" for a in unit["accounts"] if a["balance"]))
-    _, recon = _call(state, "GET", f"/v1/finance/reconciliation?date={day}", scope="finance")
-    print(f"   reconciliation {day}: {recon['checked']['orders']} orders, {len(recon['differences'])} differences")
-    assert trial["balanced"] and recon["differences"] == [], recon
-    step("Audit trail: chained by the sealer schedule (treue audit verify)")
-    verify = subprocess.run([sys.executable, "-m", "treue.cli", "audit", "verify", "--program", state["program_id"]],
-                            cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT / "functions"),
-                                 "TREUE_STATE": str(Path(state.get("_state_file", ".treue/local.json")))})
-    result = json.loads(verify.stdout)
-    print(f"   intact={result['intact']}  records={result['records_checked']}  head={result['head']['hash'][:16]}…")
-    assert verify.returncode == 0, verify.stderr
+def _ignore_interrupts() -> None:
+    """Cleanup runs to its end: a further Ctrl-C is ignored (every step of it has a time limit)."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.twin.demo")
-    parser.add_argument("--port", type=int, default=3000)
-    parser.add_argument("--state-dir", default=".treue")
+    parser = argparse.ArgumentParser(prog="python -m infra.twin.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=3000, help="port of the twin to start when none runs")
+    parser.add_argument("--state-dir", default=".treue", help="where the twin's local.json is (or will be)")
+    parser.add_argument("--template", default="cdk.out/Treue.template.json", help="template of a twin to start")
+    parser.add_argument("--batch", type=_batch_size, default=None,
+                        help=f"lines in the batch (default: DEMO_BATCH, else {DEFAULT_BATCH})")
     args = parser.parse_args(argv)
-    state_file = Path(args.state_dir) / "local.json"
-    started = None
-    state = json.loads(state_file.read_text()) if state_file.exists() else {}
-    state["_state_file"] = str(state_file.resolve())
-    if not _alive(state):
-        print(f"No twin running; starting one on port {args.port} …")
-        started = subprocess.Popen(
-            [sys.executable, "-m", "infra.twin", "--port", str(args.port), "--state-dir", args.state_dir],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        deadline = time.monotonic() + 120
-        while True:
-            state = json.loads(state_file.read_text()) if state_file.exists() else {}
-            state["_state_file"] = str(state_file.resolve())
-            if _alive(state):
-                break
-            if started.poll() is not None or time.monotonic() > deadline:
-                print(started.stderr.read() if started.poll() is not None else "timed out", file=sys.stderr)
-                return 1
-            time.sleep(0.3)
-    print(f"Twin at {state['url']}, program {state['program_id']}")
+    if args.batch is None:
+        try:
+            args.batch = _batch_size(os.environ.get("DEMO_BATCH") or str(DEFAULT_BATCH))
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"DEMO_BATCH: {err}")
+    state_file = (Path(args.state_dir) / "local.json").resolve()
+    logs = state_file.parent / "logs"
+    began = time.monotonic()
+    interrupts = signal.getsignal(signal.SIGINT)
+    twin: subprocess.Popen | None = None
+    code, twin_seconds = 0, 0.0
     try:
-        walk(state)
+        state = _read_state(state_file)
+        if not _alive(state):
+            print(f"No twin running; starting one on port {args.port} (about a minute) …", flush=True)
+            twin = start_twin(args.port, state_file.parent, str(Path(args.template).resolve()), logs / "twin.out")
+            state = wait_for_twin(twin, state_file, state.get("started_at"), logs / "twin.out")
+            twin_seconds = time.monotonic() - began
+            print(f"Twin started in {twin_seconds:.0f} s; its output: {logs / 'twin.out'}")
+        print(f"Twin at {state['url']}, program {state['program_id']}; batch of {args.batch:,} lines", flush=True)
+        walk(Api(state), state, state_file, args.batch)
+        total = time.monotonic() - began
+        print(f"\nDemo complete in {total:.0f} s" + (f" ({twin_seconds:.0f} s of it starting the twin)"
+                                                     if twin else "") + ".")
+        print(f"Next: the API reference at {state['url']}/docs; the functions' logs in {logs}/; "
+              "README.md from the Quickstart on (finance, brands, webhooks, the CLI).")
+        if twin is None:
+            print(f"The twin keeps running at {state['url']}.")
+    except DemoFailed as err:
+        _ignore_interrupts()
+        print(f"\nDemo failed after {time.monotonic() - began:.0f} s: {err}", file=sys.stderr, flush=True)
+        print(f"The functions' logs: {logs}/", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        _ignore_interrupts()
+        print(f"\nInterrupted after {time.monotonic() - began:.0f} s.", file=sys.stderr, flush=True)
+        code = 130
+    except Exception as err:  # a bug in the walk (an answer of an unexpected shape): one line, the rest in a file
+        _ignore_interrupts()
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / "demo-error.log").write_text(traceback.format_exc())
+        print(f"\nDemo failed: {_one_line(f'{type(err).__name__}: {err}')} (traceback in {logs / 'demo-error.log'})",
+              file=sys.stderr, flush=True)
+        code = 1
     finally:
-        if started:
-            started.terminate()
-            started.wait(20)
-    return 0
+        if twin is not None:
+            _ignore_interrupts()
+            print("Stopping the twin the demo started …", flush=True)
+            print(f"The twin {stop_twin(twin)}.", flush=True)
+        try:
+            signal.signal(signal.SIGINT, interrupts)
+        except (ValueError, TypeError):
+            pass
+    return code
 
 
 if __name__ == "__main__":
