@@ -127,42 +127,6 @@ def test_cli_finance_export_and_reconcile(twin, tmp_path):
     assert bad.returncode == 1 and "date" in bad.stderr
 
 
-def test_the_readme_finance_example_works_verbatim(twin, tmp_path):
-    import re
-    import subprocess
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## For finance teams", 1)[1]
-    script = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
-    (tmp_path / ".treue").mkdir()
-    (tmp_path / ".treue" / "local.json").write_text(twin.state_file.read_text())
-    key = f"sepa-{uuid.uuid4().hex}"  # the twin is shared by the session: a fresh funding each run
-    script = script.replace("sepa-2026-11-24-001", key)
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    text, decoder, docs = done.stdout.strip(), json.JSONDecoder(), []
-    while text:  # JSON documents and one CSV table, back to back
-        if text.startswith("order_id,"):
-            end = text.index("{")
-            docs.append(list(csv.DictReader(io.StringIO(text[:end]))))
-            text = text[end:]
-            continue
-        doc, end = decoder.raw_decode(text)
-        docs.append(doc)
-        text = text[end:].strip()
-    assert len(docs) == 7, docs
-    funding, threshold, budget, payouts, trial, recon, kpis = docs
-    assert "amount" in funding, funding
-    assert funding["amount"] == {"value": 100_000, "currency": "EUR"} and not funding["replayed"]
-    assert threshold == {"currency": "EUR", "low_balance_threshold": 50_000}
-    assert budget["budgets"][0]["currency"] == "EUR" and budget["movements"][0]["id"] == funding["funding_id"]
-    assert all(row["currency"] for row in payouts)
-    assert trial["balanced"] and recon["differences"] == []
-    assert kpis["members"] >= 1 and kpis["liability"]["currency"] == "EUR"
-
-
 def test_a_reconciliation_report_job_runs_in_the_report_worker_and_matches_the_synchronous_answer(twin):
     member = member_with(twin, 3000)
     accepted = order(twin, member, "nordlicht-books-eur", denomination=1000, key=uuid.uuid4().hex)
