@@ -5,6 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # checkov pins its own dependencies: its own virtualenv (infra/checkov.py holds the version)
 CHECKOV := .venv-checkov/.installed
+# Swagger UI for the API reference page (/docs): pinned in web/package-lock.json, installed with npm and
+# copied into the Docs function's code (functions/treue/static, not committed)
+SWAGGER := web/node_modules/swagger-ui-dist
+DOCS_UI := functions/treue/static/swagger-ui-bundle.js
 PORT   ?= 3000
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -31,7 +35,17 @@ $(CHECKOV): $(STAMP) infra/checkov.py
 	$(PY) -m infra.checkov
 	@touch $(CHECKOV)
 
-cdk.out/Treue.template.json: $(STAMP) $(shell find infra functions -name '*.py' -o -name '*.json' -o -name '*.asl.json' 2>/dev/null)
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+$(DOCS_UI): web/node_modules/.package-lock.json
+	@mkdir -p $(dir $(DOCS_UI))
+	cp $(SWAGGER)/swagger-ui.css $(SWAGGER)/swagger-ui-bundle.js.LICENSE.txt $(SWAGGER)/LICENSE $(SWAGGER)/NOTICE \
+	  $(dir $(DOCS_UI))
+	cp $(SWAGGER)/swagger-ui-bundle.js $(DOCS_UI)
+
+cdk.out/Treue.template.json: $(STAMP) $(DOCS_UI) $(shell find infra functions -name '*.py' -o -name '*.json' -o -name '*.asl.json' 2>/dev/null)
 	$(PY) -m infra.app
 
 ## Start the local twin on 127.0.0.1:$(PORT) with a demo program (Ctrl-C stops it)
@@ -43,12 +57,12 @@ demo: cdk.out/Treue.template.json
 	$(PY) -m infra.twin.demo --port $(PORT)
 
 ## The whole suite: unit, integration (moto), infra (synth + cdk-nag + checkov), end-to-end (twin)
-test: $(STAMP) $(CHECKOV)
+test: $(STAMP) $(CHECKOV) $(DOCS_UI)
 	$(PY) -m ruff check functions infra tests
 	$(PY) -m pytest
 
 ## Synthesize the CloudFormation template with cdk-nag AwsSolutions checks
-synth: $(STAMP)
+synth: $(STAMP) $(DOCS_UI)
 	$(PY) -m infra.app
 
 ## checkov's CloudFormation checks on the synthesized template (failed checks, then a summary)
@@ -68,6 +82,7 @@ bench: cdk.out/Treue.template.json
 openapi: $(STAMP)
 	$(PY) -m treue.openapi > functions/treue/openapi.json
 
-## Remove the virtualenvs, cdk.out, .treue (the twin's state, cached templates) and the test caches
+## Remove the virtualenvs, cdk.out, .treue (the twin's state, cached templates), the test caches and Swagger UI
 clean:
-	rm -rf $(VENV) .venv-checkov .venv-checkov.lock cdk.out .treue .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-checkov .venv-checkov.lock cdk.out .treue .pytest_cache .hypothesis web/node_modules \
+	  $(dir $(DOCS_UI))

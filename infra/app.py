@@ -28,8 +28,18 @@ def check_catalog() -> None:
         raise SystemExit(f"catalog: {err}") from err
 
 
+def check_docs_ui() -> None:
+    """The Docs function serves the API reference page's Swagger UI from its code: without it, no synth."""
+    from infra.components import DOCS_UI
+
+    if not DOCS_UI.exists():
+        raise SystemExit(f"{DOCS_UI.relative_to(ROOT)} is missing (the API reference page at /docs needs it): "
+                         "run `make synth`, which installs it from web/package-lock.json with npm")
+
+
 def build(outdir: str | None = None) -> cdk.App:
     check_catalog()
+    check_docs_ui()
     app = cdk.App(outdir=outdir or os.environ.get("CDK_OUTDIR", "cdk.out"))
     TreueStack(app, STACK_NAME, description="Treue: rewards and payouts pipeline")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -24,6 +24,9 @@ from constructs import Construct
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
+# Files of the API reference page (/docs) that make copies from web/node_modules (not committed)
+STATIC = "treue/static"
+DOCS_UI = FUNCTIONS_DIR / STATIC / "swagger-ui-bundle.js"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 # Official Powertools for AWS Lambda (Python) v3 layer: Powertools, pydantic v2, the X-Ray SDK.
 POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:{version}"
@@ -317,6 +320,7 @@ class Function(Construct):
         timeout: Duration = Duration.seconds(10),
         memory: int = 512,
         reserved_concurrency: int | None = None,
+        static: bool = False,
     ) -> None:
         super().__init__(scope, id)
         self.log_group = log_group(self, "Logs", logs.RetentionDays.ONE_MONTH)
@@ -327,8 +331,10 @@ class Function(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             handler=handler,
+            # treue/static (the API reference page's Swagger UI, ~2 MB) only where asked for: the Docs function
             code=lambda_.Code.from_asset(
-                str(FUNCTIONS_DIR), exclude=["**/__pycache__", "*.pyc", "treue/cli.py", "*.egg-info"]
+                str(FUNCTIONS_DIR),
+                exclude=["**/__pycache__", "*.pyc", "treue/cli.py", "*.egg-info", *([] if static else [STATIC])],
             ),
             description=description,
             layers=[layer],
@@ -583,8 +589,9 @@ class PartnerApi(Construct):
         integration = apigw.LambdaIntegration(fn, proxy=True)
         if public:
             m = resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.NONE)
-            acknowledge(m, "AwsSolutions-APIG4", "The API description is public, like the docs it feeds.")
-            checkov_skip(m.node.default_child, "CKV_AWS_59", "The API description is public, like the docs it feeds.")
+            reason = "The API description and its reference page are public, like any API's documentation."
+            acknowledge(m, "AwsSolutions-APIG4", reason)
+            checkov_skip(m.node.default_child, "CKV_AWS_59", reason)
             return m
         return resource.add_method(
             method, integration, authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM,

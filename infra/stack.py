@@ -83,6 +83,8 @@ ROUTES = [
     ("PUT", "/v1/queue-senders/{principal_id}", "QueueSenders"),
     ("DELETE", "/v1/queue-senders/{principal_id}", "QueueSenders"),
 ]
+# The Docs function's public GET routes: the OpenAPI document, the API reference page and its files
+DOCS_ROUTES = ("/v1/openapi.json", "/docs", "/docs/{asset}")
 
 # The payout workflow's task functions: ASL substitution name → (construct id, handler, description)
 PAYOUT_TASKS = {
@@ -170,8 +172,9 @@ class TreueStack(Stack):
         for fn in (orders, vouchers, rewards, webhooks_fn, sender, *tasks.values(), *batch_tasks.values()):
             for k, v in codes.environment().items():
                 fn.function.add_environment(k, v)
-        docs = Function(self, "Docs", handler="treue.handlers.docs.handler", description="OpenAPI document",
-                        environment={}, layer=layer, memory=128)
+        docs = Function(self, "Docs", handler="treue.handlers.docs.handler",
+                        description="OpenAPI document and the API reference page (/docs)",
+                        environment={}, layer=layer, memory=128, static=True)
 
         storage.table.grant(authorizer.function, "dynamodb:GetItem")
         storage.table.grant(enrollment.function, "dynamodb:GetItem")
@@ -276,7 +279,8 @@ class TreueStack(Stack):
                       "Batches": batches_fn.function, "QueueSenders": queue_senders_fn.function}
         for method, path, name in ROUTES:
             api.route(method, path, capability[name])
-        api.route("GET", "/v1/openapi.json", docs.function, public=True)
+        for path in DOCS_ROUTES:  # the OpenAPI document and the API reference page: no key
+            api.route("GET", path, docs.function, public=True)
 
         # The audit sealer chains the records every transaction appends (treue.store.audit)
         events.Rule(self, "AuditSealSchedule", description="Seal new audit records into each program's chain",

@@ -34,6 +34,7 @@ def _synth_inputs_digest() -> str:
     for folder in ("infra", "functions"):
         files += sorted(p for p in (ROOT / folder).rglob("*") if p.is_file() and p.suffix in (".py", ".json")
                         and "__pycache__" not in p.parts)
+    files += sorted(p for p in (ROOT / "functions" / "treue" / "static").glob("*") if p.is_file())  # Swagger UI
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import html
 import json
 import socket
 import sys
@@ -94,6 +95,8 @@ class Gateway:
         self.server: ThreadingHTTPServer | None = None
         self.access_log = Path(access_log) if access_log else None
         self.echo = echo  # where access lines are printed too (the terminal of `make run`)
+        # what the landing page at / shows: the twin's state file (<state dir>/local.json, next to logs/)
+        self.state_file = self.access_log.parent.parent / "local.json" if self.access_log else None
         self._log_lock = threading.Lock()
 
     # ------------------------------------------------------------ gateway responses
@@ -132,6 +135,8 @@ class Gateway:
         path = url.path or "/"
         if len(body) > MAX_BODY:
             return self.gateway_response("REQUEST_TOO_LARGE", path, request_id)
+        if path == "/" and method in ("GET", "HEAD") and not any(r.match(path) is not None for r in self.routes):
+            return self.landing_page(headers, request_id)
         route, params = None, None
         for r in self.routes:  # as API Gateway: a literal path part wins over a {parameter}
             if r.method == method and (p := r.match(path)) is not None and (route is None or len(p) < len(params)):
@@ -211,6 +216,26 @@ class Gateway:
         data = base64.b64decode(out_body) if result.get("isBase64Encoded") else str(out_body).encode()
         out_headers["x-amzn-RequestId"] = request_id
         return Answer(int(result.get("statusCode", 200)), out_headers, data, request_id, integration.spec.name)
+
+    # ------------------------------------------------------------ landing page (the twin only)
+
+    def landing_page(self, headers: dict[str, str], request_id: str) -> Answer:
+        """GET / on the twin: links to the API reference and the OpenAPI document, the program, its keys and
+        where they are kept, the logs. The keys are shown only to a request addressed to a loopback name
+        (the twin listens on 127.0.0.1 only; a page of another site rebinding its name to 127.0.0.1 gets
+        none): they are the demo program's and already printed by `make run` and kept in local.json."""
+        state: dict[str, Any] = {}
+        if self.state_file is not None and self.state_file.exists():
+            try:
+                state = json.loads(self.state_file.read_text())
+            except ValueError:  # being written
+                state = {}
+        page = landing_html(state, self.state_file, _host_name(headers) in LOOPBACK_NAMES,
+                            {r.path for r in self.routes if r.method == "GET"})
+        return Answer(200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+                            "Content-Security-Policy": LANDING_CSP, "X-Content-Type-Options": "nosniff",
+                            "Referrer-Policy": "no-referrer", "x-amzn-RequestId": request_id},
+                      page.encode(), request_id)
 
     # ------------------------------------------------------------ access log
 
@@ -355,6 +380,72 @@ def _discard_input(connection: socket.socket, seconds: float = 2.0, limit: int =
             read += len(chunk)
     except OSError:
         pass
+
+
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]"}
+LANDING_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+# Pages still to come; listed, and linked once the stack has a GET route for them
+COMING = (("/portal", "Member portal"), ("/console", "Staff console"))
+
+
+def _host_name(headers: dict[str, str]) -> str:
+    """The name of the Host header, without its port."""
+    host = next((v for k, v in headers.items() if k.lower() == "host"), "").strip().lower()
+    return host.split("]", 1)[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+
+
+def landing_html(state: dict[str, Any], state_file: Path | None, show_keys: bool, get_routes: set[str]) -> str:
+    """The twin's landing page: every link is relative to / and every value escaped."""
+    e = html.escape
+    keys = state.get("api_keys") or {}
+    if not state.get("program_id"):
+        program = "<p>The twin is starting: reload in a moment.</p>"
+    else:
+        program = f"<p>Program <code>{e(str(state['program_id']))}</code></p>"
+    where = f"<code>{e(str(state_file))}</code>" if state_file else "the twin's state file"
+    if keys and show_keys:
+        rows = "".join(f"<tr><th>{e(str(scope))}</th><td><code>{e(str(key))}</code></td></tr>"
+                       for scope, key in keys.items())
+        keys_html = (f"<p>API keys of the demo program, one per scope (also in {where}): send one as "
+                     f"<code>Authorization: Bearer &lt;key&gt;</code>, or paste it into Authorize on the API "
+                     f"reference.</p><table>{rows}</table>")
+    else:
+        keys_html = (f"<p>The demo program's API keys, one per scope, are in {where} "
+                     "(under <code>api_keys</code>) and in the terminal of <code>make run</code>.</p>")
+    logs = f"<code>{e(str(state_file.parent / 'logs'))}/</code>" if state_file else "the logs folder"
+    coming = "".join(
+        f'<li><a href="{e(path.lstrip("/"))}">{e(name)}</a></li>' if path in get_routes
+        else f"<li>{e(name)} (<code>{e(path)}</code>): not built yet</li>"
+        for path, name in COMING
+    )
+    aws = (f"<li>Local AWS endpoint (moto): <code>{e(str(state['aws_endpoint']))}</code></li>"
+           if state.get("aws_endpoint") else "")
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Treue twin</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}}
+th{{text-align:left;padding-right:1rem}}code{{font-size:.9em}}</style>
+</head>
+<body>
+<h1>Treue twin</h1>
+<p>The whole stack on this machine: the partner API as deployed, with moto as AWS.</p>
+<ul>
+<li><a href="docs">API reference</a> (<code>/docs</code>): every route, with Try it out</li>
+<li><a href="v1/openapi.json">OpenAPI document</a> (<code>/v1/openapi.json</code>)</li>
+{aws}</ul>
+<h2>Program and keys</h2>
+{program}
+{keys_html}
+<h2>Logs</h2>
+<p>In {logs}: <code>access.log</code> (one line per request, this page's too) and one log per function.</p>
+<h2>Coming</h2>
+<ul>{coming}</ul>
+</body>
+</html>
+"""
 
 
 def _allows(document: dict[str, Any], method_arn: str) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.stack import BATCH_TASKS, PAYOUT_TASKS, ROUTES
+from infra.stack import BATCH_TASKS, DOCS_ROUTES, PAYOUT_TASKS, ROUTES
 from infra.twin.template import load
 from treue.handlers import api_routes
 
@@ -102,10 +102,30 @@ def test_only_the_functions_that_queue_messages_may_send_them(template):
 def test_routes_match_the_handlers_and_all_but_docs_need_the_authorizer(synthesized):
     model = load(synthesized)
     declared = {(r.method, r.path) for r in model.routes}
-    assert declared == {(m, p) for m, p, _ in ROUTES} | {("GET", "/v1/openapi.json")}
-    assert declared - {("GET", "/v1/openapi.json")} == api_routes()
+    docs = {("GET", "/v1/openapi.json"), ("GET", "/docs"), ("GET", "/docs/{asset}")}
+    assert {("GET", p) for p in DOCS_ROUTES} == docs
+    assert declared == {(m, p) for m, p, _ in ROUTES} | docs
+    assert declared - docs == api_routes()
     for r in model.routes:
-        assert (r.authorizer is None) == (r.path == "/v1/openapi.json"), r
+        assert (r.authorizer is None) == ((r.method, r.path) in docs), r
+    assert len({r.function for r in model.routes if (r.method, r.path) in docs}) == 1  # the Docs function
+
+
+def test_only_the_docs_function_carries_swagger_ui_and_its_asset_has_it(synthesized, template):
+    """make copies Swagger UI into functions/treue/static; the Docs function's code asset holds it (the page loads
+    nothing from elsewhere), the other functions' asset leaves its ~2 MB out."""
+    functions = of_type(template, "AWS::Lambda::Function")
+    keys = {k: f["Properties"]["Code"]["S3Key"].removesuffix(".zip") for k, f in functions.items()
+            if "S3Key" in f["Properties"]["Code"]}
+    [docs] = [k for k, f in functions.items() if f["Properties"]["Handler"] == "treue.handlers.docs.handler"]
+    bundle = Path("treue") / "static" / "swagger-ui-bundle.js"
+    assert (synthesized.parent / f"asset.{keys[docs]}" / bundle).stat().st_size > 100_000
+    assert (synthesized.parent / f"asset.{keys[docs]}" / "treue" / "static" / "swagger-ui.css").exists()
+    others = {h for k, h in keys.items() if k != docs}
+    assert others and keys[docs] not in others
+    for h in others:
+        assert (synthesized.parent / f"asset.{h}" / "treue" / "handlers").is_dir()
+        assert not (synthesized.parent / f"asset.{h}" / bundle).exists()
 
 
 def test_errors_from_the_gateway_are_problem_json(template):
