@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         keys = state["api_keys"]
         print(
             f"Treue twin ready at {state['url']}  (AWS endpoint {state['aws_endpoint']})\n"
+            f"  docs      {state['url']}/docs\n"
             f"  program   {state['program_id']}\n"
             f"  partner   {keys['partner']}\n"
             f"  finance   {keys['finance']}\n"
