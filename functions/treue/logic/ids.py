@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 import time
@@ -9,9 +11,37 @@ import time
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
-def new_id(prefix: str) -> str:
-    """A 26-character, time-ordered id (48-bit milliseconds + 80 random bits), e.g. ``mbr_01j…``."""
-    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+class SeededSource:
+    """Ids and secrets from a seed instead of the OS CSPRNG: HMAC-SHA256 keyed with the seed over a
+    label, so the same seed and label always give the same value and another seed another one.
+
+    Only for the local twin's demo program, whose id and keys should survive a restart (``make run
+    SEED=…``); everything else, and everything deployed, draws from ``secrets``. A seeded key is as
+    secret as its seed."""
+
+    EPOCH_MS = 1_767_225_600_000  # the time part of every seeded id: 2026-01-01T00:00:00Z
+
+    def __init__(self, seed: str) -> None:
+        if not seed:
+            raise ValueError("a seed is a non-empty word")
+        self._key = seed.encode()
+
+    def bytes(self, label: str, n: int) -> bytes:
+        """``n`` bytes for ``label`` (HMAC-SHA256 blocks over ``label`` and a counter)."""
+        out, counter = b"", 0
+        while len(out) < n:
+            out += hmac.new(self._key, f"{label}\0{counter}".encode(), hashlib.sha256).digest()
+            counter += 1
+        return out[:n]
+
+
+def new_id(prefix: str, source: SeededSource | None = None, label: str = "") -> str:
+    """A 26-character, time-ordered id (48-bit milliseconds + 80 random bits), e.g. ``mbr_01j…``; with a
+    ``source``, the id of ``label`` from that seed (a fixed time part and 80 bits derived from the seed)."""
+    if source is None:
+        value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+    else:
+        value = (source.EPOCH_MS << 80) | int.from_bytes(source.bytes(f"id:{prefix}:{label}", 10), "big")
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])
@@ -22,8 +52,6 @@ def new_id(prefix: str) -> str:
 def derived_id(prefix: str, source_id: str, key: str) -> str:
     """A deterministic id in the :func:`new_id` shape: ``source_id``'s time part (its first 10
     characters) and 16 characters of a hash of ``source_id`` and ``key``; the same inputs give the same id."""
-    import hashlib
-
     digest = int.from_bytes(hashlib.sha256(f"{source_id}:{key}".encode()).digest()[:10], "big")
     chars = []
     for _ in range(16):

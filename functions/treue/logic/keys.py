@@ -7,13 +7,14 @@ entropy an unkeyed hash is enough (NIST SP 800-63B asks keyed hashes below 112 b
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from treue.logic.ids import new_id
+from treue.logic.ids import SeededSource, new_id
 
 
 class Scope(StrEnum):
@@ -40,10 +41,15 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def generate(program_id: str, scope: Scope, now: str) -> tuple[str, ApiKeyRecord]:
-    """A new key: the plaintext (to show once) and the record to store."""
-    key_id = new_id("key")
-    secret = secrets.token_urlsafe(32)
+def generate(program_id: str, scope: Scope, now: str, source: SeededSource | None = None) -> tuple[str, ApiKeyRecord]:
+    """A new key: the plaintext (to show once) and the record to store. With a ``source`` (the twin's
+    ``SEED``) the key id and the 256-bit secret are those of this program and scope from that seed."""
+    if source is None:
+        key_id = new_id("key")
+        secret = secrets.token_urlsafe(32)
+    else:
+        key_id = new_id("key", source, f"{program_id}:{scope}")
+        secret = base64.urlsafe_b64encode(source.bytes(f"key-secret:{program_id}:{scope}", 32)).rstrip(b"=").decode()
     record = ApiKeyRecord(key_id, program_id, Scope(scope), hash_secret(secret), now)
     return f"trk_{key_id}_{secret}", record
 

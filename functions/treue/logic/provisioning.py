@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from treue.core.programs import Program
 from treue.logic import keys
-from treue.logic.ids import new_id
+from treue.logic.ids import SeededSource, new_id
 
 
 class UsagePlanPort(Protocol):
@@ -17,12 +17,14 @@ class UsagePlanPort(Protocol):
 
 
 def create_program(store, name: str, currency: str, now: str, usage_plan: UsagePlanPort | None = None,
-                   **settings: Any) -> dict[str, Any]:
+                   source: SeededSource | None = None, **settings: Any) -> dict[str, Any]:
     """A new program with one key per scope; the keys are in the answer and nowhere else. With
-    ``usage_plan``, the program's API access is enabled too (see :func:`enable_api`)."""
-    program = Program(id=new_id("prg"), name=name, currency=currency.upper(), created_at=now, **settings)
+    ``usage_plan``, the program's API access is enabled too (see :func:`enable_api`). With a ``source``
+    (the twin's demo program, ``SEED``) the program id, key ids and keys come from that seed."""
+    program = Program(id=new_id("prg", source, "program"), name=name, currency=currency.upper(), created_at=now,
+                      **settings)
     store.put_program(program)
-    api_keys = {str(scope): create_key(store, program.id, scope, now)["api_key"] for scope in keys.Scope}
+    api_keys = {str(scope): create_key(store, program.id, scope, now, source)["api_key"] for scope in keys.Scope}
     out: dict[str, Any] = {"program_id": program.id, "api_keys": api_keys}
     if usage_plan is not None:
         out["usage_plan_key_id"] = enable_api(store, usage_plan, program.id)
@@ -36,9 +38,9 @@ def enable_api(store, usage_plan: UsagePlanPort, program_id: str) -> str:
     return usage_plan.enroll(program_id)
 
 
-def create_key(store, program_id: str, scope: str, now: str) -> dict[str, Any]:
+def create_key(store, program_id: str, scope: str, now: str, source: SeededSource | None = None) -> dict[str, Any]:
     if store.get_program(program_id) is None:
         raise LookupError(f"no program {program_id}")
-    plaintext, record = keys.generate(program_id, keys.Scope(scope), now)
+    plaintext, record = keys.generate(program_id, keys.Scope(scope), now, source)
     store.put_api_key(record)
     return {"key_id": record.key_id, "program_id": program_id, "scope": str(record.scope), "api_key": plaintext}
