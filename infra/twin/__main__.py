@@ -1,4 +1,7 @@
-"""``python -m infra.twin``: run the local twin until Ctrl-C."""
+"""``python -m infra.twin``: run the local twin until Ctrl-C (or SIGTERM), then say it stopped.
+
+The twin keeps everything in memory (moto): a restart starts afresh, with a new demo program unless
+``--seed`` (``TREUE_SEED``, ``make run SEED=…``) makes its id and keys the same on every start."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from infra.twin.runner import Twin
+from infra.twin.runner import Twin, TwinStopped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,22 +28,43 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the stack's schedules (the audit sealer) at most this many seconds apart")
     parser.add_argument("--webhook-retry-seconds", type=int, default=None,
                         help="base of the webhook retry backoff (deployed: 30 s)")
+    parser.add_argument("--seed", default=os.environ.get("TREUE_SEED") or None,
+                        help="a word: the demo program's id and API keys are derived from it, the same on every "
+                             "start (default TREUE_SEED; without one they are random)")
     args = parser.parse_args(argv)
     if not Path(args.template).exists():
         print(f"{args.template} is missing: run `make synth` first", file=sys.stderr)
         return 2
     twin = Twin(args.template, args.port, args.state_dir, args.aws_port, args.concurrency, args.visibility_timeout,
-                schedule_seconds=args.schedule_seconds, webhook_retry_seconds=args.webhook_retry_seconds)
+                schedule_seconds=args.schedule_seconds, webhook_retry_seconds=args.webhook_retry_seconds,
+                demo_seed=args.seed)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def on_signal(*_) -> None:  # Ctrl-C or SIGTERM: stop (a start in progress gives up at its next step)
+        stop.set()
+        twin.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    state = None
     try:
-        state = twin.start()
+        try:
+            state = twin.start()
+        except TwinStopped:
+            pass
+    finally:
+        if state is None:
+            twin.stop()
+    if state is None:
+        print("Treue twin stopped while starting.", flush=True)
+        return 0
+    try:
         keys = state["api_keys"]
+        seeded = f"   (seed {args.seed!r}: this id and these keys on every start)" if args.seed else ""
         print(
             f"Treue twin ready at {state['url']}  (AWS endpoint {state['aws_endpoint']})\n"
             f"  docs      {state['url']}/docs\n"
-            f"  program   {state['program_id']}\n"
+            f"  program   {state['program_id']}{seeded}\n"
             f"  partner   {keys['partner']}\n"
             f"  finance   {keys['finance']}\n"
             f"  admin     {keys['admin']}\n"
@@ -52,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         stop.wait()
     finally:
         twin.stop()
+    print("Treue twin stopped.", flush=True)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import threading
@@ -18,7 +19,15 @@ import boto3
 
 from infra.twin import iam
 from infra.twin.gateway import BACKLOG, Gateway, UsageLimits
-from infra.twin.lambdas import MOTO_CONFIG, definition, route_lambda_invocations
+from infra.twin.lambdas import (
+    MOTO_CONFIG,
+    ExecutionEnd,
+    definition,
+    error_names,
+    quiet_expected_failures,
+    report_execution_ends,
+    route_lambda_invocations,
+)
 from infra.twin.pollers import MotoStreamReader, QueuePoller, Scheduler, StreamPoller
 from infra.twin.serialize import serialize_moto_dynamodb
 from infra.twin.template import ACCOUNT, REGION, Model, Resolver, load
@@ -32,6 +41,41 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "twin", "AWS_SECRET_ACCESS_KEY": "twin"}
 DEMO_EXCHANGE_RATES = {"USD": 920_000, "GBP": 1_170_000, "CHF": 1_060_000, "SEK": 87_000}
 # The demo program's opening budget per currency, minor units (5,000.00 each)
 DEMO_BUDGET = {"EUR": 500_000, "USD": 500_000, "GBP": 500_000, "CHF": 500_000, "SEK": 500_000}
+
+
+_CDK_HASH = re.compile(r"(?<=[a-z0-9])[0-9A-F]{8}$")  # the hash CDK appends to a construct's logical id
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# files of the logs folder that are not a function's
+OWN_LOGS = ("access.log", DENIED_LOG, "workflows.log")
+
+
+def readable_name(logical_id: str, kind: str = "Function") -> str:
+    """A resource's logical id as a short kebab-case name: without CDK's hash and the trailing kind,
+    ``OrdersFunction520DBA95`` → ``orders``, ``PayoutIssueGiftCardFunction16EEB7D5`` →
+    ``payout-issue-gift-card``, ``PayoutStateMachine0B4DD8AB`` (kind ``StateMachine``) → ``payout``."""
+    base = _CDK_HASH.sub("", logical_id)
+    if base.endswith(kind) and len(base) > len(kind):
+        base = base[: -len(kind)]
+    return "-".join(word.lower() for word in _WORDS.findall(base)) or logical_id.lower()
+
+
+def log_names(logical_ids, taken=OWN_LOGS) -> dict[str, str]:
+    """Each function's log file name (``orders.log``), unique: a name already taken (by another
+    function, in logical id order, or by the twin's own logs) gets ``-2``, ``-3``… appended."""
+    used = set(taken)
+    names = {}
+    for lid in sorted(logical_ids):
+        base = readable_name(lid)
+        name, n = f"{base}.log", 2
+        while name in used:
+            name, n = f"{base}-{n}.log", n + 1
+        used.add(name)
+        names[lid] = name
+    return names
+
+
+class TwinStopped(Exception):
+    """Stopped (Ctrl-C) while starting."""
 
 
 def free_port() -> int:
@@ -64,6 +108,7 @@ class Twin:
         seed: bool = True,
         schedule_seconds: float = 5,
         webhook_retry_seconds: int | None = None,
+        demo_seed: str | None = None,
     ) -> None:
         self.model: Model = load(template)
         self.port = port or free_port()
@@ -72,6 +117,8 @@ class Twin:
         self.concurrency = concurrency
         self.visibility_timeout = visibility_timeout
         self.seed = seed
+        # the demo program's id, key ids and keys from this word (the same on every start), else random
+        self.demo_seed = demo_seed or None
         self.schedule_seconds = schedule_seconds  # schedules run at most this far apart locally
         self.schedulers: list[Scheduler] = []
         # What differs locally, set only where the template defines the variable: webhooks may go to
@@ -84,6 +131,10 @@ class Twin:
         self.pools: dict[str, FunctionPool] = {}
         self.pollers: list[QueuePoller | StreamPoller] = []
         self.state: dict[str, Any] = {}
+        self.stopping = threading.Event()  # set by Ctrl-C: a start in progress gives up at its next step
+        self.expected_errors: frozenset[str] = frozenset()
+        self.failure_reasons: dict[str, str] = {}
+        self._print_lock = threading.Lock()
 
     usage_plan_id: str | None = None
 
@@ -121,6 +172,10 @@ class Twin:
 
     # ------------------------------------------------------------ lifecycle
 
+    def _check_stopping(self) -> None:
+        if self.stopping.is_set():
+            raise TwinStopped()
+
     def start(self) -> dict[str, Any]:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
@@ -130,6 +185,7 @@ class Twin:
                 probe.bind(("127.0.0.1", self.port))
             except OSError as err:
                 raise SystemExit(f"port {self.port} is in use (another twin?); set PORT to use another") from err
+        self._fresh_logs()  # after the port check: a second twin on a taken port leaves the first one's logs
         from moto.core.config import default_user_config
 
         serialize_moto_dynamodb()
@@ -144,6 +200,8 @@ class Twin:
         WSGIRequestHandler.protocol_version = "HTTP/1.1"
         # the AWS endpoint takes as many waiting connections as the gateway (werkzeug's default is 128)
         ThreadedWSGIServer.request_queue_size = BACKLOG
+        self._expect_workflow_failures()
+        self._check_stopping()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self.moto.start()
         resolver = Resolver(self.model, self.url)
@@ -152,10 +210,13 @@ class Twin:
         self._create_keys()
         self._create_buckets()
         self._create_state_machines(resolver)  # task ARNs are names, known before the workers start
+        self._check_stopping()
         self._start_functions(resolver)
+        self._check_stopping()
         route_lambda_invocations(self._invoke)
+        report_execution_ends(self._report_execution)
         self.gateway = Gateway(self.model.routes, self.pools, self.model.gateway_responses,
-                               access_log=self.state_dir / "logs" / "access.log")
+                               access_log=self.logs_dir / "access.log")
         self.gateway.usage = self._usage_limits()
         self.gateway.serve("127.0.0.1", self.port)
         sqs = self.client("sqs")
@@ -177,21 +238,27 @@ class Twin:
                                   min(schedule.seconds, self.schedule_seconds))
             scheduler.start()
             self.schedulers.append(scheduler)
+        self._check_stopping()
         self.state = self._describe(resolver)
         self.state["catalog"] = self.load_catalog()
         if self.seed:
-            self.state.update(self.seed_program("Demo Café", "EUR"))
+            self.state.update(self.seed_program("Demo Café", "EUR", self.demo_seed))
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "local.json").write_text(json.dumps(self.state, indent=2) + "\n")
         return self.state
 
     def stop(self) -> None:
+        self.stopping.set()  # no more execution reports: work in flight is dropped with the in-memory data
         for p in [*self.pollers, *self.schedulers]:
             p.stop()
         if getattr(self, "gateway", None) and self.gateway.server:
             self.gateway.server.shutdown()
-        for pool in self.pools.values():
+        pools = list(self.pools.values())
+        for pool in pools:  # every worker is asked at once, then each is awaited (or killed)
+            pool.begin_stop()
+        for pool in pools:
             pool.stop()
+        logging.getLogger("moto").setLevel(logging.CRITICAL)  # tasks of executions in flight fail now
         if getattr(self, "moto", None):
             self.moto.stop()
         state_file = self.state_dir / "local.json"
@@ -277,10 +344,20 @@ class Twin:
             if not progressed:
                 raise RuntimeError(f"cannot order queues {list(pending)}")
 
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def _fresh_logs(self) -> None:
+        """The logs folder holds this run's logs only: every ``*.log`` of an earlier run goes (the
+        denials file is made again only when a call is denied, which the end-to-end suite checks)."""
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.logs_dir.glob("*.log"):
+            old.unlink(missing_ok=True)
+
     def _start_functions(self, resolver: Resolver) -> None:
-        logs = self.state_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        (logs / DENIED_LOG).unlink(missing_ok=True)  # this run's denials only
+        logs = self.logs_dir
+        names = log_names(self.model.functions)
         policies = iam.load({"Resources": self.model.resources})
         for lid, spec in self.model.functions.items():
             env = {k: str(v) for k, v in resolver.resolve(spec.environment).items()}
@@ -304,12 +381,62 @@ class Twin:
                 }
             )
             policy = policies[lid].resolved(lambda node: iam.resolve_with(resolver, node))
-            self.pools[lid] = FunctionPool(spec, env, str(logs / f"{spec.name}.log"), self.concurrency, policy)
-        threads = [threading.Thread(target=p.prestart) for p in self.pools.values()]
+            self.pools[lid] = FunctionPool(spec, env, str(logs / names[lid]), self.concurrency, policy,
+                                           self.expected_errors)
+        threads = [threading.Thread(target=p.prestart, daemon=True) for p in self.pools.values()]
         for t in threads:
             t.start()
         for t in threads:
-            t.join()
+            while t.is_alive() and not self.stopping.is_set():
+                t.join(0.2)
+
+    # ------------------------------------------------------------ workflow failures
+
+    def _expect_workflow_failures(self) -> None:
+        """The failures the workflows expect: the error names their Retry/Catch name and the payout
+        logic maps to an order's failure reason. Each is one line in a function's log, and an execution
+        ending in one (or in a Fail state's error) one line on the terminal, not moto's dump."""
+        sys.path.insert(0, str(FUNCTIONS_DIR))
+        from treue.logic.payout import FAILURE_REASONS
+
+        handled, fail_states = set(), set()
+        for spec in self.model.state_machines.values():
+            names, failed = error_names(spec.definition)
+            handled |= names
+            fail_states |= failed
+        self.failure_reasons = dict(FAILURE_REASONS)
+        self.expected_errors = frozenset(handled | set(FAILURE_REASONS))
+        quiet_expected_failures(self.expected_errors | fail_states)
+
+    def execution_line(self, end: ExecutionEnd) -> str:
+        """One line for an execution that did not succeed, e.g. ``payout ord_… FAILED out_of_stock
+        (IssueGiftCard)``; an unexpected error names the log with its traceback."""
+        machine = next((readable_name(lid, "StateMachine") for lid, spec in self.model.state_machines.items()
+                        if spec.name == end.state_machine), end.state_machine)
+        head = f"{machine} {end.name} {end.status}"
+        if end.failed_error:
+            reason = self.failure_reasons.get(end.failed_error)
+            if reason is None and end.failed_error in self.expected_errors:
+                reason = end.failed_error
+            if reason is not None:
+                return f"{head} {reason} ({end.failed_state})"
+            pool = next((p for p in self.pools.values() if p.spec.name == end.failed_function), None)
+            where = f"; its log: {pool.log_path}" if pool is not None else ""
+            return f"{head} {end.failed_error} ({end.failed_state}{where})"
+        if end.error:
+            return f"{head} {end.error}" + (f": {end.cause}" if end.cause else "")
+        return head
+
+    def _report_execution(self, end: ExecutionEnd) -> None:
+        if end.status == "SUCCEEDED" or self.stopping.is_set():
+            return
+        at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        line = f"{at} {self.execution_line(end)}"
+        with self._print_lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+            with (self.logs_dir / "workflows.log").open("a") as f:
+                f.write(line + "\n")
 
     def _describe(self, resolver: Resolver) -> dict[str, Any]:
         queues, dlqs, table, payout, batch, bucket = {}, {}, None, None, None, None
@@ -355,16 +482,20 @@ class Twin:
         store = OrderStore(Store(self.state["table"], ddb=self.client("dynamodb")))
         return store.put_catalog(version, [i.model_dump() for i in items], now())
 
-    def seed_program(self, name: str, currency: str) -> dict[str, Any]:
+    def seed_program(self, name: str, currency: str, seed: str | None = None) -> dict[str, Any]:
+        """The demo program with its keys and budget; with ``seed``, its id, key ids and keys are
+        derived from that word (the same on every start: data lives in memory, a restart starts afresh)."""
         sys.path.insert(0, str(FUNCTIONS_DIR))
         from treue.logic import budget, provisioning
+        from treue.logic.ids import SeededSource
         from treue.runtime import now
         from treue.store.budget import BudgetStore
         from treue.store.dynamodb import Store
 
         store = Store(self.state["table"], ddb=self.client("dynamodb"))
         created = provisioning.create_program(store, name, currency, now(), usage_plan=self._usage_plan(), country="DE",
-                                              fx_ppm=dict(DEMO_EXCHANGE_RATES))
+                                              fx_ppm=dict(DEMO_EXCHANGE_RATES),
+                                              source=SeededSource(seed) if seed else None)
         for cur, amount in DEMO_BUDGET.items():  # the demo program can pay rewards from the start
             budget.fund(BudgetStore(store), created["program_id"], cur, amount, f"demo opening balance {cur}",
                         f"demo-opening-{cur}", "operator:twin", now())
