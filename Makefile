@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run demo test test-fast synth checkov lint bench openapi clean
+.PHONY: help preflight run demo test test-fast synth checkov lint bench openapi clean
 .DEFAULT_GOAL := help
 
 ## List the targets and what each does (what `make` alone does; needs no virtualenv)
@@ -22,10 +22,18 @@ help:
 	@echo 'make <target>, one of:'
 	@awk -v port='$(PORT)' '/^## /{doc=substr($$0, 4); next} \
 	  /^[A-Za-z0-9_-]+:([^=]|$$)/ && doc != "" {sub(/:.*/, ""); gsub(/\$$\(PORT\)/, port, doc); \
-	  printf "  %-8s %s\n", $$0, doc} {doc = ""}' $(firstword $(MAKEFILE_LIST))
+	  printf "  %-9s %s\n", $$0, doc} {doc = ""}' $(firstword $(MAKEFILE_LIST))
+
+NO_PYTHON = preflight error: Treue needs Python 3.11 or newer; found no '$(PYTHON)' on PATH. Install it from \
+  https://www.python.org/downloads/ or your package manager, then name it: make run PYTHON=python3.11
+
+## Check that Python 3.11+ and Node.js 22 or 24 are installed, and say what to install if not
+preflight:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(NO_PYTHON)" >&2; exit 1; }
+	@$(PYTHON) infra/preflight.py python node
 
 $(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Treue needs Python 3.11 or newer")'
+	@$(PYTHON) infra/preflight.py python
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
@@ -48,25 +56,25 @@ $(DOCS_UI): web/node_modules/.package-lock.json
 cdk.out/Treue.template.json: $(STAMP) $(DOCS_UI) $(shell find infra functions -name '*.py' -o -name '*.json' -o -name '*.asl.json' 2>/dev/null)
 	$(PY) -m infra.app
 
-## Start the local twin on 127.0.0.1:$(PORT) with a demo program (Ctrl-C stops it)
-run: cdk.out/Treue.template.json
-	$(PY) -m infra.twin --port $(PORT)
+## Start the local twin on 127.0.0.1:$(PORT) with a demo program (Ctrl-C stops it; SEED=word keeps its keys)
+run: preflight cdk.out/Treue.template.json
+	$(PY) -m infra.twin --port $(PORT) $(if $(SEED),--seed '$(SEED)')
 
 ## Scripted walk-through against the running twin (starts one if none runs)
-demo: cdk.out/Treue.template.json
+demo: preflight cdk.out/Treue.template.json
 	$(PY) -m infra.twin.demo --port $(PORT)
 
 ## The whole suite: unit, integration (moto), infra (synth + cdk-nag + checkov), end-to-end (twin)
-test: $(STAMP) $(CHECKOV) $(DOCS_UI)
+test: preflight $(STAMP) $(CHECKOV) $(DOCS_UI)
 	$(PY) -m ruff check functions infra tests
 	$(PY) -m pytest
 
 ## Synthesize the CloudFormation template with cdk-nag AwsSolutions checks
-synth: $(STAMP) $(DOCS_UI)
+synth: preflight $(STAMP) $(DOCS_UI)
 	$(PY) -m infra.app
 
 ## checkov's CloudFormation checks on the synthesized template (failed checks, then a summary)
-checkov: cdk.out/Treue.template.json $(CHECKOV)
+checkov: preflight cdk.out/Treue.template.json $(CHECKOV)
 	$(PY) -m infra.checkov cdk.out/Treue.template.json
 
 ## ruff's lint checks and its format check (the format check only reports)
@@ -75,7 +83,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check functions infra tests || true
 
 ## Cold-start and DynamoDB round-trip figures
-bench: cdk.out/Treue.template.json
+bench: preflight cdk.out/Treue.template.json
 	$(PY) -m tests.bench
 
 ## Regenerate the committed OpenAPI document from the handlers
