@@ -178,7 +178,9 @@ class Shell:
     def env(self, log: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TREUE_")}  # only the README sets them
         env.update(PATH=f"{self.bin}{os.pathsep}{env.get('PATH', '')}", TREUE_README_LOG=str(log),
-                   TREUE_README_REAL_CURL=self.real_curl)
+                   TREUE_README_REAL_CURL=self.real_curl,
+                   # .venv/bin/treue runs this checkout's code, as the twin does (not wherever .venv was installed from)
+                   PYTHONPATH=os.pathsep.join(p for p in (str(ROOT / "functions"), env.get("PYTHONPATH")) if p))
         return env
 
     def run(self, block: Block, run: int, with_setup: bool = True) -> Ran:
