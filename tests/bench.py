@@ -464,7 +464,8 @@ def report_jobs_bench(sizes: tuple[int, ...] = tuple(int(n) for n in os.environ.
             from treue.handlers import report_worker
             from treue.logic import keys, provisioning
             from treue.store import clients
-            from treue.store.dynamodb import journal_keys, member_pk, to_item
+            from treue.store.dynamodb import journal_keys, member_pk
+            from treue.store.items import to_item
 
             clients.reset()
             runtime.reset()

@@ -294,7 +294,7 @@ def _program_hint(args, twin: dict[str, Any] | None) -> str:
 
 def _programs(store) -> list[dict[str, Any]]:
     """Every program of the table, oldest first: a Scan (programs have no index of their own)."""
-    from treue.store.dynamodb import from_item
+    from treue.store.items import from_item
 
     found = []
     pages = store.ddb.get_paginator("scan").paginate(

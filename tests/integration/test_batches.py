@@ -19,7 +19,7 @@ from treue.handlers import batch_tasks, batches
 from treue.logic import batch_run
 from treue.providers.simulated import set_fault
 from treue.store.batches import batch_pk, counts_pk
-from treue.store.dynamodb import to_item
+from treue.store.items import to_item
 
 pytestmark = pytest.mark.usefixtures("batch_machine")
 

@@ -15,7 +15,7 @@ from treue.logic import finance as finance_logic
 from treue.logic import keys, provisioning
 from treue.providers.simulated import set_fault
 from treue.store.audit import AuditStore
-from treue.store.dynamodb import from_item, to_item
+from treue.store.items import from_item, to_item
 
 TODAY = lambda: runtime.now()[:10]  # noqa: E731
 

@@ -318,7 +318,7 @@ def test_a_batch_line_whose_reward_completed_before_the_line_failed_keeps_its_ca
     from treue.logic.batches import line_reward_id
     from treue.logic.models import RewardRequest
     from treue.store.batches import batch_pk, counts_pk
-    from treue.store.dynamodb import to_item
+    from treue.store.items import to_item
 
     body = {"lines": [{"reference": "line-1", "recipient": {"email": "p1@example.com"},
                        "item_id": "kaffeekranz-eur", "face_value": 1000}]}

@@ -24,7 +24,7 @@ from tests.support import LambdaContext, load_event
 from treue import runtime
 from treue.handlers import rewards, webhook_fanout, webhook_sender, webhooks
 from treue.logic import webhooks as hooks
-from treue.store.dynamodb import to_item
+from treue.store.items import to_item
 
 REGION = "eu-central-1"
 

@@ -24,6 +24,7 @@ from treue.core import audit
 from treue.errors import MemberNotFound, ProgramMismatch, TreueError, UnknownQueueSender
 from treue.logic import members, points, queue_senders
 from treue.logic.models import MemberIdentifiers, Purchase, Strict
+from treue.store import queues
 
 logger = Logger()
 tracer = Tracer()
@@ -52,8 +53,6 @@ class QueuedPurchase(Strict):
 def _reject(record: SQSRecord, kind: str, reason: str) -> None:
     logger.warning("message dead-lettered", extra={"message_id": record.message_id, "error": kind, "reason": reason})
     metrics.add_metric(name="AccrualMessagesRejected", unit=MetricUnit.Count, value=1)
-    from treue.store import queues
-
     dlq = runtime.settings().accrual_dlq_url
     if not dlq:
         raise RuntimeError("ACCRUAL_DLQ_URL is not configured; leaving the message for the redrive policy")

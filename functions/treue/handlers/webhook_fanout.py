@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from treue import runtime
 from treue.logic import webhooks
 from treue.store import queues
-from treue.store.dynamodb import from_item
+from treue.store.items import from_item
 
 logger = Logger()
 tracer = Tracer()

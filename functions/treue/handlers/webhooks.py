@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from treue import runtime
-from treue.errors import EventNotFound, WebhookNotFound
+from treue.errors import EventNotFound, MalformedRequest, WebhookNotFound
 from treue.handlers import api_models as m
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, make_app
 from treue.logic import ids, webhooks
@@ -111,8 +111,6 @@ def list_events(
         types = {t.strip() for t in type.split(",") if t.strip()}
         unknown = types - set(event_log.EVENT_TYPES)
         if unknown:
-            from treue.errors import MalformedRequest
-
             raise MalformedRequest(f"unknown event type(s): {', '.join(sorted(unknown))}", parameter="type",
                                    types=list(event_log.EVENT_TYPES))
     found, cursor = runtime.events().page(who.program_id, after, types, limit, runtime.now())

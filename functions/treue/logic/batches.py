@@ -26,15 +26,31 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from treue.core.ledger import request_fingerprint
 from treue.core.programs import Program
-from treue.errors import ItemNotFound, MalformedRequest, NotOrderable, StaleCondition
+from treue.errors import (
+    BatchInvalid,
+    BatchNotFound,
+    BatchRunning,
+    BudgetTooLow,
+    Contention,
+    IdempotencyConflict,
+    ItemNotFound,
+    MalformedRequest,
+    NothingToRetry,
+    NotOrderable,
+    StaleCondition,
+    UploadNotFound,
+)
 from treue.logic import budget, ids, rewards
 from treue.logic.models import RewardRequest
+from treue.logic.payout import error_detail
+from treue.store.batches import LINE_STATUSES
+from treue.store.events import event_put
+from treue.store.workflow import CLOSED, STARTED
 
 MAX_INLINE_LINES = 10_000
 MAX_UPLOAD_LINES = 50_000
-SHARDS = 16
-LINE_STATUSES = ("pending", "processing", "issued", "failed")
 RUNNING = ("queued", "running")
 FINISHED = ("completed", "completed_with_failures", "halted")
 DEFAULT_TOLERATED_FAILURE_PERCENTAGE = 10
@@ -46,10 +62,6 @@ CSV_INPUT_COLUMNS = ("reference", "item_id", "face_value", "email", "member_id",
 # The columns of GET /v1/batches/{id}/lines as CSV
 LINE_CSV_COLUMNS = ("line", "reference", "status", "attempt", "reward_id", "item_id", "face_value", "currency",
                     "recipient_email", "recipient_member_id", "recipient_external_id", "failure_reason", "updated_at")
-
-
-def shard_of(line: int) -> int:
-    return line % SHARDS
 
 
 def line_reward_id(batch_id: str, line: int, attempt: int) -> str:
@@ -246,8 +258,6 @@ def line_row(line: dict[str, Any]) -> dict[str, Any]:
 
 
 def require_id(batch_id: str) -> str:
-    from treue.errors import BatchNotFound
-
     if not ids.well_formed(batch_id, "bat"):
         raise BatchNotFound(f"batch {batch_id[:40]} does not exist")
     return batch_id
@@ -259,9 +269,6 @@ def require_id(batch_id: str) -> str:
 def submit(store, files, starter, budgets, program: Program, find_item, find_members, request, idempotency_key: str,
            actor: str, now: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
     """Validate and accept a batch, then start its first run: (batch, rejected lines, replayed)."""
-    from treue.core.ledger import request_fingerprint
-    from treue.errors import BatchInvalid, BudgetTooLow, Contention, UploadNotFound
-
     fingerprint = request_fingerprint(request.fingerprint_payload())
     earlier = store.replay_of(program.id, idempotency_key)
     if earlier is not None:
@@ -321,8 +328,6 @@ MAX_UPLOAD_BYTES = 20_000_000
 
 
 def _replayed(store, files, starter, program_id, replay, fingerprint, key):
-    from treue.errors import IdempotencyConflict
-
     if replay.fingerprint != fingerprint:
         raise IdempotencyConflict("this Idempotency-Key was already used for a different batch",
                                   idempotency_key=key)
@@ -346,8 +351,6 @@ def _rejected_lines(problems: list[dict[str, Any]]) -> dict[int, dict[str, Any]]
 
 
 def _check_budget(budgets, program_id: str, need: dict[str, int], what: str, tail: str) -> None:
-    from treue.errors import BudgetTooLow
-
     short = shortfalls(need, {cur: budgets.available(program_id, cur)[0] for cur in need})
     if short:
         raise BudgetTooLow(f"the budget cannot pay for {what}: " + ", ".join(
@@ -360,8 +363,6 @@ def _holding(budgets, program_id: str, batch_id: str, run: int, need: dict[str, 
     """``write(hold_items)`` — a transaction with the hold's items right after its first item — and
     its result; BudgetTooLow when a balance no longer covers the hold (another batch or reward took
     the money since the check)."""
-    from treue.errors import Contention
-
     low_events = True
     for _ in range(4):
         items, conditions, flags = budget.hold_plan(budgets, program_id, batch_id, run, need, now, low_events)
@@ -404,15 +405,11 @@ def end_run(store, budgets, program_id: str, batch_id: str, run: int, error: dic
     (the cost of the lines that did not pay); the batch leaves the sweeper's watch list. Lines left
     pending or processing make it ``halted`` (``error``, when given, is the reason); a retry takes
     them up in the next run."""
-    from treue.errors import Contention
-    from treue.logic.payout import _detail
-    from treue.store.events import event_put
-
     counted = counts(store.counters(program_id, batch_id))
     status = status_after_run(counted)
     reason = None
     if status == "halted":
-        reason = (f"{error.get('Error')}: {_detail(error) or error.get('Cause', '')}".strip(": ")
+        reason = (f"{error.get('Error')}: {error_detail(error) or error.get('Cause', '')}".strip(": ")
                   if error else "the run ended with lines unfinished")
     batch = store.require(program_id, batch_id)
     data = {"batch_id": batch_id, "run": run, "status": status, "lines": batch["lines"], "counts": counted}
@@ -438,9 +435,6 @@ def end_run(store, budgets, program_id: str, batch_id: str, run: int, error: dic
 def retry(store, files, starter, budgets, program_id: str, batch_id: str, now: str) -> tuple[dict[str, Any], int]:
     """Start a run over the lines not issued: failed lines get a new attempt, lines a halted run left
     pending or processing continue theirs. Returns (batch, lines re-driven)."""
-    from treue.errors import BatchRunning, NothingToRetry
-    from treue.store.workflow import CLOSED, STARTED
-
     batch = store.require(program_id, batch_id)
     run = current_run(batch)
     if run is not None:

@@ -26,6 +26,7 @@ from treue.core.money import MoneyAccount, Movement, MovementType
 from treue.errors import IdempotencyConflict, InsufficientFunds, OrderNotPayable, StaleCondition
 from treue.logic import catalog
 from treue.logic.ids import new_id
+from treue.store.events import event_put
 
 
 def cost_of(order: dict[str, Any]) -> tuple[int, int]:
@@ -79,8 +80,6 @@ def hold_plan(budgets, program_id: str, batch_id: str, run: int, amounts: dict[s
     items are the balance conditions, positions of the low flags). Per currency, a hold that takes
     the balance below the low-balance threshold raises the flag and writes ``budget.low`` (as a draw
     does); when a flag was raised meanwhile, plan again with ``low_events=False``."""
-    from treue.store.events import event_put
-
     moves = batch_moves(program_id, batch_id, run, amounts, release=False, now=now)
     items = budgets.hold_items(moves, batch_id)
     flags: list[int] = []
@@ -148,8 +147,6 @@ def draw(budgets, orders, order: dict[str, Any], now: str) -> bool:
         funds["batch_id"] = batch_id
     low = None
     if threshold and balance - need < threshold and not low_flagged:
-        from treue.store.events import event_put
-
         low = event_put(orders.table, pid, "budget.low", {
             "currency": cur, "balance": {"value": balance - need, "currency": cur},
             "threshold": {"value": threshold, "currency": cur}, "order_id": order["id"]}, now)

@@ -27,7 +27,7 @@ from treue.errors import (
     ProviderNotAnswering,
     StaleCondition,
 )
-from treue.logic import catalog, members
+from treue.logic import budget, catalog, members
 from treue.logic.ids import new_id
 from treue.logic.models import OrderRequest
 from treue.providers.giftcards import ProviderRejected, ProviderTimeout, ProviderUnavailable
@@ -222,15 +222,13 @@ def cancel(orders, provider, budgets, order_id: str, program_id: str, reason: st
         raise NotCancelable(f"the cancel window of {policy['days']} days ended at {deadline.isoformat()}",
                             policy=policy)
     fields = {"canceled_reason": reason, "canceled_by": actor}
-    from treue.logic import budget
-
     returned = budget.returns(order, now, "canceled", actor)
     if returned:
         fields["funds_returned_at"] = now
     extra = [orders.order_update(program_id, order_id, "CANCELED", ("COMPLETED",), now, reason, fields)]
     if order["type"] == "voucher":
         for code in order["codes"]:
-            extra.append(_voucher_void_update(orders, program_id, code["hash"], now, reason))
+            extra.append(orders.voucher_void(program_id, code["hash"], now, reason))
     claim_id = None
     if order["type"] == "gift_card":
         claim_id = _claim_cancel(orders, program_id, order_id, actor, now)
@@ -301,22 +299,6 @@ def _cancel_at_provider(provider, program_id: str, order_id: str) -> bool:
         if result is None or result.status != "CANCELED":
             raise
     return result is not None and result.status == "CANCELED"
-
-
-def _voucher_void_update(orders, program_id: str, code_hash: str, now: str, reason: str) -> dict[str, Any]:
-    from treue.store.orders import voucher_pk
-
-    return {
-        "Update": {
-            "TableName": orders.table,
-            "Key": {"pk": {"S": voucher_pk(program_id, code_hash)}, "sk": {"S": "VOUCHER"}},
-            "UpdateExpression": "SET #s = :void, voided_at = :now, void_reason = :r",
-            "ConditionExpression": "#s = :active",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":void": {"S": "VOID"}, ":active": {"S": "ACTIVE"},
-                                          ":now": {"S": now}, ":r": {"S": reason}},
-        }
-    }
 
 
 def reveal(orders, vault, program_id: str, order_id: str, actor: str, now: str) -> dict[str, Any]:

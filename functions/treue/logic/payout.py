@@ -9,6 +9,7 @@ state machine's Retry/Catch match: ``Contention`` and the provider's ``ProviderT
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -253,7 +254,7 @@ def release(orders, provider, budgets, event: dict[str, Any], now: str) -> dict[
     error = event.get("error") or {}
     name = error.get("Error", "")
     claim = {"at": now, "reason": FAILURE_REASONS.get(name, "internal_error"), "error": name,
-             "detail": _detail(error)}
+             "detail": error_detail(error)}
     claimed = orders.claim_release(order["program_id"], order["id"], claim, now)
     if claimed is None:  # delivered, completed, canceled, or failed by another attempt meanwhile
         current = orders.require(order["program_id"], order["id"])
@@ -268,9 +269,7 @@ def release(orders, provider, budgets, event: dict[str, Any], now: str) -> dict[
         if issued is not None and issued.status != "CANCELED":
             provider.cancel(order["program_id"], order["id"])
     if order["type"] == "voucher":
-        from treue.logic.orders import _voucher_void_update
-
-        more = [_voucher_void_update(orders, order["program_id"], c["hash"], now, "order failed")
+        more = [orders.voucher_void(order["program_id"], c["hash"], now, "order failed")
                 for c in order.get("codes", [])]
     fields = {"failure_reason": reason, "failure_detail": claim["detail"]}
     returned = budget.returns(order, now, "failed", "workflow:payout")
@@ -301,9 +300,9 @@ def release(orders, provider, budgets, event: dict[str, Any], now: str) -> dict[
     return {"status": "FAILED", "reason": reason, "released": True}
 
 
-def _detail(error: dict[str, Any]) -> str:
-    import json
-
+def error_detail(error: dict[str, Any]) -> str:
+    """The message of a failed task's error as Step Functions passes it on (``Cause``: the task's JSON
+    error, else text), at most 300 characters."""
     cause = error.get("Cause") or ""
     try:
         return str(json.loads(cause).get("errorMessage", ""))[:300]

@@ -11,7 +11,7 @@ from typing import Any
 
 from treue.core.ledger import request_fingerprint
 from treue.core.programs import Program
-from treue.errors import BudgetTooLow, IdempotencyConflict, ItemNotFound, NotOrderable
+from treue.errors import BudgetTooLow, IdempotencyConflict, ItemNotFound, NotOrderable, RewardNotFound
 from treue.logic import budget, catalog, ids, members
 from treue.logic.ids import new_id
 from treue.logic.models import RewardRequest
@@ -131,8 +131,6 @@ def view(order: dict[str, Any]) -> dict[str, Any]:
 
 
 def require_id(reward_id: str) -> str:
-    from treue.errors import RewardNotFound
-
     if not ids.well_formed(reward_id, "rwd"):
         raise RewardNotFound(f"reward {reward_id[:40]} does not exist")
     return reward_id

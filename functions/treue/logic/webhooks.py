@@ -20,7 +20,8 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from treue.core import times
-from treue.errors import MalformedRequest
+from treue.errors import MalformedRequest, TooManyEndpoints
+from treue.logic.ids import new_id
 
 SIGNATURE_HEADER = "Treue-Signature"
 TOLERANCE_SECONDS = 300
@@ -197,9 +198,6 @@ def view(endpoint: dict) -> dict:
 
 def create(webhooks, vault, program_id: str, request, allow_local: bool, actor: str, now: str,
            reserved_local_ports: Collection[int] = ()) -> dict:
-    from treue.errors import TooManyEndpoints
-    from treue.logic.ids import new_id
-
     url = check_url(request.url, allow_local, reserved_local_ports)
     if len(webhooks.list(program_id)) >= MAX_ENDPOINTS:
         raise TooManyEndpoints(f"a program has at most {MAX_ENDPOINTS} webhook endpoints; delete one first")

@@ -32,7 +32,7 @@ from treue.providers.giftcards import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from treue.store.dynamodb import from_item, to_item
+from treue.store.items import from_item, to_item
 
 FAULT_MODES = ("timeout", "5xx", "out_of_stock", "rejected")
 _SEED = b"treue-simulated-provider"  # public on purpose: simulated codes are not value-bearing

@@ -17,7 +17,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from treue.core import audit
-from treue.store.dynamodb import GSI, PENDING_SHARDS, OnTable, from_item, pending_shard
+from treue.store.dynamodb import PENDING_SHARDS, OnTable, pending_shard
+from treue.store.items import GSI, from_item
 
 SEAL_BATCH = 40  # records per transaction (plus the head), under DynamoDB's 100-item limit
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "subject_pk", "subject_sk")

@@ -25,10 +25,17 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from treue.errors import BatchNotFound, Contention, MalformedRequest, StaleCondition
-from treue.logic.batches import LINE_STATUSES, SHARDS, shard_of
 from treue.store import clients
-from treue.store.dynamodb import OnTable, Replay, from_item, idem_pk, newest_first, to_item
+from treue.store.dynamodb import OnTable, Replay, idem_pk, newest_first
+from treue.store.items import from_item, to_item
 from treue.store.watchlist import Watchlist
+
+LINE_STATUSES = ("pending", "processing", "issued", "failed")  # a line's, once accepted (else "rejected")
+SHARDS = 16  # count shards per batch
+
+
+def shard_of(line: int) -> int:
+    return line % SHARDS
 
 
 def batch_pk(program_id: str, batch_id: str) -> str:

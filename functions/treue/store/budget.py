@@ -14,18 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from treue.core import audit
+from treue.core.money import MoneyAccount, Movement
 from treue.errors import StaleCondition
-from treue.logic.budget import MoneyAccount, Movement
-from treue.store.dynamodb import (
-    OnTable,
-    Replay,
-    _decode_cursor,
-    _encode_cursor,
-    audited,
-    from_item,
-    journal_keys,
-    to_item,
-)
+from treue.store.dynamodb import OnTable, Replay, _decode_cursor, _encode_cursor, audited, journal_keys
+from treue.store.items import from_item, to_item
+from treue.store.orders import order_pk
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
@@ -143,8 +136,6 @@ class BudgetStore(OnTable):
         (or the batch's hold) is below ``need``, 2 = the low flag was raised meanwhile.
         """
         pid, oid = order["program_id"], order["id"]
-        from treue.store.orders import order_pk
-
         cur = funds["currency"]
         order_update = {
             "Update": {

@@ -46,9 +46,10 @@ from treue.errors import (
 )
 from treue.logic.keys import ApiKeyRecord, Scope
 from treue.store import clients, positions
+from treue.store.events import event_put
+from treue.store.items import GSI, from_item, to_item
 
 ACCOUNT_SHARDS = 8
-GSI = "gsi1"
 PENDING_SHARDS = 4
 AUDIT = "_audit"  # a transaction item may carry the audit record of its change under this key
 _RETRYABLE = {
@@ -62,50 +63,6 @@ _RETRYABLE = {
 def client():
     """The DynamoDB client of this execution environment."""
     return clients.get("dynamodb")
-
-
-# ---------------------------------------------------------------- attribute values
-
-
-def _to_av(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int):
-        return {"N": str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, dict):
-        return {"M": {k: _to_av(v) for k, v in value.items()}}
-    if isinstance(value, list | tuple):
-        return {"L": [_to_av(v) for v in value]}
-    raise TypeError(f"cannot store {type(value).__name__} (money and points are integers)")
-
-
-def _from_av(av: dict[str, Any]) -> Any:
-    (kind, value), = av.items()
-    if kind == "S":
-        return value
-    if kind == "N":
-        return int(value)
-    if kind == "BOOL":
-        return value
-    if kind == "NULL":
-        return None
-    if kind == "M":
-        return {k: _from_av(v) for k, v in value.items()}
-    if kind == "L":
-        return [_from_av(v) for v in value]
-    raise TypeError(f"unexpected attribute type {kind}")
-
-
-def to_item(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: _to_av(v) for k, v in data.items() if v is not None}
-
-
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _from_av(v) for k, v in item.items()}
 
 
 def newest_first(ddb, table: str, gsi1pk: str, after: str | None, limit: int
@@ -366,8 +323,6 @@ class Store:
             put = self._put_new(guard)
             put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
             items.append(put)
-        from treue.store.events import event_put
-
         items.append(event_put(self.table, program_id, "member.enrolled", {
             "member_id": mid, "external_id": member.get("external_id"), "country": member.get("country"),
             "enrolled_at": now}, now))
@@ -476,8 +431,6 @@ class Store:
             items.append(self._balance_update(pk, posting, now))
             items.extend(self._account_updates(program_id, posting))
             if posting.type == PostingType.EARN:
-                from treue.store.events import event_put
-
                 items.append(event_put(self.table, program_id, "points.earned", {
                     "member_id": member_id, "points": posting.points, "posting_id": posting.id,
                     "reference": posting.reference, "reason": posting.reason}, now))

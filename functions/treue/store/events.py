@@ -35,7 +35,7 @@ from typing import Any
 from treue.core import times
 from treue.errors import MalformedRequest
 from treue.logic.ids import new_id
-from treue.store.dynamodb import GSI, Store, from_item, to_item
+from treue.store.items import GSI, Table, from_item, to_item
 from treue.store.positions import SETTLE_SECONDS, clock
 
 EVENT_TYPES = (
@@ -97,7 +97,7 @@ def decode_cursor(cursor: str) -> str:
 
 
 class EventLog:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Table) -> None:
         self.store = store
 
     def get(self, program_id: str, event_id: str) -> dict[str, Any] | None:

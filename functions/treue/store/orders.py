@@ -25,16 +25,8 @@ from botocore.exceptions import ClientError
 from treue.core import audit
 from treue.core.ledger import Posting
 from treue.errors import OrderNotFound, StaleCondition
-from treue.store.dynamodb import (
-    OnTable,
-    Replay,
-    audit_put,
-    audited,
-    from_item,
-    idem_pk,
-    member_pk,
-    to_item,
-)
+from treue.store.dynamodb import OnTable, Replay, audit_put, audited, idem_pk, member_pk
+from treue.store.items import from_item, to_item
 from treue.store.watchlist import Watchlist
 
 
@@ -350,6 +342,21 @@ class OrderStore(OnTable):
 
     def voucher_put(self, program_id: str, code_hash: str, voucher: dict[str, Any]) -> dict[str, Any]:
         return self.store._put_new({"pk": voucher_pk(program_id, code_hash), "sk": "VOUCHER", **voucher})
+
+    def voucher_void(self, program_id: str, code_hash: str, now: str, reason: str) -> dict[str, Any]:
+        """The transaction item voiding an ACTIVE voucher of an order canceled or failed; its condition fails
+        when the voucher was redeemed or voided meanwhile."""
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": _key(voucher_pk(program_id, code_hash), "VOUCHER"),
+                "UpdateExpression": "SET #s = :void, voided_at = :now, void_reason = :r",
+                "ConditionExpression": "#s = :active",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":void": {"S": "VOID"}, ":active": {"S": "ACTIVE"},
+                                              ":now": {"S": now}, ":r": {"S": reason}},
+            }
+        }
 
     def get_voucher(self, program_id: str, code_hash: str) -> dict[str, Any] | None:
         out = self.ddb.get_item(TableName=self.table, Key=_key(voucher_pk(program_id, code_hash), "VOUCHER"),

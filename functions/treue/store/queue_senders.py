@@ -14,7 +14,8 @@ from typing import Any
 
 from treue.core import audit
 from treue.errors import Contention, QueueSenderTaken, StaleCondition
-from treue.store.dynamodb import OnTable, audit_put, from_item, to_item
+from treue.store.dynamodb import OnTable, audit_put
+from treue.store.items import from_item, to_item
 
 
 def _principal_key(principal_id: str) -> dict[str, Any]:

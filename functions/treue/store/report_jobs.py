@@ -24,7 +24,8 @@ from botocore.exceptions import ClientError
 
 from treue.errors import StaleCondition
 from treue.store import clients
-from treue.store.dynamodb import OnTable, Replay, from_item, newest_first, to_item
+from treue.store.dynamodb import OnTable, Replay, newest_first
+from treue.store.items import from_item, to_item
 
 PREFIX = "reports/"
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "expires_at")

@@ -18,7 +18,8 @@ from typing import Any
 
 from treue.errors import MalformedRequest, StorageTimeout
 from treue.store.clients import TIMEOUTS
-from treue.store.dynamodb import GSI, Store, from_item
+from treue.store.dynamodb import Store
+from treue.store.items import GSI, from_item
 
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
 

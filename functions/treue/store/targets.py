@@ -8,6 +8,8 @@ from typing import Any
 
 import boto3
 
+from treue.store.usage_plans import UsagePlan
+
 
 def twin(state_file: Path) -> tuple[Any, str]:
     """(DynamoDB client, table name) of the running twin described by ``state_file``."""
@@ -52,8 +54,6 @@ def report_resources(state_file: Path, stack_name: str | None) -> tuple[Any, Any
 def usage_plan(state_file: Path | None, stack_name: str | None):
     """The API's usage plan (``treue.store.usage_plans.UsagePlan``) of a deployed stack (its UsagePlanId
     output) or of the running twin (its state file); None when the target has none."""
-    from treue.store.usage_plans import UsagePlan
-
     if stack_name:
         outputs = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0].get("Outputs", [])
         plan = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "UsagePlanId"), None)

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from treue.store.dynamodb import GSI, OnTable, from_item
+from treue.store.dynamodb import OnTable
+from treue.store.items import GSI, from_item
 
 WATCH_SHARDS = 4
 KINDS = ("order", "batch")

@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 
 from treue.core import audit
 from treue.errors import StaleCondition, WebhookNotFound
-from treue.store.dynamodb import OnTable, audit_put, from_item, to_item
+from treue.store.dynamodb import OnTable, audit_put
+from treue.store.items import from_item, to_item
 
 
 def _pk(program_id: str) -> str:
