@@ -60,7 +60,7 @@ cdk.out/Treue.template.json: $(STAMP) $(DOCS_UI) $(shell find infra functions -n
 run: preflight cdk.out/Treue.template.json
 	$(PY) -m infra.twin --port $(PORT) $(if $(SEED),--seed '$(SEED)')
 
-## Scripted walk-through against the running twin (starts one if none runs)
+## Scripted walk-through (about a minute) against the running twin, or one it starts and stops; DEMO_BATCH=1000 for a big batch
 demo: preflight cdk.out/Treue.template.json
 	$(PY) -m infra.twin.demo --port $(PORT)
 
