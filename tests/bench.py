@@ -86,8 +86,9 @@ def round_trips() -> None:
     with mock_aws():
         os.environ["TABLE_NAME"] = create_table(boto3.client("dynamodb", region_name="eu-central-1"))
         from treue import runtime
+        from treue.core import keys
         from treue.handlers import accrual, enrollment
-        from treue.logic import keys, provisioning
+        from treue.logic import provisioning
         from treue.store import dynamodb
 
         runtime.reset()
@@ -460,9 +461,10 @@ def report_jobs_bench(sizes: tuple[int, ...] = tuple(int(n) for n in os.environ.
             queue = sqs.create_queue(QueueName="bench-reports")["QueueUrl"]
             os.environ.update({"BATCH_BUCKET": "bench-reports", "REPORT_QUEUE_URL": queue})
             from treue import runtime
+            from treue.core import keys
             from treue.handlers import finance as finance_fn
             from treue.handlers import report_worker
-            from treue.logic import keys, provisioning
+            from treue.logic import provisioning
             from treue.store import clients
             from treue.store.dynamodb import journal_keys, member_pk
             from treue.store.items import to_item

@@ -260,7 +260,7 @@ def _run(args) -> int:
 
 def _choose_program(args, twin: dict[str, Any] | None) -> None:
     """--program as given, else the running twin's program; Misuse when missing (with --stack) or malformed."""
-    from treue.logic.ids import well_formed
+    from treue.core.ids import well_formed
 
     if getattr(args, "program", None) is None:
         if (args.command, args.action) not in PROGRAM_COMMANDS:

@@ -486,8 +486,8 @@ class Twin:
         """The demo program with its keys and budget; with ``seed``, its id, key ids and keys are
         derived from that word (the same on every start: data lives in memory, a restart starts afresh)."""
         sys.path.insert(0, str(FUNCTIONS_DIR))
+        from treue.core.ids import SeededSource
         from treue.logic import budget, provisioning
-        from treue.logic.ids import SeededSource
         from treue.runtime import now
         from treue.store.budget import BudgetStore
         from treue.store.dynamodb import Store

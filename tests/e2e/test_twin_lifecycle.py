@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import ROOT
-from treue.logic.ids import SeededSource, new_id
+from treue.core.ids import SeededSource, new_id
 
 pytestmark = pytest.mark.e2e
 

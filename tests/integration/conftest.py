@@ -19,7 +19,8 @@ from infra.twin.serialize import serialize_moto_dynamodb
 from tests.conftest import ENFORCER
 from tests.support import LambdaContext, create_table
 from treue import runtime
-from treue.logic import budget, keys, provisioning
+from treue.core import keys
+from treue.logic import budget, provisioning
 from treue.logic.catalog import load_dir
 from treue.store import clients
 from treue.store.dynamodb import Store

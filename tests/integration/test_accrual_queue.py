@@ -8,8 +8,9 @@ from tests.integration.conftest import REGION
 from tests.integration.helpers import call, enroll, member_call
 from tests.support import LambdaContext, load_event
 from treue import runtime
+from treue.core import keys
 from treue.handlers import accrual, accrual_queue, queue_senders
-from treue.logic import keys, provisioning
+from treue.logic import provisioning
 
 SHOP_ROLE = "AROA3XFRBF535PLBIFPI4"  # the role of the sample batch's SenderId (AROA…:<session name>)
 OTHER_ROLE = "AROA5KQZ7NOMWUDJ4XL2E"

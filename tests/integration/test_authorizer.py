@@ -4,8 +4,8 @@ import pytest
 
 from tests.support import LambdaContext, load_event
 from treue import runtime
+from treue.core import keys
 from treue.handlers import authorizer
-from treue.logic import keys
 
 
 def authorize(header):

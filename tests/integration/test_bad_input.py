@@ -265,9 +265,9 @@ def test_every_route_answers_bad_input_with_a_4xx_problem(wired, method, resourc
 
 
 def test_a_listing_cursor_of_our_own_passes_and_anything_else_is_a_400():
+    from treue.core import ids
     from treue.errors import MalformedRequest
     from treue.handlers.http import listing_cursor
-    from treue.logic import ids
 
     batch_id = ids.new_id("bat")
     assert listing_cursor(f"2026-12-02T10:00:00.000000Z#{batch_id}", "bat").endswith(batch_id)

@@ -1,6 +1,6 @@
 from tests.integration.helpers import call, enroll
+from treue.core.ids import luhn_valid
 from treue.handlers import enrollment
-from treue.logic.ids import luhn_valid
 
 
 def test_enrollment_issues_a_luhn_card_number_and_a_qr_token(program):
@@ -65,7 +65,7 @@ def test_a_member_of_another_program_does_not_exist(program, store):
 
     _, m, _ = enroll(program["auth"]["partner"], {"email": "ada@example.com"})
     other = provisioning.create_program(store, "Other", "EUR", runtime.now())
-    from treue.logic import keys
+    from treue.core import keys
 
     auth_b = {"program_id": other["program_id"], "key_id": keys.parse(other["api_keys"]["partner"])[0],
               "scope": "partner"}

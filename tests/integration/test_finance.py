@@ -10,9 +10,10 @@ from tests.integration.helpers import call, events_of
 from tests.integration.test_orders import balance, member_with, order_body, place, wait
 from tests.support import LambdaContext, api_event, body_of
 from treue import runtime
+from treue.core import keys
 from treue.handlers import finance, orders
 from treue.logic import finance as finance_logic
-from treue.logic import keys, provisioning
+from treue.logic import provisioning
 from treue.providers.simulated import set_fault
 from treue.store.audit import AuditStore
 from treue.store.items import from_item, to_item

@@ -6,8 +6,9 @@ from moto import mock_aws
 
 from infra.twin.lambdas import MOTO_CONFIG
 from tests.support import create_table
-from treue.logic import keys, provisioning
-from treue.logic.ids import SeededSource
+from treue.core import keys
+from treue.core.ids import SeededSource
+from treue.logic import provisioning
 from treue.store.dynamodb import Store
 
 REGION = "eu-central-1"

@@ -2,8 +2,9 @@
 
 import pytest
 
+from treue.core import ids
 from treue.errors import MalformedRequest
-from treue.logic import batches, ids
+from treue.logic import batches
 
 
 def test_a_csv_becomes_reward_lines_with_absent_empty_cells():

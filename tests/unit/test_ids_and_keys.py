@@ -1,6 +1,6 @@
 import pytest
 
-from treue.logic import ids, keys
+from treue.core import ids, keys
 
 
 def test_luhn_known_numbers():

@@ -5,7 +5,7 @@ import base64
 
 import pytest
 
-from treue.logic import ids, keys
+from treue.core import ids, keys
 
 
 def _generate(seed, program_id="prg_01kdvdna00fnjancvpsw1yez97", scope=keys.Scope.PARTNER):

@@ -25,7 +25,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from treue.logic.ids import new_id
+from treue.core.ids import new_id
 
 GENESIS = "0" * 64
 # The fields a record's hash covers, in this order; storage keys and index attributes are not content.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from treue import runtime
-from treue.logic import keys
+from treue.core import keys
 
 logger = Logger()
 

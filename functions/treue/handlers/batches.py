@@ -10,6 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
+from treue.core import ids
 from treue.errors import MalformedRequest
 from treue.handlers import api_models as m
 from treue.handlers.http import (
@@ -22,7 +23,7 @@ from treue.handlers.http import (
     listing_cursor,
     make_app,
 )
-from treue.logic import batches, finance, ids
+from treue.logic import batches, finance
 from treue.logic.models import BatchRequest, UploadRequest
 
 logger = Logger()

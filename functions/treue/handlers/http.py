@@ -13,10 +13,9 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from treue.core import audit
+from treue.core import audit, ids
+from treue.core.keys import Scope
 from treue.errors import PROBLEM_BASE, Forbidden, MalformedRequest, StorageTimeout, TreueError, Unauthenticated
-from treue.logic import ids
-from treue.logic.keys import Scope
 
 PROBLEM_JSON = "application/problem+json"
 MAX_JSON_DEPTH = 32  # a body nesting objects and arrays deeper is a 400 (never a RecursionError 500)

@@ -10,6 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
+from treue.core import ids
 from treue.errors import DonationNotFound, OrderNotFound
 from treue.handlers.api_models import (
     Donation,
@@ -20,7 +21,7 @@ from treue.handlers.api_models import (
     RevealedCodes,
 )
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, idempotency_key, make_app
-from treue.logic import ids, members, orders
+from treue.logic import members, orders
 from treue.logic.models import CancelRequest, OrderRequest
 
 logger = Logger()

@@ -13,9 +13,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, Field
 
 from treue import runtime
+from treue.core.keys import Scope
 from treue.handlers.http import caller, dispatch, make_app
 from treue.logic import queue_senders
-from treue.logic.keys import Scope
 from treue.logic.queue_senders import SenderRegistration
 
 logger = Logger()

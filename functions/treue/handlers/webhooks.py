@@ -9,10 +9,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from treue import runtime
+from treue.core import ids
 from treue.errors import EventNotFound, MalformedRequest, WebhookNotFound
 from treue.handlers import api_models as m
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, make_app
-from treue.logic import ids, webhooks
+from treue.logic import webhooks
 from treue.logic.models import Redelivery, SecretRotation, WebhookRequest
 from treue.store import events as event_log
 from treue.store import queues

@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from treue.core import ids
 from treue.core.ledger import request_fingerprint
 from treue.core.programs import Program
 from treue.errors import (
@@ -42,7 +43,7 @@ from treue.errors import (
     StaleCondition,
     UploadNotFound,
 )
-from treue.logic import budget, ids, rewards
+from treue.logic import budget, rewards
 from treue.logic.models import RewardRequest
 from treue.logic.payout import error_detail
 from treue.store.batches import LINE_STATUSES

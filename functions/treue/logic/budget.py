@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
 from treue.core.money import MoneyAccount, Movement, MovementType
 from treue.errors import IdempotencyConflict, InsufficientFunds, OrderNotPayable, StaleCondition
 from treue.logic import catalog
-from treue.logic.ids import new_id
 from treue.store.events import event_put
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from treue.core import ids
 from treue.core.ledger import request_fingerprint
 from treue.errors import IdempotencyConflict, MemberNotFound
-from treue.logic import ids
 from treue.logic.models import Enrollment
 
 LOOKUP_KINDS = ("email", "phone", "card_number", "external_id", "qr_token")

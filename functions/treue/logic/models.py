@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from treue.logic import ids
+from treue.core import ids
 
 Reference = Annotated[
     str,

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from treue.core import times
+from treue.core.ids import new_id
 from treue.core.ledger import Account, Posting, PostingType, request_fingerprint
 from treue.core.programs import Program
 from treue.errors import (
@@ -28,7 +29,6 @@ from treue.errors import (
     StaleCondition,
 )
 from treue.logic import budget, catalog, members
-from treue.logic.ids import new_id
 from treue.logic.models import OrderRequest
 from treue.providers.giftcards import ProviderRejected, ProviderTimeout, ProviderUnavailable
 

@@ -14,10 +14,10 @@ from datetime import timedelta
 from typing import Any
 
 from treue.core import times
+from treue.core.ids import new_id
 from treue.core.ledger import Account, Posting, PostingType
 from treue.errors import HoldNotFound, InsufficientPoints, OrderNotPayable, StaleCondition
 from treue.logic import budget, catalog, codes
-from treue.logic.ids import new_id
 from treue.logic.orders import sources_of
 from treue.providers.giftcards import IssueRequest
 from treue.store.events import event_put

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from treue.core.ids import new_id
 from treue.core.ledger import Account, Posting, PostingType, request_fingerprint
 from treue.core.programs import Program
 from treue.errors import CurrencyMismatch, IdempotencyConflict, MemberNotFound
-from treue.logic.ids import new_id
 from treue.logic.members import require_id
 from treue.logic.models import Adjustment, Purchase
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from treue.core import keys
+from treue.core.ids import SeededSource, new_id
 from treue.core.programs import Program
-from treue.logic import keys
-from treue.logic.ids import SeededSource, new_id
 
 
 class UsagePlanPort(Protocol):

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
 from treue.errors import IdempotencyConflict, MalformedRequest, ReportTooLarge, StorageTimeout, ValidationFailed
 from treue.logic import finance
-from treue.logic.ids import new_id
 
 TYPES = ("reconciliation", "kpis", "payouts", "journal")
 FORMATS = ("json", "csv")

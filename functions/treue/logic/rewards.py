@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from treue.core import ids
+from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
 from treue.core.programs import Program
 from treue.errors import BudgetTooLow, IdempotencyConflict, ItemNotFound, NotOrderable, RewardNotFound
-from treue.logic import budget, catalog, ids, members
-from treue.logic.ids import new_id
+from treue.logic import budget, catalog, members
 from treue.logic.models import RewardRequest
 from treue.logic.orders import masked_codes
 

@@ -20,8 +20,8 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from treue.core import times
+from treue.core.ids import new_id
 from treue.errors import MalformedRequest, TooManyEndpoints
-from treue.logic.ids import new_id
 
 SIGNATURE_HEADER = "Treue-Signature"
 TOLERANCE_SECONDS = 300

@@ -34,6 +34,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from treue.core import audit
+from treue.core.keys import ApiKeyRecord, Scope
 from treue.core.ledger import MEMBER_ACCOUNTS, Account, Posting, PostingType
 from treue.core.programs import Program
 from treue.errors import (
@@ -44,7 +45,6 @@ from treue.errors import (
     MemberNotFound,
     StaleCondition,
 )
-from treue.logic.keys import ApiKeyRecord, Scope
 from treue.store import clients, positions
 from treue.store.events import event_put
 from treue.store.items import GSI, from_item, to_item

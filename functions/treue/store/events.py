@@ -33,8 +33,8 @@ from datetime import timedelta
 from typing import Any
 
 from treue.core import times
+from treue.core.ids import new_id
 from treue.errors import MalformedRequest
-from treue.logic.ids import new_id
 from treue.store.items import GSI, Table, from_item, to_item
 from treue.store.positions import SETTLE_SECONDS, clock
 

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from treue.logic.ids import SeededSource, new_id
+from treue.core.ids import SeededSource, new_id
 
 
 class Scope(StrEnum):
