@@ -254,10 +254,11 @@ class Twin:
         if getattr(self, "gateway", None) and self.gateway.server:
             self.gateway.server.shutdown()
         pools = list(self.pools.values())
-        for pool in pools:  # every worker is asked at once, then each is awaited (or killed)
+        for pool in pools:  # every worker is asked at once; those not gone within 2 s in all are killed
             pool.begin_stop()
+        deadline = time.monotonic() + 2
         for pool in pools:
-            pool.stop()
+            pool.stop(wait=max(0.0, deadline - time.monotonic()))
         logging.getLogger("moto").setLevel(logging.CRITICAL)  # tasks of executions in flight fail now
         if getattr(self, "moto", None):
             self.moto.stop()

@@ -18,6 +18,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -78,9 +79,11 @@ def _worker_main(handler_path: str, env: dict[str, str], log_path: str, conn, me
         try:
             message = conn.recv()
         except EOFError:
-            return
-        if message is None:
-            return
+            message = None
+        if message is None:  # stopped (or the twin is gone): exit at once, as an environment is shut down
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         event, request_id = message
         ctx = _Context(meta["name"], meta["memory"], meta["timeout"], request_id)
         try:
