@@ -180,10 +180,10 @@ class Gateway:
             outcome = authorizer.invoke(auth_event)
             if not outcome.ok:
                 kind = "UNAUTHORIZED" if outcome.error_message == "Unauthorized" else "AUTHORIZER_FAILURE"
-                return self.gateway_response(kind, path, request_id, function=authorizer.spec.name)
+                return self.gateway_response(kind, path, request_id, function=_log_name(authorizer))
             policy = outcome.result or {}
             if not _allows(policy.get("policyDocument") or {}, method_arn):
-                return self.gateway_response("ACCESS_DENIED", path, request_id, function=authorizer.spec.name)
+                return self.gateway_response("ACCESS_DENIED", path, request_id, function=_log_name(authorizer))
             authorizer_ctx = {k: v for k, v in (policy.get("context") or {}).items()}
             authorizer_ctx["principalId"] = policy.get("principalId")
             context["authorizer"] = authorizer_ctx
@@ -203,7 +203,7 @@ class Gateway:
         outcome = integration.invoke(event)
         if not outcome.ok:
             kind = "INTEGRATION_TIMEOUT" if outcome.error_type == "Timeout" else "BAD_GATEWAY"
-            answer = self.gateway_response(kind, path, request_id, function=integration.spec.name)
+            answer = self.gateway_response(kind, path, request_id, function=_log_name(integration))
             answer.kind = f"{kind} ({outcome.error_type}: {outcome.error_message})"[:300]
             return answer
         result = outcome.result or {}
@@ -215,7 +215,7 @@ class Gateway:
         out_body = result.get("body") or ""
         data = base64.b64decode(out_body) if result.get("isBase64Encoded") else str(out_body).encode()
         out_headers["x-amzn-RequestId"] = request_id
-        return Answer(int(result.get("statusCode", 200)), out_headers, data, request_id, integration.spec.name)
+        return Answer(int(result.get("statusCode", 200)), out_headers, data, request_id, _log_name(integration))
 
     # ------------------------------------------------------------ landing page (the twin only)
 
@@ -458,3 +458,10 @@ def _allows(document: dict[str, Any], method_arn: str) -> bool:
                 return False
             allowed = allowed or statement.get("Effect") == "Allow"
     return allowed
+
+
+def _log_name(pool) -> str:
+    """The name the access log gives a function: its log file's (``orders`` for logs/orders.log), so a
+    line leads straight to the log to read; the deployed name when the pool has no log file."""
+    log_path = getattr(pool, "log_path", None)
+    return Path(log_path).stem if log_path else pool.spec.name

@@ -70,3 +70,14 @@ def test_the_logs_are_named_after_the_functions(twin):
     assert {"access.log", "orders.log", "authorizer.log", "payout-issue-gift-card.log",
             "accrual-queue-consumer.log"} <= names
     assert not [n for n in names if n.startswith("treue-")], names
+
+
+def test_the_access_log_names_the_function_by_its_log(twin):
+    status, headers, _ = twin.request("GET", "/v1/catalog?limit=1")
+    assert status == 200
+    request_id = headers["x-amzn-RequestId"]
+    access = _logs(twin) / "access.log"
+    assert _wait_for(lambda: request_id in access.read_text())
+    line = next(line for line in access.read_text().splitlines() if request_id in line)
+    assert line.split()[1:4] == ["GET", "/v1/catalog", "200"], line
+    assert line.endswith(f"{request_id} catalog"), line  # logs/catalog.log is where to read on
