@@ -57,6 +57,9 @@ def test_200_concurrent_clients_all_get_an_answer(twin):
     throttled = (429, "https://treue.dev/problems/throttled")
     assert set(outcomes) <= {(200, "catalog"), throttled}, outcomes  # no reset, timeout or other error
     assert outcomes[(200, "catalog")] >= CLIENTS // 2, outcomes
+    # The session's other tests share the program: give back its burst (100 at 50 per second) before
+    # they run, as a client honouring Retry-After would, so a fast machine does not meet a 429 there.
+    time.sleep(100 / 50 + 0.5)
 
 
 def raw_exchange(twin, request: bytes) -> tuple[int, dict[str, str], bytes]:
