@@ -472,13 +472,11 @@ def _batch(args) -> int:
             return _refused(out)
         batch_id = args.batch_id
     else:
-        status, out, batch_id, uploaded = _submit(api, args)
+        status, out, batch_id, _ = _submit(api, args)
         if status == 409 and out.get("type", "").endswith("/idempotency-conflict") and not args.idempotency_key:
-            from treue.logic.batches import MAX_INLINE_LINES
-
-            how = (f"through another upload (files over {MAX_INLINE_LINES:,} lines are uploaded, and each upload "
-                   "is a request of its own)" if uploaded else "with another --name or --partial")
-            print(f"treue: {args.file} was already submitted (Idempotency-Key {_file_key(args)}) {how}; nothing "
+            # an upload is fingerprinted by the file's content, so only the options can differ
+            print(f"treue: {args.file} was already submitted (Idempotency-Key {_file_key(args)}) with another "
+                  "--name or --partial; nothing "
                   "was submitted now. To issue it again as a new batch, give --idempotency-key", file=sys.stderr)
             return 1
         if status != 202:

@@ -430,6 +430,33 @@ def test_a_csv_uploaded_to_the_presigned_url_becomes_a_batch(shop, batch_machine
     assert status == 404 and problem["type"].endswith("upload-not-found")
 
 
+def _uploaded(shop, batch_machine, text):
+    status, upload, _ = call(batches, "batches/post_upload.json", shop["auth"]["partner"],
+                             body={"content_length": len(text.encode())})
+    assert status == 201, upload
+    key = f"uploads/{shop['program_id']}/{upload['upload_id']}.csv"
+    batch_machine["s3"].put_object(Bucket="treue-batches", Key=key, Body=text.encode())
+    return upload["upload_id"]
+
+
+def test_the_same_file_uploaded_again_under_its_key_is_a_replay_and_another_file_a_conflict(shop, batch_machine):
+    """A client that uploads a large file again (a new upload id) with the same Idempotency-Key, as
+    `treue batch submit` does, gets the first batch back; another file under that key changes nothing."""
+    text = "reference,item_id,face_value,email\r\n" + "".join(
+        f"again-{n},kaffeekranz-eur,500,again{n}@example.com\r\n" for n in range(1, 4))
+    key = f"file-{uuid.uuid4().hex}"
+    status, first, _ = submit(shop, {"upload_id": _uploaded(shop, batch_machine, text)}, key=key)
+    assert status == 202 and first["replayed"] is False, first
+    status, again, _ = submit(shop, {"upload_id": _uploaded(shop, batch_machine, text)}, key=key)
+    assert status == 202 and again["replayed"] is True and again["batch_id"] == first["batch_id"], again
+    other = text.replace("again-3,kaffeekranz-eur,500", "again-3,kaffeekranz-eur,700")
+    status, problem, _ = submit(shop, {"upload_id": _uploaded(shop, batch_machine, other)}, key=key)
+    assert status == 409 and problem["type"].endswith("idempotency-conflict"), problem
+    status, problem, _ = submit(shop, {"upload_id": "upl_01jzzzzzzzzzzzzzzzzzzzzzzz"}, key=key)
+    assert status == 404 and problem["type"].endswith("upload-not-found"), problem
+    assert wait_batch(shop, first["batch_id"])["counts"]["issued"] == 3
+
+
 def test_a_run_that_stops_with_lines_unfinished_is_halted_and_a_retry_finishes_them(shop):
     status, accepted, _ = submit(shop, {"lines": [line(n) for n in range(1, 4)]})
     bid = accepted["batch_id"]

@@ -21,6 +21,7 @@ finishing together do not contend for one item.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from typing import Any
 
@@ -272,15 +273,20 @@ def submit(store, files, starter, budgets, program: Program, find_item, find_mem
     """Validate and accept a batch, then start its first run: (batch, rejected lines, replayed)."""
     fingerprint = request_fingerprint(request.fingerprint_payload())
     earlier = store.replay_of(program.id, idempotency_key)
+    text = None
+    if request.upload_id is not None and (earlier is None or earlier.fingerprint != fingerprint):
+        # An upload is fingerprinted by its content, not its upload id: the same file uploaded again
+        # (a new upload id) under the same Idempotency-Key is a replay, another file a conflict.
+        text = files.read_upload(program.id, request.upload_id, MAX_UPLOAD_BYTES)
+        if text is None:
+            raise UploadNotFound(f"nothing was uploaded for {request.upload_id}; PUT the CSV to its url first",
+                                 upload_id=request.upload_id)
+        fingerprint = upload_fingerprint(request, text)
     if earlier is not None:
         return _replayed(store, files, starter, program.id, earlier, fingerprint, idempotency_key)
     if request.lines is not None:
         raw_lines, source = request.lines, "inline"
     else:
-        text = files.read_upload(program.id, request.upload_id, MAX_UPLOAD_BYTES)
-        if text is None:
-            raise UploadNotFound(f"nothing was uploaded for {request.upload_id}; PUT the CSV to its url first",
-                                 upload_id=request.upload_id)
         raw_lines, source = lines_from_csv(text), "upload"
         if not raw_lines:
             raise BatchInvalid("the uploaded CSV has no lines", errors=[])
@@ -326,6 +332,15 @@ def submit(store, files, starter, budgets, program: Program, find_item, find_mem
 
 
 MAX_UPLOAD_BYTES = 20_000_000
+
+
+def upload_fingerprint(request, text: str) -> str:
+    """The fingerprint of a batch from an upload: the request with the file's SHA-256 in place of its
+    upload id (an upload with the same id and content fingerprints alike either way)."""
+    payload = request.fingerprint_payload()
+    payload.pop("upload_id", None)
+    payload["upload_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    return request_fingerprint(payload)
 
 
 def _replayed(store, files, starter, program_id, replay, fingerprint, key):
