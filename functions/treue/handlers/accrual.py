@@ -3,7 +3,7 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -12,6 +12,7 @@ from treue import runtime
 from treue.core.keys import Scope
 from treue.handlers.api_models import AdjustmentResult, Balance, PurchaseResult, Statement
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, make_app
+from treue.handlers.tracing import Tracer
 from treue.logic import points
 from treue.logic.models import Adjustment, Purchase
 

@@ -13,7 +13,7 @@ item failure, retried after the visibility timeout and dead-lettered by the redr
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -22,6 +22,7 @@ from pydantic import ValidationError, model_validator
 from treue import runtime
 from treue.core import audit
 from treue.errors import MemberNotFound, ProgramMismatch, TreueError, UnknownQueueSender
+from treue.handlers.tracing import Tracer
 from treue.logic import members, points, queue_senders
 from treue.logic.models import MemberIdentifiers, Purchase, Strict
 from treue.store import queues

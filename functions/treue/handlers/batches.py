@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -23,6 +23,7 @@ from treue.handlers.http import (
     listing_cursor,
     make_app,
 )
+from treue.handlers.tracing import Tracer
 from treue.logic import batches, finance
 from treue.logic.models import BatchRequest, UploadRequest
 

@@ -6,7 +6,7 @@ import binascii
 import json
 from typing import Annotated, Literal
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
@@ -14,6 +14,7 @@ from treue import runtime
 from treue.errors import ItemNotFound, MalformedRequest
 from treue.handlers.api_models import CatalogItem, CatalogPage
 from treue.handlers.http import ANY_SCOPE, caller, dispatch, make_app
+from treue.handlers.tracing import Tracer
 from treue.logic import catalog
 
 logger = Logger()

@@ -3,7 +3,7 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -13,6 +13,7 @@ from treue import runtime
 from treue.errors import MalformedRequest
 from treue.handlers.api_models import Member, MemberList
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, header, make_app
+from treue.handlers.tracing import Tracer
 from treue.logic import members
 from treue.logic.models import Enrollment
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -24,6 +24,7 @@ from treue.errors import ReportNotFound, StorageTimeout
 from treue.handlers import api_models as m
 from treue.handlers import report_views
 from treue.handlers.http import caller, dispatch, header, idempotency_key, listing_cursor, make_app
+from treue.handlers.tracing import Tracer
 from treue.logic import budget, finance, report_jobs
 from treue.logic.models import BudgetSettings, Funding
 from treue.store.reports import Reports

@@ -3,7 +3,7 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -21,6 +21,7 @@ from treue.handlers.api_models import (
     RevealedCodes,
 )
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, idempotency_key, make_app
+from treue.handlers.tracing import Tracer
 from treue.logic import members, orders
 from treue.logic.models import CancelRequest, OrderRequest
 

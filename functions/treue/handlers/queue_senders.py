@@ -6,7 +6,7 @@ authenticated sender), never from the body; these routes bind a principal id to 
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from treue import runtime
 from treue.core.keys import Scope
 from treue.handlers.http import caller, dispatch, make_app
+from treue.handlers.tracing import Tracer
 from treue.logic import queue_senders
 from treue.logic.queue_senders import SenderRegistration
 

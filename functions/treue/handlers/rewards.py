@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
@@ -12,6 +12,7 @@ from treue import runtime
 from treue.errors import RewardNotFound
 from treue.handlers import api_models as m
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, idempotency_key, make_app
+from treue.handlers.tracing import Tracer
 from treue.logic import orders, rewards
 from treue.logic.models import RewardRequest
 

@@ -3,7 +3,7 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from treue import runtime
 from treue.handlers.api_models import VoucherRedeemed, VoucherStatus
 from treue.handlers.http import WRITE_SCOPE, caller, dispatch, make_app
+from treue.handlers.tracing import Tracer
 from treue.logic import vouchers
 from treue.logic.models import VoucherLookup, VoucherRedemption, VoucherVoid
 

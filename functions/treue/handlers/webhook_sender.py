@@ -28,10 +28,11 @@ import ssl
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from treue import runtime
 from treue.errors import MalformedRequest
+from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
 from treue.store import clients, queues
 from treue.store import events as event_log

@@ -3,7 +3,7 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -13,6 +13,7 @@ from treue.core import ids
 from treue.errors import EventNotFound, MalformedRequest, WebhookNotFound
 from treue.handlers import api_models as m
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, make_app
+from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
 from treue.logic.models import Redelivery, SecretRotation, WebhookRequest
 from treue.store import events as event_log
