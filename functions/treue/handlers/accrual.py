@@ -10,8 +10,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
 from treue.core.keys import Scope
-from treue.handlers.api_models import AdjustmentResult, Balance, PurchaseResult, Statement
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, make_app
+from treue.handlers.models.points import AdjustmentResult, Balance, PurchaseResult, Statement
 from treue.handlers.tracing import Tracer
 from treue.logic import points
 from treue.logic.models import Adjustment, Purchase

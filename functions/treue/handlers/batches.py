@@ -12,7 +12,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from treue import runtime
 from treue.core import ids
 from treue.errors import MalformedRequest
-from treue.handlers import api_models as m
 from treue.handlers.http import (
     ANY_SCOPE,
     WRITE_SCOPE,
@@ -23,6 +22,7 @@ from treue.handlers.http import (
     listing_cursor,
     make_app,
 )
+from treue.handlers.models import batches as m
 from treue.handlers.tracing import Tracer
 from treue.logic import batches, finance
 from treue.logic.models import BatchRequest, UploadRequest

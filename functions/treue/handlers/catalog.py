@@ -12,8 +12,8 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from treue import runtime
 from treue.errors import ItemNotFound, MalformedRequest
-from treue.handlers.api_models import CatalogItem, CatalogPage
 from treue.handlers.http import ANY_SCOPE, caller, dispatch, make_app
+from treue.handlers.models.catalog import CatalogItem, CatalogPage
 from treue.handlers.tracing import Tracer
 from treue.logic import catalog
 

@@ -11,8 +11,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
 from treue.errors import MalformedRequest
-from treue.handlers.api_models import Member, MemberList
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, header, make_app
+from treue.handlers.models.points import Member, MemberList
 from treue.handlers.tracing import Tracer
 from treue.logic import members
 from treue.logic.models import Enrollment

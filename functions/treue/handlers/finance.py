@@ -21,9 +21,9 @@ from pydantic import BaseModel
 from treue import runtime
 from treue.core.keys import Scope
 from treue.errors import ReportNotFound, StorageTimeout
-from treue.handlers import api_models as m
 from treue.handlers import report_views
 from treue.handlers.http import caller, dispatch, header, idempotency_key, listing_cursor, make_app
+from treue.handlers.models import finance as m
 from treue.handlers.tracing import Tracer
 from treue.logic import budget, finance, report_jobs
 from treue.logic.models import BudgetSettings, Funding

@@ -12,7 +12,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from treue import runtime
 from treue.core import ids
 from treue.errors import DonationNotFound, OrderNotFound
-from treue.handlers.api_models import (
+from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, idempotency_key, make_app
+from treue.handlers.models.orders import (
     Donation,
     DonationTotals,
     Order,
@@ -20,7 +21,6 @@ from treue.handlers.api_models import (
     OrderList,
     RevealedCodes,
 )
-from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, idempotency_key, make_app
 from treue.handlers.tracing import Tracer
 from treue.logic import members, orders
 from treue.logic.models import CancelRequest, OrderRequest

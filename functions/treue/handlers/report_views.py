@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from treue import runtime
-from treue.handlers import api_models as m
+from treue.handlers.models import finance as m
 from treue.logic import finance, report_jobs
 from treue.store.reports import Reports
 

@@ -10,8 +10,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
 from treue.errors import RewardNotFound
-from treue.handlers import api_models as m
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, idempotency_key, make_app
+from treue.handlers.models import rewards as m
+from treue.handlers.models.orders import RevealedCodes
 from treue.handlers.tracing import Tracer
 from treue.logic import orders, rewards
 from treue.logic.models import RewardRequest
@@ -58,12 +59,12 @@ def get_reward(reward_id: str) -> m.Reward:
 @app.get("/v1/rewards/<reward_id>/codes", operation_id="revealRewardCodes", tags=["Rewards"],
          summary="Reveal a reward's codes in clear (recorded), to deliver yourself")
 @tracer.capture_method
-def codes(reward_id: str) -> m.RevealedCodes:
+def codes(reward_id: str) -> RevealedCodes:
     who = caller(app)
     get_reward(reward_id)  # 404 unless it is a reward of this program
     out = orders.reveal(runtime.orders(), runtime.vault(), who.program_id, reward_id, who.actor, runtime.now())
     logger.info("codes revealed", extra={"reward_id": reward_id, "actor": who.actor, "codes": len(out["codes"])})
-    return m.RevealedCodes(order_id=reward_id, codes=out["codes"])
+    return RevealedCodes(order_id=reward_id, codes=out["codes"])
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -9,8 +9,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
-from treue.handlers.api_models import VoucherRedeemed, VoucherStatus
 from treue.handlers.http import WRITE_SCOPE, caller, dispatch, make_app
+from treue.handlers.models.vouchers import VoucherRedeemed, VoucherStatus
 from treue.handlers.tracing import Tracer
 from treue.logic import vouchers
 from treue.logic.models import VoucherLookup, VoucherRedemption, VoucherVoid

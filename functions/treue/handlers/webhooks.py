@@ -11,8 +11,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from treue import runtime
 from treue.core import ids
 from treue.errors import EventNotFound, MalformedRequest, WebhookNotFound
-from treue.handlers import api_models as m
 from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, make_app
+from treue.handlers.models import webhooks as m
 from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
 from treue.logic.models import Redelivery, SecretRotation, WebhookRequest

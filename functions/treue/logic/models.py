@@ -29,7 +29,8 @@ MinorUnits = Annotated[int, Field(ge=0, le=10**13, strict=True)]
 class Strict(BaseModel):
     """Input: unknown fields are refused, text is trimmed, and no text field holds control characters."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # defer_build: validators are built on first use, so a function builds only the models it reads
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
     MULTILINE_FIELDS: ClassVar[frozenset[str]] = frozenset({"message"})  # may hold line feeds
 
     @field_validator("*", mode="after")

@@ -1,0 +1,49 @@
+"""The catalog: response models."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from treue.handlers.models import Model
+
+
+class Denomination(Model):
+    face_value: int = Field(description="Minor units of the item's currency")
+    points: int = Field(description="What it costs in this program's points")
+
+
+class OpenValue(Model):
+    min: int
+    max: int
+    min_points: int
+    max_points: int
+
+
+class CatalogItem(Model):
+    id: str
+    type: str = Field(description="gift_card | voucher | charity")
+    name: str
+    category: str
+    countries: list[str]
+    currency: str
+    denominations: list[Denomination] = Field(description="Fixed values; empty for open-value items")
+    open_value: OpenValue | None = Field(default=None, description="Any value from min to max (minor units)")
+    min_points: int = Field(description="The cheapest way to get this item, in points")
+    delivery_methods: list[str]
+    cancel_policy: dict
+    max_quantity: int
+    brand: str | None = None
+    fee: dict | None = None
+    expiry: dict | None = None
+    discount: dict | None = None
+    minimum_spend: int | None = None
+    validity_days: int | None = None
+    terms: str | None = None
+    registration_id: str | None = None
+    cause: str | None = None
+    description: str | None = None
+
+
+class CatalogPage(Model):
+    items: list[CatalogItem]
+    next_cursor: str | None = None

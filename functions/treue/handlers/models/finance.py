@@ -1,0 +1,254 @@
+"""Finance: budget, payouts, journal, balances, reconciliation, KPIs, audit trail and report jobs: response models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from treue.handlers.models import Model
+
+
+class Amount(Model):
+    value: int = Field(description="Integer minor units")
+    currency: str
+
+
+class FundingRecorded(Model):
+    funding_id: str
+    amount: Amount
+    reference: str
+    created_at: str
+    replayed: bool = False
+
+
+class BudgetBalance(Model):
+    currency: str
+    available: int = Field(description="budget:available, minor units")
+    held: int = Field(description="budget:held: set aside for the lines of accepted batches, not paid out yet")
+    funded: int = Field(description="Everything ever funded (the negated budget:fundings account)")
+    paid_face_value: int = Field(description="payouts:face")
+    paid_fees: int = Field(description="payouts:fees")
+    low_balance_threshold: int
+    low: bool = Field(description="available is below the threshold")
+
+
+class BudgetMovement(Model):
+    id: str
+    created_at: str
+    type: str = Field(description="funding | draw | return | hold | release")
+    currency: str
+    debit: str
+    credit: str
+    amount: int
+    order_id: str | None = None
+    reference: str
+    actor: str
+
+
+class Budget(Model):
+    budgets: list[BudgetBalance]
+    movements: list[BudgetMovement]
+    next_cursor: str | None = None
+
+
+class Payout(Model):
+    order_id: str
+    created_at: str
+    status: str
+    type: str
+    item_id: str
+    item_name: str
+    member_id: str | None = Field(default=None, description="None for a reward sent to a non-member")
+    quantity: int
+    face_value: int = Field(description="Face value of all units, minor units of currency")
+    fee: int = Field(description="Provider fee, minor units of currency")
+    currency: str
+    points: int
+    provider: str | None = None
+    provider_reference: str | None = Field(default=None, description="Provider reference or donation receipt id")
+    failure_reason: str | None = None
+    completed_at: str | None = None
+
+
+class PayoutList(Model):
+    items: list[Payout]
+    next_cursor: str | None = None
+
+
+class JournalLine(Model):
+    id: str
+    created_at: str
+    type: str = Field(description="earn | adjustment | hold | capture | release | refund | funding | draw | return")
+    unit: str = Field(description="points, or the currency of a budget movement")
+    debit: str
+    credit: str
+    amount: int
+    member_id: str | None = None
+    order_id: str | None = None
+    reference: str | None = None
+    reason: str | None = None
+    actor: str | None = None
+
+
+class Journal(Model):
+    items: list[JournalLine]
+    next_cursor: str | None = None
+
+
+class AccountBalance(Model):
+    account: str
+    balance: int
+
+
+class UnitBalance(Model):
+    unit: str = Field(description="points, or a currency")
+    accounts: list[AccountBalance]
+    total: int = Field(description="Always 0 on a healthy system")
+
+
+class TrialBalance(Model):
+    as_of: str
+    units: list[UnitBalance]
+    balanced: bool
+
+
+class LiabilityPoints(Model):
+    available: int
+    held: int
+    outstanding: int
+
+
+class PointValue(Model):
+    points: int
+    value: int
+    currency: str
+
+
+class Liability(Model):
+    as_of: str
+    points: LiabilityPoints
+    value: Amount
+    point_value: PointValue
+
+
+class Difference(Model):
+    check: str
+    order_id: str | None = None
+    unit: str
+    expected: int | str
+    actual: int | str | None = None
+    detail: str
+
+
+class ReconciliationChecked(Model):
+    orders: int
+    postings: int
+    movements: int
+
+
+class Reconciliation(Model):
+    date: str
+    checked: ReconciliationChecked
+    in_flight: list[str] = Field(description="Orders of the day still being paid out (not differences)")
+    differences: list[Difference]
+
+
+class PaidOut(Model):
+    currency: str
+    face_value: int
+    fees: int
+
+
+class Kpis(Model):
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    members: int
+    active_members: int
+    active_members_ratio_bps: int
+    points_earned: int
+    points_adjusted: int
+    points_redeemed: int
+    points_expired: int
+    redemption_rate_bps: int
+    repurchase_rate_bps: int
+    liability: Amount
+    liability_points: int
+    payouts: list[PaidOut]
+
+
+class AuditRecord(Model):
+    seq: int
+    id: str
+    at: str
+    action: str
+    subject_type: str
+    subject_id: str
+    actor: str
+    scope: str
+    request_id: str
+    source_ip: str
+    data: dict
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(Model):
+    items: list[AuditRecord]
+    pending: int = Field(description="Records written but not yet sealed into the chain")
+    next_after: int | None = None
+
+
+class ReportRequest(Model):
+    """POST /v1/finance/reports: a report computed asynchronously (no size limit)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: Literal["reconciliation", "kpis", "payouts", "journal"]
+    date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                             description="One UTC day (required for a reconciliation)")
+    from_: str | None = Field(default=None, alias="from", max_length=40,
+                              description="Date or UTC time, inclusive (kpis, payouts, journal)")
+    to: str | None = Field(default=None, max_length=40, description="Date (whole day included) or UTC time, exclusive")
+    format: Literal["json", "csv"] = "json"
+
+
+class ReportProgress(Model):
+    phase: str | None = Field(default=None, description="orders | journal | balances | checks | members | done")
+    items: int = Field(description="Items read so far")
+    pages: int = Field(description="Pages read so far")
+    orders_checked: int = Field(description="Orders checked so far (reconciliation)")
+    continuations: int = Field(description="How many times the worker checkpointed and continued")
+
+
+class ReportResult(Model):
+    url: str = Field(description="Pre-signed GET URL of the result; short-lived, ask the report again for a new one")
+    expires_at: str
+    content_type: str
+    bytes: int
+    file_name: str
+
+
+class Report(Model):
+    report_id: str
+    type: str
+    params: dict = Field(description="date, or from/to")
+    format: str
+    status: str = Field(description="queued | running | completed | failed")
+    created_at: str
+    updated_at: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    progress: ReportProgress
+    summary: dict | None = Field(default=None, description="A few figures of the completed report")
+    failure_reason: str | None = None
+    result: ReportResult | None = Field(default=None, description="When completed: where to download it")
+
+
+class ReportAccepted(Report):
+    replayed: bool
+
+
+class ReportPage(Model):
+    items: list[Report]
+    next_cursor: str | None = None

@@ -1,0 +1,89 @@
+"""Orders, their codes and donations: response models."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from treue.handlers.models import Model
+
+
+class OrderAccepted(Model):
+    order_id: str
+    status: str = Field(description="PENDING when accepted; the payout workflow moves it on")
+    points: int = Field(description="Points held for the order")
+    replayed: bool = Field(description="True when this Idempotency-Key was already used with this body")
+
+
+class StatusChange(Model):
+    status: str
+    at: str
+    reason: str | None = None
+
+
+class MaskedCode(Model):
+    masked: str
+    expires_at: str | None = None
+
+
+class Order(Model):
+    order_id: str
+    member_id: str
+    type: str
+    item: dict
+    status: str = Field(description="PENDING | PROCESSING | ISSUED | COMPLETED | FAILED | CANCELED")
+    history: list[StatusChange]
+    points: int
+    face_value: dict = Field(description="{value, currency} of one unit")
+    quantity: int
+    delivery: dict
+    codes: list[MaskedCode]
+    failure_reason: str | None = None
+    donation_id: str | None = None
+    provider: dict | None = None
+    delivered: dict | None = Field(default=None, description="Delivery: method, masked address, time, event id")
+    canceled_reason: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class OrderList(Model):
+    items: list[Order]
+    next_cursor: str | None = None
+
+
+class RevealedCode(Model):
+    code: str
+    masked: str
+    expires_at: str | None = None
+
+
+class RevealedCodes(Model):
+    order_id: str
+    codes: list[RevealedCode]
+
+
+class Donation(Model):
+    id: str
+    order_id: str
+    member_id: str
+    charity_id: str
+    charity_name: str
+    registration_id: str
+    country: str
+    amount: int = Field(description="Minor units")
+    currency: str
+    receipt_number: str
+    adapter: str = Field(description="How the donation is paid out: recorded = by the operator's transfers")
+    created_at: str
+
+
+class CharityTotal(Model):
+    charity_id: str
+    charity_name: str
+    currency: str
+    total: int = Field(description="Minor units donated")
+    donations: int
+
+
+class DonationTotals(Model):
+    charities: list[CharityTotal]

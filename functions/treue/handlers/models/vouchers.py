@@ -1,0 +1,26 @@
+"""Vouchers at the till: response models."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from treue.handlers.models import Model
+
+
+class VoucherStatus(Model):
+    code: str = Field(description="Masked")
+    status: str = Field(description="ACTIVE | REDEEMED | VOID | EXPIRED")
+    name: str
+    discount: dict
+    value: dict
+    minimum_spend: dict
+    expires_at: str
+    order_id: str
+    redeemed_at: str | None = None
+    redemption_reference: str | None = None
+    voided_at: str | None = None
+    void_reason: str | None = None
+
+
+class VoucherRedeemed(VoucherStatus):
+    replayed: bool
