@@ -4,33 +4,50 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field, ValidationError
+from dataclasses import dataclass
+from typing import Any
 
 from treue.core import times
 from treue.core.programs import Program
 from treue.errors import ProgramNotFound
 
 
-class Settings(BaseModel):
-    table_name: str = Field(min_length=3)
+@dataclass(frozen=True)
+class Settings:
+    """The function's environment, checked once (plain checks: the authorizer needs no pydantic)."""
+
+    table_name: str
     accrual_dlq_url: str | None = None
-    program_cache_seconds: int = Field(default=60, ge=0, le=3600)
-    catalog_cache_seconds: int = Field(default=300, ge=0, le=86400)
+    program_cache_seconds: int = 60
+    catalog_cache_seconds: int = 300
     payout_state_machine_arn: str | None = None
     codes_key_id: str | None = None
     codes_mac_key_id: str | None = None
-    gift_card_provider: Literal["simulated"] = "simulated"
+    gift_card_provider: str = "simulated"
     webhook_queue_url: str | None = None
-    webhook_retry_base_seconds: int = Field(default=30, ge=1, le=3600)
+    webhook_retry_base_seconds: int = 30
     webhook_dlq_url: str | None = None
     allow_local_webhooks: bool = False
     reserved_local_webhook_ports: frozenset[int] = frozenset()  # local ports that never receive webhooks
     batch_bucket: str | None = None
     batch_state_machine_arn: str | None = None
     report_queue_url: str | None = None
-    report_page_size: int = Field(default=1000, ge=1, le=1000)
+    report_page_size: int = 1000
+
+    # field → (lowest, highest) allowed
+    BOUNDS = {"program_cache_seconds": (0, 3600), "catalog_cache_seconds": (0, 86400),
+              "webhook_retry_base_seconds": (1, 3600), "report_page_size": (1, 1000)}
+    PROVIDERS = ("simulated",)
+
+    def __post_init__(self) -> None:
+        if len(self.table_name) < 3:
+            raise ValueError("table_name: TABLE_NAME must have at least 3 characters")
+        for name, (low, high) in self.BOUNDS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"{name}: {value} is not between {low} and {high}")
+        if self.gift_card_provider not in self.PROVIDERS:
+            raise ValueError(f"gift_card_provider: {self.gift_card_provider!r} is not one of {self.PROVIDERS}")
 
 
 def _load_settings() -> Settings:
@@ -56,7 +73,7 @@ def _load_settings() -> Settings:
             report_queue_url=env("REPORT_QUEUE_URL") or None,
             report_page_size=int(env("REPORT_PAGE_SIZE", "1000")),
         )
-    except (ValidationError, ValueError) as err:
+    except ValueError as err:
         raise RuntimeError(f"invalid function configuration: {err}") from err
 
 

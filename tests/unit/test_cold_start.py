@@ -1,0 +1,65 @@
+"""What a function's cold start imports, and the settings checks that replaced the pydantic model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from treue import runtime
+
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+
+
+def imported(code: str, prefix: str) -> list[str]:
+    env = {"PYTHONPATH": str(FUNCTIONS), "AWS_DEFAULT_REGION": "eu-central-1", "TABLE_NAME": "unit",
+           "AWS_ACCESS_KEY_ID": "unit", "AWS_SECRET_ACCESS_KEY": "unit"}
+    code += f"\nimport sys, json\nprint(json.dumps(sorted(m for m in sys.modules if m.startswith({prefix!r}))))\n"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_authorizer_loads_no_pydantic_up_to_its_first_store_read():
+    code = "import treue.handlers.authorizer\nfrom treue import runtime\nruntime.settings()\nruntime.store()"
+    assert imported(code, "pydantic") == []
+
+
+def test_an_api_function_loads_only_its_own_response_models():
+    assert imported("import treue.handlers.accrual", "treue.handlers.models") == [
+        "treue.handlers.models", "treue.handlers.models.points"]
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("TABLE_NAME", "ab"), ("REPORT_PAGE_SIZE", "0"), ("REPORT_PAGE_SIZE", "1001"),
+    ("PROGRAM_CACHE_SECONDS", "-1"), ("CATALOG_CACHE_SECONDS", "86401"), ("WEBHOOK_RETRY_BASE_SECONDS", "0"),
+    ("GIFT_CARD_PROVIDER", "acme"), ("PROGRAM_CACHE_SECONDS", "soon"), ("WEBHOOK_RESERVED_LOCAL_PORTS", "80,x"),
+])
+def test_a_bad_setting_is_a_clear_configuration_error(monkeypatch, name, value):
+    monkeypatch.setenv("TABLE_NAME", "treue-unit")
+    monkeypatch.setenv(name, value)
+    runtime.reset()
+    try:
+        with pytest.raises(RuntimeError, match="invalid function configuration"):
+            runtime.settings()
+    finally:
+        runtime.reset()
+
+
+def test_settings_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TABLE_NAME", "treue-unit")
+    monkeypatch.setenv("REPORT_PAGE_SIZE", "1000")
+    monkeypatch.setenv("PROGRAM_CACHE_SECONDS", "0")
+    monkeypatch.setenv("WEBHOOK_RESERVED_LOCAL_PORTS", "8080, 9090")
+    monkeypatch.setenv("ALLOW_LOCAL_WEBHOOKS", "TRUE")
+    monkeypatch.delenv("BATCH_BUCKET", raising=False)
+    runtime.reset()
+    try:
+        s = runtime.settings()
+        assert (s.table_name, s.report_page_size, s.program_cache_seconds) == ("treue-unit", 1000, 0)
+        assert s.reserved_local_webhook_ports == frozenset({8080, 9090}) and s.allow_local_webhooks is True
+        assert s.batch_bucket is None and s.catalog_cache_seconds == 300 and s.gift_card_provider == "simulated"
+    finally:
+        runtime.reset()
