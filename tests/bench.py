@@ -153,6 +153,35 @@ def first_events() -> None:
         server.stop()
 
 
+def asset_sizes(outdir: Path = ROOT / "cdk.out") -> None:
+    """Deployment asset per function of the synthesized template (the code, without the dependency layer):
+    the files as unpacked in the function and as a deflated zip, as CDK uploads it."""
+    import io
+    import json
+    import zipfile
+
+    template = json.loads((outdir / "Treue.template.json").read_text())
+    users: dict[str, list[str]] = {}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Lambda::Function" and "S3Key" in resource["Properties"].get("Code", {}):
+            digest = resource["Properties"]["Code"]["S3Key"].split(".")[0]
+            users.setdefault(digest, []).append(name)
+    print("Deployment asset per function, without the layer (goal <= 1 MB)")
+    print(f"  {'functions':<11}{'unpacked':>12}{'zip':>12}   asset")
+    for digest, names in sorted(users.items(), key=lambda item: -len(item[1])):
+        folder = outdir / f"asset.{digest}"
+        if not folder.is_dir():
+            print(f"  {len(names):<11}{'(not staged)':>24}   {digest[:12]}")
+            continue
+        buffer, unpacked = io.BytesIO(), 0
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                unpacked += path.stat().st_size
+                archive.write(path, path.relative_to(folder))
+        shown = ", ".join(n[:24] for n in names[:2]) + (" …" if len(names) > 2 else "")
+        print(f"  {len(names):<11}{unpacked / 1e6:>10.2f}MB{len(buffer.getvalue()) / 1e6:>10.2f}MB   {shown}")
+
+
 def round_trips() -> None:
     sys.path.insert(0, str(ROOT / "functions"))
     sys.path.insert(0, str(ROOT))
@@ -626,6 +655,8 @@ if __name__ == "__main__":
         cold_starts()
         print()
         first_events()
+        print()
+        asset_sizes()
         raise SystemExit(0)
     if sys.argv[1:] == ["sealer"]:  # python -m tests.bench sealer: only the sealer figures
         sealer_throughput()
@@ -633,6 +664,8 @@ if __name__ == "__main__":
     cold_starts()
     print()
     first_events()
+    print()
+    asset_sizes()
     print()
     round_trips()
     print()
