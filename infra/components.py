@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import jsii
@@ -24,6 +25,11 @@ from constructs import Construct
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
+if str(FUNCTIONS_DIR) not in sys.path:  # the table's schema is the functions' own (treue.store.schema)
+    sys.path.insert(0, str(FUNCTIONS_DIR))
+
+from treue.store import schema  # noqa: E402
+
 # Files of the API reference page (/docs) that make copies from web/node_modules (not committed)
 STATIC = "treue/static"
 DOCS_UI = FUNCTIONS_DIR / STATIC / "swagger-ui-bundle.js"
@@ -117,6 +123,16 @@ class CheckovFunctionFindings:
         return False
 
 
+def table_keys(key_schema: list[dict[str, str]]) -> dict[str, ddb.Attribute]:
+    """``partition_key`` and ``sort_key`` of a key schema in ``treue.store.schema.TABLE``, typed as its
+    attribute definitions say: the construct is built from the schema the stores and tests use."""
+    types = {a["AttributeName"]: a["AttributeType"] for a in schema.TABLE["AttributeDefinitions"]}
+    kinds = {"S": ddb.AttributeType.STRING, "N": ddb.AttributeType.NUMBER, "B": ddb.AttributeType.BINARY}
+    roles = {"HASH": "partition_key", "RANGE": "sort_key"}
+    return {roles[k["KeyType"]]: ddb.Attribute(name=k["AttributeName"], type=kinds[types[k["AttributeName"]]])
+            for k in key_schema}
+
+
 class Storage(Construct):
     """The single table, encrypted with the program data key; PITR and deletion protection on."""
 
@@ -132,8 +148,7 @@ class Storage(Construct):
         self.table = ddb.Table(
             self,
             "Table",
-            partition_key=ddb.Attribute(name="pk", type=ddb.AttributeType.STRING),
-            sort_key=ddb.Attribute(name="sk", type=ddb.AttributeType.STRING),
+            **table_keys(schema.TABLE["KeySchema"]),
             billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
             encryption=ddb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=self.key,
@@ -146,12 +161,12 @@ class Storage(Construct):
             stream=ddb.StreamViewType.NEW_IMAGE,  # new events → webhook fan-out
         )
         # Program-wide reads: journal and orders by time, member balances, the audit trail (see store/)
-        self.table.add_global_secondary_index(
-            index_name="gsi1",
-            partition_key=ddb.Attribute(name="gsi1pk", type=ddb.AttributeType.STRING),
-            sort_key=ddb.Attribute(name="gsi1sk", type=ddb.AttributeType.STRING),
-            projection_type=ddb.ProjectionType.ALL,
-        )
+        for index in schema.TABLE["GlobalSecondaryIndexes"]:
+            self.table.add_global_secondary_index(
+                index_name=index["IndexName"],
+                **table_keys(index["KeySchema"]),
+                projection_type=getattr(ddb.ProjectionType, index["Projection"]["ProjectionType"]),
+            )
 
 
 class CodeKeys(Construct):

@@ -7,28 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from treue.store import schema
+
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
 
 def create_table(ddb, name: str = "treue-test") -> str:
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    """The program table as the stack defines it (``treue.store.schema``), named ``name``."""
+    ddb.create_table(**schema.create_table_args(name))
     return name
 
 

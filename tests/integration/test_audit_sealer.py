@@ -5,7 +5,8 @@ from treue.core import audit
 from treue.handlers import audit as sealer
 from treue.logic import provisioning
 from treue.store.audit import AuditStore
-from treue.store.dynamodb import audit_put, pending_shard
+from treue.store.schema import pending_shard
+from treue.store.table import audit_put
 
 
 class Remaining:

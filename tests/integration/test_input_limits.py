@@ -25,7 +25,7 @@ def test_voucher_orders_are_capped_so_no_transaction_has_more_than_100_items(sho
     from treue import runtime
     from treue.handlers import orders
     from treue.logic.orders import MAX_VOUCHERS_PER_ORDER
-    from treue.store import dynamodb
+    from treue.store import table
     from treue.store.orders import OrderStore
 
     store = OrderStore(runtime.store())
@@ -40,8 +40,8 @@ def test_voucher_orders_are_capped_so_no_transaction_has_more_than_100_items(sho
     assert problem["max_quantity"] == MAX_VOUCHERS_PER_ORDER == 90 and "at most 90 vouchers" in problem["detail"]
 
     sizes = []
-    real = dynamodb.with_audit
-    monkeypatch.setattr(dynamodb, "with_audit", lambda items: sizes.append(len(real(items))) or real(items))
+    real = table.with_audit
+    monkeypatch.setattr(table, "with_audit", lambda items: sizes.append(len(real(items))) or real(items))
     status, accepted = place(shop, order_body(member, bulk["id"], method="api", quantity=MAX_VOUCHERS_PER_ORDER))
     assert status == 202, accepted
     assert wait(shop, accepted["order_id"], timeout=60)["status"] == "COMPLETED"

@@ -32,15 +32,11 @@ from treue.providers.giftcards import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from treue.store.items import from_item, to_item
+from treue.store.items import from_item, item_key, to_item
 
 FAULT_MODES = ("timeout", "5xx", "out_of_stock", "rejected")
 _SEED = b"treue-simulated-provider"  # public on purpose: simulated codes are not value-bearing
 _ALWAYS = -1
-
-
-def _key(pk: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
 def _issuance_pk(program_id: str, order_id: str) -> str:
@@ -72,7 +68,7 @@ def set_fault(ddb, table: str, program_id: str, mode: str | None, *, brand: str 
         raise ValueError(f"mode must be one of {', '.join(FAULT_MODES)}")
     sk = f"BRAND#{brand}" if brand else f"ORDER#{order_reference}"
     if mode is None:
-        ddb.delete_item(TableName=table, Key=_key(_fault_pk(program_id), sk))
+        ddb.delete_item(TableName=table, Key=item_key(_fault_pk(program_id), sk))
         return {"target": sk, "mode": None}
     remaining = _ALWAYS if times is None else times
     ddb.put_item(TableName=table, Item=to_item({"pk": _fault_pk(program_id), "sk": sk, "mode": mode,
@@ -112,7 +108,7 @@ class SimulatedProvider:
             try:
                 self.ddb.update_item(
                     TableName=self.table,
-                    Key=_key(_fault_pk(program_id), target),
+                    Key=item_key(_fault_pk(program_id), target),
                     UpdateExpression="ADD remaining :minus",
                     ConditionExpression="remaining > :zero",
                     ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
@@ -169,7 +165,7 @@ class SimulatedProvider:
         return issued
 
     def status(self, program_id: str, order_id: str) -> Issuance | None:
-        out = self.ddb.get_item(TableName=self.table, Key=_key(_issuance_pk(program_id, order_id), "ISSUANCE"),
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(_issuance_pk(program_id, order_id), "ISSUANCE"),
                                 ConsistentRead=True)
         if "Item" not in out:
             return None
@@ -179,7 +175,7 @@ class SimulatedProvider:
         try:
             self.ddb.update_item(
                 TableName=self.table,
-                Key=_key(_issuance_pk(program_id, order_id), "ISSUANCE"),
+                Key=item_key(_issuance_pk(program_id, order_id), "ISSUANCE"),
                 UpdateExpression="SET #s = :canceled",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames={"#s": "status"},

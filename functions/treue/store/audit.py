@@ -17,15 +17,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from treue.core import audit
-from treue.store.dynamodb import PENDING_SHARDS, OnTable, pending_shard
-from treue.store.items import GSI, from_item
+from treue.store.dynamodb import OnTable
+from treue.store.items import from_item, item_key
+from treue.store.schema import GSI, PENDING_SHARDS, pending_shard
 
 SEAL_BATCH = 40  # records per transaction (plus the head), under DynamoDB's 100-item limit
 _INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "subject_pk", "subject_sk")
-
-
-def _key(pk: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
 def content(item: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +94,7 @@ class AuditStore(OnTable):
                 items.append({
                     "Update": {
                         "TableName": self.table,
-                        "Key": _key(f"P#{program_id}#AUDIT#{record['id']}", "AUDIT"),
+                        "Key": item_key(f"P#{program_id}#AUDIT#{record['id']}", "AUDIT"),
                         "UpdateExpression": "SET seq = :seq, prev_hash = :prev, #h = :hash, gsi1pk = :gpk, "
                         "gsi1sk = :gsk",
                         "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(seq)",
@@ -111,7 +108,7 @@ class AuditStore(OnTable):
             head_update = {
                 "Update": {
                     "TableName": self.table,
-                    "Key": _key(f"P#{program_id}#AUDIT", "HEAD"),
+                    "Key": item_key(f"P#{program_id}#AUDIT", "HEAD"),
                     "UpdateExpression": "SET seq = :seq, #h = :hash",
                     "ConditionExpression": "attribute_not_exists(pk) OR seq = :old",
                     "ExpressionAttributeNames": {"#h": "hash"},
@@ -131,7 +128,8 @@ class AuditStore(OnTable):
         return sealed
 
     def head(self, program_id: str) -> dict[str, Any]:
-        out = self.ddb.get_item(TableName=self.table, Key=_key(f"P#{program_id}#AUDIT", "HEAD"), ConsistentRead=True)
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(f"P#{program_id}#AUDIT", "HEAD"),
+                                ConsistentRead=True)
         if "Item" not in out:
             return {"seq": 0, "hash": audit.GENESIS}
         data = from_item(out["Item"])
@@ -151,7 +149,7 @@ class AuditStore(OnTable):
         """Record id → the hash of its subject item as stored now (None when the item is gone)."""
         wanted = {(r["subject_pk"], r["subject_sk"]): r["id"] for r in records if r.get("subject_pk")}
         hashes: dict[str, str | None] = dict.fromkeys(wanted.values())
-        keys = [_key(pk, sk) for pk, sk in wanted]
+        keys = [item_key(pk, sk) for pk, sk in wanted]
         for start in range(0, len(keys), 100):
             pending = {self.table: {"Keys": keys[start : start + 100]}}
             while pending:
@@ -183,7 +181,7 @@ class AuditStore(OnTable):
 
     def _records(self, program_id: str, record_ids: list[str]) -> list[dict[str, Any]]:
         out_items: list[dict[str, Any]] = []
-        keys = [_key(f"P#{program_id}#AUDIT#{rid}", "AUDIT") for rid in record_ids]
+        keys = [item_key(f"P#{program_id}#AUDIT#{rid}", "AUDIT") for rid in record_ids]
         for start in range(0, len(keys), 100):
             pending = {self.table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
             while pending:

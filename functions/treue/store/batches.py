@@ -26,8 +26,10 @@ from botocore.exceptions import ClientError
 
 from treue.errors import BatchNotFound, Contention, MalformedRequest, StaleCondition
 from treue.store import clients
-from treue.store.dynamodb import OnTable, Replay, idem_pk, newest_first
-from treue.store.items import from_item, to_item
+from treue.store.dynamodb import OnTable
+from treue.store.items import from_item, item_key, strip_keys, to_item
+from treue.store.schema import idem_pk
+from treue.store.table import Replay, newest_first
 from treue.store.watchlist import Watchlist
 
 LINE_STATUSES = ("pending", "processing", "issued", "failed")  # a line's, once accepted (else "rejected")
@@ -42,20 +44,12 @@ def batch_pk(program_id: str, batch_id: str) -> str:
     return f"P#{program_id}#BATCH#{batch_id}"
 
 
-def _key(pk: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
-
-
 def counts_pk(program_id: str, batch_id: str) -> str:
     return f"{batch_pk(program_id, batch_id)}#COUNTS"
 
 
 def line_sk(line: int) -> str:
     return f"LINE#{line:06d}"
-
-
-def _strip(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")}
 
 
 class BatchStore(OnTable):
@@ -71,7 +65,7 @@ class BatchStore(OnTable):
     def delete_lines(self, batch: dict[str, Any], lines: list[dict[str, Any]]) -> None:
         """Remove the lines of a batch that was not created (see :meth:`create`)."""
         pk = batch_pk(batch["program_id"], batch["id"])
-        self._write_all([{"DeleteRequest": {"Key": _key(pk, line_sk(line["line"]))}} for line in lines])
+        self._write_all([{"DeleteRequest": {"Key": item_key(pk, line_sk(line["line"]))}} for line in lines])
 
     def create(self, batch: dict[str, Any], lines: list[dict[str, Any]], idempotency: tuple[str, str, str],
                result: dict[str, Any], hold: list[dict[str, Any]] = ()) -> Replay | None:
@@ -132,9 +126,9 @@ class BatchStore(OnTable):
     # ------------------------------------------------------------ read
 
     def get(self, program_id: str, batch_id: str) -> dict[str, Any] | None:
-        out = self.ddb.get_item(TableName=self.table, Key=_key(batch_pk(program_id, batch_id), "BATCH"),
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(batch_pk(program_id, batch_id), "BATCH"),
                                 ConsistentRead=True)
-        return _strip(from_item(out["Item"])) if "Item" in out else None
+        return strip_keys(from_item(out["Item"]), index=True) if "Item" in out else None
 
     def require(self, program_id: str, batch_id: str) -> dict[str, Any]:
         found = self.get(program_id, batch_id)
@@ -151,9 +145,9 @@ class BatchStore(OnTable):
         return [from_item(i) for i in out.get("Items", [])]
 
     def line(self, program_id: str, batch_id: str, line: int) -> dict[str, Any] | None:
-        out = self.ddb.get_item(TableName=self.table, Key=_key(batch_pk(program_id, batch_id), line_sk(line)),
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(batch_pk(program_id, batch_id), line_sk(line)),
                                 ConsistentRead=True)
-        return _strip(from_item(out["Item"])) if "Item" in out else None
+        return strip_keys(from_item(out["Item"]), index=True) if "Item" in out else None
 
     def lines(self, program_id: str, batch_id: str, after: int = 0, limit: int | None = None,
               statuses: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
@@ -173,7 +167,7 @@ class BatchStore(OnTable):
         while True:
             out = self.ddb.query(**params)
             for raw in out.get("Items", []):
-                yield _strip(from_item(raw))
+                yield strip_keys(from_item(raw), index=True)
                 given += 1
                 if limit is not None and given >= limit:
                     return
@@ -184,7 +178,7 @@ class BatchStore(OnTable):
     def page(self, program_id: str, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
         """The program's batches, newest first."""
         items, cursor = newest_first(self.ddb, self.table, f"P#{program_id}#BATCHES", after, limit)
-        return [_strip(i) for i in items], cursor
+        return [strip_keys(i, index=True) for i in items], cursor
 
     # ------------------------------------------------------------ change
 
@@ -207,10 +201,10 @@ class BatchStore(OnTable):
                 sets.append(f"#f{i} = :f{i}")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         return [
-            {"Update": {"TableName": self.table, "Key": _key(pk, line_sk(line)), "UpdateExpression": expression,
+            {"Update": {"TableName": self.table, "Key": item_key(pk, line_sk(line)), "UpdateExpression": expression,
                         "ConditionExpression": "#s = :from AND attempt <= :attempt",
                         "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}},
-            {"Update": {"TableName": self.table, "Key": _key(counts_pk(program_id, batch_id),
+            {"Update": {"TableName": self.table, "Key": item_key(counts_pk(program_id, batch_id),
                                                               f"COUNT#{shard_of(line):02d}"),
                         "UpdateExpression": "ADD #from :minus, #to :one",
                         "ExpressionAttributeNames": {"#from": source, "#to": to},
@@ -219,8 +213,8 @@ class BatchStore(OnTable):
 
     def replay_of(self, program_id: str, idempotency_key: str) -> Replay | None:
         """The batch an Idempotency-Key already created, if any."""
-        out = self.ddb.get_item(TableName=self.table, Key=_key(idem_pk(program_id, "batch", idempotency_key), "IDEM"),
-                                ConsistentRead=True)
+        guard = item_key(idem_pk(program_id, "batch", idempotency_key), "IDEM")
+        out = self.ddb.get_item(TableName=self.table, Key=guard, ConsistentRead=True)
         if "Item" not in out:
             return None
         data = from_item(out["Item"])
@@ -232,7 +226,7 @@ class BatchStore(OnTable):
         transaction; False when another retry queued it first."""
         try:
             self.store.transact([{"Update": {
-                "TableName": self.table, "Key": _key(batch_pk(program_id, batch_id), "BATCH"),
+                "TableName": self.table, "Key": item_key(batch_pk(program_id, batch_id), "BATCH"),
                 "UpdateExpression": "SET #s = :queued, queued_run = :run, updated_at = :now",
                 "ConditionExpression": "runs = :runs AND #s IN (:c, :cf, :h)",
                 "ExpressionAttributeNames": {"#s": "status"},
@@ -251,7 +245,7 @@ class BatchStore(OnTable):
         """The batch is running run ``run``; False when it already was (a re-driven first step)."""
         try:
             self.ddb.update_item(
-                TableName=self.table, Key=_key(batch_pk(program_id, batch_id), "BATCH"),
+                TableName=self.table, Key=item_key(batch_pk(program_id, batch_id), "BATCH"),
                 UpdateExpression="SET #s = :running, runs = :run, updated_at = :now REMOVE completed_at, "
                                  "halted_reason",
                 ConditionExpression="runs < :run",
@@ -276,7 +270,7 @@ class BatchStore(OnTable):
             sets += ", halted_reason = :reason"
             values[":reason"] = {"S": reason[:500]}
         return {"Update": {
-            "TableName": self.table, "Key": _key(batch_pk(program_id, batch_id), "BATCH"),
+            "TableName": self.table, "Key": item_key(batch_pk(program_id, batch_id), "BATCH"),
             "UpdateExpression": "SET " + sets,
             "ConditionExpression": "(runs = :run AND #s = :running) OR (queued_run = :run AND #s = :queued)",
             "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": values,

@@ -16,21 +16,15 @@ from typing import Any
 from treue.core import audit
 from treue.core.money import MoneyAccount, Movement
 from treue.errors import StaleCondition
-from treue.store.dynamodb import OnTable, Replay, _decode_cursor, _encode_cursor, audited, journal_keys
-from treue.store.items import from_item, to_item
+from treue.store.dynamodb import OnTable
+from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys, to_item
 from treue.store.orders import order_pk
-
-
-def _key(pk: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
+from treue.store.schema import journal_keys
+from treue.store.table import Replay, audited
 
 
 def budget_pk(program_id: str) -> str:
     return f"P#{program_id}#BUDGET"
-
-
-def _strip(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")}
 
 
 class BudgetStore(OnTable):
@@ -62,7 +56,7 @@ class BudgetStore(OnTable):
         return {
             "Update": {
                 "TableName": self.table,
-                "Key": _key(budget_pk(program_id), f"ACCOUNT#{currency}#{account}"),
+                "Key": item_key(budget_pk(program_id), f"ACCOUNT#{currency}#{account}"),
                 "UpdateExpression": "SET currency = :c, account = :a ADD balance :d",
                 "ExpressionAttributeValues": {":c": {"S": currency}, ":a": {"S": account}, ":d": {"N": str(delta)}},
             }
@@ -90,7 +84,7 @@ class BudgetStore(OnTable):
         for item, move in zip(available, moves, strict=True):
             _must_cover(item, move.amount)
         holds = [{"Update": {
-            "TableName": self.table, "Key": _key(budget_pk(m.program_id), f"HOLD#{m.currency}#{batch_id}"),
+            "TableName": self.table, "Key": item_key(budget_pk(m.program_id), f"HOLD#{m.currency}#{batch_id}"),
             "UpdateExpression": "SET currency = :c, batch_id = :b, updated_at = :now ADD remaining :a",
             "ExpressionAttributeValues": {":c": {"S": m.currency}, ":b": {"S": batch_id}, ":now": {"S": m.created_at},
                                           ":a": {"N": str(m.amount)}},
@@ -101,7 +95,7 @@ class BudgetStore(OnTable):
         """A batch's release: its hold items emptied (conditioned on still holding ``remaining``, read
         before), then the movements and the balances."""
         empty = [{"Update": {
-            "TableName": self.table, "Key": _key(budget_pk(m.program_id), f"HOLD#{m.currency}#{batch_id}"),
+            "TableName": self.table, "Key": item_key(budget_pk(m.program_id), f"HOLD#{m.currency}#{batch_id}"),
             "UpdateExpression": "SET remaining = :zero, updated_at = :now",
             "ConditionExpression": "remaining = :r",
             "ExpressionAttributeValues": {":zero": {"N": "0"}, ":now": {"S": m.created_at},
@@ -113,7 +107,7 @@ class BudgetStore(OnTable):
         """currency → what the batch still holds (0 when nothing)."""
         if not currencies:
             return {}
-        keys = [_key(budget_pk(program_id), f"HOLD#{cur}#{batch_id}") for cur in currencies]
+        keys = [item_key(budget_pk(program_id), f"HOLD#{cur}#{batch_id}") for cur in currencies]
         out = self.ddb.batch_get_item(RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}})
         found = {i["currency"]: i.get("remaining", 0)
                  for i in map(from_item, out.get("Responses", {}).get(self.table, []))}
@@ -140,7 +134,7 @@ class BudgetStore(OnTable):
         order_update = {
             "Update": {
                 "TableName": self.table,
-                "Key": _key(order_pk(pid, oid), "ORDER"),
+                "Key": item_key(order_pk(pid, oid), "ORDER"),
                 "UpdateExpression": "SET funds = :f, updated_at = :now",
                 # a release that claimed the order (``releasing``) returns what was drawn: no draw after it
                 "ConditionExpression": "#s = :processing AND attribute_not_exists(funds) "
@@ -156,7 +150,7 @@ class BudgetStore(OnTable):
         if batch_id:
             others = items
             covering = {"Update": {
-                "TableName": self.table, "Key": _key(budget_pk(pid), f"HOLD#{cur}#{batch_id}"),
+                "TableName": self.table, "Key": item_key(budget_pk(pid), f"HOLD#{cur}#{batch_id}"),
                 "UpdateExpression": "ADD remaining :minus", "ConditionExpression": "remaining >= :need",
                 "ExpressionAttributeValues": {":minus": {"N": str(-need)}, ":need": {"N": str(need)}},
             }}
@@ -172,7 +166,7 @@ class BudgetStore(OnTable):
     def raise_flag_item(self, program_id: str, currency: str, now: str) -> dict[str, Any]:
         """Raise the currency's low flag, unless it is raised (then the transaction fails)."""
         return {"Update": {
-            "TableName": self.table, "Key": _key(budget_pk(program_id), f"SETTINGS#{currency}"),
+            "TableName": self.table, "Key": item_key(budget_pk(program_id), f"SETTINGS#{currency}"),
             "UpdateExpression": "SET low_since = :now", "ConditionExpression": "attribute_not_exists(low_since)",
             "ExpressionAttributeValues": {":now": {"S": now}},
         }}
@@ -181,7 +175,7 @@ class BudgetStore(OnTable):
         """Lower the currency's low flag (in a funding's transaction): the next fall below the
         threshold is news again."""
         return {"Update": {
-            "TableName": self.table, "Key": _key(budget_pk(program_id), f"SETTINGS#{currency}"),
+            "TableName": self.table, "Key": item_key(budget_pk(program_id), f"SETTINGS#{currency}"),
             "UpdateExpression": "SET currency = :c REMOVE low_since",
             "ExpressionAttributeValues": {":c": {"S": currency}},
         }}
@@ -195,8 +189,8 @@ class BudgetStore(OnTable):
 
     def available_with_flag(self, program_id: str, currency: str) -> tuple[int, int, bool]:
         """(available balance, low-balance threshold, whether budget.low was sent since the last funding)."""
-        keys = [_key(budget_pk(program_id), f"ACCOUNT#{currency}#{MoneyAccount.AVAILABLE}"),
-                _key(budget_pk(program_id), f"SETTINGS#{currency}")]
+        keys = [item_key(budget_pk(program_id), f"ACCOUNT#{currency}#{MoneyAccount.AVAILABLE}"),
+                item_key(budget_pk(program_id), f"SETTINGS#{currency}")]
         out = self.ddb.batch_get_item(RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}})
         balance = threshold = 0
         flagged = False
@@ -243,10 +237,11 @@ class BudgetStore(OnTable):
             "Limit": limit,
         }
         if cursor:
-            params["ExclusiveStartKey"] = _key(budget_pk(program_id), _decode_cursor(cursor, prefix))
+            params["ExclusiveStartKey"] = item_key(budget_pk(program_id), decode_cursor(cursor, prefix))
         out = self.ddb.query(**params)
         last = out.get("LastEvaluatedKey")
-        return [_strip(from_item(i)) for i in out.get("Items", [])], (_encode_cursor(last["sk"]["S"]) if last else None)
+        items = [strip_keys(from_item(i), index=True) for i in out.get("Items", [])]
+        return items, (encode_cursor(last["sk"]["S"]) if last else None)
 
     def _query(self, program_id: str, prefix: str) -> list[dict[str, Any]]:
         params: dict[str, Any] = {

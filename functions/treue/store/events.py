@@ -35,8 +35,9 @@ from typing import Any
 from treue.core import times
 from treue.core.ids import new_id
 from treue.errors import MalformedRequest
-from treue.store.items import GSI, Table, from_item, to_item
+from treue.store.items import Table, from_item, item_key, to_item
 from treue.store.positions import SETTLE_SECONDS, clock
+from treue.store.schema import GSI
 
 EVENT_TYPES = (
     "member.enrolled",
@@ -102,7 +103,7 @@ class EventLog:
 
     def get(self, program_id: str, event_id: str) -> dict[str, Any] | None:
         out = self.store.ddb.get_item(TableName=self.store.table,
-                                      Key={"pk": {"S": event_pk(program_id, event_id)}, "sk": {"S": "EVENT"}})
+                                      Key=item_key(event_pk(program_id, event_id), "EVENT"))
         return from_item(out["Item"]) if "Item" in out else None
 
     def page(self, program_id: str, after: str | None, types: set[str] | None, limit: int, now: str

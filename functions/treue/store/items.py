@@ -1,14 +1,20 @@
-"""DynamoDB items: plain values ↔ attribute values, and what every store needs of the table.
+"""The item codec: plain values ↔ attribute values, item keys, page cursors, and what every store
+needs of the table.
 
-The bottom of the store: it imports nothing of the store, so ``treue.store.dynamodb`` and the
-modules it writes with (``treue.store.events``) can all import it.
+Attribute values are integer-only: money (minor units) and points are ``int``; a float is refused
+and every number read back is an ``int``. Near the bottom of the store: it imports only the table's
+schema (``treue.store.schema``), so every store can import it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Any, Protocol
 
-GSI = "gsi1"  # the table's one sparse index (``treue.store.dynamodb`` lists what it serves)
+from treue.errors import MalformedRequest
+from treue.store.schema import INDEX_KEYS, PK, SK, TABLE_KEYS
 
 
 class Table(Protocol):
@@ -60,3 +66,31 @@ def to_item(data: dict[str, Any]) -> dict[str, Any]:
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _from_av(v) for k, v in item.items()}
+
+
+def item_key(pk: str, sk: str) -> dict[str, Any]:
+    """The ``Key`` of the item with partition key ``pk`` and sort key ``sk``."""
+    return {PK: {"S": pk}, SK: {"S": sk}}
+
+
+def strip_keys(data: dict[str, Any], index: bool = False) -> dict[str, Any]:
+    """A plain item without its table keys (and, with ``index``, without its index keys too)."""
+    drop = (*TABLE_KEYS, *INDEX_KEYS) if index else TABLE_KEYS
+    return {k: v for k, v in data.items() if k not in drop}
+
+
+def encode_cursor(sk: str) -> str:
+    """The opaque page cursor continuing after sort key ``sk``."""
+    return base64.urlsafe_b64encode(json.dumps({"sk": sk}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, prefix: str) -> str:
+    """The sort key of a cursor from :func:`encode_cursor`; MalformedRequest unless it starts with ``prefix``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        sk = json.loads(raw)["sk"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as err:
+        raise MalformedRequest("the cursor is not one this API returned", parameter="cursor") from err
+    if not isinstance(sk, str) or not sk.startswith(prefix):
+        raise MalformedRequest("the cursor is not one this API returned", parameter="cursor")
+    return sk

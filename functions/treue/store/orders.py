@@ -25,13 +25,11 @@ from botocore.exceptions import ClientError
 from treue.core import audit
 from treue.core.ledger import Posting
 from treue.errors import OrderNotFound, StaleCondition
-from treue.store.dynamodb import OnTable, Replay, audit_put, audited, idem_pk, member_pk
-from treue.store.items import from_item, to_item
+from treue.store.dynamodb import OnTable
+from treue.store.items import from_item, item_key, strip_keys, to_item
+from treue.store.schema import idem_pk, member_pk
+from treue.store.table import Replay, audit_put, audited
 from treue.store.watchlist import Watchlist
-
-
-def _key(pk: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
 def order_pk(program_id: str, order_id: str) -> str:
@@ -44,10 +42,6 @@ def voucher_pk(program_id: str, code_hash: str) -> str:
 
 def donation_pk(program_id: str, donation_id: str) -> str:
     return f"P#{program_id}#DONATION#{donation_id}"
-
-
-def _strip(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in ("pk", "sk")}
 
 
 def _av(value: Any) -> dict[str, Any]:
@@ -105,7 +99,7 @@ class OrderStore(OnTable):
                 return items
 
     def get_catalog_item(self, item_id: str, include_retired: bool = False) -> dict[str, Any] | None:
-        out = self.ddb.get_item(TableName=self.table, Key=_key("CATALOG", f"ITEM#{item_id}"))
+        out = self.ddb.get_item(TableName=self.table, Key=item_key("CATALOG", f"ITEM#{item_id}"))
         if "Item" not in out:
             return None
         data = from_item(out["Item"])
@@ -154,7 +148,7 @@ class OrderStore(OnTable):
     def replay_of(self, program_id: str, kind: str, reference: str) -> Replay | None:
         """The idempotency record an earlier request of ``kind`` (``order``, ``reward``) wrote under
         ``reference`` (its Idempotency-Key), or None."""
-        out = self.ddb.get_item(TableName=self.table, Key=_key(idem_pk(program_id, kind, reference), "IDEM"),
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(idem_pk(program_id, kind, reference), "IDEM"),
                                 ConsistentRead=True)
         if "Item" not in out:
             return None
@@ -162,9 +156,9 @@ class OrderStore(OnTable):
         return Replay(fingerprint=data["fingerprint"], result=data["result"])
 
     def get(self, program_id: str, order_id: str, consistent: bool = True) -> dict[str, Any] | None:
-        out = self.ddb.get_item(TableName=self.table, Key=_key(order_pk(program_id, order_id), "ORDER"),
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(order_pk(program_id, order_id), "ORDER"),
                                 ConsistentRead=consistent)
-        return _strip(from_item(out["Item"])) if "Item" in out else None
+        return strip_keys(from_item(out["Item"])) if "Item" in out else None
 
     def require(self, program_id: str, order_id: str) -> dict[str, Any]:
         found = self.get(program_id, order_id)
@@ -182,12 +176,12 @@ class OrderStore(OnTable):
         if not order_ids:
             return []
         found: dict[str, dict[str, Any]] = {}
-        keys = [_key(order_pk(program_id, oid), "ORDER") for oid in order_ids]
+        keys = [item_key(order_pk(program_id, oid), "ORDER") for oid in order_ids]
         pending = {self.table: {"Keys": keys}}
         while pending:
             out = self.ddb.batch_get_item(RequestItems=pending)
             for raw in out.get("Responses", {}).get(self.table, []):
-                data = _strip(from_item(raw))
+                data = strip_keys(from_item(raw))
                 found[data["id"]] = data
             pending = out.get("UnprocessedKeys") or {}
         return [found[oid] for oid in order_ids if oid in found]
@@ -224,7 +218,7 @@ class OrderStore(OnTable):
         update = {
             "Update": {
                 "TableName": self.table,
-                "Key": _key(order_pk(program_id, order_id), "ORDER"),
+                "Key": item_key(order_pk(program_id, order_id), "ORDER"),
                 "UpdateExpression": "SET " + ", ".join(sets),
                 "ConditionExpression": _status_in(allowed_from, values) + (
                     "" if to == "FAILED" else " AND attribute_not_exists(releasing)"),
@@ -255,7 +249,7 @@ class OrderStore(OnTable):
         try:
             out = self.ddb.update_item(
                 TableName=self.table,
-                Key=_key(order_pk(program_id, order_id), "ORDER"),
+                Key=item_key(order_pk(program_id, order_id), "ORDER"),
                 UpdateExpression="SET releasing = if_not_exists(releasing, :claim), updated_at = :now",
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
@@ -266,7 +260,7 @@ class OrderStore(OnTable):
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
             raise
-        return _strip(from_item(out["Attributes"]))
+        return strip_keys(from_item(out["Attributes"]))
 
     def claim_cancel(self, program_id: str, order_id: str, claim: dict[str, Any], stale_before: str) -> bool:
         """Claim a COMPLETED order for one cancel (``canceling``), unless another cancel holds a claim
@@ -274,7 +268,7 @@ class OrderStore(OnTable):
         try:
             self.ddb.update_item(
                 TableName=self.table,
-                Key=_key(order_pk(program_id, order_id), "ORDER"),
+                Key=item_key(order_pk(program_id, order_id), "ORDER"),
                 UpdateExpression="SET canceling = :claim",
                 ConditionExpression="#s = :completed AND (attribute_not_exists(canceling) OR canceling.#at < :stale)",
                 ExpressionAttributeNames={"#s": "status", "#at": "at"},
@@ -292,7 +286,7 @@ class OrderStore(OnTable):
         try:
             self.ddb.update_item(
                 TableName=self.table,
-                Key=_key(order_pk(program_id, order_id), "ORDER"),
+                Key=item_key(order_pk(program_id, order_id), "ORDER"),
                 UpdateExpression="REMOVE canceling",
                 ConditionExpression="canceling.#id = :id",
                 ExpressionAttributeNames={"#id": "id"},
@@ -336,7 +330,7 @@ class OrderStore(OnTable):
             KeyConditionExpression="pk = :pk AND begins_with(sk, :r)",
             ExpressionAttributeValues={":pk": {"S": order_pk(program_id, order_id)}, ":r": {"S": "REVEAL#"}},
         )
-        return [_strip(from_item(i)) for i in out.get("Items", [])]
+        return [strip_keys(from_item(i)) for i in out.get("Items", [])]
 
     # ------------------------------------------------------------ vouchers
 
@@ -349,7 +343,7 @@ class OrderStore(OnTable):
         return {
             "Update": {
                 "TableName": self.table,
-                "Key": _key(voucher_pk(program_id, code_hash), "VOUCHER"),
+                "Key": item_key(voucher_pk(program_id, code_hash), "VOUCHER"),
                 "UpdateExpression": "SET #s = :void, voided_at = :now, void_reason = :r",
                 "ConditionExpression": "#s = :active",
                 "ExpressionAttributeNames": {"#s": "status"},
@@ -359,9 +353,9 @@ class OrderStore(OnTable):
         }
 
     def get_voucher(self, program_id: str, code_hash: str) -> dict[str, Any] | None:
-        out = self.ddb.get_item(TableName=self.table, Key=_key(voucher_pk(program_id, code_hash), "VOUCHER"),
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(voucher_pk(program_id, code_hash), "VOUCHER"),
                                 ConsistentRead=True)
-        return _strip(from_item(out["Item"])) if "Item" in out else None
+        return strip_keys(from_item(out["Item"])) if "Item" in out else None
 
     def voucher_change(
         self, program_id: str, code_hash: str, to: str, allowed_from: tuple[str, ...], fields: dict[str, Any],
@@ -380,7 +374,7 @@ class OrderStore(OnTable):
         try:
             out = self.ddb.update_item(
                 TableName=self.table,
-                Key=_key(voucher_pk(program_id, code_hash), "VOUCHER"),
+                Key=item_key(voucher_pk(program_id, code_hash), "VOUCHER"),
                 UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression="attribute_exists(pk) AND " + condition,
                 ExpressionAttributeNames=names,
@@ -391,7 +385,7 @@ class OrderStore(OnTable):
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
             raise
-        return _strip(from_item(out["Attributes"]))
+        return strip_keys(from_item(out["Attributes"]))
 
     # ------------------------------------------------------------ donations
 
@@ -402,7 +396,7 @@ class OrderStore(OnTable):
             {
                 "Update": {
                     "TableName": self.table,
-                    "Key": _key(f"P#{program_id}#CHARITY", f"{donation['charity_id']}#{donation['currency']}"),
+                    "Key": item_key(f"P#{program_id}#CHARITY", f"{donation['charity_id']}#{donation['currency']}"),
                     "UpdateExpression": "SET charity_id = :c, charity_name = :n, #cur = :cur "
                     "ADD #total :v, donations :one",
                     "ExpressionAttributeNames": {"#cur": "currency", "#total": "total"},
@@ -416,8 +410,8 @@ class OrderStore(OnTable):
         ]
 
     def get_donation(self, program_id: str, donation_id: str) -> dict[str, Any] | None:
-        out = self.ddb.get_item(TableName=self.table, Key=_key(donation_pk(program_id, donation_id), "DONATION"))
-        return _strip(from_item(out["Item"])) if "Item" in out else None
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(donation_pk(program_id, donation_id), "DONATION"))
+        return strip_keys(from_item(out["Item"])) if "Item" in out else None
 
     def donation_totals(self, program_id: str) -> list[dict[str, Any]]:
         out = self.ddb.query(
@@ -426,7 +420,7 @@ class OrderStore(OnTable):
             ExpressionAttributeValues={":pk": {"S": f"P#{program_id}#CHARITY"}},
             ConsistentRead=True,
         )
-        return [_strip(from_item(i)) for i in out.get("Items", [])]
+        return [strip_keys(from_item(i)) for i in out.get("Items", [])]
 
     # ------------------------------------------------------------ rewards (budget-paid, no points)
 

@@ -14,27 +14,24 @@ from typing import Any
 
 from treue.core import audit
 from treue.errors import Contention, QueueSenderTaken, StaleCondition
-from treue.store.dynamodb import OnTable, audit_put
-from treue.store.items import from_item, to_item
+from treue.store.dynamodb import OnTable
+from treue.store.items import from_item, item_key, strip_keys, to_item
+from treue.store.table import audit_put
 
 
 def _principal_key(principal_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"QSENDER#{principal_id}"}, "sk": {"S": "QSENDER"}}
+    return item_key(f"QSENDER#{principal_id}", "QSENDER")
 
 
 def _list_pk(program_id: str) -> str:
     return f"P#{program_id}#QSENDER"
 
 
-def _strip(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in ("pk", "sk")}
-
-
 class QueueSenderStore(OnTable):
 
     def get(self, principal_id: str, consistent: bool = True) -> dict[str, Any] | None:
         out = self.ddb.get_item(TableName=self.table, Key=_principal_key(principal_id), ConsistentRead=consistent)
-        return _strip(from_item(out["Item"])) if "Item" in out else None
+        return strip_keys(from_item(out["Item"])) if "Item" in out else None
 
     def list(self, program_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -44,7 +41,7 @@ class QueueSenderStore(OnTable):
             out = self.ddb.query(TableName=self.table, KeyConditionExpression="pk = :pk",
                                  ExpressionAttributeValues={":pk": {"S": _list_pk(program_id)}},
                                  ConsistentRead=True, **page)
-            items += [_strip(from_item(i)) for i in out.get("Items", [])]
+            items += [strip_keys(from_item(i)) for i in out.get("Items", [])]
             start = out.get("LastEvaluatedKey")
             if not start:
                 return items
@@ -67,7 +64,7 @@ class QueueSenderStore(OnTable):
                 {"Put": {"TableName": self.table, "Item": {**_principal_key(principal), **to_item(binding)},
                          "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **condition}},
                 {"Put": {"TableName": self.table,
-                         "Item": {"pk": {"S": _list_pk(pid)}, "sk": {"S": principal}, **to_item(binding)}}},
+                         "Item": {**item_key(_list_pk(pid), principal), **to_item(binding)}}},
                 audit_put(self.table, record),
             ])
         except StaleCondition as err:
@@ -86,7 +83,7 @@ class QueueSenderStore(OnTable):
                             "ConditionExpression": "program_id = :pid",
                             "ExpressionAttributeValues": {":pid": {"S": program_id}}}},
                 {"Delete": {"TableName": self.table,
-                            "Key": {"pk": {"S": _list_pk(program_id)}, "sk": {"S": principal_id}}}},
+                            "Key": item_key(_list_pk(program_id), principal_id)}},
                 audit_put(self.table, record),
             ])
         except StaleCondition:

@@ -24,11 +24,11 @@ from botocore.exceptions import ClientError
 
 from treue.errors import StaleCondition
 from treue.store import clients
-from treue.store.dynamodb import OnTable, Replay, newest_first
-from treue.store.items import from_item, to_item
+from treue.store.dynamodb import OnTable
+from treue.store.items import from_item, item_key, strip_keys, to_item
+from treue.store.table import Replay, newest_first
 
 PREFIX = "reports/"
-_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "expires_at")
 
 
 def report_pk(program_id: str, report_id: str) -> str:
@@ -36,11 +36,11 @@ def report_pk(program_id: str, report_id: str) -> str:
 
 
 def _key(program_id: str, report_id: str) -> dict[str, Any]:
-    return {"pk": {"S": report_pk(program_id, report_id)}, "sk": {"S": "REPORT"}}
+    return item_key(report_pk(program_id, report_id), "REPORT")
 
 
 def _strip(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in _KEYS}
+    return {k: v for k, v in strip_keys(data, index=True).items() if k != "expires_at"}
 
 
 class ReportJobs(OnTable):

@@ -19,13 +19,10 @@ from typing import Any
 from treue.errors import MalformedRequest, StorageTimeout
 from treue.store.clients import TIMEOUTS
 from treue.store.dynamodb import Store
-from treue.store.items import GSI, from_item
+from treue.store.items import from_item, strip_keys
+from treue.store.schema import GSI, INDEX_KEYS, TABLE_KEYS
 
-_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
-
-
-def _strip(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in _KEYS}
+_KEYS = (*TABLE_KEYS, *INDEX_KEYS)
 
 
 def _encode(last: dict[str, Any]) -> str:
@@ -60,7 +57,7 @@ class Reports:
             params["ExclusiveStartKey"] = _decode(cursor, gsi1pk)
         out = self._query(params)
         last = out.get("LastEvaluatedKey")
-        return [_strip(from_item(i)) for i in out.get("Items", [])], (_encode(last) if last else None)
+        return [strip_keys(from_item(i), index=True) for i in out.get("Items", [])], (_encode(last) if last else None)
 
     def chunk(self, gsi1pk: str, start: str | None, end: str | None, limit: int,
               after: dict[str, str] | None) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
@@ -72,7 +69,7 @@ class Reports:
             params["ExclusiveStartKey"] = {k: {"S": str(v)} for k, v in after.items()}
         out = self._query(params)
         last = out.get("LastEvaluatedKey")
-        return ([_strip(from_item(i)) for i in out.get("Items", [])],
+        return ([strip_keys(from_item(i), index=True) for i in out.get("Items", [])],
                 {k: v["S"] for k, v in last.items()} if last else None)
 
     def _query(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +84,7 @@ class Reports:
         while True:
             out = self._query(params)
             for raw in out.get("Items", []):
-                yield _strip(from_item(raw))
+                yield strip_keys(from_item(raw), index=True)
             if not out.get("LastEvaluatedKey"):
                 return
             params["ExclusiveStartKey"] = out["LastEvaluatedKey"]

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from treue.store.dynamodb import OnTable
-from treue.store.items import GSI, from_item
+from treue.store.items import from_item, item_key
+from treue.store.schema import GSI
 
 WATCH_SHARDS = 4
 KINDS = ("order", "batch")
@@ -39,7 +40,7 @@ def _pk(kind: str, program_id: str, record_id: str) -> str:
 
 
 def _key(kind: str, program_id: str, record_id: str) -> dict[str, Any]:
-    return {"pk": {"S": _pk(kind, program_id, record_id)}, "sk": {"S": "WATCH"}}
+    return item_key(_pk(kind, program_id, record_id), "WATCH")
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,13 @@ from botocore.exceptions import ClientError
 
 from treue.core import audit
 from treue.errors import StaleCondition, WebhookNotFound
-from treue.store.dynamodb import OnTable, audit_put
-from treue.store.items import from_item, to_item
+from treue.store.dynamodb import OnTable
+from treue.store.items import from_item, item_key, strip_keys, to_item
+from treue.store.table import audit_put
 
 
 def _pk(program_id: str) -> str:
     return f"P#{program_id}#WEBHOOK"
-
-
-def _strip(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in ("pk", "sk")}
 
 
 class WebhookStore(OnTable):
@@ -38,12 +35,12 @@ class WebhookStore(OnTable):
     def list(self, program_id: str) -> list[dict[str, Any]]:
         out = self.ddb.query(TableName=self.table, KeyConditionExpression="pk = :pk",
                              ExpressionAttributeValues={":pk": {"S": _pk(program_id)}}, ConsistentRead=True)
-        return [_strip(from_item(i)) for i in out.get("Items", [])]
+        return [strip_keys(from_item(i)) for i in out.get("Items", [])]
 
     def get(self, program_id: str, endpoint_id: str) -> dict[str, Any] | None:
-        out = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": _pk(program_id)}, "sk": {"S": endpoint_id}},
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(_pk(program_id), endpoint_id),
                                 ConsistentRead=True)
-        return _strip(from_item(out["Item"])) if "Item" in out else None
+        return strip_keys(from_item(out["Item"])) if "Item" in out else None
 
     def require(self, program_id: str, endpoint_id: str) -> dict[str, Any]:
         found = self.get(program_id, endpoint_id)
@@ -55,7 +52,7 @@ class WebhookStore(OnTable):
         record = audit.new_record(program_id, "webhook.deleted", "webhook", endpoint_id, now, {})
         try:
             self.store.transact([
-                {"Delete": {"TableName": self.table, "Key": {"pk": {"S": _pk(program_id)}, "sk": {"S": endpoint_id}},
+                {"Delete": {"TableName": self.table, "Key": item_key(_pk(program_id), endpoint_id),
                             "ConditionExpression": "attribute_exists(pk)"}},
                 audit_put(self.table, record),
             ])
@@ -66,7 +63,7 @@ class WebhookStore(OnTable):
         record = audit.new_record(program_id, "webhook.secret_rotated", "webhook", endpoint_id, now,
                                   {"secrets": len(sealed)})
         self.store.transact([
-            {"Update": {"TableName": self.table, "Key": {"pk": {"S": _pk(program_id)}, "sk": {"S": endpoint_id}},
+            {"Update": {"TableName": self.table, "Key": item_key(_pk(program_id), endpoint_id),
                         "UpdateExpression": "SET secrets = :s, updated_at = :now",
                         "ConditionExpression": "attribute_exists(pk)",
                         "ExpressionAttributeValues": {":s": to_item({"v": sealed})["v"], ":now": {"S": now}}}},
@@ -76,7 +73,7 @@ class WebhookStore(OnTable):
     def record_attempt(self, program_id: str, endpoint_id: str, ok: bool, now: str,
                        detail: dict[str, Any]) -> None:
         """Success: status active, failures reset. Failure: status failing, consecutive failures + 1."""
-        key = {"pk": {"S": _pk(program_id)}, "sk": {"S": endpoint_id}}
+        key = item_key(_pk(program_id), endpoint_id)
         if ok:
             expression = ("SET #s = :active, consecutive_failures = :zero, last_attempt_at = :now, "
                           "last_success_at = :now, deliveries = if_not_exists(deliveries, :zero) + :one")

@@ -1,0 +1,345 @@
+"""The ledger store: members, their balances and postings, and the program's account totals.
+
+Every posting is written in one transaction with its idempotency guard, the member's balance, the
+program's (sharded) account totals and its audit record; the keys are in ``treue.store.schema``.
+``treue.store.dynamodb.Store`` adds programs and API keys on top.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from treue.core import audit
+from treue.core.ledger import MEMBER_ACCOUNTS, Account, Posting, PostingType
+from treue.errors import Contention, IdentifierTaken, InsufficientPoints, MemberNotFound
+from treue.store.events import event_put
+from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys
+from treue.store.schema import (
+    ACCOUNT_SHARDS,
+    account_pk,
+    account_shard,
+    balances_keys,
+    ident_pk,
+    journal_keys,
+    member_pk,
+)
+from treue.store.table import Replay, TableStore, audited, raise_storage, stale
+from treue.store.table import reasons as cancellations
+
+
+class LedgerStore(TableStore):
+    """Members, balances and postings of the programs on the table."""
+
+
+    def enroll(
+        self,
+        program_id: str,
+        member: dict[str, Any],
+        identifiers: dict[str, str],
+        idempotency: tuple[str, str] | None = None,
+    ) -> Replay | None:
+        """Create a member, its zero balance and one guard per identifier in one transaction.
+
+        Returns None when created, or the Replay of an earlier enrollment with the same
+        Idempotency-Key. Raises IdentifierTaken naming the member that owns an identifier.
+        """
+        mid = member["id"]
+        pk = member_pk(program_id, mid)
+        now = member["created_at"]
+        items: list[dict[str, Any]] = []
+        if idempotency:
+            reference, fingerprint = idempotency
+            items.append(self._idem_put(program_id, "enroll", reference, fingerprint, {"member_id": mid}, now))
+        items.append(self._put_new({"pk": pk, "sk": "MEMBER", **member}))
+        items.append(
+            self._put_new(
+                {
+                    "pk": pk,
+                    "sk": "BALANCE",
+                    "member_id": mid,
+                    "available": 0,
+                    "held": 0,
+                    "lifetime_earned": 0,
+                    "lifetime_redeemed": 0,
+                    "enrolled_at": now,
+                    "updated_at": now,
+                    **balances_keys(program_id, mid),
+                }
+            )
+        )
+        kinds = list(identifiers)
+        for kind in kinds:
+            guard = {"pk": ident_pk(program_id, kind, identifiers[kind]), "sk": "IDENT", "member_id": mid}
+            put = self._put_new(guard)
+            put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+            items.append(put)
+        items.append(event_put(self.table, program_id, "member.enrolled", {
+            "member_id": mid, "external_id": member.get("external_id"), "country": member.get("country"),
+            "enrolled_at": now}, now))
+        try:
+            self._write(items)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "TransactionCanceledException":
+                raise_storage(err)
+            reasons = cancellations(err)
+            offset = 0
+            if idempotency:
+                offset = 1
+                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                    return self._replay(program_id, "enroll", idempotency[0], reasons[0])
+            for i, kind in enumerate(kinds):
+                reason = reasons[offset + 2 + i] if len(reasons) > offset + 2 + i else {}
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    owner = self._owner(program_id, kind, identifiers[kind], reason)
+                    raise IdentifierTaken(
+                        f"the {kind} already belongs to member {owner}",
+                        identifier=kind,
+                        member_id=owner,
+                    ) from err
+            if any(r.get("Code") == "TransactionConflict" for r in reasons):
+                raise Contention("a concurrent request touched the same member; retry") from err
+            raise
+        return None
+
+    def _owner(self, program_id: str, kind: str, value: str, reason: dict[str, Any]) -> str:
+        item = reason.get("Item")
+        if not item:
+            out = self.ddb.get_item(
+                TableName=self.table, Key=item_key(ident_pk(program_id, kind, value), "IDENT"), ConsistentRead=True
+            )
+            item = out.get("Item", {})
+        return from_item(item).get("member_id", "unknown")
+
+    def get_member(self, program_id: str, member_id: str) -> dict[str, Any] | None:
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(member_pk(program_id, member_id), "MEMBER"))
+        return strip_keys(from_item(out["Item"])) if "Item" in out else None
+
+    def get_members(self, program_id: str, member_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The members of the program among ``member_ids``, by id (BatchGetItem, 100 at a time)."""
+        found: dict[str, dict[str, Any]] = {}
+        keys = [item_key(member_pk(program_id, m), "MEMBER") for m in dict.fromkeys(member_ids)]
+        for start in range(0, len(keys), 100):
+            pending = {self.table: {"Keys": keys[start : start + 100]}}
+            while pending:
+                out = self.ddb.batch_get_item(RequestItems=pending)
+                for raw in out.get("Responses", {}).get(self.table, []):
+                    member = strip_keys(from_item(raw))
+                    found[member["id"]] = member
+                pending = out.get("UnprocessedKeys") or {}
+        return found
+
+    def find_member_id(self, program_id: str, kind: str, value: str) -> str | None:
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(ident_pk(program_id, kind, value), "IDENT"))
+        return from_item(out["Item"])["member_id"] if "Item" in out else None
+
+    # ------------------------------------------------------------ ledger
+
+    def post(
+        self,
+        program_id: str,
+        member_id: str,
+        idempotency: tuple[str, str, str],
+        result: dict[str, Any],
+        posting: Posting | None,
+        now: str,
+        extra: list[dict[str, Any]] | None = None,
+    ) -> Replay | None:
+        """Write one posting atomically with its idempotency guard and the balances it moves.
+
+        ``idempotency`` is ``(kind, reference, fingerprint)``. With ``posting=None`` (a purchase
+        worth zero points) only the guard is written, after checking the member exists.
+        ``extra`` items (an order and its state change) join the same transaction; when one of
+        their conditions fails, nothing is written and ``StaleCondition`` names its index.
+        Returns None when written, or the Replay of the first request with this reference.
+        """
+        kind, reference, fingerprint = idempotency
+        pk = member_pk(program_id, member_id)
+        guard_result = dict(result, member_id=member_id)
+        if posting is not None:
+            guard_result["posting_id"] = posting.id
+        items = [self._idem_put(program_id, kind, reference, fingerprint, guard_result, now)]
+        if posting is None:
+            items.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table,
+                        "Key": item_key(pk, "BALANCE"),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                }
+            )
+        else:
+            data = _posting_data(posting)
+            entry_sk = f"ENTRY#{posting.id}"
+            record = audit.new_record(
+                program_id, f"posting.{posting.type}", "posting", posting.id, now,
+                {k: data[k] for k in ("member_id", "debit", "credit", "points", "reference", "reason")},
+                subject_hash=audit.content_hash(data),
+            )
+            entry = {"pk": pk, "sk": entry_sk, **data, **journal_keys(program_id, posting.created_at, posting.id)}
+            items.append(audited(self._put_new(entry), self.table, record, (pk, entry_sk)))
+            items.append(self._balance_update(pk, posting, now))
+            items.extend(self._account_updates(program_id, posting))
+            if posting.type == PostingType.EARN:
+                items.append(event_put(self.table, program_id, "points.earned", {
+                    "member_id": member_id, "points": posting.points, "posting_id": posting.id,
+                    "reference": posting.reference, "reason": posting.reason}, now))
+        first_extra = len(items)
+        items.extend(extra or [])
+        try:
+            self._write(items)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "TransactionCanceledException":
+                raise_storage(err)
+            reasons = cancellations(err)
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                return self._replay(program_id, kind, reference, reasons[0])
+            for i, reason in enumerate(reasons[first_extra:]):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    raise stale(i, reason) from err
+            idx = 1 if posting is None else 2
+            if len(reasons) > idx and reasons[idx].get("Code") == "ConditionalCheckFailed":
+                reason = reasons[idx]
+                if posting is None or not self._balance_exists(pk, reason):
+                    raise MemberNotFound(f"member {member_id} does not exist") from err
+                raise InsufficientPoints(
+                    f"the member has fewer than {posting.points} available points"
+                ) from err
+            if any(r.get("Code") in ("TransactionConflict", "ThrottlingError") for r in reasons):
+                raise Contention("a concurrent posting touched the same balance; retry") from err
+            raise
+        return None
+
+    def _balance_exists(self, pk: str, reason: dict[str, Any]) -> bool:
+        if reason.get("Item"):
+            return True
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(pk, "BALANCE"), ConsistentRead=True)
+        return "Item" in out
+
+    def _balance_update(self, pk: str, posting: Posting, now: str) -> dict[str, Any]:
+        values: dict[str, Any] = {":now": {"S": now}}
+        adds = []
+        condition = ["attribute_exists(pk)"]
+        for account, delta in posting.deltas().items():
+            field = MEMBER_ACCOUNTS.get(account)
+            if field is None:
+                continue
+            adds.append(f"{field} :{field}")
+            values[f":{field}"] = {"N": str(delta)}
+            if delta < 0:
+                condition.append(f"{field} >= :need_{field}")
+                values[f":need_{field}"] = {"N": str(-delta)}
+        earned = _lifetime_earned(posting)
+        if earned:
+            adds.append("lifetime_earned :earned")
+            values[":earned"] = {"N": str(earned)}
+        if Account.PROGRAM_REDEEMED in (posting.credit, posting.debit):
+            adds.append("lifetime_redeemed :redeemed")
+            sign = 1 if posting.credit == Account.PROGRAM_REDEEMED else -1
+            values[":redeemed"] = {"N": str(sign * posting.points)}
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": item_key(pk, "BALANCE"),
+                "UpdateExpression": "SET updated_at = :now ADD " + ", ".join(adds),
+                "ConditionExpression": " AND ".join(condition),
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _account_updates(self, program_id: str, posting: Posting) -> list[dict[str, Any]]:
+        shard = account_shard(posting.id)
+        updates = []
+        for account, delta in posting.deltas().items():
+            # member accounts are counted here too (all members together), so the totals always sum to 0
+            updates.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": item_key(account_pk(program_id, shard), str(account)),
+                        "UpdateExpression": "ADD balance :d",
+                        "ExpressionAttributeValues": {":d": {"N": str(delta)}},
+                    }
+                }
+            )
+        return updates
+
+    def get_balance(self, program_id: str, member_id: str, consistent: bool = True) -> dict[str, int] | None:
+        out = self.ddb.get_item(
+            TableName=self.table, Key=item_key(member_pk(program_id, member_id), "BALANCE"), ConsistentRead=consistent
+        )
+        if "Item" not in out:
+            return None
+        data = from_item(out["Item"])
+        return {k: data.get(k, 0) for k in ("available", "held", "lifetime_earned", "lifetime_redeemed")}
+
+    def list_entries(
+        self, program_id: str, member_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A member's postings, newest first, and the cursor of the next page (None at the end)."""
+        return self.member_page(program_id, member_id, "ENTRY#", limit, cursor)
+
+    def member_page(
+        self, program_id: str, member_id: str, prefix: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Items of a member's partition whose sort key starts with ``prefix``, newest first, and the next cursor."""
+        pk = member_pk(program_id, member_id)
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": prefix}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            params["ExclusiveStartKey"] = item_key(pk, decode_cursor(cursor, prefix))
+        out = self.ddb.query(**params)
+        items = [strip_keys(from_item(i)) for i in out.get("Items", [])]
+        last = out.get("LastEvaluatedKey")
+        return items, (encode_cursor(last["sk"]["S"]) if last else None)
+
+    def program_accounts(self, program_id: str) -> dict[str, int]:
+        """Sum of each program account over its shards."""
+        totals: dict[str, int] = {}
+        for shard in range(ACCOUNT_SHARDS):
+            out = self.ddb.query(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": account_pk(program_id, shard)}},
+                ConsistentRead=True,
+            )
+            for item in out.get("Items", []):
+                data = from_item(item)
+                totals[data["sk"]] = totals.get(data["sk"], 0) + data.get("balance", 0)
+        return totals
+
+
+def _lifetime_earned(posting: Posting) -> int:
+    if posting.type == PostingType.EARN:
+        return posting.points
+    if posting.type == PostingType.ADJUSTMENT and posting.credit == Account.MEMBER_AVAILABLE:
+        return posting.points
+    return 0
+
+
+def _posting_data(posting: Posting) -> dict[str, Any]:
+    return {
+        "id": posting.id,
+        "program_id": posting.program_id,
+        "member_id": posting.member_id,
+        "type": str(posting.type),
+        "debit": str(posting.debit),
+        "credit": str(posting.credit),
+        "points": posting.points,
+        "member_delta": posting.member_delta(),
+        "held_delta": posting.held_delta(),
+        "reference": posting.reference,
+        "reason": posting.reason,
+        "actor": posting.actor,
+        "created_at": posting.created_at,
+        "order_id": (posting.metadata or {}).get("order_id"),
+        "metadata": posting.metadata or None,
+    }

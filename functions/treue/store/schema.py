@@ -1,0 +1,113 @@
+"""The program table's schema: its key and index names, its definition, and the keys of the items.
+
+Plain data and string builders, importing nothing of treue: the stores build their keys here, the CDK table
+construct (``infra/components.py``) reads its partition and sort key and its index from
+:data:`TABLE`, and the tests create their table with :func:`create_table_args`.
+
+Single-table layout; every key of a program's data starts with ``P#<program id>``:
+
+    pk                                   sk                  what
+    PROGRAM#<pid>                        PROGRAM             program settings
+    APIKEY#<key id>                      APIKEY              API key hash, scope, program
+    P#<pid>#MEMBER#<mid>                 MEMBER              member profile
+    P#<pid>#MEMBER#<mid>                 BALANCE             available, held, lifetime counters
+    P#<pid>#MEMBER#<mid>                 ENTRY#<posting id>  ledger posting (time-ordered id)
+    P#<pid>#IDENT#<kind>#<value>         IDENT               identifier → member (uniqueness guard)
+    P#<pid>#IDEM#<kind>#<reference>      IDEM                idempotency guard with the first result
+    P#<pid>#ACCT#<shard>                 <account>           account totals (program and all members), sharded
+    P#<pid>#AUDIT#<record id>            AUDIT               audit record (``treue.core.audit``)
+
+One sparse global secondary index (``gsi1``: ``gsi1pk``/``gsi1sk``) serves program-wide reads:
+postings and budget movements (``P#<pid>#JOURNAL``, by time), orders (``P#<pid>#ORDERS``, by
+time), member balances (``P#<pid>#BALANCES``), unsealed audit records (``AUDIT#PENDING#<shard>``)
+and the audit trail (``treue.store.audit``). The other stores' items (orders, budget, batches,
+webhooks…) are laid out in their modules.
+
+API keys are the one exception to the program prefix: the key is how the program is found.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+PK, SK = "pk", "sk"  # the table's partition and sort key (strings)
+GSI = "gsi1"  # the table's one sparse index
+GSI_PK, GSI_SK = "gsi1pk", "gsi1sk"  # its partition and sort key (strings)
+TABLE_KEYS = (PK, SK)
+INDEX_KEYS = (GSI_PK, GSI_SK)
+
+ACCOUNT_SHARDS = 8  # account totals per program are spread over this many partitions
+PENDING_SHARDS = 4  # unsealed audit records over this many index partitions
+
+# The definition as DynamoDB's API spells it: every key attribute a string, the index projecting all
+TABLE: dict[str, Any] = {
+    "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in (*TABLE_KEYS, *INDEX_KEYS)],
+    "KeySchema": [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": GSI,
+            "KeySchema": [{"AttributeName": GSI_PK, "KeyType": "HASH"}, {"AttributeName": GSI_SK, "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ],
+}
+
+
+def create_table_args(name: str) -> dict[str, Any]:
+    """Arguments of ``create_table`` for a table of this schema named ``name`` (billed per request)."""
+    return {"TableName": name, "BillingMode": "PAY_PER_REQUEST", **TABLE}
+
+
+# ------------------------------------------------------------ keys
+
+
+def program_pk(program_id: str) -> str:
+    return f"PROGRAM#{program_id}"
+
+
+def api_key_pk(key_id: str) -> str:
+    return f"APIKEY#{key_id}"
+
+
+def member_pk(program_id: str, member_id: str) -> str:
+    return f"P#{program_id}#MEMBER#{member_id}"
+
+
+def ident_pk(program_id: str, kind: str, value: str) -> str:
+    return f"P#{program_id}#IDENT#{kind}#{value}"
+
+
+def idem_pk(program_id: str, kind: str, reference: str) -> str:
+    return f"P#{program_id}#IDEM#{kind}#{reference}"
+
+
+def account_pk(program_id: str, shard: int) -> str:
+    return f"P#{program_id}#ACCT#{shard}"
+
+
+def audit_pk(program_id: str, record_id: str) -> str:
+    return f"P#{program_id}#AUDIT#{record_id}"
+
+
+def account_shard(posting_id: str) -> int:
+    return zlib.crc32(posting_id.encode()) % ACCOUNT_SHARDS
+
+
+def pending_shard(program_id: str) -> int:
+    return zlib.crc32(program_id.encode()) % PENDING_SHARDS
+
+
+def journal_keys(program_id: str, created_at: str, entry_id: str) -> dict[str, str]:
+    """Index attributes listing a posting or budget movement in the program's journal, by time."""
+    return {GSI_PK: f"P#{program_id}#JOURNAL", GSI_SK: f"{created_at}#{entry_id}"}
+
+
+def balances_keys(program_id: str, member_id: str) -> dict[str, str]:
+    """Index attributes listing a member's balance among the program's balances."""
+    return {GSI_PK: f"P#{program_id}#BALANCES", GSI_SK: member_id}
+
+
+def pending_audit_keys(program_id: str, record_id: str) -> dict[str, str]:
+    """Index attributes listing an unsealed audit record for the sealer."""
+    return {GSI_PK: f"AUDIT#PENDING#{pending_shard(program_id)}", GSI_SK: f"{program_id}#{record_id}"}
