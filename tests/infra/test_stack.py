@@ -9,6 +9,7 @@ import pytest
 from infra.stack import BATCH_TASKS, DOCS_ROUTES, PAYOUT_TASKS, ROUTES
 from infra.twin.template import load
 from treue.handlers import api_routes
+from treue.store import schema
 
 ASL = Path(__file__).resolve().parents[2] / "infra" / "payout.asl.json"
 BATCH_ASL = Path(__file__).resolve().parents[2] / "infra" / "batch.asl.json"
@@ -306,6 +307,15 @@ def test_the_table_has_the_program_wide_index(template):
     (index,) = table["Properties"]["GlobalSecondaryIndexes"]
     assert index["IndexName"] == "gsi1" and index["Projection"]["ProjectionType"] == "ALL"
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["gsi1pk", "gsi1sk"]
+
+
+def test_the_table_is_the_one_the_stores_and_tests_use(template):
+    """The construct is built from treue.store.schema, as the tests' table is (tests/support.py)."""
+    (table,) = of_type(template, "AWS::DynamoDB::Table").values()
+    p = table["Properties"]
+    assert p["KeySchema"] == schema.TABLE["KeySchema"]
+    assert sorted(p["AttributeDefinitions"], key=str) == sorted(schema.TABLE["AttributeDefinitions"], key=str)
+    assert p["GlobalSecondaryIndexes"] == schema.TABLE["GlobalSecondaryIndexes"]
 
 
 def _role_actions(template, function_lid: str) -> set[str]:

@@ -19,10 +19,10 @@ from botocore.exceptions import ClientError
 from treue.core import audit
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key
-from treue.store.schema import GSI, PENDING_SHARDS, pending_shard
+from treue.store.schema import GSI, INDEX_KEYS, PENDING_SHARDS, TABLE_KEYS, pending_shard
 
 SEAL_BATCH = 40  # records per transaction (plus the head), under DynamoDB's 100-item limit
-_INDEX_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "subject_pk", "subject_sk")
+_INDEX_FIELDS = (*TABLE_KEYS, *INDEX_KEYS, "subject_pk", "subject_sk")
 
 
 def content(item: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from treue.core.ids import new_id
 from treue.errors import MalformedRequest
 from treue.store.items import Table, from_item, item_key, to_item
 from treue.store.positions import SETTLE_SECONDS, clock
-from treue.store.schema import GSI
+from treue.store.schema import GSI, INDEX_KEYS, TABLE_KEYS
 
 EVENT_TYPES = (
     "member.enrolled",
@@ -49,7 +49,7 @@ EVENT_TYPES = (
     "budget.low",
 )
 RETENTION_DAYS = 90
-_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "kind", "expires_at", "program_id")
+_KEYS = (*TABLE_KEYS, *INDEX_KEYS, "kind", "expires_at", "program_id")
 
 
 def event_pk(program_id: str, event_id: str) -> str:
