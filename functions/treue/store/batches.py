@@ -1,6 +1,6 @@
 """DynamoDB storage of batches (bulk issuance) and the S3 items files their runs read.
 
-Layout (same table as ``treue.store.dynamodb``):
+Layout (same table as ``treue.store.schema``):
 
     pk                        sk              what
     P#<pid>#BATCH#<bid>       BATCH           the batch: status, runs, cost, settings; indexed by time

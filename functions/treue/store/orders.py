@@ -1,6 +1,6 @@
 """DynamoDB storage of the catalog, orders, vouchers and donations (events: ``treue.store.events``).
 
-Layout (same table as ``treue.store.dynamodb``):
+Layout (same table as ``treue.store.schema``):
 
     pk                                   sk                     what
     CATALOG                              ITEM#<item id>         catalog item (shared by programs)

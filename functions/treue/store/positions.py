@@ -6,7 +6,7 @@ it (``Store.transact``, ``Store.post``, ``Store.enroll``), after everything else
 was prepared. When the write took so long that a reader may have paged past that position before the
 event became visible, the event is moved to a fresh position after the commit.
 
-No imports from the rest of the store: ``treue.store.dynamodb`` calls this module around each write.
+No imports from the rest of the store: ``treue.store.table`` calls this module around each write.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Finance report jobs: the report items (DynamoDB), their state and results (S3), the job queue (SQS).
 
-Layout (same table as ``treue.store.dynamodb``):
+Layout (same table as ``treue.store.schema``):
 
     pk                        sk        what
     P#<pid>#REPORT#<rid>      REPORT    the report: type, params, format, status, progress, step, result;

@@ -1,4 +1,4 @@
-"""Program-wide reads for finance, through the ``gsi1`` index (see ``treue.store.dynamodb``).
+"""Program-wide reads for finance, through the ``gsi1`` index (see ``treue.store.schema``).
 
     gsi1pk                 gsi1sk                  items
     P#<pid>#JOURNAL        <created_at>#<id>       ledger postings and budget movements
