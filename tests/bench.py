@@ -160,6 +160,9 @@ def asset_sizes(outdir: Path = ROOT / "cdk.out") -> None:
     import json
     import zipfile
 
+    if not (outdir / "Treue.template.json").exists():
+        print(f"Deployment asset per function: no synthesized template in {outdir.name}/ (make synth)")
+        return
     template = json.loads((outdir / "Treue.template.json").read_text())
     users: dict[str, list[str]] = {}
     for name, resource in template["Resources"].items():
