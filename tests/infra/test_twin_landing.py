@@ -1,6 +1,7 @@
 """The twin's landing page at /: links, the program, where its keys are, the logs; in the access log."""
 
 import json
+import time
 import urllib.request
 from html.parser import HTMLParser
 
@@ -55,7 +56,11 @@ def test_the_landing_page_links_the_docs_and_the_document_and_shows_program_keys
     assert "trk_finance_x" in page and "trk_partner_&lt;b&gt;" in page and "<b>" not in page  # escaped
     assert "Member portal" in page and "not built yet" in page
     assert "script-src" not in headers["Content-Security-Policy"] and "<script" not in page
-    log = (state_dir / "logs" / "access.log").read_text().splitlines()
+    access = state_dir / "logs" / "access.log"
+    deadline = time.monotonic() + 10  # the line is written just after the answer is sent
+    while not (access.exists() and access.read_text().endswith("\n")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = access.read_text().splitlines()
     assert len(log) == 1 and " GET / 200 " in log[0]
 
 
