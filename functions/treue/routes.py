@@ -1,0 +1,165 @@
+"""The partner API's routes, each declared once: method, path, the function serving it, its handler, the key
+scopes allowed to call it, and its operation id, tag and summary.
+
+The handlers' resolvers register their routes from here (``treue.handlers.http``), the scope check reads it,
+the stack creates the API Gateway methods from it (``infra.stack``) and the OpenAPI document is built from the
+resolvers it configured. Data only: importing it costs nothing at cold start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from treue.core.keys import Scope
+
+ANY = (Scope.PARTNER, Scope.ADMIN, Scope.FINANCE)
+WRITE = (Scope.PARTNER, Scope.ADMIN)
+FINANCE = (Scope.FINANCE, Scope.ADMIN)
+ADMIN = (Scope.ADMIN,)
+PUBLIC: tuple[Scope, ...] = ()  # no API key: the OpenAPI document and the reference page
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway / OpenAPI form: /v1/orders/{order_id}
+    function: str  # the stack's function (construct id) that serves it
+    handler: str  # the function in treue.handlers.<module of that function> that answers it
+    scopes: tuple[Scope, ...]
+    operation_id: str
+    tag: str
+    summary: str
+
+    @property
+    def public(self) -> bool:
+        return not self.scopes
+
+
+# fmt: off
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/v1/members", "Enrollment", "enroll", WRITE, "enrollMember", "Members",
+          "Enroll a member"),
+    Route("GET", "/v1/members", "Enrollment", "find_member", ANY, "findMember", "Members",
+          "Find a member by one identifier"),
+    Route("GET", "/v1/members/{member_id}", "Enrollment", "get_member", ANY, "getMember", "Members",
+          "Get a member"),
+    Route("POST", "/v1/members/{member_id}/purchases", "Accrual", "purchase", WRITE, "accruePurchase", "Points",
+          "Accrue points for a purchase (exactly once per transaction_id)"),
+    Route("POST", "/v1/members/{member_id}/adjustments", "Accrual", "adjustment", ADMIN, "adjustMemberPoints", "Points",
+          "Correct a member's points (admin scope)"),
+    Route("GET", "/v1/members/{member_id}/balance", "Accrual", "balance", ANY, "getMemberBalance", "Points",
+          "A member's point balance"),
+    Route("GET", "/v1/members/{member_id}/ledger", "Accrual", "ledger", ANY, "getMemberLedger", "Points",
+          "A member's statement, newest first"),
+    Route("GET", "/v1/members/{member_id}/orders", "Orders", "member_orders", ANY, "listMemberOrders", "Orders",
+          "A member's orders, newest first"),
+    Route("GET", "/v1/catalog", "Catalog", "list_catalog", ANY, "listCatalogItems", "Catalog",
+          "List the catalog, priced in the program's points"),
+    Route("GET", "/v1/catalog/{item_id}", "Catalog", "get_item", ANY, "getCatalogItem", "Catalog",
+          "One catalog item, priced in the program's points"),
+    Route("POST", "/v1/orders", "Orders", "place", WRITE, "createOrder", "Orders",
+          "Place an order: hold the points and start the payout (Idempotency-Key required)"),
+    Route("GET", "/v1/orders/{order_id}", "Orders", "get_order", ANY, "getOrder", "Orders",
+          "An order: status, history, points, masked codes"),
+    Route("POST", "/v1/orders/{order_id}/cancel", "Orders", "cancel", WRITE, "cancelOrder", "Orders",
+          "Cancel a completed order where its policy allows; refunds points"),
+    Route("GET", "/v1/orders/{order_id}/codes", "Orders", "codes", WRITE, "revealOrderCodes", "Orders",
+          "Reveal an order's codes in clear (recorded)"),
+    Route("GET", "/v1/donations/totals", "Orders", "donation_totals", ANY, "getDonationTotals", "Donations",
+          "Donations per charity and currency"),
+    Route("GET", "/v1/donations/{donation_id}", "Orders", "donation", ANY, "getDonation", "Donations",
+          "A donation receipt"),
+    Route("POST", "/v1/vouchers/validate", "Vouchers", "validate", WRITE, "validateVoucher", "Vouchers",
+          "Check a voucher code: value, status, expiry"),
+    Route("POST", "/v1/vouchers/redeem", "Vouchers", "redeem", WRITE, "redeemVoucher", "Vouchers",
+          "Redeem a voucher at the till (single use; reference makes it idempotent)"),
+    Route("POST", "/v1/vouchers/void", "Vouchers", "void", WRITE, "voidVoucher", "Vouchers",
+          "Void an unredeemed voucher"),
+    Route("POST", "/v1/finance/fundings", "Finance", "fund", ADMIN, "createFunding", "Finance",
+          "Top up the program budget (admin; Idempotency-Key required)"),
+    Route("GET", "/v1/finance/budget", "Finance", "get_budget", FINANCE, "getBudget", "Finance",
+          "Budget balances per currency and the movements, newest first (both of one currency with ?currency=)"),
+    Route("PUT", "/v1/finance/budget/{currency}", "Finance", "set_budget", ADMIN, "setBudgetThreshold", "Finance",
+          "Set the low-balance threshold of one currency (admin)"),
+    Route("GET", "/v1/finance/payouts", "Finance", "payouts", FINANCE, "listPayouts", "Finance",
+          "Orders with face value, fee, currency, status, provider reference"),
+    Route("GET", "/v1/finance/journal", "Finance", "journal", FINANCE, "getJournal", "Finance",
+          "The program-wide ledger: postings (points) and budget movements (money)"),
+    Route("GET", "/v1/finance/trial-balance", "Finance", "trial_balance", FINANCE, "getTrialBalance", "Finance",
+          "Every account per unit and each unit's total (0)"),
+    Route("GET", "/v1/finance/liability", "Finance", "liability", FINANCE, "getLiability", "Finance",
+          "Outstanding points and their money value"),
+    Route("GET", "/v1/finance/reconciliation", "Finance", "reconciliation", FINANCE, "getReconciliation", "Finance",
+          "A day's orders against ledger, budget and provider; differences"),
+    Route("GET", "/v1/finance/kpis", "Finance", "kpis", FINANCE, "getKpis", "Finance",
+          "Members, activity, points earned/redeemed/expired, rates, liability"),
+    Route("GET", "/v1/finance/audit", "Finance", "audit_trail", FINANCE, "getAuditTrail", "Finance",
+          "The audit trail in chain order (sealed records)"),
+    Route("POST", "/v1/finance/reports", "Finance", "create_report", FINANCE, "createReport", "Reports",
+          "Compute a reconciliation, KPIs, payouts or the journal of any size asynchronously (Idempotency-"
+          "Key required)"),
+    Route("GET", "/v1/finance/reports", "Finance", "list_reports", FINANCE, "listReports", "Reports",
+          "The program's report jobs, newest first"),
+    Route("GET", "/v1/finance/reports/{report_id}", "Finance", "get_report", FINANCE, "getReport", "Reports",
+          "A report job: status, progress and, once completed, a short-lived download URL of the result "
+          "and a summary"),
+    Route("POST", "/v1/rewards", "Rewards", "issue", WRITE, "issueReward", "Rewards",
+          "Issue a gift card or voucher paid from the budget (Idempotency-Key required)"),
+    Route("GET", "/v1/rewards/{reward_id}", "Rewards", "get_reward", ANY, "getReward", "Rewards",
+          "A reward: status, history, recipient, masked codes"),
+    Route("GET", "/v1/rewards/{reward_id}/codes", "Rewards", "codes", WRITE, "revealRewardCodes", "Rewards",
+          "Reveal a reward's codes in clear (recorded), to deliver yourself"),
+    Route("POST", "/v1/batches", "Batches", "submit", WRITE, "submitBatch", "Batches",
+          "Issue rewards in bulk: inline lines or an uploaded CSV (Idempotency-Key required)"),
+    Route("GET", "/v1/batches", "Batches", "list_batches", ANY, "listBatches", "Batches",
+          "The program's batches, newest first"),
+    Route("POST", "/v1/batches/uploads", "Batches", "upload", WRITE, "createBatchUpload", "Batches",
+          "A pre-signed URL to PUT a batch CSV to (for up to 50,000 lines)"),
+    Route("GET", "/v1/batches/{batch_id}", "Batches", "get_batch", ANY, "getBatch", "Batches",
+          "A batch: status and line counts per status"),
+    Route("GET", "/v1/batches/{batch_id}/lines", "Batches", "lines", ANY, "listBatchLines", "Batches",
+          "A batch's lines in order (JSON, or CSV with Accept: text/csv)"),
+    Route("POST", "/v1/batches/{batch_id}/retry", "Batches", "retry", WRITE, "retryBatch", "Batches",
+          "Re-drive the lines not issued (failed lines get a new attempt)"),
+    Route("POST", "/v1/webhooks", "Webhooks", "register", WRITE, "registerWebhook", "Webhooks",
+          "Register an endpoint; its signing secret is shown once"),
+    Route("GET", "/v1/webhooks", "Webhooks", "list_endpoints", ANY, "listWebhooks", "Webhooks",
+          "The program's endpoints with their delivery health"),
+    Route("GET", "/v1/webhooks/{endpoint_id}", "Webhooks", "get_endpoint", ANY, "getWebhook", "Webhooks",
+          "One endpoint: status (active | failing), failures, last attempts"),
+    Route("DELETE", "/v1/webhooks/{endpoint_id}", "Webhooks", "delete_endpoint", WRITE, "deleteWebhook", "Webhooks",
+          "Delete an endpoint; pending deliveries to it are dropped"),
+    Route("POST", "/v1/webhooks/{endpoint_id}/rotate-secret", "Webhooks", "rotate", WRITE, "rotateWebhookSecret",
+          "Webhooks",
+          "A new secret (shown once); the previous one keeps signing for expire_previous_in_hours"),
+    Route("GET", "/v1/events", "Webhooks", "list_events", ANY, "listEvents", "Events",
+          "Every event of the program in order; page with the returned cursor as after="),
+    Route("GET", "/v1/events/{event_id}", "Webhooks", "get_event", ANY, "getEvent", "Events",
+          "One event"),
+    Route("POST", "/v1/events/{event_id}/redeliver", "Webhooks", "redeliver", WRITE, "redeliverEvent", "Events",
+          "Deliver an event again (to one endpoint or every subscriber)"),
+    Route("GET", "/v1/queue-senders", "QueueSenders", "list_senders", ADMIN, "listQueueSenders", "Queue senders",
+          "The IAM principals whose accrual queue messages count for this program"),
+    Route("GET", "/v1/queue-senders/{principal_id}", "QueueSenders", "get_sender", ADMIN, "getQueueSender",
+          "Queue senders",
+          "One queue sender of this program"),
+    Route("PUT", "/v1/queue-senders/{principal_id}", "QueueSenders", "put_sender", ADMIN, "putQueueSender",
+          "Queue senders",
+          "Register an IAM role (AROA…) or user (AIDA…) unique id as a sender of accrual messages for this"
+          " program; 201 when new, 200 when it was already registered here (description updated), 409 when"
+          " another program has it"),
+    Route("DELETE", "/v1/queue-senders/{principal_id}", "QueueSenders", "delete_sender", ADMIN, "deleteQueueSender",
+          "Queue senders",
+          "Stop accepting the principal's messages (warm consumers notice within a minute)"),
+    Route("GET", "/v1/openapi.json", "Docs", "handler", PUBLIC, "getOpenApiDocument", "Docs",
+          "This OpenAPI document"),
+    Route("GET", "/docs", "Docs", "handler", PUBLIC, "getApiReference", "Docs", "The API reference page"),
+    Route("GET", "/docs/{asset}", "Docs", "handler", PUBLIC, "getApiReferenceAsset", "Docs",
+          "A file of the API reference page"),
+)
+# fmt: on
+
+
+def of_function(function: str) -> tuple[Route, ...]:
+    """The routes one function serves."""
+    return tuple(r for r in ROUTES if r.function == function)
