@@ -173,6 +173,17 @@ def build() -> dict[str, Any]:
             "the same key with another body is 409 and records nothing.",
         }
     )
+    for path, what in (("/v1/rewards", "reward"), ("/v1/batches", "batch"), ("/v1/finance/reports", "report job")):
+        doc["paths"][path]["post"].setdefault("parameters", []).append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "description": f"Required. The same key and body answer the first {what} (replayed: true); "
+                "the same key with another body is 409 and creates nothing.",
+            }
+        )
     doc["paths"]["/v1/openapi.json"] = {
         "get": {
             "operationId": "getOpenApiDocument",

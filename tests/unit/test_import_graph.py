@@ -10,7 +10,8 @@ The graph is read from the source with ``ast`` (nothing is imported). Every ``im
     2  logic     ``treue.logic.*``: the domain's rules
     3  runtime   ``treue.runtime``: a function's wiring (settings, the stores, caches)
     4  handlers  ``treue.handlers.*``: one module per Lambda function
-    5  entry     ``treue.cli`` and ``treue.openapi``: programs people and ``make`` run, never imported by a function
+    5  entry     ``treue.cli``, ``treue.openapi`` and ``treue.client`` (the API client for partners): programs
+                 people and ``make`` run, never imported by a function
 
 On top of the layers: no cycle among treue modules (each module is a node; a cycle inside one layer
 is as bad as one across layers), and no function-local import of a treue module: a module imports
@@ -33,7 +34,7 @@ LAYERS = (
     ("logic", ("treue.logic",)),
     ("runtime", ("treue.runtime",)),
     ("handlers", ("treue.handlers",)),
-    ("entry", ("treue.cli", "treue.openapi")),
+    ("entry", ("treue.cli", "treue.openapi", "treue.client")),
 )
 
 # Modules whose function-local imports of treue modules are deliberate, with the reason
