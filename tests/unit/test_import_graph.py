@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2] / "functions"
 PACKAGE = "treue"
 
 LAYERS = (
-    ("leaf", ("treue.errors", "treue.core")),
+    ("leaf", ("treue.errors", "treue.core", "treue.routes")),
     ("store", ("treue.store", "treue.providers")),
     ("logic", ("treue.logic",)),
     ("runtime", ("treue.runtime",)),

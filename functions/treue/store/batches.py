@@ -24,11 +24,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from treue.errors import BatchNotFound, Contention, MalformedRequest, StaleCondition
+from treue.errors import BatchNotFound, Contention, MalformedRequest
 from treue.store import clients
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
-from treue.store.schema import idem_pk
 from treue.store.table import Replay, newest_first
 from treue.store.watchlist import Watchlist
 
@@ -91,15 +90,7 @@ class BatchStore(OnTable):
               for i, counts in enumerate(shards)),
             self.watch_item(pid, bid, now),  # until its run ends
         ]
-        try:
-            self.store.transact(items)
-        except StaleCondition as err:
-            if err.index == 0:
-                if err.item:
-                    return Replay(fingerprint=err.item["fingerprint"], result=err.item["result"])
-                return self.store._replay(pid, kind, reference, {})
-            raise
-        return None
+        return self.store.transact_guarded(items, pid, kind, reference)
 
     def _write_all(self, puts: list[dict[str, Any]], threads: int = 8) -> None:
         """BatchWriteItem in chunks of 25, ``threads`` at a time (50,000 lines in well under the API's 29 s)."""
@@ -213,51 +204,34 @@ class BatchStore(OnTable):
 
     def replay_of(self, program_id: str, idempotency_key: str) -> Replay | None:
         """The batch an Idempotency-Key already created, if any."""
-        guard = item_key(idem_pk(program_id, "batch", idempotency_key), "IDEM")
-        out = self.ddb.get_item(TableName=self.table, Key=guard, ConsistentRead=True)
-        if "Item" not in out:
-            return None
-        data = from_item(out["Item"])
-        return Replay(fingerprint=data["fingerprint"], result=data["result"])
+        return self.store.replay_of(program_id, "batch", idempotency_key)
 
     def queue_run(self, program_id: str, batch_id: str, run: int, now: str, hold: list[dict[str, Any]] = ()
                   ) -> bool:
         """A finished batch is queued for run ``run``, with the ``hold`` items (index 1 on) in the same
         transaction; False when another retry queued it first."""
-        try:
-            self.store.transact([{"Update": {
-                "TableName": self.table, "Key": item_key(batch_pk(program_id, batch_id), "BATCH"),
-                "UpdateExpression": "SET #s = :queued, queued_run = :run, updated_at = :now",
-                "ConditionExpression": "runs = :runs AND #s IN (:c, :cf, :h)",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": {":queued": {"S": "queued"}, ":run": {"N": str(run)},
-                                              ":runs": {"N": str(run - 1)}, ":now": {"S": now},
-                                              ":c": {"S": "completed"}, ":cf": {"S": "completed_with_failures"},
-                                              ":h": {"S": "halted"}},
-            }}, *hold, self.watch_item(program_id, batch_id, now)])
-        except StaleCondition as err:
-            if err.index == 0:
-                return False
-            raise
-        return True
+        return self.store.transact_first([{"Update": {
+            "TableName": self.table, "Key": item_key(batch_pk(program_id, batch_id), "BATCH"),
+            "UpdateExpression": "SET #s = :queued, queued_run = :run, updated_at = :now",
+            "ConditionExpression": "runs = :runs AND #s IN (:c, :cf, :h)",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":queued": {"S": "queued"}, ":run": {"N": str(run)},
+                                          ":runs": {"N": str(run - 1)}, ":now": {"S": now},
+                                          ":c": {"S": "completed"}, ":cf": {"S": "completed_with_failures"},
+                                          ":h": {"S": "halted"}},
+        }}, *hold, self.watch_item(program_id, batch_id, now)])
 
     def begin_run(self, program_id: str, batch_id: str, run: int, now: str) -> bool:
         """The batch is running run ``run``; False when it already was (a re-driven first step)."""
-        try:
-            self.ddb.update_item(
-                TableName=self.table, Key=item_key(batch_pk(program_id, batch_id), "BATCH"),
-                UpdateExpression="SET #s = :running, runs = :run, updated_at = :now REMOVE completed_at, "
-                                 "halted_reason",
-                ConditionExpression="runs < :run",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":running": {"S": "running"}, ":run": {"N": str(run)},
-                                           ":now": {"S": now}},
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self.store.update_if(
+            Key=item_key(batch_pk(program_id, batch_id), "BATCH"),
+            UpdateExpression="SET #s = :running, runs = :run, updated_at = :now REMOVE completed_at, "
+                             "halted_reason",
+            ConditionExpression="runs < :run",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":running": {"S": "running"}, ":run": {"N": str(run)},
+                                       ":now": {"S": now}},
+        ) is not None
 
     def finish_run_items(self, program_id: str, batch_id: str, run: int, status: str, now: str,
                          reason: str | None) -> dict[str, Any]:

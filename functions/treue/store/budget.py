@@ -15,7 +15,6 @@ from typing import Any
 
 from treue.core import audit
 from treue.core.money import MoneyAccount, Movement
-from treue.errors import StaleCondition
 from treue.store.dynamodb import OnTable
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys, to_item
 from treue.store.orders import order_pk
@@ -68,13 +67,7 @@ class BudgetStore(OnTable):
         pid = move.program_id
         items = [self.store._idem_put(pid, "funding", key, fingerprint, answer, move.created_at),
                  *self.movement_items([move]), self.lower_flag_item(pid, move.currency)]
-        try:
-            self.store.transact(items)
-        except StaleCondition as err:
-            if err.index == 0:
-                return self.store._replay(pid, "funding", key, {})
-            raise
-        return None
+        return self.store.transact_guarded(items, pid, "funding", key)
 
     def hold_items(self, moves: list[Movement], batch_id: str) -> list[dict[str, Any]]:
         """A batch's hold (``batch_moves``): the available balances, each conditioned to cover its

@@ -25,8 +25,7 @@ from treue.store.schema import (
     journal_keys,
     member_pk,
 )
-from treue.store.table import Replay, TableStore, audited, raise_storage, stale
-from treue.store.table import reasons as cancellations
+from treue.store.table import Replay, TableStore, audited, stale
 
 
 class LedgerStore(TableStore):
@@ -81,9 +80,7 @@ class LedgerStore(TableStore):
         try:
             self._write(items)
         except ClientError as err:
-            if err.response["Error"]["Code"] != "TransactionCanceledException":
-                raise_storage(err)
-            reasons = cancellations(err)
+            reasons = self.canceled(err)
             offset = 0
             if idempotency:
                 offset = 1
@@ -191,9 +188,7 @@ class LedgerStore(TableStore):
         try:
             self._write(items)
         except ClientError as err:
-            if err.response["Error"]["Code"] != "TransactionCanceledException":
-                raise_storage(err)
-            reasons = cancellations(err)
+            reasons = self.canceled(err)
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 return self._replay(program_id, kind, reference, reasons[0])
             for i, reason in enumerate(reasons[first_extra:]):

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from treue.core import audit
 from treue.core.ledger import Posting
-from treue.errors import OrderNotFound, StaleCondition
+from treue.errors import OrderNotFound
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
-from treue.store.schema import idem_pk, member_pk
+from treue.store.schema import member_pk
 from treue.store.table import Replay, audit_put, audited
 from treue.store.watchlist import Watchlist
 
@@ -137,23 +135,12 @@ class OrderStore(OnTable):
         put = audited(self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order,
                                            "gsi1pk": f"P#{pid}#ORDERS", "gsi1sk": f"{order['created_at']}#{oid}"}),
                       self.table, record)
-        try:
-            self.store.transact([put, *more])
-        except StaleCondition as err:
-            if err.index == 0:
-                return False
-            raise
-        return True
+        return self.store.transact_first([put, *more])
 
     def replay_of(self, program_id: str, kind: str, reference: str) -> Replay | None:
         """The idempotency record an earlier request of ``kind`` (``order``, ``reward``) wrote under
         ``reference`` (its Idempotency-Key), or None."""
-        out = self.ddb.get_item(TableName=self.table, Key=item_key(idem_pk(program_id, kind, reference), "IDEM"),
-                                ConsistentRead=True)
-        if "Item" not in out:
-            return None
-        data = from_item(out["Item"])
-        return Replay(fingerprint=data["fingerprint"], result=data["result"])
+        return self.store.replay_of(program_id, kind, reference)
 
     def get(self, program_id: str, order_id: str, consistent: bool = True) -> dict[str, Any] | None:
         out = self.ddb.get_item(TableName=self.table, Key=item_key(order_pk(program_id, order_id), "ORDER"),
@@ -246,55 +233,36 @@ class OrderStore(OnTable):
         cannot fail any more (delivered, completed, failed or canceled)."""
         values: dict[str, Any] = {":claim": _av(claim), ":now": {"S": now}}
         condition = _status_in(("PENDING", "PROCESSING", "ISSUED"), values) + " AND attribute_not_exists(delivered)"
-        try:
-            out = self.ddb.update_item(
-                TableName=self.table,
-                Key=item_key(order_pk(program_id, order_id), "ORDER"),
-                UpdateExpression="SET releasing = if_not_exists(releasing, :claim), updated_at = :now",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
-        return strip_keys(from_item(out["Attributes"]))
+        return self.store.update_if(
+            Key=item_key(order_pk(program_id, order_id), "ORDER"),
+            UpdateExpression="SET releasing = if_not_exists(releasing, :claim), updated_at = :now",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
 
     def claim_cancel(self, program_id: str, order_id: str, claim: dict[str, Any], stale_before: str) -> bool:
         """Claim a COMPLETED order for one cancel (``canceling``), unless another cancel holds a claim
         made at or after ``stale_before``; False when the order is not COMPLETED or claimed."""
-        try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=item_key(order_pk(program_id, order_id), "ORDER"),
-                UpdateExpression="SET canceling = :claim",
-                ConditionExpression="#s = :completed AND (attribute_not_exists(canceling) OR canceling.#at < :stale)",
-                ExpressionAttributeNames={"#s": "status", "#at": "at"},
-                ExpressionAttributeValues={":claim": _av(claim), ":completed": {"S": "COMPLETED"},
-                                           ":stale": {"S": stale_before}},
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self.store.update_if(
+            Key=item_key(order_pk(program_id, order_id), "ORDER"),
+            UpdateExpression="SET canceling = :claim",
+            ConditionExpression="#s = :completed AND (attribute_not_exists(canceling) OR canceling.#at < :stale)",
+            ExpressionAttributeNames={"#s": "status", "#at": "at"},
+            ExpressionAttributeValues={":claim": _av(claim), ":completed": {"S": "COMPLETED"},
+                                       ":stale": {"S": stale_before}},
+        ) is not None
 
     def unclaim_cancel(self, program_id: str, order_id: str, claim_id: str) -> None:
         """Give up the cancel claim ``claim_id`` (the provider refused): the order stays COMPLETED."""
-        try:
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=item_key(order_pk(program_id, order_id), "ORDER"),
-                UpdateExpression="REMOVE canceling",
-                ConditionExpression="canceling.#id = :id",
-                ExpressionAttributeNames={"#id": "id"},
-                ExpressionAttributeValues={":id": {"S": claim_id}},
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        self.store.update_if(  # None: another cancel's claim (or none) is there; nothing to give up
+            Key=item_key(order_pk(program_id, order_id), "ORDER"),
+            UpdateExpression="REMOVE canceling",
+            ConditionExpression="canceling.#id = :id",
+            ExpressionAttributeNames={"#id": "id"},
+            ExpressionAttributeValues={":id": {"S": claim_id}},
+        )
 
     def transact(self, items: list[dict[str, Any]]) -> None:
         """Write ``items`` atomically; a failed condition raises StaleCondition with the item's index."""
@@ -371,21 +339,14 @@ class OrderStore(OnTable):
             sets.append(f"#f{i} = :f{i}")
         condition = _status_in(allowed_from, values) + (f" AND {extra_condition}" if extra_condition else "")
         values.update({k: _av(v) for k, v in (extra_values or {}).items()})
-        try:
-            out = self.ddb.update_item(
-                TableName=self.table,
-                Key=item_key(voucher_pk(program_id, code_hash), "VOUCHER"),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="attribute_exists(pk) AND " + condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
-        return strip_keys(from_item(out["Attributes"]))
+        return self.store.update_if(
+            Key=item_key(voucher_pk(program_id, code_hash), "VOUCHER"),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="attribute_exists(pk) AND " + condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
 
     # ------------------------------------------------------------ donations
 
@@ -439,12 +400,4 @@ class OrderStore(OnTable):
             Watchlist(self.store).watch_item("order", pid, oid, order["created_at"]),  # until COMPLETED or FAILED
             *more,
         ]
-        try:
-            self.store.transact(items)
-        except StaleCondition as err:
-            if err.index == 0:
-                if err.item:
-                    return Replay(fingerprint=err.item["fingerprint"], result=err.item["result"])
-                return self.store._replay(pid, kind, reference, {})
-            raise
-        return None
+        return self.store.transact_guarded(items, pid, kind, reference)

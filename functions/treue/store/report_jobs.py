@@ -20,9 +20,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from treue.errors import StaleCondition
 from treue.store import clients
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
@@ -52,16 +49,8 @@ class ReportJobs(OnTable):
         key, fingerprint = idempotency
         item = {"pk": report_pk(pid, rid), "sk": "REPORT", **report, "gsi1pk": f"P#{pid}#REPORTS",
                 "gsi1sk": f"{report['created_at']}#{rid}", "expires_at": expires_at}
-        try:
-            self.store.transact([self.store._idem_put(pid, "report", key, fingerprint, answer, report["created_at"]),
-                                 self.store._put_new(item)])
-        except StaleCondition as err:
-            if err.index == 0:
-                if err.item:
-                    return Replay(fingerprint=err.item["fingerprint"], result=err.item["result"])
-                return self.store._replay(pid, "report", key, {})
-            raise
-        return None
+        guard = self.store._idem_put(pid, "report", key, fingerprint, answer, report["created_at"])
+        return self.store.transact_guarded([guard, self.store._put_new(item)], pid, "report", key)
 
     def get(self, program_id: str, report_id: str) -> dict[str, Any] | None:
         out = self.ddb.get_item(TableName=self.table, Key=_key(program_id, report_id), ConsistentRead=True)
@@ -83,54 +72,36 @@ class ReportJobs(OnTable):
             names[f"#f{i}"] = name
             values[f":f{i}"] = to_item({"v": value})["v"]
             sets.append(f"#f{i} = :f{i}")
-        try:
-            self.ddb.update_item(
-                TableName=self.table, Key=_key(program_id, report_id),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="#step = :step AND #s IN (:queued, :running)",
-                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self.store.update_if(
+            Key=_key(program_id, report_id),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="#step = :step AND #s IN (:queued, :running)",
+            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+        ) is not None
 
     def start(self, program_id: str, report_id: str, now: str) -> bool:
         """A queued report is running (a worker took its first step); False when it already was."""
-        try:
-            self.ddb.update_item(
-                TableName=self.table, Key=_key(program_id, report_id),
-                UpdateExpression="SET #s = :running, started_at = :now, updated_at = :now",
-                ConditionExpression="#s = :queued",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":running": {"S": "running"}, ":queued": {"S": "queued"},
-                                           ":now": {"S": now}},
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self.store.update_if(
+            Key=_key(program_id, report_id),
+            UpdateExpression="SET #s = :running, started_at = :now, updated_at = :now",
+            ConditionExpression="#s = :queued",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":running": {"S": "running"}, ":queued": {"S": "queued"},
+                                       ":now": {"S": now}},
+        ) is not None
 
     def fail(self, program_id: str, report_id: str, reason: str, now: str) -> bool:
         """The report failed with ``reason``; False when it had already completed or failed."""
-        try:
-            self.ddb.update_item(
-                TableName=self.table, Key=_key(program_id, report_id),
-                UpdateExpression="SET #s = :failed, failure_reason = :reason, updated_at = :now, "
-                                 "completed_at = :now",
-                ConditionExpression="#s IN (:queued, :running)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":failed": {"S": "failed"}, ":reason": {"S": reason[:500] or "unknown"},
-                                           ":now": {"S": now}, ":queued": {"S": "queued"},
-                                           ":running": {"S": "running"}},
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self.store.update_if(
+            Key=_key(program_id, report_id),
+            UpdateExpression="SET #s = :failed, failure_reason = :reason, updated_at = :now, "
+                             "completed_at = :now",
+            ConditionExpression="#s IN (:queued, :running)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":failed": {"S": "failed"}, ":reason": {"S": reason[:500] or "unknown"},
+                                       ":now": {"S": now}, ":queued": {"S": "queued"},
+                                       ":running": {"S": "running"}},
+        ) is not None
 
 
 class ReportFiles:

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from treue.errors import Contention, StaleCondition
 from treue.store import clients, positions
-from treue.store.items import from_item, item_key, to_item
+from treue.store.items import from_item, item_key, strip_keys, to_item
 from treue.store.schema import GSI, audit_pk, idem_pk, pending_audit_keys
 
 AUDIT = "_audit"  # a transaction item may carry the audit record of its change under this key
@@ -109,6 +109,10 @@ def raise_storage(err: ClientError) -> None:
     raise err
 
 
+def _as_replay(record: dict[str, Any]) -> Replay:
+    return Replay(fingerprint=record["fingerprint"], result=record["result"])
+
+
 class TableStore:
     """The program table and its client, and the transactions every store writes through."""
 
@@ -128,12 +132,49 @@ class TableStore:
         try:
             self._write(items)
         except ClientError as err:
-            if err.response["Error"]["Code"] != "TransactionCanceledException":
-                raise_storage(err)
-            for i, reason in enumerate(reasons(err)[: len(items)]):
+            for i, reason in enumerate(self.canceled(err)[: len(items)]):
                 if reason.get("Code") == "ConditionalCheckFailed":
                     raise stale(i, reason) from err
             raise Contention("a concurrent request touched the same items; retry") from err
+
+    def transact_first(self, items: list[dict[str, Any]]) -> bool:
+        """Write ``items`` atomically; False when the first one's condition failed (it was done before)."""
+        try:
+            self.transact(items)
+        except StaleCondition as err:
+            if err.index == 0:
+                return False
+            raise
+        return True
+
+    def transact_guarded(self, items: list[dict[str, Any]], program_id: str, kind: str, reference: str
+                         ) -> Replay | None:
+        """Write ``items``, the first of them the idempotency guard of ``kind`` and ``reference``
+        (``_idem_put``): None when written, the earlier request's Replay when the guard was there."""
+        try:
+            self.transact(items)
+        except StaleCondition as err:
+            if err.index == 0:
+                return _as_replay(err.item) if err.item else self._replay(program_id, kind, reference, {})
+            raise
+        return None
+
+    def update_if(self, **request: Any) -> dict[str, Any] | None:
+        """One conditional ``UpdateItem`` on the table (``request`` without ``TableName``): the updated
+        item without its keys when ``ReturnValues`` asks for it, else ``{}``; None when the condition failed."""
+        try:
+            out = self.ddb.update_item(TableName=self.table, **request)
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return strip_keys(from_item(out["Attributes"])) if "Attributes" in out else {}
+
+    def canceled(self, err: ClientError) -> list[dict[str, Any]]:
+        """The per-item reasons of a canceled transaction; any other error re-raised as storage errors are."""
+        if err.response["Error"]["Code"] != "TransactionCanceledException":
+            raise_storage(err)
+        return reasons(err)
 
     def _write(self, items: list[dict[str, Any]]) -> None:
         """One ``TransactWriteItems`` of ``items`` and the audit records they carry (ClientError as raised)."""
@@ -164,12 +205,17 @@ class TableStore:
         put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         return put
 
+    def replay_of(self, program_id: str, kind: str, reference: str) -> Replay | None:
+        """The idempotency record an earlier request of ``kind`` wrote under ``reference``, or None."""
+        out = self.ddb.get_item(
+            TableName=self.table, Key=item_key(idem_pk(program_id, kind, reference), "IDEM"), ConsistentRead=True
+        )
+        return _as_replay(from_item(out["Item"])) if "Item" in out else None
+
     def _replay(self, program_id: str, kind: str, reference: str, reason: dict[str, Any]) -> Replay:
+        """The Replay of a guard whose condition failed: from the cancellation ``reason``'s item, or read."""
         item = reason.get("Item")
-        if not item:
-            out = self.ddb.get_item(
-                TableName=self.table, Key=item_key(idem_pk(program_id, kind, reference), "IDEM"), ConsistentRead=True
-            )
-            item = out["Item"]
-        data = from_item(item)
-        return Replay(fingerprint=data["fingerprint"], result=data["result"])
+        found = _as_replay(from_item(item)) if item else self.replay_of(program_id, kind, reference)
+        if found is None:  # the guard failed on an existing record, which is never deleted
+            raise LookupError(f"idempotency record {kind} {reference[:40]} of program {program_id} is gone")
+        return found

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from treue.core import audit
 from treue.errors import StaleCondition, WebhookNotFound
 from treue.store.dynamodb import OnTable
@@ -83,10 +81,6 @@ class WebhookStore(OnTable):
                           "consecutive_failures = if_not_exists(consecutive_failures, :zero) + :one")
             values = {":failing": {"S": "failing"}, ":zero": {"N": "0"}, ":one": {"N": "1"}, ":now": {"S": now},
                       ":f": to_item({"v": {**detail, "at": now}})["v"]}
-        try:
-            self.ddb.update_item(TableName=self.table, Key=key, UpdateExpression=expression,
-                                 ConditionExpression="attribute_exists(pk)",
-                                 ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=values)
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":  # deleted meanwhile
-                raise
+        self.store.update_if(Key=key, UpdateExpression=expression, ConditionExpression="attribute_exists(pk)",
+                             ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues=values)  # None: the endpoint was deleted meanwhile
