@@ -352,8 +352,10 @@ def twin_orders(per_type: int = int(os.environ.get("BENCH_ORDERS", "15"))) -> No
     import json
     import tempfile
     import time
-    import urllib.request
     import uuid
+
+    sys.path.insert(0, str(ROOT / "functions"))
+    from treue.client import TreueClient
 
     state_dir = Path(tempfile.mkdtemp(prefix="treue-bench-"))
     proc = subprocess.Popen([sys.executable, "-m", "infra.twin", "--port", "0", "--state-dir", str(state_dir)],
@@ -367,18 +369,11 @@ def twin_orders(per_type: int = int(os.environ.get("BENCH_ORDERS", "15"))) -> No
                 raise SystemExit("the twin did not start")
             time.sleep(0.2)
         state = json.loads(state_file.read_text())
+        partner = TreueClient(state["url"], state["api_keys"]["partner"], timeout=30)
+        admin = TreueClient(state["url"], state["api_keys"]["admin"], timeout=30)
 
-        def call(method, path, body=None, scope="partner", headers=None):
-            req = urllib.request.Request(state["url"] + path, method=method,
-                                         data=json.dumps(body).encode() if body is not None else None,
-                                         headers={"Authorization": f"Bearer {state['api_keys'][scope]}",
-                                                  "Content-Type": "application/json", **(headers or {})})
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return json.loads(r.read())
-
-        member = call("POST", "/v1/members", {"email": "bench@example.com"})["id"]
-        call("POST", f"/v1/members/{member}/adjustments", {"points": 10**7, "reason": "bench", "reference": "b"},
-             scope="admin")
+        member = partner.enroll_member({"email": "bench@example.com"})["id"]
+        admin.adjust_member_points(member, {"points": 10**7, "reason": "bench", "reference": "b"})
         kinds = {
             "gift card": {"item_id": "nordlicht-books-eur", "denomination": 1000},
             "voucher": {"item_id": "voucher-5-off"},
@@ -391,9 +386,9 @@ def twin_orders(per_type: int = int(os.environ.get("BENCH_ORDERS", "15"))) -> No
             for _ in range(per_type):
                 body = {"member_id": member, "delivery": {"method": "api"}, **fields}
                 t0 = time.perf_counter()
-                order = call("POST", "/v1/orders", body, headers={"Idempotency-Key": uuid.uuid4().hex})
+                order = partner.create_order(body, idempotency_key=uuid.uuid4().hex)
                 accepted_ms.append((time.perf_counter() - t0) * 1000)
-                while call("GET", f"/v1/orders/{order['order_id']}")["status"] not in ("COMPLETED", "FAILED"):
+                while partner.get_order(order["order_id"])["status"] not in ("COMPLETED", "FAILED"):
                     time.sleep(0.01)
                 completed_ms.append((time.perf_counter() - t0) * 1000)
             print(f"  {label:<12}{_percentile(accepted_ms, .5):>10.0f} / {_percentile(accepted_ms, .95):<7.0f}"
@@ -423,14 +418,12 @@ def start_twin(*args: str) -> tuple[subprocess.Popen, dict]:
 
 def twin_batches(sizes: tuple[int, ...] = tuple(int(n) for n in os.environ.get(
         "BENCH_BATCH_SIZES", "100,1000,10000").split(","))) -> None:
-    import json
-    import urllib.error
-    import urllib.request
     import uuid
 
     import boto3
 
     sys.path.insert(0, str(ROOT / "functions"))
+    from treue.client import TreueClient
     from treue.logic.batches import line_reward_id
     from treue.providers.simulated import set_fault
 
@@ -441,16 +434,12 @@ def twin_batches(sizes: tuple[int, ...] = tuple(int(n) for n in os.environ.get(
                        aws_access_key_id="twin", aws_secret_access_key="twin")
     pid, table = state["program_id"], state["table"]
 
+    clients = {scope: TreueClient(state["url"], key, timeout=120) for scope, key in state["api_keys"].items()}
+
     def call(method, path, body=None, scope="partner", headers=None):
-        req = urllib.request.Request(state["url"] + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Authorization": f"Bearer {state['api_keys'][scope]}",
-                                              "Content-Type": "application/json", **(headers or {})})
-        try:
-            with urllib.request.urlopen(req, timeout=120) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"{}")
+        """(status, body) of one request, whatever the status (treue.client, no retry)."""
+        answer = clients[scope].send(method, path, body=body, headers=headers)
+        return answer.status, answer.body if answer.body is not None else {}
 
     def wait(batch_id):
         while True:

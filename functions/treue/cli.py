@@ -11,7 +11,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from treue.client import TreueClient
 
 # The commands that act on one program: --program, by default the running twin's program
 PROGRAM_COMMANDS = {("program", "enable-api"), ("simulate", "fault"), ("key", "create"), ("audit", "verify"),
@@ -429,30 +432,10 @@ def _export(args, store) -> int:
     return 0
 
 
-class Api:
-    """A small client of the partner API for the batch commands."""
+def _api(args) -> TreueClient:
+    """The partner API client of the batch commands (treue.client)."""
+    from treue.client import TreueClient
 
-    def __init__(self, url: str, key: str) -> None:
-        self.url, self.key = url.rstrip("/"), key
-
-    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None):
-        import urllib.error
-        import urllib.request
-
-        data = json.dumps(body).encode() if body is not None else None
-        h = {"Authorization": f"Bearer {self.key}", "Accept": "application/json", **(headers or {})}
-        if data is not None:
-            h["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                return r.status, json.loads(r.read() or b"null")
-        except urllib.error.HTTPError as err:
-            payload = err.read()
-            return err.code, json.loads(payload) if payload else {}
-
-
-def _api(args) -> Api:
     url, key = args.url, args.api_key or os.environ.get("TREUE_API_KEY")
     if not url or not key:
         state_file = _state_file(args)
@@ -461,15 +444,32 @@ def _api(args) -> Api:
         state = json.loads(state_file.read_text())
         url = url or state["url"]
         key = key or state["api_keys"]["partner"]
-    return Api(url, key)
+    return TreueClient(url, key, timeout=60)
 
 
 def _batch(args) -> int:
+    from treue.client import ApiError, ApiUnreachable
+
     api = _api(args)
+    try:
+        return _batch_with(api, args)
+    except ApiUnreachable as err:
+        raise SystemExit(f"treue: {err}") from None
+    except ApiError as err:  # the upload of a large file refused (its pre-signed URL)
+        raise SystemExit(f"treue: {args.file if args.action == 'submit' else args.batch_id}: {err}") from None
+
+
+def _batch_with(api: TreueClient, args) -> int:
+    from treue.client import ApiError
+
     if args.action == "retry":
-        status, out = api.call("POST", f"/v1/batches/{args.batch_id}/retry")
-        if status != 202:
-            return _refused(out)
+        try:
+            answer = api.retry_batch(args.batch_id)
+        except ApiError as err:
+            return _refused(err.problem)
+        if answer.status != 202:
+            return _refused(answer)
+        out: dict[str, Any] = answer
         batch_id = args.batch_id
     else:
         status, out, batch_id, _ = _submit(api, args)
@@ -509,8 +509,9 @@ def _file_key(args, raw: bytes | None = None) -> str:
     return "csv-" + hashlib.sha256(Path(args.file).read_bytes() if raw is None else raw).hexdigest()[:40]
 
 
-def _submit(api: Api, args) -> tuple[int, dict[str, Any], str | None, bool]:
-    """(status, answer, batch id, whether the file went through an upload) of POST /v1/batches."""
+def _submit(api: TreueClient, args) -> tuple[int, dict[str, Any], str | None, bool]:
+    """(status, answer or problem, batch id, whether the file went through an upload) of POST /v1/batches."""
+    from treue.client import ApiError
     from treue.errors import MalformedRequest
     from treue.logic.batches import MAX_INLINE_LINES, lines_from_csv
 
@@ -525,17 +526,19 @@ def _submit(api: Api, args) -> tuple[int, dict[str, Any], str | None, bool]:
     if len(lines) <= MAX_INLINE_LINES:
         body["lines"] = lines
     else:  # larger files go to a pre-signed S3 URL first
-        import urllib.request
-
-        status, upload = api.call("POST", "/v1/batches/uploads", {"content_length": len(raw)})
-        if status != 201:
-            return status, upload, None, True
-        put = urllib.request.Request(upload["url"], data=raw, method="PUT", headers=upload["headers"])
-        with urllib.request.urlopen(put, timeout=300):
-            pass
+        try:
+            upload = api.create_batch_upload({"content_length": len(raw)})
+        except ApiError as err:
+            return err.status, err.problem, None, True
+        if upload.status != 201:
+            return upload.status, upload, None, True
+        api.upload_batch_file(upload, raw, timeout=300)
         body["upload_id"] = upload["upload_id"]
-    status, out = api.call("POST", "/v1/batches", body, {"Idempotency-Key": key})
-    return status, out, out.get("batch_id"), "upload_id" in body
+    try:
+        out = api.submit_batch(body, idempotency_key=key)
+    except ApiError as err:
+        return err.status, err.problem, None, "upload_id" in body
+    return out.status, out, out.get("batch_id"), "upload_id" in body
 
 
 def _refused(problem: dict[str, Any]) -> int:
@@ -548,15 +551,18 @@ def _refused(problem: dict[str, Any]) -> int:
     return 1
 
 
-def _follow(api: Api, batch_id: str, progress: bool) -> dict[str, Any]:
+def _follow(api: TreueClient, batch_id: str, progress: bool) -> dict[str, Any]:
     """Poll the batch until its run has finished, drawing how many lines are settled."""
     import time
 
+    from treue.client import ApiError
+
     bar = Progress(0, 1, progress)
     while True:
-        status, view = api.call("GET", f"/v1/batches/{batch_id}")
-        if status != 200:
-            raise SystemExit(f"treue: batch {batch_id}: {view.get('detail', status)}")
+        try:
+            view = api.get_batch(batch_id)
+        except ApiError as err:
+            raise SystemExit(f"treue: batch {batch_id}: {err.problem.get('detail', err.status)}") from None
         counts = view["counts"]
         settled = counts["issued"] + counts["failed"] + counts["rejected"]
         bar.update(settled / max(1, view["lines"]), settled, "lines")

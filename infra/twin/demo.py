@@ -15,7 +15,6 @@ Ctrl-C stops it the same way, with exit status 130.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import signal
@@ -23,14 +22,15 @@ import subprocess
 import sys
 import time
 import traceback
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "functions"))
+
+from treue.client import ApiError, ApiUnreachable, TreueClient  # noqa: E402
 
 DEFAULT_BATCH = 20  # lines of the default walk's batch; DEMO_BATCH=1000 for the big one
 MAX_BATCH = 10_000  # what one POST /v1/batches takes inline
@@ -58,49 +58,32 @@ def failure(step: str, method: str, path: str, status: int, body: Any) -> str:
 
 
 class Api:
-    """The twin's API with the state file's keys; every answer is checked against what the step expects."""
+    """The twin's API (treue.client) with the state file's keys; every answer is checked against what the
+    step expects."""
 
     def __init__(self, state: dict[str, Any], timeout: float = CALL_SECONDS) -> None:
         self.url = state["url"]
         self.keys = state["api_keys"]
         self.timeout = timeout
         self.step = "start"
-
-    def send(self, method: str, path: str, body: Any = None, scope: str = "partner",
-             headers: dict[str, str] | None = None, timeout: float | None = None) -> tuple[int, Any, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.keys[scope]}", "Content-Type": "application/json", **(headers or {})})
-        try:
-            try:
-                with urllib.request.urlopen(req, timeout=timeout or self.timeout) as r:
-                    status, raw, answer_headers = r.status, r.read(), r.headers
-            except urllib.error.HTTPError as err:
-                status, raw, answer_headers = err.code, err.read(), err.headers
-        except (OSError, http.client.HTTPException) as err:  # refused, reset, timed out, cut short
-            reason = getattr(err, "reason", None) or err
-            raise DemoFailed(_one_line(f"{self.step}: {method} {path}: no answer from {self.url} "
-                                       f"({type(err).__name__}: {reason})")) from None
-        try:
-            payload = json.loads(raw) if raw else None
-        except ValueError:
-            payload = raw.decode(errors="replace")
-        return status, payload, answer_headers
+        # a read answered 429 or 503 (rate limit, storage timeout: both retryable) is asked again twice,
+        # after Retry-After (1 s when absent, at most 5 s); a write is not
+        self.clients = {scope: TreueClient(self.url, key, timeout=timeout, retries=2, max_retry_wait=5,
+                                           retry_writes=False) for scope, key in self.keys.items()}
 
     def call(self, method: str, path: str, body: Any = None, scope: str = "partner",
              headers: dict[str, str] | None = None, expect: tuple[int, ...] = (200,)) -> tuple[int, Any]:
         """``(status, body)`` when the status is one of ``expect``, else :class:`DemoFailed`. A read
-        answered 429 or 503 (rate limit, storage timeout: both retryable) is asked again twice."""
-        for attempt in range(3):
-            status, payload, answer_headers = self.send(method, path, body, scope, headers)
-            if status in expect:
-                return status, payload
-            if method != "GET" or status not in (429, 503) or attempt == 2:
-                break
-            try:
-                time.sleep(min(float(answer_headers.get("Retry-After") or 1), 5))
-            except ValueError:
-                time.sleep(1)
+        answered 429 or 503 is asked again twice."""
+        try:
+            answer = self.clients[scope].request(method, path, body=body, headers=headers)
+            status, payload = answer.status, answer.body
+        except ApiError as err:
+            status, payload = err.status, err.body
+        except ApiUnreachable as err:  # refused, reset, timed out, cut short
+            raise DemoFailed(_one_line(f"{self.step}: {err}")) from None
+        if status in expect:
+            return status, payload
         raise DemoFailed(failure(self.step, method, path, status, payload))
 
     def failed(self, method: str, path: str, status: int, body: Any) -> DemoFailed:
@@ -464,9 +447,8 @@ def _read_state(state_file: Path) -> dict[str, Any]:
 
 def _alive(state: dict) -> bool:
     try:
-        with urllib.request.urlopen(state["url"] + "/v1/openapi.json", timeout=2) as r:
-            return r.status == 200
-    except (OSError, KeyError, http.client.HTTPException):
+        return TreueClient(state["url"], None, timeout=2).send("GET", "/v1/openapi.json").status == 200
+    except (ApiUnreachable, KeyError):
         return False
 
 

@@ -5,11 +5,11 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from treue.client import TreueClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,22 +23,15 @@ class Client:
     def key(self, scope: str) -> str:
         return self.state["api_keys"][scope]
 
+    def api(self, key: str | None = "partner") -> TreueClient:
+        """The API client (treue.client) with a scope's key, a key given as is, or none."""
+        return TreueClient(self.url, self.key(key) if key in self.state["api_keys"] else key, timeout=30)
+
     def request(self, method, path, body=None, key="partner", headers=None, raw: bytes | None = None):
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        h = {"Content-Type": "application/json"} if data is not None else {}
-        if key:
-            h["Authorization"] = f"Bearer {self.key(key) if key in self.state['api_keys'] else key}"
-        h.update(headers or {})
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                payload = r.read()
-                if r.headers.get("Content-Type", "").startswith("text/csv"):
-                    return r.status, dict(r.headers), payload.decode()
-                return r.status, dict(r.headers), json.loads(payload or b"null")
-        except urllib.error.HTTPError as err:
-            payload = err.read()
-            return err.code, dict(err.headers), json.loads(payload) if payload else None
+        """(status, headers, body) of one request as given, whatever the status: no retry (the tests look at
+        429s and 503s themselves); the body is JSON, the text of CSV, or None when empty."""
+        answer = self.api(key).send(method, path, body=body, raw=raw, headers=headers)
+        return answer.status, dict(answer.headers), answer.body
 
     def sqs(self):
         import boto3

@@ -5,7 +5,6 @@ import csv
 import io
 import json
 import time
-import urllib.request
 import uuid
 
 import pytest
@@ -63,9 +62,7 @@ def test_a_csv_uploaded_to_the_presigned_url_becomes_a_partial_batch(twin):
     text = "reference,item_id,face_value,email\n" + "\n".join(rows) + "\n"
     status, _, upload = twin.request("POST", "/v1/batches/uploads", {"content_length": len(text.encode())})
     assert status == 201, upload
-    put = urllib.request.Request(upload["url"], data=text.encode(), method="PUT", headers=upload["headers"])
-    with urllib.request.urlopen(put, timeout=30) as r:
-        assert r.status == 200
+    assert twin.api().upload_batch_file(upload, text.encode(), timeout=30) == 200
     status, _, accepted = twin.request("POST", "/v1/batches", {"upload_id": upload["upload_id"], "partial": True},
                                        headers={"Idempotency-Key": uuid.uuid4().hex})
     assert status == 202, accepted

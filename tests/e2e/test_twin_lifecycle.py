@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import ROOT
+from treue.client import TreueClient
 from treue.core.ids import SeededSource, new_id
 
 pytestmark = pytest.mark.e2e
@@ -84,10 +84,7 @@ def test_a_seeded_twin_keeps_its_program_and_keys_and_ctrl_c_stops_it(synthesize
         assert state["program_id"] == program
         for scope, key in state["api_keys"].items():
             assert key.startswith(f"trk_{new_id('key', source, f'{program}:{scope}')}_")
-        request = urllib.request.Request(state["url"] + "/v1/catalog",
-                                         headers={"Authorization": f"Bearer {state['api_keys']['partner']}"})
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            assert answer.status == 200
+        assert TreueClient(state["url"], state["api_keys"]["partner"]).list_catalog_items().status == 200
         assert "seed 'lifecycle'" in (tmp_path / "twin.out").read_text()
         assert not (logs / "treue-ordersfunction520dba95.log").exists()
         assert "earlier run" not in (logs / "orders.log").read_text()

@@ -5,6 +5,7 @@
 The twin here is what the CLI sees of one: a state file whose AWS endpoint is a moto server (in this process)
 with the stack's table."""
 
+import hashlib
 import json
 import re
 import socket
@@ -20,6 +21,7 @@ import pytest
 from tests.support import create_table
 from treue import cli
 from treue.logic import provisioning
+from treue.logic.batches import lines_from_csv
 from treue.runtime import now
 from treue.store.dynamodb import Store
 
@@ -166,3 +168,77 @@ def test_version_is_the_packages(capsys):
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert code == 0 and out.strip() == f"treue {version}"
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", version)
+
+
+# ---------------------------------------------------------------- batch commands, over the API (treue.client)
+
+
+@pytest.fixture
+def api():
+    from tests.unit.test_client import Server
+
+    server = Server()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def _batch_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "thanks.csv"
+    path.write_text("reference,item_id,face_value,email\nq4-1,kaffeekranz-eur,500,a@example.com\n"
+                    "q4-2,kaffeekranz-eur,500,b@example.com\n")
+    return path
+
+
+def test_batch_submit_sends_the_file_under_its_hash_and_prints_the_batch(api, capsys, tmp_path):
+    csv_file = _batch_csv(tmp_path)
+    api.json(202, {"batch_id": "bat_1", "status": "queued", "lines": 2, "replayed": False, "rejected_lines": []})
+    code, out, err = treue(capsys, "batch", "submit", str(csv_file), "--url", api.url, "--api-key", "trk_k",
+                           "--no-wait")
+    assert (code, err) == (0, "") and json.loads(out)["batch_id"] == "bat_1"
+    method, path, headers, raw = api.requests[0]
+    assert (method, path) == ("POST", "/prod/v1/batches") and headers["Authorization"] == "Bearer trk_k"
+    assert headers["Idempotency-Key"] == "csv-" + hashlib.sha256(csv_file.read_bytes()).hexdigest()[:40]
+    sent = json.loads(raw)
+    assert sent == {"name": "thanks.csv", "partial": False, "lines": lines_from_csv(csv_file.read_text())}
+    assert [line["reference"] for line in sent["lines"]] == ["q4-1", "q4-2"]
+
+
+def test_batch_submit_refused_prints_the_problem_and_its_lines(api, capsys, tmp_path):
+    csv_file = _batch_csv(tmp_path)
+    api.json(422, {"type": "https://treue.dev/problems/batch-invalid", "title": "The batch is not valid",
+                   "status": 422, "detail": "1 line is not valid",
+                   "errors": [{"line": 2, "field": "item_id", "reason": "no such item"}]})
+    code, out, err = treue(capsys, "batch", "submit", str(csv_file), "--url", api.url, "--api-key", "k", "--no-wait")
+    assert (code, out) == (1, "")
+    assert err == "treue: The batch is not valid: 1 line is not valid\n  line 2: item_id: no such item\n"
+    api.json(409, {"type": "https://treue.dev/problems/idempotency-conflict", "title": "Conflict", "status": 409})
+    code, out, err = treue(capsys, "batch", "submit", str(csv_file), "--url", api.url, "--api-key", "k", "--no-wait")
+    assert code == 1 and "was already submitted (Idempotency-Key csv-" in err and "give --idempotency-key" in err
+
+
+def test_batch_retry_follows_the_batch_through_a_storage_timeout(api, capsys):
+    api.json(202, {"batch_id": "bat_1", "status": "queued"})
+    api.json(503, {"type": "https://treue.dev/problems/storage-timeout", "title": "Storage", "status": 503},
+             Retry_After="0")  # asked again (was: the command gave up)
+    api.json(200, {"batch_id": "bat_1", "status": "completed", "lines": 2,
+                   "counts": {"issued": 2, "failed": 0, "rejected": 0}})
+    code, out, err = treue(capsys, "batch", "retry", "bat_1", "--url", api.url, "--api-key", "k", "--quiet")
+    assert (code, err) == (0, "") and json.loads(out)["status"] == "completed"
+    assert [(m, p) for m, p, _, _ in api.requests] == [("POST", "/prod/v1/batches/bat_1/retry"),
+                                                       ("GET", "/prod/v1/batches/bat_1"),
+                                                       ("GET", "/prod/v1/batches/bat_1")]
+    api.json(409, {"type": "https://treue.dev/problems/nothing-to-retry", "title": "Nothing to retry",
+                   "status": 409, "detail": "every line was issued"})
+    code, out, err = treue(capsys, "batch", "retry", "bat_1", "--url", api.url, "--api-key", "k", "--quiet")
+    assert (code, out, err) == (1, "", "treue: Nothing to retry: every line was issued\n")
+
+
+def test_batch_commands_without_an_answer_say_so_in_one_line(capsys):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    code, out, err = treue(capsys, "batch", "retry", "bat_1", "--url", f"http://127.0.0.1:{dead}", "--api-key", "k")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"treue: POST /v1/batches/bat_1/retry: no answer from http://127.0.0.1:{dead} (URLError: ")
+    assert len(err.strip().splitlines()) == 1
