@@ -288,6 +288,13 @@ class BatchWorkflow(Construct):
         )
         for fn in tasks.values():
             fn.grant_invoke(self.state_machine.role)
+        self._run_children(name)
+        bucket.grant_read(self.state_machine.role)
+        self._acknowledge(name, tasks, bucket)
+
+    def _run_children(self, name: str) -> None:
+        """The Distributed Map's child executions and map runs: start, read, stop, update."""
+        stack = Stack.of(self)
         machine_arn = stack.format_arn(service="states", resource="stateMachine", resource_name=name,
                                        arn_format=ArnFormat.COLON_RESOURCE_NAME)
         executions = stack.format_arn(service="states", resource="execution", resource_name=f"{name}/*",
@@ -300,7 +307,9 @@ class BatchWorkflow(Construct):
             actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions]))
         self.state_machine.add_to_role_policy(iam.PolicyStatement(
             actions=["states:DescribeMapRun", "states:UpdateMapRun"], resources=[map_runs]))
-        bucket.grant_read(self.state_machine.role)
+
+    def _acknowledge(self, name: str, tasks: dict[str, lambda_.Function], bucket: s3.IBucket) -> None:
+        stack = Stack.of(self)
         acknowledge(self.state_machine, "AwsSolutions-IAM5[Resource::*]",
                     "Log delivery and X-Ray actions of Step Functions have no resource-level permissions.")
         for what in ("execution", "mapRun"):
@@ -340,6 +349,7 @@ class Function(Construct):
         super().__init__(scope, id)
         self.log_group = log_group(self, "Logs", logs.RetentionDays.ONE_MONTH)
         self.service = id.lower()  # Powertools' service name: the "service" dimension of the function's metrics
+        self.dead_letters: sqs.Queue | None = None  # async_dead_letters
         self.function = lambda_.Function(
             self,
             "Function",
@@ -365,6 +375,10 @@ class Function(Construct):
                 **environment,
             },
         )
+        self._acknowledge()
+
+    def _acknowledge(self) -> None:
+        """The cdk-nag and checkov findings every function has, each with its reason."""
         acknowledge(
             self.function,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
@@ -406,6 +420,7 @@ class Function(Construct):
                           enforce_ssl=True, retention_period=Duration.days(14))
         acknowledge(queue, "AwsSolutions-SQS3",
                     "This queue is the dead-letter queue of the function's asynchronous invocations.")
+        self.dead_letters = queue
         cfn = self.function.node.default_child
         cfn.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=queue.queue_arn)
         queue.grant_send_messages(self.function)
@@ -457,7 +472,7 @@ class WebhookDeliveries(Construct):
     MAX_RECEIVES = 16
 
     def __init__(self, scope: Construct, id: str, *, key: kms.IKey, table: ddb.ITable, fanout: lambda_.Function,
-                 sender: lambda_.Function) -> None:
+                 sender: lambda_.Function, requesters: list[lambda_.Function] | None = None) -> None:
         super().__init__(scope, id)
         self.dlq = sqs.Queue(self, "DeadLetters", encryption=sqs.QueueEncryption.KMS, encryption_master_key=key,
                              enforce_ssl=True, retention_period=Duration.days(14))
@@ -491,6 +506,9 @@ class WebhookDeliveries(Construct):
         sender.add_environment("WEBHOOK_DLQ_URL", self.dlq.queue_url)
         sender.add_environment("WEBHOOK_RETRY_BASE_SECONDS", "30")
         fanout.add_environment("WEBHOOK_QUEUE_URL", self.queue.queue_url)
+        for requester in requesters or ():  # the webhooks API queues redeliveries
+            self.queue.grant_send_messages(requester)
+            requester.add_environment("WEBHOOK_QUEUE_URL", self.queue.queue_url)
 
 
 GATEWAY_RESPONSES = {
@@ -561,6 +579,12 @@ class PartnerApi(Construct):
             throttle=apigw.ThrottleSettings(rate_limit=program_rate_limit, burst_limit=program_burst_limit),
             api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
         )
+        self._problem_responses(program_rate_limit)
+        self.api.root.add_resource("v1")
+        self._acknowledge()
+
+    def _problem_responses(self, program_rate_limit: int) -> None:
+        """The gateway's own answers (GATEWAY_RESPONSES) as problem+json; 429 with the rate-limit headers."""
         # IETF draft-ietf-httpapi-ratelimit-headers: the policy (quota per window of 1 s) and, when throttled,
         # nothing left for about a second. Gateway response headers are static: the refill of a token bucket
         # at program_rate_limit per second makes a request possible again within a second.
@@ -582,7 +606,8 @@ class PartnerApi(Construct):
                                   **(limited if response_type.response_type == "THROTTLED" else {})},
                 templates={"application/json": json.dumps(body)},
             )
-        self.api.root.add_resource("v1")
+
+    def _acknowledge(self) -> None:
         checkov_skip(self.api.deployment_stage.node.default_child, "CKV_AWS_120",
                      "No response cache: answers are per API key and must be current (balances, orders, vouchers); "
                      "the catalog, the one cacheable read, is cached in the warm function.")

@@ -1,18 +1,23 @@
 """Template assertions on the synthesized stack (synth itself proves cdk-nag has no open finding)."""
 
+import ast
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from infra.stack import BATCH_TASKS, DOCS_ROUTES, PAYOUT_TASKS, ROUTES
+from infra.stack import BATCH_CONCURRENCY, BATCH_TASKS, FUNCTIONS, PAYOUT_TASKS
 from infra.twin.template import load
 from treue.handlers import api_routes
+from treue.routes import ROUTES
 from treue.store import schema
 
-ASL = Path(__file__).resolve().parents[2] / "infra" / "payout.asl.json"
-BATCH_ASL = Path(__file__).resolve().parents[2] / "infra" / "batch.asl.json"
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = {spec.id: spec for spec in FUNCTIONS}
+
+ASL = ROOT / "infra" / "payout.asl.json"
+BATCH_ASL = ROOT / "infra" / "batch.asl.json"
 
 
 @pytest.fixture(scope="module")
@@ -100,16 +105,80 @@ def test_only_the_functions_that_queue_messages_may_send_them(template):
                                            "ReportWorker", "WebhookSender"}
 
 
-def test_routes_match_the_handlers_and_all_but_docs_need_the_authorizer(synthesized):
+def test_the_api_is_the_route_table_and_all_but_docs_need_the_authorizer(synthesized):
     model = load(synthesized)
     declared = {(r.method, r.path) for r in model.routes}
     docs = {("GET", "/v1/openapi.json"), ("GET", "/docs"), ("GET", "/docs/{asset}")}
-    assert {("GET", p) for p in DOCS_ROUTES} == docs
-    assert declared == {(m, p) for m, p, _ in ROUTES} | docs
+    assert {(r.method, r.path) for r in ROUTES if r.public} == docs
+    assert declared == {(r.method, r.path) for r in ROUTES}
+    assert len(model.routes) == len(ROUTES)  # each route declared once
     assert declared - docs == api_routes()
     for r in model.routes:
         assert (r.authorizer is None) == ((r.method, r.path) in docs), r
     assert len({r.function for r in model.routes if (r.method, r.path) in docs}) == 1  # the Docs function
+    # each route goes to the function the table names
+    served = {(r.method, r.path): model.functions[r.function].handler for r in model.routes}
+    for route in ROUTES:
+        assert served[(route.method, route.path)] == SPECS[route.function].handler, route
+
+
+def _function_of(template, spec_id):
+    [(lid, fn)] = [(lid, f) for lid, f in of_type(template, "AWS::Lambda::Function").items()
+                   if re.fullmatch(rf"{spec_id}Function[0-9A-F]{{8}}", lid)]
+    return lid, fn["Properties"]
+
+
+def test_every_function_is_built_from_its_spec(template):
+    """The loop over FUNCTIONS: one function per spec with its handler, sizing, reserved concurrency, table
+    access (name, actions, data key) and code keys, and no other function."""
+    assert len(of_type(template, "AWS::Lambda::Function")) == len(FUNCTIONS) == len(SPECS)
+    [data_key] = [lid for lid in of_type(template, "AWS::KMS::Key") if lid.startswith("StorageDataKey")]
+    for spec in FUNCTIONS:
+        lid, p = _function_of(template, spec.id)
+        assert (p["Handler"], p["MemorySize"], p["Timeout"]) == (spec.handler, spec.memory, spec.timeout), spec.id
+        concurrency = BATCH_CONCURRENCY.get(spec.concurrency) if spec.concurrency else None
+        assert p.get("ReservedConcurrentExecutions") == concurrency, spec.id
+        env = p["Environment"]["Variables"]
+        assert ("TABLE_NAME" in env) == bool(spec.table) and ("CODES_KEY_ID" in env) == bool(spec.codes), spec.id
+        for k, v in spec.environment:
+            assert env[k] == v, spec.id
+        actions = _role_actions(template, lid)
+        stream = {"dynamodb:ListStreams", "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+        assert {a for a in actions if a.startswith("dynamodb:")} - stream == set(spec.table), spec.id  # the fan-out's
+        uses_data_key = any(data_key in json.dumps(st["Resource"]) and "kms:Decrypt" in st["Action"]
+                            for policy in of_type(template, "AWS::IAM::Policy").values()
+                            if _attached_to(policy, template, lid)
+                            for st in policy["Properties"]["PolicyDocument"]["Statement"])
+        assert uses_data_key == bool(spec.table), spec.id
+
+
+def _attached_to(policy, template, function_lid):
+    role = template["Resources"][function_lid]["Properties"]["Role"]["Fn::GetAtt"][0]
+    return role in {r["Ref"] for r in policy["Properties"]["Roles"]}
+
+
+def _defined_in(module: str) -> set[str]:
+    """The functions a handler module defines (def, or a module-level name bound to one)."""
+    tree = ast.parse((ROOT / "functions" / (module.replace(".", "/") + ".py")).read_text())
+    bound = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    return bound | {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
+def test_every_spec_and_route_names_a_handler_that_exists():
+    for spec in FUNCTIONS:
+        module, name = spec.handler.rsplit(".", 1)
+        assert name in _defined_in(module), spec.handler
+    for route in ROUTES:  # the handler of a route is a function of its function's handler module
+        module = SPECS[route.function].handler.rsplit(".", 1)[0]
+        assert route.handler in _defined_in(module), route
+
+
+@pytest.mark.parametrize("path", ["infra/stack.py", "infra/components.py"])
+def test_no_method_of_the_stack_is_over_50_lines(path):
+    tree = ast.parse((ROOT / path).read_text())
+    long = {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(tree)
+            if isinstance(n, ast.FunctionDef) and n.end_lineno - n.lineno + 1 > 50}
+    assert long == {}
 
 
 def test_only_the_docs_function_carries_swagger_ui_and_its_asset_has_it(synthesized, template):
