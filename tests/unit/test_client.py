@@ -396,3 +396,18 @@ def test_the_client_imports_only_the_standard_library():
                          env={"PYTHONPATH": str(ROOT / "functions")}).stdout
     assert out.strip() == "['treue', 'treue.client']"
     assert client_module.__all__ == sorted(client_module.__all__)
+
+
+def test_a_batch_file_goes_to_its_presigned_url_without_the_api_key(api, server):
+    upload = {"upload_id": "upl_1", "url": server.url + "/bucket/upl_1?X-Amz-Signature=abc", "method": "PUT",
+              "headers": {"Content-Type": "text/csv", "x-amz-meta-program": "prg_1"}}
+    assert api.upload_batch_file(upload, b"reference,item_id\nr1,i1\n") == 200
+    method, path, headers, raw = server.requests[-1]
+    assert (method, path, raw) == ("PUT", "/prod/bucket/upl_1?X-Amz-Signature=abc", b"reference,item_id\nr1,i1\n")
+    sent = {k.lower(): v for k, v in headers.items()}
+    assert sent["content-type"] == "text/csv" and sent["x-amz-meta-program"] == "prg_1"
+    assert "authorization" not in sent
+    server.answers.append((403, {"Content-Type": "application/xml"}, b"<Error>SignatureDoesNotMatch</Error>"))
+    with pytest.raises(ApiError) as refused:
+        api.upload_batch_file(upload, b"x")
+    assert refused.value.status == 403 and "SignatureDoesNotMatch" in refused.value.detail
