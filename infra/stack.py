@@ -242,7 +242,8 @@ class TreueStack(Stack):
         self.codes = CodeKeys(self, "CodeKeys")
         layer = powertools_layer(self, self._context("powertools_layer_version", 27))
         self.functions = {spec.id: self._function(spec, layer) for spec in FUNCTIONS}
-        acknowledge(self, "AwsSolutions-IAM5[Resource::<StorageTableB43FDCE7.Arn>/index/*]",
+        table_lid = self.get_logical_id(self.storage.table.node.default_child)
+        acknowledge(self, f"AwsSolutions-IAM5[Resource::<{table_lid}.Arn>/index/*]",
                     "CDK's table grants include the table's one index (gsi1: journal, orders, balances, audit "
                     "chain); the actions stay the per-function lists (FunctionSpec.table).")
         self.files = BatchFiles(self, "BatchFiles", key=self.storage.key)
