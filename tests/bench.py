@@ -153,6 +153,151 @@ def first_events() -> None:
         server.stop()
 
 
+# The stack's functions that are not behind the partner API's resolver (the authorizer's row is above): the
+# sample each handles first; a workflow task handles its own (events/<module>/<task>.json)
+OTHER_SAMPLES = {
+    "treue.handlers.accrual_queue.handler": "accrual_queue/batch.json",
+    "treue.handlers.audit.handler": "audit/scheduled.json",
+    "treue.handlers.webhook_fanout.handler": "webhook_fanout/stream.json",
+    "treue.handlers.webhook_sender.handler": "webhook_sender/delivery.json",
+    "treue.handlers.report_worker.handler": "report_worker/step.json",
+    "treue.handlers.sweeper.handler": "sweeper/scheduled.json",
+    "treue.handlers.docs.handler": "docs/get_openapi.json",
+}
+HANDLE_OTHER = (
+    "import json, importlib\n"
+    "class Context:\n"
+    "    function_name, memory_limit_in_mb, aws_request_id = 'bench', 512, 'bench'\n"
+    "    invoked_function_arn = 'arn:aws:lambda:eu-central-1:123456789012:function:bench'\n"
+    "    def get_remaining_time_in_millis(self): return 30000\n"
+    "event = json.loads({event!r})\n"
+    "module = importlib.import_module({module!r})\n"
+    "try:\n"
+    "    answer = getattr(module, {function!r})(event, Context())\n"
+    "except Exception as err:  # a task's domain error: the workflow's Catch takes it\n"
+    "    if not any(c.__module__ == 'treue.errors' for c in type(err).__mro__):\n"
+    "        raise\n"
+    "    outcome = type(err).__name__\n"
+    "else:\n"
+    "    failed = answer.get('batchItemFailures') if isinstance(answer, dict) else None\n"
+    "    outcome = f'{{len(failed)}} of {{len(event[\"Records\"])}} failed' if failed else (\n"
+    "        f\"HTTP {{answer['statusCode']}}\" if isinstance(answer, dict) and 'statusCode' in answer else 'done')\n"
+    "    assert not isinstance(answer, dict) or answer.get('statusCode', 200) < 500, answer\n"
+    "print(outcome)\n"
+)
+
+
+def stack_functions(outdir: Path = ROOT / "cdk.out") -> dict[str, tuple[str, dict]]:
+    """The synthesized stack's functions of this package: construct id → (handler, environment as in the
+    template, references unresolved)."""
+    import json
+
+    template = json.loads((outdir / "Treue.template.json").read_text())
+    return {name: (r["Properties"]["Handler"], r["Properties"].get("Environment", {}).get("Variables", {}))
+            for name, r in template["Resources"].items()
+            if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler", "").startswith("treue.")}
+
+
+def other_first_events(outdir: Path = ROOT / "cdk.out") -> None:
+    """Cold start with the first event of every other function of the stack, each with its environment from the
+    synthesized template (the table, queues, bucket and code keys made on a local moto server), against the
+    same floor as ``first_events``. The sample's program is a seeded one, so a function reads real items."""
+    if not (outdir / "Treue.template.json").exists():
+        print(f"Cold start of the other functions: no synthesized template in {outdir.name}/ (make synth)")
+        return
+    sys.path.insert(0, str(ROOT / "functions"))
+    sys.path.insert(0, str(ROOT))
+    import json
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from tests.support import create_table
+
+    functions = stack_functions(outdir)
+    template = json.loads((outdir / "Treue.template.json").read_text())["Resources"]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server._server.server_port}"
+        base = {**ENV, "AWS_ENDPOINT_URL": endpoint, "AWS_LAMBDA_FUNCTION_NAME": "bench",
+                "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:9",
+                "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}
+        os.environ.update({k: v for k, v in base.items() if k.startswith("AWS_")})
+        table = create_table(boto3.client("dynamodb"), "bench-other-functions")
+        made: dict[str, str] = {}
+
+        def resolve(value) -> str:
+            """A template reference → the same kind of resource on the moto server (made once)."""
+            if isinstance(value, str):
+                return value
+            logical = value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
+            if logical not in made:
+                kind, props = template[logical]["Type"], template[logical].get("Properties", {})
+                if kind == "AWS::DynamoDB::Table":
+                    made[logical] = table
+                elif kind == "AWS::SQS::Queue":
+                    made[logical] = boto3.client("sqs").create_queue(QueueName=f"bench-{logical}")["QueueUrl"]
+                elif kind == "AWS::S3::Bucket":
+                    made[logical] = f"bench-{logical.lower()}"
+                    boto3.client("s3").create_bucket(Bucket=made[logical], CreateBucketConfiguration={
+                        "LocationConstraint": "eu-central-1"})
+                elif kind == "AWS::KMS::Key":
+                    made[logical] = boto3.client("kms").create_key(
+                        KeySpec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+                        KeyUsage=props.get("KeyUsage", "ENCRYPT_DECRYPT"))["KeyMetadata"]["Arn"]
+                elif kind == "AWS::StepFunctions::StateMachine":
+                    made[logical] = f"arn:aws:states:eu-central-1:123456789012:stateMachine:bench-{logical}"
+                else:
+                    raise ValueError(f"no stand-in for {kind} ({logical})")
+            return made[logical]
+
+        os.environ["TABLE_NAME"] = table
+        from treue import runtime
+        from treue.core import keys
+        from treue.logic import members, provisioning, queue_senders
+        from treue.logic.models import Enrollment
+
+        runtime.reset()
+        program = provisioning.create_program(runtime.store(), "Bench", "EUR", runtime.now())
+        pid = program["program_id"]
+        # the accrual queue's sample: its first message's member and sender belong to the seeded program
+        members.enroll(runtime.store(), pid, Enrollment(email="ada@example.com"), runtime.now())
+        queue_senders.register(runtime.queue_senders(), pid, "AROA3XFRBF535PLBIFPI4",
+                               queue_senders.SenderRegistration(description="bench"), "bench", runtime.now())
+        key = program["api_keys"]["partner"]
+        assert keys.parse(key)
+
+        def median(code: str, env: dict[str, str]) -> tuple[float, str]:
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+            if out.returncode:
+                raise RuntimeError(out.stderr[-3000:])
+            return statistics.median(cold(code, env) for _ in range(RUNS)), out.stdout.strip().splitlines()[-1]
+
+        floor, _ = median(FIRST_CALL.format(table=table) + "print('floor')\n", base)
+        print(f"Cold start with the first event, the other functions (median of {RUNS}; moto server; each with its "
+              f"environment from the template); floor = {floor:.0f} ms")
+        print(f"  {'function':<30}{'ms':>8}{'ratio':>8}   first event → outcome")
+        for name, (handler, variables) in sorted(functions.items()):
+            module, function = handler.rsplit(".", 1)
+            sample = OTHER_SAMPLES.get(handler) or (
+                f"{module.rsplit('.', 1)[1]}/{function}.json" if function != "handler" else None)
+            if sample is None:
+                continue  # an API function: first_events
+            env = {**base, **{k: resolve(v) for k, v in variables.items()}}
+            text = (ROOT / "events" / sample).read_text()
+            for demo in ("prg_01demo0000000000000000000", "prg_01jdemo0000000000000000000"):
+                text = text.replace(demo, pid)
+            ms, outcome = median(HANDLE_OTHER.format(event=json.dumps(json.loads(text)), module=module,
+                                                     function=function), env)
+            label = name.removesuffix("Function" + name.rsplit("Function", 1)[-1]) if "Function" in name else name
+            print(f"  {label:<30}{ms:>8.0f}{ms / floor:>8.2f}   {sample} → {outcome}")
+    finally:
+        server.stop()
+
+
 def asset_sizes(outdir: Path = ROOT / "cdk.out") -> None:
     """Deployment asset per function of the synthesized template (the code, without the dependency layer):
     the files as unpacked in the function and as a deflated zip, as CDK uploads it."""
@@ -648,6 +793,8 @@ if __name__ == "__main__":
         print()
         first_events()
         print()
+        other_first_events()
+        print()
         asset_sizes()
         raise SystemExit(0)
     if sys.argv[1:] == ["sealer"]:  # python -m tests.bench sealer: only the sealer figures
@@ -656,6 +803,8 @@ if __name__ == "__main__":
     cold_starts()
     print()
     first_events()
+    print()
+    other_first_events()
     print()
     asset_sizes()
     print()
