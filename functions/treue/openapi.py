@@ -1,4 +1,5 @@
-"""Build the OpenAPI document of the whole partner API from the handlers' resolvers.
+"""Build the OpenAPI document of the whole partner API from the route table (``treue.routes``) and the
+handlers' signatures, with Powertools' OpenAPI generator (at build time; the functions never load it).
 
 ``python -m treue.openapi > functions/treue/openapi.json`` (``make openapi``) regenerates the committed
 file, which the docs function serves at ``GET /v1/openapi.json``; a test fails when it drifts.
@@ -6,9 +7,12 @@ file, which the docs function serves at ``GET /v1/openapi.json``; a test fails w
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
+import typing
+from collections.abc import Callable
 from typing import Any
 
 PROBLEM_SCHEMA = {
@@ -105,11 +109,17 @@ TAGS = {
     "program.",
     "Documentation": "This OpenAPI document (no key needed).",
 }
+# The public routes (no key) the document lists, with their answers: the document itself. The API reference
+# page and its files (GET /docs, /docs/{asset}) are a web page for browsers, not operations of the API.
+PUBLIC_ANSWERS = {
+    "getOpenApiDocument": {"200": {"description": "The OpenAPI document", "content": {"application/json": {}}}},
+}
 
 
 def build() -> dict[str, Any]:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    from treue.handlers import api_modules
+    from treue.handlers import API_FUNCTIONS
+    from treue.routes import ROUTES
 
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -125,10 +135,11 @@ def build() -> dict[str, Any]:
             "schemas": {"Problem": PROBLEM_SCHEMA},
         },
     }
-    for module in api_modules():
-        part = json.loads(module.app.get_openapi_json_schema(title="part", version="1"))
+    scopes = {(r.method, r.path): r.scopes for r in ROUTES}
+    for function in API_FUNCTIONS:
+        part = json.loads(resolver(function).get_openapi_json_schema(title="part", version="1"))
         for path, item in part.get("paths", {}).items():
-            for operation in item.values():
+            for method, operation in item.items():
                 operation.setdefault("responses", {})
                 operation["responses"].pop("422", None)
                 for status, description in PROBLEMS.items():
@@ -137,9 +148,7 @@ def build() -> dict[str, Any]:
                         "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
                     }
                 _declare_path_parameters(path, operation)
-                scopes = module.SCOPES.get((_method_of(item, operation), path))
-                if scopes:
-                    operation["x-treue-scopes"] = [str(s) for s in scopes]
+                operation["x-treue-scopes"] = [str(s) for s in scopes[(method.upper(), path)]]
             doc["paths"].setdefault(path, {}).update(item)
         for name, schema in part.get("components", {}).get("schemas", {}).items():
             if name not in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
@@ -184,17 +193,73 @@ def build() -> dict[str, Any]:
                 "the same key with another body is 409 and creates nothing.",
             }
         )
-    doc["paths"]["/v1/openapi.json"] = {
-        "get": {
-            "operationId": "getOpenApiDocument",
-            "tags": ["Documentation"],
-            "summary": "This document (the API reference page that reads it: GET /docs)",
-            "security": [],
-            "responses": {"200": {"description": "The OpenAPI document", "content": {"application/json": {}}}},
-        }
-    }
+    for route in ROUTES:
+        if route.public and route.operation_id in PUBLIC_ANSWERS:
+            doc["paths"].setdefault(route.path, {})[route.method.lower()] = {
+                "operationId": route.operation_id,
+                "tags": [route.tag],
+                "summary": route.summary,
+                "security": [],
+                "responses": PUBLIC_ANSWERS[route.operation_id],
+            }
     doc["paths"] = dict(sorted(doc["paths"].items()))
     return doc
+
+
+def resolver(function: str) -> Any:
+    """A Powertools resolver with validation of one API function's routes, from the route table and the
+    handlers' signatures, for its OpenAPI generator (at build time only: the functions do not use it)."""
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+    from treue.handlers import module_of
+    from treue.routes import of_function
+
+    module = module_of(function)
+    app = APIGatewayRestResolver(enable_validation=True)
+    for route in of_function(function):
+        handler = getattr(module, route.handler)
+        app.route(
+            rule=re.sub(r"{(\w+)}", r"<\1>", route.path),
+            method=route.method,
+            operation_id=route.operation_id,
+            tags=[route.tag],
+            summary=route.summary,
+            responses=getattr(handler, "openapi_responses", None),
+        )(_documented(handler))
+    return app
+
+
+def _documented(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """``handler`` with its signature in Powertools' terms: ``Query``/``Path``/``Body`` of treue.handlers.http
+    as Powertools' parameters of the same constraints, ``Response[Model]`` as Powertools' ``Response``."""
+    from aws_lambda_powertools.event_handler import Response as Answer
+    from aws_lambda_powertools.event_handler.openapi import params
+
+    from treue.handlers import http
+
+    kinds = {"query": params.Query, "path": params.Path, "body": params.Body}
+    hints = typing.get_type_hints(handler, include_extras=True)
+    signature = inspect.signature(handler)
+    parameters = []
+    for p in signature.parameters.values():
+        base, marker = http.annotated(hints.get(p.name, p.annotation))
+        if marker is not None:
+            kind = kinds[marker.location](alias=marker.alias, description=marker.description, **marker.constraints)
+            parameters.append(p.replace(annotation=typing.Annotated[base, kind]))
+        else:
+            parameters.append(p.replace(annotation=base))
+    answer = hints.get("return", inspect.Signature.empty)
+    if typing.get_origin(answer) is http.Response:
+        answer = Answer[typing.get_args(answer)[0]]  # type: ignore[misc]
+    elif answer is http.Response:
+        answer = Answer
+
+    def documented(**kwargs: Any) -> Any:
+        return handler(**kwargs)
+
+    documented.__name__ = handler.__name__
+    documented.__signature__ = signature.replace(parameters=parameters, return_annotation=answer)  # type: ignore[attr-defined]
+    return documented
 
 
 def _declare_path_parameters(path: str, operation: dict[str, Any]) -> None:
@@ -207,13 +272,6 @@ def _declare_path_parameters(path: str, operation: dict[str, Any]) -> None:
             parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
     if not parameters:
         del operation["parameters"]
-
-
-def _method_of(item: dict[str, Any], operation: dict[str, Any]) -> str:
-    for method, op in item.items():
-        if op is operation:
-            return method.upper()
-    return ""
 
 
 def render() -> str:

@@ -1,9 +1,10 @@
 """The partner API's routes, each declared once: method, path, the function serving it, its handler, the key
 scopes allowed to call it, and its operation id, tag and summary.
 
-The handlers' resolvers register their routes from here (``treue.handlers.http``), the scope check reads it,
-the stack creates the API Gateway methods from it (``infra.stack``) and the OpenAPI document is built from the
-resolvers it configured. Data only: importing it costs nothing at cold start.
+The API functions answer their routes from here (``treue.handlers.http.make_app``; the scope check reads it),
+the stack creates the API Gateway methods from it (``infra.stack``) and the OpenAPI document is built from it
+and the handlers' signatures (``treue.openapi``; of the public routes it lists the document itself). Data
+only: importing it costs nothing at cold start.
 """
 
 from __future__ import annotations
@@ -151,11 +152,12 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/v1/queue-senders/{principal_id}", "QueueSenders", "delete_sender", ADMIN, "deleteQueueSender",
           "Queue senders",
           "Stop accepting the principal's messages (warm consumers notice within a minute)"),
-    Route("GET", "/v1/openapi.json", "Docs", "handler", PUBLIC, "getOpenApiDocument", "Docs",
-          "This OpenAPI document"),
-    Route("GET", "/docs", "Docs", "handler", PUBLIC, "getApiReference", "Docs", "The API reference page"),
-    Route("GET", "/docs/{asset}", "Docs", "handler", PUBLIC, "getApiReferenceAsset", "Docs",
-          "A file of the API reference page"),
+    Route("GET", "/v1/openapi.json", "Docs", "handler", PUBLIC, "getOpenApiDocument", "Documentation",
+          "This document (the API reference page that reads it: GET /docs)"),
+    Route("GET", "/docs", "Docs", "handler", PUBLIC, "getApiReference", "Documentation",
+          "The API reference page (not in the OpenAPI document)"),
+    Route("GET", "/docs/{asset}", "Docs", "handler", PUBLIC, "getApiReferenceAsset", "Documentation",
+          "A file of the API reference page (not in the OpenAPI document)"),
 )
 # fmt: on
 

@@ -7,7 +7,8 @@ import pytest
 from tests.integration.wiring import wired  # noqa: F401 (a fixture)
 from tests.support import EVENTS, LambdaContext, api_event, body_of
 from treue import runtime
-from treue.handlers import accrual, api_modules, batches, enrollment, orders, rewards, vouchers, webhooks
+from treue.handlers import API_FUNCTIONS, accrual, batches, enrollment, module_of, orders, rewards, vouchers, webhooks
+from treue.routes import ROUTES as TABLE
 
 ROUTES = [
     (enrollment, "enrollment/post_member.json"),
@@ -154,7 +155,7 @@ def test_control_characters_are_refused_in_free_text(program, module, sample, fi
 # ---------------------------------------------------------------- every route, from its sample and the document
 
 OPENAPI = json.loads((EVENTS.parent / "functions" / "treue" / "openapi.json").read_text())
-API = {route: module for module in api_modules() for route in module.SCOPES}
+API = {(r.method, r.path): module_of(r.function) for r in TABLE if r.function in API_FUNCTIONS}
 
 
 def _route_samples() -> list[tuple[str, str, str]]:

@@ -30,7 +30,8 @@ from schemathesis.checks import (
 
 from tests.integration.wiring import wired  # noqa: F401 (a fixture)
 from tests.support import EVENTS, LambdaContext, api_event, load_event
-from treue.handlers import api_modules, docs
+from treue.handlers import API_FUNCTIONS, docs, module_of
+from treue.routes import ROUTES
 
 OPENAPI = EVENTS.parent / "functions" / "treue" / "openapi.json"
 SCHEMA = schemathesis.openapi.from_path(OPENAPI)
@@ -40,7 +41,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 def _handlers() -> dict[tuple[str, str], object]:
-    routes = {route: module for module in api_modules() for route in module.SCOPES}
+    routes = {(r.method, r.path): module_of(r.function) for r in ROUTES if r.function in API_FUNCTIONS}
     routes[("GET", "/v1/openapi.json")] = docs
     return routes
 

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import api_event
 from treue import runtime
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
 
 def imported(code: str, prefix: str) -> list[str]:
-    env = {"PYTHONPATH": str(FUNCTIONS), "AWS_DEFAULT_REGION": "eu-central-1", "TABLE_NAME": "unit",
+    env = {"PYTHONPATH": f"{FUNCTIONS}:{FUNCTIONS.parent}", "AWS_DEFAULT_REGION": "eu-central-1", "TABLE_NAME": "unit",
            "AWS_ACCESS_KEY_ID": "unit", "AWS_SECRET_ACCESS_KEY": "unit"}
     code += f"\nimport sys, json\nprint(json.dumps(sorted(m for m in sys.modules if m.startswith({prefix!r}))))\n"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
@@ -30,6 +31,23 @@ def test_the_authorizer_loads_no_pydantic_up_to_its_first_store_read():
 def test_an_api_function_loads_only_its_own_response_models():
     assert imported("import treue.handlers.accrual", "treue.handlers.models") == [
         "treue.handlers.models", "treue.handlers.models.points"]
+
+
+def test_an_api_function_validates_a_request_without_the_powertools_resolver_and_only_its_route():
+    """The first request is validated from the called handler's signature alone: Powertools' event handler
+    (its resolver builds the OpenAPI model of every route on the first request) is never loaded, and of the
+    function's routes only the called one has its validators built."""
+    auth = {"program_id": "prg_unit", "key_id": "key_unit", "scope": "partner"}
+    event = api_event("accrual/get_ledger.json", query={"limit": "0", "cursor": "x" * 513}, auth=auth)
+    code = (
+        "import json\nfrom treue.handlers import accrual\nfrom tests.support import LambdaContext\n"
+        f"answer = accrual.handler(json.loads({json.dumps(event)!r}), LambdaContext())\n"
+        "problem = json.loads(answer['body'])\n"
+        "assert answer['statusCode'] == 422, answer\n"
+        "assert [(e['location'], e['field']) for e in problem['errors']] == [('query', 'limit'), ('query', 'cursor')]\n"
+        "assert [r.handler for r in accrual.app._calls] == ['ledger'], accrual.app._calls\n"
+    )
+    assert imported(code, "aws_lambda_powertools.event_handler") == []
 
 
 @pytest.mark.parametrize(("name", "value"), [

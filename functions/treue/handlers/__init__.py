@@ -5,9 +5,31 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-# The modules behind the partner API, each with its resolver ``app`` and its route → scopes ``SCOPES``
-API_MODULES = ("enrollment", "accrual", "catalog", "orders", "vouchers", "finance", "rewards", "batches",
-               "webhooks", "queue_senders")
+from treue.routes import ROUTES
+
+# The functions behind the partner API (the route table's ``function``) and their module here, each with its
+# ``app`` (``treue.handlers.http.make_app``) and one function per route named as the route's ``handler``
+API_FUNCTIONS = {
+    "Enrollment": "enrollment",
+    "Accrual": "accrual",
+    "Catalog": "catalog",
+    "Orders": "orders",
+    "Vouchers": "vouchers",
+    "Finance": "finance",
+    "Rewards": "rewards",
+    "Batches": "batches",
+    "Webhooks": "webhooks",
+    "QueueSenders": "queue_senders",
+}
+API_MODULES = tuple(API_FUNCTIONS.values())
+# The public documentation function (the route table's "Docs" routes): no key, no resolver
+DOCS_FUNCTION = ("Docs", "docs")
+
+
+def module_of(function: str) -> ModuleType:
+    """The handler module of a function of the route table."""
+    name = DOCS_FUNCTION[1] if function == DOCS_FUNCTION[0] else API_FUNCTIONS[function]
+    return importlib.import_module(f"treue.handlers.{name}")
 
 
 def api_modules() -> list[ModuleType]:
@@ -15,5 +37,5 @@ def api_modules() -> list[ModuleType]:
 
 
 def api_routes() -> set[tuple[str, str]]:
-    """Every (method, resource) the API handlers serve."""
-    return {route for module in api_modules() for route in module.SCOPES}
+    """Every (method, resource) the API handlers serve, from the route table (without the public docs)."""
+    return {(r.method, r.path) for r in ROUTES if r.function in API_FUNCTIONS}

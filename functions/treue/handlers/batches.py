@@ -4,8 +4,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -13,14 +11,16 @@ from treue import runtime
 from treue.core import ids
 from treue.errors import MalformedRequest
 from treue.handlers.http import (
-    ANY_SCOPE,
-    WRITE_SCOPE,
+    Body,
+    Query,
+    Response,
     caller,
     dispatch,
     header,
     idempotency_key,
     listing_cursor,
     make_app,
+    responses,
 )
 from treue.handlers.models import batches as m
 from treue.handlers.tracing import Tracer
@@ -30,15 +30,7 @@ from treue.logic.models import BatchRequest, UploadRequest
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Treue")
-app = make_app()
-SCOPES = {
-    ("POST", "/v1/batches"): WRITE_SCOPE,
-    ("GET", "/v1/batches"): ANY_SCOPE,
-    ("POST", "/v1/batches/uploads"): WRITE_SCOPE,
-    ("GET", "/v1/batches/{batch_id}"): ANY_SCOPE,
-    ("GET", "/v1/batches/{batch_id}/lines"): ANY_SCOPE,
-    ("POST", "/v1/batches/{batch_id}/retry"): WRITE_SCOPE,
-}
+app = make_app("Batches")
 CSV = "text/csv"
 UPLOAD_SECONDS = 900
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -52,10 +44,8 @@ def _view(batch_id: str, program_id: str, batch: dict | None = None) -> dict:
     return batches.view(batch, batches.counts(store.counters(program_id, batch["id"])))
 
 
-@app.post("/v1/batches", operation_id="submitBatch", tags=["Batches"],
-          summary="Issue rewards in bulk: inline lines or an uploaded CSV (Idempotency-Key required)",
-          responses={202: {"description": "Validated, paid for and queued; GET the batch for progress",
-                           "content": {"application/json": {"model": m.BatchAccepted}}}})
+@responses({202: {"description": "Validated, paid for and queued; GET the batch for progress",
+                  "content": {"application/json": {"model": m.BatchAccepted}}}})
 @tracer.capture_method
 def submit(body: Annotated[BatchRequest, Body()]):
     who = caller(app)
@@ -76,7 +66,6 @@ def submit(body: Annotated[BatchRequest, Body()]):
                     headers={"Location": f"/v1/batches/{batch['id']}"})
 
 
-@app.get("/v1/batches", operation_id="listBatches", tags=["Batches"], summary="The program's batches, newest first")
 @tracer.capture_method
 def list_batches(limit: Limit = 50, cursor: Cursor = None) -> m.BatchPage:
     who = caller(app)
@@ -86,10 +75,8 @@ def list_batches(limit: Limit = 50, cursor: Cursor = None) -> m.BatchPage:
     return m.BatchPage(items=views, next_cursor=next_cursor)
 
 
-@app.post("/v1/batches/uploads", operation_id="createBatchUpload", tags=["Batches"],
-          summary="A pre-signed URL to PUT a batch CSV to (for up to 50,000 lines)",
-          responses={201: {"description": "PUT the CSV to url, then POST /v1/batches with the upload_id",
-                           "content": {"application/json": {"model": m.BatchUpload}}}})
+@responses({201: {"description": "PUT the CSV to url, then POST /v1/batches with the upload_id",
+                  "content": {"application/json": {"model": m.BatchUpload}}}})
 @tracer.capture_method
 def upload(body: Annotated[UploadRequest, Body()]):
     who = caller(app)
@@ -105,18 +92,14 @@ def upload(body: Annotated[UploadRequest, Body()]):
     return Response(201, "application/json", answer.model_dump(mode="json"))
 
 
-@app.get("/v1/batches/<batch_id>", operation_id="getBatch", tags=["Batches"],
-         summary="A batch: status and line counts per status")
 @tracer.capture_method
 def get_batch(batch_id: str) -> m.Batch:
     return m.Batch(**_view(batch_id, caller(app).program_id))
 
 
-@app.get("/v1/batches/<batch_id>/lines", operation_id="listBatchLines", tags=["Batches"],
-         summary="A batch's lines in order (JSON, or CSV with Accept: text/csv)",
-         responses={200: {"description": "Lines (CSV: every line from the cursor on, the next cursor in a header)",
-                          "content": {"application/json": {"model": m.BatchLinePage},
-                                      CSV: {"schema": {"type": "string"}}}}})
+@responses({200: {"description": "Lines (CSV: every line from the cursor on, the next cursor in a header)",
+                  "content": {"application/json": {"model": m.BatchLinePage},
+                              CSV: {"schema": {"type": "string"}}}}})
 @tracer.capture_method
 def lines(limit: Limit = 100, cursor: Cursor = None, status: LineStatus = None):
     who = caller(app)
@@ -150,10 +133,8 @@ def _cursor(cursor: str | None) -> int:
     return int(cursor)
 
 
-@app.post("/v1/batches/<batch_id>/retry", operation_id="retryBatch", tags=["Batches"],
-          summary="Re-drive the lines not issued (failed lines get a new attempt)",
-          responses={202: {"description": "A new run was started",
-                           "content": {"application/json": {"model": m.BatchRetried}}}})
+@responses({202: {"description": "A new run was started",
+                  "content": {"application/json": {"model": m.BatchRetried}}}})
 @tracer.capture_method
 def retry(batch_id: str):
     who = caller(app)
@@ -168,4 +149,4 @@ def retry(batch_id: str):
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):
-    return dispatch(app, SCOPES, event, context)
+    return dispatch(app, event, context)

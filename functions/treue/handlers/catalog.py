@@ -7,23 +7,18 @@ import json
 from typing import Annotated, Literal
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from treue import runtime
 from treue.errors import ItemNotFound, MalformedRequest
-from treue.handlers.http import ANY_SCOPE, caller, dispatch, make_app
+from treue.handlers.http import Query, caller, dispatch, make_app
 from treue.handlers.models.catalog import CatalogItem, CatalogPage
 from treue.handlers.tracing import Tracer
 from treue.logic import catalog
 
 logger = Logger()
 tracer = Tracer()
-app = make_app()
-SCOPES = {
-    ("GET", "/v1/catalog"): ANY_SCOPE,
-    ("GET", "/v1/catalog/{item_id}"): ANY_SCOPE,
-}
+app = make_app("Catalog")
 
 
 def _cursor(item_id: str) -> str:
@@ -40,8 +35,6 @@ def _after(cursor: str) -> str:
     return after
 
 
-@app.get("/v1/catalog", operation_id="listCatalogItems", tags=["Catalog"],
-         summary="List the catalog, priced in the program's points")
 @tracer.capture_method
 def list_catalog(
     type: Annotated[Literal["gift_card", "voucher", "charity"] | None, Query()] = None,
@@ -72,8 +65,6 @@ def list_catalog(
     return CatalogPage(items=page, next_cursor=_cursor(page[-1]["id"]) if more else None)
 
 
-@app.get("/v1/catalog/<item_id>", operation_id="getCatalogItem", tags=["Catalog"],
-         summary="One catalog item, priced in the program's points")
 @tracer.capture_method
 def get_item(item_id: str) -> CatalogItem:
     program = runtime.program(caller(app).program_id)
@@ -87,4 +78,4 @@ def get_item(item_id: str) -> CatalogItem:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 def handler(event, context):
-    return dispatch(app, SCOPES, event, context)
+    return dispatch(app, event, context)

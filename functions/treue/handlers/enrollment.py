@@ -4,14 +4,12 @@
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
 from treue.errors import MalformedRequest
-from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, header, make_app
+from treue.handlers.http import Body, Query, Response, caller, dispatch, header, make_app, responses
 from treue.handlers.models.points import Member, MemberList
 from treue.handlers.tracing import Tracer
 from treue.logic import members
@@ -20,17 +18,10 @@ from treue.logic.models import Enrollment
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Treue")
-app = make_app()
-# Which key scopes may call each route; checked before the request is validated.
-SCOPES = {
-    ("POST", "/v1/members"): WRITE_SCOPE,
-    ("GET", "/v1/members"): ANY_SCOPE,
-    ("GET", "/v1/members/{member_id}"): ANY_SCOPE,
-}
+app = make_app("Enrollment")
 
 
-@app.post("/v1/members", operation_id="enrollMember", tags=["Members"],
-          summary="Enroll a member", responses={201: {"description": "Enrolled"}})
+@responses({201: {"description": "Enrolled"}})
 @tracer.capture_method
 def enroll(body: Annotated[Enrollment, Body()]) -> Response[Member]:
     who = caller(app)
@@ -49,14 +40,12 @@ def enroll(body: Annotated[Enrollment, Body()]) -> Response[Member]:
     )
 
 
-@app.get("/v1/members/<member_id>", operation_id="getMember", tags=["Members"], summary="Get a member")
 @tracer.capture_method
 def get_member(member_id: str) -> Member:
     who = caller(app)
     return Member(**members.get(runtime.store(), who.program_id, member_id))
 
 
-@app.get("/v1/members", operation_id="findMember", tags=["Members"], summary="Find a member by one identifier")
 @tracer.capture_method
 def find_member(
     email: Annotated[str | None, Query(max_length=254)] = None,
@@ -93,4 +82,4 @@ def find_member(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):
-    return dispatch(app, SCOPES, event, context)
+    return dispatch(app, event, context)

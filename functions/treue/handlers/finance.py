@@ -12,17 +12,26 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from treue import runtime
-from treue.core.keys import Scope
 from treue.errors import ReportNotFound, StorageTimeout
 from treue.handlers import report_views
-from treue.handlers.http import caller, dispatch, header, idempotency_key, listing_cursor, make_app
+from treue.handlers.http import (
+    Body,
+    Path,
+    Query,
+    Response,
+    caller,
+    dispatch,
+    header,
+    idempotency_key,
+    listing_cursor,
+    make_app,
+    responses,
+)
 from treue.handlers.models import finance as m
 from treue.handlers.tracing import Tracer
 from treue.logic import budget, finance, report_jobs
@@ -32,24 +41,7 @@ from treue.store.reports import Reports
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Treue")
-app = make_app()
-READ = (Scope.FINANCE, Scope.ADMIN)
-ADMIN = (Scope.ADMIN,)
-SCOPES = {
-    ("POST", "/v1/finance/fundings"): ADMIN,
-    ("GET", "/v1/finance/budget"): READ,
-    ("PUT", "/v1/finance/budget/{currency}"): ADMIN,
-    ("GET", "/v1/finance/payouts"): READ,
-    ("GET", "/v1/finance/journal"): READ,
-    ("GET", "/v1/finance/trial-balance"): READ,
-    ("GET", "/v1/finance/liability"): READ,
-    ("GET", "/v1/finance/reconciliation"): READ,
-    ("GET", "/v1/finance/kpis"): READ,
-    ("GET", "/v1/finance/audit"): READ,
-    ("POST", "/v1/finance/reports"): READ,
-    ("GET", "/v1/finance/reports"): READ,
-    ("GET", "/v1/finance/reports/{report_id}"): READ,
-}
+app = make_app("Finance")
 # A synchronous report stops reading when the function has less than RESERVE_MS left or SYNC_SECONDS
 # have passed (API Gateway gives up at 29 s), and answers 422 report-too-large instead.
 SYNC_SECONDS = 20
@@ -105,10 +97,8 @@ def _page(report_type: str, gsi1pk: str, start: str | None, end: str | None, lim
                                     err.detail) from err
 
 
-@app.post("/v1/finance/fundings", operation_id="createFunding", tags=["Finance"],
-          summary="Top up the program budget (admin; Idempotency-Key required)",
-          responses={201: {"description": "Recorded", "content": {"application/json": {"model": m.FundingRecorded}}},
-                     200: {"description": "A replay of the same funding"}})
+@responses({201: {"description": "Recorded", "content": {"application/json": {"model": m.FundingRecorded}}},
+            200: {"description": "A replay of the same funding"}})
 @tracer.capture_method
 def fund(body: Annotated[Funding, Body()]):
     who = caller(app)
@@ -122,10 +112,7 @@ def fund(body: Annotated[Funding, Body()]):
                     m.FundingRecorded(**answer, replayed=replayed).model_dump(mode="json"))
 
 
-@app.get("/v1/finance/budget", operation_id="getBudget", tags=["Finance"],
-         summary="Budget balances per currency and the movements, newest first "
-         "(both of one currency with ?currency=)",
-         responses=_doc(m.Budget, "Balances and movements"))
+@responses(_doc(m.Budget, "Balances and movements"))
 @tracer.capture_method
 def get_budget(currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None, limit: Limit = 50,
                cursor: Cursor = None):
@@ -149,8 +136,6 @@ def get_budget(currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = N
                    next_cursor)
 
 
-@app.put("/v1/finance/budget/<currency>", operation_id="setBudgetThreshold", tags=["Finance"],
-         summary="Set the low-balance threshold of one currency (admin)")
 @tracer.capture_method
 def set_budget(currency: Currency, body: Annotated[BudgetSettings, Body()]) -> dict:
     who = caller(app)
@@ -158,9 +143,7 @@ def set_budget(currency: Currency, body: Annotated[BudgetSettings, Body()]) -> d
     return {"currency": currency, "low_balance_threshold": body.low_balance_threshold}
 
 
-@app.get("/v1/finance/payouts", operation_id="listPayouts", tags=["Finance"],
-         summary="Orders with face value, fee, currency, status, provider reference",
-         responses=_doc(m.PayoutList, "Payouts by creation time"))
+@responses(_doc(m.PayoutList, "Payouts by creation time"))
 @tracer.capture_method
 def payouts(from_: From = None, to: To = None, limit: Limit = 100, cursor: Cursor = None):
     who = caller(app)
@@ -170,9 +153,7 @@ def payouts(from_: From = None, to: To = None, limit: Limit = 100, cursor: Curso
     return _answer(m.PayoutList, data, "payouts", finance.PAYOUT_COLUMNS, lambda d: d["items"], next_cursor)
 
 
-@app.get("/v1/finance/journal", operation_id="getJournal", tags=["Finance"],
-         summary="The program-wide ledger: postings (points) and budget movements (money)",
-         responses=_doc(m.Journal, "Journal lines in time order"))
+@responses(_doc(m.Journal, "Journal lines in time order"))
 @tracer.capture_method
 def journal(from_: From = None, to: To = None, limit: Limit = 100, cursor: Cursor = None):
     who = caller(app)
@@ -182,9 +163,7 @@ def journal(from_: From = None, to: To = None, limit: Limit = 100, cursor: Curso
     return _answer(m.Journal, data, "journal", finance.JOURNAL_COLUMNS, lambda d: d["items"], next_cursor)
 
 
-@app.get("/v1/finance/trial-balance", operation_id="getTrialBalance", tags=["Finance"],
-         summary="Every account per unit and each unit's total (0)",
-         responses=_doc(m.TrialBalance, "Trial balance"))
+@responses(_doc(m.TrialBalance, "Trial balance"))
 @tracer.capture_method
 def trial_balance():
     who = caller(app)
@@ -193,9 +172,7 @@ def trial_balance():
     return _answer(m.TrialBalance, data, "trial-balance", finance.TRIAL_BALANCE_COLUMNS, finance.trial_balance_rows)
 
 
-@app.get("/v1/finance/liability", operation_id="getLiability", tags=["Finance"],
-         summary="Outstanding points and their money value",
-         responses=_doc(m.Liability, "Liability"))
+@responses(_doc(m.Liability, "Liability"))
 @tracer.capture_method
 def liability():
     who = caller(app)
@@ -204,9 +181,7 @@ def liability():
     return _answer(m.Liability, data, "liability", finance.LIABILITY_COLUMNS, lambda d: [finance.liability_row(d)])
 
 
-@app.get("/v1/finance/reconciliation", operation_id="getReconciliation", tags=["Finance"],
-         summary="A day's orders against ledger, budget and provider; differences",
-         responses=_doc(m.Reconciliation, "Reconciliation (CSV: the differences)"))
+@responses(_doc(m.Reconciliation, "Reconciliation (CSV: the differences)"))
 @tracer.capture_method
 def reconciliation(date: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="UTC day")]):
     data = _run_now("reconciliation", report_jobs.params_of("reconciliation", date, None, None))
@@ -214,9 +189,7 @@ def reconciliation(date: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", de
                    lambda d: d["differences"])
 
 
-@app.get("/v1/finance/kpis", operation_id="getKpis", tags=["Finance"],
-         summary="Members, activity, points earned/redeemed/expired, rates, liability",
-         responses=_doc(m.Kpis, "KPIs for the period"))
+@responses(_doc(m.Kpis, "KPIs for the period"))
 @tracer.capture_method
 def kpis(from_: From = None, to: To = None):
     data = _run_now("kpis", report_jobs.params_of("kpis", None, from_, to))
@@ -227,9 +200,7 @@ AUDIT_COLUMNS = ("seq", "at", "action", "subject_type", "subject_id", "actor", "
                  "prev_hash", "hash")
 
 
-@app.get("/v1/finance/audit", operation_id="getAuditTrail", tags=["Finance"],
-         summary="The audit trail in chain order (sealed records)",
-         responses=_doc(m.AuditPage, "Audit records after a sequence number"))
+@responses(_doc(m.AuditPage, "Audit records after a sequence number"))
 @tracer.capture_method
 def audit_trail(after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 100):
     who = caller(app)
@@ -254,11 +225,8 @@ def _download(key: str) -> tuple[str, str]:
             expires.isoformat(timespec="seconds").replace("+00:00", "Z"))
 
 
-@app.post("/v1/finance/reports", operation_id="createReport", tags=["Reports"],
-          summary="Compute a reconciliation, KPIs, payouts or the journal of any size "
-          "asynchronously (Idempotency-Key required)",
-          responses={202: {"description": "Queued; GET the report (Location) for its progress and result",
-                           "content": {"application/json": {"model": m.ReportAccepted}}}})
+@responses({202: {"description": "Queued; GET the report (Location) for its progress and result",
+                  "content": {"application/json": {"model": m.ReportAccepted}}}})
 @tracer.capture_method
 def create_report(body: Annotated[m.ReportRequest, Body()]):
     who = caller(app)
@@ -275,8 +243,6 @@ def create_report(body: Annotated[m.ReportRequest, Body()]):
                     headers={"Location": f"/v1/finance/reports/{report['id']}"})
 
 
-@app.get("/v1/finance/reports", operation_id="listReports", tags=["Reports"],
-         summary="The program's report jobs, newest first")
 @tracer.capture_method
 def list_reports(limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: Cursor = None) -> m.ReportPage:
     who = caller(app)
@@ -285,9 +251,6 @@ def list_reports(limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: Cursor
     return m.ReportPage(items=[m.Report(**report_jobs.view(r, _download)) for r in items], next_cursor=next_cursor)
 
 
-@app.get("/v1/finance/reports/<report_id>", operation_id="getReport", tags=["Reports"],
-         summary="A report job: status, progress and, once completed, "
-         "a short-lived download URL of the result and a summary")
 @tracer.capture_method
 def get_report(report_id: ReportId) -> m.Report:
     who = caller(app)
@@ -303,4 +266,4 @@ def get_report(report_id: ReportId) -> m.Report:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):
-    return dispatch(app, SCOPES, event, context)
+    return dispatch(app, event, context)

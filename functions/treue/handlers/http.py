@@ -1,102 +1,351 @@
-"""What every HTTP handler shares: the resolver, problem+json errors, the caller and its scope."""
+"""What every HTTP handler shares: its routes from the route table (``treue.routes``), request validation
+from the handler's signature, problem+json errors, the caller and its scope.
+
+An API function's module declares ``app = make_app("<function>")`` and one function per route, named as the
+route's ``handler`` in the table; nothing else about a route (method, path, scopes, operation id, tag,
+summary) is written in the module. A parameter's place and constraints come from its annotation:
+``Annotated[int, Query(ge=1, le=100)]``, ``Annotated[str, Path(pattern=...)]``, ``Annotated[Model, Body()]``;
+a bare parameter named like a ``{name}`` of the path is that path parameter. The route being called builds its
+validators on its first request (pydantic TypeAdapters of its own parameters and answer), so a cold start pays
+for one route, not for every route's OpenAPI model. ``treue.openapi`` builds the document from the same table
+and signatures at build time.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import date, datetime
+from enum import Enum
+from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from treue import routes
 from treue.core import audit, ids
 from treue.core.keys import Scope
 from treue.errors import PROBLEM_BASE, Forbidden, MalformedRequest, StorageTimeout, TreueError, Unauthenticated
+from treue.handlers import API_FUNCTIONS
+from treue.routes import Route
 
 PROBLEM_JSON = "application/problem+json"
 MAX_JSON_DEPTH = 32  # a body nesting objects and arrays deeper is a 400 (never a RecursionError 500)
 MAX_BODY_BYTES = 5_000_000  # under Lambda's 6 MB payload limit, so a larger body is our 413, not a gateway error
-ANY_SCOPE = (Scope.PARTNER, Scope.ADMIN, Scope.FINANCE)
-WRITE_SCOPE = (Scope.PARTNER, Scope.ADMIN)
+ANY_SCOPE = routes.ANY
+# A path parameter's value: one segment of these characters (as Powertools' resolver matched them before)
+SEGMENT = r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+"
 
 logger = Logger()
+T = TypeVar("T")
 
 
-def problem_response(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body))
+# ---------------------------------------------------------------- what a handler declares
 
 
-def _validation_problem(app: APIGatewayRestResolver, exc: RequestValidationError) -> Response:
-    errors = []
-    for e in exc.errors():
-        loc = [str(p) for p in e.get("loc", ())]
-        errors.append({"location": loc[0] if loc else "", "field": ".".join(loc[1:]), "reason": _message(e)})
-    if any(e.get("type") == "json_invalid" for e in exc.errors()):
-        return problem_response(
-            400,
-            {
-                "type": PROBLEM_BASE + "malformed-request",
-                "title": "The request could not be read",
-                "status": 400,
-                "detail": "the body is not valid JSON",
-                "instance": app.current_event.path,
-            },
-        )
-    return problem_response(
-        422,
-        {
-            "type": PROBLEM_BASE + "validation-failed",
-            "title": "The request is not valid",
-            "status": 422,
-            "detail": "; ".join(f"{e['field'] or e['location']}: {e['reason']}" for e in errors),
-            "instance": app.current_event.path,
-            "errors": errors,
-        },
-    )
+class Param:
+    """Where a handler's parameter comes from and its constraints, as ``Annotated[type, Query(...)]``.
+
+    ``constraints`` are pydantic Field constraints (ge, le, max_length, pattern, ...); ``alias`` is the name in
+    the request when it is not the parameter's; ``description`` goes into the OpenAPI document.
+    """
+
+    location = ""
+
+    def __init__(self, *, alias: str | None = None, description: str | None = None, **constraints: Any) -> None:
+        self.alias = alias
+        self.description = description
+        self.constraints = constraints
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(alias={self.alias!r}, {self.constraints!r})"
 
 
-def _message(error: dict[str, Any]) -> str:
-    # pydantic's messages name no Python internals; strip the "Value error, " prefix of custom checks
-    msg = str(error.get("msg", "invalid"))
-    return msg.removeprefix("Value error, ")
+class Query(Param):
+    location = "query"
 
 
-def make_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
+class Path(Param):
+    location = "path"
 
-    @app.exception_handler(TreueError)
-    def _domain(exc: TreueError) -> Response:
-        if exc.status >= 500:
-            logger.warning("request failed", extra={"problem": exc.slug, "detail": exc.detail})
-        return problem_response(exc.status, exc.problem(app.current_event.path))
 
-    @app.exception_handler(RequestValidationError)
-    def _invalid(exc: RequestValidationError) -> Response:
-        return _validation_problem(app, exc)
+class Body(Param):
+    location = "body"
 
-    @app.not_found
-    def _no_route(exc: NotFoundError) -> Response:
+
+class Response(Generic[T]):
+    """An answer with its own status, content type, body and headers; ``Response[Model]`` documents its body."""
+
+    def __init__(self, status_code: int, content_type: str | None = None, body: Any = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.headers: dict[str, str] = dict(headers) if headers else {}
+        if content_type:
+            self.headers.setdefault("Content-Type", content_type)
+
+    def is_json(self) -> bool:
+        return self.headers.get("Content-Type", "").startswith("application/json")
+
+
+def responses(documented: dict[int, dict[str, Any]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Document answers of a route beyond its return annotation (201/202 bodies, CSV) in the OpenAPI document;
+    ``{"model": Model}`` in a content entry stands for the model's schema. Nothing changes at run time."""
+
+    def mark(function: Callable[..., Any]) -> Callable[..., Any]:
+        function.openapi_responses = documented  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+class RequestInvalid(Exception):
+    """Request parameters or body that fail validation: pydantic-style errors with their location."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors)
+        self._errors = errors
+
+    def errors(self) -> list[dict[str, Any]]:
+        return self._errors
+
+
+# ---------------------------------------------------------------- the request
+
+
+class Headers(dict):
+    """Request headers, looked up without regard to case."""
+
+    def __init__(self, headers: Mapping[str, str] | None) -> None:
+        super().__init__((k.lower(), v) for k, v in (headers or {}).items())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+
+class Request:
+    """The API Gateway proxy event being answered."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self.raw_event = event
+        self.path: str = event.get("path") or ""
+        self.http_method: str = (event.get("httpMethod") or "").upper()
+        self.headers = Headers(event.get("headers"))
+        self.path_parameters: dict[str, str] = event.get("pathParameters") or {}
+
+    @property
+    def body(self) -> str | None:
+        body = self.raw_event.get("body")
+        if body and self.raw_event.get("isBase64Encoded"):
+            return base64.b64decode(body.encode()).decode()
+        return body
+
+    def query(self) -> dict[str, Any]:
+        """The query parameters, one value each; a parameter given twice keeps both (and fails validation as a
+        list), as the resolver read them before."""
+        multi = self.raw_event.get("multiValueQueryStringParameters") or {}
+        single = self.raw_event.get("queryStringParameters") or {}
+        merged = {**single, **multi} if multi else dict(single)
+        return {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in merged.items()}
+
+
+# ---------------------------------------------------------------- one route: its validators, built on first use
+
+
+class Call:
+    """A route's handler with the validators of its parameters, body and answer."""
+
+    def __init__(self, route: Route, function: Callable[..., Any]) -> None:
+        import inspect
+        import typing
+
+        from pydantic import Field, TypeAdapter
+
+        self.function = function
+        hints = typing.get_type_hints(function, include_extras=True)
+        path_names = set(re.findall(r"{(\w+)}", route.path))
+        # name, location, alias, validator, required, default of each parameter that is not the body
+        self.params: list[tuple[str, str, str, Any, bool, Any]] = []
+        self.body: tuple[str, Any] | None = None
+        for p in inspect.signature(function).parameters.values():
+            base, marker = annotated(hints.get(p.name, str))
+            location = marker.location if marker else "path" if p.name in path_names else "query"
+            if location == "body":
+                self.body = (p.name, TypeAdapter(base))
+                continue
+            constraints = marker.constraints if marker else {}
+            adapter = TypeAdapter(typing.Annotated[base, Field(**constraints)] if constraints else base)
+            alias = (marker.alias if marker else None) or p.name
+            self.params.append((p.name, location, alias, adapter, p.default is inspect.Parameter.empty, p.default))
+        self.params.sort(key=lambda param: param[1] != "path")  # path errors first, then query
+        answer = hints.get("return")
+        if typing.get_origin(answer) is Response:
+            answer = typing.get_args(answer)[0]
+        self.answer = None if answer in (None, Response, type(None)) else TypeAdapter(answer)
+
+    def arguments(self, request: Request, path_values: dict[str, str]) -> dict[str, Any]:
+        """The handler's arguments, validated; every failing one is listed in one RequestInvalid."""
+        from pydantic import ValidationError
+
+        values: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        query = request.query() if any(p[1] == "query" for p in self.params) else {}
+        for name, location, alias, adapter, required, default in self.params:
+            value = (path_values if location == "path" else query).get(alias)
+            if value is None:
+                if required:
+                    errors.append(_missing((location, alias)))
+                else:
+                    values[name] = default
+                continue
+            try:
+                values[name] = adapter.validate_python(value)
+            except ValidationError as err:
+                errors.extend(_located(err, (location, alias)))
+        if self.body is not None:
+            name, adapter = self.body
+            data = _json_body(request.body)
+            if data is None:
+                errors.append(_missing(("body",)))
+            else:
+                try:
+                    values[name] = adapter.validate_python(data)
+                except ValidationError as err:
+                    errors.extend(_located(err, ("body",)))
+        if errors:
+            raise RequestInvalid(errors)
+        return values
+
+    def respond(self, result: Any) -> Response[Any]:
+        response = result if isinstance(result, Response) else Response(200, "application/json", result)
+        if self.answer is not None:
+            # the answer as its annotation says: a model as its JSON (by alias), a dict validated as one
+            response.body = self.answer.dump_python(self.answer.validate_python(response.body, from_attributes=True),
+                                                    mode="json", by_alias=True)
+        elif response.is_json():
+            response.body = jsonable(response.body)
+        return response
+
+
+def annotated(annotation: Any) -> tuple[Any, Param | None]:
+    import typing
+
+    if typing.get_origin(annotation) is typing.Annotated:
+        base, *extras = typing.get_args(annotation)
+        return base, next((x for x in extras if isinstance(x, Param)), None)
+    return annotation, None
+
+
+def _missing(loc: tuple[str, ...]) -> dict[str, Any]:
+    return {"type": "missing", "loc": loc, "msg": "Field required", "input": None}
+
+
+def _located(err: Any, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{**e, "loc": prefix + tuple(e.get("loc", ()))} for e in err.errors(include_url=False)]
+
+
+def _json_body(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return parse_json_body(text)
+    except json.JSONDecodeError as err:
+        raise RequestInvalid([{"type": "json_invalid", "loc": ("body", err.pos), "msg": "JSON decode error"}]) from err
+
+
+def jsonable(value: Any) -> Any:
+    """A handler's JSON body in plain JSON types (models by alias, enums by value, times in ISO 8601)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", by_alias=True)
+    return value
+
+
+# ---------------------------------------------------------------- the app: one function's routes
+
+
+class App:
+    """The routes of one API function, from the route table; answers an event with the route it matches."""
+
+    def __init__(self, function: str) -> None:
+        self.function = function
+        self.routes = routes.of_function(function)
+        if not self.routes:
+            raise ValueError(f"the route table has no route of function {function}")
+        self.scopes = {(r.method, r.path): r.scopes for r in self.routes}
+        self.current_event = Request({})
+        self.lambda_context: Any = None
+        self._patterns: list[tuple[Route, re.Pattern[str]]] | None = None
+        self._calls: dict[Route, Call] = {}
+
+    @property
+    def module(self) -> Any:
+        return sys.modules[f"treue.handlers.{API_FUNCTIONS[self.function]}"]
+
+    def handler_of(self, route: Route) -> Callable[..., Any]:
+        return getattr(self.module, route.handler)
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route of ``method path`` (a route without parameters before one with) and its path values."""
+        if self._patterns is None:
+            ordered = sorted(self.routes, key=lambda r: "{" in r.path)
+            self._patterns = [(r, _pattern(r.path)) for r in ordered]
+        for route, pattern in self._patterns:
+            if route.method == method and (found := pattern.match(path)):
+                return route, found.groupdict()
+        return None
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.current_event = request = Request(event)
+        self.lambda_context = context
+        try:
+            found = self.match(request.http_method, request.path)
+            if found is None:
+                response = self._no_route()
+            else:
+                route, path_values = found
+                call = self._calls.get(route)
+                if call is None:
+                    call = self._calls[route] = Call(route, self.handler_of(route))
+                response = call.respond(call.function(**call.arguments(request, path_values)))
+        except Exception as exc:  # noqa: BLE001 - every failure is answered as problem+json
+            response = self._failed(exc)
+        return _lambda_answer(response)
+
+    def _no_route(self) -> Response[Any]:
         return problem_response(
             404,
             {
                 "type": PROBLEM_BASE + "no-such-route",
                 "title": "No such route",
                 "status": 404,
-                "detail": f"{app.current_event.http_method} {app.current_event.path} is not a route of this API",
+                "detail": f"{self.current_event.http_method} {self.current_event.path} is not a route of this API",
             },
         )
 
-    @app.exception_handler(Exception)
-    def _unexpected(exc: Exception) -> Response:
+    def _failed(self, exc: Exception) -> Response[Any]:
+        path = self.current_event.path
+        if isinstance(exc, TreueError):
+            if exc.status >= 500:
+                logger.warning("request failed", extra={"problem": exc.slug, "detail": exc.detail})
+            return problem_response(exc.status, exc.problem(path))
+        if isinstance(exc, RequestInvalid):
+            return _validation_problem(path, exc.errors())
         if _is_timeout(exc):
             # an AWS call that did not answer in time: a 503 the client may retry (every write is idempotent)
             logger.warning("storage timeout", extra={"error": type(exc).__name__})
             problem = StorageTimeout("an AWS service did not answer in time; retry in a moment")
-            response = problem_response(problem.status, problem.problem(app.current_event.path))
+            response = problem_response(problem.status, problem.problem(path))
             response.headers["Retry-After"] = "1"
             return response
         logger.exception("unhandled error")
@@ -110,7 +359,72 @@ def make_app() -> APIGatewayRestResolver:
             },
         )
 
-    return app
+
+def make_app(function: str) -> App:
+    """The app of one API function: its routes are ``routes.of_function(function)``, each answered by the
+    function of the module named as the route's ``handler``."""
+    return App(function)
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    parts = re.split(r"{(\w+)}", path)
+    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>{SEGMENT})" for i, part in enumerate(parts))
+    return re.compile(f"^{regex}$")
+
+
+def _lambda_answer(response: Response[Any]) -> dict[str, Any]:
+    body = response.body
+    if response.is_json() and not isinstance(body, str):
+        body = json.dumps(body, separators=(",", ":"))
+    encoded = isinstance(body, bytes)
+    if encoded:
+        body = base64.b64encode(body).decode()
+    return {
+        "statusCode": response.status_code,
+        "body": body,
+        "isBase64Encoded": encoded,
+        "multiValueHeaders": {k: v if isinstance(v, list) else [v] for k, v in response.headers.items()
+                              if v is not None},
+    }
+
+
+def problem_response(status: int, body: dict[str, Any]) -> Response[Any]:
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body))
+
+
+def _validation_problem(path: str, failed: list[dict[str, Any]]) -> Response[Any]:
+    if any(e.get("type") == "json_invalid" for e in failed):
+        return problem_response(
+            400,
+            {
+                "type": PROBLEM_BASE + "malformed-request",
+                "title": "The request could not be read",
+                "status": 400,
+                "detail": "the body is not valid JSON",
+                "instance": path,
+            },
+        )
+    errors = []
+    for e in failed:
+        loc = [str(p) for p in e.get("loc", ())]
+        errors.append({"location": loc[0] if loc else "", "field": ".".join(loc[1:]), "reason": _message(e)})
+    return problem_response(
+        422,
+        {
+            "type": PROBLEM_BASE + "validation-failed",
+            "title": "The request is not valid",
+            "status": 422,
+            "detail": "; ".join(f"{e['field'] or e['location']}: {e['reason']}" for e in errors),
+            "instance": path,
+            "errors": errors,
+        },
+    )
+
+
+def _message(error: dict[str, Any]) -> str:
+    # pydantic's messages name no Python internals; strip the "Value error, " prefix of custom checks
+    msg = str(error.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")
 
 
 def _is_timeout(exc: Exception) -> bool:
@@ -118,6 +432,9 @@ def _is_timeout(exc: Exception) -> bool:
     looking it up instead of importing keeps botocore out of the handler's import)."""
     clients = sys.modules.get("treue.store.clients")
     return clients is not None and isinstance(exc, clients.TIMEOUTS)
+
+
+# ---------------------------------------------------------------- the caller
 
 
 @dataclass(frozen=True)
@@ -131,7 +448,7 @@ class Caller:
         return f"{self.scope}:{self.key_id}"
 
 
-def caller(app: APIGatewayRestResolver) -> Caller:
+def caller(app: App) -> Caller:
     """Who is calling, from the authorizer context only (never from the path or body)."""
     ctx = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
     try:
@@ -140,15 +457,13 @@ def caller(app: APIGatewayRestResolver) -> Caller:
         raise Unauthenticated("no authorized API key on this request") from err
 
 
-def dispatch(app: APIGatewayRestResolver, scopes: dict[tuple[str, str], tuple[Scope, ...]], event, context):
-    """Check the caller's scope and the media type before validation, then resolve the route.
-
-    ``scopes`` maps ``(method, resource)`` of every route to the key scopes allowed to call it.
-    """
+def dispatch(app: App, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Check the caller's scope (the route table's scopes of the route) and the media type before validation,
+    then answer with the route."""
     method, resource = event.get("httpMethod", ""), event.get("resource", "")
-    allowed = scopes.get((method, resource))
+    allowed = app.scopes.get((method, resource))
     path = event.get("path", "")
-    if allowed is not None:
+    if allowed:
         ctx = (event.get("requestContext") or {}).get("authorizer") or {}
         scope = ctx.get("scope")
         if scope not in {str(s) for s in ANY_SCOPE}:
@@ -244,7 +559,7 @@ def _raw_problem(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def header(app: APIGatewayRestResolver, name: str) -> str | None:
+def header(app: App, name: str) -> str | None:
     headers = app.current_event.headers or {}
     wanted = name.lower()
     for key, value in headers.items():
@@ -263,7 +578,7 @@ def listing_cursor(cursor: str | None, prefix: str) -> str | None:
     return cursor
 
 
-def idempotency_key(app: APIGatewayRestResolver, what: str) -> str:
+def idempotency_key(app: App, what: str) -> str:
     """The request's required ``Idempotency-Key`` header, or a 400 naming it."""
     key = header(app, "Idempotency-Key")
     if key is None or not 1 <= len(key) <= 255:

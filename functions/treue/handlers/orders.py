@@ -4,15 +4,13 @@
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
 from treue.core import ids
 from treue.errors import DonationNotFound, OrderNotFound
-from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, idempotency_key, make_app
+from treue.handlers.http import Body, Query, Response, caller, dispatch, idempotency_key, make_app, responses
 from treue.handlers.models.orders import (
     Donation,
     DonationTotals,
@@ -28,16 +26,7 @@ from treue.logic.models import CancelRequest, OrderRequest
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Treue")
-app = make_app()
-SCOPES = {
-    ("POST", "/v1/orders"): WRITE_SCOPE,
-    ("GET", "/v1/orders/{order_id}"): ANY_SCOPE,
-    ("POST", "/v1/orders/{order_id}/cancel"): WRITE_SCOPE,
-    ("GET", "/v1/orders/{order_id}/codes"): WRITE_SCOPE,
-    ("GET", "/v1/members/{member_id}/orders"): ANY_SCOPE,
-    ("GET", "/v1/donations/totals"): ANY_SCOPE,
-    ("GET", "/v1/donations/{donation_id}"): ANY_SCOPE,
-}
+app = make_app("Orders")
 
 
 def _order_id(order_id: str) -> str:
@@ -46,13 +35,7 @@ def _order_id(order_id: str) -> str:
     return order_id
 
 
-@app.post(
-    "/v1/orders",
-    operation_id="createOrder",
-    tags=["Orders"],
-    summary="Place an order: hold the points and start the payout (Idempotency-Key required)",
-    responses={202: {"description": "Accepted; the payout workflow runs"}},
-)
+@responses({202: {"description": "Accepted; the payout workflow runs"}})
 @tracer.capture_method
 def place(body: Annotated[OrderRequest, Body()]) -> Response[OrderAccepted]:
     who = caller(app)
@@ -73,16 +56,12 @@ def place(body: Annotated[OrderRequest, Body()]) -> Response[OrderAccepted]:
     )
 
 
-@app.get("/v1/orders/<order_id>", operation_id="getOrder", tags=["Orders"],
-         summary="An order: status, history, points, masked codes")
 @tracer.capture_method
 def get_order(order_id: str) -> Order:
     who = caller(app)
     return Order(**orders.view(runtime.orders().require(who.program_id, _order_id(order_id))))
 
 
-@app.post("/v1/orders/<order_id>/cancel", operation_id="cancelOrder", tags=["Orders"],
-          summary="Cancel a completed order where its policy allows; refunds points")
 @tracer.capture_method
 def cancel(order_id: str, body: Annotated[CancelRequest, Body()]) -> Order:
     who = caller(app)
@@ -92,8 +71,6 @@ def cancel(order_id: str, body: Annotated[CancelRequest, Body()]) -> Order:
     return Order(**out)
 
 
-@app.get("/v1/orders/<order_id>/codes", operation_id="revealOrderCodes", tags=["Orders"],
-         summary="Reveal an order's codes in clear (recorded)")
 @tracer.capture_method
 def codes(order_id: str) -> RevealedCodes:
     who = caller(app)
@@ -103,8 +80,6 @@ def codes(order_id: str) -> RevealedCodes:
     return RevealedCodes(**out)
 
 
-@app.get("/v1/members/<member_id>/orders", operation_id="listMemberOrders", tags=["Orders"],
-         summary="A member's orders, newest first")
 @tracer.capture_method
 def member_orders(
     member_id: str,
@@ -119,15 +94,12 @@ def member_orders(
     return OrderList(items=[Order(**orders.view(o)) for o in found], next_cursor=next_cursor)
 
 
-@app.get("/v1/donations/totals", operation_id="getDonationTotals", tags=["Donations"],
-         summary="Donations per charity and currency")
 @tracer.capture_method
 def donation_totals() -> DonationTotals:
     who = caller(app)
     return DonationTotals(charities=runtime.orders().donation_totals(who.program_id))
 
 
-@app.get("/v1/donations/<donation_id>", operation_id="getDonation", tags=["Donations"], summary="A donation receipt")
 @tracer.capture_method
 def donation(donation_id: str) -> Donation:
     who = caller(app)
@@ -143,4 +115,4 @@ def donation(donation_id: str) -> Donation:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):
-    return dispatch(app, SCOPES, event, context)
+    return dispatch(app, event, context)

@@ -7,28 +7,18 @@ authenticated sender), never from the body; these routes bind a principal id to 
 from typing import Annotated
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, Field
 
 from treue import runtime
-from treue.core.keys import Scope
-from treue.handlers.http import caller, dispatch, make_app
+from treue.handlers.http import Body, Response, caller, dispatch, make_app, responses
 from treue.handlers.tracing import Tracer
 from treue.logic import queue_senders
 from treue.logic.queue_senders import SenderRegistration
 
 logger = Logger()
 tracer = Tracer()
-app = make_app()
-ADMIN = (Scope.ADMIN,)
-SCOPES = {
-    ("GET", "/v1/queue-senders"): ADMIN,
-    ("GET", "/v1/queue-senders/{principal_id}"): ADMIN,
-    ("PUT", "/v1/queue-senders/{principal_id}"): ADMIN,
-    ("DELETE", "/v1/queue-senders/{principal_id}"): ADMIN,
-}
+app = make_app("QueueSenders")
 
 
 class QueueSender(BaseModel):
@@ -43,8 +33,6 @@ class QueueSenderList(BaseModel):
     items: list[QueueSender]
 
 
-@app.get("/v1/queue-senders", operation_id="listQueueSenders", tags=["Queue senders"],
-         summary="The IAM principals whose accrual queue messages count for this program")
 @tracer.capture_method
 def list_senders() -> QueueSenderList:
     who = caller(app)
@@ -52,8 +40,6 @@ def list_senders() -> QueueSenderList:
     return QueueSenderList(items=[QueueSender(**queue_senders.view(b)) for b in found])
 
 
-@app.get("/v1/queue-senders/<principal_id>", operation_id="getQueueSender", tags=["Queue senders"],
-         summary="One queue sender of this program")
 @tracer.capture_method
 def get_sender(principal_id: str) -> QueueSender:
     who = caller(app)
@@ -61,14 +47,10 @@ def get_sender(principal_id: str) -> QueueSender:
                                                                   principal_id)))
 
 
-@app.put("/v1/queue-senders/<principal_id>", operation_id="putQueueSender", tags=["Queue senders"],
-         summary="Register an IAM role (AROA…) or user (AIDA…) unique id as a sender of accrual messages for "
-                 "this program; 201 when new, 200 when it was already registered here (description updated), "
-                 "409 when another program has it",
-         responses={200: {"description": "Already registered to this program (description updated)",
-                          "content": {"application/json": {"model": QueueSender}}},
-                    201: {"description": "Registered",
-                          "content": {"application/json": {"model": QueueSender}}}})
+@responses({200: {"description": "Already registered to this program (description updated)",
+                  "content": {"application/json": {"model": QueueSender}}},
+            201: {"description": "Registered",
+                  "content": {"application/json": {"model": QueueSender}}}})
 @tracer.capture_method
 def put_sender(principal_id: str, body: Annotated[SenderRegistration, Body()]):
     who = caller(app)
@@ -81,9 +63,7 @@ def put_sender(principal_id: str, body: Annotated[SenderRegistration, Body()]):
                     headers={"Location": f"/v1/queue-senders/{principal_id}"})
 
 
-@app.delete("/v1/queue-senders/<principal_id>", operation_id="deleteQueueSender", tags=["Queue senders"],
-            summary="Stop accepting the principal's messages (warm consumers notice within a minute)",
-            responses={204: {"description": "Deleted"}})
+@responses({204: {"description": "Deleted"}})
 @tracer.capture_method
 def delete_sender(principal_id: str):
     who = caller(app)
@@ -95,4 +75,4 @@ def delete_sender(principal_id: str):
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 def handler(event, context):
-    return dispatch(app, SCOPES, event, context)
+    return dispatch(app, event, context)

@@ -3,14 +3,12 @@
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
 from treue.errors import RewardNotFound
-from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, idempotency_key, make_app
+from treue.handlers.http import Body, Response, caller, dispatch, idempotency_key, make_app, responses
 from treue.handlers.models import rewards as m
 from treue.handlers.models.orders import RevealedCodes
 from treue.handlers.tracing import Tracer
@@ -20,18 +18,11 @@ from treue.logic.models import RewardRequest
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Treue")
-app = make_app()
-SCOPES = {
-    ("POST", "/v1/rewards"): WRITE_SCOPE,
-    ("GET", "/v1/rewards/{reward_id}"): ANY_SCOPE,
-    ("GET", "/v1/rewards/{reward_id}/codes"): WRITE_SCOPE,
-}
+app = make_app("Rewards")
 
 
-@app.post("/v1/rewards", operation_id="issueReward", tags=["Rewards"],
-          summary="Issue a gift card or voucher paid from the budget (Idempotency-Key required)",
-          responses={202: {"description": "Accepted; the payout workflow issues and delivers it",
-                           "content": {"application/json": {"model": m.RewardAccepted}}}})
+@responses({202: {"description": "Accepted; the payout workflow issues and delivers it",
+                  "content": {"application/json": {"model": m.RewardAccepted}}}})
 @tracer.capture_method
 def issue(body: Annotated[RewardRequest, Body()]):
     who = caller(app)
@@ -45,8 +36,6 @@ def issue(body: Annotated[RewardRequest, Body()]):
                     headers={"Location": f"/v1/rewards/{answer['reward_id']}"})
 
 
-@app.get("/v1/rewards/<reward_id>", operation_id="getReward", tags=["Rewards"],
-         summary="A reward: status, history, recipient, masked codes")
 @tracer.capture_method
 def get_reward(reward_id: str) -> m.Reward:
     who = caller(app)
@@ -56,8 +45,6 @@ def get_reward(reward_id: str) -> m.Reward:
     return m.Reward(**rewards.view(found))
 
 
-@app.get("/v1/rewards/<reward_id>/codes", operation_id="revealRewardCodes", tags=["Rewards"],
-         summary="Reveal a reward's codes in clear (recorded), to deliver yourself")
 @tracer.capture_method
 def codes(reward_id: str) -> RevealedCodes:
     who = caller(app)
@@ -71,4 +58,4 @@ def codes(reward_id: str) -> RevealedCodes:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):
-    return dispatch(app, SCOPES, event, context)
+    return dispatch(app, event, context)

@@ -4,12 +4,11 @@
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
-from treue.handlers.http import WRITE_SCOPE, caller, dispatch, make_app
+from treue.handlers.http import Body, caller, dispatch, make_app
 from treue.handlers.models.vouchers import VoucherRedeemed, VoucherStatus
 from treue.handlers.tracing import Tracer
 from treue.logic import vouchers
@@ -18,16 +17,9 @@ from treue.logic.models import VoucherLookup, VoucherRedemption, VoucherVoid
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Treue")
-app = make_app()
-SCOPES = {
-    ("POST", "/v1/vouchers/validate"): WRITE_SCOPE,
-    ("POST", "/v1/vouchers/redeem"): WRITE_SCOPE,
-    ("POST", "/v1/vouchers/void"): WRITE_SCOPE,
-}
+app = make_app("Vouchers")
 
 
-@app.post("/v1/vouchers/validate", operation_id="validateVoucher", tags=["Vouchers"],
-          summary="Check a voucher code: value, status, expiry")
 @tracer.capture_method
 def validate(body: Annotated[VoucherLookup, Body()]) -> VoucherStatus:
     who = caller(app)
@@ -35,8 +27,6 @@ def validate(body: Annotated[VoucherLookup, Body()]) -> VoucherStatus:
                                              runtime.now()))
 
 
-@app.post("/v1/vouchers/redeem", operation_id="redeemVoucher", tags=["Vouchers"],
-          summary="Redeem a voucher at the till (single use; reference makes it idempotent)")
 @tracer.capture_method
 def redeem(body: Annotated[VoucherRedemption, Body()]) -> VoucherRedeemed:
     who = caller(app)
@@ -47,7 +37,6 @@ def redeem(body: Annotated[VoucherRedemption, Body()]) -> VoucherRedeemed:
     return VoucherRedeemed(**out)
 
 
-@app.post("/v1/vouchers/void", operation_id="voidVoucher", tags=["Vouchers"], summary="Void an unredeemed voucher")
 @tracer.capture_method
 def void(body: Annotated[VoucherVoid, Body()]) -> VoucherStatus:
     who = caller(app)
@@ -61,4 +50,4 @@ def void(body: Annotated[VoucherVoid, Body()]) -> VoucherStatus:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):
-    return dispatch(app, SCOPES, event, context)
+    return dispatch(app, event, context)

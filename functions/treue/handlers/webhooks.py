@@ -4,14 +4,12 @@
 from typing import Annotated
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from treue import runtime
 from treue.core import ids
 from treue.errors import EventNotFound, MalformedRequest, WebhookNotFound
-from treue.handlers.http import ANY_SCOPE, WRITE_SCOPE, caller, dispatch, make_app
+from treue.handlers.http import Body, Query, Response, caller, dispatch, make_app, responses
 from treue.handlers.models import webhooks as m
 from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
@@ -21,17 +19,7 @@ from treue.store import queues
 
 logger = Logger()
 tracer = Tracer()
-app = make_app()
-SCOPES = {
-    ("POST", "/v1/webhooks"): WRITE_SCOPE,
-    ("GET", "/v1/webhooks"): ANY_SCOPE,
-    ("GET", "/v1/webhooks/{endpoint_id}"): ANY_SCOPE,
-    ("DELETE", "/v1/webhooks/{endpoint_id}"): WRITE_SCOPE,
-    ("POST", "/v1/webhooks/{endpoint_id}/rotate-secret"): WRITE_SCOPE,
-    ("GET", "/v1/events"): ANY_SCOPE,
-    ("GET", "/v1/events/{event_id}"): ANY_SCOPE,
-    ("POST", "/v1/events/{event_id}/redeliver"): WRITE_SCOPE,
-}
+app = make_app("Webhooks")
 
 
 def _endpoint_id(endpoint_id: str) -> str:
@@ -47,9 +35,7 @@ def _event(program_id: str, event_id: str) -> dict:
     return found
 
 
-@app.post("/v1/webhooks", operation_id="registerWebhook", tags=["Webhooks"],
-          summary="Register an endpoint; its signing secret is shown once",
-          responses={201: {"description": "Registered", "content": {"application/json": {"model": m.WebhookCreated}}}})
+@responses({201: {"description": "Registered", "content": {"application/json": {"model": m.WebhookCreated}}}})
 @tracer.capture_method
 def register(body: Annotated[WebhookRequest, Body()]):
     who = caller(app)
@@ -62,25 +48,19 @@ def register(body: Annotated[WebhookRequest, Body()]):
                     headers={"Location": f"/v1/webhooks/{created['id']}"})
 
 
-@app.get("/v1/webhooks", operation_id="listWebhooks", tags=["Webhooks"],
-         summary="The program's endpoints with their delivery health")
 @tracer.capture_method
 def list_endpoints() -> m.WebhookList:
     who = caller(app)
     return m.WebhookList(items=[m.Webhook(**webhooks.view(e)) for e in runtime.webhooks().list(who.program_id)])
 
 
-@app.get("/v1/webhooks/<endpoint_id>", operation_id="getWebhook", tags=["Webhooks"],
-         summary="One endpoint: status (active | failing), failures, last attempts")
 @tracer.capture_method
 def get_endpoint(endpoint_id: str) -> m.Webhook:
     who = caller(app)
     return m.Webhook(**webhooks.view(runtime.webhooks().require(who.program_id, _endpoint_id(endpoint_id))))
 
 
-@app.delete("/v1/webhooks/<endpoint_id>", operation_id="deleteWebhook", tags=["Webhooks"],
-            summary="Delete an endpoint; pending deliveries to it are dropped",
-            responses={204: {"description": "Deleted"}})
+@responses({204: {"description": "Deleted"}})
 @tracer.capture_method
 def delete_endpoint(endpoint_id: str):
     who = caller(app)
@@ -89,8 +69,6 @@ def delete_endpoint(endpoint_id: str):
     return Response(204, "application/json", "")
 
 
-@app.post("/v1/webhooks/<endpoint_id>/rotate-secret", operation_id="rotateWebhookSecret", tags=["Webhooks"],
-          summary="A new secret (shown once); the previous one keeps signing for expire_previous_in_hours")
 @tracer.capture_method
 def rotate(endpoint_id: str, body: Annotated[SecretRotation, Body()]) -> m.WebhookCreated:
     who = caller(app)
@@ -99,8 +77,6 @@ def rotate(endpoint_id: str, body: Annotated[SecretRotation, Body()]) -> m.Webho
     return m.WebhookCreated(**out)
 
 
-@app.get("/v1/events", operation_id="listEvents", tags=["Events"],
-         summary="Every event of the program in order; page with the returned cursor as after=")
 @tracer.capture_method
 def list_events(
     after: Annotated[str | None, Query(max_length=200)] = None,
@@ -120,16 +96,13 @@ def list_events(
                        settle_seconds=event_log.SETTLE_SECONDS)
 
 
-@app.get("/v1/events/<event_id>", operation_id="getEvent", tags=["Events"], summary="One event")
 @tracer.capture_method
 def get_event(event_id: str) -> m.Event:
     who = caller(app)
     return m.Event(**event_log.public(_event(who.program_id, event_id)))
 
 
-@app.post("/v1/events/<event_id>/redeliver", operation_id="redeliverEvent", tags=["Events"],
-          summary="Deliver an event again (to one endpoint or every subscriber)",
-          responses={202: {"description": "Queued", "content": {"application/json": {"model": m.Redelivered}}}})
+@responses({202: {"description": "Queued", "content": {"application/json": {"model": m.Redelivered}}}})
 @tracer.capture_method
 def redeliver(event_id: str, body: Annotated[Redelivery, Body()]):
     who = caller(app)
@@ -149,4 +122,4 @@ def redeliver(event_id: str, body: Annotated[Redelivery, Body()]):
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 def handler(event, context):
-    return dispatch(app, SCOPES, event, context)
+    return dispatch(app, event, context)
