@@ -64,9 +64,10 @@ run: preflight cdk.out/Treue.template.json
 demo: preflight cdk.out/Treue.template.json
 	$(PY) -m infra.twin.demo --port $(PORT)
 
-## The whole suite: unit, integration (moto), infra (synth + cdk-nag + checkov), end-to-end (twin)
+## The whole suite: ruff, mypy (strict on treue.logic), unit, integration (moto), infra (synth + cdk-nag + checkov), end-to-end (twin)
 test: preflight $(STAMP) $(CHECKOV) $(DOCS_UI)
 	$(PY) -m ruff check functions infra tests
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 ## Synthesize the CloudFormation template with cdk-nag AwsSolutions checks
@@ -92,5 +93,5 @@ openapi: $(STAMP)
 
 ## Remove the virtualenvs, cdk.out, .treue (the twin's state, cached templates), the test caches and Swagger UI
 clean:
-	rm -rf $(VENV) .venv-checkov .venv-checkov.lock cdk.out .treue .pytest_cache .hypothesis web/node_modules \
+	rm -rf $(VENV) .venv-checkov .venv-checkov.lock cdk.out .treue .pytest_cache .mypy_cache .hypothesis web/node_modules \
 	  $(dir $(DOCS_UI))

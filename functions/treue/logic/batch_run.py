@@ -15,11 +15,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from treue.errors import ItemNotFound, LineFailed, MemberNotFound, NotOrderable, RunEnded, StaleCondition
 from treue.logic import batches, members, payout, rewards
 from treue.logic.models import RewardRequest
+
+if TYPE_CHECKING:
+    from treue.logic.ports import (
+        BatchesPort,
+        BudgetPort,
+        GiftCardPort,
+        ItemLookup,
+        OrdersPort,
+        ProgramLookup,
+        VaultPort,
+    )
 
 # Errors Step Functions retries (the task raises them); anything else fails the line at once
 RETRYABLE = ("Contention", "ProviderTimeout", "ProviderUnavailable")
@@ -29,13 +40,13 @@ RETRYABLE = ("Contention", "ProviderTimeout", "ProviderUnavailable")
 class Deps:
     """What the steps work with (runtime wiring in the handlers, fixtures in tests)."""
 
-    batches: Any
-    orders: Any
-    budgets: Any
-    vault: Any
-    provider: Any
-    program: Any  # program id → Program
-    find_item: Any  # item id → raw catalog item or None
+    batches: BatchesPort
+    orders: OrdersPort
+    budgets: BudgetPort
+    vault: VaultPort
+    provider: GiftCardPort
+    program: ProgramLookup  # program id → Program
+    find_item: ItemLookup  # item id → raw catalog item or None
 
 
 def begin(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
@@ -83,7 +94,7 @@ def issue_line(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
     try:
         _move(deps, line, "processing", "issued", line["attempt"], now, {"issued_at": now})
     except StaleCondition:  # another try of this line got there first
-        return _settled(deps.batches.line(pid, bid, n))
+        return _settled(_line(deps, pid, bid, n))
     return {"line": n, "status": "issued", "reward_id": line["reward_id"]}
 
 
@@ -140,10 +151,18 @@ def _start(deps: Deps, line: dict[str, Any], attempt: int, run: int, now: str, s
     except StaleCondition:  # another try of this line moved it first
         created = False
     if not created:
-        return deps.batches.line(pid, bid, line["line"]), None
+        return _line(deps, pid, bid, line["line"]), None
     line = {**line, **fields, "status": "processing", "attempt": attempt, "updated_at": now}
     line.pop("failure_reason", None)
     return line, order
+
+
+def _line(deps: Deps, program_id: str, batch_id: str, n: int) -> dict[str, Any]:
+    """Line ``n`` as stored now (it was read before: lines are not deleted)."""
+    line = deps.batches.line(program_id, batch_id, n)
+    if line is None:
+        raise LineFailed(f"batch {batch_id} has no line {n}")
+    return line
 
 
 def _settled(line: dict[str, Any]) -> dict[str, Any]:
@@ -180,7 +199,7 @@ def _delivered_after_all(deps: Deps, line: dict[str, Any], step: dict[str, Any],
     try:
         _move(deps, line, line["status"], "issued", line["attempt"], now, {"issued_at": now})
     except StaleCondition:  # another try of this line got there first
-        return _settled(deps.batches.line(line["program_id"], line["batch_id"], line["line"]))
+        return _settled(_line(deps, line["program_id"], line["batch_id"], line["line"]))
     return {"line": line["line"], "status": "issued", "reward_id": line["reward_id"]}
 
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -50,6 +51,20 @@ from treue.logic.payout import error_detail
 from treue.store.batches import LINE_STATUSES
 from treue.store.events import event_put
 from treue.store.workflow import CLOSED, STARTED
+
+if TYPE_CHECKING:
+    from treue.logic.models import BatchRequest
+    from treue.logic.ports import (
+        BatchesPort,
+        BatchFilesPort,
+        BatchStarter,
+        BudgetPort,
+        ItemLookup,
+        MemberLookup,
+        Replayed,
+    )
+
+T = TypeVar("T")
 
 MAX_INLINE_LINES = 10_000
 MAX_UPLOAD_LINES = 50_000
@@ -94,7 +109,7 @@ def lines_from_csv(text: str, limit: int = MAX_UPLOAD_LINES) -> list[dict[str, A
     if unknown:
         raise MalformedRequest(f"the CSV has unknown columns {', '.join(unknown)}", columns=list(CSV_INPUT_COLUMNS))
     reader.fieldnames = header
-    lines = []
+    lines: list[dict[str, Any]] = []
     for row in reader:
         if len(lines) >= limit:
             raise MalformedRequest(f"a batch has at most {limit:,} lines", limit=limit)
@@ -124,7 +139,8 @@ def _line_of_row(cells: dict[str, str]) -> dict[str, Any]:
 # ---------------------------------------------------------------- validation
 
 
-def validate(program: Program, raw_lines: list[Any], find_item, find_members, now: str, actor: str
+def validate(program: Program, raw_lines: list[Any], find_item: ItemLookup, find_members: MemberLookup, now: str,
+             actor: str
              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(accepted lines, problems): every line checked, every problem named with its line number.
 
@@ -268,7 +284,8 @@ def require_id(batch_id: str) -> str:
 # ---------------------------------------------------------------- submit and retry
 
 
-def submit(store, files, starter, budgets, program: Program, find_item, find_members, request, idempotency_key: str,
+def submit(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, budgets: BudgetPort, program: Program,
+           find_item: ItemLookup, find_members: MemberLookup, request: BatchRequest, idempotency_key: str,
            actor: str, now: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
     """Validate and accept a batch, then start its first run: (batch, rejected lines, replayed)."""
     fingerprint = request_fingerprint(request.fingerprint_payload())
@@ -287,7 +304,7 @@ def submit(store, files, starter, budgets, program: Program, find_item, find_mem
     if request.lines is not None:
         raw_lines, source = request.lines, "inline"
     else:
-        raw_lines, source = lines_from_csv(text), "upload"
+        raw_lines, source = lines_from_csv(text or ""), "upload"  # text: the upload, read above
         if not raw_lines:
             raise BatchInvalid("the uploaded CSV has no lines", errors=[])
     accepted, problems = validate(program, raw_lines, find_item, find_members, now, actor)
@@ -334,7 +351,7 @@ def submit(store, files, starter, budgets, program: Program, find_item, find_mem
 MAX_UPLOAD_BYTES = 20_000_000
 
 
-def upload_fingerprint(request, text: str) -> str:
+def upload_fingerprint(request: BatchRequest, text: str) -> str:
     """The fingerprint of a batch from an upload: the request with the file's SHA-256 in place of its
     upload id (an upload with the same id and content fingerprints alike either way)."""
     payload = request.fingerprint_payload()
@@ -343,7 +360,8 @@ def upload_fingerprint(request, text: str) -> str:
     return request_fingerprint(payload)
 
 
-def _replayed(store, files, starter, program_id, replay, fingerprint, key):
+def _replayed(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, program_id: str, replay: Replayed,
+              fingerprint: str, key: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
     if replay.fingerprint != fingerprint:
         raise IdempotencyConflict("this Idempotency-Key was already used for a different batch",
                                   idempotency_key=key)
@@ -366,7 +384,7 @@ def _rejected_lines(problems: list[dict[str, Any]]) -> dict[int, dict[str, Any]]
     return {n: {"reference": e["reference"], "reason": "; ".join(e["reasons"])[:1000]} for n, e in out.items()}
 
 
-def _check_budget(budgets, program_id: str, need: dict[str, int], what: str, tail: str) -> None:
+def _check_budget(budgets: BudgetPort, program_id: str, need: dict[str, int], what: str, tail: str) -> None:
     short = shortfalls(need, {cur: budgets.available(program_id, cur)[0] for cur in need})
     if short:
         raise BudgetTooLow(f"the budget cannot pay for {what}: " + ", ".join(
@@ -374,8 +392,8 @@ def _check_budget(budgets, program_id: str, need: dict[str, int], what: str, tai
             shortfalls=short)
 
 
-def _holding(budgets, program_id: str, batch_id: str, run: int, need: dict[str, int], now: str, what: str,
-             tail: str, write):
+def _holding(budgets: BudgetPort, program_id: str, batch_id: str, run: int, need: dict[str, int], now: str, what: str,
+             tail: str, write: Callable[[list[dict[str, Any]]], T]) -> T:
     """``write(hold_items)`` — a transaction with the hold's items right after its first item — and
     its result; BudgetTooLow when a balance no longer covers the hold (another batch or reward took
     the money since the check)."""
@@ -396,7 +414,7 @@ def _holding(budgets, program_id: str, batch_id: str, run: int, need: dict[str, 
     raise Contention(f"the budget kept changing while {what} was being held; retry")
 
 
-def start_run(starter, files, batch: dict[str, Any], run: int) -> str:
+def start_run(starter: BatchStarter, files: BatchFilesPort, batch: dict[str, Any], run: int) -> str:
     """Start run ``run``'s execution: STARTED, or EXISTS when it was started before (maybe ended since)."""
     return starter.start_named(run_execution_name(batch["id"], run), {
         "program_id": batch["program_id"], "batch_id": batch["id"], "run": run, "bucket": files.bucket,
@@ -414,8 +432,8 @@ def current_run(batch: dict[str, Any]) -> int | None:
     return None
 
 
-def end_run(store, budgets, program_id: str, batch_id: str, run: int, error: dict[str, Any], now: str
-            ) -> dict[str, Any]:
+def end_run(store: BatchesPort, budgets: BudgetPort, program_id: str, batch_id: str, run: int, error: dict[str, Any],
+            now: str) -> dict[str, Any]:
     """Count the lines and end run ``run`` — running, or queued and never begun — in one transaction
     with ``batch.completed`` (once per run), giving back what the batch still holds from the budget
     (the cost of the lines that did not pay); the batch leaves the sweeper's watch list. Lines left
@@ -448,7 +466,8 @@ def end_run(store, budgets, program_id: str, batch_id: str, run: int, error: dic
     raise Contention(f"batch {batch_id}: its hold kept changing while run {run} was ending")
 
 
-def retry(store, files, starter, budgets, program_id: str, batch_id: str, now: str) -> tuple[dict[str, Any], int]:
+def retry(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, budgets: BudgetPort, program_id: str,
+          batch_id: str, now: str) -> tuple[dict[str, Any], int]:
     """Start a run over the lines not issued: failed lines get a new attempt, lines a halted run left
     pending or processing continue theirs. Returns (batch, lines re-driven)."""
     batch = store.require(program_id, batch_id)

@@ -19,7 +19,7 @@ times. Vouchers draw nothing: their cost falls to the brand at the till.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
@@ -27,6 +27,9 @@ from treue.core.money import MoneyAccount, Movement, MovementType
 from treue.errors import IdempotencyConflict, InsufficientFunds, OrderNotPayable, StaleCondition
 from treue.logic import catalog
 from treue.store.events import event_put
+
+if TYPE_CHECKING:
+    from treue.logic.ports import BudgetPort, OrdersPort
 
 
 def cost_of(order: dict[str, Any]) -> tuple[int, int]:
@@ -41,7 +44,7 @@ def draws_budget(order: dict[str, Any]) -> bool:
     return order["type"] in ("gift_card", "charity")
 
 
-def fund(budgets, program_id: str, currency: str, amount: int, reference: str, idempotency_key: str,
+def fund(budgets: BudgetPort, program_id: str, currency: str, amount: int, reference: str, idempotency_key: str,
          actor: str, now: str) -> tuple[dict[str, Any], bool]:
     """Record a top-up; the same Idempotency-Key answers the first answer (another body: 409)."""
     fingerprint = request_fingerprint({"currency": currency, "amount": amount, "reference": reference})
@@ -74,7 +77,7 @@ def batch_moves(program_id: str, batch_id: str, run: int, amounts: dict[str, int
     ) for cur, amount in sorted(amounts.items()) if amount > 0]
 
 
-def hold_plan(budgets, program_id: str, batch_id: str, run: int, amounts: dict[str, int], now: str,
+def hold_plan(budgets: BudgetPort, program_id: str, batch_id: str, run: int, amounts: dict[str, int], now: str,
               low_events: bool = True) -> tuple[list[dict[str, Any]], int, list[int]]:
     """Transaction items holding ``amounts`` for run ``run`` of a batch: (items, how many leading
     items are the balance conditions, positions of the low flags). Per currency, a hold that takes
@@ -94,7 +97,7 @@ def hold_plan(budgets, program_id: str, batch_id: str, run: int, amounts: dict[s
     return items, len(moves), flags
 
 
-def release_plan(budgets, program_id: str, batch_id: str, run: int, currencies: list[str], now: str
+def release_plan(budgets: BudgetPort, program_id: str, batch_id: str, run: int, currencies: list[str], now: str
                  ) -> list[dict[str, Any]]:
     """Transaction items giving back what a batch still holds once its run ``run`` has ended (none
     when it holds nothing). They fail the transaction if a line drew from the hold meanwhile: plan
@@ -109,7 +112,7 @@ def release_plan(budgets, program_id: str, batch_id: str, run: int, currencies: 
     return items
 
 
-def draw(budgets, orders, order: dict[str, Any], now: str) -> bool:
+def draw(budgets: BudgetPort, orders: OrdersPort, order: dict[str, Any], now: str) -> bool:
     """Pay the order's face value and fee from the budget, once; False when an earlier attempt did.
 
     The balance is decremented with a condition (``balance >= need``), never read-then-written, so

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
@@ -68,21 +68,28 @@ class _Valued(_Strict):
     max_value: Minor | None = None
 
     @model_validator(mode="after")
-    def _values(self):
+    def _values(self) -> Self:
         fixed = self.denominations is not None
         open_ = self.min_value is not None or self.max_value is not None
         if fixed == open_:
             raise ValueError("give either denominations or min_value and max_value")
         if open_ and (self.min_value is None or self.max_value is None or self.min_value > self.max_value):
             raise ValueError("an open value needs min_value <= max_value")
-        if fixed and len(set(self.denominations)) != len(self.denominations):
+        if self.denominations is not None and len(set(self.denominations)) != len(self.denominations):
             raise ValueError("denominations repeat")
         return self
+
+    def value_range(self) -> tuple[int, int]:
+        """(min_value, max_value) of an item with an open value (no denominations)."""
+        if self.min_value is None or self.max_value is None:
+            raise ValueError("an item with denominations has no open value")
+        return self.min_value, self.max_value
 
     def accepts(self, face_value: int) -> bool:
         if self.denominations is not None:
             return face_value in self.denominations
-        return self.min_value <= face_value <= self.max_value
+        low, high = self.value_range()
+        return low <= face_value <= high
 
     def value_rule(self) -> str:
         if self.denominations is not None:
@@ -176,7 +183,8 @@ class Charity(_Valued):
 
 
 Item = GiftCard | Voucher | Charity
-_MODELS: dict[str, type[BaseModel]] = {"gift_card": GiftCard, "voucher": Voucher, "charity": Charity}
+_MODELS: dict[str, type[GiftCard] | type[Voucher] | type[Charity]] = {
+    "gift_card": GiftCard, "voucher": Voucher, "charity": Charity}
 
 
 class CatalogError(ValueError):
@@ -217,7 +225,9 @@ def load_dir(directory: Path) -> tuple[str, list[Item]]:
     files = sorted(directory.glob("*.json"))
     if not files:
         raise CatalogError(f"{directory}: no catalog files (*.json)")
-    versions, items, seen = [], [], {}
+    versions: list[str] = []
+    items: list[Item] = []
+    seen: dict[str, str] = {}  # item id → the file that has it
     for path in files:
         version, found = load_file(path)
         versions.append(version)
@@ -245,9 +255,10 @@ def points_for(program: Program, currency: str, face_value: int) -> int:
     if currency == program.currency:
         rate = 1_000_000
     else:
-        rate = program.fx_ppm.get(currency)
-        if not rate:
+        found = program.fx_ppm.get(currency)
+        if not found:
             raise NotPriceable(f"program {program.id} has no exchange rate for {currency}")
+        rate = found
     numerator = face_value * rate * program.value_points * (10_000 + program.markup_bps)
     denominator = 1_000_000 * program.value_minor * 10_000
     return -(-numerator // denominator)
@@ -262,11 +273,12 @@ def present(item: Item, program: Program) -> dict[str, Any] | None:
             cheapest = min(o["points"] for o in options)
         else:
             options = []
+            low, high = item.value_range()
             open_value = {
-                "min": item.min_value,
-                "max": item.max_value,
-                "min_points": points_for(program, item.currency, item.min_value),
-                "max_points": points_for(program, item.currency, item.max_value),
+                "min": low,
+                "max": high,
+                "min_points": points_for(program, item.currency, low),
+                "max_points": points_for(program, item.currency, high),
             }
             cheapest = open_value["min_points"]
     except NotPriceable:

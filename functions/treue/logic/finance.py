@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from typing import Any
 
 from treue.core import times
+from treue.core.money import MoneyAccount
 from treue.core.programs import Program
 from treue.errors import MalformedRequest
 from treue.logic import budget
@@ -32,7 +33,7 @@ KPI_COLUMNS = ("metric", "value", "unit")
 
 POINT_ACCOUNTS = ("member:available", "member:held", "program:issued", "program:adjustments", "program:redeemed",
                   "program:expired")
-MONEY_ACCOUNTS = tuple(str(a) for a in budget.MoneyAccount)
+MONEY_ACCOUNTS = tuple(str(a) for a in MoneyAccount)
 IN_FLIGHT = ("PENDING", "PROCESSING", "ISSUED")
 
 
@@ -224,7 +225,7 @@ class Reconciliation:
             self.orders.append(order_summary(order))
 
     def add_entry(self, entry: dict[str, Any]) -> None:
-        oid = entry.get("order_id")
+        oid: str = entry.get("order_id") or ""  # "" is no order's id
         if "points" in entry:
             self.postings += 1
             if oid in self._ids:
@@ -330,8 +331,8 @@ def reconcile(
     day: str,
     orders: list[dict[str, Any]],
     entries: Iterable[dict[str, Any]],
-    provider_status,
-    donation_of,
+    provider_status: Callable[[dict[str, Any]], Any],
+    donation_of: Callable[[dict[str, Any]], dict[str, Any] | None],
     point_accounts: dict[str, int],
     money_accounts: dict[str, dict[str, int]],
     member_balances: dict[str, int],

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from treue.core import ids
 from treue.core.ledger import request_fingerprint
 from treue.errors import IdempotencyConflict, MemberNotFound
 from treue.logic.models import Enrollment
 
+if TYPE_CHECKING:
+    from treue.logic.ports import LedgerPort
+
 LOOKUP_KINDS = ("email", "phone", "card_number", "external_id", "qr_token")
 
 
-def enroll(store, program_id: str, request: Enrollment, now: str, idempotency_key: str | None = None) -> tuple[
-    dict[str, Any], bool
-]:
+def enroll(store: LedgerPort, program_id: str, request: Enrollment, now: str, idempotency_key: str | None = None
+           ) -> tuple[dict[str, Any], bool]:
     """Enroll a member; returns ``(member, created)``. A replayed Idempotency-Key returns the first member."""
     identifiers = request.present_identifiers()
     if "card_number" not in identifiers:
@@ -37,7 +39,7 @@ def enroll(store, program_id: str, request: Enrollment, now: str, idempotency_ke
     replay = store.enroll(program_id, member, identifiers, idem)
     if replay is None:
         return member, True
-    if replay.fingerprint != idem[1]:
+    if idem is None or replay.fingerprint != idem[1]:  # a replay comes only with an Idempotency-Key
         raise IdempotencyConflict(
             "this Idempotency-Key was already used to enroll with a different body", idempotency_key=idempotency_key
         )
@@ -51,14 +53,14 @@ def require_id(member_id: str) -> str:
     return member_id
 
 
-def get(store, program_id: str, member_id: str) -> dict[str, Any]:
+def get(store: LedgerPort, program_id: str, member_id: str) -> dict[str, Any]:
     member = store.get_member(program_id, require_id(member_id))
     if member is None:
         raise MemberNotFound(f"member {member_id} does not exist")
     return member
 
 
-def find(store, program_id: str, kind: str, value: str) -> dict[str, Any] | None:
+def find(store: LedgerPort, program_id: str, kind: str, value: str) -> dict[str, Any] | None:
     """The member holding identifier ``kind=value`` (normalized as at enrollment), or None."""
     normalize = {
         "email": ids.normalize_email,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -86,11 +87,11 @@ class Purchase(Strict):
                 raise ValueError("the lines add up to more than the purchase amount")
         return self
 
-    def fingerprint_payload(self) -> dict:
+    def fingerprint_payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 
-def _check(fn):
+def _check(fn: Callable[[str], str]) -> AfterValidator:
     def validate(value: str | None) -> str | None:
         return None if value is None else fn(value)
 
@@ -175,7 +176,7 @@ class OrderRequest(Strict):
     def value(self) -> int | None:
         return self.face_value if self.face_value is not None else self.denomination
 
-    def fingerprint_payload(self) -> dict:
+    def fingerprint_payload(self) -> dict[str, Any]:
         return {"member_id": self.member_id, "item_id": self.item_id, "value": self.value,
                 "quantity": self.quantity, "delivery": self.delivery.model_dump()}
 
@@ -272,7 +273,7 @@ class RewardRequest(Strict):
     reference: Reference = Field(description="Your id of this reward (unique within a batch)")
     delivery: Delivery | None = Field(default=None, description="Default: email when the recipient has one, else api")
 
-    def fingerprint_payload(self) -> dict:
+    def fingerprint_payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 
@@ -304,5 +305,5 @@ class BatchRequest(Strict):
             raise ValueError("give the lines inline or an upload_id, not both")
         return self
 
-    def fingerprint_payload(self) -> dict:
+    def fingerprint_payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

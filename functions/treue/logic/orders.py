@@ -13,7 +13,7 @@ Statuses (every change is in ``history`` with its time and reason):
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from treue.core import times
 from treue.core.ids import new_id
@@ -31,6 +31,9 @@ from treue.errors import (
 from treue.logic import budget, catalog, members
 from treue.logic.models import OrderRequest
 from treue.providers.giftcards import ProviderRejected, ProviderTimeout, ProviderUnavailable
+
+if TYPE_CHECKING:
+    from treue.logic.ports import BudgetPort, GiftCardPort, ItemLookup, OrdersPort, Replayed, VaultPort, WorkflowStarter
 
 STATUSES = ("PENDING", "PROCESSING", "ISSUED", "COMPLETED", "FAILED", "CANCELED")
 # A DynamoDB transaction holds at most 100 items. A voucher order writes one item per code when it is
@@ -54,16 +57,11 @@ def sources_of(status: str) -> tuple[str, ...]:
     return tuple(s for s, targets in TRANSITIONS.items() if status in targets)
 
 
-class WorkflowStarter(Protocol):
-    def start(self, order: dict[str, Any]) -> None:
-        """Start the payout execution named after the order id; an existing one counts as started."""
-
-
 def place(
-    orders,
+    orders: OrdersPort,
     starter: WorkflowStarter,
     program: Program,
-    find_item,
+    find_item: ItemLookup,
     request: OrderRequest,
     idempotency_key: str,
     actor: str,
@@ -151,7 +149,7 @@ def place(
     return answer, False
 
 
-def _replayed(orders, starter: WorkflowStarter, program_id: str, replay, fingerprint: str,
+def _replayed(orders: OrdersPort, starter: WorkflowStarter, program_id: str, replay: Replayed, fingerprint: str,
               idempotency_key: str) -> dict[str, Any]:
     """The first answer under this Idempotency-Key (409 for another body); restarts the payout when
     the first request's answer was lost before its execution started."""
@@ -195,8 +193,8 @@ def view(order: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def cancel(orders, provider, budgets, order_id: str, program_id: str, reason: str, actor: str,
-           now: str) -> dict[str, Any]:
+def cancel(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, order_id: str, program_id: str,
+           reason: str, actor: str, now: str) -> dict[str, Any]:
     """Cancel a completed order where the reward's policy allows it, and refund its points.
 
     Vouchers: every code must still be unredeemed; they are voided in the same transaction as the
@@ -272,7 +270,7 @@ def cancel(orders, provider, budgets, order_id: str, program_id: str, reason: st
 CANCEL_CLAIM_SECONDS = 60  # longer than any API request runs (29 s): a claim this old was left by a dead one
 
 
-def _claim_cancel(orders, program_id: str, order_id: str, actor: str, now: str) -> str | None:
+def _claim_cancel(orders: OrdersPort, program_id: str, order_id: str, actor: str, now: str) -> str | None:
     """Claim the completed order for this cancel: the claim's id, None when the order is CANCELED
     already, OrderStateConflict when it is not COMPLETED or another cancel is under way."""
     claim_id = new_id("ccl")
@@ -289,7 +287,7 @@ def _claim_cancel(orders, program_id: str, order_id: str, actor: str, now: str) 
                              status=current["status"])
 
 
-def _cancel_at_provider(provider, program_id: str, order_id: str) -> bool:
+def _cancel_at_provider(provider: GiftCardPort, program_id: str, order_id: str) -> bool:
     """Cancel the order's cards; True once the provider says they are canceled. After an error (a
     timeout may hide a cancel that happened) the provider's own record decides."""
     try:
@@ -301,7 +299,8 @@ def _cancel_at_provider(provider, program_id: str, order_id: str) -> bool:
     return result is not None and result.status == "CANCELED"
 
 
-def reveal(orders, vault, program_id: str, order_id: str, actor: str, now: str) -> dict[str, Any]:
+def reveal(orders: OrdersPort, vault: VaultPort, program_id: str, order_id: str, actor: str, now: str
+           ) -> dict[str, Any]:
     """Decrypt an order's codes; every reveal is recorded with its actor and time."""
     order = orders.require(program_id, order_id)
     if order["status"] not in ("ISSUED", "COMPLETED"):

@@ -10,8 +10,9 @@ state machine's Retry/Catch match: ``Contention`` and the provider's ``ProviderT
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from treue.core import times
 from treue.core.ids import new_id
@@ -21,6 +22,9 @@ from treue.logic import budget, catalog, codes
 from treue.logic.orders import sources_of
 from treue.providers.giftcards import IssueRequest
 from treue.store.events import event_put
+
+if TYPE_CHECKING:
+    from treue.logic.ports import BudgetPort, CharityPort, GiftCardPort, OrdersPort, VaultPort
 
 # Error names of the state machine → the failure reason an order shows
 FAILURE_REASONS = {
@@ -40,11 +44,11 @@ def is_reward(order: dict[str, Any]) -> bool:
     return order.get("kind") == "reward"
 
 
-def _order(orders, event: dict[str, Any]) -> dict[str, Any]:
+def _order(orders: OrdersPort, event: dict[str, Any]) -> dict[str, Any]:
     return orders.require(event["program_id"], event["order_id"])
 
 
-def verify_hold(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
+def verify_hold(orders: OrdersPort, event: dict[str, Any], now: str) -> dict[str, Any]:
     """PENDING → PROCESSING once the member's held points are seen to cover the order."""
     order = _order(orders, event)
     if order["status"] in ("PROCESSING", "ISSUED", "COMPLETED"):
@@ -61,8 +65,8 @@ def verify_hold(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
     return {"status": "PROCESSING"}
 
 
-def _move(orders, order: dict[str, Any], to: str, now: str, reason: str, fields: dict[str, Any] | None = None,
-          more: list[dict[str, Any]] | None = None) -> bool:
+def _move(orders: OrdersPort, order: dict[str, Any], to: str, now: str, reason: str,
+          fields: dict[str, Any] | None = None, more: list[dict[str, Any]] | None = None) -> bool:
     """Move the order (with ``more`` items in the same transaction); False when another attempt already did."""
     update = orders.order_update(order["program_id"], order["id"], to, sources_of(to), now, reason, fields)
     try:
@@ -84,7 +88,7 @@ def _reached(current: str, target: str) -> bool:
     return current in _ORDER and target in _ORDER and _ORDER[current] >= _ORDER[target]
 
 
-def _processing(orders, event: dict[str, Any]) -> dict[str, Any] | None:
+def _processing(orders: OrdersPort, event: dict[str, Any]) -> dict[str, Any] | None:
     """The order when it still needs issuing; None when an earlier attempt already issued it."""
     order = _order(orders, event)
     if order["status"] in ("ISSUED", "COMPLETED"):
@@ -94,12 +98,14 @@ def _processing(orders, event: dict[str, Any]) -> dict[str, Any] | None:
     return order
 
 
-def issue_voucher(orders, vault, event: dict[str, Any], now: str) -> dict[str, Any]:
+def issue_voucher(orders: OrdersPort, vault: VaultPort, event: dict[str, Any], now: str) -> dict[str, Any]:
     """Generate the voucher codes, seal them, and store them with a keyed hash for the till."""
     order = _processing(orders, event)
     if order is None:
         return {"issued": "before"}
     item = catalog.parse_item(order["item"])
+    if not isinstance(item, catalog.Voucher):
+        raise OrderNotPayable(f"order {order['id']} is not a voucher order")
     pid, oid = order["program_id"], order["id"]
     expires = times.iso(times.parse(now) + timedelta(days=item.validity_days))
     for _attempt in range(3):  # a hash collision of 80-bit codes is astronomically rare; retry anyway
@@ -125,14 +131,17 @@ def issue_voucher(orders, vault, event: dict[str, Any], now: str) -> dict[str, A
     raise OrderNotPayable("could not store unique voucher codes")
 
 
-def issue_gift_card(orders, vault, provider, budgets, event: dict[str, Any], now: str) -> dict[str, Any]:
+def issue_gift_card(orders: OrdersPort, vault: VaultPort, provider: GiftCardPort, budgets: BudgetPort,
+                    event: dict[str, Any], now: str) -> dict[str, Any]:
     """Pay face value and fee from the budget, ask the provider for the cards (order id = idempotency
     key) and seal the codes."""
     order = _processing(orders, event)
     if order is None:
         return {"issued": "before"}
-    budget.draw(budgets, orders, order, now)
     item = catalog.parse_item(order["item"])
+    if not isinstance(item, catalog.GiftCard):
+        raise OrderNotPayable(f"order {order['id']} is not a gift card order")
+    budget.draw(budgets, orders, order, now)
     issuance = provider.issue(IssueRequest(
         order_id=order["id"], program_id=order["program_id"], client_reference=order["client_reference"],
         item_id=item.id, brand=item.brand, currency=item.currency, face_value=order["face_value"],
@@ -158,7 +167,8 @@ def issue_gift_card(orders, vault, provider, budgets, event: dict[str, Any], now
     return {"issued": len(sealed)}
 
 
-def record_donation(orders, charities, budgets, event: dict[str, Any], now: str) -> dict[str, Any]:
+def record_donation(orders: OrdersPort, charities: CharityPort, budgets: BudgetPort, event: dict[str, Any], now: str
+                    ) -> dict[str, Any]:
     """Pay the donation from the budget, record it with the charity adapter and keep its receipt."""
     order = _processing(orders, event)
     if order is None:
@@ -181,7 +191,7 @@ def _subject(order: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def deliver(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
+def deliver(orders: OrdersPort, event: dict[str, Any], now: str) -> dict[str, Any]:
     """Mark the reward delivered and write its ``reward.delivered`` event (the mailer and the webhooks
     read the event log)."""
     order = _order(orders, event)
@@ -213,7 +223,7 @@ def _mask_email(email: str) -> str:
     return (local[:1] + "***@" + domain) if domain else "***"
 
 
-def capture(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
+def capture(orders: OrdersPort, event: dict[str, Any], now: str) -> dict[str, Any]:
     """held → program:redeemed, and the order COMPLETED, in one transaction."""
     order = _order(orders, event)
     if order["status"] == "COMPLETED":
@@ -238,7 +248,8 @@ def capture(orders, event: dict[str, Any], now: str) -> dict[str, Any]:
     return {"status": "COMPLETED"}
 
 
-def release(orders, provider, budgets, event: dict[str, Any], now: str) -> dict[str, Any]:
+def release(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, event: dict[str, Any], now: str
+            ) -> dict[str, Any]:
     """Compensation: undo what was issued, give back what the budget paid, release the held points,
     and end the order FAILED.
 
@@ -310,7 +321,8 @@ def error_detail(error: dict[str, Any]) -> str:
         return str(cause)[:300]
 
 
-def _settle(orders, order, posting, kind, update, now, more=()) -> None:
+def _settle(orders: OrdersPort, order: dict[str, Any], posting: Posting, kind: str, update: dict[str, Any], now: str,
+            more: Sequence[dict[str, Any]] = ()) -> None:
     try:
         replay = orders.settle(order, posting, kind, update, now, more=list(more))
     except InsufficientPoints as err:

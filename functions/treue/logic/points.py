@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from treue.core.ids import new_id
 from treue.core.ledger import Account, Posting, PostingType, request_fingerprint
@@ -11,8 +11,12 @@ from treue.errors import CurrencyMismatch, IdempotencyConflict, MemberNotFound
 from treue.logic.members import require_id
 from treue.logic.models import Adjustment, Purchase
 
+if TYPE_CHECKING:
+    from treue.logic.ports import LedgerPort
 
-def accrue(store, program: Program, member_id: str, purchase: Purchase, actor: str, now: str) -> dict[str, Any]:
+
+def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purchase, actor: str, now: str
+           ) -> dict[str, Any]:
     """Credit the points a purchase earns, exactly once per ``transaction_id``.
 
     Answers ``{"points_earned", "balance", "transaction_id", "replayed"}``; a replay answers the points
@@ -61,7 +65,7 @@ def accrue(store, program: Program, member_id: str, purchase: Purchase, actor: s
 
 
 def adjust(
-    store, program: Program, member_id: str, request: Adjustment, actor: str, now: str
+    store: LedgerPort, program: Program, member_id: str, request: Adjustment, actor: str, now: str
 ) -> dict[str, Any]:
     """A manual correction as its own posting (never an edit), idempotent by ``reference``."""
     require_id(member_id)
@@ -95,14 +99,14 @@ def adjust(
     return {**result, "replayed": replay is not None, "balance": balance(store, program.id, member_id)}
 
 
-def balance(store, program_id: str, member_id: str) -> dict[str, int]:
+def balance(store: LedgerPort, program_id: str, member_id: str) -> dict[str, int]:
     found = store.get_balance(program_id, require_id(member_id))
     if found is None:
         raise MemberNotFound(f"member {member_id} does not exist")
     return found
 
 
-def statement(store, program_id: str, member_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+def statement(store: LedgerPort, program_id: str, member_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
     require_id(member_id)
     entries, next_cursor = store.list_entries(program_id, member_id, limit, cursor)
     if not entries and cursor is None:

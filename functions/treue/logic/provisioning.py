@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from treue.core import keys
 from treue.core.ids import SeededSource, new_id
 from treue.core.programs import Program
 
-
-class UsagePlanPort(Protocol):
-    """The API's usage plan (``treue.store.usage_plans.UsagePlan``): a program's requests are rate
-    limited, and accepted at all, once it has a key there."""
-
-    def enroll(self, program_id: str) -> str: ...
+if TYPE_CHECKING:
+    from treue.logic.ports import ProgramPort, UsagePlanPort
 
 
-def create_program(store, name: str, currency: str, now: str, usage_plan: UsagePlanPort | None = None,
+def create_program(store: ProgramPort, name: str, currency: str, now: str, usage_plan: UsagePlanPort | None = None,
                    source: SeededSource | None = None, **settings: Any) -> dict[str, Any]:
     """A new program with one key per scope; the keys are in the answer and nowhere else. With
     ``usage_plan``, the program's API access is enabled too (see :func:`enable_api`). With a ``source``
@@ -31,14 +27,15 @@ def create_program(store, name: str, currency: str, now: str, usage_plan: UsageP
     return out
 
 
-def enable_api(store, usage_plan: UsagePlanPort, program_id: str) -> str:
+def enable_api(store: ProgramPort, usage_plan: UsagePlanPort, program_id: str) -> str:
     """Give the program its key in the API's usage plan (its own rate limit); idempotent."""
     if store.get_program(program_id) is None:
         raise LookupError(f"no program {program_id}")
     return usage_plan.enroll(program_id)
 
 
-def create_key(store, program_id: str, scope: str, now: str, source: SeededSource | None = None) -> dict[str, Any]:
+def create_key(store: ProgramPort, program_id: str, scope: str, now: str, source: SeededSource | None = None
+               ) -> dict[str, Any]:
     if store.get_program(program_id) is None:
         raise LookupError(f"no program {program_id}")
     plaintext, record = keys.generate(program_id, keys.Scope(scope), now, source)

@@ -12,12 +12,15 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from treue.errors import QueueSenderNotFound, QueueSenderTaken, ValidationFailed
 from treue.logic.models import Strict
+
+if TYPE_CHECKING:
+    from treue.logic.ports import SenderBindings
 
 # IAM unique ids: a four-letter type prefix and upper-case letters and digits, 16 to 128 characters.
 # Users (AIDA) and roles (AROA) are the principals that send with their own credentials.
@@ -33,18 +36,6 @@ class SenderRegistration(Strict):
     """PUT /v1/queue-senders/{principal_id}: what the sender is, for the people reading the list."""
 
     description: str = Field(min_length=1, max_length=200, description="e.g. 'web shop order export (prod)'")
-
-
-class SenderBindings(Protocol):
-    """Storage of the bindings (treue.store.queue_senders)."""
-
-    def get(self, principal_id: str, consistent: bool = ...) -> dict[str, Any] | None: ...
-
-    def list(self, program_id: str) -> list[dict[str, Any]]: ...
-
-    def put(self, binding: dict[str, Any], new: bool) -> None: ...
-
-    def delete(self, program_id: str, principal_id: str, now: str) -> bool: ...
 
 
 def principal_of(sender_id: str) -> str:
@@ -128,5 +119,6 @@ class SenderDirectory:
         if found is None:
             self._known.pop(principal, None)
             return None
-        self._known[principal] = (now, found["program_id"])
-        return found["program_id"]
+        program_id: str = found["program_id"]
+        self._known[principal] = (now, program_id)
+        return program_id

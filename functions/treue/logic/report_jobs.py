@@ -17,12 +17,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
 from treue.errors import IdempotencyConflict, MalformedRequest, ReportTooLarge, StorageTimeout, ValidationFailed
 from treue.logic import finance
+
+if TYPE_CHECKING:
+    from treue.logic.ports import Download, Render, ReportFilesPort, ReportJobsPort, ReportQueuePort
 
 TYPES = ("reconciliation", "kpis", "payouts", "journal")
 FORMATS = ("json", "csv")
@@ -210,7 +213,8 @@ def run_now(report_type: str, program_id: str, params: dict[str, Any], sources: 
         raise too_large(report_type, params, progress, err.detail) from err
     if not finished:
         raise too_large(report_type, params, progress)
-    return state["result"]
+    result: dict[str, Any] = state["result"]
+    return result
 
 
 def too_large(report_type: str, params: dict[str, Any], progress: dict[str, Any],
@@ -237,8 +241,8 @@ def file_name(report_type: str, params: dict[str, Any], fmt: str) -> str:
     return "-".join(parts) + f".{fmt}"
 
 
-def request(jobs, queue, program_id: str, report_type: str, params: dict[str, Any], fmt: str,
-            idempotency_key: str, actor: str, now: str, now_epoch: int) -> tuple[dict[str, Any], bool]:
+def request(jobs: ReportJobsPort, queue: ReportQueuePort, program_id: str, report_type: str, params: dict[str, Any],
+            fmt: str, idempotency_key: str, actor: str, now: str, now_epoch: int) -> tuple[dict[str, Any], bool]:
     """Create a report job and queue its first step; the same Idempotency-Key answers the same report
     (and queues it again while no worker has started it, in case the first queueing failed)."""
     if fmt not in FORMATS:
@@ -265,8 +269,9 @@ def request(jobs, queue, program_id: str, report_type: str, params: dict[str, An
     return first, True
 
 
-def work(jobs, files, queue, sources: Sources, render, program_id: str, report_id: str, step: int,
-         page_size: int, more_time: Callable[[], bool], now: str, token: str) -> str:
+def work(jobs: ReportJobsPort, files: ReportFilesPort, queue: ReportQueuePort, sources: Sources, render: Render,
+         program_id: str, report_id: str, step: int, page_size: int, more_time: Callable[[], bool], now: str,
+         token: str) -> str:
     """One continuation of a report job: pages while ``more_time()``, then either the result (S3) and
     the report completed, or the state (S3), a checkpoint and a message for the next step.
 
@@ -317,7 +322,7 @@ def work(jobs, files, queue, sources: Sources, render, program_id: str, report_i
     return "continued"
 
 
-def view(report: dict[str, Any], download) -> dict[str, Any]:
+def view(report: dict[str, Any], download: Download) -> dict[str, Any]:
     """The API's view of a report; ``download(key)`` → (pre-signed URL, expiry) of a completed result."""
     progress = report.get("progress") or new_progress()
     out: dict[str, Any] = {

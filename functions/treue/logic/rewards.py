@@ -7,7 +7,7 @@ orders. It holds no points, so capture and release move only its status and the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from treue.core import ids
 from treue.core.ids import new_id
@@ -17,6 +17,9 @@ from treue.errors import BudgetTooLow, IdempotencyConflict, ItemNotFound, NotOrd
 from treue.logic import budget, catalog, members
 from treue.logic.models import RewardRequest
 from treue.logic.orders import masked_codes
+
+if TYPE_CHECKING:
+    from treue.logic.ports import BudgetPort, ItemLookup, OrdersPort, Replayed, WorkflowStarter
 
 REWARD_TYPES = ("gift_card", "voucher")
 
@@ -70,8 +73,8 @@ def cost(order: dict[str, Any]) -> int:
     return face + fee if budget.draws_budget(order) else 0
 
 
-def issue(orders, budgets, starter, program: Program, find_item, request: RewardRequest, idempotency_key: str,
-          actor: str, now: str) -> tuple[dict[str, Any], bool]:
+def issue(orders: OrdersPort, budgets: BudgetPort, starter: WorkflowStarter, program: Program, find_item: ItemLookup,
+          request: RewardRequest, idempotency_key: str, actor: str, now: str) -> tuple[dict[str, Any], bool]:
     """Accept one reward: check it and the budget, store it with its idempotency guard, start the payout.
 
     A replayed Idempotency-Key is answered before any check against live state (catalog, member,
@@ -100,7 +103,8 @@ def issue(orders, budgets, starter, program: Program, find_item, request: Reward
     return answer, False
 
 
-def _replayed(orders, starter, program_id: str, replay, fingerprint: str, idempotency_key: str) -> dict[str, Any]:
+def _replayed(orders: OrdersPort, starter: WorkflowStarter, program_id: str, replay: Replayed, fingerprint: str,
+              idempotency_key: str) -> dict[str, Any]:
     """The reward the first request under this Idempotency-Key accepted, with its current status (409
     for another body); restarts the payout when the first answer was lost before it started."""
     if replay.fingerprint != fingerprint:

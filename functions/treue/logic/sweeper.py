@@ -25,15 +25,28 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from treue.core import times
 from treue.errors import OrderNotPayable
 from treue.logic import batches, payout
 from treue.store.workflow import CLOSED
+
+if TYPE_CHECKING:
+    from treue.logic.ports import (
+        BatchesPort,
+        BatchFilesPort,
+        BatchStarter,
+        BudgetPort,
+        GiftCardPort,
+        OrdersPort,
+        PayoutExecutions,
+        Watched,
+        WatchlistPort,
+    )
 
 GRACE = timedelta(minutes=5)  # far above the API's 29 s: an order this old is not between two steps
 PER_PROGRAM = 20  # records of one program per run
@@ -46,14 +59,14 @@ FINAL_ORDER = ("COMPLETED", "FAILED", "CANCELED")
 class Deps:
     """What the sweeper works with (runtime wiring in the handler, moto in tests)."""
 
-    watchlist: Any  # treue.store.watchlist.Watchlist
-    orders: Any
-    batches: Any
-    budgets: Any
-    provider: Any
-    files: Any  # batch files (the run's items file name)
-    payouts: Any  # payout executions: start(order), status(name)
-    batch_runs: Any  # batch executions: start_named(name, input, what), status(name)
+    watchlist: WatchlistPort
+    orders: OrdersPort
+    batches: BatchesPort
+    budgets: BudgetPort
+    provider: GiftCardPort
+    files: BatchFilesPort  # batch files (the run's items file name)
+    payouts: PayoutExecutions  # payout executions: start(order), status(name)
+    batch_runs: BatchStarter  # batch executions: start_named(name, input, what), status(name)
 
 
 def sweep(deps: Deps, now: str, grace: timedelta = GRACE, per_program: int = PER_PROGRAM,
@@ -87,11 +100,11 @@ def stuck_batches(report: dict[str, int]) -> int:
     return report.get("batch_started", 0) + report.get("batch_ended", 0)
 
 
-def fair_order(found: dict[str, list[Any]]) -> list[Any]:
+def fair_order(found: Mapping[str, Sequence[Watched]]) -> list[Watched]:
     """One record of each program in turn (programs in random order), each program's oldest first."""
     programs = list(found)
     random.shuffle(programs)
-    out = []
+    out: list[Watched] = []
     for i in range(max((len(v) for v in found.values()), default=0)):
         out.extend(found[p][i] for p in programs if i < len(found[p]))
     return out

@@ -7,27 +7,35 @@ concurrency exactly one till wins; the same till reference again answers the sam
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from treue.errors import ValidationFailed, VoucherNotFound, VoucherNotRedeemable
 from treue.logic import codes
 from treue.logic.models import VoucherRedemption
 
+if TYPE_CHECKING:
+    from treue.logic.ports import OrdersPort, VaultPort
 
-def _find(orders, vault, program_id: str, code: str) -> tuple[str, dict[str, Any]]:
+
+def _find(orders: OrdersPort, vault: VaultPort, program_id: str, code: str) -> tuple[str, dict[str, Any]]:
     if not codes.well_formed(code):
         raise VoucherNotFound("no voucher has this code (check the characters)")
     code_hash = vault.lookup_hash(program_id, codes.normalize(code))
+    return code_hash, _stored(orders, program_id, code_hash)
+
+
+def _stored(orders: OrdersPort, program_id: str, code_hash: str) -> dict[str, Any]:
     voucher = orders.get_voucher(program_id, code_hash)
     if voucher is None:
         raise VoucherNotFound("no voucher has this code")
-    return code_hash, voucher
+    return voucher
 
 
 def _effective_status(voucher: dict[str, Any], now: str) -> str:
     if voucher["status"] == "ACTIVE" and voucher["expires_at"] < now:
         return "EXPIRED"
-    return voucher["status"]
+    status: str = voucher["status"]
+    return status
 
 
 def view(voucher: dict[str, Any], now: str) -> dict[str, Any]:
@@ -47,12 +55,13 @@ def view(voucher: dict[str, Any], now: str) -> dict[str, Any]:
     return out
 
 
-def validate(orders, vault, program_id: str, code: str, now: str) -> dict[str, Any]:
+def validate(orders: OrdersPort, vault: VaultPort, program_id: str, code: str, now: str) -> dict[str, Any]:
     _, voucher = _find(orders, vault, program_id, code)
     return view(voucher, now)
 
 
-def redeem(orders, vault, program_id: str, request: VoucherRedemption, actor: str, now: str) -> dict[str, Any]:
+def redeem(orders: OrdersPort, vault: VaultPort, program_id: str, request: VoucherRedemption, actor: str, now: str
+           ) -> dict[str, Any]:
     code_hash, voucher = _find(orders, vault, program_id, request.code)
     if voucher["status"] == "REDEEMED" and voucher.get("redemption_reference") == request.reference:
         return {**view(voucher, now), "replayed": True}
@@ -81,7 +90,7 @@ def redeem(orders, vault, program_id: str, request: VoucherRedemption, actor: st
         extra_condition="expires_at >= :now", extra_values={":now": now},
     )
     if changed is None:  # another till won, or it expired meanwhile
-        current = orders.get_voucher(program_id, code_hash)
+        current = _stored(orders, program_id, code_hash)
         if current["status"] == "REDEEMED" and current.get("redemption_reference") == request.reference:
             return {**view(current, now), "replayed": True}
         raise VoucherNotRedeemable(f"the voucher is {_effective_status(current, now)}",
@@ -89,14 +98,15 @@ def redeem(orders, vault, program_id: str, request: VoucherRedemption, actor: st
     return {**view(changed, now), "replayed": False}
 
 
-def void(orders, vault, program_id: str, code: str, reason: str, actor: str, now: str) -> dict[str, Any]:
+def void(orders: OrdersPort, vault: VaultPort, program_id: str, code: str, reason: str, actor: str, now: str
+         ) -> dict[str, Any]:
     code_hash, voucher = _find(orders, vault, program_id, code)
     if voucher["status"] == "VOID":
         return view(voucher, now)
     changed = orders.voucher_change(program_id, code_hash, "VOID", ("ACTIVE",),
                                     {"voided_at": now, "void_reason": reason, "voided_by": actor})
     if changed is None:
-        current = orders.get_voucher(program_id, code_hash)
+        current = _stored(orders, program_id, code_hash)
         if current["status"] == "VOID":
             return view(current, now)
         raise VoucherNotRedeemable(f"a {current['status']} voucher cannot be voided",

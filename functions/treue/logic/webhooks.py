@@ -17,11 +17,16 @@ import secrets
 import time
 from collections.abc import Collection
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from treue.core import times
 from treue.core.ids import new_id
 from treue.errors import MalformedRequest, TooManyEndpoints
+
+if TYPE_CHECKING:
+    from treue.logic.models import WebhookRequest
+    from treue.logic.ports import VaultPort, WebhooksPort
 
 SIGNATURE_HEADER = "Treue-Signature"
 TOLERANCE_SECONDS = 300
@@ -63,7 +68,7 @@ def retry_delay(attempt: int, base: int) -> int:
     return int(min(base * 2 ** (attempt - 1), MAX_DELAY_SECONDS))
 
 
-def circuit_open_seconds(endpoint: dict, now: float, base: int, threshold: int) -> int:
+def circuit_open_seconds(endpoint: dict[str, Any], now: float, base: int, threshold: int) -> int:
     """Seconds until an endpoint that failed ``threshold`` or more times in a row may be tried again
     (its backoff after the last attempt, as for one delivery); 0 when it may be tried now."""
     failures = int(endpoint.get("consecutive_failures") or 0)
@@ -184,7 +189,7 @@ def deliverable_address(addresses: list[str], allow_local: bool) -> str:
 # ---------------------------------------------------------------- endpoints and deliveries
 
 
-def view(endpoint: dict) -> dict:
+def view(endpoint: dict[str, Any]) -> dict[str, Any]:
     """An endpoint as the API shows it: never its secrets."""
     out = {k: endpoint.get(k) for k in ("id", "url", "event_types", "description", "status", "created_at",
                                         "consecutive_failures", "deliveries", "last_attempt_at", "last_success_at",
@@ -196,8 +201,8 @@ def view(endpoint: dict) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def create(webhooks, vault, program_id: str, request, allow_local: bool, actor: str, now: str,
-           reserved_local_ports: Collection[int] = ()) -> dict:
+def create(webhooks: WebhooksPort, vault: VaultPort, program_id: str, request: WebhookRequest, allow_local: bool,
+           actor: str, now: str, reserved_local_ports: Collection[int] = ()) -> dict[str, Any]:
     url = check_url(request.url, allow_local, reserved_local_ports)
     if len(webhooks.list(program_id)) >= MAX_ENDPOINTS:
         raise TooManyEndpoints(f"a program has at most {MAX_ENDPOINTS} webhook endpoints; delete one first")
@@ -214,7 +219,8 @@ def create(webhooks, vault, program_id: str, request, allow_local: bool, actor: 
     return {**view(endpoint), "secret": secret}
 
 
-def rotate(webhooks, vault, program_id: str, endpoint_id: str, keep_hours: int, now: str) -> dict:
+def rotate(webhooks: WebhooksPort, vault: VaultPort, program_id: str, endpoint_id: str, keep_hours: int, now: str
+           ) -> dict[str, Any]:
     endpoint = webhooks.require(program_id, endpoint_id)
     secret = new_secret()
     kept = []
@@ -228,7 +234,7 @@ def rotate(webhooks, vault, program_id: str, endpoint_id: str, keep_hours: int, 
     return {**view({**endpoint, "secrets": sealed}), "secret": secret}
 
 
-def subscribed(endpoint: dict, event_type: str) -> bool:
+def subscribed(endpoint: dict[str, Any], event_type: str) -> bool:
     types = endpoint.get("event_types") or []
     return "*" in types or event_type in types
 
@@ -236,13 +242,13 @@ def subscribed(endpoint: dict, event_type: str) -> bool:
 def delivery_message(program_id: str, endpoint_id: str, event_id: str, redelivery: bool = False) -> str:
     import json
 
-    body = {"program_id": program_id, "endpoint_id": endpoint_id, "event_id": event_id}
+    body: dict[str, Any] = {"program_id": program_id, "endpoint_id": endpoint_id, "event_id": event_id}
     if redelivery:
         body["redelivery"] = True
     return json.dumps(body, separators=(",", ":"))
 
 
-def fan_out(endpoints: list[dict], event: dict) -> list[str]:
+def fan_out(endpoints: list[dict[str, Any]], event: dict[str, Any]) -> list[str]:
     """One delivery message per endpoint subscribed to the event's type."""
     return [delivery_message(event["program_id"], e["id"], event["id"]) for e in endpoints
             if subscribed(e, event["type"])]

@@ -159,7 +159,10 @@ class SimulatedProvider:
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            issued = self.status(request.program_id, request.order_id)  # a concurrent call issued it first
+            existing = self.status(request.program_id, request.order_id)  # a concurrent call issued it first
+            if existing is None:
+                raise
+            issued = existing
         if fault == "timeout":
             raise ProviderTimeout("simulated provider issued the card but the answer timed out")
         return issued

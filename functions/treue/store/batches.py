@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -67,7 +67,7 @@ class BatchStore(OnTable):
         self._write_all([{"DeleteRequest": {"Key": item_key(pk, line_sk(line["line"]))}} for line in lines])
 
     def create(self, batch: dict[str, Any], lines: list[dict[str, Any]], idempotency: tuple[str, str, str],
-               result: dict[str, Any], hold: list[dict[str, Any]] = ()) -> Replay | None:
+               result: dict[str, Any], hold: Sequence[dict[str, Any]] = ()) -> Replay | None:
         """The idempotency guard, the ``hold`` items (right after it: index 1 on), the batch and its
         counters in one transaction; the lines were written before (:meth:`put_lines`).
 
@@ -206,7 +206,7 @@ class BatchStore(OnTable):
         """The batch an Idempotency-Key already created, if any."""
         return self.store.replay_of(program_id, "batch", idempotency_key)
 
-    def queue_run(self, program_id: str, batch_id: str, run: int, now: str, hold: list[dict[str, Any]] = ()
+    def queue_run(self, program_id: str, batch_id: str, run: int, now: str, hold: Sequence[dict[str, Any]] = ()
                   ) -> bool:
         """A finished batch is queued for run ``run``, with the ``hold`` items (index 1 on) in the same
         transaction; False when another retry queued it first."""

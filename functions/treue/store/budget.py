@@ -46,9 +46,9 @@ class BudgetStore(OnTable):
             items.append(audited(self.store._put_new(item), self.table, record, (pk, sk)))
             for account, delta in ((move.debit, -move.amount), (move.credit, move.amount)):
                 deltas[(move.currency, str(account))] = deltas.get((move.currency, str(account)), 0) + delta
-        for (currency, account), delta in deltas.items():
+        for (currency, name), delta in deltas.items():
             if delta:
-                items.append(self._add(moves[0].program_id, currency, account, delta))
+                items.append(self._add(moves[0].program_id, currency, name, delta))
         return items
 
     def _add(self, program_id: str, currency: str, account: str, delta: int) -> dict[str, Any]:
@@ -243,7 +243,7 @@ class BudgetStore(OnTable):
             "ExpressionAttributeValues": {":pk": {"S": budget_pk(program_id)}, ":p": {"S": prefix}},
             "ConsistentRead": True,
         }
-        items = []
+        items: list[dict[str, Any]] = []
         while True:
             out = self.ddb.query(**params)
             items.extend(from_item(i) for i in out.get("Items", []))
@@ -259,5 +259,5 @@ def _must_cover(balance_update: dict[str, Any], amount: int) -> None:
 
 
 def _is_available_add(item: dict[str, Any]) -> bool:
-    update = item.get("Update")
+    update: dict[str, Any] = item.get("Update") or {}
     return bool(update) and update["Key"]["sk"]["S"].endswith(f"#{MoneyAccount.AVAILABLE}")

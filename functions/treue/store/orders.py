@@ -61,6 +61,7 @@ class OrderStore(OnTable):
         """Write every item; items no longer in the files stay readable for old orders but are retired."""
         current = {i["id"] for i in self.catalog_items(include_retired=True)}
         wanted = {i["id"] for i in items}
+        writes: list[dict[str, Any]]
         writes = [{"pk": "CATALOG", "sk": f"ITEM#{i['id']}", "item": i, "status": "active",
                    "version": version, "loaded_at": now} for i in items]
         for retired in sorted(current - wanted):

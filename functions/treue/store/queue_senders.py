@@ -52,7 +52,7 @@ class QueueSenderStore(OnTable):
         A lost race raises QueueSenderTaken (another program) or Contention (the same one, concurrently)."""
         pid, principal = binding["program_id"], binding["principal_id"]
         if new:
-            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:
             condition = {"ConditionExpression": "program_id = :pid",
                          "ExpressionAttributeValues": {":pid": {"S": pid}}}

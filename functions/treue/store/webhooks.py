@@ -8,6 +8,7 @@ Secrets are sealed with the codes key (KMS, encryption context = program and end
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from treue.core import audit
@@ -57,7 +58,7 @@ class WebhookStore(OnTable):
         except StaleCondition as err:
             raise WebhookNotFound(f"webhook endpoint {endpoint_id[:40]} does not exist") from err
 
-    def set_secrets(self, program_id: str, endpoint_id: str, sealed: list[dict[str, Any]], now: str) -> None:
+    def set_secrets(self, program_id: str, endpoint_id: str, sealed: builtins.list[dict[str, Any]], now: str) -> None:
         record = audit.new_record(program_id, "webhook.secret_rotated", "webhook", endpoint_id, now,
                                   {"secrets": len(sealed)})
         self.store.transact([

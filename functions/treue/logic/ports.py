@@ -1,0 +1,384 @@
+"""The ports of the logic layer: what a logic function receives, as ``typing.Protocol`` classes.
+
+Logic never builds its dependencies: the handlers (through ``treue.runtime``), the CLI, the twin and
+the tests pass them in, the real stores and providers or fakes, and each is typed here by the
+methods logic calls on it, nothing more. A class conforms by its methods alone (no base class to
+inherit); mypy checks that the real ones do (``tests/unit/test_ports.py``) and that logic calls
+nothing else on them (``make test``).
+
+Everything here is for the type checker: logic modules import this module under ``TYPE_CHECKING``
+only, so no function loads it, and it imports nothing from ``treue.store`` or ``treue.providers`` at
+run time (the value types in the signatures, such as the gift card request and issuance, are
+imported for the type checker only).
+
+Records (orders, rewards, batches, lines, vouchers, reports, webhook endpoints) are still plain
+dicts here: ``Record``. A transaction item, as the stores build them for one another's
+transactions, is an ``Item``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from treue.core.keys import ApiKeyRecord
+    from treue.core.ledger import Posting
+    from treue.core.money import Movement
+    from treue.core.programs import Program
+    from treue.providers.giftcards import Issuance, IssueRequest
+
+Record = dict[str, Any]  # a stored record as logic reads and writes it
+Item = dict[str, Any]  # one item of a DynamoDB transaction, built by a store
+Page = tuple[builtins.list[Record], str | None]  # one page of a listing and the cursor of the next (None: last)
+
+# Lookups passed as plain functions
+ItemLookup = Callable[[str], Record | None]  # catalog item id → the raw catalog item, None when unknown
+MemberLookup = Callable[[builtins.list[str]], Mapping[str, Record]]  # member ids → the members found, by id
+ProgramLookup = Callable[[str], "Program"]  # program id → the program (ProgramNotFound when unknown)
+Render = Callable[[str, Record, str], tuple[bytes, str]]  # (report type, result, format) → (body, content type)
+Download = Callable[[str], tuple[str, str]]  # result file key → (pre-signed URL, its expiry)
+
+
+class Replayed(Protocol):
+    """An idempotency guard found in place (``treue.store.table.Replay``)."""
+
+    @property
+    def fingerprint(self) -> str:
+        """The first request's fingerprint."""
+        ...
+
+    @property
+    def result(self) -> Record:
+        """The first request's answer (what a replay answers)."""
+        ...
+
+
+# ---------------------------------------------------------------- the ledger and the programs
+
+
+class LedgerPort(Protocol):
+    """Members, their balances and postings (``treue.store.ledger.LedgerStore``, ``dynamodb.Store``)."""
+
+    def enroll(self, program_id: str, member: Record, identifiers: dict[str, str],
+               idempotency: tuple[str, str] | None = ...) -> Replayed | None: ...
+
+    def get_member(self, program_id: str, member_id: str) -> Record | None: ...
+
+    def find_member_id(self, program_id: str, kind: str, value: str) -> str | None: ...
+
+    def post(self, program_id: str, member_id: str, idempotency: tuple[str, str, str], result: Record,
+             posting: Posting | None, now: str) -> Replayed | None: ...
+
+    def get_balance(self, program_id: str, member_id: str) -> dict[str, int] | None: ...
+
+    def list_entries(self, program_id: str, member_id: str, limit: int, cursor: str | None) -> Page: ...
+
+
+class ProgramPort(Protocol):
+    """Programs and their API keys (``treue.store.dynamodb.Store``)."""
+
+    def put_program(self, program: Program) -> None: ...
+
+    def get_program(self, program_id: str) -> Program | None: ...
+
+    def put_api_key(self, record: ApiKeyRecord) -> None: ...
+
+
+class UsagePlanPort(Protocol):
+    """The API's usage plan (``treue.store.usage_plans.UsagePlan``): a program's requests are rate
+    limited, and accepted at all, once it has a key there."""
+
+    def enroll(self, program_id: str) -> str: ...
+
+
+# ---------------------------------------------------------------- orders, rewards and the budget
+
+
+class OrdersPort(Protocol):
+    """Orders and rewards, vouchers and donations (``treue.store.orders.OrderStore``)."""
+
+    @property
+    def store(self) -> LedgerPort:
+        """The ledger on the same table (members and balances)."""
+        ...
+
+    @property
+    def table(self) -> str:
+        """The table's name (for the event items logic adds to a transaction)."""
+        ...
+
+    def replay_of(self, program_id: str, kind: str, reference: str) -> Replayed | None: ...
+
+    def create(self, order: Record, hold: Posting, idempotency: tuple[str, str], result: Record
+               ) -> Replayed | None: ...
+
+    def create_reward(self, order: Record, idempotency: tuple[str, str, str], result: Record) -> Replayed | None: ...
+
+    def create_batch_reward(self, order: Record, more: builtins.list[Item]) -> bool: ...
+
+    def get(self, program_id: str, order_id: str) -> Record | None: ...
+
+    def require(self, program_id: str, order_id: str) -> Record: ...
+
+    def order_update(self, program_id: str, order_id: str, to: str | None, allowed_from: tuple[str, ...], now: str,
+                     reason: str | None = ..., fields: Record | None = ...) -> Item: ...
+
+    def transact(self, items: builtins.list[Item]) -> None: ...
+
+    def settle(self, order: Record, posting: Posting, kind: str, update: Item, now: str,
+               more: builtins.list[Item] = ...) -> Replayed | None: ...
+
+    def claim_release(self, program_id: str, order_id: str, claim: Record, now: str) -> Record | None: ...
+
+    def claim_cancel(self, program_id: str, order_id: str, claim: Record, stale_before: str) -> bool: ...
+
+    def unclaim_cancel(self, program_id: str, order_id: str, claim_id: str) -> None: ...
+
+    def unwatch_item(self, program_id: str, order_id: str) -> Item: ...
+
+    def record_reveal(self, program_id: str, order_id: str, reveal_id: str, actor: str, now: str,
+                      count: int) -> None: ...
+
+    def voucher_put(self, program_id: str, code_hash: str, voucher: Record) -> Item: ...
+
+    def voucher_void(self, program_id: str, code_hash: str, now: str, reason: str) -> Item: ...
+
+    def get_voucher(self, program_id: str, code_hash: str) -> Record | None: ...
+
+    def voucher_change(self, program_id: str, code_hash: str, to: str, allowed_from: tuple[str, ...], fields: Record,
+                       extra_condition: str = ..., extra_values: Record | None = ...) -> Record | None: ...
+
+    def donation_items(self, program_id: str, donation: Record) -> builtins.list[Item]: ...
+
+
+class BudgetPort(Protocol):
+    """The program budgets' money ledger (``treue.store.budget.BudgetStore``)."""
+
+    @property
+    def table(self) -> str: ...
+
+    def fund(self, move: Movement, idempotency: tuple[str, str], answer: Record) -> Replayed | None: ...
+
+    def available(self, program_id: str, currency: str) -> tuple[int, int]:
+        """(available balance, low-balance threshold) in minor units."""
+        ...
+
+    def available_with_flag(self, program_id: str, currency: str) -> tuple[int, int, bool]:
+        """(available balance, low-balance threshold, whether the low flag is raised)."""
+        ...
+
+    def draw(self, order: Record, funds: Record, moves: builtins.list[Movement], need: int,
+             low_event: Item | None, now: str, batch_id: str | None = ...) -> None: ...
+
+    def movement_items(self, moves: builtins.list[Movement]) -> builtins.list[Item]: ...
+
+    def hold_items(self, moves: builtins.list[Movement], batch_id: str) -> builtins.list[Item]: ...
+
+    def held_by(self, program_id: str, batch_id: str, currencies: builtins.list[str]) -> dict[str, int]: ...
+
+    def release_items(self, moves: builtins.list[Movement], batch_id: str, remaining: dict[str, int]
+                      ) -> builtins.list[Item]: ...
+
+    def raise_flag_item(self, program_id: str, currency: str, now: str) -> Item: ...
+
+    def lower_flag_item(self, program_id: str, currency: str) -> Item: ...
+
+
+class VaultPort(Protocol):
+    """Reward codes and webhook secrets at rest (``treue.store.secrets.CodeVault``)."""
+
+    def seal(self, code: str, program_id: str, order_id: str) -> str: ...
+
+    def open(self, sealed: str, program_id: str, order_id: str) -> str: ...
+
+    def lookup_hash(self, program_id: str, compact_code: str) -> str: ...
+
+
+class GiftCardPort(Protocol):
+    """A gift card provider (``treue.providers.simulated.SimulatedProvider``); the order id is the
+    idempotency key of every call."""
+
+    def issue(self, request: IssueRequest) -> Issuance: ...
+
+    def status(self, program_id: str, order_id: str) -> Issuance | None: ...
+
+    def cancel(self, program_id: str, order_id: str) -> Issuance | None: ...
+
+
+class CharityPort(Protocol):
+    """The charity adapter (``treue.providers.charities.RecordingCharityAdapter``)."""
+
+    def donate(self, order: Record, now: str) -> Record:
+        """The donation record (receipt) of ``order``; the same order always gives the same id."""
+        ...
+
+
+# ---------------------------------------------------------------- workflows
+
+
+class WorkflowStarter(Protocol):
+    """Starts an order's or a reward's payout execution (``treue.store.workflow.PayoutStarter``)."""
+
+    def start(self, order: Record) -> object:
+        """Start the payout execution named after the order id; an existing one counts as started."""
+        ...
+
+
+class PayoutExecutions(WorkflowStarter, Protocol):
+    """Payout executions, started and looked up by order id (``treue.store.workflow.PayoutStarter``)."""
+
+    def status(self, name: str) -> str | None:
+        """RUNNING or how it ended (SUCCEEDED, FAILED, TIMED_OUT, ABORTED); None when there is none."""
+        ...
+
+
+class BatchStarter(Protocol):
+    """Batch run executions, by name (``treue.store.workflow.Starter``)."""
+
+    def start_named(self, name: str, payload: Record, what: str) -> str:
+        """STARTED, or EXISTS when an execution of that name was started before."""
+        ...
+
+    def status(self, name: str) -> str | None: ...
+
+
+# ---------------------------------------------------------------- batches and the sweeper
+
+
+class BatchesPort(Protocol):
+    """Batches and their lines (``treue.store.batches.BatchStore``)."""
+
+    @property
+    def table(self) -> str: ...
+
+    def replay_of(self, program_id: str, idempotency_key: str) -> Replayed | None: ...
+
+    def put_lines(self, batch: Record, lines: builtins.list[Record]) -> None: ...
+
+    def delete_lines(self, batch: Record, lines: builtins.list[Record]) -> None: ...
+
+    def create(self, batch: Record, lines: builtins.list[Record], idempotency: tuple[str, str, str],
+               result: Record, hold: Sequence[Item] = ...) -> Replayed | None: ...
+
+    def get(self, program_id: str, batch_id: str) -> Record | None: ...
+
+    def require(self, program_id: str, batch_id: str) -> Record: ...
+
+    def counters(self, program_id: str, batch_id: str) -> builtins.list[Record]: ...
+
+    def line(self, program_id: str, batch_id: str, line: int) -> Record | None: ...
+
+    def lines(self, program_id: str, batch_id: str, after: int = ..., limit: int | None = ...,
+              statuses: tuple[str, ...] = ...) -> Iterable[Record]: ...
+
+    def line_move(self, program_id: str, batch_id: str, line: int, source: str, to: str, attempt: int,
+                  now: str, fields: Record | None = ...) -> builtins.list[Item]: ...
+
+    def queue_run(self, program_id: str, batch_id: str, run: int, now: str, hold: Sequence[Item] = ...) -> bool: ...
+
+    def begin_run(self, program_id: str, batch_id: str, run: int, now: str) -> bool: ...
+
+    def finish_run_items(self, program_id: str, batch_id: str, run: int, status: str, now: str,
+                         reason: str | None) -> Item: ...
+
+    def unwatch_item(self, program_id: str, batch_id: str) -> Item: ...
+
+    def transact(self, items: builtins.list[Item]) -> None: ...
+
+
+class BatchFilesPort(Protocol):
+    """A batch's files: uploads and each run's list of lines (``treue.store.batches.BatchFiles``)."""
+
+    @property
+    def bucket(self) -> str: ...
+
+    def run_key(self, program_id: str, batch_id: str, run: int) -> str: ...
+
+    def put_run(self, program_id: str, batch_id: str, run: int, lines: builtins.list[int]) -> str: ...
+
+    def read_upload(self, program_id: str, upload_id: str, max_bytes: int) -> str | None: ...
+
+
+class Watched(Protocol):
+    """A record on the sweeper's watch list (``treue.store.watchlist.Watched``)."""
+
+    @property
+    def kind(self) -> str:
+        """``order`` (orders and rewards) or ``batch``."""
+        ...
+
+    @property
+    def program_id(self) -> str: ...
+
+    @property
+    def record_id(self) -> str: ...
+
+
+class WatchlistPort(Protocol):
+    """What the sweeper looks at (``treue.store.watchlist.Watchlist``)."""
+
+    def open_before(self, cutoff: str, per_program: int) -> Mapping[str, Sequence[Watched]]: ...
+
+    def unwatch(self, kind: str, program_id: str, record_id: str) -> None: ...
+
+
+# ---------------------------------------------------------------- report jobs, webhooks, queue senders
+
+
+class ReportJobsPort(Protocol):
+    """Report job records (``treue.store.report_jobs.ReportJobs``)."""
+
+    def create(self, report: Record, idempotency: tuple[str, str], answer: Record,
+               expires_at: int) -> Replayed | None: ...
+
+    def get(self, program_id: str, report_id: str) -> Record | None: ...
+
+    def start(self, program_id: str, report_id: str, now: str) -> bool: ...
+
+    def checkpoint(self, program_id: str, report_id: str, step: int, fields: Record) -> bool: ...
+
+
+class ReportFilesPort(Protocol):
+    """A report job's state and result files (``treue.store.report_jobs.ReportFiles``)."""
+
+    def folder(self, program_id: str, report_id: str) -> str: ...
+
+    def get_json(self, key: str) -> Record: ...
+
+    def put_json(self, key: str, data: Record) -> None: ...
+
+    def put_result(self, key: str, body: bytes, content_type: str) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class ReportQueuePort(Protocol):
+    """The queue of report job steps (``treue.store.report_jobs.ReportQueue``)."""
+
+    def send(self, program_id: str, report_id: str, step: int) -> None: ...
+
+
+class WebhooksPort(Protocol):
+    """Webhook endpoints (``treue.store.webhooks.WebhookStore``)."""
+
+    def create(self, endpoint: Record) -> None: ...
+
+    def list(self, program_id: str) -> builtins.list[Record]: ...
+
+    def require(self, program_id: str, endpoint_id: str) -> Record: ...
+
+    def set_secrets(self, program_id: str, endpoint_id: str, sealed: builtins.list[Record], now: str) -> None: ...
+
+
+class SenderBindings(Protocol):
+    """Accrual queue senders bound to programs (``treue.store.queue_senders.QueueSenderStore``)."""
+
+    def get(self, principal_id: str, consistent: bool = ...) -> Record | None: ...
+
+    def list(self, program_id: str) -> builtins.list[Record]: ...
+
+    def put(self, binding: Record, new: bool) -> None: ...
+
+    def delete(self, program_id: str, principal_id: str, now: str) -> bool: ...
