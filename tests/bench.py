@@ -14,11 +14,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -784,6 +786,421 @@ def report_jobs_bench(sizes: tuple[int, ...] = tuple(int(n) for n in os.environ.
                   f"{invocations:>13}{report['progress']['pages']:>7}  {same}")
 
 
+# ---------------------------------------------------------------- cost of 1M accruals
+# AWS list prices for Europe (Frankfurt), eu-central-1, in USD, on-demand, without free tiers. Taken on
+# 2026-12-03 as last known from the pricing pages named on each line (this machine has no internet, and the
+# stored documentation has the pages' US East rates only): check them against the pages before quoting a total.
+API_GATEWAY_REST_PER_MILLION = 3.70  # aws.amazon.com/api-gateway/pricing: REST API calls, first 333 million
+LAMBDA_REQUESTS_PER_MILLION = 0.20  # aws.amazon.com/lambda/pricing: requests
+LAMBDA_GB_SECOND = 0.0000166667  # aws.amazon.com/lambda/pricing: duration, x86, first 6 billion GB-seconds
+SQS_REQUESTS_PER_MILLION = 0.40  # aws.amazon.com/sqs/pricing: standard queue requests (each 64 KB chunk one)
+DYNAMODB_WRU_PER_MILLION = 0.7625  # aws.amazon.com/dynamodb/pricing/on-demand: write request units
+DYNAMODB_RRU_PER_MILLION = 0.1525  # aws.amazon.com/dynamodb/pricing/on-demand: read request units
+CLOUDWATCH_LOGS_PER_GB = 0.63  # aws.amazon.com/cloudwatch/pricing: Logs, standard data ingested
+XRAY_TRACES_PER_MILLION = 5.00  # aws.amazon.com/xray/pricing: traces recorded
+DATA_OUT_PER_GB = 0.09  # aws.amazon.com/ec2/pricing/on-demand: data transfer out to the internet, first 10 TB
+LOG_EVENT_OVERHEAD = 26  # bytes CloudWatch Logs counts per log event besides its message
+# X-Ray's default sampling rule, which the stack keeps: the first request each second, then 5% of the rest
+XRAY_RESERVOIR_PER_SECOND, XRAY_FIXED_RATE = 1, 0.05
+MONTH_SECONDS = 30 * 24 * 3600
+# Not measured: API Gateway's execution log at INFO (the stack's logging_level) for one request through the
+# authorizer and a Lambda proxy integration, without data trace: about 20 lines of about 100 bytes
+API_EXECUTION_LOG_BYTES = 2000
+
+
+def item_size(item: dict) -> int:
+    """An item's size as DynamoDB bills it: each attribute's name in UTF-8 bytes plus its value's size."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict) -> int:
+    (kind, v), = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":  # about one byte per two significant digits, plus one
+        digits = v.lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(v)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size({kind[0]: x}) for x in v)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_size(x) + 1 for k, x in v.items())
+    if kind == "L":
+        return 3 + sum(_value_size(x) + 1 for x in v)
+    raise ValueError(f"no size for attribute type {kind}")
+
+
+def read_units(size: int, consistent: bool = False, transactional: bool = False) -> float:
+    """Read request units of reading ``size`` bytes at once (an item, or a query's page): one per 4 KB,
+    started; half for an eventually consistent read, two for a transactional one."""
+    units = max(1, -(-size // 4096))
+    return units * 2 if transactional else units if consistent else units / 2
+
+
+def write_units(size: int, transactional: bool = False) -> int:
+    """Write request units of writing one item of ``size`` bytes (the larger of before and after): one per
+    KB, started; two for a write in a transaction (a condition check in one counts as a write)."""
+    return max(1, -(-size // 1024)) * (2 if transactional else 1)
+
+
+class UnitCounter:
+    """Counts the read and write request units of the calls a DynamoDB client makes: the items' sizes are
+    read before and after each write through a second client, the index's writes (it projects every
+    attribute) counted for each written item that carries (or carried) the index's keys."""
+
+    WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+
+    def __init__(self, client, raw, table: str) -> None:
+        from treue.store import schema
+
+        self.raw, self.table, self.schema = raw, table, schema
+        self.rru = self.wru = 0.0
+        self.enabled = True
+        self.calls: list[str] = []
+        self.writes: list[tuple[str, str, int, float]] = []  # (operation, item's sort key, bytes, units)
+        self._before: list[tuple[dict, list[tuple[dict, dict | None, bool]]]] = []
+        client.meta.events.register("before-parameter-build.dynamodb.*", self._on_before)
+        client.meta.events.register("after-call.dynamodb.*", self._on_after)
+
+    def reset(self) -> None:
+        self.rru = self.wru = 0.0
+        self.calls.clear()
+        self.writes.clear()
+
+    def _key(self, item: dict) -> dict:
+        return {k: item[k] for k in self.schema.TABLE_KEYS}
+
+    def _item(self, key: dict) -> dict | None:
+        return self.raw.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+
+    def _writes(self, model_name: str, params: dict) -> list[tuple[dict, bool]]:
+        if model_name in self.WRITES:
+            return [(params["Key"] if "Key" in params else self._key(params["Item"]), False)]
+        if model_name == "TransactWriteItems":
+            out = []
+            for op in params["TransactItems"]:
+                (_, body), = op.items()
+                out.append((body["Key"] if "Key" in body else self._key(body["Item"]), True))
+            return out
+        if model_name == "BatchWriteItem":
+            return [(r["PutRequest"]["Item"] if "PutRequest" in r else r["DeleteRequest"]["Key"], False)
+                    for requests in params["RequestItems"].values() for r in requests]
+        return []
+
+    def _on_before(self, model, params, **_) -> None:
+        if not self.enabled:
+            return
+        self.calls.append(model.name)
+        self._before.append((params, [(self._key(key), self._item(self._key(key)), tx)
+                                      for key, tx in self._writes(model.name, params)]))
+
+    def _on_after(self, model, parsed, **_) -> None:
+        if not self.enabled:
+            return
+        params, before = self._before.pop()
+        if "Error" in parsed:
+            return
+        name = model.name
+        if name == "GetItem":
+            self.rru += read_units(item_size(parsed.get("Item", {})), params.get("ConsistentRead", False))
+        elif name in ("Query", "Scan"):
+            self.rru += read_units(sum(item_size(i) for i in parsed.get("Items", [])),
+                                   params.get("ConsistentRead", False))
+        elif name == "BatchGetItem":
+            for table, items in parsed.get("Responses", {}).items():
+                consistent = params["RequestItems"][table].get("ConsistentRead", False)
+                self.rru += sum(read_units(item_size(i), consistent) for i in items)
+        elif name == "TransactGetItems":
+            self.rru += sum(read_units(item_size(r.get("Item", {})), transactional=True)
+                            for r in parsed.get("Responses", []))
+        for key, old, transactional in before:
+            new = self._item(key)
+            size = max(item_size(old or {}), item_size(new or {}))
+            units = write_units(size, transactional)
+            indexed = [i for i in (old, new) if i and self.schema.GSI_PK in i]
+            if indexed:  # the index's copy: one write, or a delete and a put when its key moved
+                moved = len(indexed) == 2 and (old[self.schema.GSI_PK], old.get(self.schema.GSI_SK)) != (
+                    new[self.schema.GSI_PK], new.get(self.schema.GSI_SK))
+                units += sum(write_units(item_size(i)) for i in indexed) if moved else write_units(
+                    item_size(indexed[-1]))
+            self.wru += units
+            self.writes.append((name, key[self.schema.SK]["S"].split("#")[0], size, units))
+
+
+def lambda_usd(invocations: float, billed_ms: float, memory_mb: int) -> float:
+    """Per 1M accruals: ``invocations`` per accrual, each billed ``billed_ms`` at ``memory_mb``."""
+    gb_seconds = invocations * 1e6 * billed_ms / 1000 * memory_mb / 1024
+    return invocations * LAMBDA_REQUESTS_PER_MILLION + gb_seconds * LAMBDA_GB_SECOND
+
+
+def dynamodb_usd(wru: float, rru: float) -> float:
+    return wru * DYNAMODB_WRU_PER_MILLION + rru * DYNAMODB_RRU_PER_MILLION
+
+
+def logs_usd(lines: float, message_bytes: float) -> float:
+    """Per 1M accruals: ``lines`` log events of ``message_bytes`` in all, per accrual."""
+    return (message_bytes + lines * LOG_EVENT_OVERHEAD) * 1e6 / 1e9 * CLOUDWATCH_LOGS_PER_GB
+
+
+def sampled_fraction(per_second: float) -> float:
+    """The share of requests X-Ray's default rule traces when they arrive at random at ``per_second``: in
+    each second the first (if any) and 5% of the others."""
+    if per_second <= 0:
+        return 1.0
+    any_arrival = 1 - math.exp(-per_second)
+    return (any_arrival + XRAY_FIXED_RATE * (per_second - any_arrival)) / per_second
+
+
+def xray_usd(traces: float, fraction: float) -> float:
+    return traces * fraction * XRAY_TRACES_PER_MILLION
+
+
+def sqs_usd(requests: float) -> float:
+    return requests * SQS_REQUESTS_PER_MILLION
+
+
+@dataclass
+class PathUsage:
+    """What one accrual uses on one path (per accrual: a batch's share where a batch serves several)."""
+
+    name: str
+    gateway_requests: float = 0  # API Gateway REST requests
+    functions: list[tuple[str, float, float, int]] = field(default_factory=list)  # (name, invocations, ms, MB)
+    sqs_requests: float = 0
+    wru: float = 0
+    rru: float = 0
+    log_lines: float = 0
+    log_bytes: float = 0
+    traces: float = 0  # X-Ray traces started (before sampling)
+    sampled: float = 1.0  # the share of them recorded
+    bytes_out: float = 0  # answered to the internet
+
+
+def cost_lines(usage: PathUsage) -> list[tuple[str, str, float]]:
+    """(component, what one accrual uses, USD per 1M accruals) for each component of the path, and the total."""
+    lines = []
+    if usage.gateway_requests:
+        lines.append(("API Gateway REST", f"{usage.gateway_requests:g} request",
+                      usage.gateway_requests * API_GATEWAY_REST_PER_MILLION))
+    for name, invocations, ms, memory in usage.functions:
+        billed = billed_ms(ms)
+        lines.append((f"Lambda {name} ({memory} MB)", f"{invocations:g} × {billed} ms",
+                      lambda_usd(invocations, billed, memory)))
+    if usage.sqs_requests:
+        lines.append(("SQS", f"{usage.sqs_requests:g} requests", sqs_usd(usage.sqs_requests)))
+    lines.append(("DynamoDB on-demand", f"{usage.wru:g} WRU, {usage.rru:g} RRU", dynamodb_usd(usage.wru, usage.rru)))
+    lines.append(("CloudWatch Logs ingestion", f"{usage.log_lines:g} lines, {usage.log_bytes:,.0f} B",
+                  logs_usd(usage.log_lines, usage.log_bytes)))
+    if usage.traces:
+        lines.append(("X-Ray traces", f"{usage.traces:g} × {usage.sampled:.0%} sampled",
+                      xray_usd(usage.traces, usage.sampled)))
+    if usage.bytes_out:
+        lines.append(("Data transfer out", f"{usage.bytes_out:,.0f} B", usage.bytes_out * 1e6 / 1e9 * DATA_OUT_PER_GB))
+    lines.append(("total", "", sum(usd for _, _, usd in lines)))
+    return lines
+
+
+def billed_ms(ms: float) -> int:
+    """Lambda bills each invocation's duration rounded up to the millisecond."""
+    return max(1, math.ceil(ms))
+
+
+def platform_log(memory: int) -> tuple[int, int]:
+    """(lines, bytes) Lambda writes itself per invocation: START, END and REPORT (with the X-Ray line)."""
+    rid = "8f507cfc-4e5a-4b1c-9a6e-2f1d3c4b5a69"
+    lines = [f"START RequestId: {rid} Version: $LATEST", f"END RequestId: {rid}",
+             f"REPORT RequestId: {rid}\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: {memory} MB\t"
+             "Max Memory Used: 98 MB\t\nXRAY TraceId: 1-6756d2a0-2b0c4e5f6a7b8c9d0e1f2a3b\t"
+             "SegmentId: 4a5b6c7d8e9f0a1b\tSampled: true\t"]
+    return len(lines), sum(len(line) for line in lines)
+
+
+def access_log_line() -> int:
+    """Bytes of one line of the API's access log (the stack's format: JSON with the standard fields)."""
+    import json
+
+    return len(json.dumps({"requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef", "ip": "203.0.113.10", "user": "-",
+                           "requestTime": "03/Dec/2026:10:00:00 +0000", "httpMethod": "POST",
+                           "resourcePath": "/v1/members/{member_id}/purchases", "status": "201",
+                           "protocol": "HTTP/1.1", "responseLength": "312"}))
+
+
+class Captured:
+    """What a call writes to stdout and stderr (as Lambda ships it to CloudWatch Logs), at the descriptors."""
+
+    def __enter__(self):
+        import tempfile
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.file = tempfile.TemporaryFile()
+        self.saved = [os.dup(1), os.dup(2)]
+        os.dup2(self.file.fileno(), 1)
+        os.dup2(self.file.fileno(), 2)
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.ms = (time.perf_counter() - self.t0) * 1000
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, saved in zip((1, 2), self.saved, strict=True):
+            os.dup2(saved, fd)
+            os.close(saved)
+        self.file.seek(0)
+        text = self.file.read()
+        self.file.close()
+        self.lines = len(text.splitlines())
+        self.bytes = len(text) - self.lines  # without the newlines
+        return False
+
+
+def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> None:
+    """Cost of 1M accruals, through the API and through the queue, from warm durations and the request units
+    counted on moto (in-process), at the list prices above."""
+    import json
+
+    sys.path.insert(0, str(ROOT / "functions"))
+    sys.path.insert(0, str(ROOT))
+    os.environ.update({k: v for k, v in ENV.items() if k.startswith("AWS_")})
+    os.environ.update({"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "Treue",
+                       "POWERTOOLS_SERVICE_NAME": "accrual"})
+    import boto3
+    from moto import mock_aws
+
+    from infra.twin.serialize import serialize_moto_dynamodb
+    from tests.support import LambdaContext, api_event, create_table
+
+    serialize_moto_dynamodb()  # as the twin runs moto: a transaction costs what it touches, not a table copy
+    memory = {"authorizer": 256, "accrual": 512, "accrual_queue": 512}  # the stack's, if not synthesized
+    template = ROOT / "cdk.out" / "Treue.template.json"
+    if template.exists():
+        resources = json.loads(template.read_text())["Resources"]
+        for r in resources.values():
+            handler = r["Properties"].get("Handler", "") if r["Type"] == "AWS::Lambda::Function" else ""
+            if handler.startswith("treue.handlers.") and handler.split(".")[2] in memory:
+                memory[handler.split(".")[2]] = r["Properties"].get("MemorySize", 128)
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="eu-central-1")
+        os.environ["TABLE_NAME"] = table = create_table(ddb, "bench-cost")
+        dlq = boto3.client("sqs", region_name="eu-central-1").create_queue(QueueName="bench-dlq")["QueueUrl"]
+        os.environ["ACCRUAL_DLQ_URL"] = dlq
+        from treue import runtime
+        from treue.core import keys
+        from treue.handlers import accrual, accrual_queue, authorizer
+        from treue.logic import members, provisioning, queue_senders
+        from treue.logic.models import Enrollment
+        from treue.store import table as tables
+
+        runtime.reset()
+        created = provisioning.create_program(runtime.store(), "Bench", "EUR", runtime.now())
+        pid, key = created["program_id"], created["api_keys"]["partner"]
+        auth = {"program_id": pid, "key_id": keys.parse(key)[0], "scope": "partner"}
+        mid = members.enroll(runtime.store(), pid, Enrollment(email="ada@example.com"), runtime.now())[0]["id"]
+        queue_senders.register(runtime.queue_senders(), pid, "AROA3XFRBF535PLBIFPI4",
+                               queue_senders.SenderRegistration(description="bench"), "bench", runtime.now())
+        counter = UnitCounter(tables.client(), ddb, table)
+        gate = api_event("authorizer/request.json", headers={"Authorization": f"Bearer {key}"})
+        gate["methodArn"] = "arn:aws:execute-api:eu-central-1:123456789012:abc123/prod/POST/v1/members/x/purchases"
+
+        def purchase(txn: str) -> dict:
+            return api_event("accrual/post_purchase.json", auth=auth, path=f"/v1/members/{mid}/purchases",
+                             path_parameters={"member_id": mid}, headers={"Idempotency-Key": txn},
+                             body={"transaction_id": txn, "amount": {"value": 4999, "currency": "EUR"},
+                                   "occurred_at": "2026-11-20T09:58:00Z"})
+
+        record = json.loads((ROOT / "events" / "accrual_queue" / "batch.json").read_text())["Records"][0]
+
+        def batch(prefix: str, size: int) -> dict:
+            records = []
+            for n in range(size):
+                body = json.loads(record["body"])
+                body["purchase"]["transaction_id"] = f"{prefix}-{n}"
+                records.append({**record, "messageId": f"{prefix}-{n}", "body": json.dumps(body)})
+            return {"Records": records}
+
+        def measure(call, n: int) -> tuple[Captured, float, float]:
+            """A call's duration and log output (timed alone), then the request units of the same call for
+            another purchase (counting reads the written items before and after each write)."""
+            counter.enabled = False
+            with Captured() as out:
+                call(f"t{n}")
+            counter.enabled = True
+            counter.reset()
+            call(f"c{n}")
+            return out, counter.wru, counter.rru
+
+        def run(handler, event: dict) -> None:
+            answer = handler(event, context)
+            assert "principalId" in answer or not answer.get("batchItemFailures"), answer
+            assert answer.get("statusCode", 200) == 200, answer
+            assert '"replayed":true' not in answer.get("body", ""), answer  # each purchase accrues anew
+
+        # warm each function (and moto), then measure
+        authorizer.handler(gate, LambdaContext())
+        accrual.handler(purchase("warm-0"), LambdaContext())
+        assert not accrual_queue.handler(batch("queue-warm", 2), LambdaContext())["batchItemFailures"]
+        gates, accruals, batches, singles = [], [], [], []
+        context = LambdaContext()
+        for n in range(runs):
+            gates.append(measure(lambda _: run(authorizer.handler, gate), n))
+            accruals.append(measure(lambda tag: run(accrual.handler, purchase(f"api-{tag}")), n))
+            batches.append(measure(lambda tag: run(accrual_queue.handler, batch(f"q-{tag}", 10)), n))
+            singles.append(measure(lambda tag: run(accrual_queue.handler, batch(f"s-{tag}", 1)), n))
+        counter.reset()
+        accrual.handler(purchase("detail"), context)
+        detail = counter.writes[:]
+        last = accrual.handler(purchase("api-0"), LambdaContext())  # a replay answers the same bytes
+
+    def med(samples, pick):
+        return statistics.median(pick(s) for s in samples)
+
+    rate = 1e6 / MONTH_SECONDS  # 1M accruals a month, at random times
+    auth_lines, auth_bytes = platform_log(memory["authorizer"])
+    acc_lines, acc_bytes = platform_log(memory["accrual"])
+    api = PathUsage(
+        "POST /v1/members/{member_id}/purchases", gateway_requests=1,
+        functions=[("authorizer", 1, med(gates, lambda s: s[0].ms), memory["authorizer"]),
+                   ("accrual", 1, med(accruals, lambda s: s[0].ms), memory["accrual"])],
+        wru=med(gates, lambda s: s[1]) + med(accruals, lambda s: s[1]),
+        rru=med(gates, lambda s: s[2]) + med(accruals, lambda s: s[2]),
+        log_lines=auth_lines + acc_lines + 1 + API_EXECUTION_LOG_BYTES // 100
+        + med(gates, lambda s: s[0].lines) + med(accruals, lambda s: s[0].lines),
+        log_bytes=auth_bytes + acc_bytes + access_log_line() + API_EXECUTION_LOG_BYTES
+        + med(gates, lambda s: s[0].bytes) + med(accruals, lambda s: s[0].bytes),
+        traces=1, sampled=sampled_fraction(rate),
+        bytes_out=len(last["body"]) + 250 + sum(len(k) + len(v) + 4 for k, values in last.get(
+            "multiValueHeaders", {}).items() for v in values),
+    )
+    q_lines, q_bytes = platform_log(memory["accrual_queue"])
+
+    def queue(samples, size: int) -> PathUsage:
+        share = 1 / size  # one invocation, one receive and one delete per batch
+        return PathUsage(
+            f"accrual queue, batches of {size}", sqs_requests=1 + 2 * share,
+            functions=[("accrual queue", share, med(samples, lambda s: s[0].ms), memory["accrual_queue"])],
+            wru=med(samples, lambda s: s[1]) / size, rru=med(samples, lambda s: s[2]) / size,
+            log_lines=(q_lines + med(samples, lambda s: s[0].lines)) / size,
+            log_bytes=(q_bytes + med(samples, lambda s: s[0].bytes)) / size,
+            traces=share, sampled=sampled_fraction(rate * share))
+
+    print(f"Cost of 1M accruals at list prices (eu-central-1, USD; median of {runs} warm calls on moto in-process)")
+    for usage in (api, queue(batches, 10), queue(singles, 1)):
+        print(f"  {usage.name}")
+        for component, used, usd in cost_lines(usage):
+            print(f"    {component:<30}{used:<34}{usd:>8.2f}")
+    print("  An accrual's writes (operation: item by sort key, bytes → WRU with the index's copy): " + ", ".join(
+        f"{op}: {kind} {size} B → {units:g}" for op, kind, size, units in detail))
+    print(f"  Assumed: authorizer results not cached (the stack's TTL is 0: every request runs it); 1M accruals "
+          f"spread over 30 days ({rate:.2f}/s), so X-Ray's default rule samples {sampled_fraction(rate):.0%} of "
+          f"them; API Gateway's execution log {API_EXECUTION_LOG_BYTES} B per request (not measured); "
+          "one SendMessage per queued purchase; no free tier.")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["reports"]:  # python -m tests.bench reports: only the report job figures
         report_jobs_bench()
@@ -797,6 +1214,9 @@ if __name__ == "__main__":
         print()
         asset_sizes()
         raise SystemExit(0)
+    if sys.argv[1:] == ["cost"]:  # python -m tests.bench cost: only the cost of 1M accruals
+        accrual_cost()
+        raise SystemExit(0)
     if sys.argv[1:] == ["sealer"]:  # python -m tests.bench sealer: only the sealer figures
         sealer_throughput()
         raise SystemExit(0)
@@ -809,6 +1229,8 @@ if __name__ == "__main__":
     asset_sizes()
     print()
     round_trips()
+    print()
+    accrual_cost()
     print()
     finance_scaling()
     print()
