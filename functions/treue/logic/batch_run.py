@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from treue.core.statuses import BatchStatus, ItemType, LineStatus, OrderStatus
 from treue.errors import ItemNotFound, LineFailed, MemberNotFound, NotOrderable, RunEnded, StaleCondition
 from treue.logic import batches, members, payout, rewards
 from treue.logic.models import RewardRequest
@@ -54,7 +55,7 @@ def begin(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
     started = deps.batches.begin_run(pid, bid, run, now)
     if not started:  # a re-driven first step, or a run that was ended meanwhile: no lines are issued then
         batch = deps.batches.require(pid, bid)
-        if batch["status"] != "running" or int(batch.get("runs", 0)) != run:
+        if batch["status"] != BatchStatus.RUNNING or int(batch.get("runs", 0)) != run:
             raise RunEnded(f"batch {bid}: run {run} has ended ({batch['status']}); it does not begin again")
     return {"run": event["run"], "started": started}
 
@@ -65,23 +66,23 @@ def issue_line(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
     line = deps.batches.line(pid, bid, n)
     if line is None:
         raise LineFailed(f"batch {bid} has no line {n}")
-    if line["status"] in ("issued", "rejected"):
+    if line["status"] in (LineStatus.ISSUED, LineStatus.REJECTED):
         return {"line": n, "status": line["status"]}
     order = None
-    if line["status"] == "failed":
+    if line["status"] == LineStatus.FAILED:
         if run <= line.get("run", 0):  # this run already failed it: a re-drive
             raise LineFailed(line.get("failure_reason") or "failed")
-        line, order = _start(deps, line, line["attempt"] + 1, run, now, source="failed")
-    elif line["status"] == "pending":
-        line, order = _start(deps, line, line["attempt"], run, now, source="pending")
-    if line["status"] != "processing":
+        line, order = _start(deps, line, line["attempt"] + 1, run, now, source=LineStatus.FAILED)
+    elif line["status"] == LineStatus.PENDING:
+        line, order = _start(deps, line, line["attempt"], run, now, source=LineStatus.PENDING)
+    if line["status"] != LineStatus.PROCESSING:
         return _settled(line)
     order = order or deps.orders.require(pid, line["reward_id"])
     step = {"program_id": pid, "order_id": order["id"], "type": order["type"]}
     try:
-        if order["status"] == "PENDING":
+        if order["status"] == OrderStatus.PENDING:
             payout.verify_hold(deps.orders, step, now)
-        if order["type"] == "voucher":
+        if order["type"] == ItemType.VOUCHER:
             payout.issue_voucher(deps.orders, deps.vault, step, now)
         else:
             payout.issue_gift_card(deps.orders, deps.vault, deps.provider, deps.budgets, step, now)
@@ -92,16 +93,16 @@ def issue_line(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
             raise
         return _fail(deps, line, {"Error": type(err).__name__, "Cause": json.dumps({"errorMessage": str(err)})}, now)
     try:
-        _move(deps, line, "processing", "issued", line["attempt"], now, {"issued_at": now})
+        _move(deps, line, LineStatus.PROCESSING, LineStatus.ISSUED, line["attempt"], now, {"issued_at": now})
     except StaleCondition:  # another try of this line got there first
         return _settled(_line(deps, pid, bid, n))
-    return {"line": n, "status": "issued", "reward_id": line["reward_id"]}
+    return {"line": n, "status": LineStatus.ISSUED, "reward_id": line["reward_id"]}
 
 
 def fail_line(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
     """The line's retries are used up (``event["error"]`` says why): fail it and return its money."""
     line = deps.batches.line(event["program_id"], event["batch_id"], int(event["line"]))
-    if line is None or line["status"] in ("issued", "failed", "rejected"):
+    if line is None or line["status"] in (LineStatus.ISSUED, LineStatus.FAILED, LineStatus.REJECTED):
         return {"line": event["line"], "status": None if line is None else line["status"]}
     return _fail(deps, line, event.get("error") or {}, now)
 
@@ -136,23 +137,23 @@ def _start(deps: Deps, line: dict[str, Any], attempt: int, run: int, now: str, s
     except (ItemNotFound, NotOrderable, MemberNotFound) as err:  # the catalog or the member changed since
         reason = "member_not_found" if isinstance(err, MemberNotFound) else "not_orderable"
         try:
-            _move(deps, line, source, "failed", attempt, now, {"failure_reason": reason, "run": run,
+            _move(deps, line, source, LineStatus.FAILED, attempt, now, {"failure_reason": reason, "run": run,
                                                                 "failure_detail": err.detail[:300]})
         except StaleCondition:
             pass  # another try of this line settled it
         raise LineFailed(f"{reason}: {err.detail}") from err
     order.update({"id": rid, "batch_id": bid, "batch_line": line["line"], "attempt": attempt,
-                  "client_reference": f"{bid}:{line['reference']}", "status": "PROCESSING"})
-    order["history"].append({"status": "PROCESSING", "at": now, "reason": "reward: paid from the budget"})
+                  "client_reference": f"{bid}:{line['reference']}", "status": OrderStatus.PROCESSING})
+    order["history"].append({"status": OrderStatus.PROCESSING, "at": now, "reason": "reward: paid from the budget"})
     fields = {"reward_id": rid, "run": run, "failure_reason": None}
-    moved = deps.batches.line_move(pid, bid, line["line"], source, "processing", attempt, now, fields)
+    moved = deps.batches.line_move(pid, bid, line["line"], source, LineStatus.PROCESSING, attempt, now, fields)
     try:
         created = deps.orders.create_batch_reward(order, moved)
     except StaleCondition:  # another try of this line moved it first
         created = False
     if not created:
         return _line(deps, pid, bid, line["line"]), None
-    line = {**line, **fields, "status": "processing", "attempt": attempt, "updated_at": now}
+    line = {**line, **fields, "status": LineStatus.PROCESSING, "attempt": attempt, "updated_at": now}
     line.pop("failure_reason", None)
     return line, order
 
@@ -166,7 +167,7 @@ def _line(deps: Deps, program_id: str, batch_id: str, n: int) -> dict[str, Any]:
 
 
 def _settled(line: dict[str, Any]) -> dict[str, Any]:
-    if line["status"] == "failed":
+    if line["status"] == LineStatus.FAILED:
         raise LineFailed(line.get("failure_reason") or "failed")
     return {"line": line["line"], "status": line["status"], "reward_id": line.get("reward_id")}
 
@@ -187,7 +188,7 @@ def _fail(deps: Deps, line: dict[str, Any], error: dict[str, Any], now: str) -> 
         reason = out.get("reason") or reason
     source = line["status"]
     try:
-        _move(deps, line, source, "failed", line["attempt"], now, {"failure_reason": reason})
+        _move(deps, line, source, LineStatus.FAILED, line["attempt"], now, {"failure_reason": reason})
     except StaleCondition:
         pass  # another try of this line settled it
     raise LineFailed(reason)
@@ -197,10 +198,10 @@ def _delivered_after_all(deps: Deps, line: dict[str, Any], step: dict[str, Any],
     """The line's reward was delivered: complete it (if its capture had not run) and issue the line."""
     payout.capture(deps.orders, step, now)
     try:
-        _move(deps, line, line["status"], "issued", line["attempt"], now, {"issued_at": now})
+        _move(deps, line, line["status"], LineStatus.ISSUED, line["attempt"], now, {"issued_at": now})
     except StaleCondition:  # another try of this line got there first
         return _settled(_line(deps, line["program_id"], line["batch_id"], line["line"]))
-    return {"line": line["line"], "status": "issued", "reward_id": line["reward_id"]}
+    return {"line": line["line"], "status": LineStatus.ISSUED, "reward_id": line["reward_id"]}
 
 
 def _move(deps: Deps, line: dict[str, Any], source: str, to: str, attempt: int, now: str,

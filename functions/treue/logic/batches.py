@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from treue.core import ids
 from treue.core.ledger import request_fingerprint
 from treue.core.programs import Program
+from treue.core.statuses import BATCH_FINISHED, BATCH_UNFINISHED, BatchStatus, EventType, LineStatus
 from treue.errors import (
     BatchInvalid,
     BatchNotFound,
@@ -48,7 +49,6 @@ from treue.errors import (
 from treue.logic import budget, rewards
 from treue.logic.models import RewardRequest
 from treue.logic.payout import error_detail
-from treue.store.batches import LINE_STATUSES
 from treue.store.events import event_put
 from treue.store.workflow import CLOSED, STARTED
 
@@ -68,8 +68,8 @@ T = TypeVar("T")
 
 MAX_INLINE_LINES = 10_000
 MAX_UPLOAD_LINES = 50_000
-RUNNING = ("queued", "running")
-FINISHED = ("completed", "completed_with_failures", "halted")
+RUNNING = BATCH_UNFINISHED
+FINISHED = BATCH_FINISHED
 DEFAULT_TOLERATED_FAILURE_PERCENTAGE = 10
 MAX_CURRENCIES = 10  # one DynamoDB transaction creates the batch and holds its cost in every currency
 
@@ -222,15 +222,15 @@ def shortfalls(need: dict[str, int], available: dict[str, int]) -> list[dict[str
 
 
 def counts(shards: list[dict[str, Any]]) -> dict[str, int]:
-    return {s: sum(int(shard.get(s, 0)) for shard in shards) for s in (*LINE_STATUSES, "rejected")}
+    return {s: sum(int(shard.get(s, 0)) for shard in shards) for s in LineStatus}
 
 
 def status_after_run(counted: dict[str, int]) -> str:
     """What a batch is once a run has ended: lines left unfinished (the run stopped at the tolerated
     failure threshold, or was stopped) make it ``halted``; a retry picks them up."""
-    if counted["pending"] or counted["processing"]:
-        return "halted"
-    return "completed_with_failures" if counted["failed"] else "completed"
+    if counted[LineStatus.PENDING] or counted[LineStatus.PROCESSING]:
+        return BatchStatus.HALTED
+    return BatchStatus.COMPLETED_WITH_FAILURES if counted[LineStatus.FAILED] else BatchStatus.COMPLETED
 
 
 def view(batch: dict[str, Any], counted: dict[str, int]) -> dict[str, Any]:
@@ -320,13 +320,13 @@ def submit(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, bud
     _check_budget(budgets, program.id, need, "the batch", "; nothing was issued")
     batch_id = ids.new_id("bat")
     rejected = _rejected_lines(problems)
-    lines = [{"program_id": program.id, "batch_id": batch_id, **line, "status": "pending", "attempt": 1, "run": 0,
-              "updated_at": now} for line in accepted]
+    lines = [{"program_id": program.id, "batch_id": batch_id, **line, "status": LineStatus.PENDING, "attempt": 1,
+              "run": 0, "updated_at": now} for line in accepted]
     lines += [{"program_id": program.id, "batch_id": batch_id, "line": n, "reference": r["reference"],
-               "request": {}, "status": "rejected", "attempt": 0, "run": 0, "failure_reason": r["reason"],
+               "request": {}, "status": LineStatus.REJECTED, "attempt": 0, "run": 0, "failure_reason": r["reason"],
                "updated_at": now} for n, r in sorted(rejected.items())]
     batch = {
-        "id": batch_id, "program_id": program.id, "name": request.name, "status": "queued", "queued_run": 1,
+        "id": batch_id, "program_id": program.id, "name": request.name, "status": BatchStatus.QUEUED, "queued_run": 1,
         "runs": 0, "lines": len(raw_lines), "accepted": len(accepted), "rejected": len(rejected), "cost": need,
         "tolerated_failure_percentage": request.tolerated_failure_percentage, "partial": request.partial,
         "source": source, "actor": actor, "client_reference": idempotency_key, "created_at": now, "updated_at": now,
@@ -366,13 +366,13 @@ def _replayed(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, 
         raise IdempotencyConflict("this Idempotency-Key was already used for a different batch",
                                   idempotency_key=key)
     batch = store.require(program_id, replay.result["batch_id"])
-    if batch["status"] == "queued":  # the first answer may have been lost before the run started
+    if batch["status"] == BatchStatus.QUEUED:  # the first answer may have been lost before the run started
         start_run(starter, files, batch, batch["queued_run"])
     rejected = []
     if batch["rejected"]:
         rejected = [{"line": line["line"], "reference": line.get("reference"), "field": "",
                      "reason": line["failure_reason"]} for line in store.lines(program_id, batch["id"],
-                                                                               statuses=("rejected",))]
+                                                                               statuses=(LineStatus.REJECTED,))]
     return batch, rejected, True
 
 
@@ -425,9 +425,9 @@ def start_run(starter: BatchStarter, files: BatchFilesPort, batch: dict[str, Any
 
 def current_run(batch: dict[str, Any]) -> int | None:
     """The run a queued or running batch is on; None when it is on none (its last run ended)."""
-    if batch["status"] == "queued":
+    if batch["status"] == BatchStatus.QUEUED:
         return int(batch["queued_run"])
-    if batch["status"] == "running":
+    if batch["status"] == BatchStatus.RUNNING:
         return int(batch["runs"])
     return None
 
@@ -442,7 +442,7 @@ def end_run(store: BatchesPort, budgets: BudgetPort, program_id: str, batch_id: 
     counted = counts(store.counters(program_id, batch_id))
     status = status_after_run(counted)
     reason = None
-    if status == "halted":
+    if status == BatchStatus.HALTED:
         reason = (f"{error.get('Error')}: {error_detail(error) or error.get('Cause', '')}".strip(": ")
                   if error else "the run ended with lines unfinished")
     batch = store.require(program_id, batch_id)
@@ -455,7 +455,7 @@ def end_run(store: BatchesPort, budgets: BudgetPort, program_id: str, batch_id: 
         release = budget.release_plan(budgets, program_id, batch_id, run, currencies, now)
         try:
             store.transact([store.finish_run_items(program_id, batch_id, run, status, now, reason),
-                            event_put(store.table, program_id, "batch.completed", data, now, event_id),
+                            event_put(store.table, program_id, EventType.BATCH_COMPLETED, data, now, event_id),
                             store.unwatch_item(program_id, batch_id), *release])
         except StaleCondition as err:
             if err.index >= 3:  # a line still running drew from the hold meanwhile: read it again
@@ -474,11 +474,11 @@ def retry(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, budg
     run = current_run(batch)
     if run is not None:
         name = run_execution_name(batch_id, run)
-        if batch["status"] == "queued" and start_run(starter, files, batch, run) == STARTED:
+        if batch["status"] == BatchStatus.QUEUED and start_run(starter, files, batch, run) == STARTED:
             return batch, -1  # a retry whose run had not begun: started now
         ended = starter.status(name)
         if ended not in CLOSED:
-            if batch["status"] == "queued":  # its execution runs and is about to begin the run
+            if batch["status"] == BatchStatus.QUEUED:  # its execution runs and is about to begin the run
                 return batch, -1
             raise BatchRunning(f"batch {batch_id} is {batch['status']}; retry once its run has finished",
                                status=batch["status"])
@@ -490,7 +490,8 @@ def retry(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, budg
     if batch["status"] not in FINISHED:
         raise BatchRunning(f"batch {batch_id} is {batch['status']}; retry once its run has finished",
                            status=batch["status"])
-    redo = list(store.lines(program_id, batch_id, statuses=("failed", "pending", "processing")))
+    redo = list(store.lines(program_id, batch_id,
+                            statuses=(LineStatus.FAILED, LineStatus.PENDING, LineStatus.PROCESSING)))
     if not redo:
         raise NothingToRetry(f"every line of batch {batch_id} is issued or rejected")
     # a line a halted run left processing may have paid already: held again all the same, and what

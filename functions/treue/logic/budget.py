@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
 from treue.core.money import MoneyAccount, Movement, MovementType
+from treue.core.statuses import EventType, ItemType
 from treue.errors import IdempotencyConflict, InsufficientFunds, OrderNotPayable, StaleCondition
 from treue.logic import catalog
 from treue.store.events import event_put
@@ -36,12 +37,12 @@ def cost_of(order: dict[str, Any]) -> tuple[int, int]:
     """(face value, fee) in minor units of the order's currency that the budget pays for the order."""
     item = catalog.parse_item(order["item"])
     quantity = order["quantity"]
-    fee = item.fee.of(order["face_value"]) * quantity if item.type == "gift_card" else 0
+    fee = item.fee.of(order["face_value"]) * quantity if isinstance(item, catalog.GiftCard) else 0
     return order["face_value"] * quantity, fee
 
 
 def draws_budget(order: dict[str, Any]) -> bool:
-    return order["type"] in ("gift_card", "charity")
+    return order["type"] in (ItemType.GIFT_CARD, ItemType.CHARITY)
 
 
 def fund(budgets: BudgetPort, program_id: str, currency: str, amount: int, reference: str, idempotency_key: str,
@@ -91,7 +92,7 @@ def hold_plan(budgets: BudgetPort, program_id: str, batch_id: str, run: int, amo
         if threshold and balance - move.amount < threshold and not flagged:
             flags.append(len(items))
             items += [budgets.raise_flag_item(program_id, move.currency, now), event_put(
-                budgets.table, program_id, "budget.low", {
+                budgets.table, program_id, EventType.BUDGET_LOW, {
                     "currency": move.currency, "balance": {"value": balance - move.amount, "currency": move.currency},
                     "threshold": {"value": threshold, "currency": move.currency}, "batch_id": batch_id}, now)]
     return items, len(moves), flags
@@ -150,7 +151,7 @@ def draw(budgets: BudgetPort, orders: OrdersPort, order: dict[str, Any], now: st
         funds["batch_id"] = batch_id
     low = None
     if threshold and balance - need < threshold and not low_flagged:
-        low = event_put(orders.table, pid, "budget.low", {
+        low = event_put(orders.table, pid, EventType.BUDGET_LOW, {
             "currency": cur, "balance": {"value": balance - need, "currency": cur},
             "threshold": {"value": threshold, "currency": cur}, "order_id": order["id"]}, now)
     for flag in ((low, None) if low else (None,)):

@@ -15,6 +15,7 @@ from typing import Any
 from treue.core import times
 from treue.core.money import MoneyAccount
 from treue.core.programs import Program
+from treue.core.statuses import ORDER_IN_FLIGHT, IssuanceStatus, ItemType, OrderStatus
 from treue.errors import MalformedRequest
 from treue.logic import budget
 
@@ -34,7 +35,7 @@ KPI_COLUMNS = ("metric", "value", "unit")
 POINT_ACCOUNTS = ("member:available", "member:held", "program:issued", "program:adjustments", "program:redeemed",
                   "program:expired")
 MONEY_ACCOUNTS = tuple(str(a) for a in MoneyAccount)
-IN_FLIGHT = ("PENDING", "PROCESSING", "ISSUED")
+IN_FLIGHT = ORDER_IN_FLIGHT
 
 
 # ---------------------------------------------------------------- time bounds
@@ -185,11 +186,12 @@ def order_summary(order: dict[str, Any]) -> dict[str, Any]:
 
 
 def needs_provider(summary: dict[str, Any]) -> bool:
-    return summary["type"] == "gift_card" and summary["status"] not in ("PENDING", "PROCESSING")
+    return (summary["type"] == ItemType.GIFT_CARD
+            and summary["status"] not in (OrderStatus.PENDING, OrderStatus.PROCESSING))
 
 
 def needs_receipt(summary: dict[str, Any]) -> bool:
-    return summary["type"] == "charity" and summary["status"] in ("ISSUED", "COMPLETED")
+    return summary["type"] == ItemType.CHARITY and summary["status"] in (OrderStatus.ISSUED, OrderStatus.COMPLETED)
 
 
 class Reconciliation:
@@ -258,9 +260,9 @@ class Reconciliation:
         got = self.points.get(oid, {})
         if got.get("hold", 0) != p:
             self._differ("points_hold", oid, "points", p, got.get("hold", 0), "the order's hold posting")
-        want = {"capture": p if status in ("COMPLETED", "CANCELED") else 0,
-                "release": p if status == "FAILED" else 0,
-                "refund": p if status == "CANCELED" else 0}
+        want = {"capture": p if status in (OrderStatus.COMPLETED, OrderStatus.CANCELED) else 0,
+                "release": p if status == OrderStatus.FAILED else 0,
+                "refund": p if status == OrderStatus.CANCELED else 0}
         for kind, expected in want.items():
             if status in IN_FLIGHT and kind == "capture":
                 continue
@@ -270,9 +272,10 @@ class Reconciliation:
             face, fee = order["face"], order["fee"]
             paid = self.money.get(oid, {})
             net_face, net_fee = paid.get("payouts:face", 0), paid.get("payouts:fees", 0)
-            if status in ("ISSUED", "COMPLETED") or (status == "CANCELED" and order["type"] == "charity"):
+            if status in (OrderStatus.ISSUED, OrderStatus.COMPLETED) or (
+                    status == OrderStatus.CANCELED and order["type"] == ItemType.CHARITY):
                 expected_face, expected_fee = face, fee
-            elif status == "PROCESSING" and (net_face or net_fee):
+            elif status == OrderStatus.PROCESSING and (net_face or net_fee):
                 expected_face, expected_fee = face, fee
             else:
                 expected_face = expected_fee = 0
@@ -282,13 +285,13 @@ class Reconciliation:
                 self._differ("budget_fee", oid, order["currency"], expected_fee, net_fee, f"{status} order")
         if needs_provider(order):
             seen = getattr(provider_record, "status", None)
-            if status in ("ISSUED", "COMPLETED"):
+            if status in (OrderStatus.ISSUED, OrderStatus.COMPLETED):
                 reference = order["reference"]
-                if seen != "ISSUED" or getattr(provider_record, "reference", None) != reference:
+                if seen != IssuanceStatus.ISSUED or getattr(provider_record, "reference", None) != reference:
                     self._differ("provider", oid, order["currency"], f"ISSUED {reference}",
                                  f"{seen} {getattr(provider_record, 'reference', None)}",
                                  "the provider's record of the cards")
-            elif seen not in (None, "CANCELED"):
+            elif seen not in (None, IssuanceStatus.CANCELED):
                 self._differ("provider", oid, order["currency"], "none or CANCELED", seen,
                              f"a {status} order must leave no live card at the provider")
         if needs_receipt(order):

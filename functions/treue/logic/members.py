@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from treue.core import ids
 from treue.core.ledger import request_fingerprint
+from treue.core.statuses import MemberStatus
 from treue.errors import IdempotencyConflict, MemberNotFound
 from treue.logic.models import Enrollment
 
@@ -25,7 +26,7 @@ def enroll(store: LedgerPort, program_id: str, request: Enrollment, now: str, id
     member = {
         "id": ids.new_id("mbr"),
         "program_id": program_id,
-        "status": "active",
+        "status": MemberStatus.ACTIVE,
         "name": request.name,
         "locale": request.locale,
         "country": request.country,

@@ -19,6 +19,7 @@ from treue.core import times
 from treue.core.ids import new_id
 from treue.core.ledger import Account, Posting, PostingType, request_fingerprint
 from treue.core.programs import Program
+from treue.core.statuses import ORDER_TRANSITIONS, IssuanceStatus, ItemType, OrderStatus
 from treue.errors import (
     IdempotencyConflict,
     ItemNotFound,
@@ -35,24 +36,17 @@ from treue.providers.giftcards import ProviderRejected, ProviderTimeout, Provide
 if TYPE_CHECKING:
     from treue.logic.ports import BudgetPort, GiftCardPort, ItemLookup, OrdersPort, Replayed, VaultPort, WorkflowStarter
 
-STATUSES = ("PENDING", "PROCESSING", "ISSUED", "COMPLETED", "FAILED", "CANCELED")
+STATUSES = tuple(OrderStatus)
 # A DynamoDB transaction holds at most 100 items. A voucher order writes one item per code when it is
 # issued and changes each again in the cancel's refund, which also posts the refund (8 more items
 # today, measured in tests/integration/test_input_limits.py); 10 stay reserved for those.
 TRANSACTION_ITEMS = 100
 VOUCHER_ORDER_OVERHEAD_ITEMS = 10
 MAX_VOUCHERS_PER_ORDER = TRANSACTION_ITEMS - VOUCHER_ORDER_OVERHEAD_ITEMS
-TRANSITIONS = {
-    "PENDING": ("PROCESSING", "FAILED"),
-    "PROCESSING": ("ISSUED", "FAILED"),
-    "ISSUED": ("COMPLETED", "FAILED"),
-    "COMPLETED": ("CANCELED",),
-    "FAILED": (),
-    "CANCELED": (),
-}
+TRANSITIONS = ORDER_TRANSITIONS
 
 
-def sources_of(status: str) -> tuple[str, ...]:
+def sources_of(status: str) -> tuple[OrderStatus, ...]:
     """The statuses an order may move to ``status`` from."""
     return tuple(s for s, targets in TRANSITIONS.items() if status in targets)
 
@@ -91,13 +85,14 @@ def place(
     if country not in item.countries:
         raise NotOrderable(f"{item.name} is not available in {country}", reason="country",
                            countries=list(item.countries))
-    value = request.value if request.value is not None else (item.face_value if item.type == "voucher" else None)
+    value = request.value if request.value is not None else (
+        item.face_value if isinstance(item, catalog.Voucher) else None)
     if value is None or not item.accepts(value):
         raise NotOrderable(f"{item.name} takes a face value {item.value_rule()} {item.currency} minor units",
                            reason="face_value")
     if request.quantity > item.max_quantity:
         raise NotOrderable(f"at most {item.max_quantity} of {item.name} per order", reason="quantity")
-    if item.type == "voucher" and request.quantity > MAX_VOUCHERS_PER_ORDER:
+    if isinstance(item, catalog.Voucher) and request.quantity > MAX_VOUCHERS_PER_ORDER:
         raise NotOrderable(f"at most {MAX_VOUCHERS_PER_ORDER} vouchers per order", reason="quantity",
                            max_quantity=MAX_VOUCHERS_PER_ORDER)
     if request.delivery.method not in item.delivery_methods:
@@ -127,8 +122,8 @@ def place(
         "points": points,
         "points_each": each,
         "delivery": delivery,
-        "status": "PENDING",
-        "history": [{"status": "PENDING", "at": now, "reason": "points held"}],
+        "status": OrderStatus.PENDING,
+        "history": [{"status": OrderStatus.PENDING, "at": now, "reason": "points held"}],
         "client_reference": idempotency_key,
         "actor": actor,
         "created_at": now,
@@ -141,7 +136,7 @@ def place(
         reason=f"order {order_id}: {item.name}", actor=actor, created_at=now,
         metadata={"order_id": order_id, "item_id": item.id},
     )
-    answer = {"order_id": order_id, "status": "PENDING", "points": points}
+    answer = {"order_id": order_id, "status": OrderStatus.PENDING, "points": points}
     replay = orders.create(order, hold, (idempotency_key, fingerprint), answer)
     if replay is not None:  # a concurrent request with the same key won
         return _replayed(orders, starter, program.id, replay, fingerprint, idempotency_key), True
@@ -158,7 +153,7 @@ def _replayed(orders: OrdersPort, starter: WorkflowStarter, program_id: str, rep
                                   idempotency_key=idempotency_key)
     answer = {k: replay.result[k] for k in ("order_id", "status", "points")}
     order = orders.require(program_id, answer["order_id"])
-    if order["status"] == "PENDING":
+    if order["status"] == OrderStatus.PENDING:
         starter.start(order)
     return answer
 
@@ -205,12 +200,12 @@ def cancel(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, orde
     request that died is taken over after ``CANCEL_CLAIM_SECONDS``. Donations cannot be canceled.
     """
     order = orders.require(program_id, order_id)
-    if order["status"] == "CANCELED":
+    if order["status"] == OrderStatus.CANCELED:
         return view(order)
     policy = order["item"].get("cancel_policy") or {"policy": "none"}
-    if order["type"] == "charity" or policy.get("policy") == "none":
+    if order["type"] == ItemType.CHARITY or policy.get("policy") == "none":
         raise NotCancelable(f"{order['item']['name']} cannot be canceled", policy="none")
-    if order["status"] != "COMPLETED":
+    if order["status"] != OrderStatus.COMPLETED:
         raise OrderStateConflict(
             f"only a completed order can be canceled; this one is {order['status']}", status=order["status"]
         )
@@ -223,12 +218,13 @@ def cancel(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, orde
     returned = budget.returns(order, now, "canceled", actor)
     if returned:
         fields["funds_returned_at"] = now
-    extra = [orders.order_update(program_id, order_id, "CANCELED", ("COMPLETED",), now, reason, fields)]
-    if order["type"] == "voucher":
+    extra = [orders.order_update(program_id, order_id, OrderStatus.CANCELED, (OrderStatus.COMPLETED,), now, reason,
+                                fields)]
+    if order["type"] == ItemType.VOUCHER:
         for code in order["codes"]:
             extra.append(orders.voucher_void(program_id, code["hash"], now, reason))
     claim_id = None
-    if order["type"] == "gift_card":
+    if order["type"] == ItemType.GIFT_CARD:
         claim_id = _claim_cancel(orders, program_id, order_id, actor, now)
         if claim_id is None:  # another cancel finished meanwhile
             return view(orders.require(program_id, order_id))
@@ -278,9 +274,9 @@ def _claim_cancel(orders: OrdersPort, program_id: str, order_id: str, actor: str
     if orders.claim_cancel(program_id, order_id, {"id": claim_id, "at": now, "by": actor}, stale):
         return claim_id
     current = orders.require(program_id, order_id)
-    if current["status"] == "CANCELED":
+    if current["status"] == OrderStatus.CANCELED:
         return None
-    if current["status"] != "COMPLETED":
+    if current["status"] != OrderStatus.COMPLETED:
         raise OrderStateConflict(f"only a completed order can be canceled; this one is {current['status']}",
                                  status=current["status"])
     raise OrderStateConflict("another cancel of this order is under way; read it again shortly",
@@ -294,16 +290,16 @@ def _cancel_at_provider(provider: GiftCardPort, program_id: str, order_id: str) 
         result = provider.cancel(program_id, order_id)
     except Exception:
         result = provider.status(program_id, order_id)
-        if result is None or result.status != "CANCELED":
+        if result is None or result.status != IssuanceStatus.CANCELED:
             raise
-    return result is not None and result.status == "CANCELED"
+    return result is not None and result.status == IssuanceStatus.CANCELED
 
 
 def reveal(orders: OrdersPort, vault: VaultPort, program_id: str, order_id: str, actor: str, now: str
            ) -> dict[str, Any]:
     """Decrypt an order's codes; every reveal is recorded with its actor and time."""
     order = orders.require(program_id, order_id)
-    if order["status"] not in ("ISSUED", "COMPLETED"):
+    if order["status"] not in (OrderStatus.ISSUED, OrderStatus.COMPLETED):
         raise OrderStateConflict(f"codes are revealed for issued or completed orders; this one is {order['status']}",
                                  status=order["status"])
     codes = []

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from treue.core import times
 from treue.core.ids import new_id
 from treue.core.ledger import Account, Posting, PostingType
+from treue.core.statuses import EventType, IssuanceStatus, ItemType, OrderStatus, VoucherState
 from treue.errors import HoldNotFound, InsufficientPoints, OrderNotPayable, StaleCondition
 from treue.logic import budget, catalog, codes
 from treue.logic.orders import sources_of
@@ -51,18 +52,18 @@ def _order(orders: OrdersPort, event: dict[str, Any]) -> dict[str, Any]:
 def verify_hold(orders: OrdersPort, event: dict[str, Any], now: str) -> dict[str, Any]:
     """PENDING → PROCESSING once the member's held points are seen to cover the order."""
     order = _order(orders, event)
-    if order["status"] in ("PROCESSING", "ISSUED", "COMPLETED"):
+    if order["status"] in (OrderStatus.PROCESSING, OrderStatus.ISSUED, OrderStatus.COMPLETED):
         return {"status": order["status"]}
-    if order["status"] != "PENDING":
+    if order["status"] != OrderStatus.PENDING:
         raise OrderNotPayable(f"order {order['id']} is {order['status']}")
     if is_reward(order):  # no points to hold: the budget pays it when it is issued
-        _move(orders, order, "PROCESSING", now, "reward: paid from the budget")
-        return {"status": "PROCESSING"}
+        _move(orders, order, OrderStatus.PROCESSING, now, "reward: paid from the budget")
+        return {"status": OrderStatus.PROCESSING}
     balance = orders.store.get_balance(order["program_id"], order["member_id"])
     if balance is None or balance["held"] < order["points"]:
         raise HoldNotFound(f"the member holds fewer than the order's {order['points']} points")
-    _move(orders, order, "PROCESSING", now, "hold verified")
-    return {"status": "PROCESSING"}
+    _move(orders, order, OrderStatus.PROCESSING, now, "hold verified")
+    return {"status": OrderStatus.PROCESSING}
 
 
 def _move(orders: OrdersPort, order: dict[str, Any], to: str, now: str, reason: str,
@@ -81,7 +82,8 @@ def _move(orders: OrdersPort, order: dict[str, Any], to: str, now: str, reason: 
     return True
 
 
-_ORDER = {s: i for i, s in enumerate(("PENDING", "PROCESSING", "ISSUED", "COMPLETED"))}
+_ORDER: dict[str, int] = {s: i for i, s in enumerate(
+    (OrderStatus.PENDING, OrderStatus.PROCESSING, OrderStatus.ISSUED, OrderStatus.COMPLETED))}
 
 
 def _reached(current: str, target: str) -> bool:
@@ -91,9 +93,9 @@ def _reached(current: str, target: str) -> bool:
 def _processing(orders: OrdersPort, event: dict[str, Any]) -> dict[str, Any] | None:
     """The order when it still needs issuing; None when an earlier attempt already issued it."""
     order = _order(orders, event)
-    if order["status"] in ("ISSUED", "COMPLETED"):
+    if order["status"] in (OrderStatus.ISSUED, OrderStatus.COMPLETED):
         return None
-    if order["status"] != "PROCESSING":
+    if order["status"] != OrderStatus.PROCESSING:
         raise OrderNotPayable(f"order {order['id']} is {order['status']}")
     return order
 
@@ -119,11 +121,11 @@ def issue_voucher(orders: OrdersPort, vault: VaultPort, event: dict[str, Any], n
             vouchers.append(orders.voucher_put(pid, code_hash, {
                 "order_id": oid, "member_id": order["member_id"], "item_id": item.id, "name": item.name,
                 "discount": item.discount.model_dump(exclude_none=True), "currency": item.currency,
-                "face_value": item.face_value, "minimum_spend": item.minimum_spend, "status": "ACTIVE",
+                "face_value": item.face_value, "minimum_spend": item.minimum_spend, "status": VoucherState.ACTIVE,
                 "masked": masked, "issued_at": now, "expires_at": expires,
             }))
         try:
-            _move(orders, order, "ISSUED", now, f"{len(sealed)} voucher code(s) issued",
+            _move(orders, order, OrderStatus.ISSUED, now, f"{len(sealed)} voucher code(s) issued",
                   {"codes": sealed, "issued_at": now}, vouchers)
             return {"issued": len(sealed)}
         except StaleCondition:
@@ -154,12 +156,12 @@ def issue_gift_card(orders: OrdersPort, vault: VaultPort, provider: GiftCardPort
             entry["expires_at"] = card.expires_at
         sealed.append(entry)
     try:
-        _move(orders, order, "ISSUED", now, f"{len(sealed)} gift card(s) issued by {issuance.provider}",
+        _move(orders, order, OrderStatus.ISSUED, now, f"{len(sealed)} gift card(s) issued by {issuance.provider}",
               {"codes": sealed, "issued_at": now,
                "provider": {"name": issuance.provider, "reference": issuance.reference}})
     except OrderNotPayable:
         current = orders.require(order["program_id"], order["id"])
-        if current.get("releasing") or current["status"] == "FAILED":
+        if current.get("releasing") or current["status"] == OrderStatus.FAILED:
             # a release claimed the order while the provider was issuing: these cards can never be
             # delivered, and the release may have looked before they existed
             provider.cancel(order["program_id"], order["id"])
@@ -175,8 +177,8 @@ def record_donation(orders: OrdersPort, charities: CharityPort, budgets: BudgetP
         return {"issued": "before"}
     budget.draw(budgets, orders, order, now)
     donation = charities.donate(order, now)
-    _move(orders, order, "ISSUED", now, f"donation {donation['id']} recorded", {"donation_id": donation["id"]},
-          orders.donation_items(order["program_id"], donation))
+    _move(orders, order, OrderStatus.ISSUED, now, f"donation {donation['id']} recorded",
+          {"donation_id": donation["id"]}, orders.donation_items(order["program_id"], donation))
     return {"issued": donation["id"]}
 
 
@@ -197,18 +199,19 @@ def deliver(orders: OrdersPort, event: dict[str, Any], now: str) -> dict[str, An
     order = _order(orders, event)
     if order.get("delivered"):
         return {"delivered": "before"}
-    if order["status"] != "ISSUED":
+    if order["status"] != OrderStatus.ISSUED:
         raise OrderNotPayable(f"order {order['id']} is {order['status']}")
     method = order["delivery"]["method"]
     event_id = "evt_" + order["id"].split("_", 1)[1]
     summary = {"event_id": event_id, "method": method, "at": now}
     if method == "email":
         summary["to"] = _mask_email(order["delivery"]["email"])
-    outbox = event_put(orders.table, order["program_id"], "reward.delivered", {
+    outbox = event_put(orders.table, order["program_id"], EventType.REWARD_DELIVERED, {
         **_subject(order), "method": method, "to": order["delivery"].get("email"),
         "codes": [c["masked"] for c in order.get("codes", [])], "donation_id": order.get("donation_id"),
     }, now, event_id)
-    update = orders.order_update(order["program_id"], order["id"], None, ("ISSUED",), now, None, {"delivered": summary})
+    update = orders.order_update(order["program_id"], order["id"], None, (OrderStatus.ISSUED,), now, None,
+                                 {"delivered": summary})
     try:
         orders.transact([update, outbox])
     except StaleCondition as err:
@@ -226,26 +229,26 @@ def _mask_email(email: str) -> str:
 def capture(orders: OrdersPort, event: dict[str, Any], now: str) -> dict[str, Any]:
     """held → program:redeemed, and the order COMPLETED, in one transaction."""
     order = _order(orders, event)
-    if order["status"] == "COMPLETED":
-        return {"status": "COMPLETED"}
-    if order["status"] != "ISSUED":
+    if order["status"] == OrderStatus.COMPLETED:
+        return {"status": OrderStatus.COMPLETED}
+    if order["status"] != OrderStatus.ISSUED:
         raise OrderNotPayable(f"order {order['id']} is {order['status']}")
-    done = event_put(orders.table, order["program_id"], "order.completed",
+    done = event_put(orders.table, order["program_id"], EventType.ORDER_COMPLETED,
                      {**_subject(order), "points": order["points"]}, now)
     unwatch = orders.unwatch_item(order["program_id"], order["id"])  # final: off the sweeper's list
     if is_reward(order):
-        _move(orders, order, "COMPLETED", now, "reward delivered", {"completed_at": now}, [done, unwatch])
-        return {"status": "COMPLETED"}
+        _move(orders, order, OrderStatus.COMPLETED, now, "reward delivered", {"completed_at": now}, [done, unwatch])
+        return {"status": OrderStatus.COMPLETED}
     posting = Posting(
         id=new_id("pst"), program_id=order["program_id"], member_id=order["member_id"], type=PostingType.CAPTURE,
         debit=Account.MEMBER_HELD, credit=Account.PROGRAM_REDEEMED, points=order["points"], reference=order["id"],
         reason=f"order {order['id']} completed", actor="workflow:payout", created_at=now,
         metadata={"order_id": order["id"]},
     )
-    update = orders.order_update(order["program_id"], order["id"], "COMPLETED", ("ISSUED",), now, "points captured",
-                                 {"completed_at": now})
+    update = orders.order_update(order["program_id"], order["id"], OrderStatus.COMPLETED, (OrderStatus.ISSUED,), now,
+                                 "points captured", {"completed_at": now})
     _settle(orders, order, posting, "capture", update, now, [done, unwatch])
-    return {"status": "COMPLETED"}
+    return {"status": OrderStatus.COMPLETED}
 
 
 def release(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, event: dict[str, Any], now: str
@@ -260,8 +263,8 @@ def release(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, eve
     so only then is a gift card canceled at the provider; a retried release continues its claim.
     """
     order = _order(orders, event)
-    if order["status"] == "FAILED":
-        return {"status": "FAILED", "reason": order.get("failure_reason"), "released": True}
+    if order["status"] == OrderStatus.FAILED:
+        return {"status": OrderStatus.FAILED, "reason": order.get("failure_reason"), "released": True}
     error = event.get("error") or {}
     name = error.get("Error", "")
     claim = {"at": now, "reason": FAILURE_REASONS.get(name, "internal_error"), "error": name,
@@ -269,17 +272,17 @@ def release(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, eve
     claimed = orders.claim_release(order["program_id"], order["id"], claim, now)
     if claimed is None:  # delivered, completed, canceled, or failed by another attempt meanwhile
         current = orders.require(order["program_id"], order["id"])
-        if current["status"] == "FAILED":
-            return {"status": "FAILED", "reason": current.get("failure_reason"), "released": True}
+        if current["status"] == OrderStatus.FAILED:
+            return {"status": OrderStatus.FAILED, "reason": current.get("failure_reason"), "released": True}
         return {"status": current["status"], "reason": None, "released": False}
     order, claim = claimed, claimed["releasing"]
     name, reason = claim["error"], claim["reason"]
     more = []
-    if order["type"] == "gift_card":
+    if order["type"] == ItemType.GIFT_CARD:
         issued = provider.status(order["program_id"], order["id"])  # it may have issued before timing out
-        if issued is not None and issued.status != "CANCELED":
+        if issued is not None and issued.status != IssuanceStatus.CANCELED:
             provider.cancel(order["program_id"], order["id"])
-    if order["type"] == "voucher":
+    if order["type"] == ItemType.VOUCHER:
         more = [orders.voucher_void(order["program_id"], c["hash"], now, "order failed")
                 for c in order.get("codes", [])]
     fields = {"failure_reason": reason, "failure_detail": claim["detail"]}
@@ -287,28 +290,28 @@ def release(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, eve
     if returned:
         more.extend(budgets.movement_items(returned))
         fields["funds_returned_at"] = now
-    more.append(event_put(orders.table, order["program_id"], "order.failed",
+    more.append(event_put(orders.table, order["program_id"], EventType.ORDER_FAILED,
                           {**_subject(order), "points_released": order["points"], "reason": reason}, now))
     more.append(orders.unwatch_item(order["program_id"], order["id"]))  # final: off the sweeper's list
     if is_reward(order):  # nothing was held: the status, the budget and the event move together
         try:
-            _move(orders, order, "FAILED", now, reason, fields, more)
+            _move(orders, order, OrderStatus.FAILED, now, reason, fields, more)
         except OrderNotPayable:
             current = orders.require(order["program_id"], order["id"])
-            if current["status"] != "FAILED":
+            if current["status"] != OrderStatus.FAILED:
                 raise
             reason = current.get("failure_reason")  # a concurrent try of this release committed first
-        return {"status": "FAILED", "reason": reason, "released": True}
+        return {"status": OrderStatus.FAILED, "reason": reason, "released": True}
     posting = Posting(
         id=new_id("pst"), program_id=order["program_id"], member_id=order["member_id"], type=PostingType.RELEASE,
         debit=Account.MEMBER_HELD, credit=Account.MEMBER_AVAILABLE, points=order["points"], reference=order["id"],
         reason=f"order {order['id']} failed: {reason}", actor="workflow:payout", created_at=now,
         metadata={"order_id": order["id"], "error": name},
     )
-    update = orders.order_update(order["program_id"], order["id"], "FAILED", sources_of("FAILED"), now, reason,
-                                 fields)
+    update = orders.order_update(order["program_id"], order["id"], OrderStatus.FAILED, sources_of(OrderStatus.FAILED),
+                                 now, reason, fields)
     _settle(orders, order, posting, "release", update, now, more)
-    return {"status": "FAILED", "reason": reason, "released": True}
+    return {"status": OrderStatus.FAILED, "reason": reason, "released": True}
 
 
 def error_detail(error: dict[str, Any]) -> str:
@@ -329,7 +332,7 @@ def _settle(orders: OrdersPort, order: dict[str, Any], posting: Posting, kind: s
         raise HoldNotFound(f"the member holds fewer than the order's {order['points']} points") from err
     except StaleCondition as err:
         current = orders.require(order["program_id"], order["id"])
-        target = "COMPLETED" if kind == "capture" else "FAILED"
+        target = OrderStatus.COMPLETED if kind == "capture" else OrderStatus.FAILED
         if current["status"] == target:
             return
         raise OrderNotPayable(f"order {order['id']} is {current['status']}") from err

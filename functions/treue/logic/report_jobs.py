@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
+from treue.core.statuses import ReportStatus
 from treue.errors import IdempotencyConflict, MalformedRequest, ReportTooLarge, StorageTimeout, ValidationFailed
 from treue.logic import finance
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 TYPES = ("reconciliation", "kpis", "payouts", "journal")
 FORMATS = ("json", "csv")
-STATUSES = ("queued", "running", "completed", "failed")
+STATUSES = tuple(ReportStatus)
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ def request(jobs: ReportJobsPort, queue: ReportQueuePort, program_id: str, repor
     print_ = fingerprint(report_type, params, fmt)
     report_id = new_id("rpt")
     report = {"id": report_id, "program_id": program_id, "type": report_type, "params": params, "format": fmt,
-              "status": "queued", "created_at": now, "updated_at": now, "requested_by": actor, "step": 0,
+              "status": ReportStatus.QUEUED, "created_at": now, "updated_at": now, "requested_by": actor, "step": 0,
               "progress": new_progress()}
     replay = jobs.create(report, (idempotency_key, print_), {"report_id": report_id},
                          now_epoch + EXPIRES_DAYS * 86_400)
@@ -264,7 +265,7 @@ def request(jobs: ReportJobsPort, queue: ReportQueuePort, program_id: str, repor
     if first is None:  # expired with its report
         raise IdempotencyConflict("this Idempotency-Key was used for a report that has expired; use a new key",
                                   idempotency_key=idempotency_key)
-    if first["status"] == "queued" and first["step"] == 0:
+    if first["status"] == ReportStatus.QUEUED and first["step"] == 0:
         queue.send(program_id, first["id"], 0)
     return first, True
 
@@ -281,16 +282,16 @@ def work(jobs: ReportJobsPort, files: ReportFilesPort, queue: ReportQueuePort, s
     report = jobs.get(program_id, report_id)
     if report is None:
         return "gone"
-    if report["status"] not in ("queued", "running"):
+    if report["status"] not in (ReportStatus.QUEUED, ReportStatus.RUNNING):
         return "stale"
-    if report["step"] == step + 1 and report["status"] == "running":
+    if report["step"] == step + 1 and report["status"] == ReportStatus.RUNNING:
         # this step was checkpointed but its follow-up message may not have been sent: send it (again);
         # a duplicate is harmless, the checkpoint of the next step is conditioned on the step
         queue.send(program_id, report_id, step + 1)
         return "stale"
     if report["step"] != step:
         return "stale"
-    if report["status"] == "queued":
+    if report["status"] == ReportStatus.QUEUED:
         jobs.start(program_id, report_id, now)
     progress = report.get("progress") or new_progress()
     state = files.get_json(report["state_key"]) if report.get("state_key") else {}
@@ -302,7 +303,7 @@ def work(jobs: ReportJobsPort, files: ReportFilesPort, queue: ReportQueuePort, s
         body, content_type = render(rtype, result, fmt)
         key = folder + file_name(rtype, params, fmt)
         files.put_result(key, body, content_type)
-        fields = {"status": "completed", "progress": progress, "summary": summary(rtype, result),
+        fields = {"status": ReportStatus.COMPLETED, "progress": progress, "summary": summary(rtype, result),
                   "result": {"key": key, "content_type": content_type, "bytes": len(body)},
                   "completed_at": now, "updated_at": now}
         if not jobs.checkpoint(program_id, report_id, step, fields):
@@ -312,7 +313,7 @@ def work(jobs: ReportJobsPort, files: ReportFilesPort, queue: ReportQueuePort, s
         return "completed"
     key = f"{folder}state-{step + 1}-{token}.json"
     files.put_json(key, state)
-    if not jobs.checkpoint(program_id, report_id, step, {"status": "running", "progress": progress,
+    if not jobs.checkpoint(program_id, report_id, step, {"status": ReportStatus.RUNNING, "progress": progress,
                                                          "state_key": key, "updated_at": now}):
         files.delete(key)
         return "stale"
@@ -334,7 +335,7 @@ def view(report: dict[str, Any], download: Download) -> dict[str, Any]:
                      "continuations": report.get("step", 0)},
         "summary": report.get("summary"), "failure_reason": report.get("failure_reason"), "result": None,
     }
-    if report["status"] == "completed" and report.get("result"):
+    if report["status"] == ReportStatus.COMPLETED and report.get("result"):
         url, expires_at = download(report["result"]["key"])
         out["result"] = {"url": url, "expires_at": expires_at, "content_type": report["result"]["content_type"],
                          "bytes": report["result"]["bytes"], "file_name": report["result"]["key"].rsplit("/", 1)[-1]}

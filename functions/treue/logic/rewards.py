@@ -13,6 +13,7 @@ from treue.core import ids
 from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
 from treue.core.programs import Program
+from treue.core.statuses import ItemType, OrderStatus
 from treue.errors import BudgetTooLow, IdempotencyConflict, ItemNotFound, NotOrderable, RewardNotFound
 from treue.logic import budget, catalog, members
 from treue.logic.models import RewardRequest
@@ -21,7 +22,7 @@ from treue.logic.orders import masked_codes
 if TYPE_CHECKING:
     from treue.logic.ports import BudgetPort, ItemLookup, OrdersPort, Replayed, WorkflowStarter
 
-REWARD_TYPES = ("gift_card", "voucher")
+REWARD_TYPES = (ItemType.GIFT_CARD, ItemType.VOUCHER)
 
 
 def build(program: Program, raw_item: dict[str, Any] | None, request: RewardRequest, member: dict[str, Any] | None,
@@ -37,7 +38,7 @@ def build(program: Program, raw_item: dict[str, Any] | None, request: RewardRequ
         raise NotOrderable(f"{item.name} is not available in {country}", reason="country",
                            countries=list(item.countries))
     value = request.face_value if request.face_value is not None else (
-        item.face_value if item.type == "voucher" else None)
+        item.face_value if isinstance(item, catalog.Voucher) else None)
     if value is None or not item.accepts(value):
         raise NotOrderable(f"{item.name} takes a face value {item.value_rule()} {item.currency} minor units",
                            reason="face_value")
@@ -57,8 +58,8 @@ def build(program: Program, raw_item: dict[str, Any] | None, request: RewardRequ
     order = {
         "kind": "reward", "program_id": program.id, "type": item.type, "item_id": item.id, "item": raw_item,
         "face_value": value, "currency": item.currency, "quantity": 1, "points": 0, "points_each": 0,
-        "recipient": recipient, "delivery": delivery, "reference": request.reference, "status": "PENDING",
-        "history": [{"status": "PENDING", "at": now, "reason": "reward accepted (paid from the budget)"}],
+        "recipient": recipient, "delivery": delivery, "reference": request.reference, "status": OrderStatus.PENDING,
+        "history": [{"status": OrderStatus.PENDING, "at": now, "reason": "reward accepted (paid from the budget)"}],
         "actor": actor, "created_at": now, "updated_at": now, "codes": [],
     }
     if member:
@@ -95,7 +96,7 @@ def issue(orders: OrdersPort, budgets: BudgetPort, starter: WorkflowStarter, pro
         if available < need:
             raise BudgetTooLow(f"the {order['currency']} budget has {available} minor units; this reward needs {need}",
                                currency=order["currency"], available=available, needed=need)
-    answer = {"reward_id": order["id"], "status": "PENDING"}
+    answer = {"reward_id": order["id"], "status": OrderStatus.PENDING}
     replay = orders.create_reward(order, ("reward", idempotency_key, fingerprint), answer)
     if replay is not None:  # a concurrent request with the same key won
         return _replayed(orders, starter, program.id, replay, fingerprint, idempotency_key), True
@@ -111,7 +112,7 @@ def _replayed(orders: OrdersPort, starter: WorkflowStarter, program_id: str, rep
         raise IdempotencyConflict("this Idempotency-Key was already used for a different reward",
                                   idempotency_key=idempotency_key)
     order = orders.require(program_id, replay.result["reward_id"])
-    if order["status"] == "PENDING":
+    if order["status"] == OrderStatus.PENDING:
         starter.start(order)
     return {"reward_id": order["id"], "status": order["status"]}
 

@@ -31,6 +31,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from treue.core import times
+from treue.core.statuses import ORDER_FINAL, BatchStatus, ExecutionStatus, OrderStatus
 from treue.errors import OrderNotPayable
 from treue.logic import batches, payout
 from treue.store.workflow import CLOSED
@@ -52,7 +53,7 @@ GRACE = timedelta(minutes=5)  # far above the API's 29 s: an order this old is n
 PER_PROGRAM = 20  # records of one program per run
 MAX_RECORDS = 400  # records per run (each one or two calls); the rest are taken up by the next run
 MIN_SECONDS_LEFT = 10.0  # stop when the invocation has less than this left
-FINAL_ORDER = ("COMPLETED", "FAILED", "CANCELED")
+FINAL_ORDER = ORDER_FINAL
 
 
 @dataclass
@@ -118,9 +119,9 @@ def sweep_order(deps: Deps, program_id: str, order_id: str, now: str) -> str:
         deps.watchlist.unwatch("order", program_id, order_id)
         return "final"
     execution = deps.payouts.status(order_id)
-    if execution == "RUNNING":
+    if execution == ExecutionStatus.RUNNING:
         return "running"
-    if execution is None and order["status"] == "PENDING":
+    if execution is None and order["status"] == OrderStatus.PENDING:
         deps.payouts.start(order)  # named after the order: a start racing this one cannot start a second
         return "started"
     # the execution ended (or its history expired) and left the order open: compensate as the
@@ -135,7 +136,7 @@ def sweep_order(deps: Deps, program_id: str, order_id: str, now: str) -> str:
         if deps.orders.require(program_id, order_id)["status"] not in FINAL_ORDER:
             raise
         return "released"
-    if not result["released"] and result["status"] == "ISSUED":
+    if not result["released"] and result["status"] == OrderStatus.ISSUED:
         # delivered before its execution ended: it cannot fail any more, so it is completed as its
         # Capture step would have done (held points → redeemed), never released
         payout.capture(deps.orders, subject, now)
@@ -152,9 +153,9 @@ def sweep_batch(deps: Deps, program_id: str, batch_id: str, now: str) -> str:
         return "final"
     name = batches.run_execution_name(batch_id, run)
     execution = deps.batch_runs.status(name)
-    if execution == "RUNNING":
+    if execution == ExecutionStatus.RUNNING:
         return "running"
-    if execution is None and batch["status"] == "queued":
+    if execution is None and batch["status"] == BatchStatus.QUEUED:
         batches.start_run(deps.batch_runs, deps.files, batch, run)
         return "started"
     why = f"ended {execution}" if execution in CLOSED else "is gone"

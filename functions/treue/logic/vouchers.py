@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from treue.core.statuses import VoucherState
 from treue.errors import ValidationFailed, VoucherNotFound, VoucherNotRedeemable
 from treue.logic import codes
 from treue.logic.models import VoucherRedemption
@@ -31,11 +32,10 @@ def _stored(orders: OrdersPort, program_id: str, code_hash: str) -> dict[str, An
     return voucher
 
 
-def _effective_status(voucher: dict[str, Any], now: str) -> str:
-    if voucher["status"] == "ACTIVE" and voucher["expires_at"] < now:
-        return "EXPIRED"
-    status: str = voucher["status"]
-    return status
+def _effective_status(voucher: dict[str, Any], now: str) -> VoucherState:
+    if voucher["status"] == VoucherState.ACTIVE and voucher["expires_at"] < now:
+        return VoucherState.EXPIRED
+    return VoucherState(voucher["status"])
 
 
 def view(voucher: dict[str, Any], now: str) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def validate(orders: OrdersPort, vault: VaultPort, program_id: str, code: str, n
 def redeem(orders: OrdersPort, vault: VaultPort, program_id: str, request: VoucherRedemption, actor: str, now: str
            ) -> dict[str, Any]:
     code_hash, voucher = _find(orders, vault, program_id, request.code)
-    if voucher["status"] == "REDEEMED" and voucher.get("redemption_reference") == request.reference:
+    if voucher["status"] == VoucherState.REDEEMED and voucher.get("redemption_reference") == request.reference:
         return {**view(voucher, now), "replayed": True}
     if request.purchase_amount is not None:
         if request.purchase_amount.currency != voucher["currency"]:
@@ -74,7 +74,7 @@ def redeem(orders: OrdersPort, vault: VaultPort, program_id: str, request: Vouch
                 reason="minimum_spend",
             )
     status = _effective_status(voucher, now)
-    if status != "ACTIVE":
+    if status != VoucherState.ACTIVE:
         raise VoucherNotRedeemable(f"the voucher is {status}", reason=status.lower())
     if request.purchase_amount is None and voucher["minimum_spend"] > 0:
         raise ValidationFailed(
@@ -85,13 +85,13 @@ def redeem(orders: OrdersPort, vault: VaultPort, program_id: str, request: Vouch
                                f"in {voucher['currency']}"}],
         )
     changed = orders.voucher_change(
-        program_id, code_hash, "REDEEMED", ("ACTIVE",),
+        program_id, code_hash, VoucherState.REDEEMED, (VoucherState.ACTIVE,),
         {"redeemed_at": now, "redemption_reference": request.reference, "redeemed_by": actor},
         extra_condition="expires_at >= :now", extra_values={":now": now},
     )
     if changed is None:  # another till won, or it expired meanwhile
         current = _stored(orders, program_id, code_hash)
-        if current["status"] == "REDEEMED" and current.get("redemption_reference") == request.reference:
+        if current["status"] == VoucherState.REDEEMED and current.get("redemption_reference") == request.reference:
             return {**view(current, now), "replayed": True}
         raise VoucherNotRedeemable(f"the voucher is {_effective_status(current, now)}",
                                    reason=_effective_status(current, now).lower())
@@ -101,13 +101,13 @@ def redeem(orders: OrdersPort, vault: VaultPort, program_id: str, request: Vouch
 def void(orders: OrdersPort, vault: VaultPort, program_id: str, code: str, reason: str, actor: str, now: str
          ) -> dict[str, Any]:
     code_hash, voucher = _find(orders, vault, program_id, code)
-    if voucher["status"] == "VOID":
+    if voucher["status"] == VoucherState.VOID:
         return view(voucher, now)
-    changed = orders.voucher_change(program_id, code_hash, "VOID", ("ACTIVE",),
+    changed = orders.voucher_change(program_id, code_hash, VoucherState.VOID, (VoucherState.ACTIVE,),
                                     {"voided_at": now, "void_reason": reason, "voided_by": actor})
     if changed is None:
         current = _stored(orders, program_id, code_hash)
-        if current["status"] == "VOID":
+        if current["status"] == VoucherState.VOID:
             return view(current, now)
         raise VoucherNotRedeemable(f"a {current['status']} voucher cannot be voided",
                                    reason=current["status"].lower())

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from treue.core import times
 from treue.core.ids import new_id
+from treue.core.statuses import EndpointStatus
 from treue.errors import MalformedRequest, TooManyEndpoints
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ def view(endpoint: dict[str, Any]) -> dict[str, Any]:
     out = {k: endpoint.get(k) for k in ("id", "url", "event_types", "description", "status", "created_at",
                                         "consecutive_failures", "deliveries", "last_attempt_at", "last_success_at",
                                         "last_failure")}
-    out["status"] = out["status"] or "active"
+    out["status"] = out["status"] or EndpointStatus.ACTIVE
     out["consecutive_failures"] = out["consecutive_failures"] or 0
     out["deliveries"] = out["deliveries"] or 0
     out["secrets"] = [{k: s.get(k) for k in ("created_at", "expires_at")} for s in endpoint.get("secrets", [])]
@@ -211,7 +212,7 @@ def create(webhooks: WebhooksPort, vault: VaultPort, program_id: str, request: W
     types = sorted(set(request.event_types))
     endpoint = {
         "id": endpoint_id, "program_id": program_id, "url": url, "event_types": ["*"] if "*" in types else types,
-        "description": request.description, "status": "active", "consecutive_failures": 0, "deliveries": 0,
+        "description": request.description, "status": EndpointStatus.ACTIVE, "consecutive_failures": 0, "deliveries": 0,
         "secrets": [{"sealed": vault.seal(secret, program_id, endpoint_id), "created_at": now}],
         "created_at": now, "created_by": actor,
     }

@@ -65,7 +65,7 @@ class IssuedCard:
 class Issuance:
     provider: str
     reference: str
-    status: str  # ISSUED | CANCELED
+    status: str  # an IssuanceStatus: ISSUED | CANCELED
     cards: list[IssuedCard] = field(default_factory=list)
 
 

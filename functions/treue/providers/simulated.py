@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from treue.core import times
+from treue.core.statuses import IssuanceStatus
 from treue.providers.giftcards import (
     Issuance,
     IssuedCard,
@@ -142,7 +143,7 @@ class SimulatedProvider:
             "pk": _issuance_pk(request.program_id, request.order_id),
             "sk": "ISSUANCE",
             "reference": "sim_" + hashlib.sha256(request.order_id.encode()).hexdigest()[:20],
-            "status": "ISSUED",
+            "status": IssuanceStatus.ISSUED,
             "brand": request.brand,
             "item_id": request.item_id,
             "currency": request.currency,
@@ -182,7 +183,7 @@ class SimulatedProvider:
                 UpdateExpression="SET #s = :canceled",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":canceled": {"S": "CANCELED"}},
+                ExpressionAttributeValues={":canceled": {"S": IssuanceStatus.CANCELED}},
             )
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":

@@ -24,6 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from treue.core.statuses import LINE_ACCEPTED, BatchStatus, LineStatus
 from treue.errors import BatchNotFound, Contention, MalformedRequest
 from treue.store import clients
 from treue.store.dynamodb import OnTable
@@ -31,7 +32,7 @@ from treue.store.items import from_item, item_key, strip_keys, to_item
 from treue.store.table import Replay, newest_first
 from treue.store.watchlist import Watchlist
 
-LINE_STATUSES = ("pending", "processing", "issued", "failed")  # a line's, once accepted (else "rejected")
+LINE_STATUSES = LINE_ACCEPTED  # a line's, once accepted (else rejected)
 SHARDS = 16  # count shards per batch
 
 
@@ -76,7 +77,7 @@ class BatchStore(OnTable):
         belong to no batch anyone can read and are never run."""
         pid, bid, now = batch["program_id"], batch["id"], batch["created_at"]
         pk = batch_pk(pid, bid)
-        shards = [{status: 0 for status in (*LINE_STATUSES, "rejected")} for _ in range(SHARDS)]
+        shards = [{str(status): 0 for status in LineStatus} for _ in range(SHARDS)]
         for line in lines:
             shards[shard_of(line["line"])][line["status"]] += 1
         kind, reference, fingerprint = idempotency
@@ -215,10 +216,11 @@ class BatchStore(OnTable):
             "UpdateExpression": "SET #s = :queued, queued_run = :run, updated_at = :now",
             "ConditionExpression": "runs = :runs AND #s IN (:c, :cf, :h)",
             "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":queued": {"S": "queued"}, ":run": {"N": str(run)},
+            "ExpressionAttributeValues": {":queued": {"S": BatchStatus.QUEUED}, ":run": {"N": str(run)},
                                           ":runs": {"N": str(run - 1)}, ":now": {"S": now},
-                                          ":c": {"S": "completed"}, ":cf": {"S": "completed_with_failures"},
-                                          ":h": {"S": "halted"}},
+                                          ":c": {"S": BatchStatus.COMPLETED},
+                                          ":cf": {"S": BatchStatus.COMPLETED_WITH_FAILURES},
+                                          ":h": {"S": BatchStatus.HALTED}},
         }}, *hold, self.watch_item(program_id, batch_id, now)])
 
     def begin_run(self, program_id: str, batch_id: str, run: int, now: str) -> bool:
@@ -229,7 +231,7 @@ class BatchStore(OnTable):
                              "halted_reason",
             ConditionExpression="runs < :run",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":running": {"S": "running"}, ":run": {"N": str(run)},
+            ExpressionAttributeValues={":running": {"S": BatchStatus.RUNNING}, ":run": {"N": str(run)},
                                        ":now": {"S": now}},
         ) is not None
 
@@ -238,7 +240,7 @@ class BatchStore(OnTable):
         """The Update ending run ``run``: the batch running it, or queued for it (a run whose execution
         ended before its first step did); either way the batch has had run ``run`` after it."""
         values: dict[str, Any] = {":to": {"S": status}, ":now": {"S": now}, ":run": {"N": str(run)},
-                                  ":running": {"S": "running"}, ":queued": {"S": "queued"}}
+                                  ":running": {"S": BatchStatus.RUNNING}, ":queued": {"S": BatchStatus.QUEUED}}
         sets = "#s = :to, runs = :run, updated_at = :now, completed_at = :now"
         if reason:
             sets += ", halted_reason = :reason"

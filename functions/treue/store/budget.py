@@ -15,6 +15,7 @@ from typing import Any
 
 from treue.core import audit
 from treue.core.money import MoneyAccount, Movement
+from treue.core.statuses import OrderStatus
 from treue.store.dynamodb import OnTable
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys, to_item
 from treue.store.orders import order_pk
@@ -135,7 +136,7 @@ class BudgetStore(OnTable):
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": {
                     ":f": {"M": to_item(funds)}, ":now": {"S": now},
-                    ":processing": {"S": "PROCESSING"},
+                    ":processing": {"S": OrderStatus.PROCESSING},
                 },
             }
         }

@@ -34,20 +34,13 @@ from typing import Any
 
 from treue.core import times
 from treue.core.ids import new_id
+from treue.core.statuses import EventType
 from treue.errors import MalformedRequest
 from treue.store.items import Table, from_item, item_key, to_item
 from treue.store.positions import SETTLE_SECONDS, clock
 from treue.store.schema import GSI, INDEX_KEYS, TABLE_KEYS
 
-EVENT_TYPES = (
-    "member.enrolled",
-    "points.earned",
-    "order.completed",
-    "order.failed",
-    "reward.delivered",
-    "batch.completed",
-    "budget.low",
-)
+EVENT_TYPES = tuple(EventType)
 RETENTION_DAYS = 90
 _KEYS = (*TABLE_KEYS, *INDEX_KEYS, "kind", "expires_at", "program_id")
 

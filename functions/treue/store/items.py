@@ -35,7 +35,7 @@ def _to_av(value: Any) -> dict[str, Any]:
     if isinstance(value, int):
         return {"N": str(value)}
     if isinstance(value, str):
-        return {"S": value}
+        return {"S": str(value)}  # a StrEnum member as its plain value
     if isinstance(value, dict):
         return {"M": {k: _to_av(v) for k, v in value.items()}}
     if isinstance(value, list | tuple):

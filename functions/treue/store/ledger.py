@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from treue.core import audit
 from treue.core.ledger import MEMBER_ACCOUNTS, Account, Posting, PostingType
+from treue.core.statuses import EventType
 from treue.errors import Contention, IdentifierTaken, InsufficientPoints, MemberNotFound
 from treue.store.events import event_put
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys
@@ -74,7 +75,7 @@ class LedgerStore(TableStore):
             put = self._put_new(guard)
             put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
             items.append(put)
-        items.append(event_put(self.table, program_id, "member.enrolled", {
+        items.append(event_put(self.table, program_id, EventType.MEMBER_ENROLLED, {
             "member_id": mid, "external_id": member.get("external_id"), "country": member.get("country"),
             "enrolled_at": now}, now))
         try:
@@ -180,7 +181,7 @@ class LedgerStore(TableStore):
             items.append(self._balance_update(pk, posting, now))
             items.extend(self._account_updates(program_id, posting))
             if posting.type == PostingType.EARN:
-                items.append(event_put(self.table, program_id, "points.earned", {
+                items.append(event_put(self.table, program_id, EventType.POINTS_EARNED, {
                     "member_id": member_id, "points": posting.points, "posting_id": posting.id,
                     "reference": posting.reference, "reason": posting.reason}, now))
         first_extra = len(items)

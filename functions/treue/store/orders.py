@@ -22,6 +22,7 @@ from typing import Any
 
 from treue.core import audit
 from treue.core.ledger import Posting
+from treue.core.statuses import ORDER_IN_FLIGHT, CatalogStatus, OrderStatus, VoucherState
 from treue.errors import OrderNotFound
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
@@ -62,11 +63,11 @@ class OrderStore(OnTable):
         current = {i["id"] for i in self.catalog_items(include_retired=True)}
         wanted = {i["id"] for i in items}
         writes: list[dict[str, Any]]
-        writes = [{"pk": "CATALOG", "sk": f"ITEM#{i['id']}", "item": i, "status": "active",
+        writes = [{"pk": "CATALOG", "sk": f"ITEM#{i['id']}", "item": i, "status": CatalogStatus.ACTIVE,
                    "version": version, "loaded_at": now} for i in items]
         for retired in sorted(current - wanted):
             old = self.get_catalog_item(retired, include_retired=True)
-            writes.append({"pk": "CATALOG", "sk": f"ITEM#{retired}", "item": old, "status": "retired",
+            writes.append({"pk": "CATALOG", "sk": f"ITEM#{retired}", "item": old, "status": CatalogStatus.RETIRED,
                            "version": version, "loaded_at": now})
         writes.append({"pk": "CATALOG", "sk": "VERSION", "version": version, "count": len(items),
                        "loaded_at": now})
@@ -91,7 +92,7 @@ class OrderStore(OnTable):
             out = self.ddb.query(**params)
             for raw in out.get("Items", []):
                 data = from_item(raw)
-                if include_retired or data["status"] == "active":
+                if include_retired or data["status"] == CatalogStatus.ACTIVE:
                     items.append(data["item"])
             start = out.get("LastEvaluatedKey")
             if not start:
@@ -102,7 +103,7 @@ class OrderStore(OnTable):
         if "Item" not in out:
             return None
         data = from_item(out["Item"])
-        if data["status"] != "active" and not include_retired:
+        if data["status"] != CatalogStatus.ACTIVE and not include_retired:
             return None
         return data["item"]
 
@@ -209,7 +210,7 @@ class OrderStore(OnTable):
                 "Key": item_key(order_pk(program_id, order_id), "ORDER"),
                 "UpdateExpression": "SET " + ", ".join(sets),
                 "ConditionExpression": _status_in(allowed_from, values) + (
-                    "" if to == "FAILED" else " AND attribute_not_exists(releasing)"),
+                    "" if to == OrderStatus.FAILED else " AND attribute_not_exists(releasing)"),
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -233,7 +234,7 @@ class OrderStore(OnTable):
         its claim in place (the first claim is kept). The order after the claim, or None when it
         cannot fail any more (delivered, completed, failed or canceled)."""
         values: dict[str, Any] = {":claim": _av(claim), ":now": {"S": now}}
-        condition = _status_in(("PENDING", "PROCESSING", "ISSUED"), values) + " AND attribute_not_exists(delivered)"
+        condition = _status_in(ORDER_IN_FLIGHT, values) + " AND attribute_not_exists(delivered)"
         return self.store.update_if(
             Key=item_key(order_pk(program_id, order_id), "ORDER"),
             UpdateExpression="SET releasing = if_not_exists(releasing, :claim), updated_at = :now",
@@ -251,7 +252,7 @@ class OrderStore(OnTable):
             UpdateExpression="SET canceling = :claim",
             ConditionExpression="#s = :completed AND (attribute_not_exists(canceling) OR canceling.#at < :stale)",
             ExpressionAttributeNames={"#s": "status", "#at": "at"},
-            ExpressionAttributeValues={":claim": _av(claim), ":completed": {"S": "COMPLETED"},
+            ExpressionAttributeValues={":claim": _av(claim), ":completed": {"S": OrderStatus.COMPLETED},
                                        ":stale": {"S": stale_before}},
         ) is not None
 
@@ -316,7 +317,8 @@ class OrderStore(OnTable):
                 "UpdateExpression": "SET #s = :void, voided_at = :now, void_reason = :r",
                 "ConditionExpression": "#s = :active",
                 "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": {":void": {"S": "VOID"}, ":active": {"S": "ACTIVE"},
+                "ExpressionAttributeValues": {":void": {"S": VoucherState.VOID},
+                                              ":active": {"S": VoucherState.ACTIVE},
                                               ":now": {"S": now}, ":r": {"S": reason}},
             }
         }

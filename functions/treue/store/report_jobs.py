@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from treue.core.statuses import ReportStatus
 from treue.store import clients
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
@@ -66,7 +67,7 @@ class ReportJobs(OnTable):
         False when it is no longer at ``step`` or no longer queued/running (another worker got there)."""
         names = {"#s": "status", "#step": "step"}
         values: dict[str, Any] = {":step": {"N": str(step)}, ":next": {"N": str(step + 1)},
-                                  ":queued": {"S": "queued"}, ":running": {"S": "running"}}
+                                  ":queued": {"S": ReportStatus.QUEUED}, ":running": {"S": ReportStatus.RUNNING}}
         sets = ["#step = :next"]
         for i, (name, value) in enumerate(fields.items()):
             names[f"#f{i}"] = name
@@ -86,7 +87,7 @@ class ReportJobs(OnTable):
             UpdateExpression="SET #s = :running, started_at = :now, updated_at = :now",
             ConditionExpression="#s = :queued",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":running": {"S": "running"}, ":queued": {"S": "queued"},
+            ExpressionAttributeValues={":running": {"S": ReportStatus.RUNNING}, ":queued": {"S": ReportStatus.QUEUED},
                                        ":now": {"S": now}},
         ) is not None
 
@@ -98,9 +99,10 @@ class ReportJobs(OnTable):
                              "completed_at = :now",
             ConditionExpression="#s IN (:queued, :running)",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":failed": {"S": "failed"}, ":reason": {"S": reason[:500] or "unknown"},
-                                       ":now": {"S": now}, ":queued": {"S": "queued"},
-                                       ":running": {"S": "running"}},
+            ExpressionAttributeValues={":failed": {"S": ReportStatus.FAILED},
+                                       ":reason": {"S": reason[:500] or "unknown"},
+                                       ":now": {"S": now}, ":queued": {"S": ReportStatus.QUEUED},
+                                       ":running": {"S": ReportStatus.RUNNING}},
         ) is not None
 
 

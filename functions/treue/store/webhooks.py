@@ -12,6 +12,7 @@ import builtins
 from typing import Any
 
 from treue.core import audit
+from treue.core.statuses import EndpointStatus
 from treue.errors import StaleCondition, WebhookNotFound
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
@@ -76,11 +77,13 @@ class WebhookStore(OnTable):
         if ok:
             expression = ("SET #s = :active, consecutive_failures = :zero, last_attempt_at = :now, "
                           "last_success_at = :now, deliveries = if_not_exists(deliveries, :zero) + :one")
-            values = {":active": {"S": "active"}, ":zero": {"N": "0"}, ":one": {"N": "1"}, ":now": {"S": now}}
+            values = {":active": {"S": EndpointStatus.ACTIVE}, ":zero": {"N": "0"}, ":one": {"N": "1"},
+                      ":now": {"S": now}}
         else:
             expression = ("SET #s = :failing, last_attempt_at = :now, last_failure = :f, "
                           "consecutive_failures = if_not_exists(consecutive_failures, :zero) + :one")
-            values = {":failing": {"S": "failing"}, ":zero": {"N": "0"}, ":one": {"N": "1"}, ":now": {"S": now},
+            values = {":failing": {"S": EndpointStatus.FAILING}, ":zero": {"N": "0"}, ":one": {"N": "1"},
+                      ":now": {"S": now},
                       ":f": to_item({"v": {**detail, "at": now}})["v"]}
         self.store.update_if(Key=key, UpdateExpression=expression, ConditionExpression="attribute_exists(pk)",
                              ExpressionAttributeNames={"#s": "status"},

@@ -8,12 +8,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from treue.core.statuses import EXECUTION_CLOSED
 from treue.errors import Contention
 from treue.store import clients
 
 STARTED = "STARTED"
 EXISTS = "EXISTS"  # an execution of that name was started before: running, or closed (see ``status``)
-CLOSED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+CLOSED = EXECUTION_CLOSED
 _BUSY = ("ThrottlingException", "ServiceUnavailable", "InternalServerError")
 
 
