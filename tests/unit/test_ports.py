@@ -23,6 +23,7 @@ from treue.store.dynamodb import Store
 from treue.store.orders import OrderStore
 from treue.store.queue_senders import QueueSenderStore
 from treue.store.report_jobs import ReportFiles, ReportJobs, ReportQueue
+from treue.store.reports import Reports
 from treue.store.secrets import CodeVault
 from treue.store.table import Replay
 from treue.store.usage_plans import UsagePlan
@@ -58,6 +59,8 @@ def conforming() -> list[tuple[type, object]]:
     webhooks: ports.WebhooksPort = WebhookStore(store)
     bindings: ports.SenderBindings = QueueSenderStore(store)
     replayed: ports.Replayed = Replay("fingerprint", {"order_id": "ord_1"})
+    page: ports.ReportPage = Reports(store).chunk
+    assert callable(page)
     return [
         (ports.LedgerPort, ledger), (ports.ProgramPort, programs), (ports.UsagePlanPort, usage_plan),
         (ports.OrdersPort, orders), (ports.BudgetPort, budgets), (ports.VaultPort, vault),

@@ -39,6 +39,10 @@ MemberLookup = Callable[[builtins.list[str]], Mapping[str, Record]]  # member id
 ProgramLookup = Callable[[str], "Program"]  # program id → the program (ProgramNotFound when unknown)
 Render = Callable[[str, Record, str], tuple[bytes, str]]  # (report type, result, format) → (body, content type)
 Download = Callable[[str], tuple[str, str]]  # result file key → (pre-signed URL, its expiry)
+# One page of a program-wide listing in time order (``treue.store.reports.Reports.chunk``):
+# (gsi1pk, start, end, limit, the plain key to continue after) → (items, the key after the last, None at the end)
+ReportPage = Callable[[str, str | None, str | None, int, dict[str, str] | None],
+                      tuple[builtins.list[Record], dict[str, str] | None]]
 
 
 class Replayed(Protocol):

@@ -26,7 +26,7 @@ from treue.errors import IdempotencyConflict, MalformedRequest, ReportTooLarge, 
 from treue.logic import finance
 
 if TYPE_CHECKING:
-    from treue.logic.ports import Download, Render, ReportFilesPort, ReportJobsPort, ReportQueuePort
+    from treue.logic.ports import Download, Render, ReportFilesPort, ReportJobsPort, ReportPage, ReportQueuePort
 
 TYPES = ("reconciliation", "kpis", "payouts", "journal")
 FORMATS = ("json", "csv")
@@ -37,7 +37,7 @@ STATUSES = tuple(ReportStatus)
 class Sources:
     """What a report reads (ports; the stores and the provider fill them in)."""
 
-    page: Callable[..., tuple[list[dict[str, Any]], dict[str, str] | None]]  # (gsi1pk, start, end, limit, after)
+    page: ReportPage  # (gsi1pk, start, end, limit, after) → (items, after)
     point_accounts: Callable[[], dict[str, int]]
     money_accounts: Callable[[], dict[str, dict[str, int]]]
     holds: Callable[[], dict[str, int]]
