@@ -29,6 +29,7 @@ from treue.errors import BatchNotFound, Contention, MalformedRequest
 from treue.store import clients
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
+from treue.store.schema import batch_pk, counts_pk
 from treue.store.table import Replay, newest_first
 from treue.store.watchlist import Watchlist
 
@@ -38,14 +39,6 @@ SHARDS = 16  # count shards per batch
 
 def shard_of(line: int) -> int:
     return line % SHARDS
-
-
-def batch_pk(program_id: str, batch_id: str) -> str:
-    return f"P#{program_id}#BATCH#{batch_id}"
-
-
-def counts_pk(program_id: str, batch_id: str) -> str:
-    return f"{batch_pk(program_id, batch_id)}#COUNTS"
 
 
 def line_sk(line: int) -> str:

@@ -18,13 +18,8 @@ from treue.core.money import MoneyAccount, Movement
 from treue.core.statuses import OrderStatus
 from treue.store.dynamodb import OnTable
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys, to_item
-from treue.store.orders import order_pk
-from treue.store.schema import journal_keys
+from treue.store.schema import budget_pk, journal_keys, order_pk
 from treue.store.table import Replay, audited
-
-
-def budget_pk(program_id: str) -> str:
-    return f"P#{program_id}#BUDGET"
 
 
 class BudgetStore(OnTable):

@@ -38,15 +38,11 @@ from treue.core.statuses import EventType
 from treue.errors import MalformedRequest
 from treue.store.items import Table, from_item, item_key, to_item
 from treue.store.positions import SETTLE_SECONDS, clock
-from treue.store.schema import GSI, INDEX_KEYS, TABLE_KEYS
+from treue.store.schema import GSI, INDEX_KEYS, TABLE_KEYS, event_pk
 
 EVENT_TYPES = tuple(EventType)
 RETENTION_DAYS = 90
 _KEYS = (*TABLE_KEYS, *INDEX_KEYS, "kind", "expires_at", "program_id")
-
-
-def event_pk(program_id: str, event_id: str) -> str:
-    return f"P#{program_id}#EVENT#{event_id}"
 
 
 def new_event(program_id: str, type_: str, data: dict[str, Any], now: str, event_id: str | None = None

@@ -26,21 +26,9 @@ from treue.core.statuses import ORDER_IN_FLIGHT, CatalogStatus, OrderStatus, Vou
 from treue.errors import OrderNotFound
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
-from treue.store.schema import member_pk
+from treue.store.schema import donation_pk, member_pk, order_pk, voucher_pk
 from treue.store.table import Replay, audit_put, audited
 from treue.store.watchlist import Watchlist
-
-
-def order_pk(program_id: str, order_id: str) -> str:
-    return f"P#{program_id}#ORDER#{order_id}"
-
-
-def voucher_pk(program_id: str, code_hash: str) -> str:
-    return f"P#{program_id}#VOUCHER#{code_hash}"
-
-
-def donation_pk(program_id: str, donation_id: str) -> str:
-    return f"P#{program_id}#DONATION#{donation_id}"
 
 
 def _av(value: Any) -> dict[str, Any]:

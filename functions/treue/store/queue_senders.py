@@ -16,15 +16,12 @@ from treue.core import audit
 from treue.errors import Contention, QueueSenderTaken, StaleCondition
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
+from treue.store.schema import queue_sender_pk, queue_senders_pk
 from treue.store.table import audit_put
 
 
 def _principal_key(principal_id: str) -> dict[str, Any]:
-    return item_key(f"QSENDER#{principal_id}", "QSENDER")
-
-
-def _list_pk(program_id: str) -> str:
-    return f"P#{program_id}#QSENDER"
+    return item_key(queue_sender_pk(principal_id), "QSENDER")
 
 
 class QueueSenderStore(OnTable):
@@ -39,7 +36,7 @@ class QueueSenderStore(OnTable):
         while True:
             page = {"ExclusiveStartKey": start} if start else {}
             out = self.ddb.query(TableName=self.table, KeyConditionExpression="pk = :pk",
-                                 ExpressionAttributeValues={":pk": {"S": _list_pk(program_id)}},
+                                 ExpressionAttributeValues={":pk": {"S": queue_senders_pk(program_id)}},
                                  ConsistentRead=True, **page)
             items += [strip_keys(from_item(i)) for i in out.get("Items", [])]
             start = out.get("LastEvaluatedKey")
@@ -64,7 +61,7 @@ class QueueSenderStore(OnTable):
                 {"Put": {"TableName": self.table, "Item": {**_principal_key(principal), **to_item(binding)},
                          "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **condition}},
                 {"Put": {"TableName": self.table,
-                         "Item": {**item_key(_list_pk(pid), principal), **to_item(binding)}}},
+                         "Item": {**item_key(queue_senders_pk(pid), principal), **to_item(binding)}}},
                 audit_put(self.table, record),
             ])
         except StaleCondition as err:
@@ -83,7 +80,7 @@ class QueueSenderStore(OnTable):
                             "ConditionExpression": "program_id = :pid",
                             "ExpressionAttributeValues": {":pid": {"S": program_id}}}},
                 {"Delete": {"TableName": self.table,
-                            "Key": item_key(_list_pk(program_id), principal_id)}},
+                            "Key": item_key(queue_senders_pk(program_id), principal_id)}},
                 audit_put(self.table, record),
             ])
         except StaleCondition:

@@ -24,13 +24,10 @@ from treue.core.statuses import ReportStatus
 from treue.store import clients
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
+from treue.store.schema import report_pk
 from treue.store.table import Replay, newest_first
 
 PREFIX = "reports/"
-
-
-def report_pk(program_id: str, report_id: str) -> str:
-    return f"P#{program_id}#REPORT#{report_id}"
 
 
 def _key(program_id: str, report_id: str) -> dict[str, Any]:

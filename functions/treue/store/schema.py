@@ -90,6 +90,53 @@ def audit_pk(program_id: str, record_id: str) -> str:
     return f"P#{program_id}#AUDIT#{record_id}"
 
 
+def batch_pk(program_id: str, batch_id: str) -> str:
+    return f"P#{program_id}#BATCH#{batch_id}"
+
+
+def counts_pk(program_id: str, batch_id: str) -> str:
+    return f"{batch_pk(program_id, batch_id)}#COUNTS"
+
+
+def budget_pk(program_id: str) -> str:
+    return f"P#{program_id}#BUDGET"
+
+
+def event_pk(program_id: str, event_id: str) -> str:
+    return f"P#{program_id}#EVENT#{event_id}"
+
+
+def order_pk(program_id: str, order_id: str) -> str:
+    return f"P#{program_id}#ORDER#{order_id}"
+
+
+def voucher_pk(program_id: str, code_hash: str) -> str:
+    return f"P#{program_id}#VOUCHER#{code_hash}"
+
+
+def donation_pk(program_id: str, donation_id: str) -> str:
+    return f"P#{program_id}#DONATION#{donation_id}"
+
+
+def report_pk(program_id: str, report_id: str) -> str:
+    return f"P#{program_id}#REPORT#{report_id}"
+
+
+def webhook_pk(program_id: str) -> str:
+    return f"P#{program_id}#WEBHOOK"
+
+
+def queue_sender_pk(principal_id: str) -> str:
+    """The principal's binding to its one program (across programs)."""
+    return f"QSENDER#{principal_id}"
+
+
+def queue_senders_pk(program_id: str) -> str:
+    """The program's list of queue senders."""
+    return f"P#{program_id}#QSENDER"
+
+
+
 def account_shard(posting_id: str) -> int:
     return zlib.crc32(posting_id.encode()) % ACCOUNT_SHARDS
 

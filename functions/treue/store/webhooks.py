@@ -16,11 +16,8 @@ from treue.core.statuses import EndpointStatus
 from treue.errors import StaleCondition, WebhookNotFound
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
+from treue.store.schema import webhook_pk
 from treue.store.table import audit_put
-
-
-def _pk(program_id: str) -> str:
-    return f"P#{program_id}#WEBHOOK"
 
 
 class WebhookStore(OnTable):
@@ -29,16 +26,16 @@ class WebhookStore(OnTable):
         pid, eid = endpoint["program_id"], endpoint["id"]
         record = audit.new_record(pid, "webhook.created", "webhook", eid, endpoint["created_at"],
                                   {"url": endpoint["url"], "event_types": endpoint["event_types"]})
-        self.store.transact([self.store._put_new({"pk": _pk(pid), "sk": eid, **endpoint}),
+        self.store.transact([self.store._put_new({"pk": webhook_pk(pid), "sk": eid, **endpoint}),
                              audit_put(self.table, record)])
 
     def list(self, program_id: str) -> list[dict[str, Any]]:
         out = self.ddb.query(TableName=self.table, KeyConditionExpression="pk = :pk",
-                             ExpressionAttributeValues={":pk": {"S": _pk(program_id)}}, ConsistentRead=True)
+                             ExpressionAttributeValues={":pk": {"S": webhook_pk(program_id)}}, ConsistentRead=True)
         return [strip_keys(from_item(i)) for i in out.get("Items", [])]
 
     def get(self, program_id: str, endpoint_id: str) -> dict[str, Any] | None:
-        out = self.ddb.get_item(TableName=self.table, Key=item_key(_pk(program_id), endpoint_id),
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(webhook_pk(program_id), endpoint_id),
                                 ConsistentRead=True)
         return strip_keys(from_item(out["Item"])) if "Item" in out else None
 
@@ -52,7 +49,7 @@ class WebhookStore(OnTable):
         record = audit.new_record(program_id, "webhook.deleted", "webhook", endpoint_id, now, {})
         try:
             self.store.transact([
-                {"Delete": {"TableName": self.table, "Key": item_key(_pk(program_id), endpoint_id),
+                {"Delete": {"TableName": self.table, "Key": item_key(webhook_pk(program_id), endpoint_id),
                             "ConditionExpression": "attribute_exists(pk)"}},
                 audit_put(self.table, record),
             ])
@@ -63,7 +60,7 @@ class WebhookStore(OnTable):
         record = audit.new_record(program_id, "webhook.secret_rotated", "webhook", endpoint_id, now,
                                   {"secrets": len(sealed)})
         self.store.transact([
-            {"Update": {"TableName": self.table, "Key": item_key(_pk(program_id), endpoint_id),
+            {"Update": {"TableName": self.table, "Key": item_key(webhook_pk(program_id), endpoint_id),
                         "UpdateExpression": "SET secrets = :s, updated_at = :now",
                         "ConditionExpression": "attribute_exists(pk)",
                         "ExpressionAttributeValues": {":s": to_item({"v": sealed})["v"], ":now": {"S": now}}}},
@@ -73,7 +70,7 @@ class WebhookStore(OnTable):
     def record_attempt(self, program_id: str, endpoint_id: str, ok: bool, now: str,
                        detail: dict[str, Any]) -> None:
         """Success: status active, failures reset. Failure: status failing, consecutive failures + 1."""
-        key = item_key(_pk(program_id), endpoint_id)
+        key = item_key(webhook_pk(program_id), endpoint_id)
         if ok:
             expression = ("SET #s = :active, consecutive_failures = :zero, last_attempt_at = :now, "
                           "last_success_at = :now, deliveries = if_not_exists(deliveries, :zero) + :one")
