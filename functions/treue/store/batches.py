@@ -17,7 +17,6 @@ workflow's Distributed Map; ``uploads/<pid>/<upload id>.csv``, a CSV a brand upl
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -257,16 +256,8 @@ class BatchStore(OnTable):
         self.store.transact(items)
 
 
-class BatchFiles:
+class BatchFiles(clients.BucketFiles):
     """The S3 side of batches: run items files and CSV uploads."""
-
-    def __init__(self, bucket: str, s3=None) -> None:
-        self.bucket = bucket
-        self._s3 = s3
-
-    @property
-    def s3(self):
-        return self._s3 or clients.get("s3")
 
     @staticmethod
     def run_key(program_id: str, batch_id: str, run: int) -> str:
@@ -278,8 +269,7 @@ class BatchFiles:
 
     def put_run(self, program_id: str, batch_id: str, run: int, lines: list[int]) -> str:
         key = self.run_key(program_id, batch_id, run)
-        self.s3.put_object(Bucket=self.bucket, Key=key, ContentType="application/json",
-                           Body=json.dumps([{"line": n} for n in lines], separators=(",", ":")).encode())
+        self.put_json(key, [{"line": n} for n in lines])
         return key
 
     def upload_url(self, program_id: str, upload_id: str, seconds: int, content_length: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError
@@ -24,3 +26,22 @@ def get(service: str):
 def reset() -> None:
     """Forget every client (tests switch between mocked AWS environments)."""
     _clients.clear()
+
+
+class BucketFiles:
+    """Files of one S3 bucket (batch runs and uploads, report state and results), its client made on first use."""
+
+    def __init__(self, bucket: str, s3=None) -> None:
+        self.bucket = bucket
+        self._s3 = s3
+
+    @property
+    def s3(self):
+        return self._s3 or get("s3")
+
+    def put_json(self, key: str, data: object) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, ContentType="application/json",
+                           Body=json.dumps(data, separators=(",", ":")).encode())
+
+    def get_json(self, key: str):
+        return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())

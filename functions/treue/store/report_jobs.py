@@ -103,27 +103,12 @@ class ReportJobs(OnTable):
         ) is not None
 
 
-class ReportFiles:
-    """The S3 side of report jobs: state between continuations and the results."""
-
-    def __init__(self, bucket: str, s3=None) -> None:
-        self.bucket = bucket
-        self._s3 = s3
-
-    @property
-    def s3(self):
-        return self._s3 or clients.get("s3")
+class ReportFiles(clients.BucketFiles):
+    """The S3 side of report jobs: state between continuations and the results (``put_json``/``get_json``)."""
 
     @staticmethod
     def folder(program_id: str, report_id: str) -> str:
         return f"{PREFIX}{program_id}/{report_id}/"
-
-    def put_json(self, key: str, data: dict[str, Any]) -> None:
-        self.s3.put_object(Bucket=self.bucket, Key=key, ContentType="application/json",
-                           Body=json.dumps(data, separators=(",", ":")).encode())
-
-    def get_json(self, key: str) -> dict[str, Any]:
-        return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
     def delete(self, key: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=key)
