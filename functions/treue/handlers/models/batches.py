@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from treue.core.statuses import BatchStatus, LineStatus
 from treue.handlers.models import Model
 
 
@@ -29,7 +30,7 @@ class BatchCounts(Model):
 
 class Batch(Model):
     batch_id: str
-    status: str = Field(description="queued | running | completed | completed_with_failures | halted")
+    status: BatchStatus = Field(description="queued | running | completed | completed_with_failures | halted")
     name: str | None = None
     lines: int = Field(description="Lines submitted (rejected ones included)")
     counts: BatchCounts
@@ -56,7 +57,7 @@ class BatchPage(Model):
 class BatchLine(Model):
     line: int
     reference: str | None = None
-    status: str = Field(description="pending | processing | issued | failed | rejected")
+    status: LineStatus = Field(description="pending | processing | issued | failed | rejected")
     attempt: int = Field(description="1 for the first try; a retry of a failed line starts the next")
     reward_id: str | None = Field(default=None, description="The reward of the current attempt (GET /v1/rewards/{id})")
     item_id: str | None = None
@@ -73,7 +74,7 @@ class BatchLinePage(Model):
 
 class BatchRetried(Model):
     batch_id: str
-    status: str
+    status: BatchStatus
     run: int = Field(description="The run that re-drives the lines")
     lines: int = Field(description="Lines re-driven (failed ones get a new attempt); -1 when the run was queued before")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from treue.core.statuses import ItemType
 from treue.handlers.models import Model
 
 
@@ -21,7 +22,7 @@ class OpenValue(Model):
 
 class CatalogItem(Model):
     id: str
-    type: str = Field(description="gift_card | voucher | charity")
+    type: ItemType = Field(description="gift_card | voucher | charity")
     name: str
     category: str
     countries: list[str]

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
+from treue.core.statuses import ItemType, OrderStatus, ReportStatus
 from treue.handlers.models import Model
 
 
@@ -55,8 +56,8 @@ class Budget(Model):
 class Payout(Model):
     order_id: str
     created_at: str
-    status: str
-    type: str
+    status: OrderStatus
+    type: ItemType
     item_id: str
     item_name: str
     member_id: str | None = Field(default=None, description="None for a reward sent to a non-member")
@@ -234,7 +235,7 @@ class Report(Model):
     type: str
     params: dict = Field(description="date, or from/to")
     format: str
-    status: str = Field(description="queued | running | completed | failed")
+    status: ReportStatus = Field(description="queued | running | completed | failed")
     created_at: str
     updated_at: str | None = None
     started_at: str | None = None

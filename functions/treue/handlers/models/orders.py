@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from treue.core.statuses import ItemType, OrderStatus
 from treue.handlers.models import Model
 
 
 class OrderAccepted(Model):
     order_id: str
-    status: str = Field(description="PENDING when accepted; the payout workflow moves it on")
+    status: OrderStatus = Field(description="PENDING when accepted; the payout workflow moves it on")
     points: int = Field(description="Points held for the order")
     replayed: bool = Field(description="True when this Idempotency-Key was already used with this body")
 
 
 class StatusChange(Model):
-    status: str
+    status: OrderStatus
     at: str
     reason: str | None = None
 
@@ -28,9 +29,9 @@ class MaskedCode(Model):
 class Order(Model):
     order_id: str
     member_id: str
-    type: str
+    type: ItemType
     item: dict
-    status: str = Field(description="PENDING | PROCESSING | ISSUED | COMPLETED | FAILED | CANCELED")
+    status: OrderStatus = Field(description="PENDING | PROCESSING | ISSUED | COMPLETED | FAILED | CANCELED")
     history: list[StatusChange]
     points: int
     face_value: dict = Field(description="{value, currency} of one unit")

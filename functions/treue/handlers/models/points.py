@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from treue.core.statuses import MemberStatus
 from treue.handlers.models import Model
 
 
 class Member(Model):
     id: str
     program_id: str
-    status: str
+    status: MemberStatus
     card_number: str
     qr_token: str
     email: str | None = None

@@ -4,26 +4,27 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from treue.core.statuses import ItemType, OrderStatus
 from treue.handlers.models import Model
 from treue.handlers.models.orders import MaskedCode, StatusChange
 
 
 class RewardAccepted(Model):
     reward_id: str
-    status: str = Field(description="PENDING when accepted; the payout workflow moves it on")
+    status: OrderStatus = Field(description="PENDING when accepted; the payout workflow moves it on")
     replayed: bool = Field(description="True when this Idempotency-Key was already used with this body")
 
 
 class Reward(Model):
     reward_id: str
-    type: str
+    type: ItemType
     item: dict
     recipient: dict
     reference: str | None = None
     member_id: str | None = None
     batch_id: str | None = None
     message: str | None = None
-    status: str = Field(description="PENDING | PROCESSING | ISSUED | COMPLETED | FAILED | CANCELED")
+    status: OrderStatus = Field(description="PENDING | PROCESSING | ISSUED | COMPLETED | FAILED | CANCELED")
     history: list[StatusChange]
     face_value: dict = Field(description="{value, currency}")
     delivery: dict

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from treue.core.statuses import VoucherState
 from treue.handlers.models import Model
 
 
 class VoucherStatus(Model):
     code: str = Field(description="Masked")
-    status: str = Field(description="ACTIVE | REDEEMED | VOID | EXPIRED")
+    status: VoucherState = Field(description="ACTIVE | REDEEMED | VOID | EXPIRED")
     name: str
     discount: dict
     value: dict

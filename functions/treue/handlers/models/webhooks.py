@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
+from treue.core.statuses import EndpointStatus, EventType
 from treue.handlers.models import Model
 
 
@@ -22,9 +25,9 @@ class WebhookFailure(Model):
 class Webhook(Model):
     id: str
     url: str
-    event_types: list[str]
+    event_types: list[EventType | Literal["*"]] = Field(description='Event types, or ["*"] for all')
     description: str | None = None
-    status: str = Field(description="active, or failing after a failed delivery (never disabled silently)")
+    status: EndpointStatus = Field(description="active, or failing after a failed delivery (never disabled silently)")
     consecutive_failures: int
     deliveries: int = Field(description="Successful deliveries")
     created_at: str
@@ -44,7 +47,7 @@ class WebhookList(Model):
 
 class Event(Model):
     id: str
-    type: str
+    type: EventType
     created_at: str
     data: dict
 
