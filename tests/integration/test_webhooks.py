@@ -22,6 +22,7 @@ from tests.integration.helpers import call, enroll, events_of
 from tests.integration.test_orders import member_with
 from tests.support import LambdaContext, load_event
 from treue import runtime
+from treue.core.records import WebhookEndpoint
 from treue.handlers import rewards, webhook_fanout, webhook_sender, webhooks
 from treue.logic import webhooks as hooks
 from treue.store.items import to_item
@@ -343,8 +344,7 @@ def test_fan_out_skips_other_records_and_reports_where_to_retry(shop, queue, mon
     other = {"eventName": "MODIFY", "dynamodb": {"SequenceNumber": "7", "NewImage": {"kind": {"S": "event"}}}}
     assert webhook_fanout.handler({"Records": [other]}, LambdaContext()) == {"batchItemFailures": []}
     monkeypatch.setattr(webhook_fanout.queues, "send_all", lambda *a: (_ for _ in ()).throw(RuntimeError("down")))
-    monkeypatch.setattr(webhook_fanout.runtime, "webhooks",
-                        lambda: type("W", (), {"list": lambda self, pid: [{"id": "whk_x", "event_types": ["*"]}]})())
+    monkeypatch.setattr(webhook_fanout.runtime, "webhooks", _one_endpoint_for_all_events)
     result = webhook_fanout.handler(sample, LambdaContext())
     assert result == {"batchItemFailures": [{"itemIdentifier": "111"}]}
 
@@ -410,6 +410,13 @@ def test_a_reward_the_budget_cannot_pay_is_refused_before_anything_happens(payou
     assert [e for e in events_of(brand) if e["type"].startswith("order.")] == []
 
 
+def _one_endpoint_for_all_events():
+    """A webhook store with one endpoint subscribed to every event type."""
+    endpoint = WebhookEndpoint(id="whk_x", program_id="prg_x", url="https://hooks.example.com/x", event_types=("*",),
+                               created_at="2026-01-01T00:00:00Z", secrets=())
+    return type("W", (), {"list": lambda self, pid: [endpoint]})()
+
+
 def test_a_failed_stream_record_is_reported_by_sequence_number_logged_and_counted(shop, queue, monkeypatch, capsys,
                                                                                   caplog):
     [template] = load_event("webhook_fanout/stream.json")["Records"]
@@ -428,8 +435,7 @@ def test_a_failed_stream_record_is_reported_by_sequence_number_logged_and_counte
         queued.extend(json.loads(m)["event_id"] for m in messages)
 
     monkeypatch.setattr(webhook_fanout.queues, "send_all", send_all)
-    monkeypatch.setattr(webhook_fanout.runtime, "webhooks",
-                        lambda: type("W", (), {"list": lambda self, pid: [{"id": "whk_x", "event_types": ["*"]}]})())
+    monkeypatch.setattr(webhook_fanout.runtime, "webhooks", _one_endpoint_for_all_events)
     capsys.readouterr()
     batch = {"Records": [record("100", "evt_first"), record("200", "evt_second"), record("300", "evt_third")]}
     result = webhook_fanout.handler(batch, LambdaContext())

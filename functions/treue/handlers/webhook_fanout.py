@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
+from treue.core.records import WebhookEndpoint
 from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
 from treue.store import queues
@@ -36,7 +37,7 @@ def _event_of(record: dict) -> dict | None:
 @metrics.log_metrics
 def handler(event, context):
     failures = []
-    endpoints: dict[str, list[dict]] = {}
+    endpoints: dict[str, list[WebhookEndpoint]] = {}
     for record in event.get("Records", []):
         try:
             found = _event_of(record)

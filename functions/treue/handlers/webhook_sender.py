@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 from aws_lambda_powertools import Logger
 
 from treue import runtime
+from treue.core.records import WebhookEndpoint
 from treue.errors import MalformedRequest
 from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
@@ -56,15 +57,15 @@ def _tls_context() -> ssl.SSLContext:
 _opened: dict[str, str] = {}  # sealed secret → secret (a warm function decrypts each secret once)
 
 
-def _signing_secrets(endpoint: dict, now: str) -> list[str]:
+def _signing_secrets(endpoint: WebhookEndpoint, now: str) -> list[str]:
     """The endpoint's secrets that sign now, newest first."""
     out = []
-    for meta in sorted(endpoint.get("secrets", []), key=lambda s: s["created_at"], reverse=True):
-        if meta.get("expires_at") and meta["expires_at"] <= now:
+    for meta in sorted(endpoint.secrets, key=lambda s: s.created_at, reverse=True):
+        if not meta.signs_at(now):
             continue
-        if meta["sealed"] not in _opened:
-            _opened[meta["sealed"]] = runtime.vault().open(meta["sealed"], endpoint["program_id"], endpoint["id"])
-        out.append(_opened[meta["sealed"]])
+        if meta.sealed not in _opened:
+            _opened[meta.sealed] = runtime.vault().open(meta.sealed, endpoint.program_id, endpoint.id)
+        out.append(_opened[meta.sealed])
     return out
 
 
@@ -129,8 +130,8 @@ def deliver(message: dict, attempt: int, waiting: dict[str, int] | None = None) 
     if not message.get("redelivery"):
         closed_in = webhooks.circuit_open_seconds(endpoint, time.time(), base, CIRCUIT_FAILURES)
         if closed_in:
-            waiting[endpoint["id"]] = min(closed_in, MAX_DEFER_SECONDS)
-            return waiting[endpoint["id"]]
+            waiting[endpoint.id] = min(closed_in, MAX_DEFER_SECONDS)
+            return waiting[endpoint.id]
     event = runtime.events().get(pid, eid)
     if event is None:
         logger.warning("event expired or unknown; delivery dropped", extra={"event_id": eid})
@@ -144,7 +145,7 @@ def deliver(message: dict, attempt: int, waiting: dict[str, int] | None = None) 
         "Treue-Event-Id": eid, "Treue-Event-Type": event["type"], "Treue-Delivery-Attempt": str(attempt),
     }
     settings = runtime.settings()
-    status, error = post(endpoint["url"], body, headers, settings.allow_local_webhooks,
+    status, error = post(endpoint.url, body, headers, settings.allow_local_webhooks,
                          settings.reserved_local_webhook_ports)
     ok = status is not None and 200 <= status < 300
     detail = {"attempt": attempt, "event_id": eid}
@@ -152,12 +153,12 @@ def deliver(message: dict, attempt: int, waiting: dict[str, int] | None = None) 
         detail["status_code"] = status
     if error:
         detail["error"] = error
-    runtime.webhooks().record_attempt(pid, endpoint["id"], ok, now, detail)
-    logger.info("delivery attempt", extra={"endpoint_id": endpoint["id"], "event_id": eid, "ok": ok,
+    runtime.webhooks().record_attempt(pid, endpoint.id, ok, now, detail)
+    logger.info("delivery attempt", extra={"endpoint_id": endpoint.id, "event_id": eid, "ok": ok,
                                            "status": status, "attempt": attempt})
     if not ok:
-        failures = int(endpoint.get("consecutive_failures") or 0) + 1
-        waiting[endpoint["id"]] = min(webhooks.retry_delay(failures, base), MAX_DEFER_SECONDS)
+        failures = endpoint.consecutive_failures + 1
+        waiting[endpoint.id] = min(webhooks.retry_delay(failures, base), MAX_DEFER_SECONDS)
     return ok
 
 

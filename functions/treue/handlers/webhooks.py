@@ -113,10 +113,10 @@ def redeliver(event_id: str, body: Annotated[Redelivery, Body()]):
     else:
         targets = [e for e in store.list(who.program_id) if webhooks.subscribed(e, event["type"])]
     queues.send_all(runtime.required("webhook_queue_url"),
-                    [webhooks.delivery_message(who.program_id, e["id"], event_id, redelivery=True) for e in targets])
+                    [webhooks.delivery_message(who.program_id, e.id, event_id, redelivery=True) for e in targets])
     logger.info("event redelivery queued", extra={"event_id": event_id, "endpoints": len(targets)})
     return Response(202, "application/json",
-                    m.Redelivered(event_id=event_id, endpoints=[e["id"] for e in targets]).model_dump(mode="json"))
+                    m.Redelivered(event_id=event_id, endpoints=[e.id for e in targets]).model_dump(mode="json"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -11,9 +11,9 @@ only, so no function loads it, and it imports nothing from ``treue.store`` or ``
 run time (the value types in the signatures, such as the gift card request and issuance, are
 imported for the type checker only).
 
-Records (orders, rewards, batches, lines, vouchers, reports, webhook endpoints) are still plain
-dicts here: ``Record``. A transaction item, as the stores build them for one another's
-transactions, is an ``Item``.
+Webhook endpoints are typed records (``treue.core.records``); the other records (orders, rewards,
+batches, lines, vouchers, reports) are still plain dicts here: ``Record``. A transaction item, as the
+stores build them for one another's transactions, is an ``Item``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from treue.core.ledger import Posting
     from treue.core.money import Movement
     from treue.core.programs import Program
+    from treue.core.records import WebhookEndpoint, WebhookSecret
     from treue.providers.giftcards import Issuance, IssueRequest
 
 Record = dict[str, Any]  # a stored record as logic reads and writes it
@@ -367,13 +368,13 @@ class ReportQueuePort(Protocol):
 class WebhooksPort(Protocol):
     """Webhook endpoints (``treue.store.webhooks.WebhookStore``)."""
 
-    def create(self, endpoint: Record) -> None: ...
+    def create(self, endpoint: WebhookEndpoint) -> None: ...
 
-    def list(self, program_id: str) -> builtins.list[Record]: ...
+    def list(self, program_id: str) -> builtins.list[WebhookEndpoint]: ...
 
-    def require(self, program_id: str, endpoint_id: str) -> Record: ...
+    def require(self, program_id: str, endpoint_id: str) -> WebhookEndpoint: ...
 
-    def set_secrets(self, program_id: str, endpoint_id: str, sealed: builtins.list[Record], now: str) -> None: ...
+    def set_secrets(self, program_id: str, endpoint_id: str, sealed: tuple[WebhookSecret, ...], now: str) -> None: ...
 
 
 class SenderBindings(Protocol):

@@ -16,12 +16,14 @@ import ipaddress
 import secrets
 import time
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from treue.core import times
 from treue.core.ids import new_id
+from treue.core.records import ALL_EVENTS, WebhookEndpoint, WebhookSecret
 from treue.core.statuses import EndpointStatus
 from treue.errors import MalformedRequest, TooManyEndpoints
 
@@ -69,11 +71,11 @@ def retry_delay(attempt: int, base: int) -> int:
     return int(min(base * 2 ** (attempt - 1), MAX_DELAY_SECONDS))
 
 
-def circuit_open_seconds(endpoint: dict[str, Any], now: float, base: int, threshold: int) -> int:
+def circuit_open_seconds(endpoint: WebhookEndpoint, now: float, base: int, threshold: int) -> int:
     """Seconds until an endpoint that failed ``threshold`` or more times in a row may be tried again
     (its backoff after the last attempt, as for one delivery); 0 when it may be tried now."""
-    failures = int(endpoint.get("consecutive_failures") or 0)
-    last = endpoint.get("last_attempt_at")
+    failures = endpoint.consecutive_failures
+    last = endpoint.last_attempt_at
     if failures < threshold or not last:
         return 0
     last_epoch = times.parse(last).timestamp()
@@ -190,15 +192,16 @@ def deliverable_address(addresses: list[str], allow_local: bool) -> str:
 # ---------------------------------------------------------------- endpoints and deliveries
 
 
-def view(endpoint: dict[str, Any]) -> dict[str, Any]:
+def view(endpoint: WebhookEndpoint) -> dict[str, Any]:
     """An endpoint as the API shows it: never its secrets."""
-    out = {k: endpoint.get(k) for k in ("id", "url", "event_types", "description", "status", "created_at",
-                                        "consecutive_failures", "deliveries", "last_attempt_at", "last_success_at",
-                                        "last_failure")}
-    out["status"] = out["status"] or EndpointStatus.ACTIVE
-    out["consecutive_failures"] = out["consecutive_failures"] or 0
-    out["deliveries"] = out["deliveries"] or 0
-    out["secrets"] = [{k: s.get(k) for k in ("created_at", "expires_at")} for s in endpoint.get("secrets", [])]
+    out = {
+        "id": endpoint.id, "url": endpoint.url, "event_types": list(endpoint.event_types),
+        "description": endpoint.description, "status": endpoint.status, "created_at": endpoint.created_at,
+        "consecutive_failures": endpoint.consecutive_failures, "deliveries": endpoint.deliveries,
+        "last_attempt_at": endpoint.last_attempt_at, "last_success_at": endpoint.last_success_at,
+        "last_failure": endpoint.last_failure,
+        "secrets": [{"created_at": s.created_at, "expires_at": s.expires_at} for s in endpoint.secrets],
+    }
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -210,13 +213,13 @@ def create(webhooks: WebhooksPort, vault: VaultPort, program_id: str, request: W
     endpoint_id = new_id("whk")
     secret = new_secret()
     types = sorted(set(request.event_types))
-    endpoint = {
-        "id": endpoint_id, "program_id": program_id, "url": url, "event_types": ["*"] if "*" in types else types,
-        "description": request.description, "status": EndpointStatus.ACTIVE, "consecutive_failures": 0, "deliveries": 0,
-        "secrets": [{"sealed": vault.seal(secret, program_id, endpoint_id), "created_at": now}],
-        "created_at": now, "created_by": actor,
-    }
-    webhooks.create({k: v for k, v in endpoint.items() if v is not None})
+    endpoint = WebhookEndpoint(
+        id=endpoint_id, program_id=program_id, url=url,
+        event_types=(ALL_EVENTS,) if ALL_EVENTS in types else tuple(types), description=request.description,
+        status=EndpointStatus.ACTIVE, secrets=(WebhookSecret(vault.seal(secret, program_id, endpoint_id), now),),
+        created_at=now, created_by=actor,
+    )
+    webhooks.create(endpoint)
     return {**view(endpoint), "secret": secret}
 
 
@@ -224,20 +227,19 @@ def rotate(webhooks: WebhooksPort, vault: VaultPort, program_id: str, endpoint_i
            ) -> dict[str, Any]:
     endpoint = webhooks.require(program_id, endpoint_id)
     secret = new_secret()
-    kept = []
+    kept: tuple[WebhookSecret, ...] = ()
     if keep_hours:
         until_s = times.iso(times.parse(now) + timedelta(hours=keep_hours), "seconds")
-        newest = max(endpoint.get("secrets", []), key=lambda s: s["created_at"], default=None)
+        newest = max(endpoint.secrets, key=lambda s: s.created_at, default=None)
         if newest:
-            kept = [{**newest, "expires_at": until_s}]
-    sealed = [{"sealed": vault.seal(secret, program_id, endpoint_id), "created_at": now}, *kept]
+            kept = (replace(newest, expires_at=until_s),)
+    sealed = (WebhookSecret(vault.seal(secret, program_id, endpoint_id), now), *kept)
     webhooks.set_secrets(program_id, endpoint_id, sealed, now)
-    return {**view({**endpoint, "secrets": sealed}), "secret": secret}
+    return {**view(endpoint.with_secrets(sealed)), "secret": secret}
 
 
-def subscribed(endpoint: dict[str, Any], event_type: str) -> bool:
-    types = endpoint.get("event_types") or []
-    return "*" in types or event_type in types
+def subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
+    return endpoint.subscribes(event_type)
 
 
 def delivery_message(program_id: str, endpoint_id: str, event_id: str, redelivery: bool = False) -> str:
@@ -249,7 +251,7 @@ def delivery_message(program_id: str, endpoint_id: str, event_id: str, redeliver
     return json.dumps(body, separators=(",", ":"))
 
 
-def fan_out(endpoints: list[dict[str, Any]], event: dict[str, Any]) -> list[str]:
+def fan_out(endpoints: list[WebhookEndpoint], event: dict[str, Any]) -> list[str]:
     """One delivery message per endpoint subscribed to the event's type."""
-    return [delivery_message(event["program_id"], e["id"], event["id"]) for e in endpoints
+    return [delivery_message(event["program_id"], e.id, event["id"]) for e in endpoints
             if subscribed(e, event["type"])]

@@ -8,10 +8,10 @@ Secrets are sealed with the codes key (KMS, encryption context = program and end
 
 from __future__ import annotations
 
-import builtins
 from typing import Any
 
 from treue.core import audit
+from treue.core.records import WebhookEndpoint, WebhookSecret
 from treue.core.statuses import EndpointStatus
 from treue.errors import StaleCondition, WebhookNotFound
 from treue.store.dynamodb import OnTable
@@ -22,24 +22,24 @@ from treue.store.table import audit_put
 
 class WebhookStore(OnTable):
 
-    def create(self, endpoint: dict[str, Any]) -> None:
-        pid, eid = endpoint["program_id"], endpoint["id"]
-        record = audit.new_record(pid, "webhook.created", "webhook", eid, endpoint["created_at"],
-                                  {"url": endpoint["url"], "event_types": endpoint["event_types"]})
-        self.store.transact([self.store._put_new({"pk": webhook_pk(pid), "sk": eid, **endpoint}),
+    def create(self, endpoint: WebhookEndpoint) -> None:
+        pid, eid = endpoint.program_id, endpoint.id
+        record = audit.new_record(pid, "webhook.created", "webhook", eid, endpoint.created_at,
+                                  {"url": endpoint.url, "event_types": list(endpoint.event_types)})
+        self.store.transact([self.store._put_new({"pk": webhook_pk(pid), "sk": eid, **endpoint.item()}),
                              audit_put(self.table, record)])
 
-    def list(self, program_id: str) -> list[dict[str, Any]]:
+    def list(self, program_id: str) -> list[WebhookEndpoint]:
         out = self.ddb.query(TableName=self.table, KeyConditionExpression="pk = :pk",
                              ExpressionAttributeValues={":pk": {"S": webhook_pk(program_id)}}, ConsistentRead=True)
-        return [strip_keys(from_item(i)) for i in out.get("Items", [])]
+        return [WebhookEndpoint.from_item(strip_keys(from_item(i))) for i in out.get("Items", [])]
 
-    def get(self, program_id: str, endpoint_id: str) -> dict[str, Any] | None:
+    def get(self, program_id: str, endpoint_id: str) -> WebhookEndpoint | None:
         out = self.ddb.get_item(TableName=self.table, Key=item_key(webhook_pk(program_id), endpoint_id),
                                 ConsistentRead=True)
-        return strip_keys(from_item(out["Item"])) if "Item" in out else None
+        return WebhookEndpoint.from_item(strip_keys(from_item(out["Item"]))) if "Item" in out else None
 
-    def require(self, program_id: str, endpoint_id: str) -> dict[str, Any]:
+    def require(self, program_id: str, endpoint_id: str) -> WebhookEndpoint:
         found = self.get(program_id, endpoint_id)
         if found is None:
             raise WebhookNotFound(f"webhook endpoint {endpoint_id[:40]} does not exist")
@@ -56,14 +56,15 @@ class WebhookStore(OnTable):
         except StaleCondition as err:
             raise WebhookNotFound(f"webhook endpoint {endpoint_id[:40]} does not exist") from err
 
-    def set_secrets(self, program_id: str, endpoint_id: str, sealed: builtins.list[dict[str, Any]], now: str) -> None:
+    def set_secrets(self, program_id: str, endpoint_id: str, sealed: tuple[WebhookSecret, ...], now: str) -> None:
         record = audit.new_record(program_id, "webhook.secret_rotated", "webhook", endpoint_id, now,
                                   {"secrets": len(sealed)})
         self.store.transact([
             {"Update": {"TableName": self.table, "Key": item_key(webhook_pk(program_id), endpoint_id),
                         "UpdateExpression": "SET secrets = :s, updated_at = :now",
                         "ConditionExpression": "attribute_exists(pk)",
-                        "ExpressionAttributeValues": {":s": to_item({"v": sealed})["v"], ":now": {"S": now}}}},
+                        "ExpressionAttributeValues": {":s": to_item({"v": [s.item() for s in sealed]})["v"],
+                                                      ":now": {"S": now}}}},
             audit_put(self.table, record),
         ])
 
