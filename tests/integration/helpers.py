@@ -45,10 +45,11 @@ def buy(txn, value, currency="EUR"):
 
 
 def events_of(shop, types=None):
-    """Every event of the shop's program so far, oldest first (settled or not)."""
+    """Every event of the shop's program so far, oldest first (settled or not), each as a dict: what
+    receivers see (id, type, created_at, data), its program and its expiry."""
     from treue import runtime
     from treue.store.events import EventLog
 
     found, _ = EventLog(runtime.store()).page(shop["program_id"], None, set(types) if types else None, 10_000,
                                               "2999-01-01T00:00:00Z")
-    return found
+    return [{**e.public(), "program_id": e.program_id, "expires_at": e.expires_at} for e in found]

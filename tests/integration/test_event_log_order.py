@@ -66,7 +66,7 @@ def test_a_write_slower_than_the_window_moves_its_event_past_a_reader_who_paged_
         time.sleep(0.01)
         store.transact([quick])  # ... a concurrent writer commits an event at a later position, ...
         found, reader["cursor"] = log.page(shop["program_id"], None, None, 500, at(positions.SETTLE_SECONDS + 1))
-        reader["seen"] = [e["id"] for e in found]  # ... a reader pages past both positions, ...
+        reader["seen"] = [e.id for e in found]  # ... a reader pages past both positions, ...
         time.sleep(0.1)
         return store.ddb.transact_write_items(TransactItems=[slow])  # ... and only then this one commits
 
@@ -74,7 +74,7 @@ def test_a_write_slower_than_the_window_moves_its_event_past_a_reader_who_paged_
     slow_id, quick_id = slow["Put"]["Item"]["id"]["S"], quick["Put"]["Item"]["id"]["S"]
     assert quick_id in reader["seen"] and slow_id not in reader["seen"]
     later, _ = log.page(shop["program_id"], reader["cursor"], None, 500, at(10))
-    assert [e["id"] for e in later] == [slow_id]  # without the move it sat behind the reader's cursor
+    assert [e.id for e in later] == [slow_id]  # without the move it sat behind the reader's cursor
 
 
 def test_concurrent_writers_positions_follow_the_send_not_the_business_time(shop):
@@ -84,5 +84,5 @@ def test_concurrent_writers_positions_follow_the_send_not_the_business_time(shop
     store.transact([newer])
     store.transact([older])  # sent second: listed second, though its business time is a minute earlier
     found, _ = log.page(shop["program_id"], None, {"budget.low"}, 500, at(10))
-    ids = [e["id"] for e in found]
+    ids = [e.id for e in found]
     assert ids == [newer["Put"]["Item"]["id"]["S"], older["Put"]["Item"]["id"]["S"]]

@@ -1,4 +1,4 @@
-"""Typed records at the store boundary (``treue.core.records``): webhook endpoints.
+"""Typed records at the store boundary (``treue.core.records``): webhook endpoints and events.
 
 The store returns and accepts ``WebhookEndpoint``; the items it writes keep their attribute names, an
 item written before reads back as the same endpoint, and the API's view of it is what it was.
@@ -12,11 +12,12 @@ from moto import mock_aws
 
 from tests.support import create_table
 from treue.core import times
-from treue.core.records import WebhookEndpoint, WebhookSecret
+from treue.core.records import Event, WebhookEndpoint, WebhookSecret
 from treue.core.statuses import EndpointStatus, EventType
 from treue.logic import webhooks
 from treue.logic.models import WebhookRequest
 from treue.store.dynamodb import Store
+from treue.store.events import EventLog, event_put, new_event
 from treue.store.items import from_item, item_key, strip_keys, to_item
 from treue.store.schema import webhook_pk
 from treue.store.webhooks import WebhookStore
@@ -102,3 +103,27 @@ def test_create_and_rotate_write_the_attribute_names_of_before(store):
     assert rotated["secrets"] == [{"created_at": later, "expires_at": None},
                                   {"created_at": NOW, "expires_at": "2026-03-02T11:00:00Z"}]
     assert store.require(PID, created["id"]).subscribes("member.enrolled")
+
+
+def test_an_event_item_reads_back_as_an_event_and_receivers_see_what_they_saw():
+    item = new_event(PID, EventType.POINTS_EARNED, {"member_id": "mbr_1", "points": 50}, NOW, "evt_1")
+    event = Event.from_item(from_item(to_item(item)))
+    assert event == Event(id="evt_1", program_id=PID, type=EventType.POINTS_EARNED, created_at=NOW,
+                          data={"member_id": "mbr_1", "points": 50}, position=item["gsi1sk"],
+                          expires_at=item["expires_at"])
+    assert event.public() == {"id": "evt_1", "type": "points.earned", "created_at": NOW,
+                              "data": {"member_id": "mbr_1", "points": 50}}
+    assert type(event.public()["type"]) is str
+    with pytest.raises(ValueError):
+        Event.from_item({**item, "type": "points.burned"})
+
+
+def test_the_event_log_returns_events(store):
+    store.store.transact([event_put(store.table, PID, EventType.BUDGET_LOW, {"currency": "EUR"}, NOW, "evt_2")])
+    log = EventLog(store.store)
+    event = log.get(PID, "evt_2")
+    assert isinstance(event, Event) and event.type is EventType.BUDGET_LOW and event.data == {"currency": "EUR"}
+    assert event.position and event.position.endswith("#evt_2")
+    found, cursor = log.page(PID, None, None, 10, "2999-01-01T00:00:00Z")
+    assert found == [event] and cursor
+    assert log.page(PID, None, {"member.enrolled"}, 10, "2999-01-01T00:00:00Z")[0] == []

@@ -4,8 +4,8 @@ A store returns these and accepts them; logic and handlers read their attributes
 attributes as stored (the names in DynamoDB do not change, absent values are left out) and ``from_item``
 reads a stored item back (the table's keys already stripped), so items written before read the same.
 
-Converted so far: webhook endpoints. Orders (and rewards), batches, batch lines and events are still
-dicts.
+Converted so far: webhook endpoints and events. Orders (and rewards), batches and batch lines are
+still dicts.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from treue.core.statuses import EndpointStatus
+from treue.core.statuses import EndpointStatus, EventType
 
 ALL_EVENTS = "*"  # an endpoint's event types: every type
 
@@ -92,3 +92,27 @@ class WebhookEndpoint:
 
     def with_secrets(self, secrets: tuple[WebhookSecret, ...]) -> WebhookEndpoint:
         return replace(self, secrets=secrets)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a program's event log, as read back (events are written as transaction items by
+    ``treue.store.events.event_put``, and never changed)."""
+
+    id: str
+    program_id: str
+    type: EventType
+    created_at: str
+    data: dict[str, Any]
+    position: str | None = None  # the log position (``gsi1sk``): "<clock>#<id>"
+    expires_at: int | None = None  # epoch seconds: the table's TTL drops the event then
+
+    @classmethod
+    def from_item(cls, data: dict[str, Any]) -> Event:
+        return cls(id=data["id"], program_id=data["program_id"], type=EventType(data["type"]),
+                   created_at=data["created_at"], data=data.get("data") or {}, position=data.get("gsi1sk"),
+                   expires_at=data.get("expires_at"))
+
+    def public(self) -> dict[str, Any]:
+        """What receivers see of an event: the webhook body and the log entry."""
+        return {"id": self.id, "type": str(self.type), "created_at": self.created_at, "data": self.data}

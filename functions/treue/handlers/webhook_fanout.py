@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from treue import runtime
-from treue.core.records import WebhookEndpoint
+from treue.core.records import Event, WebhookEndpoint
 from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
 from treue.store import queues
@@ -23,13 +23,13 @@ tracer = Tracer()
 metrics = Metrics(namespace="Treue")
 
 
-def _event_of(record: dict) -> dict | None:
+def _event_of(record: dict) -> Event | None:
     if record.get("eventName") != "INSERT":
         return None
     image = (record.get("dynamodb") or {}).get("NewImage") or {}
     if image.get("kind", {}).get("S") != "event":
         return None
-    return from_item(image)
+    return Event.from_item(from_item(image))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -43,13 +43,13 @@ def handler(event, context):
             found = _event_of(record)
             if found is None:
                 continue
-            pid = found["program_id"]
+            pid = found.program_id
             if pid not in endpoints:
                 endpoints[pid] = runtime.webhooks().list(pid)
             messages = webhooks.fan_out(endpoints[pid], found)
             if messages:
                 queues.send_all(runtime.required("webhook_queue_url"), messages)
-            logger.debug("event fanned out", extra={"event_id": found["id"], "deliveries": len(messages)})
+            logger.debug("event fanned out", extra={"event_id": found.id, "deliveries": len(messages)})
         except Exception:
             # an empty identifier makes Lambda retry the whole batch: still a retry, never a loss
             sequence = (record.get("dynamodb") or {}).get("SequenceNumber") or ""

@@ -36,7 +36,6 @@ from treue.errors import MalformedRequest
 from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
 from treue.store import clients, queues
-from treue.store import events as event_log
 
 logger = Logger()
 tracer = Tracer()
@@ -137,12 +136,12 @@ def deliver(message: dict, attempt: int, waiting: dict[str, int] | None = None) 
         logger.warning("event expired or unknown; delivery dropped", extra={"event_id": eid})
         return True
     now = runtime.now()
-    body = json.dumps(event_log.public(event), separators=(",", ":"), sort_keys=True).encode()
+    body = json.dumps(event.public(), separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json", "User-Agent": "Treue-Webhooks/1",
         webhooks.SIGNATURE_HEADER: webhooks.signature_header(_signing_secrets(endpoint, now), body, timestamp),
-        "Treue-Event-Id": eid, "Treue-Event-Type": event["type"], "Treue-Delivery-Attempt": str(attempt),
+        "Treue-Event-Id": eid, "Treue-Event-Type": str(event.type), "Treue-Delivery-Attempt": str(attempt),
     }
     settings = runtime.settings()
     status, error = post(endpoint.url, body, headers, settings.allow_local_webhooks,

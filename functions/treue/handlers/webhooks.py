@@ -8,6 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from treue import runtime
 from treue.core import ids
+from treue.core.records import Event
 from treue.errors import EventNotFound, MalformedRequest, WebhookNotFound
 from treue.handlers.http import Body, Query, Response, caller, dispatch, make_app, responses
 from treue.handlers.models import webhooks as m
@@ -28,7 +29,7 @@ def _endpoint_id(endpoint_id: str) -> str:
     return endpoint_id
 
 
-def _event(program_id: str, event_id: str) -> dict:
+def _event(program_id: str, event_id: str) -> Event:
     found = runtime.events().get(program_id, event_id) if ids.well_formed(event_id, "evt") else None
     if found is None:
         raise EventNotFound(f"event {event_id[:40]} does not exist (events are kept 90 days)")
@@ -92,14 +93,14 @@ def list_events(
             raise MalformedRequest(f"unknown event type(s): {', '.join(sorted(unknown))}", parameter="type",
                                    types=list(event_log.EVENT_TYPES))
     found, cursor = runtime.events().page(who.program_id, after, types, limit, runtime.now())
-    return m.EventPage(items=[m.Event(**event_log.public(e)) for e in found], next_after=cursor or after or "",
+    return m.EventPage(items=[m.Event(**e.public()) for e in found], next_after=cursor or after or "",
                        settle_seconds=event_log.SETTLE_SECONDS)
 
 
 @tracer.capture_method
 def get_event(event_id: str) -> m.Event:
     who = caller(app)
-    return m.Event(**event_log.public(_event(who.program_id, event_id)))
+    return m.Event(**_event(who.program_id, event_id).public())
 
 
 @responses({202: {"description": "Queued", "content": {"application/json": {"model": m.Redelivered}}}})
@@ -111,7 +112,7 @@ def redeliver(event_id: str, body: Annotated[Redelivery, Body()]):
     if body.endpoint_id:
         targets = [store.require(who.program_id, _endpoint_id(body.endpoint_id))]
     else:
-        targets = [e for e in store.list(who.program_id) if webhooks.subscribed(e, event["type"])]
+        targets = [e for e in store.list(who.program_id) if e.subscribes(event.type)]
     queues.send_all(runtime.required("webhook_queue_url"),
                     [webhooks.delivery_message(who.program_id, e.id, event_id, redelivery=True) for e in targets])
     logger.info("event redelivery queued", extra={"event_id": event_id, "endpoints": len(targets)})

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from treue.core import times
 from treue.core.ids import new_id
-from treue.core.records import ALL_EVENTS, WebhookEndpoint, WebhookSecret
+from treue.core.records import ALL_EVENTS, Event, WebhookEndpoint, WebhookSecret
 from treue.core.statuses import EndpointStatus
 from treue.errors import MalformedRequest, TooManyEndpoints
 
@@ -238,10 +238,6 @@ def rotate(webhooks: WebhooksPort, vault: VaultPort, program_id: str, endpoint_i
     return {**view(endpoint.with_secrets(sealed)), "secret": secret}
 
 
-def subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
-    return endpoint.subscribes(event_type)
-
-
 def delivery_message(program_id: str, endpoint_id: str, event_id: str, redelivery: bool = False) -> str:
     import json
 
@@ -251,7 +247,6 @@ def delivery_message(program_id: str, endpoint_id: str, event_id: str, redeliver
     return json.dumps(body, separators=(",", ":"))
 
 
-def fan_out(endpoints: list[WebhookEndpoint], event: dict[str, Any]) -> list[str]:
+def fan_out(endpoints: list[WebhookEndpoint], event: Event) -> list[str]:
     """One delivery message per endpoint subscribed to the event's type."""
-    return [delivery_message(event["program_id"], e.id, event["id"]) for e in endpoints
-            if subscribed(e, event["type"])]
+    return [delivery_message(event.program_id, e.id, event.id) for e in endpoints if e.subscribes(event.type)]

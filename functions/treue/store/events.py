@@ -34,6 +34,7 @@ from typing import Any
 
 from treue.core import times
 from treue.core.ids import new_id
+from treue.core.records import Event
 from treue.core.statuses import EventType
 from treue.errors import MalformedRequest
 from treue.store.items import Table, from_item, item_key, to_item
@@ -66,10 +67,6 @@ def event_put(table: str, program_id: str, type_: str, data: dict[str, Any], now
                     "ConditionExpression": "attribute_not_exists(pk)"}}
 
 
-def public(item: dict[str, Any]) -> dict[str, Any]:
-    """What receivers see of an event (the webhook body and the log entry)."""
-    return {"id": item["id"], "type": item["type"], "created_at": item["created_at"], "data": item.get("data") or {}}
-
 
 def encode_cursor(gsi1sk: str) -> str:
     return base64.urlsafe_b64encode(gsi1sk.encode()).decode().rstrip("=")
@@ -90,13 +87,13 @@ class EventLog:
     def __init__(self, store: Table) -> None:
         self.store = store
 
-    def get(self, program_id: str, event_id: str) -> dict[str, Any] | None:
+    def get(self, program_id: str, event_id: str) -> Event | None:
         out = self.store.ddb.get_item(TableName=self.store.table,
                                       Key=item_key(event_pk(program_id, event_id), "EVENT"))
-        return from_item(out["Item"]) if "Item" in out else None
+        return Event.from_item(from_item(out["Item"])) if "Item" in out else None
 
     def page(self, program_id: str, after: str | None, types: set[str] | None, limit: int, now: str
-             ) -> tuple[list[dict[str, Any]], str]:
+             ) -> tuple[list[Event], str]:
         """Up to ``limit`` settled events after the cursor, in log order, and the cursor to ask with next.
 
         The next cursor is always returned (the log has no end): with no new events it is ``after``.
@@ -111,7 +108,7 @@ class EventLog:
             values[":after"] = {"S": start + "\x00"}  # strictly after the cursor's event
         params: dict[str, Any] = {"TableName": self.store.table, "IndexName": GSI,
                                   "KeyConditionExpression": condition, "ExpressionAttributeValues": values}
-        found: list[dict[str, Any]] = []
+        found: list[Event] = []
         last = start
         while len(found) < limit:
             params["Limit"] = max(limit - len(found), 1) if not types else 200
@@ -120,7 +117,7 @@ class EventLog:
                 item = from_item(raw)
                 last = item["gsi1sk"]
                 if not types or item["type"] in types:
-                    found.append(item)
+                    found.append(Event.from_item(item))
                     if len(found) == limit:
                         break
             if len(found) == limit or not out.get("LastEvaluatedKey"):
