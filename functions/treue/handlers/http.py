@@ -177,14 +177,18 @@ class Call:
                 self.body = (p.name, TypeAdapter(base))
                 continue
             constraints = marker.constraints if marker else {}
-            adapter = TypeAdapter(typing.Annotated[base, Field(**constraints)] if constraints else base)
+            if location == "path" and base is str and not constraints:
+                adapter = None  # a path segment is a string already: nothing to check
+            else:
+                adapter = TypeAdapter(typing.Annotated[base, Field(**constraints)] if constraints else base)
             alias = (marker.alias if marker else None) or p.name
             self.params.append((p.name, location, alias, adapter, p.default is inspect.Parameter.empty, p.default))
         self.params.sort(key=lambda param: param[1] != "path")  # path errors first, then query
         answer = hints.get("return")
         if typing.get_origin(answer) is Response:
             answer = typing.get_args(answer)[0]
-        self.answer = None if answer in (None, Response, type(None)) else TypeAdapter(answer)
+        self.answer_type = None if answer in (None, Response, type(None)) else answer
+        self._answer: Any = None  # its TypeAdapter, made when an answer is not an instance of it
 
     def arguments(self, request: Request, path_values: dict[str, str]) -> dict[str, Any]:
         """The handler's arguments, validated; every failing one is listed in one RequestInvalid."""
@@ -202,7 +206,7 @@ class Call:
                     values[name] = default
                 continue
             try:
-                values[name] = adapter.validate_python(value)
+                values[name] = value if adapter is None else adapter.validate_python(value)
             except ValidationError as err:
                 errors.extend(_located(err, (location, alias)))
         if self.body is not None:
@@ -221,10 +225,17 @@ class Call:
 
     def respond(self, result: Any) -> Response[Any]:
         response = result if isinstance(result, Response) else Response(200, "application/json", result)
-        if self.answer is not None:
+        if self.answer_type is not None:
             # the answer as its annotation says: a model as its JSON (by alias), a dict validated as one
-            response.body = self.answer.dump_python(self.answer.validate_python(response.body, from_attributes=True),
-                                                    mode="json", by_alias=True)
+            if type(response.body) is self.answer_type and hasattr(response.body, "model_dump"):
+                response.body = response.body.model_dump(mode="json", by_alias=True)
+            else:
+                if self._answer is None:
+                    from pydantic import TypeAdapter
+
+                    self._answer = TypeAdapter(self.answer_type)
+                response.body = self._answer.dump_python(
+                    self._answer.validate_python(response.body, from_attributes=True), mode="json", by_alias=True)
         elif response.is_json():
             response.body = jsonable(response.body)
         return response
