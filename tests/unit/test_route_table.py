@@ -101,3 +101,17 @@ def test_the_scope_check_reads_the_table(scope):
         answer = module_of(route.function).handler(_event(route, auth=auth), LambdaContext())
         refused = answer["statusCode"] == 403 and "needs a key of scope" in answer["body"]
         assert refused == (scope not in {str(s) for s in route.scopes}), (route, scope, answer)
+
+
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("application/vnd.treue+json", "{}"),  # a +json type passes the 415 check: read as JSON (it was a 500)
+    ("application/json", '[{"email": "ada@example.com"}]'),  # a list is no object (its first item counted)
+])
+def test_a_body_of_another_json_type_or_a_list_is_validated_like_any_other(content_type, body):
+    from treue.handlers import enrollment
+
+    auth = {"program_id": "prg_unit", "key_id": "key_unit", "scope": "partner"}
+    event = api_event("enrollment/post_member.json", body=body, headers={"Content-Type": content_type}, auth=auth)
+    answer = enrollment.handler(event, LambdaContext())
+    problem = json.loads(answer["body"])
+    assert answer["statusCode"] == 422 and problem["errors"][0]["location"] == "body", answer
