@@ -13,15 +13,15 @@ item failure, retried after the visibility timeout and dead-lettered by the redr
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from dataclasses import dataclass
+from typing import Any
+
 from pydantic import ValidationError, model_validator
 
 from treue import runtime
 from treue.core import audit
 from treue.errors import MemberNotFound, ProgramMismatch, TreueError, UnknownQueueSender
+from treue.handlers.logs import Logger, Metrics, MetricUnit
 from treue.handlers.tracing import Tracer
 from treue.logic import members, points, queue_senders
 from treue.logic.models import MemberIdentifiers, Purchase, Strict
@@ -30,9 +30,27 @@ from treue.store import queues
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Treue")
-processor = BatchProcessor(event_type=EventType.SQS)
 
 ACTOR = "queue:accrual"
+
+
+@dataclass(frozen=True)
+class SQSRecord:
+    """One message of the SQS event, as the record handler reads it."""
+
+    raw_event: dict[str, Any]
+
+    @property
+    def message_id(self) -> str:
+        return self.raw_event["messageId"]
+
+    @property
+    def body(self) -> str:
+        return self.raw_event["body"]
+
+
+class BatchFailed(Exception):
+    """Every message of the batch failed: the invocation fails, and SQS makes them all visible again."""
 
 
 class MemberRef(MemberIdentifiers):
@@ -117,8 +135,25 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="PointsEarned", unit=MetricUnit.Count, value=result["points_earned"])
 
 
+def process(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+    """Each message through ``record_handler``; those that raised are reported as batch item failures
+    (SQS makes them visible again; the others are deleted), and if all raised the invocation fails."""
+    failed = []
+    for raw in records:
+        record = SQSRecord(raw)
+        try:
+            record_handler(record)
+        except Exception:
+            logger.warning("Record processing exception; skipping this record",
+                           extra={"message_id": record.message_id}, exc_info=True)
+            failed.append(record.message_id)
+    if records and len(failed) == len(records):
+        raise BatchFailed(f"All records failed processing. {len(failed)} individual errors logged separately above.")
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process(event.get("Records") or [])

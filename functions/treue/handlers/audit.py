@@ -7,11 +7,9 @@ within a run and no program's records wait behind another's.
 
 import time
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-
 from treue import runtime
 from treue.core import audit
+from treue.handlers.logs import Logger, Metrics, MetricUnit
 
 logger = Logger()
 metrics = Metrics(namespace="Treue")

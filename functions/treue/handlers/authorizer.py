@@ -7,10 +7,9 @@ request's usage identifier: every key of a program shares the program's rate lim
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
-
 from treue import runtime
 from treue.core import keys
+from treue.handlers.logs import Logger
 
 logger = Logger()
 

@@ -7,10 +7,9 @@ machine's Retry/Catch match (``LineFailed`` is final, ``Contention`` and provide
 
 from collections.abc import Callable
 
-from aws_lambda_powertools import Logger
-
 from treue import runtime
 from treue.core import audit
+from treue.handlers.logs import Logger
 from treue.handlers.tracing import Tracer
 from treue.logic import batch_run
 

@@ -7,10 +7,9 @@ machine matches their class names in Retry and Catch.
 
 from collections.abc import Callable
 
-from aws_lambda_powertools import Logger
-
 from treue import runtime
 from treue.core import audit
+from treue.handlers.logs import Logger
 from treue.handlers.tracing import Tracer
 from treue.logic import payout
 

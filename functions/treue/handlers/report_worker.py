@@ -11,12 +11,10 @@ with its reason, as does a failure that no retry can mend.
 import json
 import secrets
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-
 from treue import runtime
 from treue.errors import TreueError
 from treue.handlers import report_views
+from treue.handlers.logs import Logger, Metrics, MetricUnit
 from treue.handlers.tracing import Tracer
 from treue.logic import report_jobs
 

@@ -5,10 +5,8 @@ Publishes ``StuckOrdersFound`` (orders and rewards never started or whose execut
 them) and ``StuckBatchesFound`` per run; a healthy system reports 0.
 """
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-
 from treue import runtime
+from treue.handlers.logs import Logger, Metrics, MetricUnit
 from treue.logic import sweeper
 
 logger = Logger()

@@ -8,11 +8,9 @@ from it, bisecting the batch; after the mapping's last retry the records go to t
 never shows them. Receivers deduplicate by event id, because a retried batch may queue a delivery twice.
 """
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-
 from treue import runtime
 from treue.core.records import Event, WebhookEndpoint
+from treue.handlers.logs import Logger, Metrics, MetricUnit
 from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
 from treue.store import queues

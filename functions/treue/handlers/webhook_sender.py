@@ -28,11 +28,10 @@ import ssl
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-from aws_lambda_powertools import Logger
-
 from treue import runtime
 from treue.core.records import WebhookEndpoint
 from treue.errors import MalformedRequest
+from treue.handlers.logs import Logger
 from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
 from treue.store import clients, queues
