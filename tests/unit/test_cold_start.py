@@ -50,6 +50,19 @@ def test_an_api_function_validates_a_request_without_the_powertools_resolver_and
     assert imported(code, "aws_lambda_powertools.event_handler") == []
 
 
+def test_importing_an_api_function_builds_no_pydantic_validator():
+    """Every model an API function imports (its response models, the request models, the catalog models of the
+    budget and order logic) builds its validator on first use: importing the handler builds none, so the
+    pydantic plugin lookup (every installed package's entry points) does not run at import either."""
+    code = (
+        "from pydantic import BaseModel\nfrom treue import handlers\nhandlers.api_modules()\n"
+        "def models(cls):\n    for sub in cls.__subclasses__():\n        yield sub\n        yield from models(sub)\n"
+        "built = sorted(f'{c.__module__}.{c.__qualname__}' for c in models(BaseModel) if c.__pydantic_complete__)\n"
+        "assert built == [], built\n"
+    )
+    assert imported(code, "pydantic.plugin._loader") == []
+
+
 @pytest.mark.parametrize(("name", "value"), [
     ("TABLE_NAME", "ab"), ("REPORT_PAGE_SIZE", "0"), ("REPORT_PAGE_SIZE", "1001"),
     ("PROGRAM_CACHE_SECONDS", "-1"), ("CATALOG_CACHE_SECONDS", "86401"), ("WEBHOOK_RETRY_BASE_SECONDS", "0"),

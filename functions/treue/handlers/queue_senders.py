@@ -8,10 +8,11 @@ from typing import Annotated
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from treue import runtime
 from treue.handlers.http import Body, Response, caller, dispatch, make_app, responses
+from treue.handlers.models import Model
 from treue.handlers.tracing import Tracer
 from treue.logic import queue_senders
 from treue.logic.queue_senders import SenderRegistration
@@ -21,7 +22,7 @@ tracer = Tracer()
 app = make_app("QueueSenders")
 
 
-class QueueSender(BaseModel):
+class QueueSender(Model):
     principal_id: str = Field(description="IAM unique id of a role (AROA…) or user (AIDA…)")
     description: str
     created_at: str
@@ -29,7 +30,7 @@ class QueueSender(BaseModel):
     created_by: str | None = Field(default=None, description="The API key that registered it")
 
 
-class QueueSenderList(BaseModel):
+class QueueSenderList(Model):
     items: list[QueueSender]
 
 

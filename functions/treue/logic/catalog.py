@@ -24,7 +24,8 @@ ItemType = Literal["gift_card", "voucher", "charity"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the validators are built when an item is first parsed, not by every function importing this
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Fee(_Strict):
@@ -104,7 +105,7 @@ class GiftCard(_Valued):
     name: str = Field(min_length=1, max_length=120)
     category: str = Field(pattern=r"^[a-z][a-z_]{1,31}$")
     countries: list[Country] = Field(min_length=1)
-    fee: Fee = Fee()
+    fee: Fee = Fee.model_construct()  # the default fee (none), made without building the validator at import
     expiry: Expiry
     delivery_methods: list[DeliveryMethod] = Field(min_length=1)
     cancel_policy: CancelPolicy
