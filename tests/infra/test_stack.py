@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.stack import BATCH_CONCURRENCY, BATCH_TASKS, FUNCTIONS, PAYOUT_TASKS
+from infra.stack import BATCH_CONCURRENCY, BATCH_TASKS, FUNCTIONS, PAYOUT_TASKS, RUNTIME_ENVIRONMENT
 from infra.twin.template import load
 from treue.handlers import api_routes
 from treue.routes import ROUTES
@@ -140,7 +140,7 @@ def test_every_function_is_built_from_its_spec(template):
         assert p.get("ReservedConcurrentExecutions") == concurrency, spec.id
         env = p["Environment"]["Variables"]
         assert ("TABLE_NAME" in env) == bool(spec.table) and ("CODES_KEY_ID" in env) == bool(spec.codes), spec.id
-        for k, v in spec.environment:
+        for k, v in [*RUNTIME_ENVIRONMENT.items(), *spec.environment]:
             assert env[k] == v, spec.id
         actions = _role_actions(template, lid)
         stream = {"dynamodb:ListStreams", "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
