@@ -283,8 +283,10 @@ def other_first_events(outdir: Path = ROOT / "cdk.out") -> None:
         from treue.core import keys
         from treue.logic import members, provisioning, queue_senders
         from treue.logic.models import Enrollment
+        from treue.store import clients
 
         runtime.reset()
+        clients.reset()  # a client made for another server (first_events) would call that one
         program = provisioning.create_program(runtime.store(), "Bench", "EUR", runtime.now())
         pid = program["program_id"]
         # the accrual queue's sample: its first message's member and sender belong to the seeded program
