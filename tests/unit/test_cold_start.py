@@ -50,6 +50,12 @@ def test_an_api_function_validates_a_request_without_the_powertools_resolver_and
     assert imported(code, "aws_lambda_powertools.event_handler") == []
 
 
+def test_an_api_function_imports_no_powertools():
+    """The API functions log and count with treue.handlers.logs (Powertools' Logger imports its JMESPath
+    utilities and typing_extensions, its Metrics a validation layer) and trace with treue.handlers.tracing."""
+    assert imported("from treue import handlers\nhandlers.api_modules()", "aws_lambda_powertools") == []
+
+
 def test_importing_an_api_function_builds_no_pydantic_validator():
     """Every model an API function imports (its response models, the request models, the catalog models of the
     budget and order logic) builds its validator on first use: importing the handler builds none, so the

@@ -123,3 +123,31 @@ def test_the_handlers_of_the_other_functions_import_no_powertools():
     env = {"PYTHONPATH": str(FUNCTIONS), "AWS_DEFAULT_REGION": "eu-central-1", "TABLE_NAME": "unit"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_correlation_id_of_an_api_request_matches_powertools(capsys, monkeypatch):
+    """The API functions log each request's id as ``correlation_id`` (Powertools' API_GATEWAY_REST path), after
+    the context keys; an event without one logs none."""
+    from aws_lambda_powertools import Logger as PowertoolsLogger
+    from aws_lambda_powertools.logging import correlation_paths
+
+    from treue.handlers import logs
+
+    assert logs.API_GATEWAY_REST == correlation_paths.API_GATEWAY_REST
+    monkeypatch.setattr(logs, "_cold_start", True)
+    for logger_cls in (logs.Logger, PowertoolsLogger):
+        logger = logger_cls(service="api")
+
+        @logger.inject_lambda_context(correlation_id_path=logs.API_GATEWAY_REST)
+        def handler(event, context, logger=logger):
+            logger.info("answered", extra={"status": 200})
+
+        handler({"requestContext": {"requestId": "req-1"}}, LambdaContext())
+        handler({"requestContext": None}, LambdaContext())
+    ours_with, ours_without, theirs_with, theirs_without = _lines(capsys.readouterr().out)
+    for a, b in ((ours_with, theirs_with), (ours_without, theirs_without)):
+        assert list(a) == list(b), (a, b)
+        for key in ("timestamp", "location", "cold_start"):
+            a.pop(key), b.pop(key)
+        assert a == b
+    assert ours_with["correlation_id"] == "req-1" and "correlation_id" not in ours_without

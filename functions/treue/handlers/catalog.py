@@ -6,12 +6,10 @@ import binascii
 import json
 from typing import Annotated, Literal
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging import correlation_paths
-
 from treue import runtime
 from treue.errors import ItemNotFound, MalformedRequest
 from treue.handlers.http import Query, caller, dispatch, make_app
+from treue.handlers.logs import API_GATEWAY_REST, Logger
 from treue.handlers.models.catalog import CatalogItem, CatalogPage
 from treue.handlers.tracing import Tracer
 from treue.logic import catalog
@@ -75,7 +73,7 @@ def get_item(item_id: str) -> CatalogItem:
     return CatalogItem(**shown)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 def handler(event, context):
     return dispatch(app, event, context)

@@ -3,13 +3,10 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
-
 from treue import runtime
 from treue.errors import MalformedRequest
 from treue.handlers.http import Body, Query, Response, caller, dispatch, header, make_app, responses
+from treue.handlers.logs import API_GATEWAY_REST, Logger, Metrics, MetricUnit
 from treue.handlers.models.points import Member, MemberList
 from treue.handlers.tracing import Tracer
 from treue.logic import members
@@ -78,7 +75,7 @@ def find_member(
     return MemberList(items=[Member(**found)] if found else [], next_cursor=None)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):

@@ -11,9 +11,6 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from treue import runtime
@@ -32,6 +29,7 @@ from treue.handlers.http import (
     make_app,
     responses,
 )
+from treue.handlers.logs import API_GATEWAY_REST, Logger, Metrics, MetricUnit
 from treue.handlers.models import finance as m
 from treue.handlers.tracing import Tracer
 from treue.logic import budget, finance, report_jobs
@@ -262,7 +260,7 @@ def get_report(report_id: ReportId) -> m.Report:
     return m.Report(**report_jobs.view(found, _download))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):

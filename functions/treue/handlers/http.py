@@ -23,13 +23,12 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
-from aws_lambda_powertools import Logger
-
 from treue import routes
 from treue.core import audit, ids
 from treue.core.keys import Scope
 from treue.errors import PROBLEM_BASE, Forbidden, MalformedRequest, StorageTimeout, TreueError, Unauthenticated
 from treue.handlers import API_FUNCTIONS
+from treue.handlers.logs import Logger
 from treue.routes import Route
 
 PROBLEM_JSON = "application/problem+json"

@@ -36,6 +36,18 @@ _LEVELS = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING"
 _RECORD_KEYS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
+# Powertools' correlation_paths.API_GATEWAY_REST: the request id of an API Gateway REST proxy event
+API_GATEWAY_REST = "requestContext.requestId"
+
+
+def _lookup(event: Any, path: str) -> Any:
+    """The value at a dotted path of keys in the event (Powertools takes a JMESPath; these paths are plain keys),
+    or None."""
+    for key in path.split("."):
+        event = event.get(key) if isinstance(event, dict) else None
+    return event
+
+
 def _service() -> str:
     return os.environ.get("POWERTOOLS_SERVICE_NAME") or "service_undefined"
 
@@ -93,7 +105,7 @@ class Logger:
 
     def __init__(self, service: str | None = None, level: str | None = None) -> None:
         self.service = service or _service()
-        # not the service's own name: Powertools' Logger (still in the API functions) configures that one
+        # not the service's own name, which Powertools' Logger would configure (tests compare the two)
         self._logger = logging.getLogger(f"treue.{self.service}")
         formatter = next((h.formatter for h in self._logger.handlers if isinstance(h.formatter, _Formatter)), None)
         if formatter is None:  # the service's first Logger: its handler and level
@@ -132,11 +144,14 @@ class Logger:
         for name in names:
             self._formatter.keys.pop(name, None)
 
-    def inject_lambda_context(self, handler: Callable | None = None, *, clear_state: bool = False) -> Callable:
+    def inject_lambda_context(self, handler: Callable | None = None, *, clear_state: bool = False,
+                              correlation_id_path: str | None = None) -> Callable:
         """Adds the invocation's context keys (and ``cold_start``) to every record it logs; ``clear_state``
-        drops the keys the previous invocation appended first."""
+        drops the keys the previous invocation appended first; ``correlation_id_path`` (dotted keys of the
+        event, as ``API_GATEWAY_REST``) adds the event's value there as ``correlation_id``."""
         if handler is None:
-            return functools.partial(self.inject_lambda_context, clear_state=clear_state)
+            return functools.partial(self.inject_lambda_context, clear_state=clear_state,
+                                     correlation_id_path=correlation_id_path)
 
         @functools.wraps(handler)
         def decorate(event, context, *args, **kwargs):
@@ -149,6 +164,8 @@ class Logger:
                 "function_arn": getattr(context, "invoked_function_arn", None),
                 "function_request_id": getattr(context, "aws_request_id", None),
             })
+            if correlation_id_path:
+                self._formatter.keys["correlation_id"] = _lookup(event, correlation_id_path)
             return handler(event, context, *args, **kwargs)
 
         return decorate

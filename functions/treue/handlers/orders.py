@@ -3,14 +3,11 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
-
 from treue import runtime
 from treue.core import ids
 from treue.errors import DonationNotFound, OrderNotFound
 from treue.handlers.http import Body, Query, Response, caller, dispatch, idempotency_key, make_app, responses
+from treue.handlers.logs import API_GATEWAY_REST, Logger, Metrics, MetricUnit
 from treue.handlers.models.orders import (
     Donation,
     DonationTotals,
@@ -111,7 +108,7 @@ def donation(donation_id: str) -> Donation:
     return Donation(**found)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):

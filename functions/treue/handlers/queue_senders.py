@@ -6,12 +6,11 @@ authenticated sender), never from the body; these routes bind a principal id to 
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging import correlation_paths
 from pydantic import Field
 
 from treue import runtime
 from treue.handlers.http import Body, Response, caller, dispatch, make_app, responses
+from treue.handlers.logs import API_GATEWAY_REST, Logger
 from treue.handlers.models import Model
 from treue.handlers.tracing import Tracer
 from treue.logic import queue_senders
@@ -73,7 +72,7 @@ def delete_sender(principal_id: str):
     return Response(204, "application/json", "")
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 def handler(event, context):
     return dispatch(app, event, context)

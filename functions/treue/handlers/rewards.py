@@ -2,13 +2,10 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
-
 from treue import runtime
 from treue.errors import RewardNotFound
 from treue.handlers.http import Body, Response, caller, dispatch, idempotency_key, make_app, responses
+from treue.handlers.logs import API_GATEWAY_REST, Logger, Metrics, MetricUnit
 from treue.handlers.models import rewards as m
 from treue.handlers.models.orders import RevealedCodes
 from treue.handlers.tracing import Tracer
@@ -54,7 +51,7 @@ def codes(reward_id: str) -> RevealedCodes:
     return RevealedCodes(order_id=reward_id, codes=out["codes"])
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):

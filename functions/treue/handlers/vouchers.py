@@ -3,12 +3,9 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
-
 from treue import runtime
 from treue.handlers.http import Body, caller, dispatch, make_app
+from treue.handlers.logs import API_GATEWAY_REST, Logger, Metrics, MetricUnit
 from treue.handlers.models.vouchers import VoucherRedeemed, VoucherStatus
 from treue.handlers.tracing import Tracer
 from treue.logic import vouchers
@@ -46,7 +43,7 @@ def void(body: Annotated[VoucherVoid, Body()]) -> VoucherStatus:
     return VoucherStatus(**out)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):

@@ -3,14 +3,12 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging import correlation_paths
-
 from treue import runtime
 from treue.core import ids
 from treue.core.records import Event
 from treue.errors import EventNotFound, MalformedRequest, WebhookNotFound
 from treue.handlers.http import Body, Query, Response, caller, dispatch, make_app, responses
+from treue.handlers.logs import API_GATEWAY_REST, Logger
 from treue.handlers.models import webhooks as m
 from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
@@ -120,7 +118,7 @@ def redeliver(event_id: str, body: Annotated[Redelivery, Body()]):
                     m.Redelivered(event_id=event_id, endpoints=[e.id for e in targets]).model_dump(mode="json"))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 def handler(event, context):
     return dispatch(app, event, context)
