@@ -94,10 +94,10 @@ def rewards_of(shop, batch_id):
     orders = runtime.orders()
     found = []
     for entry in runtime.batches().lines(shop["program_id"], batch_id):
-        for attempt in range(1, entry["attempt"] + 1):
+        for attempt in range(1, entry.attempt + 1):
             from treue.logic.batches import line_reward_id
 
-            order = orders.get(shop["program_id"], line_reward_id(batch_id, entry["line"], attempt))
+            order = orders.get(shop["program_id"], line_reward_id(batch_id, entry.line, attempt))
             if order is not None:
                 found.append(order)
     return found
@@ -277,12 +277,12 @@ def test_a_redriven_line_continues_its_reward_instead_of_issuing_another(shop):
     store.transact(hold)  # its cost held, as a run's lines' is
     line3 = store.line(shop["program_id"], bid, n)
     started, _ = batch_run._start(deps, line3, 1, 2, runtime.now(), source="pending")
-    assert started["status"] == "processing"
+    assert started.status == "processing"
     again = {**event, "line": n, "run": 2}
     assert batch_tasks.issue_line(again, LambdaContext())["status"] == "issued"
     assert batch_tasks.issue_line(again, LambdaContext())["status"] == "issued"
     assert len(rewards_of(shop, bid)) == 3
-    assert runtime.provider().issuance_count(shop["program_id"], started["reward_id"]) == 1
+    assert runtime.provider().issuance_count(shop["program_id"], started.reward_id) == 1
 
 
 def inject_pending_line(shop, bid, n):

@@ -327,7 +327,7 @@ def test_a_batch_line_whose_reward_completed_before_the_line_failed_keeps_its_ca
     assert status == 202, accepted
     bid, pid = accepted["batch_id"], shop["program_id"]
     deadline = time.monotonic() + 60
-    while runtime.batches().require(pid, bid)["status"] not in ("completed", "completed_with_failures"):
+    while runtime.batches().require(pid, bid).status not in ("completed", "completed_with_failures"):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     # line 2 joins a second run of the batch, its cost held as a run's lines' is
@@ -367,7 +367,7 @@ def test_a_batch_line_whose_reward_completed_before_the_line_failed_keeps_its_ca
     assert out["status"] == "issued", out
     assert card(shop, reward_id) == "ISSUED"  # was CANCELED: a paid, delivered, dead code
     assert runtime.orders().require(pid, reward_id)["status"] == "COMPLETED"
-    assert store.line(pid, bid, 2)["status"] == "issued"
+    assert store.line(pid, bid, 2).status == "issued"
     assert available_budget(shop) == budget_before  # paid once, from the hold
 
 

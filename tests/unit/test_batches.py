@@ -3,6 +3,8 @@
 import pytest
 
 from treue.core import ids
+from treue.core.records import BatchLine
+from treue.core.statuses import LineStatus
 from treue.errors import MalformedRequest
 from treue.logic import batches
 
@@ -64,8 +66,11 @@ def test_a_run_is_halted_while_lines_are_unfinished_else_completed_with_or_witho
 
 
 def test_costs_add_up_per_currency_and_shortfalls_name_each_currency_short():
-    lines = [{"currency": "EUR", "cost": 1025}, {"currency": "EUR", "cost": 2025}, {"currency": "GBP", "cost": 500},
-             {"currency": "EUR", "cost": 0}]
+    def line(n, currency, cost):
+        return BatchLine(program_id="prg_1", batch_id="bat_1", line=n, status=LineStatus.PENDING, attempt=1,
+                         updated_at="2026-03-01T10:00:00Z", currency=currency, cost=cost)
+
+    lines = [line(1, "EUR", 1025), line(2, "EUR", 2025), line(3, "GBP", 500), line(4, "EUR", 0)]
     need = batches.costs(lines)
     assert need == {"EUR": 3050, "GBP": 500}
     assert batches.shortfalls(need, {"EUR": 3050, "GBP": 499}) == [{"currency": "GBP", "needed": 500,

@@ -1,7 +1,9 @@
-"""Typed records at the store boundary (``treue.core.records``): webhook endpoints and events.
+"""Typed records at the store boundary (``treue.core.records``): webhook endpoints, events, batches and
+batch lines.
 
-The store returns and accepts ``WebhookEndpoint``; the items it writes keep their attribute names, an
-item written before reads back as the same endpoint, and the API's view of it is what it was.
+The stores return and accept ``WebhookEndpoint``, ``Batch`` and ``BatchLine``; the items they write keep
+their attribute names, an item written before reads back as the same record and writes the same item,
+and the API's views of them (JSON, and the CSV of batch lines) are what they were.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from moto import mock_aws
 
 from tests.support import create_table
 from treue.core import times
-from treue.core.records import Event, WebhookEndpoint, WebhookSecret
-from treue.core.statuses import EndpointStatus, EventType
-from treue.logic import webhooks
+from treue.core.records import Batch, BatchLine, Event, WebhookEndpoint, WebhookSecret
+from treue.core.statuses import BatchStatus, EndpointStatus, EventType, ItemType, LineStatus
+from treue.logic import batches, webhooks
+from treue.logic.finance import to_csv
 from treue.logic.models import WebhookRequest
+from treue.store.batches import BatchStore
 from treue.store.dynamodb import Store
 from treue.store.events import EventLog, event_put, new_event
 from treue.store.items import from_item, item_key, strip_keys, to_item
-from treue.store.schema import webhook_pk
+from treue.store.schema import batch_pk, webhook_pk
 from treue.store.webhooks import WebhookStore
 
 PID = "prg_records"
@@ -127,3 +131,129 @@ def test_the_event_log_returns_events(store):
     found, cursor = log.page(PID, None, None, 10, "2999-01-01T00:00:00Z")
     assert found == [event] and cursor
     assert log.page(PID, None, {"member.enrolled"}, 10, "2999-01-01T00:00:00Z")[0] == []
+
+
+# A batch and its lines as the store wrote them before they had record types (and still writes them)
+STORED_BATCH = {
+    "id": "bat_1", "program_id": PID, "name": "March thanks", "status": "queued", "queued_run": 1, "runs": 0,
+    "lines": 3, "accepted": 2, "rejected": 1, "cost": {"EUR": 2050}, "tolerated_failure_percentage": 10,
+    "partial": True, "source": "inline", "actor": "key:partner", "client_reference": "idem-1", "created_at": NOW,
+    "updated_at": NOW,
+}
+REQUEST = {"reference": "r-1", "item_id": "kaffeekranz-eur", "face_value": 1000,
+           "recipient": {"email": "ada@example.com", "name": "Ada"}}
+STORED_LINE = {  # accepted, pending its first attempt
+    "program_id": PID, "batch_id": "bat_1", "line": 1, "reference": "r-1", "request": REQUEST, "type": "gift_card",
+    "item_id": "kaffeekranz-eur", "face_value": 1000, "currency": "EUR", "cost": 1025, "status": "pending",
+    "attempt": 1, "run": 0, "updated_at": NOW,
+}
+STORED_REJECTED = {
+    "program_id": PID, "batch_id": "bat_1", "line": 2, "reference": "r-2", "request": {}, "status": "rejected",
+    "attempt": 0, "run": 0, "failure_reason": "item_id: item nope does not exist", "updated_at": NOW,
+}
+LATER = "2026-03-01T10:05:00.000000Z"
+STORED_FAILED = {  # a line whose second attempt failed in run 2
+    **STORED_LINE, "line": 3, "reference": "r-3", "status": "failed", "attempt": 2, "run": 2,
+    "reward_id": "rwd_3", "failure_reason": "not_orderable", "failure_detail": "item retired",
+    "updated_at": LATER,
+}
+COUNTED = {"pending": 1, "processing": 0, "issued": 0, "failed": 0, "rejected": 1}
+
+
+@pytest.fixture
+def batch_store():
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="eu-central-1")
+        yield BatchStore(Store(create_table(ddb, "records-batches"), ddb))
+
+
+@pytest.mark.parametrize("stored", [STORED_BATCH, {**STORED_BATCH, "name": None},
+                                    {**STORED_BATCH, "status": "halted", "runs": 1, "completed_at": LATER,
+                                     "halted_reason": "ExceedToleratedFailureThreshold: 2 of 3 lines failed"}])
+def test_a_batch_stored_before_reads_back_typed_and_writes_the_same_item(stored):
+    stored = {k: v for k, v in stored.items() if v is not None}  # the codec leaves out an absent name
+    batch = Batch.from_item(stored)
+    assert isinstance(batch.status, BatchStatus) and batch.status == stored["status"]
+    assert batch.cost == {"EUR": 2050} and batch.runs == stored["runs"]
+    assert batch.item() == stored
+    assert to_item(batch.item()) == to_item(stored)
+
+
+def test_a_batch_s_view_is_what_the_api_answered():
+    assert batches.view(Batch.from_item(STORED_BATCH), COUNTED) == {
+        "batch_id": "bat_1", "status": "queued", "name": "March thanks", "lines": 3, "counts": COUNTED,
+        "rejected": 1, "runs": 0, "cost": [{"value": 2050, "currency": "EUR"}], "tolerated_failure_percentage": 10,
+        "created_at": NOW, "updated_at": NOW,
+    }
+    ended = Batch.from_item({**STORED_BATCH, "status": "completed", "runs": 1, "completed_at": LATER})
+    view = batches.view(ended, COUNTED)
+    assert (view["status"], view["runs"], view["completed_at"]) == ("completed", 1, LATER)
+    assert type(view["status"]) is str and "halted_reason" not in view
+    assert batches.current_run(Batch.from_item(STORED_BATCH)) == 1 and batches.current_run(ended) is None
+
+
+@pytest.mark.parametrize("stored", [STORED_LINE, STORED_REJECTED, STORED_FAILED,
+                                    {**STORED_LINE, "status": "issued", "reward_id": "rwd_1", "issued_at": LATER}])
+def test_a_line_stored_before_reads_back_typed_and_writes_the_same_item(stored):
+    line = BatchLine.from_item(stored)
+    assert isinstance(line.status, LineStatus) and line.status == stored["status"]
+    assert line.item() == stored
+    assert to_item(line.item()) == to_item(stored)
+
+
+def test_a_line_s_view_and_csv_row_are_what_the_api_answered():
+    failed = BatchLine.from_item(STORED_FAILED)
+    assert failed.type is ItemType.GIFT_CARD and failed.recipient == REQUEST["recipient"]
+    assert batches.line_view(failed) == {
+        "line": 3, "reference": "r-3", "status": "failed", "attempt": 2,
+        "recipient": {"email": "ada@example.com", "name": "Ada"}, "updated_at": LATER, "item_id": "kaffeekranz-eur",
+        "face_value": {"value": 1000, "currency": "EUR"}, "reward_id": "rwd_3", "failure_reason": "not_orderable",
+    }
+    rejected = BatchLine.from_item(STORED_REJECTED)
+    assert batches.line_view(rejected) == {
+        "line": 2, "reference": "r-2", "status": "rejected", "attempt": 0, "recipient": {}, "updated_at": NOW,
+        "failure_reason": "item_id: item nope does not exist",
+    }
+    rows = [batches.line_row(failed), batches.line_row(rejected)]
+    assert to_csv(batches.LINE_CSV_COLUMNS, rows) == (
+        "line,reference,status,attempt,reward_id,item_id,face_value,currency,recipient_email,recipient_member_id,"
+        "recipient_external_id,failure_reason,updated_at\r\n"
+        f"3,r-3,failed,2,rwd_3,kaffeekranz-eur,1000,EUR,ada@example.com,,,not_orderable,{LATER}\r\n"
+        f"2,r-2,rejected,0,,,,,,,,item_id: item nope does not exist,{NOW}\r\n"
+    )
+    assert batches.costs([BatchLine.from_item(STORED_LINE), failed, rejected]) == {"EUR": 2050}
+
+
+def _raw_batch_item(store: BatchStore, sk: str) -> dict:
+    out = store.ddb.get_item(TableName=store.table, Key=item_key(batch_pk(PID, "bat_1"), sk))
+    return strip_keys(from_item(out["Item"]), index=True)
+
+
+def test_the_batch_store_writes_the_items_of_before_and_returns_records(batch_store):
+    batch = Batch.from_item(STORED_BATCH)
+    lines = [BatchLine.from_item(STORED_LINE), BatchLine.from_item(STORED_REJECTED)]
+    batch_store.put_lines(batch, lines)
+    assert batch_store.create(batch, lines, ("batch", "idem-1", "fp"), {"batch_id": "bat_1"}) is None
+    assert _raw_batch_item(batch_store, "BATCH") == STORED_BATCH
+    assert _raw_batch_item(batch_store, "LINE#000001") == STORED_LINE
+    assert _raw_batch_item(batch_store, "LINE#000002") == STORED_REJECTED
+    assert batches.counts(batch_store.counters(PID, "bat_1")) == COUNTED
+
+    assert batch_store.require(PID, "bat_1") == batch and batch_store.get(PID, "bat_nope") is None
+    assert batch_store.page(PID, None, 10) == ([batch], None)
+    assert batch_store.line(PID, "bat_1", 1) == lines[0] and batch_store.line(PID, "bat_1", 9) is None
+    assert list(batch_store.lines(PID, "bat_1")) == lines
+    assert list(batch_store.lines(PID, "bat_1", statuses=(LineStatus.REJECTED,))) == [lines[1]]
+
+    # a line's attempt starts: the fields it sets read back on the record, the counts follow
+    batch_store.transact(batch_store.line_move(PID, "bat_1", 1, LineStatus.PENDING, LineStatus.PROCESSING, 1, LATER,
+                                               {"reward_id": "rwd_1", "run": 1, "failure_reason": None}))
+    started = batch_store.line(PID, "bat_1", 1)
+    assert started == BatchLine.from_item({**STORED_LINE, "status": "processing", "reward_id": "rwd_1", "run": 1,
+                                           "updated_at": LATER})
+    assert batches.counts(batch_store.counters(PID, "bat_1"))["processing"] == 1
+    assert batch_store.begin_run(PID, "bat_1", 1, LATER)
+    running = batch_store.require(PID, "bat_1")
+    assert (running.status, running.runs, running.updated_at) == (BatchStatus.RUNNING, 1, LATER)
+    assert _raw_batch_item(batch_store, "BATCH") == {**STORED_BATCH, "status": "running", "runs": 1,
+                                                      "updated_at": LATER}

@@ -4,16 +4,16 @@ A store returns these and accepts them; logic and handlers read their attributes
 attributes as stored (the names in DynamoDB do not change, absent values are left out) and ``from_item``
 reads a stored item back (the table's keys already stripped), so items written before read the same.
 
-Converted so far: webhook endpoints and events. Orders (and rewards), batches and batch lines are
-still dicts.
+Converted so far: webhook endpoints, events, batches and batch lines. Orders (and rewards) are still
+dicts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from treue.core.statuses import EndpointStatus, EventType
+from treue.core.statuses import BatchStatus, EndpointStatus, EventType, ItemType, LineStatus
 
 ALL_EVENTS = "*"  # an endpoint's event types: every type
 
@@ -116,3 +116,113 @@ class Event:
     def public(self) -> dict[str, Any]:
         """What receivers see of an event: the webhook body and the log entry."""
         return {"id": self.id, "type": str(self.type), "created_at": self.created_at, "data": self.data}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch of reward lines (bulk issuance): its status, its runs and what its accepted lines cost.
+
+    Written whole when the batch is accepted (``treue.store.batches.BatchStore.create``); a run changes
+    only its status, ``queued_run``/``runs``, ``updated_at``, ``completed_at`` and ``halted_reason``."""
+
+    id: str
+    program_id: str
+    status: BatchStatus
+    lines: int  # submitted, rejected ones included
+    accepted: int
+    tolerated_failure_percentage: int
+    partial: bool
+    source: str  # "inline" or "upload"
+    actor: str
+    client_reference: str  # the Idempotency-Key that created it
+    created_at: str
+    updated_at: str
+    queued_run: int = 1  # the run queued last: the first on acceptance, one more per retry
+    runs: int = 0  # the runs begun
+    rejected: int = 0
+    cost: dict[str, int] = field(default_factory=dict)  # currency → minor units the accepted lines draw
+    name: str | None = None
+    completed_at: str | None = None  # when its last run ended
+    halted_reason: str | None = None
+
+    @classmethod
+    def from_item(cls, data: dict[str, Any]) -> Batch:
+        return cls(
+            id=data["id"], program_id=data["program_id"], status=BatchStatus(data["status"]), lines=data["lines"],
+            accepted=data["accepted"], tolerated_failure_percentage=data["tolerated_failure_percentage"],
+            partial=data["partial"], source=data["source"], actor=data["actor"],
+            client_reference=data["client_reference"], created_at=data["created_at"], updated_at=data["updated_at"],
+            queued_run=data["queued_run"], runs=data.get("runs", 0), rejected=data.get("rejected", 0),
+            cost=dict(data.get("cost") or {}), name=data.get("name"), completed_at=data.get("completed_at"),
+            halted_reason=data.get("halted_reason"),
+        )
+
+    def item(self) -> dict[str, Any]:
+        """The attributes as stored (without the table's keys); absent values are left out."""
+        out: dict[str, Any] = {
+            "id": self.id, "program_id": self.program_id, "name": self.name, "status": str(self.status),
+            "queued_run": self.queued_run, "runs": self.runs, "lines": self.lines, "accepted": self.accepted,
+            "rejected": self.rejected, "cost": dict(self.cost),
+            "tolerated_failure_percentage": self.tolerated_failure_percentage, "partial": self.partial,
+            "source": self.source, "actor": self.actor, "client_reference": self.client_reference,
+            "created_at": self.created_at, "updated_at": self.updated_at, "completed_at": self.completed_at,
+            "halted_reason": self.halted_reason,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class BatchLine:
+    """One line of a batch: its reward request and where it is. An accepted line starts pending with
+    what its reward is and costs; a line refused at submission is stored rejected with the reason."""
+
+    program_id: str
+    batch_id: str
+    line: int  # 1 = the first line (in a CSV: the first row after the header)
+    status: LineStatus
+    attempt: int  # 0 for a rejected line; a retry of a failed line starts the next
+    updated_at: str
+    request: dict[str, Any] = field(default_factory=dict)  # the reward request as JSON ({} when rejected)
+    run: int = 0  # the run that last started or failed it
+    reference: str | None = None
+    type: ItemType | None = None  # an accepted line's reward: what it is, its item, value and cost
+    item_id: str | None = None
+    face_value: int | None = None  # minor units
+    currency: str | None = None
+    cost: int | None = None  # what it draws from the budget (face value and fee), minor units
+    reward_id: str | None = None  # the current attempt's reward
+    failure_reason: str | None = None
+    failure_detail: str | None = None
+    issued_at: str | None = None
+
+    @classmethod
+    def from_item(cls, data: dict[str, Any]) -> BatchLine:
+        kind = data.get("type")
+        return cls(
+            program_id=data["program_id"], batch_id=data["batch_id"], line=data["line"],
+            status=LineStatus(data["status"]), attempt=data["attempt"], updated_at=data["updated_at"],
+            request=data.get("request") or {}, run=data.get("run", 0), reference=data.get("reference"),
+            type=None if kind is None else ItemType(kind), item_id=data.get("item_id"),
+            face_value=data.get("face_value"), currency=data.get("currency"), cost=data.get("cost"),
+            reward_id=data.get("reward_id"), failure_reason=data.get("failure_reason"),
+            failure_detail=data.get("failure_detail"), issued_at=data.get("issued_at"),
+        )
+
+    def item(self) -> dict[str, Any]:
+        """The attributes as stored (without the table's keys); absent values are left out."""
+        out: dict[str, Any] = {
+            "program_id": self.program_id, "batch_id": self.batch_id, "line": self.line,
+            "reference": self.reference, "request": self.request,
+            "type": None if self.type is None else str(self.type), "item_id": self.item_id,
+            "face_value": self.face_value, "currency": self.currency, "cost": self.cost,
+            "status": str(self.status), "attempt": self.attempt, "run": self.run, "reward_id": self.reward_id,
+            "failure_reason": self.failure_reason, "failure_detail": self.failure_detail,
+            "issued_at": self.issued_at, "updated_at": self.updated_at,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+    @property
+    def recipient(self) -> dict[str, Any]:
+        """The request's recipient (email, member_id, external_id, name); empty for a rejected line."""
+        recipient: dict[str, Any] = self.request.get("recipient") or {}
+        return recipient

@@ -3,8 +3,13 @@
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
 from treue import runtime
 from treue.core import ids
+from treue.core.records import Batch
 from treue.errors import MalformedRequest
 from treue.handlers.http import (
     Body,
@@ -18,7 +23,6 @@ from treue.handlers.http import (
     make_app,
     responses,
 )
-from treue.handlers.logs import API_GATEWAY_REST, Logger, Metrics, MetricUnit
 from treue.handlers.models import batches as m
 from treue.handlers.tracing import Tracer
 from treue.logic import batches, finance
@@ -35,10 +39,10 @@ Cursor = Annotated[str | None, Query(max_length=200)]
 LineStatus = Annotated[str | None, Query(pattern=r"^(pending|processing|issued|failed|rejected)$")]
 
 
-def _view(batch_id: str, program_id: str, batch: dict | None = None) -> dict:
+def _view(batch_id: str, program_id: str, batch: Batch | None = None) -> dict:
     store = runtime.batches()
     batch = batch or store.require(program_id, batches.require_id(batch_id))
-    return batches.view(batch, batches.counts(store.counters(program_id, batch["id"])))
+    return batches.view(batch, batches.counts(store.counters(program_id, batch.id)))
 
 
 @responses({202: {"description": "Validated, paid for and queued; GET the batch for progress",
@@ -54,13 +58,13 @@ def submit(body: Annotated[BatchRequest, Body()]):
         lambda wanted: store.get_members(who.program_id, wanted), body, key, who.actor, runtime.now())
     if not replayed:
         metrics.add_metric(name="BatchesAccepted", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="BatchLinesAccepted", unit=MetricUnit.Count, value=batch["accepted"])
-    logger.info("batch accepted", extra={"batch_id": batch["id"], "lines": batch["lines"],
-                                         "rejected": batch["rejected"], "replayed": replayed})
-    answer = m.BatchAccepted(**_view(batch["id"], who.program_id, batch), replayed=replayed,
+        metrics.add_metric(name="BatchLinesAccepted", unit=MetricUnit.Count, value=batch.accepted)
+    logger.info("batch accepted", extra={"batch_id": batch.id, "lines": batch.lines,
+                                         "rejected": batch.rejected, "replayed": replayed})
+    answer = m.BatchAccepted(**_view(batch.id, who.program_id, batch), replayed=replayed,
                              rejected_lines=rejected)
     return Response(202, "application/json", answer.model_dump(mode="json"),
-                    headers={"Location": f"/v1/batches/{batch['id']}"})
+                    headers={"Location": f"/v1/batches/{batch.id}"})
 
 
 @tracer.capture_method
@@ -68,7 +72,7 @@ def list_batches(limit: Limit = 50, cursor: Cursor = None) -> m.BatchPage:
     who = caller(app)
     store = runtime.batches()
     items, next_cursor = store.page(who.program_id, listing_cursor(cursor, "bat"), limit)
-    views = [batches.view(b, batches.counts(store.counters(who.program_id, b["id"]))) for b in items]
+    views = [batches.view(b, batches.counts(store.counters(who.program_id, b.id))) for b in items]
     return m.BatchPage(items=views, next_cursor=next_cursor)
 
 
@@ -110,7 +114,7 @@ def lines(limit: Limit = 100, cursor: Cursor = None, status: LineStatus = None):
     page = list(store.lines(who.program_id, batch_id, after=after, limit=page_size + 1, statuses=statuses))
     more = len(page) > page_size
     page = page[:page_size]
-    next_cursor = str(page[-1]["line"]) if more and page else None
+    next_cursor = str(page[-1].line) if more and page else None
     if wants_csv:
         headers = {"Content-Disposition": f'attachment; filename="{batch_id}-lines.csv"'}
         if next_cursor:
@@ -137,12 +141,12 @@ def retry(batch_id: str):
     who = caller(app)
     batch, count = batches.retry(runtime.batches(), runtime.batch_files(), runtime.batch_starter(),
                                  runtime.budgets(), who.program_id, batches.require_id(batch_id), runtime.now())
-    logger.info("batch retried", extra={"batch_id": batch_id, "run": batch["queued_run"], "lines": count})
-    answer = m.BatchRetried(batch_id=batch["id"], status=batch["status"], run=batch["queued_run"], lines=count)
+    logger.info("batch retried", extra={"batch_id": batch_id, "run": batch.queued_run, "lines": count})
+    answer = m.BatchRetried(batch_id=batch.id, status=batch.status, run=batch.queued_run, lines=count)
     return Response(202, "application/json", answer.model_dump(mode="json"))
 
 
-@logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
@@ -31,7 +31,8 @@ from pydantic import ValidationError
 from treue.core import ids
 from treue.core.ledger import request_fingerprint
 from treue.core.programs import Program
-from treue.core.statuses import BATCH_FINISHED, BATCH_UNFINISHED, BatchStatus, EventType, LineStatus
+from treue.core.records import Batch, BatchLine
+from treue.core.statuses import BATCH_FINISHED, BATCH_UNFINISHED, BatchStatus, EventType, ItemType, LineStatus
 from treue.errors import (
     BatchInvalid,
     BatchNotFound,
@@ -139,10 +140,10 @@ def _line_of_row(cells: dict[str, str]) -> dict[str, Any]:
 # ---------------------------------------------------------------- validation
 
 
-def validate(program: Program, raw_lines: list[Any], find_item: ItemLookup, find_members: MemberLookup, now: str,
-             actor: str
-             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(accepted lines, problems): every line checked, every problem named with its line number.
+def validate(program: Program, batch_id: str, raw_lines: list[Any], find_item: ItemLookup,
+             find_members: MemberLookup, now: str, actor: str) -> tuple[list[BatchLine], list[dict[str, Any]]]:
+    """(accepted lines, problems): every line checked, every problem named with its line number; an
+    accepted line is batch ``batch_id``'s line as stored, pending its first attempt.
 
     ``find_item(item_id)`` gives a raw catalog item or None; ``find_members(ids)`` the members of this
     program among ``ids`` by id. Line 1 is the first line (in a CSV: the first row after the header).
@@ -187,12 +188,13 @@ def validate(program: Program, raw_lines: list[Any], find_item: ItemLookup, find
                 err.extra.get("reason", ""), "item_id")
             problems.append(_problem(n, request.reference, field, err.detail))
             continue
-        accepted.append({
-            "line": n, "reference": request.reference,
-            "request": request.model_dump(mode="json", exclude_none=True),
-            "type": order["type"], "item_id": order["item_id"], "face_value": order["face_value"],
-            "currency": order["currency"], "cost": rewards.cost(order),
-        })
+        accepted.append(BatchLine(
+            program_id=program.id, batch_id=batch_id, line=n, reference=request.reference,
+            request=request.model_dump(mode="json", exclude_none=True),
+            type=ItemType(order["type"]), item_id=order["item_id"], face_value=order["face_value"],
+            currency=order["currency"], cost=rewards.cost(order), status=LineStatus.PENDING, attempt=1, run=0,
+            updated_at=now,
+        ))
     problems.sort(key=lambda p: p["line"])
     return accepted, problems
 
@@ -204,12 +206,12 @@ def _problem(line: int, reference: Any, field: str, reason: str) -> dict[str, An
     return out
 
 
-def costs(lines: list[dict[str, Any]]) -> dict[str, int]:
+def costs(lines: Iterable[BatchLine]) -> dict[str, int]:
     """What the lines draw from the budget per currency (face value and fee), minor units."""
     out: dict[str, int] = {}
     for line in lines:
-        if line["cost"]:
-            out[line["currency"]] = out.get(line["currency"], 0) + line["cost"]
+        if line.cost and line.currency:
+            out[line.currency] = out.get(line.currency, 0) + line.cost
     return out
 
 
@@ -233,45 +235,44 @@ def status_after_run(counted: dict[str, int]) -> str:
     return BatchStatus.COMPLETED_WITH_FAILURES if counted[LineStatus.FAILED] else BatchStatus.COMPLETED
 
 
-def view(batch: dict[str, Any], counted: dict[str, int]) -> dict[str, Any]:
-    out = {
-        "batch_id": batch["id"], "status": batch["status"], "name": batch.get("name"), "lines": batch["lines"],
-        "counts": counted, "rejected": batch.get("rejected", 0), "runs": batch.get("runs", 0),
-        "cost": [{"value": v, "currency": c} for c, v in sorted(batch.get("cost", {}).items())],
-        "tolerated_failure_percentage": batch["tolerated_failure_percentage"],
-        "created_at": batch["created_at"], "updated_at": batch["updated_at"],
+def view(batch: Batch, counted: dict[str, int]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "batch_id": batch.id, "status": str(batch.status), "name": batch.name, "lines": batch.lines,
+        "counts": counted, "rejected": batch.rejected, "runs": batch.runs,
+        "cost": [{"value": v, "currency": c} for c, v in sorted(batch.cost.items())],
+        "tolerated_failure_percentage": batch.tolerated_failure_percentage,
+        "created_at": batch.created_at, "updated_at": batch.updated_at,
     }
-    for name in ("completed_at", "halted_reason"):
-        if batch.get(name):
-            out[name] = batch[name]
+    if batch.completed_at:
+        out["completed_at"] = batch.completed_at
+    if batch.halted_reason:
+        out["halted_reason"] = batch.halted_reason
     return out
 
 
-def line_view(line: dict[str, Any]) -> dict[str, Any]:
-    out = {
-        "line": line["line"], "reference": line.get("reference"), "status": line["status"],
-        "attempt": line["attempt"], "recipient": line["request"].get("recipient", {}),
-        "updated_at": line["updated_at"],
+def line_view(line: BatchLine) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "line": line.line, "reference": line.reference, "status": str(line.status), "attempt": line.attempt,
+        "recipient": line.recipient, "updated_at": line.updated_at,
     }
-    if line.get("item_id"):  # rejected lines have none
-        out["item_id"] = line["item_id"]
-        out["face_value"] = {"value": line["face_value"], "currency": line["currency"]}
-    if line.get("reward_id"):
-        out["reward_id"] = line["reward_id"]
-    if line.get("failure_reason"):
-        out["failure_reason"] = line["failure_reason"]
+    if line.item_id:  # rejected lines have none
+        out["item_id"] = line.item_id
+        out["face_value"] = {"value": line.face_value, "currency": line.currency}
+    if line.reward_id:
+        out["reward_id"] = line.reward_id
+    if line.failure_reason:
+        out["failure_reason"] = line.failure_reason
     return out
 
 
-def line_row(line: dict[str, Any]) -> dict[str, Any]:
-    recipient = line["request"].get("recipient", {})
+def line_row(line: BatchLine) -> dict[str, Any]:
+    recipient = line.recipient
     return {
-        "line": line["line"], "reference": line.get("reference"), "status": line["status"],
-        "attempt": line["attempt"], "reward_id": line.get("reward_id"), "item_id": line.get("item_id"),
-        "face_value": line.get("face_value"), "currency": line.get("currency"),
-        "recipient_email": recipient.get("email"),
+        "line": line.line, "reference": line.reference, "status": str(line.status), "attempt": line.attempt,
+        "reward_id": line.reward_id, "item_id": line.item_id, "face_value": line.face_value,
+        "currency": line.currency, "recipient_email": recipient.get("email"),
         "recipient_member_id": recipient.get("member_id"), "recipient_external_id": recipient.get("external_id"),
-        "failure_reason": line.get("failure_reason"), "updated_at": line["updated_at"],
+        "failure_reason": line.failure_reason, "updated_at": line.updated_at,
     }
 
 
@@ -286,7 +287,7 @@ def require_id(batch_id: str) -> str:
 
 def submit(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, budgets: BudgetPort, program: Program,
            find_item: ItemLookup, find_members: MemberLookup, request: BatchRequest, idempotency_key: str,
-           actor: str, now: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
+           actor: str, now: str) -> tuple[Batch, list[dict[str, Any]], bool]:
     """Validate and accept a batch, then start its first run: (batch, rejected lines, replayed)."""
     fingerprint = request_fingerprint(request.fingerprint_payload())
     earlier = store.replay_of(program.id, idempotency_key)
@@ -307,7 +308,8 @@ def submit(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, bud
         raw_lines, source = lines_from_csv(text or ""), "upload"  # text: the upload, read above
         if not raw_lines:
             raise BatchInvalid("the uploaded CSV has no lines", errors=[])
-    accepted, problems = validate(program, raw_lines, find_item, find_members, now, actor)
+    batch_id = ids.new_id("bat")
+    accepted, problems = validate(program, batch_id, raw_lines, find_item, find_members, now, actor)
     if problems and not request.partial:
         raise BatchInvalid(f"{len({p['line'] for p in problems})} of {len(raw_lines)} lines are not valid; "
                            "nothing was issued (send partial: true to issue the valid lines)", errors=problems)
@@ -318,20 +320,17 @@ def submit(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, bud
         raise BatchInvalid(f"the lines pay in {len(need)} currencies; a batch pays in at most {MAX_CURRENCIES} "
                            "(split it by currency); nothing was issued", errors=[])
     _check_budget(budgets, program.id, need, "the batch", "; nothing was issued")
-    batch_id = ids.new_id("bat")
     rejected = _rejected_lines(problems)
-    lines = [{"program_id": program.id, "batch_id": batch_id, **line, "status": LineStatus.PENDING, "attempt": 1,
-              "run": 0, "updated_at": now} for line in accepted]
-    lines += [{"program_id": program.id, "batch_id": batch_id, "line": n, "reference": r["reference"],
-               "request": {}, "status": LineStatus.REJECTED, "attempt": 0, "run": 0, "failure_reason": r["reason"],
-               "updated_at": now} for n, r in sorted(rejected.items())]
-    batch = {
-        "id": batch_id, "program_id": program.id, "name": request.name, "status": BatchStatus.QUEUED, "queued_run": 1,
-        "runs": 0, "lines": len(raw_lines), "accepted": len(accepted), "rejected": len(rejected), "cost": need,
-        "tolerated_failure_percentage": request.tolerated_failure_percentage, "partial": request.partial,
-        "source": source, "actor": actor, "client_reference": idempotency_key, "created_at": now, "updated_at": now,
-    }
-    files.put_run(program.id, batch_id, 1, [line["line"] for line in accepted])
+    lines = accepted + [BatchLine(program_id=program.id, batch_id=batch_id, line=n, reference=r["reference"],
+                                  request={}, status=LineStatus.REJECTED, attempt=0, run=0,
+                                  failure_reason=r["reason"], updated_at=now) for n, r in sorted(rejected.items())]
+    batch = Batch(
+        id=batch_id, program_id=program.id, name=request.name, status=BatchStatus.QUEUED, queued_run=1, runs=0,
+        lines=len(raw_lines), accepted=len(accepted), rejected=len(rejected), cost=need,
+        tolerated_failure_percentage=request.tolerated_failure_percentage, partial=request.partial, source=source,
+        actor=actor, client_reference=idempotency_key, created_at=now, updated_at=now,
+    )
+    files.put_run(program.id, batch_id, 1, [line.line for line in accepted])
     store.put_lines(batch, lines)
     try:
         replay = _holding(budgets, program.id, batch_id, 1, need, now, "the batch", "; nothing was issued",
@@ -361,18 +360,17 @@ def upload_fingerprint(request: BatchRequest, text: str) -> str:
 
 
 def _replayed(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, program_id: str, replay: Replayed,
-              fingerprint: str, key: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
+              fingerprint: str, key: str) -> tuple[Batch, list[dict[str, Any]], bool]:
     if replay.fingerprint != fingerprint:
         raise IdempotencyConflict("this Idempotency-Key was already used for a different batch",
                                   idempotency_key=key)
     batch = store.require(program_id, replay.result["batch_id"])
-    if batch["status"] == BatchStatus.QUEUED:  # the first answer may have been lost before the run started
-        start_run(starter, files, batch, batch["queued_run"])
+    if batch.status == BatchStatus.QUEUED:  # the first answer may have been lost before the run started
+        start_run(starter, files, batch, batch.queued_run)
     rejected = []
-    if batch["rejected"]:
-        rejected = [{"line": line["line"], "reference": line.get("reference"), "field": "",
-                     "reason": line["failure_reason"]} for line in store.lines(program_id, batch["id"],
-                                                                               statuses=(LineStatus.REJECTED,))]
+    if batch.rejected:
+        rejected = [{"line": line.line, "reference": line.reference, "field": "", "reason": line.failure_reason}
+                    for line in store.lines(program_id, batch.id, statuses=(LineStatus.REJECTED,))]
     return batch, rejected, True
 
 
@@ -414,21 +412,21 @@ def _holding(budgets: BudgetPort, program_id: str, batch_id: str, run: int, need
     raise Contention(f"the budget kept changing while {what} was being held; retry")
 
 
-def start_run(starter: BatchStarter, files: BatchFilesPort, batch: dict[str, Any], run: int) -> str:
+def start_run(starter: BatchStarter, files: BatchFilesPort, batch: Batch, run: int) -> str:
     """Start run ``run``'s execution: STARTED, or EXISTS when it was started before (maybe ended since)."""
-    return starter.start_named(run_execution_name(batch["id"], run), {
-        "program_id": batch["program_id"], "batch_id": batch["id"], "run": run, "bucket": files.bucket,
-        "items_key": files.run_key(batch["program_id"], batch["id"], run),
-        "tolerated_failure_percentage": batch["tolerated_failure_percentage"],
+    return starter.start_named(run_execution_name(batch.id, run), {
+        "program_id": batch.program_id, "batch_id": batch.id, "run": run, "bucket": files.bucket,
+        "items_key": files.run_key(batch.program_id, batch.id, run),
+        "tolerated_failure_percentage": batch.tolerated_failure_percentage,
     }, "batch")
 
 
-def current_run(batch: dict[str, Any]) -> int | None:
+def current_run(batch: Batch) -> int | None:
     """The run a queued or running batch is on; None when it is on none (its last run ended)."""
-    if batch["status"] == BatchStatus.QUEUED:
-        return int(batch["queued_run"])
-    if batch["status"] == BatchStatus.RUNNING:
-        return int(batch["runs"])
+    if batch.status == BatchStatus.QUEUED:
+        return batch.queued_run
+    if batch.status == BatchStatus.RUNNING:
+        return batch.runs
     return None
 
 
@@ -446,11 +444,11 @@ def end_run(store: BatchesPort, budgets: BudgetPort, program_id: str, batch_id: 
         reason = (f"{error.get('Error')}: {error_detail(error) or error.get('Cause', '')}".strip(": ")
                   if error else "the run ended with lines unfinished")
     batch = store.require(program_id, batch_id)
-    data = {"batch_id": batch_id, "run": run, "status": status, "lines": batch["lines"], "counts": counted}
-    if batch.get("name"):
-        data["name"] = batch["name"]
+    data = {"batch_id": batch_id, "run": run, "status": status, "lines": batch.lines, "counts": counted}
+    if batch.name:
+        data["name"] = batch.name
     event_id = ids.derived_id("evt", batch_id, f"completed:{run}")
-    currencies = sorted(batch.get("cost") or {})
+    currencies = sorted(batch.cost)
     for _ in range(4):
         release = budget.release_plan(budgets, program_id, batch_id, run, currencies, now)
         try:
@@ -461,35 +459,35 @@ def end_run(store: BatchesPort, budgets: BudgetPort, program_id: str, batch_id: 
             if err.index >= 3:  # a line still running drew from the hold meanwhile: read it again
                 continue
             current = store.require(program_id, batch_id)
-            return {"status": current["status"], "run": current.get("runs"), "finished": "before"}
+            return {"status": current.status, "run": current.runs, "finished": "before"}
         return {"status": status, "run": run, "counts": counted}
     raise Contention(f"batch {batch_id}: its hold kept changing while run {run} was ending")
 
 
 def retry(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, budgets: BudgetPort, program_id: str,
-          batch_id: str, now: str) -> tuple[dict[str, Any], int]:
+          batch_id: str, now: str) -> tuple[Batch, int]:
     """Start a run over the lines not issued: failed lines get a new attempt, lines a halted run left
     pending or processing continue theirs. Returns (batch, lines re-driven)."""
     batch = store.require(program_id, batch_id)
     run = current_run(batch)
     if run is not None:
         name = run_execution_name(batch_id, run)
-        if batch["status"] == BatchStatus.QUEUED and start_run(starter, files, batch, run) == STARTED:
+        if batch.status == BatchStatus.QUEUED and start_run(starter, files, batch, run) == STARTED:
             return batch, -1  # a retry whose run had not begun: started now
         ended = starter.status(name)
         if ended not in CLOSED:
-            if batch["status"] == BatchStatus.QUEUED:  # its execution runs and is about to begin the run
+            if batch.status == BatchStatus.QUEUED:  # its execution runs and is about to begin the run
                 return batch, -1
-            raise BatchRunning(f"batch {batch_id} is {batch['status']}; retry once its run has finished",
-                               status=batch["status"])
+            raise BatchRunning(f"batch {batch_id} is {batch.status}; retry once its run has finished",
+                               status=batch.status)
         # the run's execution ended without ending the run (it died before its last step): end it
         # now, which gives back what the run held, then retry as after any run
         end_run(store, budgets, program_id, batch_id, run,
                 {"Error": "RunExecutionEnded", "Cause": f"execution {name} ended {ended} before the run did"}, now)
         batch = store.require(program_id, batch_id)
-    if batch["status"] not in FINISHED:
-        raise BatchRunning(f"batch {batch_id} is {batch['status']}; retry once its run has finished",
-                           status=batch["status"])
+    if batch.status not in FINISHED:
+        raise BatchRunning(f"batch {batch_id} is {batch.status}; retry once its run has finished",
+                           status=batch.status)
     redo = list(store.lines(program_id, batch_id,
                             statuses=(LineStatus.FAILED, LineStatus.PENDING, LineStatus.PROCESSING)))
     if not redo:
@@ -498,8 +496,8 @@ def retry(store: BatchesPort, files: BatchFilesPort, starter: BatchStarter, budg
     # it does not use goes back when the run ends
     need = costs(redo)
     _check_budget(budgets, program_id, need, "the lines to retry", "")
-    run = int(batch.get("runs", 0)) + 1
-    files.put_run(program_id, batch_id, run, [line["line"] for line in redo])
+    run = batch.runs + 1
+    files.put_run(program_id, batch_id, run, [line.line for line in redo])
     if not _holding(budgets, program_id, batch_id, run, need, now, "the lines to retry", "",
                     lambda hold: store.queue_run(program_id, batch_id, run, now, hold)):
         raise BatchRunning(f"batch {batch_id} was retried at the same moment; see its status")

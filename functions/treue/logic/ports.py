@@ -11,9 +11,9 @@ only, so no function loads it, and it imports nothing from ``treue.store`` or ``
 run time (the value types in the signatures, such as the gift card request and issuance, are
 imported for the type checker only).
 
-Webhook endpoints are typed records (``treue.core.records``); the other records (orders, rewards,
-batches, lines, vouchers, reports) are still plain dicts here: ``Record``. A transaction item, as the
-stores build them for one another's transactions, is an ``Item``.
+Webhook endpoints, events, batches and batch lines are typed records (``treue.core.records``); the
+other records (orders, rewards, vouchers, reports) are still plain dicts here: ``Record``. A
+transaction item, as the stores build them for one another's transactions, is an ``Item``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from treue.core.ledger import Posting
     from treue.core.money import Movement
     from treue.core.programs import Program
-    from treue.core.records import WebhookEndpoint, WebhookSecret
+    from treue.core.records import Batch, BatchLine, WebhookEndpoint, WebhookSecret
     from treue.providers.giftcards import Issuance, IssueRequest
 
 Record = dict[str, Any]  # a stored record as logic reads and writes it
@@ -260,23 +260,23 @@ class BatchesPort(Protocol):
 
     def replay_of(self, program_id: str, idempotency_key: str) -> Replayed | None: ...
 
-    def put_lines(self, batch: Record, lines: builtins.list[Record]) -> None: ...
+    def put_lines(self, batch: Batch, lines: builtins.list[BatchLine]) -> None: ...
 
-    def delete_lines(self, batch: Record, lines: builtins.list[Record]) -> None: ...
+    def delete_lines(self, batch: Batch, lines: builtins.list[BatchLine]) -> None: ...
 
-    def create(self, batch: Record, lines: builtins.list[Record], idempotency: tuple[str, str, str],
+    def create(self, batch: Batch, lines: builtins.list[BatchLine], idempotency: tuple[str, str, str],
                result: Record, hold: Sequence[Item] = ...) -> Replayed | None: ...
 
-    def get(self, program_id: str, batch_id: str) -> Record | None: ...
+    def get(self, program_id: str, batch_id: str) -> Batch | None: ...
 
-    def require(self, program_id: str, batch_id: str) -> Record: ...
+    def require(self, program_id: str, batch_id: str) -> Batch: ...
 
-    def counters(self, program_id: str, batch_id: str) -> builtins.list[Record]: ...
+    def counters(self, program_id: str, batch_id: str) -> builtins.list[Record]: ...  # count shards
 
-    def line(self, program_id: str, batch_id: str, line: int) -> Record | None: ...
+    def line(self, program_id: str, batch_id: str, line: int) -> BatchLine | None: ...
 
     def lines(self, program_id: str, batch_id: str, after: int = ..., limit: int | None = ...,
-              statuses: tuple[str, ...] = ...) -> Iterable[Record]: ...
+              statuses: tuple[str, ...] = ...) -> Iterable[BatchLine]: ...
 
     def line_move(self, program_id: str, batch_id: str, line: int, source: str, to: str, attempt: int,
                   now: str, fields: Record | None = ...) -> builtins.list[Item]: ...

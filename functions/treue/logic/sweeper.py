@@ -155,7 +155,7 @@ def sweep_batch(deps: Deps, program_id: str, batch_id: str, now: str) -> str:
     execution = deps.batch_runs.status(name)
     if execution == ExecutionStatus.RUNNING:
         return "running"
-    if execution is None and batch["status"] == BatchStatus.QUEUED:
+    if execution is None and batch.status == BatchStatus.QUEUED:
         batches.start_run(deps.batch_runs, deps.files, batch, run)
         return "started"
     why = f"ended {execution}" if execution in CLOSED else "is gone"

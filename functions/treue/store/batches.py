@@ -23,6 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from treue.core.records import Batch, BatchLine
 from treue.core.statuses import LINE_ACCEPTED, BatchStatus, LineStatus
 from treue.errors import BatchNotFound, Contention, MalformedRequest
 from treue.store import clients
@@ -48,18 +49,18 @@ class BatchStore(OnTable):
 
     # ------------------------------------------------------------ create
 
-    def put_lines(self, batch: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+    def put_lines(self, batch: Batch, lines: list[BatchLine]) -> None:
         """Write a new batch's lines (before :meth:`create`)."""
-        pk = batch_pk(batch["program_id"], batch["id"])
-        self._write_all([{"PutRequest": {"Item": to_item({"pk": pk, "sk": line_sk(line["line"]), **line})}}
+        pk = batch_pk(batch.program_id, batch.id)
+        self._write_all([{"PutRequest": {"Item": to_item({"pk": pk, "sk": line_sk(line.line), **line.item()})}}
                          for line in lines])
 
-    def delete_lines(self, batch: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+    def delete_lines(self, batch: Batch, lines: list[BatchLine]) -> None:
         """Remove the lines of a batch that was not created (see :meth:`create`)."""
-        pk = batch_pk(batch["program_id"], batch["id"])
-        self._write_all([{"DeleteRequest": {"Key": item_key(pk, line_sk(line["line"]))}} for line in lines])
+        pk = batch_pk(batch.program_id, batch.id)
+        self._write_all([{"DeleteRequest": {"Key": item_key(pk, line_sk(line.line))}} for line in lines])
 
-    def create(self, batch: dict[str, Any], lines: list[dict[str, Any]], idempotency: tuple[str, str, str],
+    def create(self, batch: Batch, lines: list[BatchLine], idempotency: tuple[str, str, str],
                result: dict[str, Any], hold: Sequence[dict[str, Any]] = ()) -> Replay | None:
         """The idempotency guard, the ``hold`` items (right after it: index 1 on), the batch and its
         counters in one transaction; the lines were written before (:meth:`put_lines`).
@@ -67,16 +68,16 @@ class BatchStore(OnTable):
         When the transaction fails (a concurrent request with the same key, or a budget that no longer
         covers the hold) the caller deletes the lines (:meth:`delete_lines`); any it could not delete
         belong to no batch anyone can read and are never run."""
-        pid, bid, now = batch["program_id"], batch["id"], batch["created_at"]
+        pid, bid, now = batch.program_id, batch.id, batch.created_at
         pk = batch_pk(pid, bid)
         shards = [{str(status): 0 for status in LineStatus} for _ in range(SHARDS)]
         for line in lines:
-            shards[shard_of(line["line"])][line["status"]] += 1
+            shards[shard_of(line.line)][line.status] += 1
         kind, reference, fingerprint = idempotency
         items = [
             self.store._idem_put(pid, kind, reference, fingerprint, result, now),
             *hold,
-            self.store._put_new({"pk": pk, "sk": "BATCH", **batch, "gsi1pk": f"P#{pid}#BATCHES",
+            self.store._put_new({"pk": pk, "sk": "BATCH", **batch.item(), "gsi1pk": f"P#{pid}#BATCHES",
                                  "gsi1sk": f"{now}#{bid}"}),
             *({"Put": {"TableName": self.table,
                        "Item": to_item({"pk": counts_pk(pid, bid), "sk": f"COUNT#{i:02d}", **counts})}}
@@ -109,12 +110,12 @@ class BatchStore(OnTable):
 
     # ------------------------------------------------------------ read
 
-    def get(self, program_id: str, batch_id: str) -> dict[str, Any] | None:
+    def get(self, program_id: str, batch_id: str) -> Batch | None:
         out = self.ddb.get_item(TableName=self.table, Key=item_key(batch_pk(program_id, batch_id), "BATCH"),
                                 ConsistentRead=True)
-        return strip_keys(from_item(out["Item"]), index=True) if "Item" in out else None
+        return Batch.from_item(strip_keys(from_item(out["Item"]), index=True)) if "Item" in out else None
 
-    def require(self, program_id: str, batch_id: str) -> dict[str, Any]:
+    def require(self, program_id: str, batch_id: str) -> Batch:
         found = self.get(program_id, batch_id)
         if found is None:
             raise BatchNotFound(f"batch {batch_id[:40]} does not exist")
@@ -128,13 +129,13 @@ class BatchStore(OnTable):
         )
         return [from_item(i) for i in out.get("Items", [])]
 
-    def line(self, program_id: str, batch_id: str, line: int) -> dict[str, Any] | None:
+    def line(self, program_id: str, batch_id: str, line: int) -> BatchLine | None:
         out = self.ddb.get_item(TableName=self.table, Key=item_key(batch_pk(program_id, batch_id), line_sk(line)),
                                 ConsistentRead=True)
-        return strip_keys(from_item(out["Item"]), index=True) if "Item" in out else None
+        return BatchLine.from_item(strip_keys(from_item(out["Item"]), index=True)) if "Item" in out else None
 
     def lines(self, program_id: str, batch_id: str, after: int = 0, limit: int | None = None,
-              statuses: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+              statuses: tuple[str, ...] = ()) -> Iterator[BatchLine]:
         """Lines in line order after line ``after``, only those in ``statuses`` when given."""
         params: dict[str, Any] = {
             "TableName": self.table, "ConsistentRead": True,
@@ -151,7 +152,7 @@ class BatchStore(OnTable):
         while True:
             out = self.ddb.query(**params)
             for raw in out.get("Items", []):
-                yield strip_keys(from_item(raw), index=True)
+                yield BatchLine.from_item(strip_keys(from_item(raw), index=True))
                 given += 1
                 if limit is not None and given >= limit:
                     return
@@ -159,10 +160,10 @@ class BatchStore(OnTable):
                 return
             params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
-    def page(self, program_id: str, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    def page(self, program_id: str, after: str | None, limit: int) -> tuple[list[Batch], str | None]:
         """The program's batches, newest first."""
         items, cursor = newest_first(self.ddb, self.table, f"P#{program_id}#BATCHES", after, limit)
-        return [strip_keys(i, index=True) for i in items], cursor
+        return [Batch.from_item(strip_keys(i, index=True)) for i in items], cursor
 
     # ------------------------------------------------------------ change
 
