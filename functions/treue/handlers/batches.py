@@ -3,10 +3,6 @@
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
-
 from treue import runtime
 from treue.core import ids
 from treue.core.records import Batch
@@ -23,6 +19,7 @@ from treue.handlers.http import (
     make_app,
     responses,
 )
+from treue.handlers.logs import API_GATEWAY_REST, Logger, Metrics, MetricUnit
 from treue.handlers.models import batches as m
 from treue.handlers.tracing import Tracer
 from treue.logic import batches, finance
@@ -146,7 +143,7 @@ def retry(batch_id: str):
     return Response(202, "application/json", answer.model_dump(mode="json"))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event, context):
