@@ -410,15 +410,20 @@ def _export(args, store) -> int:
     """Stream a period's journal or payouts into a CSV file; the bar follows the rows' time."""
     from datetime import datetime
 
+    from treue.core.records import Order
     from treue.logic import finance
     from treue.store.reports import Reports
+
+    def payout_row(item: dict[str, Any]) -> dict[str, Any]:
+        return finance.payout_row(Order.from_item(item))
 
     start, end = finance.period(args.start, args.end)
     reports = Reports(store)
     if args.report == "journal":
         columns, rows, to_row = finance.JOURNAL_COLUMNS, reports.journal(args.program, start, end), finance.journal_row
     else:
-        columns, rows, to_row = finance.PAYOUT_COLUMNS, reports.orders(args.program, start, end), finance.payout_row
+        columns, rows = finance.PAYOUT_COLUMNS, reports.orders(args.program, start, end)
+        to_row = payout_row
     bar = Progress(_instant(start), _instant(end), enabled=not args.quiet)
     count = 0
     with open(args.out, "w", newline="", encoding="utf-8") as out:

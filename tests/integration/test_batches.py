@@ -123,10 +123,10 @@ def test_a_batch_issues_every_line_once_pays_from_the_budget_and_says_it_complet
     assert view["counts"] == {"pending": 0, "processing": 0, "issued": 26, "failed": 0, "rejected": 0}
     assert budget(shop) == before - (25 * 1025 + 2500)
     found = rewards_of(shop, accepted["batch_id"])
-    assert len(found) == 26 and {o["status"] for o in found} == {"COMPLETED"}
-    assert {o["batch_id"] for o in found} == {accepted["batch_id"]}
+    assert len(found) == 26 and {o.status for o in found} == {"COMPLETED"}
+    assert {o.batch_id for o in found} == {accepted["batch_id"]}
     provider = runtime.provider()
-    assert sum(provider.issuance_count(shop["program_id"], o["id"]) for o in found) == 26
+    assert sum(provider.issuance_count(shop["program_id"], o.id) for o in found) == 26
     lines = all_lines(shop, accepted["batch_id"])
     assert [x["line"] for x in lines] == list(range(1, 27))
     assert all(x["status"] == "issued" and x["attempt"] == 1 and x["reward_id"] for x in lines)
@@ -139,8 +139,8 @@ def test_a_batch_issues_every_line_once_pays_from_the_budget_and_says_it_complet
     status, payouts, _ = fin(shop, "get_payouts", query={"from": TODAY(), "limit": "100"})
     assert status == 200, payouts  # rewards have a recipient, not a member
     by_id = {p["order_id"]: p for p in payouts["items"]}
-    assert all(o["id"] in by_id for o in found)
-    assert {by_id[o["id"]].get("member_id") for o in found} == {None, member["id"]}
+    assert all(o.id in by_id for o in found)
+    assert {by_id[o.id].get("member_id") for o in found} == {None, member["id"]}
 
 
 def test_every_bad_line_is_reported_with_its_number_and_nothing_is_issued(shop):
@@ -242,13 +242,13 @@ def test_failed_lines_return_their_money_and_a_retry_issues_only_them(shop):
     assert sorted(x["attempt"] for x in lines) == [1] * 9 + [2] * 3
     found = rewards_of(shop, bid)
     assert len(found) == 15
-    assert sorted(o["status"] for o in found).count("COMPLETED") == 12
-    assert all(o["funds_returned_at"] for o in found if o["status"] == "FAILED")
-    completed_ids = {o["id"] for o in found if o["status"] == "COMPLETED"}
+    assert sorted(o.status for o in found).count("COMPLETED") == 12
+    assert all(o.funds_returned_at for o in found if o.status == "FAILED")
+    completed_ids = {o.id for o in found if o.status == "COMPLETED"}
     assert completed_ids == {x["reward_id"] for x in lines}  # each line's one issued reward
     provider = runtime.provider()
-    live = [o for o in found if provider.status(shop["program_id"], o["id"]) is not None
-            and provider.status(shop["program_id"], o["id"]).status == "ISSUED"]
+    live = [o for o in found if provider.status(shop["program_id"], o.id) is not None
+            and provider.status(shop["program_id"], o.id).status == "ISSUED"]
     assert len(live) == 12
     assert len([e for e in events_of(shop, ["batch.completed"]) if e["data"]["batch_id"] == bid]) == 2
     from tests.integration.test_finance import reconciliation
@@ -499,5 +499,5 @@ def test_a_line_whose_retries_run_out_fails_through_fail_line_and_returns_its_mo
     [failed] = lines_of(shop, accepted["batch_id"])["items"]
     assert failed["failure_reason"] == "provider_unavailable"
     reward = runtime.orders().require(shop["program_id"], failed["reward_id"])
-    assert reward["status"] == "FAILED" and reward["funds_returned_at"]
+    assert reward.status == "FAILED" and reward.funds_returned_at
     assert budget(shop) == before

@@ -14,7 +14,7 @@ class RecordingStarter:
         self.started: list[str] = []
 
     def start(self, order) -> None:
-        self.started.append(order["id"])
+        self.started.append(order.id)
 
 
 def test_two_hundred_concurrent_orders_never_overdraw(shop):

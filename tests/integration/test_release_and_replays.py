@@ -50,10 +50,10 @@ def wait(shop, order_id, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         order = runtime.orders().require(shop["program_id"], order_id)
-        if order["status"] in ("COMPLETED", "FAILED"):
+        if order.status in ("COMPLETED", "FAILED"):
             return order
         time.sleep(0.05)
-    raise AssertionError(f"order {order_id} did not finish: {order['status']}")
+    raise AssertionError(f"order {order_id} did not finish: {order.status}")
 
 
 def available_budget(shop, currency="EUR"):
@@ -202,7 +202,7 @@ def issued(shop, member):
     payout.verify_hold(runtime.orders(), step, runtime.now())
     payout.issue_gift_card(runtime.orders(), runtime.vault(), runtime.provider(), runtime.budgets(), step,
                            runtime.now())
-    assert runtime.orders().require(shop["program_id"], step["order_id"])["status"] == "ISSUED"
+    assert runtime.orders().require(shop["program_id"], step["order_id"]).status == "ISSUED"
     return step
 
 
@@ -225,7 +225,7 @@ def test_a_release_of_a_completed_order_changes_nothing_and_cancels_nothing(shop
     assert out == {"status": "COMPLETED", "reason": None, "released": False}  # was: card canceled, then 'not payable'
     assert card(shop, step["order_id"]) == "ISSUED"  # the delivered card still works
     order = runtime.orders().require(shop["program_id"], step["order_id"])
-    assert order["status"] == "COMPLETED" and "releasing" not in order
+    assert order.status == "COMPLETED" and order.releasing is None
     assert points(shop, member)["available"] == 2000 and points(shop, member)["held"] == 0
     assert available_budget(shop) == budget_before
 
@@ -268,7 +268,7 @@ def test_a_release_claims_the_order_first_so_nothing_delivers_it_while_the_card_
     member = member_with(shop, 3000)
     step = issued(shop, member)
     budget_before = available_budget(shop)
-    funds = runtime.orders().require(shop["program_id"], step["order_id"])["funds"]
+    funds = runtime.orders().require(shop["program_id"], step["order_id"]).funds
     flaky = FlakyCancel(failures=1)
     with pytest.raises(Exception, match="503"):
         payout.release(runtime.orders(), flaky, runtime.budgets(), {**step, "error": FAILED_STEP}, runtime.now())
@@ -278,7 +278,7 @@ def test_a_release_claims_the_order_first_so_nothing_delivers_it_while_the_card_
     with pytest.raises(payout.OrderNotPayable):
         payout.capture(runtime.orders(), step, runtime.now())
     order = runtime.orders().require(shop["program_id"], step["order_id"])
-    assert order["status"] == "ISSUED" and not order.get("delivered")
+    assert order.status == "ISSUED" and not order.delivered
     # the retried release continues its claim, with the first reason
     out = payout.release(runtime.orders(), flaky, runtime.budgets(),
                          {**step, "error": {"Error": "Contention", "Cause": "{}"}}, runtime.now())
@@ -306,7 +306,7 @@ def test_cards_issued_while_a_release_ran_are_canceled_by_the_issuing_step(shop)
                                runtime.now())
     assert card(shop, step["order_id"]) == "CANCELED"  # was ISSUED: a live card of a failed order
     order = runtime.orders().require(shop["program_id"], step["order_id"])
-    assert order["status"] == "FAILED" and order["funds_returned_at"]
+    assert order.status == "FAILED" and order.funds_returned_at
     assert available_budget(shop) == budget_before
     assert points(shop, member)["available"] == 3000 and points(shop, member)["held"] == 0
 
@@ -361,12 +361,12 @@ def test_a_batch_line_whose_reward_completed_before_the_line_failed_keeps_its_ca
         batch_tasks.issue_line(event, LambdaContext())
     monkeypatch.setattr(batch_run, "_move", real_move)
     reward_id = line_reward_id(bid, 2, 1)
-    assert runtime.orders().require(pid, reward_id)["status"] == "COMPLETED"
+    assert runtime.orders().require(pid, reward_id).status == "COMPLETED"
     # ... until its retries ran out: FailLine must not cancel the delivered card
     out = batch_tasks.fail_line({**event, "error": {"Error": "Contention", "Cause": "{}"}}, LambdaContext())
     assert out["status"] == "issued", out
     assert card(shop, reward_id) == "ISSUED"  # was CANCELED: a paid, delivered, dead code
-    assert runtime.orders().require(pid, reward_id)["status"] == "COMPLETED"
+    assert runtime.orders().require(pid, reward_id).status == "COMPLETED"
     assert store.line(pid, bid, 2).status == "issued"
     assert available_budget(shop) == budget_before  # paid once, from the hold
 
@@ -425,7 +425,7 @@ def test_a_cancel_the_provider_refuses_leaves_the_order_completed_and_cancelable
         cancel_order(runtime.orders(), RecordingProvider(answer=False), runtime.budgets(), order_id, pid, "x",
                      "key:one", runtime.now())
     order = runtime.orders().require(pid, order_id)
-    assert order["status"] == "COMPLETED" and "canceling" not in order
+    assert order.status == "COMPLETED" and order.canceling is None
     assert points(shop, member)["available"] == 2000
     status, out, _ = call(orders, "orders/cancel_order.json", shop["auth"]["partner"],
                           path=f"/v1/orders/{order_id}/cancel", path_parameters={"order_id": order_id})
@@ -462,5 +462,5 @@ def test_a_provider_failing_a_cancel_is_a_problem_and_leaves_the_order_cancelabl
     assert headers["Content-Type"] == "application/problem+json"
     assert failing.cancels == 1
     order = runtime.orders().require(shop["program_id"], order_id)
-    assert order["status"] == "COMPLETED" and "canceling" not in order  # the claim was given up
+    assert order.status == "COMPLETED" and order.canceling is None  # the claim was given up
     assert card(shop, order_id) != "CANCELED" and points(shop, member)["available"] == 2000

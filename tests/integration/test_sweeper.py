@@ -73,10 +73,10 @@ def wait_order(shop, order_id, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         order = runtime.orders().require(shop["program_id"], order_id)
-        if order["status"] in ("COMPLETED", "FAILED"):
+        if order.status in ("COMPLETED", "FAILED"):
             return order
         time.sleep(0.05)
-    raise AssertionError(f"order {order_id} did not finish: {order['status']}")
+    raise AssertionError(f"order {order_id} did not finish: {order.status}")
 
 
 def only_order(shop, member_id):
@@ -162,21 +162,21 @@ def test_an_order_whose_function_died_before_start_execution_is_started_by_the_s
         with pytest.raises(Killed):
             post(orders, "orders/post_order.json", shop, order_body(member))
     order = only_order(shop, member)
-    assert order["status"] == "PENDING" and points(shop, member) == (2000, 1000)  # held, and nobody owns it
+    assert order.status == "PENDING" and points(shop, member) == (2000, 1000)  # held, and nobody owns it
 
     capsys.readouterr()
     early = run_sweeper(monkeypatch, minutes=0)  # within the grace period: left alone
-    assert early["stuck_orders"] == 0 and execution_status(batch_machine, order["id"], "state_machine") is None
+    assert early["stuck_orders"] == 0 and execution_status(batch_machine, order.id, "state_machine") is None
     assert emitted_metrics(capsys)["StuckOrdersFound"] == 0
 
     out = run_sweeper(monkeypatch)
     assert out["stuck_orders"] == 1 and out["report"]["order_started"] == 1, out
     assert emitted_metrics(capsys)["StuckOrdersFound"] == 1
-    assert wait_order(shop, order["id"])["status"] == "COMPLETED"
+    assert wait_order(shop, order.id).status == "COMPLETED"
     assert points(shop, member) == (2000, 0)  # captured once
-    assert ledger_types(shop, member, {order["id"]}) == ["capture", "hold"]
+    assert ledger_types(shop, member, {order.id}) == ["capture", "hold"]
     # final: off the watch list, so the next run finds nothing
-    assert Watchlist(runtime.store()).open_since("order", shop["program_id"], order["id"]) is None
+    assert Watchlist(runtime.store()).open_since("order", shop["program_id"], order.id) is None
     assert run_sweeper(monkeypatch)["report"] == {}
 
 
@@ -188,11 +188,11 @@ def test_a_reward_whose_function_died_before_start_execution_is_paid_once_by_the
             post(rewards, "rewards/post_reward.json", shop, reward_body())
     [watched] = Watchlist(runtime.store()).open_before(later(1), 10)[shop["program_id"]]
     reward = runtime.orders().require(shop["program_id"], watched.record_id)
-    assert reward["status"] == "PENDING" and budget(shop) == before
+    assert reward.status == "PENDING" and budget(shop) == before
 
     out = run_sweeper(monkeypatch)
     assert out["stuck_orders"] == 1, out
-    assert wait_order(shop, reward["id"])["status"] == "COMPLETED"
+    assert wait_order(shop, reward.id).status == "COMPLETED"
     assert budget(shop) == before - GIFT_CARD_COST  # paid once
 
 
@@ -204,15 +204,15 @@ def test_an_order_whose_execution_ended_before_it_did_is_failed_and_its_points_r
         with pytest.raises(Killed):
             post(orders, "orders/post_order.json", shop, order_body(member))
     order = only_order(shop, member)
-    start_broken_payout(batch_machine, shop, order["id"])
-    assert runtime.orders().require(shop["program_id"], order["id"])["status"] == "PENDING"
+    start_broken_payout(batch_machine, shop, order.id)
+    assert runtime.orders().require(shop["program_id"], order.id).status == "PENDING"
 
     out = run_sweeper(monkeypatch)
     assert out["report"] == {"order_released": 1} and out["stuck_orders"] == 1, out
-    failed = runtime.orders().require(shop["program_id"], order["id"])
-    assert failed["status"] == "FAILED" and failed["failure_reason"] == "internal_error"
+    failed = runtime.orders().require(shop["program_id"], order.id)
+    assert failed.status == "FAILED" and failed.failure_reason == "internal_error"
     assert points(shop, member) == (3000, 0)  # every point back
-    assert ledger_types(shop, member, {order["id"]}) == ["hold", "release"]
+    assert ledger_types(shop, member, {order.id}) == ["hold", "release"]
     assert run_sweeper(monkeypatch)["report"] == {}  # released once; off the watch list
 
 
@@ -224,7 +224,7 @@ def test_two_sweepers_at_once_start_and_release_each_order_once(shop, monkeypatc
             with pytest.raises(Killed):
                 post(orders, "orders/post_order.json", shop, order_body(member))
     page, _ = runtime.orders().list_for_member(shop["program_id"], member, 10, None)
-    never_started, ended = sorted(o["id"] for o in page)
+    never_started, ended = sorted(o.id for o in page)
     start_broken_payout(batch_machine, shop, ended)
 
     at = later(6)
@@ -244,8 +244,8 @@ def test_two_sweepers_at_once_start_and_release_each_order_once(shop, monkeypatc
     for t in threads:
         t.join()
     assert not errors, errors
-    assert wait_order(shop, never_started)["status"] == "COMPLETED"
-    assert runtime.orders().require(shop["program_id"], ended)["status"] == "FAILED"
+    assert wait_order(shop, never_started).status == "COMPLETED"
+    assert runtime.orders().require(shop["program_id"], ended).status == "FAILED"
     assert points(shop, member) == (4000, 0)  # one order captured (1000 points), the other released
     assert ledger_types(shop, member, {never_started, ended}) == ["capture", "hold", "hold", "release"]
 
@@ -428,17 +428,17 @@ def test_an_order_delivered_before_its_execution_ended_is_completed_not_released
         with pytest.raises(Killed):
             post(orders, "orders/post_order.json", shop, order_body(member))
     order = only_order(shop, member)
-    subject = {"program_id": shop["program_id"], "order_id": order["id"], "type": order["type"]}
+    subject = {"program_id": shop["program_id"], "order_id": order.id, "type": order.type}
     for step in (tasks.verify_hold, tasks.issue_gift_card, tasks.deliver):  # the card reached the member...
         step(dict(subject), LambdaContext())
-    start_broken_payout(batch_machine, shop, order["id"])  # ...then its execution ended before Capture
-    delivered = runtime.orders().require(shop["program_id"], order["id"])
-    assert delivered["status"] == "ISSUED" and delivered.get("delivered")
+    start_broken_payout(batch_machine, shop, order.id)  # ...then its execution ended before Capture
+    delivered = runtime.orders().require(shop["program_id"], order.id)
+    assert delivered.status == "ISSUED" and delivered.delivered
 
     out = run_sweeper(monkeypatch)
     assert out["report"] == {"order_completed": 1} and out["stuck_orders"] == 1, out
-    completed = runtime.orders().require(shop["program_id"], order["id"])
-    assert completed["status"] == "COMPLETED"
-    assert points(shop, member) == (3000 - order["points"], 0)  # spent once, nothing left held
-    assert ledger_types(shop, member, {order["id"]}) == ["capture", "hold"]
+    completed = runtime.orders().require(shop["program_id"], order.id)
+    assert completed.status == "COMPLETED"
+    assert points(shop, member) == (3000 - order.points, 0)  # spent once, nothing left held
+    assert ledger_types(shop, member, {order.id}) == ["capture", "hold"]
     assert run_sweeper(monkeypatch)["report"] == {}  # off the watch list

@@ -353,10 +353,10 @@ def wait(shop, reward_id, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         order = runtime.orders().require(shop["program_id"], reward_id)
-        if order["status"] in ("COMPLETED", "FAILED"):
+        if order.status in ("COMPLETED", "FAILED"):
             return order
         time.sleep(0.05)
-    raise AssertionError(f"reward {reward_id} did not finish: {order['status']}")
+    raise AssertionError(f"reward {reward_id} did not finish: {order.status}")
 
 
 def reward_body(**kw):
@@ -370,7 +370,7 @@ def test_a_reward_is_paid_from_the_budget_and_completes_without_points(shop):
                                headers=key)
     assert status == 202, accepted
     order = wait(shop, accepted["reward_id"])
-    assert order["status"] == "COMPLETED" and order["points"] == 0 and order["funds"]["fee"] == 25
+    assert order.status == "COMPLETED" and order.points == 0 and order.funds["fee"] == 25
     status, view, _ = call(rewards, "rewards/get_reward.json", shop["auth"]["finance"],
                            path=f"/v1/rewards/{accepted['reward_id']}",
                            path_parameters={"reward_id": accepted["reward_id"]})
@@ -391,7 +391,7 @@ def test_a_failed_reward_gives_the_money_back_and_emits_order_failed(shop):
                                headers={"Idempotency-Key": key})
     assert status == 202
     order = wait(shop, accepted["reward_id"])
-    assert order["status"] == "FAILED" and order["funds_returned_at"]
+    assert order.status == "FAILED" and order.funds_returned_at
     [failed] = [e for e in events_of(shop, ["order.failed"]) if e["data"]["order_id"] == accepted["reward_id"]]
     assert failed["data"]["reason"] == "provider_rejected"
     from tests.integration.test_finance import budget_of, reconciliation

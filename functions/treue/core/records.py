@@ -4,8 +4,9 @@ A store returns these and accepts them; logic and handlers read their attributes
 attributes as stored (the names in DynamoDB do not change, absent values are left out) and ``from_item``
 reads a stored item back (the table's keys already stripped), so items written before read the same.
 
-Converted so far: webhook endpoints, events, batches and batch lines. Orders (and rewards) are still
-dicts.
+Converted: webhook endpoints, events, batches, batch lines, and orders (rewards are orders of kind
+"reward"; an order's stored attributes are ``attributes()``, since ``item`` is its catalog item).
+Vouchers, donations and report jobs are still dicts.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from treue.core.statuses import BatchStatus, EndpointStatus, EventType, ItemType, LineStatus
+from treue.core.statuses import BatchStatus, EndpointStatus, EventType, ItemType, LineStatus, OrderStatus
 
 ALL_EVENTS = "*"  # an endpoint's event types: every type
 
@@ -226,3 +227,102 @@ class BatchLine:
         """The request's recipient (email, member_id, external_id, name); empty for a rejected line."""
         recipient: dict[str, Any] = self.request.get("recipient") or {}
         return recipient
+
+
+@dataclass(frozen=True)
+class Order:
+    """A redemption order, or a reward (``kind`` "reward": paid from the budget, no points), as stored.
+
+    Written whole when it is placed (``treue.store.orders.OrderStore.create``, ``create_reward``,
+    ``create_batch_reward``); a step changes its status (with a ``history`` entry) and the fields that
+    step sets (codes, provider, donation, delivery, funds, failure, cancel), a release or a cancel
+    claims it first (``releasing``, ``canceling``)."""
+
+    id: str
+    program_id: str
+    type: ItemType
+    item_id: str
+    item: dict[str, Any]  # the catalog item as it was when ordered
+    face_value: int  # minor units, each
+    currency: str
+    quantity: int
+    points: int  # 0 for a reward
+    points_each: int
+    delivery: dict[str, Any]  # method, and email for "email"
+    status: OrderStatus
+    history: list[dict[str, Any]]  # every status change: status, at, reason
+    actor: str
+    client_reference: str  # the Idempotency-Key (a batch line's reward: "<batch id>:<reference>")
+    created_at: str
+    updated_at: str
+    codes: list[dict[str, Any]] = field(default_factory=list)  # sealed codes: sealed, masked, hash, expires_at
+    kind: str | None = None  # "reward" for a reward; absent for a points order
+    member_id: str | None = None  # every points order's; a reward's recipient may be no member
+    recipient: dict[str, Any] | None = None  # a reward's
+    reference: str | None = None  # a reward's own reference
+    message: str | None = None
+    batch_id: str | None = None  # a batch line's reward: its batch, line and attempt
+    batch_line: int | None = None
+    attempt: int | None = None
+    issued_at: str | None = None
+    provider: dict[str, Any] | None = None  # a gift card's: name, reference
+    donation_id: str | None = None
+    delivered: dict[str, Any] | None = None  # event_id, method, at, to
+    completed_at: str | None = None
+    funds: dict[str, Any] | None = None  # what the budget paid: currency, face, fee, at
+    funds_returned_at: str | None = None
+    failure_reason: str | None = None
+    failure_detail: str | None = None
+    canceled_reason: str | None = None
+    canceled_by: str | None = None
+    releasing: dict[str, Any] | None = None  # a release's claim: at, reason, error, detail
+    canceling: dict[str, Any] | None = None  # a cancel's claim: id, at, by
+
+    @classmethod
+    def from_item(cls, data: dict[str, Any]) -> Order:
+        """An order as read (table and index keys are ignored)."""
+        return cls(
+            id=data["id"], program_id=data["program_id"], type=ItemType(data["type"]), item_id=data["item_id"],
+            item=data["item"], face_value=data["face_value"], currency=data["currency"], quantity=data["quantity"],
+            points=data["points"], points_each=data["points_each"], delivery=data["delivery"],
+            status=OrderStatus(data["status"]), history=list(data.get("history") or []), actor=data["actor"],
+            client_reference=data["client_reference"],
+            created_at=data["created_at"], updated_at=data["updated_at"], codes=list(data.get("codes") or []),
+            **{name: data.get(name) for name in _ORDER_OPTIONAL},
+        )
+
+    def attributes(self) -> dict[str, Any]:
+        """The attributes as stored (without the table's keys); absent values are left out. (Not ``item()``
+        as in the other records: ``item`` is the order's catalog item.)"""
+        out: dict[str, Any] = {
+            "id": self.id, "program_id": self.program_id, "type": str(self.type), "item_id": self.item_id,
+            "item": self.item, "face_value": self.face_value, "currency": self.currency, "quantity": self.quantity,
+            "points": self.points, "points_each": self.points_each, "delivery": self.delivery,
+            "status": str(self.status), "history": self.history, "actor": self.actor,
+            "client_reference": self.client_reference,
+            "created_at": self.created_at, "updated_at": self.updated_at, "codes": self.codes,
+            **{name: getattr(self, name) for name in _ORDER_OPTIONAL},
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+    @property
+    def is_reward(self) -> bool:
+        return self.kind == "reward"
+
+    @property
+    def holder(self) -> str:
+        """The member whose points a points order holds (every points order has one; a reward may not)."""
+        if self.member_id is None:
+            raise ValueError(f"order {self.id} holds no member's points")
+        return self.member_id
+
+    @property
+    def item_name(self) -> str:
+        name: str = self.item["name"]
+        return name
+
+
+_ORDER_OPTIONAL = ("kind", "member_id", "recipient", "reference", "message", "batch_id",
+                   "batch_line", "attempt", "issued_at", "provider", "donation_id", "delivered", "completed_at",
+                   "funds", "funds_returned_at", "failure_reason", "failure_detail", "canceled_reason",
+                   "canceled_by", "releasing", "canceling")

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel
 
 from treue import runtime
+from treue.core.records import Order
 from treue.errors import ReportNotFound, StorageTimeout
 from treue.handlers import report_views
 from treue.handlers.http import (
@@ -147,7 +148,7 @@ def payouts(from_: From = None, to: To = None, limit: Limit = 100, cursor: Curso
     who = caller(app)
     start, end = finance.period(from_, to)
     found, next_cursor = _page("payouts", f"P#{who.program_id}#ORDERS", start, end, limit, cursor)
-    data = {"items": [finance.payout_row(o) for o in found], "next_cursor": next_cursor}
+    data = {"items": [finance.payout_row(Order.from_item(o)) for o in found], "next_cursor": next_cursor}
     return _answer(m.PayoutList, data, "payouts", finance.PAYOUT_COLUMNS, lambda d: d["items"], next_cursor)
 
 

@@ -37,7 +37,7 @@ def issue(body: Annotated[RewardRequest, Body()]):
 def get_reward(reward_id: str) -> m.Reward:
     who = caller(app)
     found = runtime.orders().get(who.program_id, rewards.require_id(reward_id))
-    if found is None or found.get("kind") != "reward":
+    if found is None or not found.is_reward:
         raise RewardNotFound(f"reward {reward_id[:40]} does not exist")
     return m.Reward(**rewards.view(found))
 

@@ -23,7 +23,7 @@ from treue.logic import batches, members, payout, rewards
 from treue.logic.models import RewardRequest
 
 if TYPE_CHECKING:
-    from treue.core.records import BatchLine
+    from treue.core.records import BatchLine, Order
     from treue.logic.ports import (
         BatchesPort,
         BudgetPort,
@@ -81,11 +81,11 @@ def issue_line(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
     if line.reward_id is None:  # a line moves to processing with its reward's id, in one transaction
         raise LineFailed(f"batch {bid}: line {n} is processing without a reward")
     order = order or deps.orders.require(pid, line.reward_id)
-    step = {"program_id": pid, "order_id": order["id"], "type": order["type"]}
+    step = {"program_id": pid, "order_id": order.id, "type": order.type}
     try:
-        if order["status"] == OrderStatus.PENDING:
+        if order.status == OrderStatus.PENDING:
             payout.verify_hold(deps.orders, step, now)
-        if order["type"] == ItemType.VOUCHER:
+        if order.type == ItemType.VOUCHER:
             payout.issue_voucher(deps.orders, deps.vault, step, now)
         else:
             payout.issue_gift_card(deps.orders, deps.vault, deps.provider, deps.budgets, step, now)
@@ -121,7 +121,7 @@ def finish(deps: Deps, event: dict[str, Any], now: str) -> dict[str, Any]:
 
 
 def _start(deps: Deps, line: BatchLine, attempt: int, run: int, now: str, source: str
-           ) -> tuple[BatchLine, dict[str, Any] | None]:
+           ) -> tuple[BatchLine, Order | None]:
     """Create the attempt's reward and move the line to processing in one transaction (or find both
     done by an earlier try): (the line, the reward when created here). A line that cannot become a
     reward any more fails with the reason.
@@ -145,9 +145,10 @@ def _start(deps: Deps, line: BatchLine, attempt: int, run: int, now: str, source
         except StaleCondition:
             pass  # another try of this line settled it
         raise LineFailed(f"{reason}: {err.detail}") from err
-    order.update({"id": rid, "batch_id": bid, "batch_line": line.line, "attempt": attempt,
-                  "client_reference": f"{bid}:{line.reference}", "status": OrderStatus.PROCESSING})
-    order["history"].append({"status": OrderStatus.PROCESSING, "at": now, "reason": "reward: paid from the budget"})
+    order = replace(order, id=rid, batch_id=bid, batch_line=line.line, attempt=attempt,
+                    client_reference=f"{bid}:{line.reference}", status=OrderStatus.PROCESSING,
+                    history=[*order.history, {"status": OrderStatus.PROCESSING, "at": now,
+                                              "reason": "reward: paid from the budget"}])
     fields = {"reward_id": rid, "run": run, "failure_reason": None}
     moved = deps.batches.line_move(pid, bid, line.line, source, LineStatus.PROCESSING, attempt, now, fields)
     try:

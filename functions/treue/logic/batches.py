@@ -32,7 +32,7 @@ from treue.core import ids
 from treue.core.ledger import request_fingerprint
 from treue.core.programs import Program
 from treue.core.records import Batch, BatchLine
-from treue.core.statuses import BATCH_FINISHED, BATCH_UNFINISHED, BatchStatus, EventType, ItemType, LineStatus
+from treue.core.statuses import BATCH_FINISHED, BATCH_UNFINISHED, BatchStatus, EventType, LineStatus
 from treue.errors import (
     BatchInvalid,
     BatchNotFound,
@@ -191,8 +191,8 @@ def validate(program: Program, batch_id: str, raw_lines: list[Any], find_item: I
         accepted.append(BatchLine(
             program_id=program.id, batch_id=batch_id, line=n, reference=request.reference,
             request=request.model_dump(mode="json", exclude_none=True),
-            type=ItemType(order["type"]), item_id=order["item_id"], face_value=order["face_value"],
-            currency=order["currency"], cost=rewards.cost(order), status=LineStatus.PENDING, attempt=1, run=0,
+            type=order.type, item_id=order.item_id, face_value=order.face_value,
+            currency=order.currency, cost=rewards.cost(order), status=LineStatus.PENDING, attempt=1, run=0,
             updated_at=now,
         ))
     problems.sort(key=lambda p: p["line"])

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
 from treue.core.money import MoneyAccount, Movement, MovementType
+from treue.core.records import Order
 from treue.core.statuses import EventType, ItemType
 from treue.errors import IdempotencyConflict, InsufficientFunds, OrderNotPayable, StaleCondition
 from treue.logic import catalog
@@ -33,16 +34,16 @@ if TYPE_CHECKING:
     from treue.logic.ports import BudgetPort, OrdersPort
 
 
-def cost_of(order: dict[str, Any]) -> tuple[int, int]:
+def cost_of(order: Order) -> tuple[int, int]:
     """(face value, fee) in minor units of the order's currency that the budget pays for the order."""
-    item = catalog.parse_item(order["item"])
-    quantity = order["quantity"]
-    fee = item.fee.of(order["face_value"]) * quantity if isinstance(item, catalog.GiftCard) else 0
-    return order["face_value"] * quantity, fee
+    item = catalog.parse_item(order.item)
+    quantity = order.quantity
+    fee = item.fee.of(order.face_value) * quantity if isinstance(item, catalog.GiftCard) else 0
+    return order.face_value * quantity, fee
 
 
-def draws_budget(order: dict[str, Any]) -> bool:
-    return order["type"] in (ItemType.GIFT_CARD, ItemType.CHARITY)
+def draws_budget(order: Order) -> bool:
+    return order.type in (ItemType.GIFT_CARD, ItemType.CHARITY)
 
 
 def fund(budgets: BudgetPort, program_id: str, currency: str, amount: int, reference: str, idempotency_key: str,
@@ -113,7 +114,7 @@ def release_plan(budgets: BudgetPort, program_id: str, batch_id: str, run: int, 
     return items
 
 
-def draw(budgets: BudgetPort, orders: OrdersPort, order: dict[str, Any], now: str) -> bool:
+def draw(budgets: BudgetPort, orders: OrdersPort, order: Order, now: str) -> bool:
     """Pay the order's face value and fee from the budget, once; False when an earlier attempt did.
 
     The balance is decremented with a condition (``balance >= need``), never read-then-written, so
@@ -124,27 +125,27 @@ def draw(budgets: BudgetPort, orders: OrdersPort, order: dict[str, Any], now: st
     A batch line's reward is paid from its batch's hold instead (``remaining >= need`` on the hold),
     which leaves the available balance and its flag alone: the hold took the money from there.
     """
-    if order.get("funds"):
+    if order.funds:
         return False
     face, fee = cost_of(order)
     need = face + fee
-    pid, cur = order["program_id"], order["currency"]
-    batch_id = order.get("batch_id")
+    pid, cur = order.program_id, order.currency
+    batch_id = order.batch_id
     source = MoneyAccount.HELD if batch_id else MoneyAccount.AVAILABLE
     balance, threshold, low_flagged = (0, 0, True) if batch_id else budgets.available_with_flag(pid, cur)
     if not batch_id and balance < need:
         raise InsufficientFunds(f"the {cur} budget has {balance} minor units; the order needs {need}")
     moves = [Movement(
         id=new_id("mov"), program_id=pid, currency=cur, type=MovementType.DRAW, debit=source,
-        credit=MoneyAccount.FACE, amount=face, reference=order["id"], reason=f"order {order['id']}: face value",
-        actor="workflow:payout", created_at=now, order_id=order["id"],
+        credit=MoneyAccount.FACE, amount=face, reference=order.id, reason=f"order {order.id}: face value",
+        actor="workflow:payout", created_at=now, order_id=order.id,
     )]
     if fee:
         moves.append(Movement(
             id=new_id("mov"), program_id=pid, currency=cur, type=MovementType.DRAW,
-            debit=source, credit=MoneyAccount.FEES, amount=fee, reference=order["id"],
-            reason=f"order {order['id']}: provider fee", actor="workflow:payout", created_at=now,
-            order_id=order["id"],
+            debit=source, credit=MoneyAccount.FEES, amount=fee, reference=order.id,
+            reason=f"order {order.id}: provider fee", actor="workflow:payout", created_at=now,
+            order_id=order.id,
         ))
     funds = {"face": face, "fee": fee, "currency": cur, "drawn_at": now, "movements": [m.id for m in moves]}
     if batch_id:
@@ -153,17 +154,17 @@ def draw(budgets: BudgetPort, orders: OrdersPort, order: dict[str, Any], now: st
     if threshold and balance - need < threshold and not low_flagged:
         low = event_put(orders.table, pid, EventType.BUDGET_LOW, {
             "currency": cur, "balance": {"value": balance - need, "currency": cur},
-            "threshold": {"value": threshold, "currency": cur}, "order_id": order["id"]}, now)
+            "threshold": {"value": threshold, "currency": cur}, "order_id": order.id}, now)
     for flag in ((low, None) if low else (None,)):
         try:
             budgets.draw(order, funds, moves, need, low_event=flag, now=now, batch_id=batch_id)
             return True
         except StaleCondition as err:
             if err.index == 0:  # the order: drawn by an earlier attempt, or no longer payable
-                current = orders.require(pid, order["id"])
-                if current.get("funds"):
+                current = orders.require(pid, order.id)
+                if current.funds:
                     return False
-                raise OrderNotPayable(f"order {order['id']} is {current['status']}") from err
+                raise OrderNotPayable(f"order {order.id} is {current.status}") from err
             if err.index == 1 and batch_id:  # the run ended and released the hold meanwhile
                 raise InsufficientFunds(f"batch {batch_id} holds no more {cur} for this line (its run has "
                                         "ended); retry the batch") from err
@@ -174,12 +175,12 @@ def draw(budgets: BudgetPort, orders: OrdersPort, order: dict[str, Any], now: st
     raise AssertionError("unreachable")
 
 
-def returns(order: dict[str, Any], now: str, why: str, actor: str) -> list[Movement]:
+def returns(order: Order, now: str, why: str, actor: str) -> list[Movement]:
     """The movements giving back what the order drew (none when it drew nothing)."""
-    funds = order.get("funds")
-    if not funds or order.get("funds_returned_at"):
+    funds = order.funds
+    if not funds or order.funds_returned_at:
         return []
-    pid, cur, oid = order["program_id"], funds["currency"], order["id"]
+    pid, cur, oid = order.program_id, funds["currency"], order.id
     moves = [Movement(
         id=new_id("mov"), program_id=pid, currency=cur, type=MovementType.RETURN, debit=MoneyAccount.FACE,
         credit=MoneyAccount.AVAILABLE, amount=funds["face"], reference=oid, reason=f"order {oid} {why}: face value",

@@ -15,6 +15,7 @@ from typing import Any
 from treue.core import times
 from treue.core.money import MoneyAccount
 from treue.core.programs import Program
+from treue.core.records import Order
 from treue.core.statuses import ORDER_IN_FLIGHT, IssuanceStatus, ItemType, OrderStatus
 from treue.errors import MalformedRequest
 from treue.logic import budget
@@ -70,17 +71,17 @@ def period(start: str | None, end: str | None) -> tuple[str | None, str | None]:
 # ---------------------------------------------------------------- rows
 
 
-def payout_row(order: dict[str, Any]) -> dict[str, Any]:
+def payout_row(order: Order) -> dict[str, Any]:
     face, fee = budget.cost_of(order)
-    funds = order.get("funds") or {}
-    provider = order.get("provider") or {}
+    funds = order.funds or {}
+    provider = order.provider or {}
     return {
-        "order_id": order["id"], "created_at": order["created_at"], "status": order["status"], "type": order["type"],
-        "item_id": order["item_id"], "item_name": order["item"]["name"], "member_id": order.get("member_id"),
-        "quantity": order["quantity"], "face_value": funds.get("face", face), "fee": funds.get("fee", fee),
-        "currency": order["currency"], "points": order["points"], "provider": provider.get("name"),
-        "provider_reference": provider.get("reference") or order.get("donation_id"),
-        "failure_reason": order.get("failure_reason"), "completed_at": order.get("completed_at"),
+        "order_id": order.id, "created_at": order.created_at, "status": str(order.status), "type": str(order.type),
+        "item_id": order.item_id, "item_name": order.item_name, "member_id": order.member_id,
+        "quantity": order.quantity, "face_value": funds.get("face", face), "fee": funds.get("fee", fee),
+        "currency": order.currency, "points": order.points, "provider": provider.get("name"),
+        "provider_reference": provider.get("reference") or order.donation_id,
+        "failure_reason": order.failure_reason, "completed_at": order.completed_at,
     }
 
 
@@ -176,13 +177,13 @@ def liability_row(report: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- reconciliation
 
 
-def order_summary(order: dict[str, Any]) -> dict[str, Any]:
+def order_summary(order: Order) -> dict[str, Any]:
     """What the reconciliation needs of an order (a report job keeps thousands of these in its state)."""
     draws = budget.draws_budget(order)
     face, fee = budget.cost_of(order) if draws else (0, 0)
-    return {"id": order["id"], "status": order["status"], "type": order["type"], "points": order["points"],
-            "currency": order["currency"], "draws": draws, "face": face, "fee": fee,
-            "reference": (order.get("provider") or {}).get("reference"), "donation_id": order.get("donation_id")}
+    return {"id": order.id, "status": str(order.status), "type": str(order.type), "points": order.points,
+            "currency": order.currency, "draws": draws, "face": face, "fee": fee,
+            "reference": (order.provider or {}).get("reference"), "donation_id": order.donation_id}
 
 
 def needs_provider(summary: dict[str, Any]) -> bool:
@@ -221,9 +222,9 @@ class Reconciliation:
                 "movements": self.movements, "balances": self.balances, "checked": self.checked,
                 "differences": self.differences}
 
-    def add_order(self, order: dict[str, Any]) -> None:
-        if order["id"] not in self._ids:
-            self._ids.add(order["id"])
+    def add_order(self, order: Order) -> None:
+        if order.id not in self._ids:
+            self._ids.add(order.id)
             self.orders.append(order_summary(order))
 
     def add_entry(self, entry: dict[str, Any]) -> None:
@@ -332,7 +333,7 @@ class Reconciliation:
 
 def reconcile(
     day: str,
-    orders: list[dict[str, Any]],
+    orders: list[Order],
     entries: Iterable[dict[str, Any]],
     provider_status: Callable[[dict[str, Any]], Any],
     donation_of: Callable[[dict[str, Any]], dict[str, Any] | None],
@@ -355,9 +356,9 @@ def reconcile(
     for entry in entries:
         run.add_entry(entry)
     run.balances = {k: member_balances.get(k, 0) for k in ("member:available", "member:held")}
-    for order in run.unchecked():
-        run.check(order, provider_status(order) if needs_provider(order) else None,
-                  donation_of(order) if needs_receipt(order) and order.get("donation_id") else None)
+    for summary in run.unchecked():
+        run.check(summary, provider_status(summary) if needs_provider(summary) else None,
+                  donation_of(summary) if needs_receipt(summary) and summary.get("donation_id") else None)
     return run.finish(point_accounts, money_accounts, holds)
 
 

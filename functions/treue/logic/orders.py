@@ -19,6 +19,7 @@ from treue.core import times
 from treue.core.ids import new_id
 from treue.core.ledger import Account, Posting, PostingType, request_fingerprint
 from treue.core.programs import Program
+from treue.core.records import Order
 from treue.core.statuses import ORDER_TRANSITIONS, IssuanceStatus, ItemType, OrderStatus
 from treue.errors import (
     IdempotencyConflict,
@@ -109,27 +110,13 @@ def place(
         raise NotOrderable(f"the program does not offer rewards in {item.currency}", reason="currency") from err
     points = each * request.quantity
     order_id = new_id("ord")
-    order = {
-        "id": order_id,
-        "program_id": program.id,
-        "member_id": member["id"],
-        "type": item.type,
-        "item_id": item.id,
-        "item": raw,
-        "face_value": value,
-        "currency": item.currency,
-        "quantity": request.quantity,
-        "points": points,
-        "points_each": each,
-        "delivery": delivery,
-        "status": OrderStatus.PENDING,
-        "history": [{"status": OrderStatus.PENDING, "at": now, "reason": "points held"}],
-        "client_reference": idempotency_key,
-        "actor": actor,
-        "created_at": now,
-        "updated_at": now,
-        "codes": [],
-    }
+    order = Order(
+        id=order_id, program_id=program.id, member_id=member["id"], type=ItemType(item.type), item_id=item.id, item=raw,
+        face_value=value, currency=item.currency, quantity=request.quantity, points=points, points_each=each,
+        delivery=delivery, status=OrderStatus.PENDING,
+        history=[{"status": OrderStatus.PENDING, "at": now, "reason": "points held"}],
+        client_reference=idempotency_key, actor=actor, created_at=now, updated_at=now, codes=[],
+    )
     hold = Posting(
         id=new_id("pst"), program_id=program.id, member_id=member["id"], type=PostingType.HOLD,
         debit=Account.MEMBER_AVAILABLE, credit=Account.MEMBER_HELD, points=points, reference=order_id,
@@ -153,38 +140,38 @@ def _replayed(orders: OrdersPort, starter: WorkflowStarter, program_id: str, rep
                                   idempotency_key=idempotency_key)
     answer = {k: replay.result[k] for k in ("order_id", "status", "points")}
     order = orders.require(program_id, answer["order_id"])
-    if order["status"] == OrderStatus.PENDING:
+    if order.status == OrderStatus.PENDING:
         starter.start(order)
     return answer
 
 
-def masked_codes(order: dict[str, Any]) -> list[dict[str, Any]]:
+def masked_codes(order: Order) -> list[dict[str, Any]]:
     """An order's codes as the API shows them: masked, never sealed values or hashes."""
     return [{k: c.get(k) for k in ("masked", "expires_at", "status") if c.get(k) is not None}
-            for c in order.get("codes", [])]
+            for c in order.codes]
 
 
-def view(order: dict[str, Any]) -> dict[str, Any]:
+def view(order: Order) -> dict[str, Any]:
     """What the API shows of an order: codes masked, never sealed values or hashes."""
-    item = order["item"]
+    item = order.item
     out = {
-        "order_id": order["id"],
-        "member_id": order["member_id"],
-        "type": order["type"],
-        "item": {"id": item["id"], "name": item["name"], "type": order["type"]},
-        "status": order["status"],
-        "history": order["history"],
-        "points": order["points"],
-        "face_value": {"value": order["face_value"], "currency": order["currency"]},
-        "quantity": order["quantity"],
-        "delivery": order["delivery"],
+        "order_id": order.id,
+        "member_id": order.member_id,
+        "type": order.type,
+        "item": {"id": item["id"], "name": item["name"], "type": order.type},
+        "status": order.status,
+        "history": order.history,
+        "points": order.points,
+        "face_value": {"value": order.face_value, "currency": order.currency},
+        "quantity": order.quantity,
+        "delivery": order.delivery,
         "codes": masked_codes(order),
-        "created_at": order["created_at"],
-        "updated_at": order["updated_at"],
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
     }
     for name in ("failure_reason", "donation_id", "provider", "delivered", "canceled_reason"):
-        if order.get(name):
-            out[name] = order[name]
+        if getattr(order, name):
+            out[name] = getattr(order, name)
     return out
 
 
@@ -200,16 +187,16 @@ def cancel(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, orde
     request that died is taken over after ``CANCEL_CLAIM_SECONDS``. Donations cannot be canceled.
     """
     order = orders.require(program_id, order_id)
-    if order["status"] == OrderStatus.CANCELED:
+    if order.status == OrderStatus.CANCELED:
         return view(order)
-    policy = order["item"].get("cancel_policy") or {"policy": "none"}
-    if order["type"] == ItemType.CHARITY or policy.get("policy") == "none":
-        raise NotCancelable(f"{order['item']['name']} cannot be canceled", policy="none")
-    if order["status"] != OrderStatus.COMPLETED:
+    policy = order.item.get("cancel_policy") or {"policy": "none"}
+    if order.type == ItemType.CHARITY or policy.get("policy") == "none":
+        raise NotCancelable(f"{order.item['name']} cannot be canceled", policy="none")
+    if order.status != OrderStatus.COMPLETED:
         raise OrderStateConflict(
-            f"only a completed order can be canceled; this one is {order['status']}", status=order["status"]
+            f"only a completed order can be canceled; this one is {order.status}", status=order.status
         )
-    completed_at = order.get("completed_at") or order["updated_at"]
+    completed_at = order.completed_at or order.updated_at
     deadline = times.parse(completed_at) + timedelta(days=policy["days"])
     if times.parse(now) > deadline:
         raise NotCancelable(f"the cancel window of {policy['days']} days ended at {deadline.isoformat()}",
@@ -220,11 +207,11 @@ def cancel(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, orde
         fields["funds_returned_at"] = now
     extra = [orders.order_update(program_id, order_id, OrderStatus.CANCELED, (OrderStatus.COMPLETED,), now, reason,
                                 fields)]
-    if order["type"] == ItemType.VOUCHER:
-        for code in order["codes"]:
+    if order.type == ItemType.VOUCHER:
+        for code in order.codes:
             extra.append(orders.voucher_void(program_id, code["hash"], now, reason))
     claim_id = None
-    if order["type"] == ItemType.GIFT_CARD:
+    if order.type == ItemType.GIFT_CARD:
         claim_id = _claim_cancel(orders, program_id, order_id, actor, now)
         if claim_id is None:  # another cancel finished meanwhile
             return view(orders.require(program_id, order_id))
@@ -245,8 +232,8 @@ def cancel(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, orde
     if returned:
         extra.extend(budgets.movement_items(returned))
     refund = Posting(
-        id=new_id("pst"), program_id=program_id, member_id=order["member_id"], type=PostingType.REFUND,
-        debit=Account.PROGRAM_REDEEMED, credit=Account.MEMBER_AVAILABLE, points=order["points"],
+        id=new_id("pst"), program_id=program_id, member_id=order.holder, type=PostingType.REFUND,
+        debit=Account.PROGRAM_REDEEMED, credit=Account.MEMBER_AVAILABLE, points=order.points,
         reference=order_id, reason=f"order {order_id} canceled: {reason}", actor=actor, created_at=now,
         metadata={"order_id": order_id},
     )
@@ -274,13 +261,13 @@ def _claim_cancel(orders: OrdersPort, program_id: str, order_id: str, actor: str
     if orders.claim_cancel(program_id, order_id, {"id": claim_id, "at": now, "by": actor}, stale):
         return claim_id
     current = orders.require(program_id, order_id)
-    if current["status"] == OrderStatus.CANCELED:
+    if current.status == OrderStatus.CANCELED:
         return None
-    if current["status"] != OrderStatus.COMPLETED:
-        raise OrderStateConflict(f"only a completed order can be canceled; this one is {current['status']}",
-                                 status=current["status"])
+    if current.status != OrderStatus.COMPLETED:
+        raise OrderStateConflict(f"only a completed order can be canceled; this one is {current.status}",
+                                 status=current.status)
     raise OrderStateConflict("another cancel of this order is under way; read it again shortly",
-                             status=current["status"])
+                             status=current.status)
 
 
 def _cancel_at_provider(provider: GiftCardPort, program_id: str, order_id: str) -> bool:
@@ -299,11 +286,11 @@ def reveal(orders: OrdersPort, vault: VaultPort, program_id: str, order_id: str,
            ) -> dict[str, Any]:
     """Decrypt an order's codes; every reveal is recorded with its actor and time."""
     order = orders.require(program_id, order_id)
-    if order["status"] not in (OrderStatus.ISSUED, OrderStatus.COMPLETED):
-        raise OrderStateConflict(f"codes are revealed for issued or completed orders; this one is {order['status']}",
-                                 status=order["status"])
+    if order.status not in (OrderStatus.ISSUED, OrderStatus.COMPLETED):
+        raise OrderStateConflict(f"codes are revealed for issued or completed orders; this one is {order.status}",
+                                 status=order.status)
     codes = []
-    for code in order["codes"]:
+    for code in order.codes:
         entry = {"code": vault.open(code["sealed"], program_id, order_id), "masked": code["masked"]}
         if code.get("expires_at"):
             entry["expires_at"] = code["expires_at"]

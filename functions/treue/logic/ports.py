@@ -11,8 +11,8 @@ only, so no function loads it, and it imports nothing from ``treue.store`` or ``
 run time (the value types in the signatures, such as the gift card request and issuance, are
 imported for the type checker only).
 
-Webhook endpoints, events, batches and batch lines are typed records (``treue.core.records``); the
-other records (orders, rewards, vouchers, reports) are still plain dicts here: ``Record``. A
+Webhook endpoints, events, batches, batch lines and orders (rewards too) are typed records
+(``treue.core.records``); the other records (vouchers, donations, reports) are still plain dicts here: ``Record``. A
 transaction item, as the stores build them for one another's transactions, is an ``Item``.
 """
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from treue.core.ledger import Posting
     from treue.core.money import Movement
     from treue.core.programs import Program
-    from treue.core.records import Batch, BatchLine, WebhookEndpoint, WebhookSecret
+    from treue.core.records import Batch, BatchLine, Order, WebhookEndpoint, WebhookSecret
     from treue.providers.giftcards import Issuance, IssueRequest
 
 Record = dict[str, Any]  # a stored record as logic reads and writes it
@@ -116,26 +116,26 @@ class OrdersPort(Protocol):
 
     def replay_of(self, program_id: str, kind: str, reference: str) -> Replayed | None: ...
 
-    def create(self, order: Record, hold: Posting, idempotency: tuple[str, str], result: Record
+    def create(self, order: Order, hold: Posting, idempotency: tuple[str, str], result: Record
                ) -> Replayed | None: ...
 
-    def create_reward(self, order: Record, idempotency: tuple[str, str, str], result: Record) -> Replayed | None: ...
+    def create_reward(self, order: Order, idempotency: tuple[str, str, str], result: Record) -> Replayed | None: ...
 
-    def create_batch_reward(self, order: Record, more: builtins.list[Item]) -> bool: ...
+    def create_batch_reward(self, order: Order, more: builtins.list[Item]) -> bool: ...
 
-    def get(self, program_id: str, order_id: str) -> Record | None: ...
+    def get(self, program_id: str, order_id: str) -> Order | None: ...
 
-    def require(self, program_id: str, order_id: str) -> Record: ...
+    def require(self, program_id: str, order_id: str) -> Order: ...
 
     def order_update(self, program_id: str, order_id: str, to: str | None, allowed_from: tuple[str, ...], now: str,
                      reason: str | None = ..., fields: Record | None = ...) -> Item: ...
 
     def transact(self, items: builtins.list[Item]) -> None: ...
 
-    def settle(self, order: Record, posting: Posting, kind: str, update: Item, now: str,
+    def settle(self, order: Order, posting: Posting, kind: str, update: Item, now: str,
                more: builtins.list[Item] = ...) -> Replayed | None: ...
 
-    def claim_release(self, program_id: str, order_id: str, claim: Record, now: str) -> Record | None: ...
+    def claim_release(self, program_id: str, order_id: str, claim: Record, now: str) -> Order | None: ...
 
     def claim_cancel(self, program_id: str, order_id: str, claim: Record, stale_before: str) -> bool: ...
 
@@ -174,7 +174,7 @@ class BudgetPort(Protocol):
         """(available balance, low-balance threshold, whether the low flag is raised)."""
         ...
 
-    def draw(self, order: Record, funds: Record, moves: builtins.list[Movement], need: int,
+    def draw(self, order: Order, funds: Record, moves: builtins.list[Movement], need: int,
              low_event: Item | None, now: str, batch_id: str | None = ...) -> None: ...
 
     def movement_items(self, moves: builtins.list[Movement]) -> builtins.list[Item]: ...
@@ -215,7 +215,7 @@ class GiftCardPort(Protocol):
 class CharityPort(Protocol):
     """The charity adapter (``treue.providers.charities.RecordingCharityAdapter``)."""
 
-    def donate(self, order: Record, now: str) -> Record:
+    def donate(self, order: Order, now: str) -> Record:
         """The donation record (receipt) of ``order``; the same order always gives the same id."""
         ...
 
@@ -226,7 +226,7 @@ class CharityPort(Protocol):
 class WorkflowStarter(Protocol):
     """Starts an order's or a reward's payout execution (``treue.store.workflow.PayoutStarter``)."""
 
-    def start(self, order: Record) -> object:
+    def start(self, order: Order) -> object:
         """Start the payout execution named after the order id; an existing one counts as started."""
         ...
 

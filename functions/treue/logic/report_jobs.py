@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
+from treue.core.records import Order
 from treue.core.statuses import ReportStatus
 from treue.errors import IdempotencyConflict, MalformedRequest, ReportTooLarge, StorageTimeout, ValidationFailed
 from treue.logic import finance
@@ -149,7 +150,9 @@ def _take(report_type: str, phase: str, params: dict[str, Any], state: dict[str,
           items: list[dict[str, Any]]) -> None:
     if report_type == "reconciliation":
         run = finance.Reconciliation(params["date"], state.get("reconciliation"))
-        add = {"orders": run.add_order, "journal": run.add_entry, "balances": run.add_balance}[phase]
+        add: Callable[[dict[str, Any]], None] = {
+            "orders": lambda item: run.add_order(Order.from_item(item)), "journal": run.add_entry,
+            "balances": run.add_balance}[phase]
         for item in items:
             add(item)
         state["reconciliation"] = run.state()
@@ -163,7 +166,9 @@ def _take(report_type: str, phase: str, params: dict[str, Any], state: dict[str,
                 count.add_entry(item)
         state["kpis"] = count.state()
     else:
-        to_row = finance.payout_row if report_type == "payouts" else finance.journal_row
+        to_row: Callable[[dict[str, Any]], dict[str, Any]] = (
+            (lambda item: finance.payout_row(Order.from_item(item))) if report_type == "payouts"
+            else finance.journal_row)
         state.setdefault("rows", []).extend(to_row(item) for item in items)
 
 

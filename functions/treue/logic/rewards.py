@@ -7,12 +7,14 @@ orders. It holds no points, so capture and release move only its status and the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from treue.core import ids
 from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
 from treue.core.programs import Program
+from treue.core.records import Order
 from treue.core.statuses import ItemType, OrderStatus
 from treue.errors import BudgetTooLow, IdempotencyConflict, ItemNotFound, NotOrderable, RewardNotFound
 from treue.logic import budget, catalog, members
@@ -26,8 +28,9 @@ REWARD_TYPES = (ItemType.GIFT_CARD, ItemType.VOUCHER)
 
 
 def build(program: Program, raw_item: dict[str, Any] | None, request: RewardRequest, member: dict[str, Any] | None,
-          now: str, actor: str) -> dict[str, Any]:
-    """The reward order for ``request`` (without its id), or NotOrderable / ItemNotFound saying why not."""
+          now: str, actor: str) -> Order:
+    """The reward order for ``request`` (its id still empty: the caller gives it one), or NotOrderable /
+    ItemNotFound saying why not."""
     if raw_item is None:
         raise ItemNotFound(f"catalog item {request.item_id} does not exist", item_id=request.item_id)
     item = catalog.parse_item(raw_item)
@@ -55,21 +58,17 @@ def build(program: Program, raw_item: dict[str, Any] | None, request: RewardRequ
     if delivery["method"] not in item.delivery_methods:
         raise NotOrderable(f"{item.name} is delivered by {', '.join(item.delivery_methods)}",
                            reason="delivery_method")
-    order = {
-        "kind": "reward", "program_id": program.id, "type": item.type, "item_id": item.id, "item": raw_item,
-        "face_value": value, "currency": item.currency, "quantity": 1, "points": 0, "points_each": 0,
-        "recipient": recipient, "delivery": delivery, "reference": request.reference, "status": OrderStatus.PENDING,
-        "history": [{"status": OrderStatus.PENDING, "at": now, "reason": "reward accepted (paid from the budget)"}],
-        "actor": actor, "created_at": now, "updated_at": now, "codes": [],
-    }
-    if member:
-        order["member_id"] = member["id"]
-    if request.message:
-        order["message"] = request.message
-    return order
+    return Order(
+        id="", kind="reward", program_id=program.id, type=ItemType(item.type), item_id=item.id, item=raw_item,
+        face_value=value, currency=item.currency, quantity=1, points=0, points_each=0,
+        recipient=recipient, delivery=delivery, reference=request.reference, status=OrderStatus.PENDING,
+        history=[{"status": OrderStatus.PENDING, "at": now, "reason": "reward accepted (paid from the budget)"}],
+        actor=actor, client_reference="", created_at=now, updated_at=now, codes=[],
+        member_id=member["id"] if member else None, message=request.message or None,
+    )
 
 
-def cost(order: dict[str, Any]) -> int:
+def cost(order: Order) -> int:
     face, fee = budget.cost_of(order)
     return face + fee if budget.draws_budget(order) else 0
 
@@ -87,16 +86,15 @@ def issue(orders: OrdersPort, budgets: BudgetPort, starter: WorkflowStarter, pro
     member = None
     if request.recipient.member_id:
         member = members.get(orders.store, program.id, request.recipient.member_id)
-    order = build(program, find_item(request.item_id), request, member, now, actor)
-    order["id"] = new_id("rwd")
-    order["client_reference"] = idempotency_key
+    order = replace(build(program, find_item(request.item_id), request, member, now, actor), id=new_id("rwd"),
+                    client_reference=idempotency_key)
     need = cost(order)
     if need:
-        available, _ = budgets.available(program.id, order["currency"])
+        available, _ = budgets.available(program.id, order.currency)
         if available < need:
-            raise BudgetTooLow(f"the {order['currency']} budget has {available} minor units; this reward needs {need}",
-                               currency=order["currency"], available=available, needed=need)
-    answer = {"reward_id": order["id"], "status": OrderStatus.PENDING}
+            raise BudgetTooLow(f"the {order.currency} budget has {available} minor units; this reward needs {need}",
+                               currency=order.currency, available=available, needed=need)
+    answer = {"reward_id": order.id, "status": OrderStatus.PENDING}
     replay = orders.create_reward(order, ("reward", idempotency_key, fingerprint), answer)
     if replay is not None:  # a concurrent request with the same key won
         return _replayed(orders, starter, program.id, replay, fingerprint, idempotency_key), True
@@ -112,27 +110,27 @@ def _replayed(orders: OrdersPort, starter: WorkflowStarter, program_id: str, rep
         raise IdempotencyConflict("this Idempotency-Key was already used for a different reward",
                                   idempotency_key=idempotency_key)
     order = orders.require(program_id, replay.result["reward_id"])
-    if order["status"] == OrderStatus.PENDING:
+    if order.status == OrderStatus.PENDING:
         starter.start(order)
-    return {"reward_id": order["id"], "status": order["status"]}
+    return {"reward_id": order.id, "status": order.status}
 
 
-def view(order: dict[str, Any]) -> dict[str, Any]:
+def view(order: Order) -> dict[str, Any]:
     """What the API shows of a reward: like an order, with recipient and reference instead of points."""
-    item = order["item"]
+    item = order.item
     out = {
-        "reward_id": order["id"], "type": order["type"],
-        "item": {"id": item["id"], "name": item["name"], "type": order["type"]},
-        "recipient": order.get("recipient") or {}, "reference": order.get("reference"),
-        "status": order["status"], "history": order["history"],
-        "face_value": {"value": order["face_value"], "currency": order["currency"]},
-        "delivery": order["delivery"],
+        "reward_id": order.id, "type": order.type,
+        "item": {"id": item["id"], "name": item["name"], "type": order.type},
+        "recipient": order.recipient or {}, "reference": order.reference,
+        "status": order.status, "history": order.history,
+        "face_value": {"value": order.face_value, "currency": order.currency},
+        "delivery": order.delivery,
         "codes": masked_codes(order),
-        "created_at": order["created_at"], "updated_at": order["updated_at"],
+        "created_at": order.created_at, "updated_at": order.updated_at,
     }
     for name in ("member_id", "batch_id", "message", "failure_reason", "provider", "delivered", "funds"):
-        if order.get(name):
-            out[name] = order[name]
+        if getattr(order, name):
+            out[name] = getattr(order, name)
     return out
 
 

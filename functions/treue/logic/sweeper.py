@@ -115,13 +115,13 @@ def sweep_order(deps: Deps, program_id: str, order_id: str, now: str) -> str:
     """``final`` (off the list), ``running``, ``started`` (had no execution), ``released`` or ``completed``
     (delivered before its execution ended)."""
     order = deps.orders.get(program_id, order_id)
-    if order is None or order["status"] in FINAL_ORDER:
+    if order is None or order.status in FINAL_ORDER:
         deps.watchlist.unwatch("order", program_id, order_id)
         return "final"
     execution = deps.payouts.status(order_id)
     if execution == ExecutionStatus.RUNNING:
         return "running"
-    if execution is None and order["status"] == OrderStatus.PENDING:
+    if execution is None and order.status == OrderStatus.PENDING:
         deps.payouts.start(order)  # named after the order: a start racing this one cannot start a second
         return "started"
     # the execution ended (or its history expired) and left the order open: compensate as the
@@ -133,7 +133,7 @@ def sweep_order(deps: Deps, program_id: str, order_id: str, now: str) -> str:
     try:
         result = payout.release(deps.orders, deps.provider, deps.budgets, {**subject, "error": error}, now)
     except OrderNotPayable:  # settled meanwhile (another sweeper)
-        if deps.orders.require(program_id, order_id)["status"] not in FINAL_ORDER:
+        if deps.orders.require(program_id, order_id).status not in FINAL_ORDER:
             raise
         return "released"
     if not result["released"] and result["status"] == OrderStatus.ISSUED:

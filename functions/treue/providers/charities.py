@@ -10,30 +10,32 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from treue.core.records import Order
+
 
 class CharityAdapter(Protocol):
     name: str
 
-    def donate(self, order: dict[str, Any], now: str) -> dict[str, Any]:
+    def donate(self, order: Order, now: str) -> dict[str, Any]:
         """The donation record (receipt) of ``order``; the same order always gives the same id."""
 
 
 class RecordingCharityAdapter:
     name = "recorded"
 
-    def donate(self, order: dict[str, Any], now: str) -> dict[str, Any]:
-        item = order["item"]
-        suffix = order["id"].split("_", 1)[1]
+    def donate(self, order: Order, now: str) -> dict[str, Any]:
+        item = order.item
+        suffix = order.id.split("_", 1)[1]
         return {
             "id": "don_" + suffix,
-            "order_id": order["id"],
-            "member_id": order["member_id"],
+            "order_id": order.id,
+            "member_id": order.member_id,
             "charity_id": item["id"],
             "charity_name": item["name"],
             "registration_id": item["registration_id"],
             "country": item["country"],
-            "amount": order["face_value"] * order["quantity"],
-            "currency": order["currency"],
+            "amount": order.face_value * order.quantity,
+            "currency": order.currency,
             "receipt_number": f"TRD-{now[:10].replace('-', '')}-{suffix[-8:].upper()}",
             "adapter": self.name,
             "created_at": now,

@@ -15,6 +15,7 @@ from typing import Any
 
 from treue.core import audit
 from treue.core.money import MoneyAccount, Movement
+from treue.core.records import Order
 from treue.core.statuses import OrderStatus
 from treue.store.dynamodb import OnTable
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys, to_item
@@ -109,7 +110,7 @@ class BudgetStore(OnTable):
             out[item["currency"]] = out.get(item["currency"], 0) + item.get("remaining", 0)
         return out
 
-    def draw(self, order: dict[str, Any], funds: dict[str, Any], moves: list[Movement], need: int,
+    def draw(self, order: Order, funds: dict[str, Any], moves: list[Movement], need: int,
              low_event: dict[str, Any] | None, now: str, batch_id: str | None = None) -> None:
         """Record the order's funds and the draw, if the order has none yet and the balance covers it;
         with ``low_event``, also raise the currency's low flag (if not raised) and write the event.
@@ -118,7 +119,7 @@ class BudgetStore(OnTable):
         Raises StaleCondition: index 0 = the order (already drawn, not PROCESSING or being released), 1 = the balance
         (or the batch's hold) is below ``need``, 2 = the low flag was raised meanwhile.
         """
-        pid, oid = order["program_id"], order["id"]
+        pid, oid = order.program_id, order.id
         cur = funds["currency"]
         order_update = {
             "Update": {

@@ -22,6 +22,7 @@ from typing import Any
 
 from treue.core import audit
 from treue.core.ledger import Posting
+from treue.core.records import Order
 from treue.core.statuses import ORDER_IN_FLIGHT, CatalogStatus, OrderStatus, VoucherState
 from treue.errors import OrderNotFound
 from treue.store.dynamodb import OnTable
@@ -98,32 +99,32 @@ class OrderStore(OnTable):
     # ------------------------------------------------------------ orders
 
     def create(
-        self, order: dict[str, Any], hold: Posting, idempotency: tuple[str, str], result: dict[str, Any]
+        self, order: Order, hold: Posting, idempotency: tuple[str, str], result: dict[str, Any]
     ) -> Replay | None:
         """The order, the member's index entry and the hold, in one transaction with the idempotency guard."""
-        pid, oid, mid = order["program_id"], order["id"], order["member_id"]
+        pid, oid, mid = order.program_id, order.id, order.holder
         reference, fingerprint = idempotency
-        record = audit.new_record(pid, "order.transition", "order", oid, order["created_at"],
-                                  {"to": order["status"], "reason": "points held", "points": order["points"]})
+        record = audit.new_record(pid, "order.transition", "order", oid, order.created_at,
+                                  {"to": order.status, "reason": "points held", "points": order.points})
         extra = [
-            audited(self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order,
-                                         "gsi1pk": f"P#{pid}#ORDERS", "gsi1sk": f"{order['created_at']}#{oid}"}),
+            audited(self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order.attributes(),
+                                         "gsi1pk": f"P#{pid}#ORDERS", "gsi1sk": f"{order.created_at}#{oid}"}),
                     self.table, record),
             self.store._put_new({"pk": member_pk(pid, mid), "sk": f"ORDER#{oid}", "order_id": oid,
-                                 "created_at": order["created_at"]}),
-            Watchlist(self.store).watch_item("order", pid, oid, order["created_at"]),  # until COMPLETED or FAILED
+                                 "created_at": order.created_at}),
+            Watchlist(self.store).watch_item("order", pid, oid, order.created_at),  # until COMPLETED or FAILED
         ]
-        return self.store.post(pid, mid, ("order", reference, fingerprint), result, hold, order["created_at"], extra)
+        return self.store.post(pid, mid, ("order", reference, fingerprint), result, hold, order.created_at, extra)
 
-    def create_batch_reward(self, order: dict[str, Any], more: list[dict[str, Any]]) -> bool:
+    def create_batch_reward(self, order: Order, more: list[dict[str, Any]]) -> bool:
         """A batch line's reward (its id derived from the line and attempt) and ``more`` items in one
         transaction; False when that reward already exists (a re-driven line)."""
-        pid, oid = order["program_id"], order["id"]
-        record = audit.new_record(pid, "order.transition", "order", oid, order["created_at"],
-                                  {"to": order["status"], "reason": "batch line accepted", "kind": "reward",
-                                   "batch_id": order["batch_id"]})
-        put = audited(self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order,
-                                           "gsi1pk": f"P#{pid}#ORDERS", "gsi1sk": f"{order['created_at']}#{oid}"}),
+        pid, oid = order.program_id, order.id
+        record = audit.new_record(pid, "order.transition", "order", oid, order.created_at,
+                                  {"to": order.status, "reason": "batch line accepted", "kind": "reward",
+                                   "batch_id": order.batch_id})
+        put = audited(self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order.attributes(),
+                                           "gsi1pk": f"P#{pid}#ORDERS", "gsi1sk": f"{order.created_at}#{oid}"}),
                       self.table, record)
         return self.store.transact_first([put, *more])
 
@@ -132,12 +133,12 @@ class OrderStore(OnTable):
         ``reference`` (its Idempotency-Key), or None."""
         return self.store.replay_of(program_id, kind, reference)
 
-    def get(self, program_id: str, order_id: str, consistent: bool = True) -> dict[str, Any] | None:
+    def get(self, program_id: str, order_id: str, consistent: bool = True) -> Order | None:
         out = self.ddb.get_item(TableName=self.table, Key=item_key(order_pk(program_id, order_id), "ORDER"),
                                 ConsistentRead=consistent)
-        return strip_keys(from_item(out["Item"])) if "Item" in out else None
+        return Order.from_item(from_item(out["Item"])) if "Item" in out else None
 
-    def require(self, program_id: str, order_id: str) -> dict[str, Any]:
+    def require(self, program_id: str, order_id: str) -> Order:
         found = self.get(program_id, order_id)
         if found is None:
             raise OrderNotFound(f"order {order_id} does not exist")
@@ -145,21 +146,21 @@ class OrderStore(OnTable):
 
     def list_for_member(
         self, program_id: str, member_id: str, limit: int, cursor: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[Order], str | None]:
         pointers, next_cursor = self.store.member_page(program_id, member_id, "ORDER#", limit, cursor)
         return self._batch_get(program_id, [p["order_id"] for p in pointers]), next_cursor
 
-    def _batch_get(self, program_id: str, order_ids: list[str]) -> list[dict[str, Any]]:
+    def _batch_get(self, program_id: str, order_ids: list[str]) -> list[Order]:
         if not order_ids:
             return []
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, Order] = {}
         keys = [item_key(order_pk(program_id, oid), "ORDER") for oid in order_ids]
         pending = {self.table: {"Keys": keys}}
         while pending:
             out = self.ddb.batch_get_item(RequestItems=pending)
             for raw in out.get("Responses", {}).get(self.table, []):
-                data = strip_keys(from_item(raw))
-                found[data["id"]] = data
+                order = Order.from_item(from_item(raw))
+                found[order.id] = order
             pending = out.get("UnprocessedKeys") or {}
         return [found[oid] for oid in order_ids if oid in found]
 
@@ -214,8 +215,7 @@ class OrderStore(OnTable):
         """Transaction item: the order leaves the sweeper's watch list (it is final)."""
         return Watchlist(self.store).unwatch_item("order", program_id, order_id)
 
-    def claim_release(self, program_id: str, order_id: str, claim: dict[str, Any], now: str
-                      ) -> dict[str, Any] | None:
+    def claim_release(self, program_id: str, order_id: str, claim: dict[str, Any], now: str) -> Order | None:
         """Claim the order for a release, if it can still fail: PENDING, PROCESSING or ISSUED and not
         delivered. From then on no step moves it forward or delivers it (see :meth:`order_update`),
         so what it holds, drew and was issued stays as the release sees it. A retried release finds
@@ -223,7 +223,7 @@ class OrderStore(OnTable):
         cannot fail any more (delivered, completed, failed or canceled)."""
         values: dict[str, Any] = {":claim": _av(claim), ":now": {"S": now}}
         condition = _status_in(ORDER_IN_FLIGHT, values) + " AND attribute_not_exists(delivered)"
-        return self.store.update_if(
+        claimed = self.store.update_if(
             Key=item_key(order_pk(program_id, order_id), "ORDER"),
             UpdateExpression="SET releasing = if_not_exists(releasing, :claim), updated_at = :now",
             ConditionExpression=condition,
@@ -231,6 +231,7 @@ class OrderStore(OnTable):
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
+        return None if claimed is None else Order.from_item(claimed)
 
     def claim_cancel(self, program_id: str, order_id: str, claim: dict[str, Any], stale_before: str) -> bool:
         """Claim a COMPLETED order for one cancel (``canceling``), unless another cancel holds a claim
@@ -259,16 +260,16 @@ class OrderStore(OnTable):
         self.store.transact(items)
 
     def settle(
-        self, order: dict[str, Any], posting: Posting, kind: str, update: dict[str, Any], now: str,
+        self, order: Order, posting: Posting, kind: str, update: dict[str, Any], now: str,
         more: list[dict[str, Any]] | tuple = (),
     ) -> Replay | None:
         """Post a capture, release or refund of the order's points together with its status change.
 
         Capture and release share one guard per order (``settle``), so a hold is resolved at most once.
         """
-        pid, oid = order["program_id"], order["id"]
+        pid, oid = order.program_id, order.id
         guard = "refund" if kind == "refund" else "settle"
-        return self.store.post(pid, order["member_id"], (guard, oid, kind), {"kind": kind, "order_id": oid},
+        return self.store.post(pid, order.holder, (guard, oid, kind), {"kind": kind, "order_id": oid},
                                posting, now, [update, *more])
 
     # ------------------------------------------------------------ reveals
@@ -376,19 +377,19 @@ class OrderStore(OnTable):
 
     # ------------------------------------------------------------ rewards (budget-paid, no points)
 
-    def create_reward(self, order: dict[str, Any], idempotency: tuple[str, str, str], result: dict[str, Any],
+    def create_reward(self, order: Order, idempotency: tuple[str, str, str], result: dict[str, Any],
                       more: list[dict[str, Any]] | tuple = ()) -> Replay | None:
         """The reward order with its idempotency guard (and ``more`` items) in one transaction."""
-        pid, oid = order["program_id"], order["id"]
+        pid, oid = order.program_id, order.id
         kind, reference, fingerprint = idempotency
-        record = audit.new_record(pid, "order.transition", "order", oid, order["created_at"],
-                                  {"to": order["status"], "reason": "reward accepted", "kind": "reward"})
+        record = audit.new_record(pid, "order.transition", "order", oid, order.created_at,
+                                  {"to": order.status, "reason": "reward accepted", "kind": "reward"})
         items = [
-            self.store._idem_put(pid, kind, reference, fingerprint, result, order["created_at"]),
-            audited(self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order,
-                                         "gsi1pk": f"P#{pid}#ORDERS", "gsi1sk": f"{order['created_at']}#{oid}"}),
+            self.store._idem_put(pid, kind, reference, fingerprint, result, order.created_at),
+            audited(self.store._put_new({"pk": order_pk(pid, oid), "sk": "ORDER", **order.attributes(),
+                                         "gsi1pk": f"P#{pid}#ORDERS", "gsi1sk": f"{order.created_at}#{oid}"}),
                     self.table, record),
-            Watchlist(self.store).watch_item("order", pid, oid, order["created_at"]),  # until COMPLETED or FAILED
+            Watchlist(self.store).watch_item("order", pid, oid, order.created_at),  # until COMPLETED or FAILED
             *more,
         ]
         return self.store.transact_guarded(items, pid, kind, reference)

@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from treue.core.records import Order
 from treue.core.statuses import EXECUTION_CLOSED
 from treue.errors import Contention
 from treue.store import clients
@@ -62,9 +63,9 @@ class Starter:
 
 
 class PayoutStarter(Starter):
-    def start(self, order: dict[str, Any]) -> str:
-        return self.start_named(order["id"], payout_input(order), "payout")
+    def start(self, order: Order) -> str:
+        return self.start_named(order.id, payout_input(order), "payout")
 
 
-def payout_input(order: dict[str, Any]) -> dict[str, Any]:
-    return {"program_id": order["program_id"], "order_id": order["id"], "type": order["type"]}
+def payout_input(order: Order) -> dict[str, Any]:
+    return {"program_id": order.program_id, "order_id": order.id, "type": order.type}
