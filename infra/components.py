@@ -359,7 +359,8 @@ class Function(Construct):
             # treue/static (the API reference page's Swagger UI, ~2 MB) only where asked for: the Docs function
             code=lambda_.Code.from_asset(
                 str(FUNCTIONS_DIR),
-                exclude=["**/__pycache__", "*.pyc", "treue/cli.py", "*.egg-info", *([] if static else [STATIC])],
+                exclude=["**/__pycache__", "*.pyc", "**/.mypy_cache", "treue/cli.py", "*.egg-info",
+                         *([] if static else [STATIC])],
             ),
             description=description,
             layers=[layer],
