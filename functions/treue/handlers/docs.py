@@ -13,6 +13,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from treue import end_init_pause
 from treue.errors import PROBLEM_BASE
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -66,6 +67,13 @@ _files: dict[str, str] = {}
 
 
 def handler(event, context):
+    try:
+        return _serve(event)
+    finally:
+        end_init_pause()  # the collector runs again once the first invocation is answered (treue/__init__.py)
+
+
+def _serve(event: dict) -> dict:
     resource = event.get("resource") or ""
     path = event.get("path") or resource
     if resource == "/v1/openapi.json":

@@ -29,6 +29,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from treue import end_init_pause
+
 _cold_start = True
 _LEVELS = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "WARNING": "WARNING",
            "ERROR": "ERROR", "FATAL": "CRITICAL", "CRITICAL": "CRITICAL"}
@@ -166,7 +168,10 @@ class Logger:
             })
             if correlation_id_path:
                 self._formatter.keys["correlation_id"] = _lookup(event, correlation_id_path)
-            return handler(event, context, *args, **kwargs)
+            try:
+                return handler(event, context, *args, **kwargs)
+            finally:
+                end_init_pause()  # the collector runs again once the first invocation is answered
 
         return decorate
 
