@@ -21,6 +21,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_xray as xray
 from constructs import Construct
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -539,10 +540,16 @@ class PartnerApi(Construct):
     ``program_rate_limit`` requests per second with bursts of ``program_burst_limit``. Provisioning adds
     one API Gateway key (value = the program id) per program to the plan (treue.store.usage_plans). Over
     the limit: 429 problem+json with ``Retry-After``, ``RateLimit`` and ``RateLimit-Policy``.
+
+    Tracing: the stage samples by its own X-Ray rule (``sampling``: the fixed rate and the reservoir per
+    second), and the authorizer and the integrations follow the stage's decision. Execution logging at ERROR
+    (the access log has every request).
     """
 
+    STAGE = "prod"
+
     def __init__(self, scope: Construct, id: str, *, authorizer_fn: lambda_.Function, program_rate_limit: int = 50,
-                 program_burst_limit: int = 100) -> None:
+                 program_burst_limit: int = 100, sampling: tuple[float, int] = (0.05, 0)) -> None:
         super().__init__(scope, id)
         access_logs = log_group(self, "AccessLogs", logs.RetentionDays.THREE_MONTHS)
         self.api = apigw.RestApi(
@@ -553,13 +560,15 @@ class PartnerApi(Construct):
             cloud_watch_role=True,
             api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,  # the program id, never a client header
             deploy_options=apigw.StageOptions(
-                stage_name="prod",
+                stage_name=self.STAGE,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
                     caller=False, http_method=True, ip=True, protocol=True, request_time=True,
                     resource_path=True, response_length=True, status=True, user=True,
                 ),
-                logging_level=apigw.MethodLoggingLevel.INFO,
+                # errors only: INFO wrote about 2 KB per request that nothing reads (the access log has
+                # every request with its status; Lambda logs the functions' own lines)
+                logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,
                 tracing_enabled=True,
                 metrics_enabled=True,
@@ -581,8 +590,23 @@ class PartnerApi(Construct):
             api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
         )
         self._problem_responses(program_rate_limit)
+        self.sampling_rule = self._sampling_rule(*sampling)
         self.api.root.add_resource("v1")
         self._acknowledge()
+
+    def _sampling_rule(self, rate: float, reservoir: int) -> xray.CfnSamplingRule:
+        """The stage's X-Ray sampling rule: ``reservoir`` requests a second, then ``rate`` of the others. It
+        matches this stage only (service name and ARN), ahead of the account's default rule (priority 10000)."""
+        if not 0 <= rate <= 1 or reservoir < 0:
+            raise ValueError(f"X-Ray sampling: rate {rate} must be within 0 to 1, reservoir {reservoir} at least 0")
+        stage = self.api.deployment_stage
+        stack = Stack.of(self)
+        return xray.CfnSamplingRule(self, "TraceSampling", sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
+            rule_name=f"{stack.stack_name[:28]}-api",  # at most 32 characters, one rule per stack
+            priority=1000, fixed_rate=rate, reservoir_size=reservoir, version=1,
+            service_name=f"{self.api.rest_api_name}/{self.STAGE}", service_type="AWS::ApiGateway::Stage",
+            resource_arn=stage.stage_arn, host="*", http_method="*", url_path="*",
+        ))
 
     def _problem_responses(self, program_rate_limit: int) -> None:
         """The gateway's own answers (GATEWAY_RESPONSES) as problem+json; 429 with the rate-limit headers."""

@@ -48,6 +48,10 @@ FINAL_STEP = ("dynamodb:DeleteItem",)
 # batches cannot take the account's concurrency from every other function; a line throttled by it is retried
 # by the workflow (Lambda.TooManyRequestsException).
 BATCH_CONCURRENCY = {"batches_api_concurrency": 30, "batch_line_concurrency": 60, "batch_step_concurrency": 5}
+# X-Ray sampling of the API stage (cdk.json context or -c key=value): the fixed rate (0 to 1) of requests
+# traced, after the reservoir of traced requests per second. Without a rule of its own the stage would
+# sample by the account's default rule, whose 1 a second traces most requests at a million a month.
+TRACE_SAMPLING = {"xray_sampling_rate": 0.05, "xray_sampling_reservoir": 0}
 # Every function's environment: pydantic looks up plugins in every installed package's entry points when it
 # builds its first validator (4 to 5 ms of a cold start); the functions use none
 RUNTIME_ENVIRONMENT = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}
@@ -355,10 +359,17 @@ class TreueStack(Stack):
         """The partner API, one method per route of ``treue.routes.ROUTES``; public routes without the authorizer."""
         api = PartnerApi(self, "PartnerApi", authorizer_fn=self._role("PartnerApi")["authorizer"].function,
                          program_rate_limit=self._context("program_rate_limit", 50),
-                         program_burst_limit=self._context("program_burst_limit", 100))
+                         program_burst_limit=self._context("program_burst_limit", 100),
+                         sampling=self._trace_sampling())
         for route in ROUTES:
             api.route(route.method, route.path, self.functions[route.function].function, public=route.public)
         return api
+
+    def _trace_sampling(self) -> tuple[float, int]:
+        """(rate, reservoir) of the API stage's X-Ray sampling rule: TRACE_SAMPLING unless the context says."""
+        rate, reservoir = (self.node.try_get_context(key) for key in TRACE_SAMPLING)
+        return (TRACE_SAMPLING["xray_sampling_rate"] if rate is None else float(rate),
+                TRACE_SAMPLING["xray_sampling_reservoir"] if reservoir is None else int(reservoir))
 
     def _alarms(self) -> None:
         alarm = self.monitoring.alarm
