@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from treue.core import times
 from treue.core.programs import Program
 from treue.errors import ProgramNotFound
+
+if TYPE_CHECKING:  # the types only: each accessor imports its module on first use (cold start)
+    from treue.logic.queue_senders import SenderDirectory
+    from treue.providers.charities import RecordingCharityAdapter
+    from treue.providers.simulated import SimulatedProvider
+    from treue.store.audit import AuditStore
+    from treue.store.batches import BatchFiles, BatchStore
+    from treue.store.budget import BudgetStore
+    from treue.store.dynamodb import Store
+    from treue.store.events import EventLog
+    from treue.store.orders import OrderStore
+    from treue.store.queue_senders import QueueSenderStore
+    from treue.store.report_jobs import ReportFiles, ReportJobs, ReportQueue
+    from treue.store.secrets import CodeVault
+    from treue.store.watchlist import Watchlist
+    from treue.store.webhooks import WebhookStore
+    from treue.store.workflow import PayoutStarter, Starter
 
 
 @dataclass(frozen=True)
@@ -78,10 +96,18 @@ def _load_settings() -> Settings:
 
 
 _settings: Settings | None = None
-_store = None
+_store: Store | None = None
 _programs: dict[str, tuple[float, Program]] = {}  # program id → (monotonic read time, program)
 _catalog: tuple[float, dict[str, dict[str, Any]], dict[str, Any]] | None = None  # (read time, raw, parsed by id)
-_wired: dict[str, Any] = {}
+_wired: dict[str, Any] = {}  # name → the one instance _wire built for it
+_T = TypeVar("_T")
+
+
+def _wire(name: str, build: Callable[[], _T]) -> _T:
+    """The environment's one instance of a dependency, built on first use."""
+    if name not in _wired:
+        _wired[name] = build()
+    return cast(_T, _wired[name])  # only build's result is stored under name
 
 
 def settings() -> Settings:
@@ -91,7 +117,7 @@ def settings() -> Settings:
     return _settings
 
 
-def store():
+def store() -> Store:
     global _store
     if _store is None:
         from treue.store.dynamodb import Store
@@ -113,160 +139,160 @@ def program(program_id: str) -> Program:
     return found
 
 
-def orders():
+def orders() -> OrderStore:
     """Order storage (catalog, orders, vouchers, donations) on the same table."""
-    if "orders" not in _wired:
+    def build() -> OrderStore:
         from treue.store.orders import OrderStore
 
-        _wired["orders"] = OrderStore(store())
-    return _wired["orders"]
+        return OrderStore(store())
+    return _wire("orders", build)
 
 
-def budgets():
+def budgets() -> BudgetStore:
     """Program budgets (money per currency) on the same table."""
-    if "budgets" not in _wired:
+    def build() -> BudgetStore:
         from treue.store.budget import BudgetStore
 
-        _wired["budgets"] = BudgetStore(store())
-    return _wired["budgets"]
+        return BudgetStore(store())
+    return _wire("budgets", build)
 
 
-def audit_trail():
+def audit_trail() -> AuditStore:
     """The audit trail's sealer and reader."""
-    if "audit" not in _wired:
+    def build() -> AuditStore:
         from treue.store.audit import AuditStore
 
-        _wired["audit"] = AuditStore(store())
-    return _wired["audit"]
+        return AuditStore(store())
+    return _wire("audit", build)
 
 
-def webhooks():
+def webhooks() -> WebhookStore:
     """Webhook endpoints of the programs."""
-    if "webhooks" not in _wired:
+    def build() -> WebhookStore:
         from treue.store.webhooks import WebhookStore
 
-        _wired["webhooks"] = WebhookStore(store())
-    return _wired["webhooks"]
+        return WebhookStore(store())
+    return _wire("webhooks", build)
 
 
-def queue_senders():
+def queue_senders() -> QueueSenderStore:
     """Accrual queue senders: IAM principal ids bound to programs."""
-    if "queue_senders" not in _wired:
+    def build() -> QueueSenderStore:
         from treue.store.queue_senders import QueueSenderStore
 
-        _wired["queue_senders"] = QueueSenderStore(store())
-    return _wired["queue_senders"]
+        return QueueSenderStore(store())
+    return _wire("queue_senders", build)
 
 
-def sender_directory():
+def sender_directory() -> SenderDirectory:
     """SenderId → program for the queue consumer, each binding read at most once per ``program_cache_seconds``."""
-    if "sender_directory" not in _wired:
+    def build() -> SenderDirectory:
         from treue.logic.queue_senders import SenderDirectory
 
-        _wired["sender_directory"] = SenderDirectory(queue_senders(), settings().program_cache_seconds)
-    return _wired["sender_directory"]
+        return SenderDirectory(queue_senders(), settings().program_cache_seconds)
+    return _wire("sender_directory", build)
 
 
-def events():
+def events() -> EventLog:
     """The programs' event logs."""
-    if "events" not in _wired:
+    def build() -> EventLog:
         from treue.store.events import EventLog
 
-        _wired["events"] = EventLog(store())
-    return _wired["events"]
+        return EventLog(store())
+    return _wire("events", build)
 
 
-def batches():
+def batches() -> BatchStore:
     """Batches (bulk issuance) on the same table."""
-    if "batches" not in _wired:
+    def build() -> BatchStore:
         from treue.store.batches import BatchStore
 
-        _wired["batches"] = BatchStore(store())
-    return _wired["batches"]
+        return BatchStore(store())
+    return _wire("batches", build)
 
 
-def watchlist():
+def watchlist() -> Watchlist:
     """Orders, rewards and batches not final yet, for the sweeper."""
-    if "watchlist" not in _wired:
+    def build() -> Watchlist:
         from treue.store.watchlist import Watchlist
 
-        _wired["watchlist"] = Watchlist(store())
-    return _wired["watchlist"]
+        return Watchlist(store())
+    return _wire("watchlist", build)
 
 
-def batch_files():
+def batch_files() -> BatchFiles:
     """The batch bucket: run items files and CSV uploads."""
-    if "batch_files" not in _wired:
+    def build() -> BatchFiles:
         from treue.store.batches import BatchFiles
 
-        _wired["batch_files"] = BatchFiles(required("batch_bucket"))
-    return _wired["batch_files"]
+        return BatchFiles(required("batch_bucket"))
+    return _wire("batch_files", build)
 
 
-def report_jobs():
+def report_jobs() -> tuple[ReportJobs, ReportFiles, ReportQueue]:
     """Finance report jobs: the report items, their files in the batch bucket, the job queue."""
-    if "report_jobs" not in _wired:
+    def build() -> tuple[ReportJobs, ReportFiles, ReportQueue]:
         from treue.store.report_jobs import ReportFiles, ReportJobs, ReportQueue
 
-        _wired["report_jobs"] = (ReportJobs(store()), ReportFiles(required("batch_bucket")),
-                                 ReportQueue(required("report_queue_url")))
-    return _wired["report_jobs"]
+        return (ReportJobs(store()), ReportFiles(required("batch_bucket")),
+                ReportQueue(required("report_queue_url")))
+    return _wire("report_jobs", build)
 
 
-def batch_starter():
-    if "batch_starter" not in _wired:
+def batch_starter() -> Starter:
+    def build() -> Starter:
         from treue.store.workflow import Starter
 
-        _wired["batch_starter"] = Starter(required("batch_state_machine_arn"))
-    return _wired["batch_starter"]
+        return Starter(required("batch_state_machine_arn"))
+    return _wire("batch_starter", build)
 
 
 def required(name: str) -> str:
     """A setting a function needs for what it was asked to do; a clear error when the stack left it out."""
-    value = getattr(settings(), name)
+    value: str | None = getattr(settings(), name)
     if not value:
         raise RuntimeError(f"invalid function configuration: {name.upper()} is required")
     return value
 
 
-def vault():
-    if "vault" not in _wired:
+def vault() -> CodeVault:
+    def build() -> CodeVault:
         from treue.store.secrets import CodeVault
 
         s = settings()
         if not s.codes_key_id or not s.codes_mac_key_id:
             raise RuntimeError("invalid function configuration: CODES_KEY_ID and CODES_MAC_KEY_ID are required")
-        _wired["vault"] = CodeVault(s.codes_key_id, s.codes_mac_key_id)
-    return _wired["vault"]
+        return CodeVault(s.codes_key_id, s.codes_mac_key_id)
+    return _wire("vault", build)
 
 
-def provider():
+def provider() -> SimulatedProvider:
     """The gift-card provider this deployment is configured with."""
-    if "provider" not in _wired:
+    def build() -> SimulatedProvider:
         from treue.providers.simulated import SimulatedProvider
 
-        _wired["provider"] = SimulatedProvider(store().ddb, settings().table_name)
-    return _wired["provider"]
+        return SimulatedProvider(store().ddb, settings().table_name)
+    return _wire("provider", build)
 
 
-def charities():
+def charities() -> RecordingCharityAdapter:
     """The charity adapter this deployment records donations with."""
-    if "charities" not in _wired:
+    def build() -> RecordingCharityAdapter:
         from treue.providers.charities import RecordingCharityAdapter
 
-        _wired["charities"] = RecordingCharityAdapter()
-    return _wired["charities"]
+        return RecordingCharityAdapter()
+    return _wire("charities", build)
 
 
-def starter():
-    if "starter" not in _wired:
+def starter() -> PayoutStarter:
+    def build() -> PayoutStarter:
         from treue.store.workflow import PayoutStarter
 
         arn = settings().payout_state_machine_arn
         if not arn:
             raise RuntimeError("invalid function configuration: PAYOUT_STATE_MACHINE_ARN is required")
-        _wired["starter"] = PayoutStarter(arn)
-    return _wired["starter"]
+        return PayoutStarter(arn)
+    return _wire("starter", build)
 
 
 def _catalog_cache() -> tuple[float, dict[str, dict[str, Any]], dict[str, Any]]:
