@@ -868,12 +868,17 @@ CLOUDWATCH_LOGS_PER_GB = 0.63  # aws.amazon.com/cloudwatch/pricing: Logs, standa
 XRAY_TRACES_PER_MILLION = 5.00  # aws.amazon.com/xray/pricing: traces recorded
 DATA_OUT_PER_GB = 0.09  # aws.amazon.com/ec2/pricing/on-demand: data transfer out to the internet, first 10 TB
 LOG_EVENT_OVERHEAD = 26  # bytes CloudWatch Logs counts per log event besides its message
-# X-Ray's default sampling rule, which the stack keeps: the first request each second, then 5% of the rest
-XRAY_RESERVOIR_PER_SECOND, XRAY_FIXED_RATE = 1, 0.05
+# X-Ray's default sampling rule (docs.aws.amazon.com/xray/latest/devguide/xray-console-sampling.html), as (fixed
+# rate, reservoir per second): the first request each second, then 5% of the rest. Lambda samples so where no
+# upstream trace header decided (the queue consumer, the audit sealer; no sampling rule applies to Lambda); the
+# API stage by the stack's rule when the template has one (stage_settings), and its functions follow the stage.
+DEFAULT_SAMPLING = (0.05, 1)
 MONTH_SECONDS = 30 * 24 * 3600
-# Not measured: API Gateway's execution log at INFO (the stack's logging_level) for one request through the
-# authorizer and a Lambda proxy integration, without data trace: about 20 lines of about 100 bytes
-API_EXECUTION_LOG_BYTES = 2000
+# Not measured: API Gateway's execution log of one successful request through the authorizer and a Lambda
+# proxy integration, without data trace, by the stage's logging level: about 20 lines of about 100 bytes at
+# INFO; none at ERROR (it logs failures only) or OFF
+EXECUTION_LOG_BYTES = {"INFO": 2000, "ERROR": 0, "OFF": 0}
+SEALER_RUNS_PER_MONTH = MONTH_SECONDS // 60  # the audit sealer's schedule: every minute, records or not
 
 
 def item_size(item: dict) -> int:
@@ -1013,13 +1018,37 @@ def logs_usd(lines: float, message_bytes: float) -> float:
     return (message_bytes + lines * LOG_EVENT_OVERHEAD) * 1e6 / 1e9 * CLOUDWATCH_LOGS_PER_GB
 
 
-def sampled_fraction(per_second: float) -> float:
-    """The share of requests X-Ray's default rule traces when they arrive at random at ``per_second``: in
-    each second the first (if any) and 5% of the others."""
+def sampled_fraction(per_second: float, sampling: tuple[float, int] = DEFAULT_SAMPLING) -> float:
+    """The share of requests a sampling rule of (fixed rate, reservoir) traces when they arrive at random
+    (Poisson) at ``per_second``: in each second the first ``reservoir`` (as many as come), then the fixed rate
+    of the others."""
+    rate, reservoir = sampling
     if per_second <= 0:
-        return 1.0
-    any_arrival = 1 - math.exp(-per_second)
-    return (any_arrival + XRAY_FIXED_RATE * (per_second - any_arrival)) / per_second
+        return 1.0 if reservoir else rate
+    # E[min(N, reservoir)] for N ~ Poisson(per_second)
+    p, in_reservoir = math.exp(-per_second), 0.0
+    for n in range(reservoir):
+        in_reservoir += (reservoir - n) * p  # each n < reservoir leaves reservoir - n unused: subtract those
+        p *= per_second / (n + 1)
+    in_reservoir = reservoir - in_reservoir
+    return (in_reservoir + rate * (per_second - in_reservoir)) / per_second
+
+
+def stage_settings(resources: dict) -> dict:
+    """The API stage's execution logging and X-Ray sampling in the synthesized template: the logging level
+    and data trace of its method settings, and the (fixed rate, reservoir) of a sampling rule of its own
+    (the service name ``<api>/<stage>``), else the default rule."""
+    [(stage_lid, stage)] = [(k, r) for k, r in resources.items() if r["Type"] == "AWS::ApiGateway::Stage"]
+    api = resources[stage["Properties"]["RestApiId"]["Ref"]]["Properties"]["Name"]
+    settings = stage["Properties"].get("MethodSettings", [])
+    level = next((m.get("LoggingLevel", "OFF") for m in settings if m.get("ResourcePath") == "/*"), "OFF")
+    data_trace = any(m.get("DataTraceEnabled") for m in settings)
+    service = f"{api}/{stage['Properties']['StageName']}"
+    rules = [r["Properties"]["SamplingRule"] for r in resources.values() if r["Type"] == "AWS::XRay::SamplingRule"]
+    own = sorted((r for r in rules if r.get("ServiceName") in (service, "*")), key=lambda r: r["Priority"])
+    sampling = (own[0]["FixedRate"], own[0]["ReservoirSize"]) if own else DEFAULT_SAMPLING
+    return {"logging_level": level, "data_trace": data_trace, "sampling": sampling,
+            "rule": own[0].get("RuleName", "the stack's rule") if own else "the default rule"}
 
 
 def xray_usd(traces: float, fraction: float) -> float:
@@ -1040,10 +1069,10 @@ class PathUsage:
     sqs_requests: float = 0
     wru: float = 0
     rru: float = 0
+    sealing: tuple[float, float] = (0, 0)  # (WRU, RRU): the audit sealer chaining the accrual's audit record
     log_lines: float = 0
     log_bytes: float = 0
-    traces: float = 0  # X-Ray traces started (before sampling)
-    sampled: float = 1.0  # the share of them recorded
+    traces: list[tuple[str, float, float]] = field(default_factory=list)  # (what, traces started, share recorded)
     bytes_out: float = 0  # answered to the internet
 
 
@@ -1060,11 +1089,13 @@ def cost_lines(usage: PathUsage) -> list[tuple[str, str, float]]:
     if usage.sqs_requests:
         lines.append(("SQS", f"{usage.sqs_requests:g} requests", sqs_usd(usage.sqs_requests)))
     lines.append(("DynamoDB on-demand", f"{usage.wru:g} WRU, {usage.rru:g} RRU", dynamodb_usd(usage.wru, usage.rru)))
-    lines.append(("CloudWatch Logs ingestion", f"{usage.log_lines:g} lines, {usage.log_bytes:,.0f} B",
+    if any(usage.sealing):
+        lines.append(("DynamoDB, audit sealing", f"{usage.sealing[0]:.3g} WRU, {usage.sealing[1]:.3g} RRU",
+                      dynamodb_usd(*usage.sealing)))
+    lines.append(("CloudWatch Logs ingestion", f"{usage.log_lines:.3g} lines, {usage.log_bytes:,.0f} B",
                   logs_usd(usage.log_lines, usage.log_bytes)))
-    if usage.traces:
-        lines.append(("X-Ray traces", f"{usage.traces:g} × {usage.sampled:.0%} sampled",
-                      xray_usd(usage.traces, usage.sampled)))
+    for what, traces, sampled in usage.traces:
+        lines.append((f"X-Ray traces, {what}", f"{traces:.3g} × {sampled:.0%} sampled", xray_usd(traces, sampled)))
     if usage.bytes_out:
         lines.append(("Data transfer out", f"{usage.bytes_out:,.0f} B", usage.bytes_out * 1e6 / 1e9 * DATA_OUT_PER_GB))
     lines.append(("total", "", sum(usd for _, _, usd in lines)))
@@ -1143,7 +1174,10 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
     from tests.support import LambdaContext, api_event, create_table
 
     serialize_moto_dynamodb()  # as the twin runs moto: a transaction costs what it touches, not a table copy
-    memory = {"authorizer": 256, "accrual": 512, "accrual_queue": 512}  # the stack's, if not synthesized
+    memory = {"authorizer": 256, "accrual": 512, "accrual_queue": 512, "audit": 512}  # the stack's, if not synthesized
+    # without a template: what a stage without settings of its own costs (the default rule, logging at INFO)
+    stage = {"logging_level": "INFO", "data_trace": False, "sampling": DEFAULT_SAMPLING,
+             "rule": "no synthesized template in cdk.out/ (make synth): assumed the default rule"}
     template = ROOT / "cdk.out" / "Treue.template.json"
     if template.exists():
         resources = json.loads(template.read_text())["Resources"]
@@ -1151,6 +1185,7 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
             handler = r["Properties"].get("Handler", "") if r["Type"] == "AWS::Lambda::Function" else ""
             if handler.startswith("treue.handlers.") and handler.split(".")[2] in memory:
                 memory[handler.split(".")[2]] = r["Properties"].get("MemorySize", 128)
+        stage = stage_settings(resources)
 
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="eu-central-1")
@@ -1160,6 +1195,7 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         from treue import runtime
         from treue.core import keys
         from treue.handlers import accrual, accrual_queue, authorizer
+        from treue.handlers import audit as sealer
         from treue.logic import members, provisioning, queue_senders
         from treue.logic.models import Enrollment
         from treue.store import table as tables
@@ -1224,23 +1260,71 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         detail = counter.writes[:]
         last = accrual.handler(purchase("api-0"), LambdaContext())  # a replay answers the same bytes
 
+        # The audit sealer chains every accrual's audit record: a run a minute, each sealing the records of
+        # that minute (at 1M a month about 23). Timed on one minute's records, its units counted on another's.
+        per_run = round(1e6 / SEALER_RUNS_PER_MONTH)
+
+        def sealer_run(tag: str) -> int:
+            counter.enabled = False
+            for i in range(per_run):
+                run(accrual.handler, purchase(f"{tag}-{i}"))
+            counter.enabled = tag.startswith("count")
+            counter.reset()
+            with Captured() as out:
+                sealed = sum(sealer.handler({}, LambdaContext())["sealed"].values())
+            assert sealed == per_run, (sealed, per_run)
+            return out
+
+        counter.enabled = False
+        sealer.handler({}, LambdaContext())  # every record so far (and warm)
+        seals = []
+        for n in range(max(3, runs // 5)):
+            timed = sealer_run(f"time-{n}")
+            sealer_run(f"count-{n}")
+            seals.append((timed, counter.wru, counter.rru))
+        sealing_detail = counter.writes[:]
+
+        # the largest an accrual's items get: the longest transaction id accepted (128 characters), an IPv6 caller
+        longest = purchase("L" * 128)
+        longest["requestContext"]["identity"]["sourceIp"] = "2001:0db8:85a3:0000:0000:8a2e:0370:7334"
+        counter.enabled = True
+        counter.reset()
+        run(accrual.handler, longest)
+        largest = counter.writes[:]
+        counter.reset()
+        sealer.handler({}, LambdaContext())
+        largest += counter.writes[:]
+
     def med(samples, pick):
         return statistics.median(pick(s) for s in samples)
 
     rate = 1e6 / MONTH_SECONDS  # 1M accruals a month, at random times
     auth_lines, auth_bytes = platform_log(memory["authorizer"])
     acc_lines, acc_bytes = platform_log(memory["accrual"])
+    execution_log = EXECUTION_LOG_BYTES[stage["logging_level"]]
+    if stage["data_trace"]:  # the request's and the answer's bodies too
+        execution_log += len(purchase("x")["body"]) + len(last["body"])
+    # the sealer's share of one accrual: a run a minute, whatever the accruals (its logs and trace too)
+    runs_share = SEALER_RUNS_PER_MONTH / 1e6
+    seal_lines, seal_bytes = platform_log(memory["audit"])
+    sealing = {
+        "functions": [("audit sealer", runs_share, med(seals, lambda s: s[0].ms), memory["audit"])],
+        "sealing": (med(seals, lambda s: s[1]) / per_run, med(seals, lambda s: s[2]) / per_run),
+        "log_lines": runs_share * (seal_lines + med(seals, lambda s: s[0].lines)),
+        "log_bytes": runs_share * (seal_bytes + med(seals, lambda s: s[0].bytes)),
+        "traces": ("audit sealer", runs_share, sampled_fraction(1 / 60)),
+    }
     api = PathUsage(
         "POST /v1/members/{member_id}/purchases", gateway_requests=1,
         functions=[("authorizer", 1, med(gates, lambda s: s[0].ms), memory["authorizer"]),
-                   ("accrual", 1, med(accruals, lambda s: s[0].ms), memory["accrual"])],
+                   ("accrual", 1, med(accruals, lambda s: s[0].ms), memory["accrual"]), *sealing["functions"]],
         wru=med(gates, lambda s: s[1]) + med(accruals, lambda s: s[1]),
-        rru=med(gates, lambda s: s[2]) + med(accruals, lambda s: s[2]),
-        log_lines=auth_lines + acc_lines + 1 + API_EXECUTION_LOG_BYTES // 100
+        rru=med(gates, lambda s: s[2]) + med(accruals, lambda s: s[2]), sealing=sealing["sealing"],
+        log_lines=auth_lines + acc_lines + 1 + execution_log // 100 + sealing["log_lines"]
         + med(gates, lambda s: s[0].lines) + med(accruals, lambda s: s[0].lines),
-        log_bytes=auth_bytes + acc_bytes + access_log_line() + API_EXECUTION_LOG_BYTES
+        log_bytes=auth_bytes + acc_bytes + access_log_line() + execution_log + sealing["log_bytes"]
         + med(gates, lambda s: s[0].bytes) + med(accruals, lambda s: s[0].bytes),
-        traces=1, sampled=sampled_fraction(rate),
+        traces=[("API stage", 1, sampled_fraction(rate, stage["sampling"])), sealing["traces"]],
         bytes_out=len(last["body"]) + 250 + sum(len(k) + len(v) + 4 for k, values in last.get(
             "multiValueHeaders", {}).items() for v in values),
     )
@@ -1250,11 +1334,13 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         share = 1 / size  # one invocation, one receive and one delete per batch
         return PathUsage(
             f"accrual queue, batches of {size}", sqs_requests=1 + 2 * share,
-            functions=[("accrual queue", share, med(samples, lambda s: s[0].ms), memory["accrual_queue"])],
+            functions=[("accrual queue", share, med(samples, lambda s: s[0].ms), memory["accrual_queue"]),
+                       *sealing["functions"]],
             wru=med(samples, lambda s: s[1]) / size, rru=med(samples, lambda s: s[2]) / size,
-            log_lines=(q_lines + med(samples, lambda s: s[0].lines)) / size,
-            log_bytes=(q_bytes + med(samples, lambda s: s[0].bytes)) / size,
-            traces=share, sampled=sampled_fraction(rate * share))
+            sealing=sealing["sealing"],
+            log_lines=(q_lines + med(samples, lambda s: s[0].lines)) / size + sealing["log_lines"],
+            log_bytes=(q_bytes + med(samples, lambda s: s[0].bytes)) / size + sealing["log_bytes"],
+            traces=[("queue consumer", share, sampled_fraction(rate * share)), sealing["traces"]])
 
     print(f"Cost of 1M accruals at list prices (eu-central-1, USD; median of {runs} warm calls on moto in-process)")
     for usage in (api, queue(batches, 10), queue(singles, 1)):
@@ -1263,10 +1349,20 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
             print(f"    {component:<30}{used:<34}{usd:>8.2f}")
     print("  An accrual's writes (operation: item by sort key, bytes → WRU with the index's copy): " + ", ".join(
         f"{op}: {kind} {size} B → {units:g}" for op, kind, size, units in detail))
-    print(f"  Assumed: authorizer results not cached (the stack's TTL is 0: every request runs it); 1M accruals "
-          f"spread over 30 days ({rate:.2f}/s), so X-Ray's default rule samples {sampled_fraction(rate):.0%} of "
-          f"them; API Gateway's execution log {API_EXECUTION_LOG_BYTES} B per request (not measured); "
-          "one SendMessage per queued purchase; no free tier.")
+    kinds: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for op, kind, size, units in sealing_detail:
+        kinds.setdefault((op, kind), []).append((size, units))
+    print(f"  A sealer run of {per_run} records: " + ", ".join(
+        f"{op}: {len(v)} × {kind} {max(s for s, _ in v)} B → {v[0][1]:g}" for (op, kind), v in kinds.items()))
+    print("  The same at the longest transaction id (128 characters) from an IPv6 caller, then sealed: " + ", ".join(
+        f"{kind} {size} B → {units:g}" for _, kind, size, units in largest))
+    rule, (fixed, reservoir) = stage["rule"], stage["sampling"]
+    print(f"  From the template: the API stage logs at {stage['logging_level']} "
+          f"(data trace {'on' if stage['data_trace'] else 'off'}; execution log {execution_log} B per request, "
+          f"not measured) and samples by {rule} ({fixed:.0%} after {reservoir} a second). Assumed: authorizer "
+          f"results not cached (the stack's TTL is 0: every request runs it); 1M accruals spread over 30 days "
+          f"({rate:.2f}/s); Lambda samples the queue consumer and the sealer by the default rule (1 a second, then "
+          "5%); one SendMessage per queued purchase; no free tier.")
 
 
 if __name__ == "__main__":

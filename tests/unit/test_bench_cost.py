@@ -51,18 +51,55 @@ def test_xray_default_rule_traces_the_first_request_of_each_second_and_5_percent
     assert bench.sampled_fraction(1.0) == pytest.approx((1 - math.exp(-1)) + 0.05 * math.exp(-1))
     assert bench.sampled_fraction(0.001) == pytest.approx(1.0, abs=1e-3)  # rare requests: nearly all
     assert bench.sampled_fraction(10_000) == pytest.approx(0.05, abs=1e-3)  # busy: the fixed rate
+    assert bench.sampled_fraction(1.0, (0.05, 1)) == bench.sampled_fraction(1.0)
+
+
+def test_a_rule_without_a_reservoir_traces_its_fixed_rate_at_any_traffic():
+    for per_second in (0.001, 0.39, 50):
+        assert bench.sampled_fraction(per_second, (0.05, 0)) == pytest.approx(0.05)
+        assert bench.sampled_fraction(per_second, (0.0, 0)) == 0
+    # a reservoir of 2: E[min(N, 2)] of N ~ Poisson(1) is 2 - 2 P(0) - P(1) = 2 - 3/e
+    in_reservoir = 2 - 3 * math.exp(-1)
+    assert bench.sampled_fraction(1.0, (0.1, 2)) == pytest.approx(in_reservoir + 0.1 * (1 - in_reservoir))
+
+
+def _stage(level="ERROR", rule=None):
+    resources = {
+        "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "treue"}},
+        "Stage": {"Type": "AWS::ApiGateway::Stage", "Properties": {
+            "RestApiId": {"Ref": "Api"}, "StageName": "prod",
+            "MethodSettings": [{"HttpMethod": "*", "ResourcePath": "/*", "LoggingLevel": level,
+                                "DataTraceEnabled": False}]}},
+    }
+    if rule:
+        resources["Rule"] = {"Type": "AWS::XRay::SamplingRule", "Properties": {"SamplingRule": rule}}
+    return resources
+
+
+def test_the_stage_settings_are_read_from_the_template():
+    own = {"RuleName": "Treue-api", "ServiceName": "treue/prod", "Priority": 1000, "FixedRate": 0.02,
+           "ReservoirSize": 0}
+    assert bench.stage_settings(_stage("ERROR", own)) == {
+        "logging_level": "ERROR", "data_trace": False, "sampling": (0.02, 0), "rule": "Treue-api"}
+    other = dict(own, ServiceName="other/prod")  # another API's rule: the default rule applies
+    assert bench.stage_settings(_stage("INFO", other))["sampling"] == bench.DEFAULT_SAMPLING
+    assert bench.stage_settings(_stage("INFO"))["logging_level"] == "INFO"
+    assert bench.EXECUTION_LOG_BYTES["ERROR"] == 0 < bench.EXECUTION_LOG_BYTES["INFO"]
 
 
 def test_cost_lines_add_up_per_component():
     usage = bench.PathUsage("path", gateway_requests=1, functions=[("f", 1, 9.2, 512)], sqs_requests=2, wru=10,
-                            rru=4, log_lines=10, log_bytes=1000, traces=1, sampled=0.5, bytes_out=1000)
+                            rru=4, sealing=(4, 1), log_lines=10, log_bytes=1000,
+                            traces=[("stage", 1, 0.5), ("sealer", 0.04, 1.0)], bytes_out=1000)
     lines = {component: usd for component, _, usd in bench.cost_lines(usage)}
     assert lines["API Gateway REST"] == pytest.approx(3.70)
     assert lines["Lambda f (512 MB)"] == pytest.approx(bench.lambda_usd(1, 10, 512))  # billed 10 ms
     assert lines["SQS"] == pytest.approx(0.80)
     assert lines["DynamoDB on-demand"] == pytest.approx(8.235)
     assert lines["CloudWatch Logs ingestion"] == pytest.approx(0.7938)
-    assert lines["X-Ray traces"] == pytest.approx(2.5)
+    assert lines["DynamoDB, audit sealing"] == pytest.approx(4 * 0.7625 + 0.1525)
+    assert lines["X-Ray traces, stage"] == pytest.approx(2.5)
+    assert lines["X-Ray traces, sealer"] == pytest.approx(0.2)
     assert lines["Data transfer out"] == pytest.approx(0.09)
     assert lines["total"] == pytest.approx(sum(v for k, v in lines.items() if k != "total"))
     bare = {c for c, _, _ in bench.cost_lines(bench.PathUsage("queue", wru=1))}
