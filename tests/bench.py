@@ -1084,11 +1084,12 @@ def cost_lines(usage: PathUsage) -> list[tuple[str, str, float]]:
                       usage.gateway_requests * API_GATEWAY_REST_PER_MILLION))
     for name, invocations, ms, memory in usage.functions:
         billed = billed_ms(ms)
-        lines.append((f"Lambda {name} ({memory} MB)", f"{invocations:g} × {billed} ms",
+        lines.append((f"Lambda {name} ({memory} MB)", f"{invocations:.3g} × {billed} ms",
                       lambda_usd(invocations, billed, memory)))
     if usage.sqs_requests:
         lines.append(("SQS", f"{usage.sqs_requests:g} requests", sqs_usd(usage.sqs_requests)))
-    lines.append(("DynamoDB on-demand", f"{usage.wru:g} WRU, {usage.rru:g} RRU", dynamodb_usd(usage.wru, usage.rru)))
+    lines.append(("DynamoDB on-demand", f"{usage.wru:.3g} WRU, {usage.rru:.3g} RRU",
+                  dynamodb_usd(usage.wru, usage.rru)))
     if any(usage.sealing):
         lines.append(("DynamoDB, audit sealing", f"{usage.sealing[0]:.3g} WRU, {usage.sealing[1]:.3g} RRU",
                       dynamodb_usd(*usage.sealing)))
@@ -1174,7 +1175,8 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
     from tests.support import LambdaContext, api_event, create_table
 
     serialize_moto_dynamodb()  # as the twin runs moto: a transaction costs what it touches, not a table copy
-    memory = {"authorizer": 256, "accrual": 512, "accrual_queue": 512, "audit": 512}  # the stack's, if not synthesized
+    # the stack's, if not synthesized
+    memory = {"authorizer": 256, "accrual": 512, "accrual_queue": 512, "audit": 512, "webhook_fanout": 512}
     # without a template: what a stage without settings of its own costs (the default rule, logging at INFO)
     stage = {"logging_level": "INFO", "data_trace": False, "sampling": DEFAULT_SAMPLING,
              "rule": "no synthesized template in cdk.out/ (make synth): assumed the default rule"}
@@ -1194,11 +1196,13 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         os.environ["ACCRUAL_DLQ_URL"] = dlq
         from treue import runtime
         from treue.core import keys
-        from treue.handlers import accrual, accrual_queue, authorizer
+        from treue.handlers import accrual, accrual_queue, authorizer, webhook_fanout
         from treue.handlers import audit as sealer
         from treue.logic import members, provisioning, queue_senders
         from treue.logic.models import Enrollment
         from treue.store import table as tables
+        from treue.store.events import new_event
+        from treue.store.items import to_item
 
         runtime.reset()
         created = provisioning.create_program(runtime.store(), "Bench", "EUR", runtime.now())
@@ -1295,6 +1299,20 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         sealer.handler({}, LambdaContext())
         largest += counter.writes[:]
 
+        # The table stream brings every accrual's event to the webhook fan-out, subscribed endpoints or not (here
+        # none: deliveries depend on what partners subscribe); the stream itself is free to Lambda
+        stream = json.loads((ROOT / "events" / "webhook_fanout" / "stream.json").read_text())["Records"][0]
+
+        def fan_out(tag: str) -> None:
+            image = to_item(new_event(pid, "points.earned", {"member_id": mid, "points": 49, "posting_id": tag,
+                                                             "reference": tag, "reason": "purchase"}, runtime.now()))
+            record = {**stream, "dynamodb": {**stream["dynamodb"], "NewImage": image,
+                                             "Keys": {"pk": image["pk"], "sk": image["sk"]}}}
+            assert webhook_fanout.handler({"Records": [record]}, LambdaContext()) == {"batchItemFailures": []}
+
+        fan_out("warm")
+        fanouts = [measure(fan_out, n) for n in range(runs)]
+
     def med(samples, pick):
         return statistics.median(pick(s) for s in samples)
 
@@ -1314,17 +1332,31 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         "log_bytes": runs_share * (seal_bytes + med(seals, lambda s: s[0].bytes)),
         "traces": ("audit sealer", runs_share, sampled_fraction(1 / 60)),
     }
+    # the fan-out's share: one invocation per stream batch; a batch is the first event and those of the next
+    # second (the mapping's batching window of 1 s), so 1 / (1 + rate) invocations per accrual
+    fan_share = 1 / (1 + rate)
+    fan_lines, fan_bytes = platform_log(memory["webhook_fanout"])
+    fanout = {
+        "function": ("webhook fan-out", fan_share, med(fanouts, lambda s: s[0].ms), memory["webhook_fanout"]),
+        "wru": fan_share * med(fanouts, lambda s: s[1]), "rru": fan_share * med(fanouts, lambda s: s[2]),
+        "log_lines": fan_share * (fan_lines + med(fanouts, lambda s: s[0].lines)),
+        "log_bytes": fan_share * (fan_bytes + med(fanouts, lambda s: s[0].bytes)),
+        "traces": ("webhook fan-out", fan_share, sampled_fraction(rate * fan_share)),
+    }
+    sealing["functions"].append(fanout["function"])
+    sealing["log_lines"] += fanout["log_lines"]
+    sealing["log_bytes"] += fanout["log_bytes"]
     api = PathUsage(
         "POST /v1/members/{member_id}/purchases", gateway_requests=1,
         functions=[("authorizer", 1, med(gates, lambda s: s[0].ms), memory["authorizer"]),
                    ("accrual", 1, med(accruals, lambda s: s[0].ms), memory["accrual"]), *sealing["functions"]],
-        wru=med(gates, lambda s: s[1]) + med(accruals, lambda s: s[1]),
-        rru=med(gates, lambda s: s[2]) + med(accruals, lambda s: s[2]), sealing=sealing["sealing"],
+        wru=med(gates, lambda s: s[1]) + med(accruals, lambda s: s[1]) + fanout["wru"],
+        rru=med(gates, lambda s: s[2]) + med(accruals, lambda s: s[2]) + fanout["rru"], sealing=sealing["sealing"],
         log_lines=auth_lines + acc_lines + 1 + execution_log // 100 + sealing["log_lines"]
         + med(gates, lambda s: s[0].lines) + med(accruals, lambda s: s[0].lines),
         log_bytes=auth_bytes + acc_bytes + access_log_line() + execution_log + sealing["log_bytes"]
         + med(gates, lambda s: s[0].bytes) + med(accruals, lambda s: s[0].bytes),
-        traces=[("API stage", 1, sampled_fraction(rate, stage["sampling"])), sealing["traces"]],
+        traces=[("API stage", 1, sampled_fraction(rate, stage["sampling"])), fanout["traces"], sealing["traces"]],
         bytes_out=len(last["body"]) + 250 + sum(len(k) + len(v) + 4 for k, values in last.get(
             "multiValueHeaders", {}).items() for v in values),
     )
@@ -1336,17 +1368,18 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
             f"accrual queue, batches of {size}", sqs_requests=1 + 2 * share,
             functions=[("accrual queue", share, med(samples, lambda s: s[0].ms), memory["accrual_queue"]),
                        *sealing["functions"]],
-            wru=med(samples, lambda s: s[1]) / size, rru=med(samples, lambda s: s[2]) / size,
-            sealing=sealing["sealing"],
+            wru=med(samples, lambda s: s[1]) / size + fanout["wru"],
+            rru=med(samples, lambda s: s[2]) / size + fanout["rru"], sealing=sealing["sealing"],
             log_lines=(q_lines + med(samples, lambda s: s[0].lines)) / size + sealing["log_lines"],
             log_bytes=(q_bytes + med(samples, lambda s: s[0].bytes)) / size + sealing["log_bytes"],
-            traces=[("queue consumer", share, sampled_fraction(rate * share)), sealing["traces"]])
+            traces=[("queue consumer", share, sampled_fraction(rate * share)), fanout["traces"],
+                    sealing["traces"]])
 
     print(f"Cost of 1M accruals at list prices (eu-central-1, USD; median of {runs} warm calls on moto in-process)")
     for usage in (api, queue(batches, 10), queue(singles, 1)):
         print(f"  {usage.name}")
         for component, used, usd in cost_lines(usage):
-            print(f"    {component:<30}{used:<34}{usd:>8.2f}")
+            print(f"    {component:<33}{used:<31}{usd:>8.2f}")
     print("  An accrual's writes (operation: item by sort key, bytes → WRU with the index's copy): " + ", ".join(
         f"{op}: {kind} {size} B → {units:g}" for op, kind, size, units in detail))
     kinds: dict[tuple[str, str], list[tuple[int, float]]] = {}
@@ -1361,8 +1394,9 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
           f"(data trace {'on' if stage['data_trace'] else 'off'}; execution log {execution_log} B per request, "
           f"not measured) and samples by {rule} ({fixed:.0%} after {reservoir} a second). Assumed: authorizer "
           f"results not cached (the stack's TTL is 0: every request runs it); 1M accruals spread over 30 days "
-          f"({rate:.2f}/s); Lambda samples the queue consumer and the sealer by the default rule (1 a second, then "
-          "5%); one SendMessage per queued purchase; no free tier.")
+          f"({rate:.2f}/s); Lambda samples the queue consumer, the fan-out and the sealer by the default rule (1 a "
+          f"second, then 5%); a stream batch of the fan-out holds an event and those of the next second "
+          f"({1 + rate:.2f}); no webhook endpoint subscribed; one SendMessage per queued purchase; no free tier.")
 
 
 if __name__ == "__main__":
