@@ -360,8 +360,8 @@ def _reconcile(args, store) -> dict[str, Any]:
         point_accounts=lambda: store.program_accounts(program_id),
         money_accounts=lambda: budgets.accounts(program_id),
         holds=lambda: budgets.holds(program_id),
-        provider_status=lambda o: provider.status(program_id, o["id"]),
-        donation_of=lambda o: orders.get_donation(program_id, o["donation_id"]),
+        provider_status=lambda o: provider.status(program_id, o.id),
+        donation_of=lambda o: orders.get_donation(program_id, o.donation_id) if o.donation_id else None,
         liability=lambda accounts: finance.liability(store.get_program(program_id), accounts, ""),
     )
     started = time.monotonic()
@@ -380,6 +380,7 @@ def _report_job(args, store, report_type: str, params: dict[str, Any]) -> dict[s
     import getpass
     import time
 
+    from treue.core.statuses import ReportStatus
     from treue.logic import report_jobs
     from treue.runtime import now
     from treue.store import targets
@@ -393,14 +394,14 @@ def _report_job(args, store, report_type: str, params: dict[str, Any]) -> dict[s
                                     key, f"operator:{getpass.getuser()}", now(), int(time.time()))
     bar = Progress(0, 1, enabled=not args.quiet)
     while True:
-        found = jobs.get(args.program, report["id"])
-        progress = found.get("progress") or {}
-        if found["status"] == "completed":
+        found = jobs.get(args.program, report.id)
+        progress = found.progress
+        if found.status == ReportStatus.COMPLETED:
             bar.done(progress.get("items", 0), "items read")
-            return json.loads(files.get_result(found["result"]["key"]))
-        if found["status"] == "failed":
+            return json.loads(files.get_result(found.result["key"]))
+        if found.status == ReportStatus.FAILED:
             bar.done(progress.get("items", 0), "items read")
-            raise SystemExit(f"treue: report {found['id']} failed: {found.get('failure_reason')}")
+            raise SystemExit(f"treue: report {found.id} failed: {found.failure_reason}")
         phases = len(report_jobs.phases(report_type, args.program, params)) + 1
         bar.update(progress.get("phase", 0) / phases, progress.get("items", 0), "items read")
         time.sleep(0.5)

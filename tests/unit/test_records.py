@@ -1,5 +1,6 @@
 """Typed records at the store boundary (``treue.core.records``): webhook endpoints, events, batches,
-batch lines, and orders (rewards too).
+batch lines, orders (rewards too), vouchers, donations and their totals, report jobs, and the order
+summaries a reconciliation keeps (``treue.logic.finance.OrderSummary``).
 
 The stores return and accept ``WebhookEndpoint``, ``Batch`` and ``BatchLine``; the items they write keep
 their attribute names, an item written before reads back as the same record and writes the same item,
@@ -8,25 +9,52 @@ and the API's views of them (JSON, and the CSV of batch lines) are what they wer
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from moto import mock_aws
 
 from tests.support import create_table
 from treue.core import times
-from treue.core.records import Batch, BatchLine, Event, Order, WebhookEndpoint, WebhookSecret
-from treue.core.statuses import BatchStatus, EndpointStatus, EventType, ItemType, LineStatus, OrderStatus
-from treue.logic import batches, finance, webhooks
+from treue.core.records import (
+    Batch,
+    BatchLine,
+    CharityTotal,
+    Donation,
+    Event,
+    Order,
+    Report,
+    Voucher,
+    WebhookEndpoint,
+    WebhookSecret,
+)
+from treue.core.statuses import (
+    BatchStatus,
+    EndpointStatus,
+    EventType,
+    ItemType,
+    LineStatus,
+    OrderStatus,
+    ReportFormat,
+    ReportStatus,
+    ReportType,
+    VoucherState,
+)
+from treue.logic import batches, finance, report_jobs, webhooks
 from treue.logic import orders as order_logic
 from treue.logic import rewards as reward_logic
+from treue.logic import vouchers as voucher_logic
 from treue.logic.finance import to_csv
 from treue.logic.models import WebhookRequest
+from treue.providers.charities import RecordingCharityAdapter
 from treue.store.batches import BatchStore
 from treue.store.dynamodb import Store
 from treue.store.events import EventLog, event_put, new_event
 from treue.store.items import from_item, item_key, strip_keys, to_item
 from treue.store.orders import OrderStore
-from treue.store.schema import batch_pk, order_pk, webhook_pk
+from treue.store.report_jobs import ReportJobs
+from treue.store.schema import batch_pk, donation_pk, order_pk, report_pk, voucher_pk, webhook_pk
 from treue.store.webhooks import WebhookStore
 
 PID = "prg_records"
@@ -431,3 +459,257 @@ def test_a_release_claim_returns_the_claimed_order_and_an_update_reads_back(orde
     assert failed.status is OrderStatus.FAILED and failed.failure_reason == "provider_timeout"
     assert failed.history[-1] == {"status": "FAILED", "at": LATER, "reason": "provider_timeout"}
     assert order_store.claim_release(PID, reward.id, claim, LATER) is None  # failed: nothing to claim
+
+
+# ---------------------------------------------------------------- vouchers
+
+# A voucher as the payout workflow wrote it when its order was issued (and still writes it), then redeemed
+# at a till, voided, and a reward's voucher that has no member
+STORED_VOUCHER = {
+    "order_id": "ord_1", "member_id": "mbr_1", "item_id": "kaffeekranz-eur", "name": "Kaffeekranz 10 €",
+    "discount": {"kind": "fixed", "amount": 1000}, "currency": "EUR", "face_value": 1000, "minimum_spend": 2000,
+    "status": "ACTIVE", "masked": "***-1111", "issued_at": NOW, "expires_at": "2026-06-01T10:00:00.000000Z",
+}
+STORED_REDEEMED_VOUCHER = {**STORED_VOUCHER, "status": "REDEEMED", "redeemed_at": LATER,
+                           "redemption_reference": "till-7", "redeemed_by": "key:till"}
+STORED_VOID_VOUCHER = {**STORED_VOUCHER, "status": "VOID", "voided_at": LATER, "void_reason": "order canceled",
+                       "voided_by": "key:admin"}
+STORED_REWARD_VOUCHER = {k: v for k, v in STORED_VOUCHER.items() if k != "member_id"} | {"order_id": "rwd_1"}
+VOUCHERS = [STORED_VOUCHER, STORED_REDEEMED_VOUCHER, STORED_VOID_VOUCHER, STORED_REWARD_VOUCHER]
+
+
+@pytest.mark.parametrize("stored", VOUCHERS, ids=lambda s: f"{s['order_id']}-{s['status']}")
+def test_a_voucher_stored_before_reads_back_typed_and_writes_the_same_item(stored):
+    voucher = Voucher.from_item(stored)
+    assert isinstance(voucher.status, VoucherState) and voucher.status == stored["status"]
+    assert voucher.item() == stored
+    assert to_item(voucher.item()) == to_item(stored)
+    assert Voucher.from_item({"pk": f"P#{PID}#VOUCHER#h1", "sk": "VOUCHER", **stored}) == voucher
+
+
+def test_a_voucher_of_an_unknown_status_is_refused_and_expired_is_never_stored():
+    with pytest.raises(ValueError):
+        Voucher.from_item({**STORED_VOUCHER, "status": "SPENT"})
+    with pytest.raises(ValueError):
+        Voucher.from_item({**STORED_VOUCHER, "status": "EXPIRED"})
+
+
+def test_a_voucher_s_view_is_what_the_till_was_answered():
+    voucher = Voucher.from_item(STORED_VOUCHER)
+    assert voucher_logic.view(voucher, LATER) == {
+        "code": "***-1111", "status": "ACTIVE", "name": "Kaffeekranz 10 €",
+        "discount": {"kind": "fixed", "amount": 1000},
+        "value": {"value": 1000, "currency": "EUR"}, "minimum_spend": {"value": 2000, "currency": "EUR"},
+        "expires_at": STORED_VOUCHER["expires_at"], "order_id": "ord_1",
+    }
+    assert voucher_logic.view(voucher, "2026-07-01T00:00:00Z")["status"] is VoucherState.EXPIRED
+    redeemed = voucher_logic.view(Voucher.from_item(STORED_REDEEMED_VOUCHER), "2026-07-01T00:00:00Z")
+    assert redeemed["status"] == "REDEEMED" and redeemed["redemption_reference"] == "till-7"
+    assert redeemed["redeemed_at"] == LATER and "redeemed_by" not in redeemed
+    voided = voucher_logic.view(Voucher.from_item(STORED_VOID_VOUCHER), LATER)
+    assert (voided["status"], voided["void_reason"], voided["voided_at"]) == ("VOID", "order canceled", LATER)
+    assert "voided_by" not in voided
+
+
+def _raw_voucher(store: OrderStore, code_hash: str) -> dict:
+    out = store.ddb.get_item(TableName=store.table, Key=item_key(voucher_pk(PID, code_hash), "VOUCHER"))
+    return strip_keys(from_item(out["Item"]))
+
+
+def test_the_order_store_writes_vouchers_as_before_and_returns_them(order_store):
+    voucher = Voucher.from_item(STORED_VOUCHER)
+    order_store.transact([order_store.voucher_put(PID, "h1", voucher)])
+    assert _raw_voucher(order_store, "h1") == STORED_VOUCHER
+    assert order_store.get_voucher(PID, "h1") == voucher and order_store.get_voucher(PID, "h2") is None
+    redeemed = order_store.voucher_change(
+        PID, "h1", VoucherState.REDEEMED, (VoucherState.ACTIVE,),
+        {"redeemed_at": LATER, "redemption_reference": "till-7", "redeemed_by": "key:till"},
+        extra_condition="expires_at >= :now", extra_values={":now": LATER})
+    assert redeemed == Voucher.from_item(STORED_REDEEMED_VOUCHER)
+    assert _raw_voucher(order_store, "h1") == STORED_REDEEMED_VOUCHER
+    assert redeemed.redeemed_with("till-7") and not redeemed.redeemed_with("till-8")
+    assert order_store.voucher_change(PID, "h1", VoucherState.VOID, (VoucherState.ACTIVE,), {}) is None
+
+
+# ---------------------------------------------------------------- donations
+
+CHARITY = {"id": "bienenretter-eur", "name": "Bienenretter e.V.", "type": "charity", "registration_id": "VR 4711",
+           "country": "DE", "currency": "EUR", "cause": "biodiversity", "min_value": 100, "max_value": 100000}
+# A donation order of three times 5 € being issued
+STORED_CHARITY_ORDER = {**_present(STORED_DONATION_ORDER), "id": "ord_01hq3x7k2m9v8c6b5n4t3r2w1y",
+                        "item_id": CHARITY["id"], "item": CHARITY, "face_value": 500, "quantity": 3,
+                        "status": "ISSUED", "donation_id": "don_01hq3x7k2m9v8c6b5n4t3r2w1y"}
+# A donation receipt as the charity adapter gave it and the store wrote it (and still writes it)
+STORED_DONATION = {
+    "id": "don_01hq3x7k2m9v8c6b5n4t3r2w1y", "order_id": "ord_01hq3x7k2m9v8c6b5n4t3r2w1y", "member_id": "mbr_1",
+    "charity_id": "bienenretter-eur", "charity_name": "Bienenretter e.V.", "registration_id": "VR 4711",
+    "country": "DE", "amount": 1500, "currency": "EUR", "receipt_number": "TRD-20260301-4T3R2W1Y",
+    "adapter": "recorded", "created_at": NOW,
+}
+
+
+def test_a_donation_stored_before_reads_back_and_writes_the_same_item():
+    donation = Donation.from_item(STORED_DONATION)
+    assert donation.amount == 1500 and donation.member_id == "mbr_1"
+    assert donation.item() == STORED_DONATION
+    assert to_item(donation.item()) == to_item(STORED_DONATION)
+
+
+def test_the_charity_adapter_gives_the_receipt_of_before():
+    order = Order.from_item({**STORED_CHARITY_ORDER, "status": "PROCESSING", "donation_id": None})
+    donation = RecordingCharityAdapter().donate(order, NOW)
+    assert isinstance(donation, Donation)
+    assert donation.item() == STORED_DONATION
+
+
+def test_the_order_store_writes_donations_as_before_and_returns_them_with_the_totals(order_store):
+    donation = Donation.from_item(STORED_DONATION)
+    order_store.transact(order_store.donation_items(PID, donation))
+    second = Donation.from_item({**STORED_DONATION, "id": "don_2", "order_id": "ord_2", "amount": 500})
+    order_store.transact(order_store.donation_items(PID, second))
+    out = order_store.ddb.get_item(TableName=order_store.table, Key=item_key(donation_pk(PID, donation.id), "DONATION"))
+    assert strip_keys(from_item(out["Item"])) == STORED_DONATION
+    assert order_store.get_donation(PID, donation.id) == donation
+    assert order_store.get_donation(PID, "don_nothing") is None
+    [total] = order_store.donation_totals(PID)
+    assert total == CharityTotal("bienenretter-eur", "Bienenretter e.V.", "EUR", 2000, 2)
+    assert total.item() == {"charity_id": "bienenretter-eur", "charity_name": "Bienenretter e.V.", "currency": "EUR",
+                            "total": 2000, "donations": 2}
+
+
+# ---------------------------------------------------------------- report jobs
+
+# A report job as requested, and as its worker completed it (the store writes and still writes these)
+STORED_REPORT = {
+    "id": "rpt_1", "program_id": PID, "type": "reconciliation", "params": {"date": "2026-03-01"}, "format": "csv",
+    "status": "queued", "created_at": NOW, "updated_at": NOW, "requested_by": "key:finance", "step": 0,
+    "progress": {"phase": 0, "phase_name": None, "after": None, "items": 0, "pages": 0, "checked": 0, "done": False},
+}
+STORED_COMPLETED_REPORT = {
+    **STORED_REPORT, "id": "rpt_2", "type": "payouts", "params": {"from": "2026-03-01", "to": None},
+    "format": "json", "status": "completed", "step": 2, "started_at": NOW, "completed_at": LATER,
+    "updated_at": LATER,
+    "progress": {"phase": 1, "phase_name": "done", "after": None, "items": 1200, "pages": 2, "checked": 0,
+                 "done": True},
+    "state_key": f"reports/{PID}/rpt_2/state-2-abcd.json", "summary": {"rows": 1200},
+    "result": {"key": f"reports/{PID}/rpt_2/payouts-2026-03-01.json", "content_type": "application/json",
+               "bytes": 4096},
+}
+STORED_FAILED_REPORT = {**STORED_REPORT, "id": "rpt_3", "type": "kpis", "params": {"date": "2026-03-01"},
+                        "status": "failed", "failure_reason": "StorageTimeout (step 0, attempt 3)",
+                        "completed_at": LATER}
+REPORTS = [STORED_REPORT, STORED_COMPLETED_REPORT, STORED_FAILED_REPORT]
+
+
+@pytest.mark.parametrize("stored", REPORTS, ids=lambda s: s["id"])
+def test_a_report_stored_before_reads_back_typed_and_writes_the_same_item(stored):
+    report = Report.from_item(stored)
+    assert isinstance(report.status, ReportStatus) and report.status == stored["status"]
+    assert isinstance(report.type, ReportType) and isinstance(report.format, ReportFormat)
+    assert report.item() == stored
+    assert to_item(report.item()) == to_item(stored)
+
+
+def test_a_report_of_an_unknown_status_type_or_format_is_refused():
+    for name, value in (("status", "paused"), ("type", "ledger"), ("format", "xlsx")):
+        with pytest.raises(ValueError):
+            Report.from_item({**STORED_REPORT, name: value})
+
+
+def test_a_report_s_view_is_what_the_api_answered():
+    def download(key: str) -> tuple[str, str]:
+        return f"https://bucket.example.com/{key}?signed", LATER
+
+    assert report_jobs.view(Report.from_item(STORED_COMPLETED_REPORT), download) == {
+        "report_id": "rpt_2", "type": "payouts", "params": {"from": "2026-03-01", "to": None}, "format": "json",
+        "status": "completed", "created_at": NOW, "updated_at": LATER, "started_at": NOW, "completed_at": LATER,
+        "progress": {"phase": "done", "items": 1200, "pages": 2, "orders_checked": 0, "continuations": 2},
+        "summary": {"rows": 1200}, "failure_reason": None,
+        "result": {"url": f"https://bucket.example.com/reports/{PID}/rpt_2/payouts-2026-03-01.json?signed",
+                   "expires_at": LATER, "content_type": "application/json", "bytes": 4096,
+                   "file_name": "payouts-2026-03-01.json"},
+    }
+    failed = report_jobs.view(Report.from_item(STORED_FAILED_REPORT), download)
+    assert failed["status"] == "failed" and failed["result"] is None
+    assert failed["failure_reason"] == "StorageTimeout (step 0, attempt 3)"
+
+
+def test_the_report_store_writes_the_item_of_before_and_returns_reports(order_store):
+    jobs = ReportJobs(order_store.store)
+    report = Report.from_item(STORED_REPORT)
+    assert jobs.create(report, ("key-1", "fp"), {"report_id": "rpt_1"}, 1_780_000_000) is None
+    out = jobs.ddb.get_item(TableName=jobs.table, Key=item_key(report_pk(PID, "rpt_1"), "REPORT"))
+    assert from_item(out["Item"]) == {"pk": report_pk(PID, "rpt_1"), "sk": "REPORT", **STORED_REPORT,
+                                      "gsi1pk": f"P#{PID}#REPORTS", "gsi1sk": f"{NOW}#rpt_1",
+                                      "expires_at": 1_780_000_000}
+    assert jobs.get(PID, "rpt_1") == report and jobs.get(PID, "rpt_nothing") is None
+    assert jobs.page(PID, None, 10) == ([report], None)
+    assert jobs.start(PID, "rpt_1", LATER)
+    assert jobs.checkpoint(PID, "rpt_1", 0, {"status": ReportStatus.RUNNING, "state_key": "reports/s.json"})
+    running = jobs.get(PID, "rpt_1")
+    assert running.status is ReportStatus.RUNNING and running.step == 1 and running.started_at == LATER
+    assert running.state_key == "reports/s.json"
+
+
+def test_a_report_request_stores_a_queued_report():
+    class Jobs:
+        def __init__(self) -> None:
+            self.created: list[Report] = []
+
+        def create(self, report, idempotency, answer, expires_at):
+            self.created.append(report)
+
+    class Queue:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, str, int]] = []
+
+        def send(self, program_id, report_id, step):
+            self.sent.append((program_id, report_id, step))
+
+    jobs, queue = Jobs(), Queue()
+    report, replayed = report_jobs.request(jobs, queue, PID, "kpis", {"date": "2026-03-01"}, "csv", "key-1",
+                                           "key:finance", NOW, 1_700_000_000)
+    assert not replayed and jobs.created == [report] and queue.sent == [(PID, report.id, 0)]
+    assert report.item() == {"id": report.id, "program_id": PID, "type": "kpis", "params": {"date": "2026-03-01"},
+                             "format": "csv", "status": "queued", "created_at": NOW, "updated_at": NOW,
+                             "requested_by": "key:finance", "step": 0, "progress": report_jobs.new_progress()}
+
+
+# ---------------------------------------------------------------- order summaries (reconciliation)
+
+
+def test_an_order_summary_is_kept_in_a_report_s_state_as_before():
+    summary = finance.order_summary(Order.from_item(_present(STORED_FAILED_ORDER)))
+    assert isinstance(summary, finance.OrderSummary) and summary.status is OrderStatus.FAILED
+    state = {"id": "ord_2", "status": "FAILED", "type": "gift_card", "points": 2500, "currency": "EUR",
+             "draws": True, "face": 2500, "fee": 38, "reference": "sim_1", "donation_id": None}
+    assert summary.state() == state and json.loads(json.dumps(summary.state())) == state
+    assert all(type(v) in (str, int, bool, type(None)) for v in summary.state().values())
+    assert finance.OrderSummary.from_state(state) == summary
+    assert summary.needs_provider and not summary.needs_receipt
+    with pytest.raises(ValueError):
+        finance.OrderSummary.from_state({**state, "status": "LOST"})
+    donation = finance.order_summary(Order.from_item(STORED_CHARITY_ORDER))
+    assert donation.state() == {"id": STORED_CHARITY_ORDER["id"], "status": "ISSUED", "type": "charity",
+                                "points": 2000, "currency": "EUR", "draws": True, "face": 1500, "fee": 0,
+                                "reference": None, "donation_id": STORED_CHARITY_ORDER["donation_id"]}
+    assert donation.needs_receipt and not donation.needs_provider
+
+
+def test_the_reconciliation_keeps_its_orders_as_plain_state_and_checks_records():
+    run = finance.Reconciliation("2026-03-01")
+    for stored in (STORED_ORDER, STORED_FAILED_ORDER, STORED_CHARITY_ORDER):
+        run.add_order(Order.from_item(_present(stored)))
+    state = json.loads(json.dumps(run.state()))
+    charity_id = STORED_CHARITY_ORDER["id"]
+    assert [o["id"] for o in state["orders"]] == ["ord_1", "ord_2", charity_id]
+    again = finance.Reconciliation("2026-03-01", state)
+    first = again.unchecked(2)
+    assert [s.id for s in first] == ["ord_1", "ord_2"] and all(isinstance(s, finance.OrderSummary) for s in first)
+    for summary in first:
+        again.check(summary)
+    assert again.left() == 1 and [s.id for s in again.unchecked()] == [charity_id]
+    again.check(again.unchecked()[0], None, Donation.from_item({**STORED_DONATION, "amount": 999}))
+    assert {"check": "donation", "order_id": charity_id, "unit": "EUR", "expected": 1500, "actual": 999,
+            "detail": "the charity receipt"} in again.differences
+    assert not [d for d in again.differences if d["check"] == "donation" and d["order_id"] != charity_id]

@@ -96,6 +96,22 @@ class ReportStatus(StrEnum):
     FAILED = "failed"
 
 
+class ReportType(StrEnum):
+    """What a finance report job computes."""
+
+    RECONCILIATION = "reconciliation"
+    KPIS = "kpis"
+    PAYOUTS = "payouts"
+    JOURNAL = "journal"
+
+
+class ReportFormat(StrEnum):
+    """How a finance report job's result is written."""
+
+    JSON = "json"
+    CSV = "csv"
+
+
 class EndpointStatus(StrEnum):
     """A webhook endpoint's health: failing after a failed delivery, active again after a success (an
     endpoint is never disabled silently)."""

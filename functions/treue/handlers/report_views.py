@@ -51,7 +51,7 @@ def sources(program_id: str) -> report_jobs.Sources:
         point_accounts=lambda: store.program_accounts(program_id),
         money_accounts=lambda: budgets.accounts(program_id),
         holds=lambda: budgets.holds(program_id),
-        provider_status=lambda o: runtime.provider().status(program_id, o["id"]),
-        donation_of=lambda o: orders.get_donation(program_id, o["donation_id"]),
+        provider_status=lambda o: runtime.provider().status(program_id, o.id),
+        donation_of=lambda o: orders.get_donation(program_id, o.donation_id) if o.donation_id else None,
         liability=lambda accounts: finance.liability(runtime.program(program_id), accounts, runtime.now()),
     )

@@ -9,13 +9,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from treue.core import times
 from treue.core.money import MoneyAccount
 from treue.core.programs import Program
-from treue.core.records import Order
+from treue.core.records import Donation, Order
 from treue.core.statuses import ORDER_IN_FLIGHT, IssuanceStatus, ItemType, OrderStatus
 from treue.errors import MalformedRequest
 from treue.logic import budget
@@ -177,27 +178,57 @@ def liability_row(report: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- reconciliation
 
 
-def order_summary(order: Order) -> dict[str, Any]:
-    """What the reconciliation needs of an order (a report job keeps thousands of these in its state)."""
+@dataclass(frozen=True)
+class OrderSummary:
+    """What the reconciliation needs of an order. A report job keeps thousands of these in its state (plain
+    JSON in S3 between invocations: :meth:`state`, and :meth:`from_state` reads one back)."""
+
+    id: str
+    status: OrderStatus
+    type: ItemType
+    points: int
+    currency: str
+    draws: bool  # whether it is paid from the budget (gift cards, donations, rewards)
+    face: int  # what it draws, minor units (0 when it draws nothing)
+    fee: int
+    reference: str | None  # the provider's reference of a gift card order
+    donation_id: str | None
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> OrderSummary:
+        return cls(id=data["id"], status=OrderStatus(data["status"]), type=ItemType(data["type"]),
+                   points=data["points"], currency=data["currency"], draws=data["draws"], face=data["face"],
+                   fee=data["fee"], reference=data["reference"], donation_id=data["donation_id"])
+
+    def state(self) -> dict[str, Any]:
+        """The summary as a report job's state keeps it (every field, absent ones as null)."""
+        return {**asdict(self), "status": str(self.status), "type": str(self.type)}
+
+    @property
+    def needs_provider(self) -> bool:
+        """A gift card order past PROCESSING: the provider's record is checked."""
+        return self.type == ItemType.GIFT_CARD and self.status not in (OrderStatus.PENDING, OrderStatus.PROCESSING)
+
+    @property
+    def needs_receipt(self) -> bool:
+        """An issued or completed donation: its receipt is checked."""
+        return self.type == ItemType.CHARITY and self.status in (OrderStatus.ISSUED, OrderStatus.COMPLETED)
+
+
+def order_summary(order: Order) -> OrderSummary:
+    """What the reconciliation needs of ``order``."""
     draws = budget.draws_budget(order)
     face, fee = budget.cost_of(order) if draws else (0, 0)
-    return {"id": order.id, "status": str(order.status), "type": str(order.type), "points": order.points,
-            "currency": order.currency, "draws": draws, "face": face, "fee": fee,
-            "reference": (order.provider or {}).get("reference"), "donation_id": order.donation_id}
-
-
-def needs_provider(summary: dict[str, Any]) -> bool:
-    return (summary["type"] == ItemType.GIFT_CARD
-            and summary["status"] not in (OrderStatus.PENDING, OrderStatus.PROCESSING))
-
-
-def needs_receipt(summary: dict[str, Any]) -> bool:
-    return summary["type"] == ItemType.CHARITY and summary["status"] in (OrderStatus.ISSUED, OrderStatus.COMPLETED)
+    return OrderSummary(id=order.id, status=order.status, type=order.type, points=order.points,
+                        currency=order.currency, draws=draws, face=face, fee=fee,
+                        reference=(order.provider or {}).get("reference"), donation_id=order.donation_id)
 
 
 class Reconciliation:
     """:func:`reconcile` in steps, so that a report job can stop after any page and continue in another
-    invocation: :meth:`state` is plain JSON and ``Reconciliation(day, state)`` picks it up again.
+    invocation: :meth:`state` is plain JSON and ``Reconciliation(day, state)`` picks it up again. The orders
+    are kept as their summaries' state (a report job builds a ``Reconciliation`` per page, from thousands
+    of them); :meth:`unchecked` gives the next ones as :class:`OrderSummary` records.
 
     Order: every order of the day (:meth:`add_order`), then the journal from the day on
     (:meth:`add_entry`, kept only for those orders), the member balances (:meth:`add_balance`), each
@@ -225,7 +256,7 @@ class Reconciliation:
     def add_order(self, order: Order) -> None:
         if order.id not in self._ids:
             self._ids.add(order.id)
-            self.orders.append(order_summary(order))
+            self.orders.append(order_summary(order).state())
 
     def add_entry(self, entry: dict[str, Any]) -> None:
         oid: str = entry.get("order_id") or ""  # "" is no order's id
@@ -250,14 +281,19 @@ class Reconciliation:
         self.differences.append({"check": check, "order_id": order_id, "unit": unit, "expected": expected,
                                  "actual": actual, "detail": detail})
 
-    def unchecked(self) -> list[dict[str, Any]]:
-        return self.orders[self.checked:]
+    def unchecked(self, limit: int | None = None) -> list[OrderSummary]:
+        """The next ``limit`` orders to check (all of them without a limit), in order."""
+        end = None if limit is None else self.checked + limit
+        return [OrderSummary.from_state(o) for o in self.orders[self.checked:end]]
 
-    def check(self, order: dict[str, Any], provider_record: Any = None, receipt: dict[str, Any] | None = None
-              ) -> None:
-        """Check the next order (``self.unchecked()[0]``) against the ledger, the budget and, when
-        :func:`needs_provider` or :func:`needs_receipt`, the provider's record or the donation receipt."""
-        status, oid, p = order["status"], order["id"], order["points"]
+    def left(self) -> int:
+        """How many orders are still to check."""
+        return len(self.orders) - self.checked
+
+    def check(self, order: OrderSummary, provider_record: Any = None, receipt: Donation | None = None) -> None:
+        """Check the next order (``self.unchecked()[0]``) against the ledger, the budget and, when it
+        ``needs_provider`` or ``needs_receipt``, the provider's record or the donation receipt."""
+        status, oid, p = order.status, order.id, order.points
         got = self.points.get(oid, {})
         if got.get("hold", 0) != p:
             self._differ("points_hold", oid, "points", p, got.get("hold", 0), "the order's hold posting")
@@ -269,35 +305,35 @@ class Reconciliation:
                 continue
             if got.get(kind, 0) != expected:
                 self._differ(f"points_{kind}", oid, "points", expected, got.get(kind, 0), f"{status} order")
-        if order["draws"]:
-            face, fee = order["face"], order["fee"]
+        if order.draws:
+            face, fee = order.face, order.fee
             paid = self.money.get(oid, {})
             net_face, net_fee = paid.get("payouts:face", 0), paid.get("payouts:fees", 0)
             if status in (OrderStatus.ISSUED, OrderStatus.COMPLETED) or (
-                    status == OrderStatus.CANCELED and order["type"] == ItemType.CHARITY):
+                    status == OrderStatus.CANCELED and order.type == ItemType.CHARITY):
                 expected_face, expected_fee = face, fee
             elif status == OrderStatus.PROCESSING and (net_face or net_fee):
                 expected_face, expected_fee = face, fee
             else:
                 expected_face = expected_fee = 0
             if net_face != expected_face:
-                self._differ("budget_face", oid, order["currency"], expected_face, net_face, f"{status} order")
+                self._differ("budget_face", oid, order.currency, expected_face, net_face, f"{status} order")
             if net_fee != expected_fee:
-                self._differ("budget_fee", oid, order["currency"], expected_fee, net_fee, f"{status} order")
-        if needs_provider(order):
+                self._differ("budget_fee", oid, order.currency, expected_fee, net_fee, f"{status} order")
+        if order.needs_provider:
             seen = getattr(provider_record, "status", None)
             if status in (OrderStatus.ISSUED, OrderStatus.COMPLETED):
-                reference = order["reference"]
+                reference = order.reference
                 if seen != IssuanceStatus.ISSUED or getattr(provider_record, "reference", None) != reference:
-                    self._differ("provider", oid, order["currency"], f"ISSUED {reference}",
+                    self._differ("provider", oid, order.currency, f"ISSUED {reference}",
                                  f"{seen} {getattr(provider_record, 'reference', None)}",
                                  "the provider's record of the cards")
             elif seen not in (None, IssuanceStatus.CANCELED):
-                self._differ("provider", oid, order["currency"], "none or CANCELED", seen,
+                self._differ("provider", oid, order.currency, "none or CANCELED", seen,
                              f"a {status} order must leave no live card at the provider")
-        if needs_receipt(order):
-            if receipt is None or receipt.get("amount") != order["face"]:
-                self._differ("donation", oid, order["currency"], order["face"], (receipt or {}).get("amount"),
+        if order.needs_receipt:
+            if receipt is None or receipt.amount != order.face:
+                self._differ("donation", oid, order.currency, order.face, None if receipt is None else receipt.amount,
                              "the charity receipt")
         self.checked += 1
 
@@ -335,8 +371,8 @@ def reconcile(
     day: str,
     orders: list[Order],
     entries: Iterable[dict[str, Any]],
-    provider_status: Callable[[dict[str, Any]], Any],
-    donation_of: Callable[[dict[str, Any]], dict[str, Any] | None],
+    provider_status: Callable[[OrderSummary], Any],
+    donation_of: Callable[[OrderSummary], Donation | None],
     point_accounts: dict[str, int],
     money_accounts: dict[str, dict[str, int]],
     member_balances: dict[str, int],
@@ -357,8 +393,8 @@ def reconcile(
         run.add_entry(entry)
     run.balances = {k: member_balances.get(k, 0) for k in ("member:available", "member:held")}
     for summary in run.unchecked():
-        run.check(summary, provider_status(summary) if needs_provider(summary) else None,
-                  donation_of(summary) if needs_receipt(summary) and summary.get("donation_id") else None)
+        run.check(summary, provider_status(summary) if summary.needs_provider else None,
+                  donation_of(summary) if summary.needs_receipt and summary.donation_id else None)
     return run.finish(point_accounts, money_accounts, holds)
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from treue.core import times
 from treue.core.ids import new_id
 from treue.core.ledger import Account, Posting, PostingType
-from treue.core.records import Order
+from treue.core.records import Order, Voucher
 from treue.core.statuses import EventType, IssuanceStatus, ItemType, OrderStatus, VoucherState
 from treue.errors import HoldNotFound, InsufficientPoints, OrderNotPayable, StaleCondition
 from treue.logic import budget, catalog, codes
@@ -119,12 +119,12 @@ def issue_voucher(orders: OrdersPort, vault: VaultPort, event: dict[str, Any], n
             masked = codes.mask(code)
             sealed.append({"sealed": vault.seal(code, pid, oid), "hash": code_hash, "masked": masked,
                            "expires_at": expires})
-            vouchers.append(orders.voucher_put(pid, code_hash, {
-                "order_id": oid, "member_id": order.member_id, "item_id": item.id, "name": item.name,
-                "discount": item.discount.model_dump(exclude_none=True), "currency": item.currency,
-                "face_value": item.face_value, "minimum_spend": item.minimum_spend, "status": VoucherState.ACTIVE,
-                "masked": masked, "issued_at": now, "expires_at": expires,
-            }))
+            vouchers.append(orders.voucher_put(pid, code_hash, Voucher(
+                order_id=oid, member_id=order.member_id, item_id=item.id, name=item.name,
+                discount=item.discount.model_dump(exclude_none=True), currency=item.currency,
+                face_value=item.face_value, minimum_spend=item.minimum_spend, status=VoucherState.ACTIVE,
+                masked=masked, issued_at=now, expires_at=expires,
+            )))
         try:
             _move(orders, order, OrderStatus.ISSUED, now, f"{len(sealed)} voucher code(s) issued",
                   {"codes": sealed, "issued_at": now}, vouchers)
@@ -178,9 +178,9 @@ def record_donation(orders: OrdersPort, charities: CharityPort, budgets: BudgetP
         return {"issued": "before"}
     budget.draw(budgets, orders, order, now)
     donation = charities.donate(order, now)
-    _move(orders, order, OrderStatus.ISSUED, now, f"donation {donation['id']} recorded",
-          {"donation_id": donation["id"]}, orders.donation_items(order.program_id, donation))
-    return {"issued": donation["id"]}
+    _move(orders, order, OrderStatus.ISSUED, now, f"donation {donation.id} recorded",
+          {"donation_id": donation.id}, orders.donation_items(order.program_id, donation))
+    return {"issued": donation.id}
 
 
 def _subject(order: Order) -> dict[str, Any]:

@@ -12,8 +12,9 @@ run time (the value types in the signatures, such as the gift card request and i
 imported for the type checker only).
 
 Webhook endpoints, events, batches, batch lines and orders (rewards too) are typed records
-(``treue.core.records``); the other records (vouchers, donations, reports) are still plain dicts here: ``Record``. A
-transaction item, as the stores build them for one another's transactions, is an ``Item``.
+(``treue.core.records``), as are vouchers, donations and report jobs; what else logic reads and writes
+of a store is a plain dict here: ``Record``. A transaction item, as the stores build them for one
+another's transactions, is an ``Item``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from treue.core.ledger import Posting
     from treue.core.money import Movement
     from treue.core.programs import Program
-    from treue.core.records import Batch, BatchLine, Order, WebhookEndpoint, WebhookSecret
+    from treue.core.records import Batch, BatchLine, Donation, Order, Report, Voucher, WebhookEndpoint, WebhookSecret
     from treue.providers.giftcards import Issuance, IssueRequest
 
 Record = dict[str, Any]  # a stored record as logic reads and writes it
@@ -146,16 +147,16 @@ class OrdersPort(Protocol):
     def record_reveal(self, program_id: str, order_id: str, reveal_id: str, actor: str, now: str,
                       count: int) -> None: ...
 
-    def voucher_put(self, program_id: str, code_hash: str, voucher: Record) -> Item: ...
+    def voucher_put(self, program_id: str, code_hash: str, voucher: Voucher) -> Item: ...
 
     def voucher_void(self, program_id: str, code_hash: str, now: str, reason: str) -> Item: ...
 
-    def get_voucher(self, program_id: str, code_hash: str) -> Record | None: ...
+    def get_voucher(self, program_id: str, code_hash: str) -> Voucher | None: ...
 
     def voucher_change(self, program_id: str, code_hash: str, to: str, allowed_from: tuple[str, ...], fields: Record,
-                       extra_condition: str = ..., extra_values: Record | None = ...) -> Record | None: ...
+                       extra_condition: str = ..., extra_values: Record | None = ...) -> Voucher | None: ...
 
-    def donation_items(self, program_id: str, donation: Record) -> builtins.list[Item]: ...
+    def donation_items(self, program_id: str, donation: Donation) -> builtins.list[Item]: ...
 
 
 class BudgetPort(Protocol):
@@ -215,7 +216,7 @@ class GiftCardPort(Protocol):
 class CharityPort(Protocol):
     """The charity adapter (``treue.providers.charities.RecordingCharityAdapter``)."""
 
-    def donate(self, order: Order, now: str) -> Record:
+    def donate(self, order: Order, now: str) -> Donation:
         """The donation record (receipt) of ``order``; the same order always gives the same id."""
         ...
 
@@ -335,10 +336,10 @@ class WatchlistPort(Protocol):
 class ReportJobsPort(Protocol):
     """Report job records (``treue.store.report_jobs.ReportJobs``)."""
 
-    def create(self, report: Record, idempotency: tuple[str, str], answer: Record,
+    def create(self, report: Report, idempotency: tuple[str, str], answer: Record,
                expires_at: int) -> Replayed | None: ...
 
-    def get(self, program_id: str, report_id: str) -> Record | None: ...
+    def get(self, program_id: str, report_id: str) -> Report | None: ...
 
     def start(self, program_id: str, report_id: str, now: str) -> bool: ...
 

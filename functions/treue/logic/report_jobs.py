@@ -21,16 +21,18 @@ from typing import TYPE_CHECKING, Any
 
 from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
-from treue.core.records import Order
-from treue.core.statuses import ReportStatus
+from treue.core.records import Order, Report
+from treue.core.statuses import ReportFormat, ReportStatus, ReportType
 from treue.errors import IdempotencyConflict, MalformedRequest, ReportTooLarge, StorageTimeout, ValidationFailed
 from treue.logic import finance
 
 if TYPE_CHECKING:
+    from treue.core.records import Donation
+    from treue.logic.finance import OrderSummary
     from treue.logic.ports import Download, Render, ReportFilesPort, ReportJobsPort, ReportPage, ReportQueuePort
 
-TYPES = ("reconciliation", "kpis", "payouts", "journal")
-FORMATS = ("json", "csv")
+TYPES = tuple(ReportType)
+FORMATS = tuple(ReportFormat)
 STATUSES = tuple(ReportStatus)
 
 
@@ -42,8 +44,8 @@ class Sources:
     point_accounts: Callable[[], dict[str, int]]
     money_accounts: Callable[[], dict[str, dict[str, int]]]
     holds: Callable[[], dict[str, int]]
-    provider_status: Callable[[dict[str, Any]], Any]  # an order summary → the provider's record or None
-    donation_of: Callable[[dict[str, Any]], dict[str, Any] | None]
+    provider_status: Callable[[OrderSummary], Any]  # an order summary → the provider's record or None
+    donation_of: Callable[[OrderSummary], Donation | None]  # an order summary → its donation receipt or None
     liability: Callable[[dict[str, int]], dict[str, Any]]  # point accounts → finance.liability(...)
 
 
@@ -176,14 +178,13 @@ def _check_orders(day: str, state: dict[str, Any], sources: Sources, page_size: 
     """Check up to ``page_size`` orders (each may read the provider's record or the donation receipt);
     (how many were checked, how many are left)."""
     run = finance.Reconciliation(day, state.get("reconciliation"))
-    todo = run.unchecked()[:page_size]
+    todo = run.unchecked(page_size)
     for order in todo:
-        record = sources.provider_status(order) if finance.needs_provider(order) else None
-        receipt = (sources.donation_of(order) if finance.needs_receipt(order) and order.get("donation_id")
-                   else None)
+        record = sources.provider_status(order) if order.needs_provider else None
+        receipt = sources.donation_of(order) if order.needs_receipt and order.donation_id else None
         run.check(order, record, receipt)
     state["reconciliation"] = run.state()
-    return len(todo), len(run.unchecked())
+    return len(todo), run.left()
 
 
 def _finish(report_type: str, params: dict[str, Any], state: dict[str, Any], sources: Sources) -> dict[str, Any]:
@@ -248,16 +249,16 @@ def file_name(report_type: str, params: dict[str, Any], fmt: str) -> str:
 
 
 def request(jobs: ReportJobsPort, queue: ReportQueuePort, program_id: str, report_type: str, params: dict[str, Any],
-            fmt: str, idempotency_key: str, actor: str, now: str, now_epoch: int) -> tuple[dict[str, Any], bool]:
+            fmt: str, idempotency_key: str, actor: str, now: str, now_epoch: int) -> tuple[Report, bool]:
     """Create a report job and queue its first step; the same Idempotency-Key answers the same report
     (and queues it again while no worker has started it, in case the first queueing failed)."""
     if fmt not in FORMATS:
         raise MalformedRequest(f"format is one of {', '.join(FORMATS)}", field="format")
     print_ = fingerprint(report_type, params, fmt)
     report_id = new_id("rpt")
-    report = {"id": report_id, "program_id": program_id, "type": report_type, "params": params, "format": fmt,
-              "status": ReportStatus.QUEUED, "created_at": now, "updated_at": now, "requested_by": actor, "step": 0,
-              "progress": new_progress()}
+    report = Report(id=report_id, program_id=program_id, type=ReportType(report_type), params=params,
+                    format=ReportFormat(fmt), status=ReportStatus.QUEUED, created_at=now, updated_at=now,
+                    requested_by=actor, step=0, progress=new_progress())
     replay = jobs.create(report, (idempotency_key, print_), {"report_id": report_id},
                          now_epoch + EXPIRES_DAYS * 86_400)
     if replay is None:
@@ -270,8 +271,8 @@ def request(jobs: ReportJobsPort, queue: ReportQueuePort, program_id: str, repor
     if first is None:  # expired with its report
         raise IdempotencyConflict("this Idempotency-Key was used for a report that has expired; use a new key",
                                   idempotency_key=idempotency_key)
-    if first["status"] == ReportStatus.QUEUED and first["step"] == 0:
-        queue.send(program_id, first["id"], 0)
+    if first.status == ReportStatus.QUEUED and first.step == 0:
+        queue.send(program_id, first.id, 0)
     return first, True
 
 
@@ -287,20 +288,20 @@ def work(jobs: ReportJobsPort, files: ReportFilesPort, queue: ReportQueuePort, s
     report = jobs.get(program_id, report_id)
     if report is None:
         return "gone"
-    if report["status"] not in (ReportStatus.QUEUED, ReportStatus.RUNNING):
+    if report.status not in (ReportStatus.QUEUED, ReportStatus.RUNNING):
         return "stale"
-    if report["step"] == step + 1 and report["status"] == ReportStatus.RUNNING:
+    if report.step == step + 1 and report.status == ReportStatus.RUNNING:
         # this step was checkpointed but its follow-up message may not have been sent: send it (again);
         # a duplicate is harmless, the checkpoint of the next step is conditioned on the step
         queue.send(program_id, report_id, step + 1)
         return "stale"
-    if report["step"] != step:
+    if report.step != step:
         return "stale"
-    if report["status"] == ReportStatus.QUEUED:
+    if report.status == ReportStatus.QUEUED:
         jobs.start(program_id, report_id, now)
-    progress = report.get("progress") or new_progress()
-    state = files.get_json(report["state_key"]) if report.get("state_key") else {}
-    rtype, params, fmt = report["type"], report["params"], report["format"]
+    progress = dict(report.progress) if report.progress else new_progress()  # advance() changes it in place
+    state = files.get_json(report.state_key) if report.state_key else {}
+    rtype, params, fmt = report.type, report.params, report.format
     folder = files.folder(program_id, report_id)
     done = advance(rtype, program_id, params, progress, state, sources, page_size, more_time)
     if done:
@@ -313,8 +314,8 @@ def work(jobs: ReportJobsPort, files: ReportFilesPort, queue: ReportQueuePort, s
                   "completed_at": now, "updated_at": now}
         if not jobs.checkpoint(program_id, report_id, step, fields):
             return "stale"
-        if report.get("state_key"):
-            files.delete(report["state_key"])
+        if report.state_key:
+            files.delete(report.state_key)
         return "completed"
     key = f"{folder}state-{step + 1}-{token}.json"
     files.put_json(key, state)
@@ -322,26 +323,27 @@ def work(jobs: ReportJobsPort, files: ReportFilesPort, queue: ReportQueuePort, s
                                                          "state_key": key, "updated_at": now}):
         files.delete(key)
         return "stale"
-    if report.get("state_key"):
-        files.delete(report["state_key"])
+    if report.state_key:
+        files.delete(report.state_key)
     queue.send(program_id, report_id, step + 1)
     return "continued"
 
 
-def view(report: dict[str, Any], download: Download) -> dict[str, Any]:
+def view(report: Report, download: Download) -> dict[str, Any]:
     """The API's view of a report; ``download(key)`` → (pre-signed URL, expiry) of a completed result."""
-    progress = report.get("progress") or new_progress()
+    progress = report.progress or new_progress()
     out: dict[str, Any] = {
-        "report_id": report["id"], "type": report["type"], "params": report["params"], "format": report["format"],
-        "status": report["status"], "created_at": report["created_at"], "updated_at": report.get("updated_at"),
-        "started_at": report.get("started_at"), "completed_at": report.get("completed_at"),
+        "report_id": report.id, "type": report.type, "params": report.params, "format": report.format,
+        "status": report.status, "created_at": report.created_at, "updated_at": report.updated_at,
+        "started_at": report.started_at, "completed_at": report.completed_at,
         "progress": {"phase": progress.get("phase_name"), "items": progress.get("items", 0),
                      "pages": progress.get("pages", 0), "orders_checked": progress.get("checked", 0),
-                     "continuations": report.get("step", 0)},
-        "summary": report.get("summary"), "failure_reason": report.get("failure_reason"), "result": None,
+                     "continuations": report.step},
+        "summary": report.summary, "failure_reason": report.failure_reason, "result": None,
     }
-    if report["status"] == ReportStatus.COMPLETED and report.get("result"):
-        url, expires_at = download(report["result"]["key"])
-        out["result"] = {"url": url, "expires_at": expires_at, "content_type": report["result"]["content_type"],
-                         "bytes": report["result"]["bytes"], "file_name": report["result"]["key"].rsplit("/", 1)[-1]}
+    result = report.result
+    if report.status == ReportStatus.COMPLETED and result:
+        url, expires_at = download(result["key"])
+        out["result"] = {"url": url, "expires_at": expires_at, "content_type": result["content_type"],
+                         "bytes": result["bytes"], "file_name": result["key"].rsplit("/", 1)[-1]}
     return out

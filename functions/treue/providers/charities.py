@@ -8,35 +8,35 @@ would implement the same ``donate`` with the order id as its idempotency key.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-from treue.core.records import Order
+from treue.core.records import Donation, Order
 
 
 class CharityAdapter(Protocol):
     name: str
 
-    def donate(self, order: Order, now: str) -> dict[str, Any]:
+    def donate(self, order: Order, now: str) -> Donation:
         """The donation record (receipt) of ``order``; the same order always gives the same id."""
 
 
 class RecordingCharityAdapter:
     name = "recorded"
 
-    def donate(self, order: Order, now: str) -> dict[str, Any]:
+    def donate(self, order: Order, now: str) -> Donation:
         item = order.item
         suffix = order.id.split("_", 1)[1]
-        return {
-            "id": "don_" + suffix,
-            "order_id": order.id,
-            "member_id": order.member_id,
-            "charity_id": item["id"],
-            "charity_name": item["name"],
-            "registration_id": item["registration_id"],
-            "country": item["country"],
-            "amount": order.face_value * order.quantity,
-            "currency": order.currency,
-            "receipt_number": f"TRD-{now[:10].replace('-', '')}-{suffix[-8:].upper()}",
-            "adapter": self.name,
-            "created_at": now,
-        }
+        return Donation(
+            id="don_" + suffix,
+            order_id=order.id,
+            member_id=order.member_id,
+            charity_id=item["id"],
+            charity_name=item["name"],
+            registration_id=item["registration_id"],
+            country=item["country"],
+            amount=order.face_value * order.quantity,
+            currency=order.currency,
+            receipt_number=f"TRD-{now[:10].replace('-', '')}-{suffix[-8:].upper()}",
+            adapter=self.name,
+            created_at=now,
+        )

@@ -22,7 +22,7 @@ from typing import Any
 
 from treue.core import audit
 from treue.core.ledger import Posting
-from treue.core.records import Order
+from treue.core.records import CharityTotal, Donation, Order, Voucher
 from treue.core.statuses import ORDER_IN_FLIGHT, CatalogStatus, OrderStatus, VoucherState
 from treue.errors import OrderNotFound
 from treue.store.dynamodb import OnTable
@@ -293,8 +293,9 @@ class OrderStore(OnTable):
 
     # ------------------------------------------------------------ vouchers
 
-    def voucher_put(self, program_id: str, code_hash: str, voucher: dict[str, Any]) -> dict[str, Any]:
-        return self.store._put_new({"pk": voucher_pk(program_id, code_hash), "sk": "VOUCHER", **voucher})
+    def voucher_put(self, program_id: str, code_hash: str, voucher: Voucher) -> dict[str, Any]:
+        """The transaction item writing a new voucher under its code's keyed hash."""
+        return self.store._put_new({"pk": voucher_pk(program_id, code_hash), "sk": "VOUCHER", **voucher.item()})
 
     def voucher_void(self, program_id: str, code_hash: str, now: str, reason: str) -> dict[str, Any]:
         """The transaction item voiding an ACTIVE voucher of an order canceled or failed; its condition fails
@@ -312,15 +313,15 @@ class OrderStore(OnTable):
             }
         }
 
-    def get_voucher(self, program_id: str, code_hash: str) -> dict[str, Any] | None:
+    def get_voucher(self, program_id: str, code_hash: str) -> Voucher | None:
         out = self.ddb.get_item(TableName=self.table, Key=item_key(voucher_pk(program_id, code_hash), "VOUCHER"),
                                 ConsistentRead=True)
-        return strip_keys(from_item(out["Item"])) if "Item" in out else None
+        return Voucher.from_item(strip_keys(from_item(out["Item"]))) if "Item" in out else None
 
     def voucher_change(
         self, program_id: str, code_hash: str, to: str, allowed_from: tuple[str, ...], fields: dict[str, Any],
         extra_condition: str = "", extra_values: dict[str, Any] | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> Voucher | None:
         """Conditionally change a voucher's status; the voucher after the change, or None when the condition failed."""
         names = {"#s": "status"}
         values: dict[str, Any] = {":to": {"S": to}}
@@ -331,7 +332,7 @@ class OrderStore(OnTable):
             sets.append(f"#f{i} = :f{i}")
         condition = _status_in(allowed_from, values) + (f" AND {extra_condition}" if extra_condition else "")
         values.update({k: _av(v) for k, v in (extra_values or {}).items()})
-        return self.store.update_if(
+        changed = self.store.update_if(
             Key=item_key(voucher_pk(program_id, code_hash), "VOUCHER"),
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression="attribute_exists(pk) AND " + condition,
@@ -339,41 +340,42 @@ class OrderStore(OnTable):
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
+        return None if changed is None else Voucher.from_item(changed)
 
     # ------------------------------------------------------------ donations
 
-    def donation_items(self, program_id: str, donation: dict[str, Any]) -> list[dict[str, Any]]:
+    def donation_items(self, program_id: str, donation: Donation) -> list[dict[str, Any]]:
         """Put the receipt and add to the charity's totals (for one transaction with the order update)."""
         return [
-            self.store._put_new({"pk": donation_pk(program_id, donation["id"]), "sk": "DONATION", **donation}),
+            self.store._put_new({"pk": donation_pk(program_id, donation.id), "sk": "DONATION", **donation.item()}),
             {
                 "Update": {
                     "TableName": self.table,
-                    "Key": item_key(f"P#{program_id}#CHARITY", f"{donation['charity_id']}#{donation['currency']}"),
+                    "Key": item_key(f"P#{program_id}#CHARITY", f"{donation.charity_id}#{donation.currency}"),
                     "UpdateExpression": "SET charity_id = :c, charity_name = :n, #cur = :cur "
                     "ADD #total :v, donations :one",
                     "ExpressionAttributeNames": {"#cur": "currency", "#total": "total"},
                     "ExpressionAttributeValues": {
-                        ":c": {"S": donation["charity_id"]}, ":n": {"S": donation["charity_name"]},
-                        ":cur": {"S": donation["currency"]}, ":v": {"N": str(donation["amount"])},
+                        ":c": {"S": donation.charity_id}, ":n": {"S": donation.charity_name},
+                        ":cur": {"S": donation.currency}, ":v": {"N": str(donation.amount)},
                         ":one": {"N": "1"},
                     },
                 }
             },
         ]
 
-    def get_donation(self, program_id: str, donation_id: str) -> dict[str, Any] | None:
+    def get_donation(self, program_id: str, donation_id: str) -> Donation | None:
         out = self.ddb.get_item(TableName=self.table, Key=item_key(donation_pk(program_id, donation_id), "DONATION"))
-        return strip_keys(from_item(out["Item"])) if "Item" in out else None
+        return Donation.from_item(strip_keys(from_item(out["Item"]))) if "Item" in out else None
 
-    def donation_totals(self, program_id: str) -> list[dict[str, Any]]:
+    def donation_totals(self, program_id: str) -> list[CharityTotal]:
         out = self.ddb.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": f"P#{program_id}#CHARITY"}},
             ConsistentRead=True,
         )
-        return [strip_keys(from_item(i)) for i in out.get("Items", [])]
+        return [CharityTotal.from_item(from_item(i)) for i in out.get("Items", [])]
 
     # ------------------------------------------------------------ rewards (budget-paid, no points)
 

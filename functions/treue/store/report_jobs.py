@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from treue.core.records import Report
 from treue.core.statuses import ReportStatus
 from treue.store import clients
 from treue.store.dynamodb import OnTable
@@ -34,30 +35,31 @@ def _key(program_id: str, report_id: str) -> dict[str, Any]:
     return item_key(report_pk(program_id, report_id), "REPORT")
 
 
-def _strip(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in strip_keys(data, index=True).items() if k != "expires_at"}
+def _report(data: dict[str, Any]) -> Report:
+    """A stored report item as a record (its keys, index keys and expiry left out)."""
+    return Report.from_item(strip_keys(data, index=True))
 
 
 class ReportJobs(OnTable):
-    def create(self, report: dict[str, Any], idempotency: tuple[str, str], answer: dict[str, Any],
+    def create(self, report: Report, idempotency: tuple[str, str], answer: dict[str, Any],
                expires_at: int) -> Replay | None:
         """The idempotency guard and the report in one transaction; the first report's Replay when the
         Idempotency-Key was used before."""
-        pid, rid = report["program_id"], report["id"]
+        pid, rid = report.program_id, report.id
         key, fingerprint = idempotency
-        item = {"pk": report_pk(pid, rid), "sk": "REPORT", **report, "gsi1pk": f"P#{pid}#REPORTS",
-                "gsi1sk": f"{report['created_at']}#{rid}", "expires_at": expires_at}
-        guard = self.store._idem_put(pid, "report", key, fingerprint, answer, report["created_at"])
+        item = {"pk": report_pk(pid, rid), "sk": "REPORT", **report.item(), "gsi1pk": f"P#{pid}#REPORTS",
+                "gsi1sk": f"{report.created_at}#{rid}", "expires_at": expires_at}
+        guard = self.store._idem_put(pid, "report", key, fingerprint, answer, report.created_at)
         return self.store.transact_guarded([guard, self.store._put_new(item)], pid, "report", key)
 
-    def get(self, program_id: str, report_id: str) -> dict[str, Any] | None:
+    def get(self, program_id: str, report_id: str) -> Report | None:
         out = self.ddb.get_item(TableName=self.table, Key=_key(program_id, report_id), ConsistentRead=True)
-        return _strip(from_item(out["Item"])) if "Item" in out else None
+        return _report(from_item(out["Item"])) if "Item" in out else None
 
-    def page(self, program_id: str, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    def page(self, program_id: str, after: str | None, limit: int) -> tuple[list[Report], str | None]:
         """The program's reports, newest first; the cursor is the last report's index key."""
         items, cursor = newest_first(self.ddb, self.table, f"P#{program_id}#REPORTS", after, limit)
-        return [_strip(i) for i in items], cursor
+        return [_report(i) for i in items], cursor
 
     def checkpoint(self, program_id: str, report_id: str, step: int, fields: dict[str, Any]) -> bool:
         """Move the report from ``step`` to ``step + 1`` with ``fields`` (progress, state key, status…);

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from treue.core.statuses import ItemType, OrderStatus, ReportStatus
+from treue.core.statuses import ItemType, OrderStatus, ReportFormat, ReportStatus, ReportType
 from treue.handlers.models import Model
 
 
@@ -232,9 +232,9 @@ class ReportResult(Model):
 
 class Report(Model):
     report_id: str
-    type: str
+    type: ReportType
     params: dict = Field(description="date, or from/to")
-    format: str
+    format: ReportFormat
     status: ReportStatus = Field(description="queued | running | completed | failed")
     created_at: str
     updated_at: str | None = None
