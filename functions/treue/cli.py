@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from treue.client import TreueClient
+    from treue.core.programs import Program
+    from treue.store.dynamodb import Store
+    from treue.store.usage_plans import UsagePlan
 
 # The commands that act on one program: --program, by default the running twin's program
 PROGRAM_COMMANDS = {("program", "enable-api"), ("simulate", "fault"), ("key", "create"), ("audit", "verify"),
@@ -47,11 +52,11 @@ def _version() -> str:
         return "unknown (not installed: run `make` targets, which install it)"
 
 
-def _state_file(args) -> Path:
+def _state_file(args: argparse.Namespace) -> Path:
     return Path(args.state or os.environ.get("TREUE_STATE", ".treue/local.json"))
 
 
-def _twin_state(args) -> dict[str, Any]:
+def _twin_state(args: argparse.Namespace) -> dict[str, Any]:
     """The running twin's state file; SystemExit when there is none or its AWS endpoint does not answer
     (a state file left behind by a twin that was killed)."""
     import urllib.error
@@ -61,7 +66,7 @@ def _twin_state(args) -> dict[str, Any]:
     if not state_file.exists():
         raise SystemExit(f"treue: {state_file} not found: no twin runs here; start one with `make run`, "
                          "or pass --stack NAME")
-    state = json.loads(state_file.read_text())
+    state: dict[str, Any] = json.loads(state_file.read_text())
     try:
         with urllib.request.urlopen(state["aws_endpoint"], timeout=3):
             pass
@@ -73,7 +78,7 @@ def _twin_state(args) -> dict[str, Any]:
     return state
 
 
-def _target(args) -> tuple[Any, str]:
+def _target(args: argparse.Namespace) -> tuple[Any, str]:
     from treue.store import targets
 
     if args.stack:
@@ -81,13 +86,13 @@ def _target(args) -> tuple[Any, str]:
     return targets.twin(_state_file(args))
 
 
-def _usage_plan(args):
+def _usage_plan(args: argparse.Namespace) -> UsagePlan | None:
     from treue.store import targets
 
     return targets.usage_plan(None if args.stack else _state_file(args), args.stack)
 
 
-def _store(args):
+def _store(args: argparse.Namespace) -> Store:
     from treue.store.dynamodb import Store
 
     client, table = _target(args)
@@ -196,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
 
 
-def _run(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     from treue.errors import TreueError
     from treue.logic import provisioning
     from treue.runtime import now
@@ -213,6 +218,7 @@ def _run(args) -> int:
         if args.command in ("audit", "finance"):
             return _finance(args, store)
         if args.command == "program":
+            out: dict[str, Any]
             if args.action == "list":
                 out = {"programs": _programs(store)}
             elif args.action == "enable-api":
@@ -261,7 +267,7 @@ def _run(args) -> int:
     return 0
 
 
-def _choose_program(args, twin: dict[str, Any] | None) -> None:
+def _choose_program(args: argparse.Namespace, twin: dict[str, Any] | None) -> None:
     """--program as given, else the running twin's program; Misuse when missing (with --stack) or malformed."""
     from treue.core.ids import well_formed
 
@@ -280,7 +286,7 @@ def _choose_program(args, twin: dict[str, Any] | None) -> None:
                      f"{_program_hint(args, twin)}")
 
 
-def _check_program(args, store, twin: dict[str, Any] | None) -> None:
+def _check_program(args: argparse.Namespace, store: Store, twin: dict[str, Any] | None) -> None:
     """Misuse, before anything is read or written, when --program names no program of the target."""
     if getattr(args, "program", None) is None or store.get_program(args.program) is not None:
         return
@@ -288,14 +294,14 @@ def _check_program(args, store, twin: dict[str, Any] | None) -> None:
     raise Misuse(f"no program {args.program} in {where}{_program_hint(args, twin)}")
 
 
-def _program_hint(args, twin: dict[str, Any] | None) -> str:
+def _program_hint(args: argparse.Namespace, twin: dict[str, Any] | None) -> str:
     if args.stack:
         return f" (`treue --stack {args.stack} program list` shows them)"
     own = f"the twin's program is {twin['program_id']}; " if twin and twin.get("program_id") else ""
     return f" ({own}`treue program list` shows them all)"
 
 
-def _programs(store) -> list[dict[str, Any]]:
+def _programs(store: Store) -> list[dict[str, Any]]:
     """Every program of the table, oldest first: a Scan (programs have no index of their own)."""
     from treue.store.items import from_item
 
@@ -313,7 +319,7 @@ def _programs(store) -> list[dict[str, Any]]:
     return sorted(found, key=lambda p: (p["created_at"] or "", p["program_id"]))
 
 
-def _finance(args, store) -> int:
+def _finance(args: argparse.Namespace, store: Store) -> int:
     from treue.store.audit import AuditStore
 
     if args.command == "audit":
@@ -340,7 +346,7 @@ def _finance(args, store) -> int:
     return _export(args, store)
 
 
-def _reconcile(args, store) -> dict[str, Any]:
+def _reconcile(args: argparse.Namespace, store: Store) -> dict[str, Any]:
     """The day's reconciliation: computed here while it fits in ``--sync-seconds``, else a report job
     (the same code in the report worker, next to the table), followed until it completes."""
     import time
@@ -360,9 +366,9 @@ def _reconcile(args, store) -> dict[str, Any]:
         point_accounts=lambda: store.program_accounts(program_id),
         money_accounts=lambda: budgets.accounts(program_id),
         holds=lambda: budgets.holds(program_id),
-        provider_status=lambda o: provider.status(program_id, o.id),
-        donation_of=lambda o: orders.get_donation(program_id, o.donation_id) if o.donation_id else None,
-        liability=lambda accounts: finance.liability(store.get_program(program_id), accounts, ""),
+        provider_status=lambda o: provider.status(program_id, o["id"]),
+        donation_of=lambda o: orders.get_donation(program_id, o["donation_id"]),
+        liability=lambda accounts: finance.liability(_program_of(store, program_id), accounts, ""),
     )
     started = time.monotonic()
     try:
@@ -375,12 +381,21 @@ def _reconcile(args, store) -> dict[str, Any]:
     return _report_job(args, store, "reconciliation", params)
 
 
-def _report_job(args, store, report_type: str, params: dict[str, Any]) -> dict[str, Any]:
+def _program_of(store: Store, program_id: str) -> Program:
+    """The program (``_check_program`` found it before anything was read)."""
+    from treue.errors import ProgramNotFound
+
+    found = store.get_program(program_id)
+    if found is None:
+        raise ProgramNotFound(f"program {program_id} does not exist")
+    return found
+
+
+def _report_job(args: argparse.Namespace, store: Store, report_type: str, params: dict[str, Any]) -> dict[str, Any]:
     """Queue a report job (as POST /v1/finance/reports does), follow its progress, read its result."""
     import getpass
     import time
 
-    from treue.core.statuses import ReportStatus
     from treue.logic import report_jobs
     from treue.runtime import now
     from treue.store import targets
@@ -394,20 +409,23 @@ def _report_job(args, store, report_type: str, params: dict[str, Any]) -> dict[s
                                     key, f"operator:{getpass.getuser()}", now(), int(time.time()))
     bar = Progress(0, 1, enabled=not args.quiet)
     while True:
-        found = jobs.get(args.program, report.id)
-        progress = found.progress
-        if found.status == ReportStatus.COMPLETED:
+        found = jobs.get(args.program, report["id"])
+        if found is None:  # read consistently right after it was written: gone only if deleted meanwhile
+            raise SystemExit(f"treue: report {report['id']} no longer exists")
+        progress = found.get("progress") or {}
+        if found["status"] == "completed":
             bar.done(progress.get("items", 0), "items read")
-            return json.loads(files.get_result(found.result["key"]))
-        if found.status == ReportStatus.FAILED:
+            result: dict[str, Any] = json.loads(files.get_result(found["result"]["key"]))
+            return result
+        if found["status"] == "failed":
             bar.done(progress.get("items", 0), "items read")
-            raise SystemExit(f"treue: report {found.id} failed: {found.failure_reason}")
+            raise SystemExit(f"treue: report {found['id']} failed: {found.get('failure_reason')}")
         phases = len(report_jobs.phases(report_type, args.program, params)) + 1
         bar.update(progress.get("phase", 0) / phases, progress.get("items", 0), "items read")
         time.sleep(0.5)
 
 
-def _export(args, store) -> int:
+def _export(args: argparse.Namespace, store: Store) -> int:
     """Stream a period's journal or payouts into a CSV file; the bar follows the rows' time."""
     from datetime import datetime
 
@@ -419,7 +437,10 @@ def _export(args, store) -> int:
         return finance.payout_row(Order.from_item(item))
 
     start, end = finance.period(args.start, args.end)
+    assert start is not None and end is not None  # --from and --to are required arguments
     reports = Reports(store)
+    columns: tuple[str, ...]
+    to_row: Callable[[dict[str, Any]], dict[str, Any]]
     if args.report == "journal":
         columns, rows, to_row = finance.JOURNAL_COLUMNS, reports.journal(args.program, start, end), finance.journal_row
     else:
@@ -438,7 +459,7 @@ def _export(args, store) -> int:
     return 0
 
 
-def _api(args) -> TreueClient:
+def _api(args: argparse.Namespace) -> TreueClient:
     """The partner API client of the batch commands (treue.client)."""
     from treue.client import TreueClient
 
@@ -453,7 +474,7 @@ def _api(args) -> TreueClient:
     return TreueClient(url, key, timeout=60)
 
 
-def _batch(args) -> int:
+def _batch(args: argparse.Namespace) -> int:
     from treue.client import ApiError, ApiUnreachable
 
     api = _api(args)
@@ -465,7 +486,7 @@ def _batch(args) -> int:
         raise SystemExit(f"treue: {args.file if args.action == 'submit' else args.batch_id}: {err}") from None
 
 
-def _batch_with(api: TreueClient, args) -> int:
+def _batch_with(api: TreueClient, args: argparse.Namespace) -> int:
     from treue.client import ApiError
 
     if args.action == "retry":
@@ -505,17 +526,18 @@ def _batch_with(api: TreueClient, args) -> int:
 FINISHED = ("completed", "completed_with_failures", "halted")
 
 
-def _file_key(args, raw: bytes | None = None) -> str:
+def _file_key(args: argparse.Namespace, raw: bytes | None = None) -> str:
     """The batch's Idempotency-Key: --idempotency-key, else a hash of the file's bytes (resubmitting the file
     is a replay)."""
     import hashlib
 
     if args.idempotency_key:
-        return args.idempotency_key
+        given: str = args.idempotency_key
+        return given
     return "csv-" + hashlib.sha256(Path(args.file).read_bytes() if raw is None else raw).hexdigest()[:40]
 
 
-def _submit(api: TreueClient, args) -> tuple[int, dict[str, Any], str | None, bool]:
+def _submit(api: TreueClient, args: argparse.Namespace) -> tuple[int, dict[str, Any], str | None, bool]:
     """(status, answer or problem, batch id, whether the file went through an upload) of POST /v1/batches."""
     from treue.client import ApiError
     from treue.errors import MalformedRequest

@@ -249,7 +249,9 @@ def _documented(handler: Callable[..., Any]) -> Callable[..., Any]:
         else:
             parameters.append(p.replace(annotation=base))
     answer = hints.get("return", inspect.Signature.empty)
-    if typing.get_origin(answer) is http.Response:
+    if typing.get_origin(answer) is http.Response and typing.get_args(answer)[0] is typing.Any:
+        answer = inspect.Signature.empty  # Response[Any]: its answers are documented by @responses only
+    elif typing.get_origin(answer) is http.Response:
         answer = Answer[typing.get_args(answer)[0]]  # type: ignore[misc]
     elif answer is http.Response:
         answer = Answer

@@ -1,7 +1,7 @@
 """Accrual function: purchases, adjustments, balances and statements of a member."""
 
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from treue import runtime
 from treue.handlers.http import Body, Query, caller, dispatch, make_app
@@ -57,5 +57,5 @@ def ledger(
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(app, event, context)

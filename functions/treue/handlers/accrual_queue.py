@@ -42,11 +42,13 @@ class SQSRecord:
 
     @property
     def message_id(self) -> str:
-        return self.raw_event["messageId"]
+        found: str = self.raw_event["messageId"]
+        return found
 
     @property
     def body(self) -> str:
-        return self.raw_event["body"]
+        found: str = self.raw_event["body"]
+        return found
 
 
 class BatchFailed(Exception):
@@ -155,5 +157,5 @@ def process(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process(event.get("Records") or [])

@@ -6,6 +6,7 @@ within a run and no program's records wait behind another's.
 """
 
 import time
+from typing import Any
 
 from treue import runtime
 from treue.core import audit
@@ -19,7 +20,7 @@ MAX_RECORDS_PER_RUN = 200_000
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - MARGIN_SECONDS
     started = time.monotonic()
     sealed = audit.seal_round_robin(runtime.audit_trail(), max_records=MAX_RECORDS_PER_RUN,

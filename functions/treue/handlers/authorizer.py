@@ -7,6 +7,8 @@ request's usage identifier: every key of a program shares the program's rate lim
 
 from __future__ import annotations
 
+from typing import Any
+
 from treue import runtime
 from treue.core import keys
 from treue.handlers.logs import Logger
@@ -31,11 +33,11 @@ def _allow_all(method_arn: str) -> str:
 
 
 @logger.inject_lambda_context
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     token = _bearer(event.get("headers"))
     parsed = keys.parse(token) if token else None
     record = runtime.store().get_api_key(parsed[0]) if parsed else None
-    if record is None or not keys.verify(record, parsed[1]):
+    if record is None or parsed is None or not keys.verify(record, parsed[1]):
         logger.info("rejected API key", extra={"key_id": parsed[0] if parsed else None})
         raise Exception("Unauthorized")  # API Gateway answers 401 (gateway response UNAUTHORIZED)
     return {

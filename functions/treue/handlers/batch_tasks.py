@@ -6,9 +6,11 @@ machine's Retry/Catch match (``LineFailed`` is final, ``Contention`` and provide
 """
 
 from collections.abc import Callable
+from typing import Any
 
 from treue import runtime
 from treue.core import audit
+from treue.errors import LineFailed
 from treue.handlers.logs import Logger
 from treue.handlers.tracing import Tracer
 from treue.logic import batch_run
@@ -23,8 +25,9 @@ def deps() -> batch_run.Deps:
                           find_item=lambda item_id: runtime.catalog().get(item_id))
 
 
-def _task(name: str, step: Callable[[batch_run.Deps, dict, str], dict]):
-    def handler(event, context):
+def _task(name: str, step: Callable[[batch_run.Deps, dict[str, Any], str], dict[str, Any]]
+          ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.append_keys(batch_id=event.get("batch_id"), program_id=event.get("program_id"),
                            line=event.get("line"), run=event.get("run"), step=name)
         actor = audit.Actor(f"workflow:batch:{event.get('batch_id')}", "system",
@@ -32,7 +35,7 @@ def _task(name: str, step: Callable[[batch_run.Deps, dict, str], dict]):
         with audit.acting(actor):
             try:
                 return step(deps(), event, runtime.now())
-            except batch_run.LineFailed as err:
+            except LineFailed as err:
                 logger.warning("batch line failed", extra={"reason": str(err)})
                 raise
 

@@ -1,7 +1,7 @@
 """Batches function: bulk issuance of gift cards and vouchers from the budget (Idempotency-Key required)."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from treue import runtime
 from treue.core import ids
@@ -36,7 +36,7 @@ Cursor = Annotated[str | None, Query(max_length=200)]
 LineStatus = Annotated[str | None, Query(pattern=r"^(pending|processing|issued|failed|rejected)$")]
 
 
-def _view(batch_id: str, program_id: str, batch: Batch | None = None) -> dict:
+def _view(batch_id: str, program_id: str, batch: Batch | None = None) -> dict[str, Any]:
     store = runtime.batches()
     batch = batch or store.require(program_id, batches.require_id(batch_id))
     return batches.view(batch, batches.counts(store.counters(program_id, batch.id)))
@@ -45,7 +45,7 @@ def _view(batch_id: str, program_id: str, batch: Batch | None = None) -> dict:
 @responses({202: {"description": "Validated, paid for and queued; GET the batch for progress",
                   "content": {"application/json": {"model": m.BatchAccepted}}}})
 @tracer.capture_method
-def submit(body: Annotated[BatchRequest, Body()]):
+def submit(body: Annotated[BatchRequest, Body()]) -> Response[Any]:
     who = caller(app)
     key = idempotency_key(app, "batch")
     store = runtime.store()
@@ -58,8 +58,8 @@ def submit(body: Annotated[BatchRequest, Body()]):
         metrics.add_metric(name="BatchLinesAccepted", unit=MetricUnit.Count, value=batch.accepted)
     logger.info("batch accepted", extra={"batch_id": batch.id, "lines": batch.lines,
                                          "rejected": batch.rejected, "replayed": replayed})
-    answer = m.BatchAccepted(**_view(batch.id, who.program_id, batch), replayed=replayed,
-                             rejected_lines=rejected)
+    answer = m.BatchAccepted.model_validate({**_view(batch.id, who.program_id, batch), "replayed": replayed,
+                                             "rejected_lines": rejected})
     return Response(202, "application/json", answer.model_dump(mode="json"),
                     headers={"Location": f"/v1/batches/{batch.id}"})
 
@@ -70,13 +70,13 @@ def list_batches(limit: Limit = 50, cursor: Cursor = None) -> m.BatchPage:
     store = runtime.batches()
     items, next_cursor = store.page(who.program_id, listing_cursor(cursor, "bat"), limit)
     views = [batches.view(b, batches.counts(store.counters(who.program_id, b.id))) for b in items]
-    return m.BatchPage(items=views, next_cursor=next_cursor)
+    return m.BatchPage.model_validate({"items": views, "next_cursor": next_cursor})
 
 
 @responses({201: {"description": "PUT the CSV to url, then POST /v1/batches with the upload_id",
                   "content": {"application/json": {"model": m.BatchUpload}}}})
 @tracer.capture_method
-def upload(body: Annotated[UploadRequest, Body()]):
+def upload(body: Annotated[UploadRequest, Body()]) -> Response[Any]:
     who = caller(app)
     upload_id = ids.new_id("upl")
     expires = (datetime.now(UTC) + timedelta(seconds=UPLOAD_SECONDS)).isoformat(timespec="seconds")
@@ -99,7 +99,7 @@ def get_batch(batch_id: str) -> m.Batch:
                   "content": {"application/json": {"model": m.BatchLinePage},
                               CSV: {"schema": {"type": "string"}}}}})
 @tracer.capture_method
-def lines(limit: Limit = 100, cursor: Cursor = None, status: LineStatus = None):
+def lines(limit: Limit = 100, cursor: Cursor = None, status: LineStatus = None) -> Response[Any]:
     who = caller(app)
     batch_id = app.current_event.path_parameters["batch_id"]
     store = runtime.batches()
@@ -119,7 +119,8 @@ def lines(limit: Limit = 100, cursor: Cursor = None, status: LineStatus = None):
         return Response(200, "text/csv; charset=utf-8",
                         finance.to_csv(batches.LINE_CSV_COLUMNS, [batches.line_row(line) for line in page]),
                         headers=headers)
-    answer = m.BatchLinePage(items=[batches.line_view(line) for line in page], next_cursor=next_cursor)
+    answer = m.BatchLinePage.model_validate({"items": [batches.line_view(line) for line in page],
+                                             "next_cursor": next_cursor})
     return Response(200, "application/json", answer.model_dump(mode="json"))
 
 
@@ -134,7 +135,7 @@ def _cursor(cursor: str | None) -> int:
 @responses({202: {"description": "A new run was started",
                   "content": {"application/json": {"model": m.BatchRetried}}}})
 @tracer.capture_method
-def retry(batch_id: str):
+def retry(batch_id: str) -> Response[Any]:
     who = caller(app)
     batch, count = batches.retry(runtime.batches(), runtime.batch_files(), runtime.batch_starter(),
                                  runtime.budgets(), who.program_id, batches.require_id(batch_id), runtime.now())
@@ -146,5 +147,5 @@ def retry(batch_id: str):
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(app, event, context)

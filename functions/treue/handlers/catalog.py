@@ -4,7 +4,7 @@
 import base64
 import binascii
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from treue import runtime
 from treue.errors import ItemNotFound, MalformedRequest
@@ -46,7 +46,7 @@ def list_catalog(
 ) -> CatalogPage:
     program = runtime.program(caller(app).program_id)
     after = _after(cursor) if cursor else ""
-    page: list[dict] = []
+    page: list[dict[str, Any]] = []
     more = False
     items = runtime.parsed_catalog()
     for item_id in sorted(items):
@@ -60,7 +60,7 @@ def list_catalog(
             more = True
             break
         page.append(shown)
-    return CatalogPage(items=page, next_cursor=_cursor(page[-1]["id"]) if more else None)
+    return CatalogPage.model_validate({"items": page, "next_cursor": _cursor(page[-1]["id"]) if more else None})
 
 
 @tracer.capture_method
@@ -75,5 +75,5 @@ def get_item(item_id: str) -> CatalogItem:
 
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(app, event, context)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from treue import end_init_pause
 from treue.errors import PROBLEM_BASE
@@ -66,14 +67,14 @@ _document: str | None = None
 _files: dict[str, str] = {}
 
 
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         return _serve(event)
     finally:
         end_init_pause()  # the collector runs again once the first invocation is answered (treue/__init__.py)
 
 
-def _serve(event: dict) -> dict:
+def _serve(event: dict[str, Any]) -> dict[str, Any]:
     resource = event.get("resource") or ""
     path = event.get("path") or resource
     if resource == "/v1/openapi.json":
@@ -97,7 +98,7 @@ def _serve(event: dict) -> dict:
     return _problem(404, "not-found", "Not found", f"no such file of the API reference page: {path}", path)
 
 
-def _openapi() -> dict:
+def _openapi() -> dict[str, Any]:
     global _document
     if _document is None:
         _document = resources.files("treue").joinpath("openapi.json").read_text()
@@ -113,12 +114,13 @@ def _static(name: str) -> str | None:
     return _files[name]
 
 
-def _answer(status: int, content_type: str, body: str, cache: str, extra: dict[str, str] | None = None) -> dict:
+def _answer(status: int, content_type: str, body: str, cache: str,
+            extra: dict[str, str] | None = None) -> dict[str, Any]:
     headers = {"Content-Type": content_type, "Cache-Control": cache, **SECURITY_HEADERS, **(extra or {})}
     return {"statusCode": status, "headers": headers, "body": body}
 
 
-def _problem(status: int, slug: str, title: str, detail: str, instance: str) -> dict:
+def _problem(status: int, slug: str, title: str, detail: str, instance: str) -> dict[str, Any]:
     body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, "instance": instance}
     return {"statusCode": status, "headers": {"Content-Type": "application/problem+json", **SECURITY_HEADERS},
             "body": json.dumps(body)}

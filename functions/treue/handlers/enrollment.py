@@ -1,7 +1,7 @@
 """Enrollment function: POST /v1/members, GET /v1/members/{member_id}, GET /v1/members?<identifier>=…"""
 
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from treue import runtime
 from treue.errors import MalformedRequest
@@ -78,5 +78,5 @@ def find_member(
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(app, event, context)

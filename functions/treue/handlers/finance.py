@@ -60,7 +60,7 @@ def _doc(model: type[BaseModel], what: str) -> dict[int, Any]:
 
 
 def _answer(model: type[BaseModel], data: dict[str, Any], name: str, columns: Iterable[str],
-            rows: Callable[[dict[str, Any]], list[dict[str, Any]]], next_cursor: str | None = None):
+            rows: Callable[[dict[str, Any]], list[dict[str, Any]]], next_cursor: str | None = None) -> Response[Any]:
     """JSON by default; CSV when the caller accepts text/csv (the next cursor then travels in a header)."""
     accept = (header(app, "Accept") or "").lower()
     if CSV in accept and "application/json" not in accept:
@@ -87,7 +87,8 @@ def _run_now(report_type: str, params: dict[str, Any]) -> dict[str, Any]:
                                runtime.settings().report_page_size, _more_time())
 
 
-def _page(report_type: str, gsi1pk: str, start: str | None, end: str | None, limit: int, cursor: str | None):
+def _page(report_type: str, gsi1pk: str, start: str | None, end: str | None, limit: int,
+          cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of payouts or the journal; a storage timeout is refused like a report too large."""
     try:
         return _reports().page(gsi1pk, start, end, limit, cursor)
@@ -99,7 +100,7 @@ def _page(report_type: str, gsi1pk: str, start: str | None, end: str | None, lim
 @responses({201: {"description": "Recorded", "content": {"application/json": {"model": m.FundingRecorded}}},
             200: {"description": "A replay of the same funding"}})
 @tracer.capture_method
-def fund(body: Annotated[Funding, Body()]):
+def fund(body: Annotated[Funding, Body()]) -> Response[Any]:
     who = caller(app)
     key = idempotency_key(app, "funding")
     answer, replayed = budget.fund(runtime.budgets(), who.program_id, body.amount.currency, body.amount.value,
@@ -114,7 +115,7 @@ def fund(body: Annotated[Funding, Body()]):
 @responses(_doc(m.Budget, "Balances and movements"))
 @tracer.capture_method
 def get_budget(currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None, limit: Limit = 50,
-               cursor: Cursor = None):
+               cursor: Cursor = None) -> Response[Any]:
     who = caller(app)
     budgets = runtime.budgets()
     thresholds = budgets.thresholds(who.program_id)
@@ -136,7 +137,7 @@ def get_budget(currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = N
 
 
 @tracer.capture_method
-def set_budget(currency: Currency, body: Annotated[BudgetSettings, Body()]) -> dict:
+def set_budget(currency: Currency, body: Annotated[BudgetSettings, Body()]) -> dict[str, Any]:
     who = caller(app)
     runtime.budgets().set_threshold(who.program_id, currency, body.low_balance_threshold, runtime.now())
     return {"currency": currency, "low_balance_threshold": body.low_balance_threshold}
@@ -144,7 +145,7 @@ def set_budget(currency: Currency, body: Annotated[BudgetSettings, Body()]) -> d
 
 @responses(_doc(m.PayoutList, "Payouts by creation time"))
 @tracer.capture_method
-def payouts(from_: From = None, to: To = None, limit: Limit = 100, cursor: Cursor = None):
+def payouts(from_: From = None, to: To = None, limit: Limit = 100, cursor: Cursor = None) -> Response[Any]:
     who = caller(app)
     start, end = finance.period(from_, to)
     found, next_cursor = _page("payouts", f"P#{who.program_id}#ORDERS", start, end, limit, cursor)
@@ -154,7 +155,7 @@ def payouts(from_: From = None, to: To = None, limit: Limit = 100, cursor: Curso
 
 @responses(_doc(m.Journal, "Journal lines in time order"))
 @tracer.capture_method
-def journal(from_: From = None, to: To = None, limit: Limit = 100, cursor: Cursor = None):
+def journal(from_: From = None, to: To = None, limit: Limit = 100, cursor: Cursor = None) -> Response[Any]:
     who = caller(app)
     start, end = finance.period(from_, to)
     found, next_cursor = _page("journal", f"P#{who.program_id}#JOURNAL", start, end, limit, cursor)
@@ -164,7 +165,7 @@ def journal(from_: From = None, to: To = None, limit: Limit = 100, cursor: Curso
 
 @responses(_doc(m.TrialBalance, "Trial balance"))
 @tracer.capture_method
-def trial_balance():
+def trial_balance() -> Response[Any]:
     who = caller(app)
     data = finance.trial_balance(runtime.store().program_accounts(who.program_id),
                                  runtime.budgets().accounts(who.program_id), runtime.now())
@@ -173,7 +174,7 @@ def trial_balance():
 
 @responses(_doc(m.Liability, "Liability"))
 @tracer.capture_method
-def liability():
+def liability() -> Response[Any]:
     who = caller(app)
     data = finance.liability(runtime.program(who.program_id), runtime.store().program_accounts(who.program_id),
                              runtime.now())
@@ -182,7 +183,7 @@ def liability():
 
 @responses(_doc(m.Reconciliation, "Reconciliation (CSV: the differences)"))
 @tracer.capture_method
-def reconciliation(date: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="UTC day")]):
+def reconciliation(date: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="UTC day")]) -> Response[Any]:
     data = _run_now("reconciliation", report_jobs.params_of("reconciliation", date, None, None))
     return _answer(m.Reconciliation, data, f"reconciliation-{date}", finance.DIFFERENCE_COLUMNS,
                    lambda d: d["differences"])
@@ -190,7 +191,7 @@ def reconciliation(date: Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", de
 
 @responses(_doc(m.Kpis, "KPIs for the period"))
 @tracer.capture_method
-def kpis(from_: From = None, to: To = None):
+def kpis(from_: From = None, to: To = None) -> Response[Any]:
     data = _run_now("kpis", report_jobs.params_of("kpis", None, from_, to))
     return _answer(m.Kpis, data, "kpis", finance.KPI_COLUMNS, finance.kpi_rows)
 
@@ -201,7 +202,7 @@ AUDIT_COLUMNS = ("seq", "at", "action", "subject_type", "subject_id", "actor", "
 
 @responses(_doc(m.AuditPage, "Audit records after a sequence number"))
 @tracer.capture_method
-def audit_trail(after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 100):
+def audit_trail(after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 100) -> Response[Any]:
     who = caller(app)
     trail = runtime.audit_trail()
     items = []
@@ -227,7 +228,7 @@ def _download(key: str) -> tuple[str, str]:
 @responses({202: {"description": "Queued; GET the report (Location) for its progress and result",
                   "content": {"application/json": {"model": m.ReportAccepted}}}})
 @tracer.capture_method
-def create_report(body: Annotated[m.ReportRequest, Body()]):
+def create_report(body: Annotated[m.ReportRequest, Body()]) -> Response[Any]:
     who = caller(app)
     key = idempotency_key(app, "report")
     params = report_jobs.params_of(body.type, body.date, body.from_, body.to)
@@ -236,10 +237,10 @@ def create_report(body: Annotated[m.ReportRequest, Body()]):
                                            who.actor, runtime.now(), int(time.time()))
     if not replayed:
         metrics.add_metric(name="ReportsRequested", unit=MetricUnit.Count, value=1)
-    logger.info("report requested", extra={"report_id": report.id, "type": body.type, "replayed": replayed})
+    logger.info("report requested", extra={"report_id": report["id"], "type": body.type, "replayed": replayed})
     answer = m.ReportAccepted(**report_jobs.view(report, _download), replayed=replayed)
     return Response(202, "application/json", answer.model_dump(mode="json"),
-                    headers={"Location": f"/v1/finance/reports/{report.id}"})
+                    headers={"Location": f"/v1/finance/reports/{report['id']}"})
 
 
 @tracer.capture_method
@@ -264,5 +265,5 @@ def get_report(report_id: ReportId) -> m.Report:
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(app, event, context)

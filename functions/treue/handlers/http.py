@@ -115,7 +115,7 @@ class RequestInvalid(Exception):
 # ---------------------------------------------------------------- the request
 
 
-class Headers(dict):
+class Headers(dict[str, str]):
     """Request headers, looked up without regard to case."""
 
     def __init__(self, headers: Mapping[str, str] | None) -> None:
@@ -186,7 +186,8 @@ class Call:
         answer = hints.get("return")
         if typing.get_origin(answer) is Response:
             answer = typing.get_args(answer)[0]
-        self.answer_type = None if answer in (None, Response, type(None)) else answer
+        # no annotation, None, ``Response`` or ``Response[Any]``: the answer is the handler's as it returned it
+        self.answer_type = None if answer in (None, Response, type(None), typing.Any) else answer
         self._answer: Any = None  # its TypeAdapter, made when an answer is not an instance of it
 
     def arguments(self, request: Request, path_values: dict[str, str]) -> dict[str, Any]:
@@ -303,7 +304,8 @@ class App:
         return sys.modules[f"treue.handlers.{API_FUNCTIONS[self.function]}"]
 
     def handler_of(self, route: Route) -> Callable[..., Any]:
-        return getattr(self.module, route.handler)
+        handler: Callable[..., Any] = getattr(self.module, route.handler)
+        return handler
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         """The route of ``method path`` (a route without parameters before one with) and its path values."""
@@ -570,7 +572,7 @@ def _raw_problem(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def header(app: App, name: str) -> str | None:
-    headers = app.current_event.headers or {}
+    headers: Mapping[str, str] = app.current_event.headers or {}
     wanted = name.lower()
     for key, value in headers.items():
         if key.lower() == wanted:

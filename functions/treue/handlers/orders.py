@@ -1,7 +1,7 @@
 """Orders function: place redemption orders, read them, cancel them, reveal codes; donation receipts."""
 
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from treue import runtime
 from treue.core import ids
@@ -94,7 +94,7 @@ def member_orders(
 @tracer.capture_method
 def donation_totals() -> DonationTotals:
     who = caller(app)
-    return DonationTotals(charities=[t.item() for t in runtime.orders().donation_totals(who.program_id)])
+    return DonationTotals(charities=runtime.orders().donation_totals(who.program_id))
 
 
 @tracer.capture_method
@@ -105,11 +105,11 @@ def donation(donation_id: str) -> Donation:
         found = runtime.orders().get_donation(who.program_id, donation_id)
     if found is None:
         raise DonationNotFound(f"donation {donation_id[:40]} does not exist")
-    return Donation(**found.item())
+    return Donation(**found)
 
 
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(app, event, context)

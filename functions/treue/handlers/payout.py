@@ -6,6 +6,7 @@ machine matches their class names in Retry and Catch.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 from treue import runtime
 from treue.core import audit
@@ -17,8 +18,9 @@ logger = Logger()
 tracer = Tracer()
 
 
-def _task(name: str, step: Callable[[dict], dict]):
-    def handler(event, context):
+def _task(name: str, step: Callable[[dict[str, Any]], dict[str, Any]]
+          ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.append_keys(order_id=event.get("order_id"), program_id=event.get("program_id"), step=name)
         actor = audit.Actor("workflow:payout", "system", getattr(context, "aws_request_id", ""))
         with audit.acting(actor):

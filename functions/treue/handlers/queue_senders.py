@@ -4,7 +4,7 @@ The accrual queue consumer takes the program from the message's ``SenderId`` (se
 authenticated sender), never from the body; these routes bind a principal id to the caller's program.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -52,7 +52,7 @@ def get_sender(principal_id: str) -> QueueSender:
             201: {"description": "Registered",
                   "content": {"application/json": {"model": QueueSender}}}})
 @tracer.capture_method
-def put_sender(principal_id: str, body: Annotated[SenderRegistration, Body()]):
+def put_sender(principal_id: str, body: Annotated[SenderRegistration, Body()]) -> Response[Any]:
     who = caller(app)
     binding, created = queue_senders.register(runtime.queue_senders(), who.program_id, principal_id, body,
                                               who.actor, runtime.now())
@@ -65,7 +65,7 @@ def put_sender(principal_id: str, body: Annotated[SenderRegistration, Body()]):
 
 @responses({204: {"description": "Deleted"}})
 @tracer.capture_method
-def delete_sender(principal_id: str):
+def delete_sender(principal_id: str) -> Response[Any]:
     who = caller(app)
     queue_senders.remove(runtime.queue_senders(), who.program_id, principal_id, runtime.now())
     logger.info("queue sender deleted", extra={"principal_id": principal_id, "actor": who.actor})
@@ -74,5 +74,5 @@ def delete_sender(principal_id: str):
 
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(app, event, context)

@@ -10,6 +10,7 @@ with its reason, as does a failure that no retry can mend.
 
 import json
 import secrets
+from typing import Any
 
 from treue import runtime
 from treue.errors import TreueError
@@ -25,7 +26,7 @@ RESERVE_MS = 30_000  # keep this much time (and the slowest page) for saving the
 REPORT_ATTEMPTS = 3  # the report queue's maxReceiveCount (infra/components.py ReportJobs)
 
 
-def _step(record: dict, context) -> str:
+def _step(record: dict[str, Any], context: Any) -> str:
     message = json.loads(record["body"])
     program_id, report_id, step = message["program_id"], message["report_id"], int(message["step"])
     jobs, files, queue = runtime.report_jobs()
@@ -56,7 +57,7 @@ def _step(record: dict, context) -> str:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures = []
     for record in event.get("Records", []):
         try:

@@ -1,6 +1,6 @@
 """Rewards function: brands issue gift cards and vouchers paid from the program budget (no points)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from treue import runtime
 from treue.errors import RewardNotFound
@@ -21,7 +21,7 @@ app = make_app("Rewards")
 @responses({202: {"description": "Accepted; the payout workflow issues and delivers it",
                   "content": {"application/json": {"model": m.RewardAccepted}}}})
 @tracer.capture_method
-def issue(body: Annotated[RewardRequest, Body()]):
+def issue(body: Annotated[RewardRequest, Body()]) -> Response[Any]:
     who = caller(app)
     answer, replayed = rewards.issue(runtime.orders(), runtime.budgets(), runtime.starter(),
                                      runtime.program(who.program_id), runtime.catalog().get, body,
@@ -54,5 +54,5 @@ def codes(reward_id: str) -> RevealedCodes:
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(app, event, context)

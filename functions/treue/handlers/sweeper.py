@@ -5,6 +5,8 @@ Publishes ``StuckOrdersFound`` (orders and rewards never started or whose execut
 them) and ``StuckBatchesFound`` per run; a healthy system reports 0.
 """
 
+from typing import Any
+
 from treue import runtime
 from treue.handlers.logs import Logger, Metrics, MetricUnit
 from treue.logic import sweeper
@@ -21,7 +23,7 @@ def deps() -> sweeper.Deps:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = sweeper.sweep(deps(), runtime.now(),
                            seconds_left=lambda: context.get_remaining_time_in_millis() / 1000)
     orders, batches = sweeper.stuck_orders(report), sweeper.stuck_batches(report)

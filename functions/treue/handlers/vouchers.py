@@ -1,7 +1,7 @@
 """Vouchers function: the till validates, redeems (exactly once) and voids voucher codes."""
 
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from treue import runtime
 from treue.handlers.http import Body, caller, dispatch, make_app
@@ -46,5 +46,5 @@ def void(body: Annotated[VoucherVoid, Body()]) -> VoucherStatus:
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(app, event, context)

@@ -8,6 +8,8 @@ from it, bisecting the batch; after the mapping's last retry the records go to t
 never shows them. Receivers deduplicate by event id, because a retried batch may queue a delivery twice.
 """
 
+from typing import Any
+
 from treue import runtime
 from treue.core.records import Event, WebhookEndpoint
 from treue.handlers.logs import Logger, Metrics, MetricUnit
@@ -21,7 +23,7 @@ tracer = Tracer()
 metrics = Metrics(namespace="Treue")
 
 
-def _event_of(record: dict) -> Event | None:
+def _event_of(record: dict[str, Any]) -> Event | None:
     if record.get("eventName") != "INSERT":
         return None
     image = (record.get("dynamodb") or {}).get("NewImage") or {}
@@ -33,7 +35,7 @@ def _event_of(record: dict) -> Event | None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures = []
     endpoints: dict[str, list[WebhookEndpoint]] = {}
     for record in event.get("Records", []):

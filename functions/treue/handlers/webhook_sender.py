@@ -26,6 +26,7 @@ import json
 import socket
 import ssl
 import time
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from treue import runtime
@@ -84,8 +85,8 @@ def post(url: str, body: bytes, headers: dict[str, str], allow_local: bool,
     port = parts.port or (443 if tls else 80)
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        address = webhooks.deliverable_address([info[4][0] for info in found], allow_local)
-        webhooks.refuse_reserved_local([info[4][0] for info in found], port, reserved_local_ports)
+        address = webhooks.deliverable_address([str(info[4][0]) for info in found], allow_local)
+        webhooks.refuse_reserved_local([str(info[4][0]) for info in found], port, reserved_local_ports)
     except (OSError, ValueError) as err:
         return None, str(err)[:300]
     connection = (http.client.HTTPSConnection if tls else http.client.HTTPConnection)(
@@ -109,7 +110,7 @@ def post(url: str, body: bytes, headers: dict[str, str], allow_local: bool,
     return answer.status, f"HTTP {answer.status}"
 
 
-def deliver(message: dict, attempt: int, waiting: dict[str, int] | None = None) -> bool | int:
+def deliver(message: dict[str, Any], attempt: int, waiting: dict[str, int] | None = None) -> bool | int:
     """One attempt; True when done (delivered, or nothing left to deliver to), False when it failed, or
     the seconds to defer it without an attempt (its endpoint is in ``waiting`` or its circuit is open).
 
@@ -160,7 +161,7 @@ def deliver(message: dict, attempt: int, waiting: dict[str, int] | None = None) 
     return ok
 
 
-def _defer(record: dict, message: dict, attempt: int, seconds: int) -> bool:
+def _defer(record: dict[str, Any], message: dict[str, Any], attempt: int, seconds: int) -> bool:
     """Send the delivery again as a new message (``seconds`` delay) that knows the attempts made so far."""
     body = json.dumps({**message, "attempts_before": attempt - 1}, separators=(",", ":"))
     try:
@@ -172,7 +173,7 @@ def _defer(record: dict, message: dict, attempt: int, seconds: int) -> bool:
     return True
 
 
-def _give_up(record: dict, message: dict, attempt: int) -> bool:
+def _give_up(record: dict[str, Any], message: dict[str, Any], attempt: int) -> bool:
     try:
         queues.dead_letter(runtime.required("webhook_dlq_url"), record["body"], "DeliveryFailed",
                            f"{attempt} attempts failed", record["messageId"])
@@ -186,7 +187,7 @@ def _give_up(record: dict, message: dict, attempt: int) -> bool:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures = []
     base = runtime.settings().webhook_retry_base_seconds
     waiting: dict[str, int] = {}  # endpoint id → seconds its other deliveries wait (failed in this invocation)

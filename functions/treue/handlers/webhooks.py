@@ -1,7 +1,7 @@
 """Webhooks function: endpoints (register, list, read, delete, rotate the secret) and the event log
 (``GET /v1/events`` to catch up, redelivery of one event)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from treue import runtime
 from treue.core import ids
@@ -36,7 +36,7 @@ def _event(program_id: str, event_id: str) -> Event:
 
 @responses({201: {"description": "Registered", "content": {"application/json": {"model": m.WebhookCreated}}}})
 @tracer.capture_method
-def register(body: Annotated[WebhookRequest, Body()]):
+def register(body: Annotated[WebhookRequest, Body()]) -> Response[Any]:
     who = caller(app)
     settings = runtime.settings()
     created = webhooks.create(runtime.webhooks(), runtime.vault(), who.program_id, body,
@@ -61,7 +61,7 @@ def get_endpoint(endpoint_id: str) -> m.Webhook:
 
 @responses({204: {"description": "Deleted"}})
 @tracer.capture_method
-def delete_endpoint(endpoint_id: str):
+def delete_endpoint(endpoint_id: str) -> Response[Any]:
     who = caller(app)
     runtime.webhooks().delete(who.program_id, _endpoint_id(endpoint_id), runtime.now())
     logger.info("webhook deleted", extra={"endpoint_id": endpoint_id, "actor": who.actor})
@@ -103,7 +103,7 @@ def get_event(event_id: str) -> m.Event:
 
 @responses({202: {"description": "Queued", "content": {"application/json": {"model": m.Redelivered}}}})
 @tracer.capture_method
-def redeliver(event_id: str, body: Annotated[Redelivery, Body()]):
+def redeliver(event_id: str, body: Annotated[Redelivery, Body()]) -> Response[Any]:
     who = caller(app)
     event = _event(who.program_id, event_id)
     store = runtime.webhooks()
@@ -120,5 +120,5 @@ def redeliver(event_id: str, body: Annotated[Redelivery, Body()]):
 
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)
 @tracer.capture_lambda_handler
-def handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(app, event, context)

@@ -60,7 +60,7 @@ def _add_months(start: datetime, months: int) -> datetime:
     return start.replace(year=year, month=month, day=day)
 
 
-def set_fault(ddb, table: str, program_id: str, mode: str | None, *, brand: str | None = None,
+def set_fault(ddb: Any, table: str, program_id: str, mode: str | None, *, brand: str | None = None,
               order_reference: str | None = None, times: int | None = None) -> dict[str, Any]:
     """Switch a failure on (or off with ``mode=None``) for a brand or one order's Idempotency-Key."""
     if (brand is None) == (order_reference is None):
@@ -86,7 +86,7 @@ def _issuance(provider: str, order_id: str, data: dict[str, Any]) -> Issuance:
 class SimulatedProvider:
     name = "simulated"
 
-    def __init__(self, ddb, table: str) -> None:
+    def __init__(self, ddb: Any, table: str) -> None:
         self.ddb = ddb
         self.table = table
 

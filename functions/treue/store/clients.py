@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -16,7 +17,7 @@ _CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard",
 _clients: dict[str, object] = {}
 
 
-def get(service: str):
+def get(service: str) -> Any:
     found = _clients.get(service)
     if found is None:
         found = _clients[service] = boto3.client(service, config=_CONFIG)
@@ -31,17 +32,17 @@ def reset() -> None:
 class BucketFiles:
     """Files of one S3 bucket (batch runs and uploads, report state and results), its client made on first use."""
 
-    def __init__(self, bucket: str, s3=None) -> None:
+    def __init__(self, bucket: str, s3: Any = None) -> None:
         self.bucket = bucket
         self._s3 = s3
 
     @property
-    def s3(self):
+    def s3(self) -> Any:
         return self._s3 or get("s3")
 
     def put_json(self, key: str, data: object) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=key, ContentType="application/json",
                            Body=json.dumps(data, separators=(",", ":")).encode())
 
-    def get_json(self, key: str):
+    def get_json(self, key: str) -> Any:
         return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())

@@ -8,6 +8,8 @@ other stores (orders, budget, audit…) share its table and client through :clas
 
 from __future__ import annotations
 
+from typing import Any
+
 from treue.core import audit
 from treue.core.keys import ApiKeyRecord, Scope
 from treue.core.programs import Program
@@ -89,7 +91,7 @@ class OnTable:
         self.store = store
 
     @property
-    def ddb(self):
+    def ddb(self) -> Any:
         return self.store.ddb
 
     @property

@@ -38,7 +38,8 @@ from treue.core.records import Event
 from treue.core.statuses import EventType
 from treue.errors import MalformedRequest
 from treue.store.items import Table, from_item, item_key, to_item
-from treue.store.positions import SETTLE_SECONDS, clock
+from treue.store.positions import SETTLE_SECONDS as SETTLE_SECONDS  # read by the webhooks function too
+from treue.store.positions import clock
 from treue.store.schema import GSI, INDEX_KEYS, TABLE_KEYS, event_pk
 
 EVENT_TYPES = tuple(EventType)

@@ -42,7 +42,7 @@ def stamp(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return events
 
 
-def write(send: Callable[[], Any], items: list[dict[str, Any]], ddb, table: str) -> Any:
+def write(send: Callable[[], Any], items: list[dict[str, Any]], ddb: Any, table: str) -> Any:
     """Send the write of ``items`` (``send()``) with its events positioned now; when it took longer
     than ``LATE_SECONDS``, move them to a fresh position once it has committed (see :func:`move_late`)."""
     events = stamp(items)
@@ -53,7 +53,7 @@ def write(send: Callable[[], Any], items: list[dict[str, Any]], ddb, table: str)
     return out
 
 
-def move_late(ddb, table: str, events: list[dict[str, Any]]) -> None:
+def move_late(ddb: Any, table: str, events: list[dict[str, Any]]) -> None:
     """Put each committed event again at a fresh position (same content), until one put of it is
     quick. A reader who already passed the old position meets the event at the new one (a reader who
     had listed it meets it twice, with the same id: delivery is at least once in this rare case)."""

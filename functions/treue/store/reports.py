@@ -45,7 +45,7 @@ class Reports:
         self.store = store
 
     @property
-    def ddb(self):
+    def ddb(self) -> Any:
         return self.store.ddb
 
     def page(self, gsi1pk: str, start: str | None, end: str | None, limit: int,

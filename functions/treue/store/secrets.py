@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import base64
 import os
+from typing import Any
 
 from treue.store import clients
 
 
 class CodeVault:
-    def __init__(self, encryption_key: str | None = None, mac_key: str | None = None, kms=None) -> None:
+    def __init__(self, encryption_key: str | None = None, mac_key: str | None = None, kms: Any = None) -> None:
         self.encryption_key = encryption_key or os.environ.get("CODES_KEY_ID", "")
         self.mac_key = mac_key or os.environ.get("CODES_MAC_KEY_ID", "")
         self._kms = kms
 
     @property
-    def kms(self):
+    def kms(self) -> Any:
         return self._kms or clients.get("kms")
 
     def seal(self, code: str, program_id: str, order_id: str) -> str:

@@ -29,12 +29,12 @@ _RETRYABLE = {
 }
 
 
-def client():
+def client() -> Any:
     """The DynamoDB client of this execution environment."""
     return clients.get("dynamodb")
 
 
-def newest_first(ddb, table: str, gsi1pk: str, after: str | None, limit: int
+def newest_first(ddb: Any, table: str, gsi1pk: str, after: str | None, limit: int
                  ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of a ``gsi1`` partition, newest first, from below ``after``; the cursor is the last
     item's ``gsi1sk`` (None on the last page)."""
@@ -116,12 +116,12 @@ def _as_replay(record: dict[str, Any]) -> Replay:
 class TableStore:
     """The program table and its client, and the transactions every store writes through."""
 
-    def __init__(self, table_name: str | None = None, ddb=None) -> None:
+    def __init__(self, table_name: str | None = None, ddb: Any = None) -> None:
         self.table = table_name or os.environ["TABLE_NAME"]
         self._ddb = ddb
 
     @property
-    def ddb(self):
+    def ddb(self) -> Any:
         return self._ddb or client()
 
     def transact(self, items: list[dict[str, Any]]) -> None:

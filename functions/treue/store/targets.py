@@ -51,7 +51,7 @@ def report_resources(state_file: Path, stack_name: str | None) -> tuple[Any, Any
     return boto3.client("s3", **kw), boto3.client("sqs", **kw), state["batch_bucket"], state["queues"]["report"]
 
 
-def usage_plan(state_file: Path | None, stack_name: str | None):
+def usage_plan(state_file: Path | None, stack_name: str | None) -> UsagePlan | None:
     """The API's usage plan (``treue.store.usage_plans.UsagePlan``) of a deployed stack (its UsagePlanId
     output) or of the running twin (its state file); None when the target has none."""
     if stack_name:

@@ -20,12 +20,12 @@ _BUSY = ("ThrottlingException", "ServiceUnavailable", "InternalServerError")
 
 
 class Starter:
-    def __init__(self, state_machine_arn: str, sfn=None) -> None:
+    def __init__(self, state_machine_arn: str, sfn: Any = None) -> None:
         self.arn = state_machine_arn
         self._sfn = sfn
 
     @property
-    def sfn(self):
+    def sfn(self) -> Any:
         return self._sfn or clients.get("stepfunctions")
 
     def start_named(self, name: str, payload: dict[str, Any], what: str) -> str:

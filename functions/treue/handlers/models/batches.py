@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from treue.core.statuses import BatchStatus, LineStatus
@@ -62,7 +64,7 @@ class BatchLine(Model):
     reward_id: str | None = Field(default=None, description="The reward of the current attempt (GET /v1/rewards/{id})")
     item_id: str | None = None
     face_value: MoneyValue | None = None
-    recipient: dict
+    recipient: dict[str, Any]
     failure_reason: str | None = None
     updated_at: str
 

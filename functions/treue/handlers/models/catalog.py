@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from treue.core.statuses import ItemType
@@ -31,12 +33,12 @@ class CatalogItem(Model):
     open_value: OpenValue | None = Field(default=None, description="Any value from min to max (minor units)")
     min_points: int = Field(description="The cheapest way to get this item, in points")
     delivery_methods: list[str]
-    cancel_policy: dict
+    cancel_policy: dict[str, Any]
     max_quantity: int
     brand: str | None = None
-    fee: dict | None = None
-    expiry: dict | None = None
-    discount: dict | None = None
+    fee: dict[str, Any] | None = None
+    expiry: dict[str, Any] | None = None
+    discount: dict[str, Any] | None = None
     minimum_spend: int | None = None
     validity_days: int | None = None
     terms: str | None = None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from treue.core.statuses import ItemType, OrderStatus, ReportFormat, ReportStatus, ReportType
+from treue.core.ledger import PostingType
+from treue.core.money import MovementType
+from treue.core.statuses import ItemType, OrderStatus, ReportStatus
 from treue.handlers.models import Model
 
 
@@ -37,7 +39,7 @@ class BudgetBalance(Model):
 class BudgetMovement(Model):
     id: str
     created_at: str
-    type: str = Field(description="funding | draw | return | hold | release")
+    type: MovementType = Field(description="funding | draw | return | hold | release")
     currency: str
     debit: str
     credit: str
@@ -80,7 +82,8 @@ class PayoutList(Model):
 class JournalLine(Model):
     id: str
     created_at: str
-    type: str = Field(description="earn | adjustment | hold | capture | release | refund | funding | draw | return")
+    type: PostingType | MovementType = Field(
+        description="A posting's type (unit: points) or a budget movement's (unit: its currency)")
     unit: str = Field(description="points, or the currency of a budget movement")
     debit: str
     credit: str
@@ -189,7 +192,7 @@ class AuditRecord(Model):
     scope: str
     request_id: str
     source_ip: str
-    data: dict
+    data: dict[str, Any]
     prev_hash: str
     hash: str
 
@@ -232,16 +235,16 @@ class ReportResult(Model):
 
 class Report(Model):
     report_id: str
-    type: ReportType
-    params: dict = Field(description="date, or from/to")
-    format: ReportFormat
+    type: str
+    params: dict[str, Any] = Field(description="date, or from/to")
+    format: str
     status: ReportStatus = Field(description="queued | running | completed | failed")
     created_at: str
     updated_at: str | None = None
     started_at: str | None = None
     completed_at: str | None = None
     progress: ReportProgress
-    summary: dict | None = Field(default=None, description="A few figures of the completed report")
+    summary: dict[str, Any] | None = Field(default=None, description="A few figures of the completed report")
     failure_reason: str | None = None
     result: ReportResult | None = Field(default=None, description="When completed: where to download it")
 

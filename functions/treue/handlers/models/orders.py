@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from treue.core.statuses import ItemType, OrderStatus
@@ -30,18 +32,19 @@ class Order(Model):
     order_id: str
     member_id: str
     type: ItemType
-    item: dict
+    item: dict[str, Any]
     status: OrderStatus = Field(description="PENDING | PROCESSING | ISSUED | COMPLETED | FAILED | CANCELED")
     history: list[StatusChange]
     points: int
-    face_value: dict = Field(description="{value, currency} of one unit")
+    face_value: dict[str, Any] = Field(description="{value, currency} of one unit")
     quantity: int
-    delivery: dict
+    delivery: dict[str, Any]
     codes: list[MaskedCode]
     failure_reason: str | None = None
     donation_id: str | None = None
-    provider: dict | None = None
-    delivered: dict | None = Field(default=None, description="Delivery: method, masked address, time, event id")
+    provider: dict[str, Any] | None = None
+    delivered: dict[str, Any] | None = Field(default=None,
+                                             description="Delivery: method, masked address, time, event id")
     canceled_reason: str | None = None
     created_at: str
     updated_at: str

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from treue.core.statuses import VoucherState
@@ -12,9 +14,9 @@ class VoucherStatus(Model):
     code: str = Field(description="Masked")
     status: VoucherState = Field(description="ACTIVE | REDEEMED | VOID | EXPIRED")
     name: str
-    discount: dict
-    value: dict
-    minimum_spend: dict
+    discount: dict[str, Any]
+    value: dict[str, Any]
+    minimum_spend: dict[str, Any]
     expires_at: str
     order_id: str
     redeemed_at: str | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -49,7 +49,7 @@ class Event(Model):
     id: str
     type: EventType
     created_at: str
-    data: dict
+    data: dict[str, Any]
 
 
 class EventPage(Model):
