@@ -366,8 +366,8 @@ def _reconcile(args: argparse.Namespace, store: Store) -> dict[str, Any]:
         point_accounts=lambda: store.program_accounts(program_id),
         money_accounts=lambda: budgets.accounts(program_id),
         holds=lambda: budgets.holds(program_id),
-        provider_status=lambda o: provider.status(program_id, o["id"]),
-        donation_of=lambda o: orders.get_donation(program_id, o["donation_id"]),
+        provider_status=lambda o: provider.status(program_id, o.id),
+        donation_of=lambda o: orders.get_donation(program_id, o.donation_id) if o.donation_id else None,
         liability=lambda accounts: finance.liability(_program_of(store, program_id), accounts, ""),
     )
     started = time.monotonic()
@@ -396,6 +396,7 @@ def _report_job(args: argparse.Namespace, store: Store, report_type: str, params
     import getpass
     import time
 
+    from treue.core.statuses import ReportStatus
     from treue.logic import report_jobs
     from treue.runtime import now
     from treue.store import targets
@@ -409,17 +410,17 @@ def _report_job(args: argparse.Namespace, store: Store, report_type: str, params
                                     key, f"operator:{getpass.getuser()}", now(), int(time.time()))
     bar = Progress(0, 1, enabled=not args.quiet)
     while True:
-        found = jobs.get(args.program, report["id"])
+        found = jobs.get(args.program, report.id)
         if found is None:  # read consistently right after it was written: gone only if deleted meanwhile
-            raise SystemExit(f"treue: report {report['id']} no longer exists")
-        progress = found.get("progress") or {}
-        if found["status"] == "completed":
+            raise SystemExit(f"treue: report {report.id} no longer exists")
+        progress = found.progress
+        if found.status == ReportStatus.COMPLETED and found.result:
             bar.done(progress.get("items", 0), "items read")
-            result: dict[str, Any] = json.loads(files.get_result(found["result"]["key"]))
+            result: dict[str, Any] = json.loads(files.get_result(found.result["key"]))
             return result
-        if found["status"] == "failed":
+        if found.status == ReportStatus.FAILED:
             bar.done(progress.get("items", 0), "items read")
-            raise SystemExit(f"treue: report {found['id']} failed: {found.get('failure_reason')}")
+            raise SystemExit(f"treue: report {found.id} failed: {found.failure_reason}")
         phases = len(report_jobs.phases(report_type, args.program, params)) + 1
         bar.update(progress.get("phase", 0) / phases, progress.get("items", 0), "items read")
         time.sleep(0.5)

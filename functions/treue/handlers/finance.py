@@ -237,10 +237,10 @@ def create_report(body: Annotated[m.ReportRequest, Body()]) -> Response[Any]:
                                            who.actor, runtime.now(), int(time.time()))
     if not replayed:
         metrics.add_metric(name="ReportsRequested", unit=MetricUnit.Count, value=1)
-    logger.info("report requested", extra={"report_id": report["id"], "type": body.type, "replayed": replayed})
+    logger.info("report requested", extra={"report_id": report.id, "type": body.type, "replayed": replayed})
     answer = m.ReportAccepted(**report_jobs.view(report, _download), replayed=replayed)
     return Response(202, "application/json", answer.model_dump(mode="json"),
-                    headers={"Location": f"/v1/finance/reports/{report['id']}"})
+                    headers={"Location": f"/v1/finance/reports/{report.id}"})
 
 
 @tracer.capture_method

@@ -94,7 +94,7 @@ def member_orders(
 @tracer.capture_method
 def donation_totals() -> DonationTotals:
     who = caller(app)
-    return DonationTotals(charities=runtime.orders().donation_totals(who.program_id))
+    return DonationTotals(charities=[t.item() for t in runtime.orders().donation_totals(who.program_id)])
 
 
 @tracer.capture_method
@@ -105,7 +105,7 @@ def donation(donation_id: str) -> Donation:
         found = runtime.orders().get_donation(who.program_id, donation_id)
     if found is None:
         raise DonationNotFound(f"donation {donation_id[:40]} does not exist")
-    return Donation(**found)
+    return Donation(**found.item())
 
 
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)

@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field
 
 from treue.core.ledger import PostingType
 from treue.core.money import MovementType
-from treue.core.statuses import ItemType, OrderStatus, ReportStatus
+from treue.core.statuses import ItemType, OrderStatus, ReportFormat, ReportStatus, ReportType
 from treue.handlers.models import Model
 
 
@@ -235,9 +235,9 @@ class ReportResult(Model):
 
 class Report(Model):
     report_id: str
-    type: str
+    type: ReportType
     params: dict[str, Any] = Field(description="date, or from/to")
-    format: str
+    format: ReportFormat
     status: ReportStatus = Field(description="queued | running | completed | failed")
     created_at: str
     updated_at: str | None = None
