@@ -85,3 +85,9 @@ def test_the_floor_runs_in_every_round_in_turn_with_the_sides(monkeypatch):
     assert row.ratio("pyc") == pytest.approx(1.4)
     assert row.spread("pyc") == "1.10–1.50"  # paired with the floor of its own round: 1.3, 1.1, 1.5, 1.1
     assert row.answers("pyc") == "HTTP 201 ×3, HTTP 200 (replayed) ×1"
+
+
+def test_ids_made_in_a_run_do_not_split_its_answers():
+    row = bench.Row(outcomes={"pyc": ['{"delivered": "evt_01m8y3hannms4te5z57cex8skd"}',
+                                      '{"delivered": "evt_01m8y3hfmcn74nn0k8dn7cmdvv"}']})
+    assert row.answers("pyc") == '{"delivered": "evt_…"}'
