@@ -94,7 +94,8 @@ def member_orders(
 @tracer.capture_method
 def donation_totals() -> DonationTotals:
     who = caller(app)
-    return DonationTotals(charities=[t.item() for t in runtime.orders().donation_totals(who.program_id)])
+    totals = runtime.orders().donation_totals(who.program_id)
+    return DonationTotals.model_validate({"charities": [t.item() for t in totals]})
 
 
 @tracer.capture_method

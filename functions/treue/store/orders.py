@@ -261,7 +261,7 @@ class OrderStore(OnTable):
 
     def settle(
         self, order: Order, posting: Posting, kind: str, update: dict[str, Any], now: str,
-        more: list[dict[str, Any]] | tuple = (),
+        more: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
     ) -> Replay | None:
         """Post a capture, release or refund of the order's points together with its status change.
 
@@ -380,7 +380,7 @@ class OrderStore(OnTable):
     # ------------------------------------------------------------ rewards (budget-paid, no points)
 
     def create_reward(self, order: Order, idempotency: tuple[str, str, str], result: dict[str, Any],
-                      more: list[dict[str, Any]] | tuple = ()) -> Replay | None:
+                      more: list[dict[str, Any]] | tuple[dict[str, Any], ...] = ()) -> Replay | None:
         """The reward order with its idempotency guard (and ``more`` items) in one transaction."""
         pid, oid = order.program_id, order.id
         kind, reference, fingerprint = idempotency

@@ -133,7 +133,7 @@ class ReportFiles(clients.BucketFiles):
 class ReportQueue:
     """The report job queue: one message per continuation of a report."""
 
-    def __init__(self, queue_url: str, sqs=None) -> None:
+    def __init__(self, queue_url: str, sqs: Any = None) -> None:
         self.queue_url = queue_url
         self._sqs = sqs
 
