@@ -20,6 +20,8 @@ from typing import get_args
 import pytest
 
 from treue.core import statuses
+from treue.core.ledger import PostingType
+from treue.core.money import MovementType
 from treue.core.statuses import (
     BATCH_FINISHED,
     BATCH_UNFINISHED,
@@ -30,6 +32,7 @@ from treue.core.statuses import (
     EventType,
     ItemType,
     OrderStatus,
+    ReportType,
 )
 from treue.logic import models
 
@@ -195,3 +198,29 @@ def test_the_api_document_lists_every_status_field_s_values():
         enum = schemas[ref.rsplit("/", 1)[1]]
         assert enum["type"] == "string" and enum["enum"], field
     assert schemas["OrderStatus"]["enum"] == [str(s) for s in OrderStatus]
+
+
+def _lists_values(spec: dict, schemas: dict) -> bool:
+    """Whether a property's schema names its allowed values: an enum inline, a reference to an enum
+    schema, or any of those (and null)."""
+    if "enum" in spec:
+        return True
+    if "$ref" in spec:
+        return "enum" in schemas[spec["$ref"].rsplit("/", 1)[1]]
+    options = [s for s in spec.get("anyOf", []) if s.get("type") != "null"]
+    return bool(options) and all(_lists_values(s, schemas) for s in options)
+
+
+def test_the_api_document_lists_every_kind_field_s_values():
+    """A record's kind (what an order, a posting, a budget movement, a report is, a report's format) lists
+    its values like a status does; ``Problem.type`` is a URI."""
+    schemas = json.loads((PACKAGE / "openapi.json").read_text())["components"]["schemas"]
+    fields = [(f"{name}.{prop}", spec) for name, schema in schemas.items()
+              for prop, spec in schema.get("properties", {}).items()
+              if prop in ("type", "format") and name != "Problem"]
+    assert {"LedgerEntry.type", "BudgetMovement.type", "JournalLine.type", "Report.type", "Report.format"} <= {
+        f for f, _ in fields}
+    assert not [f for f, spec in fields if not _lists_values(spec, schemas)]
+    assert schemas["PostingType"]["enum"] == [str(t) for t in PostingType]
+    assert schemas["MovementType"]["enum"] == [str(t) for t in MovementType]
+    assert schemas["ReportType"]["enum"] == [str(t) for t in ReportType]

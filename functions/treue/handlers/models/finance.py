@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from treue.core.ledger import PostingType
+from treue.core.money import MovementType
 from treue.core.statuses import ItemType, OrderStatus, ReportFormat, ReportStatus, ReportType
 from treue.handlers.models import Model
 
@@ -37,7 +39,7 @@ class BudgetBalance(Model):
 class BudgetMovement(Model):
     id: str
     created_at: str
-    type: str = Field(description="funding | draw | return | hold | release")
+    type: MovementType = Field(description="funding | draw | return | hold | release")
     currency: str
     debit: str
     credit: str
@@ -80,7 +82,8 @@ class PayoutList(Model):
 class JournalLine(Model):
     id: str
     created_at: str
-    type: str = Field(description="earn | adjustment | hold | capture | release | refund | funding | draw | return")
+    type: PostingType | MovementType = Field(
+        description="A posting's type (unit: points) or a budget movement's (unit: its currency)")
     unit: str = Field(description="points, or the currency of a budget movement")
     debit: str
     credit: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from treue.core.ledger import PostingType
 from treue.core.statuses import MemberStatus
 from treue.handlers.models import Model
 
@@ -53,7 +54,7 @@ class AdjustmentResult(Model):
 
 class LedgerEntry(Model):
     id: str
-    type: str = Field(description="earn | adjustment | hold | capture | release | refund")
+    type: PostingType = Field(description="earn | adjustment | hold | capture | release | refund")
     points: int = Field(description="Change of the member's available points (negative = debit)")
     held: int = Field(default=0, description="Change of the member's held points (orders in flight)")
     reason: str
