@@ -475,7 +475,8 @@ def other_first_events(outdir: Path = ROOT / "cdk.out") -> None:
     synthesized template (the table, queues, bucket and code keys made on a local moto server) and the variables
     Lambda sets, against the same floor as ``first_events``, measured alternately with each row. The sample's
     program is a seeded one, so a function reads real items; a payout task gets a new order in every run, in the
-    state the task takes over, and the accrual queue new transaction ids, so each run does the work anew."""
+    state the task takes over (a batch task a new batch), and the accrual queue new transaction ids, so each run
+    does the work anew."""
     if not (outdir / "Treue.template.json").exists():
         print(f"Cold start of the other functions: no synthesized template in {outdir.name}/ (make synth)")
         return
@@ -531,14 +532,17 @@ def other_first_events(outdir: Path = ROOT / "cdk.out") -> None:
             return made[logical]
 
         os.environ["TABLE_NAME"] = table
-        for name in ("CODES_KEY_ID", "CODES_MAC_KEY_ID", "PAYOUT_STATE_MACHINE_ARN"):  # for the seeding below
-            os.environ[name] = next(resolve(v[name]) for _, v in functions.values() if name in v)
+        for name in ("CODES_KEY_ID", "CODES_MAC_KEY_ID", "PAYOUT_STATE_MACHINE_ARN", "BATCH_STATE_MACHINE_ARN",
+                     "BATCH_BUCKET"):  # for the seeding below
+            for value in [v[name] for _, v in functions.values() if name in v][:1]:
+                os.environ[name] = resolve(value)
         from treue import runtime
         from treue.core import keys
-        from treue.logic import budget, members, orders, points, provisioning, queue_senders
+        from treue.logic import batch_run, budget, members, orders, points, provisioning, queue_senders
+        from treue.logic import batches as batch_logic
         from treue.logic import payout as payout_tasks
         from treue.logic.catalog import load_dir
-        from treue.logic.models import Adjustment, Delivery, Enrollment, OrderRequest
+        from treue.logic.models import Adjustment, BatchRequest, Delivery, Enrollment, OrderRequest
         from treue.store import clients
 
         runtime.reset()
@@ -584,10 +588,32 @@ def other_first_events(outdir: Path = ROOT / "cdk.out") -> None:
                                                  runtime.now())
             return placed["order_id"]
 
+        def batch_for(task: str) -> str:
+            """A new batch of two gift-card lines for the member, its first run begun by the tasks before ``task``
+            (begin: queued; issue_line, fail_line: running; finish: its lines issued)."""
+            lines = [{"recipient": {"member_id": member["id"]}, "item_id": "nordlicht-books-eur", "face_value": 2500,
+                      "reference": f"line-{n}"} for n in (1, 2)]
+            batch, _, _ = batch_logic.submit(
+                runtime.batches(), runtime.batch_files(), runtime.batch_starter(), runtime.budgets(),
+                runtime.program(pid), runtime.catalog().get, lambda wanted: runtime.store().get_members(pid, wanted),
+                BatchRequest(lines=lines), f"bench-batch-{next(numbers)}", "bench", runtime.now())
+            step = {"program_id": pid, "batch_id": batch.id, "run": 1}
+            deps = batch_run.Deps(batches=runtime.batches(), orders=runtime.orders(), budgets=runtime.budgets(),
+                                  vault=runtime.vault(), provider=runtime.provider(), program=runtime.program,
+                                  find_item=runtime.catalog().get)
+            if task != "begin":
+                batch_run.begin(deps, step, runtime.now())
+            for n in (1, 2) if task == "finish" else ():
+                batch_run.issue_line(deps, {**step, "line": n}, runtime.now())
+            return batch.id
+
         def event_for(module: str, function: str, text: str) -> Callable[[int], str]:
-            """The sample as run ``n`` handles it: a payout task's with a new order in the state it takes over,
-            the accrual queue's with new transaction ids (a repeat would be a replay); the others as they are."""
+            """The sample as run ``n`` handles it: a payout or batch task's with a new order or batch in the state
+            the task takes over, the accrual queue's with new transaction ids (a repeat would be a replay); the
+            others as they are."""
             def made(n: int) -> str:
+                if module == "treue.handlers.batch_tasks":
+                    return text.replace("bat_01jdemo0000000000000000000", batch_for(function))
                 event = json.loads(text)
                 if module == "treue.handlers.payout":
                     event["order_id"] = order_for(function, event["type"])
