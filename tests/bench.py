@@ -1,7 +1,10 @@
 """``make bench``: cold-start and DynamoDB round-trip figures (printed, never asserted by time).
 
-1. Cold init per function: a fresh interpreter imports the handler module and creates its first
-   client; divided by the floor, a fresh interpreter doing ``import boto3`` + one client. Median of runs.
+1. Cold start per function: a fresh interpreter imports the handler module and creates its first
+   client, then (against a moto server) handles its first event from events/; divided by the floor, a
+   fresh interpreter doing ``import boto3`` + one client (+ one GetItem). Median of BENCH_RUNS (default
+   7) fresh interpreters per row, the floor measured in turn with each row's runs, the spread of the
+   run-by-run ratios printed; the functions with the variables Lambda sets, the floor with none.
 2. DynamoDB round trips of enroll and accrue on a warm function (moto, calls counted at the client).
 3. Order latency on the local twin: the answer of ``POST /v1/orders`` and the time until the order is
    COMPLETED (payout workflow in moto's ASL interpreter, tasks in function workers), per reward type.
