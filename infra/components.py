@@ -34,9 +34,8 @@ from treue.store import schema  # noqa: E402
 # Files of the API reference page (/docs) that make copies from web/node_modules (not committed)
 STATIC = "treue/static"
 DOCS_UI = FUNCTIONS_DIR / STATIC / "swagger-ui-bundle.js"
-RUNTIME = lambda_.Runtime.PYTHON_3_13
-# Official Powertools for AWS Lambda (Python) v3 layer: Powertools, pydantic v2, the X-Ray SDK.
-POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:{version}"
+# Official Powertools for AWS Lambda (Python) v3 layer of the runtime's Python: Powertools, pydantic v2
+POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-{python}-x86_64:{version}"
 PROBLEM = "https://treue.dev/problems/"
 
 
@@ -345,7 +344,8 @@ class Function(Construct):
         timeout: Duration = Duration.seconds(10),
         memory: int = 512,
         reserved_concurrency: int | None = None,
-        static: bool = False,
+        code: lambda_.Code,
+        runtime: lambda_.Runtime,
     ) -> None:
         super().__init__(scope, id)
         self.log_group = log_group(self, "Logs", logs.RetentionDays.ONE_MONTH)
@@ -354,15 +354,10 @@ class Function(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=RUNTIME,
+            runtime=runtime,
             architecture=lambda_.Architecture.X86_64,
             handler=handler,
-            # treue/static (the API reference page's Swagger UI, ~2 MB) only where asked for: the Docs function
-            code=lambda_.Code.from_asset(
-                str(FUNCTIONS_DIR),
-                exclude=["**/__pycache__", "*.pyc", "**/.mypy_cache", "treue/cli.py", "*.egg-info",
-                         *([] if static else [STATIC])],
-            ),
+            code=code,  # infra/code.py: the sources of functions/, with their bytecode where synth can make it
             description=description,
             layers=[layer],
             timeout=timeout,
@@ -400,7 +395,8 @@ class Function(Construct):
         acknowledge(
             self.function,
             "AwsSolutions-L1",
-            f"{RUNTIME.name}: the newest runtime with an official Powertools v3 layer that Treue is tested on.",
+            f"{self.function.runtime.name}: the runtime of the Powertools v3 layer Treue is tested on (cdk context "
+            "python_version).",
         )
         cfn = self.function.node.default_child
         checkov_skip(cfn, "CKV_AWS_117",
@@ -708,8 +704,9 @@ class Monitoring(Construct):
         return alarm
 
 
-def powertools_layer(scope: Construct, version: int) -> lambda_.ILayerVersion:
-    arn = POWERTOOLS_LAYER.format(region=Stack.of(scope).region, version=version)
+def powertools_layer(scope: Construct, version: int, runtime: lambda_.Runtime) -> lambda_.ILayerVersion:
+    arn = POWERTOOLS_LAYER.format(region=Stack.of(scope).region, version=version,
+                                  python=runtime.name.replace(".", ""))
     return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)
 
 

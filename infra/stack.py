@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Aspects, CfnOutput, Duration, Stack
+from aws_cdk import Annotations, ArnFormat, Aspects, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -18,6 +18,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra import code
 from infra.components import (
     AccrualQueue,
     BatchFiles,
@@ -247,7 +248,9 @@ class TreueStack(Stack):
         super().__init__(scope, id, **kwargs)
         self.storage = Storage(self, "Storage")
         self.codes = CodeKeys(self, "CodeKeys")
-        layer = powertools_layer(self, self._context("powertools_layer_version", 27))
+        self.runtime = code.runtime(str(self.node.try_get_context("python_version") or code.PYTHON_VERSION))
+        layer = powertools_layer(self, self._context("powertools_layer_version", 27), self.runtime)
+        self.code = self._code()
         self.functions = {spec.id: self._function(spec, layer) for spec in FUNCTIONS}
         table_lid = self.get_logical_id(self.storage.table.node.default_child)
         acknowledge(self, f"AwsSolutions-IAM5[Resource::<{table_lid}.Arn>/index/*]",
@@ -272,13 +275,25 @@ class TreueStack(Stack):
         """The functions that are part of one capability, by their role in it."""
         return {s.part_of[1]: self.functions[s.id] for s in FUNCTIONS if s.part_of and s.part_of[0] == capability}
 
+    def _code(self) -> dict[bool, lambda_.Code]:
+        """The functions' code, and the Docs function's with the API reference page (Swagger UI, ~2 MB) and
+        the OpenAPI document; with bytecode for the runtime where synth can compile it (infra/code.py)."""
+        given = self.node.try_get_context("bytecode_python")
+        built = {static: code.function_code(self.runtime.name.removeprefix("python"),
+                                            () if static else code.DOCS_ONLY, given) for static in (False, True)}
+        if not built[False][1]:
+            Annotations.of(self).add_info(
+                f"The functions' asset has no bytecode: no {self.runtime.name} here to compile it with, so each "
+                "function compiles its modules at every cold start (infra/code.py; cdk context bytecode_python).")
+        return {static: c for static, (c, _) in built.items()}
+
     def _function(self, spec: FunctionSpec, layer: lambda_.ILayerVersion) -> Function:
         """One function of the table with its environment and its grants on the table and the code keys."""
         env = {**RUNTIME_ENVIRONMENT, **({"TABLE_NAME": self.storage.table.table_name} if spec.table else {})}
         concurrency = self._context(spec.concurrency, BATCH_CONCURRENCY[spec.concurrency]) if spec.concurrency else None
         fn = Function(self, spec.id, handler=spec.handler, description=spec.description, environment=env,
                       layer=layer, timeout=Duration.seconds(spec.timeout), memory=spec.memory,
-                      reserved_concurrency=concurrency, static=spec.static)
+                      reserved_concurrency=concurrency, code=self.code[spec.static], runtime=self.runtime)
         if spec.table:
             self.storage.table.grant(fn.function, *spec.table)
             self.storage.key.grant_encrypt_decrypt(fn.function)
