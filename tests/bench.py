@@ -304,8 +304,10 @@ def first_events() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per call
 
+    from infra.twin.serialize import serialize_moto_dynamodb
     from tests.support import api_event, create_table
 
+    serialize_moto_dynamodb()  # as the twin: one call at a time, a write costing what it touches, not the table
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -493,8 +495,10 @@ def other_first_events(outdir: Path = ROOT / "cdk.out") -> None:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from infra.twin.serialize import serialize_moto_dynamodb
     from tests.support import create_table
 
+    serialize_moto_dynamodb()  # as the twin: one call at a time, a write costing what it touches, not the table
     functions = stack_functions(outdir)
     template = json.loads((outdir / "Treue.template.json").read_text())["Resources"]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
