@@ -1,6 +1,7 @@
-"""Typed records at the store boundary (``treue.core.records``): webhook endpoints, events, batches,
-batch lines, orders (rewards too), vouchers, donations and their totals, report jobs, and the order
-summaries a reconciliation keeps (``treue.logic.finance.OrderSummary``).
+"""Typed records at the store boundary: webhook endpoints, events, batches, batch lines and orders (rewards
+too) of ``treue.core.records``, vouchers, donations and their totals (``treue.core.issued_records``),
+report jobs (``treue.core.report_records``), and the order summaries a reconciliation keeps
+(``treue.logic.finance.OrderSummary``).
 
 The stores return and accept ``WebhookEndpoint``, ``Batch`` and ``BatchLine``; the items they write keep
 their attribute names, an item written before reads back as the same record and writes the same item,
@@ -17,18 +18,9 @@ from moto import mock_aws
 
 from tests.support import create_table
 from treue.core import times
-from treue.core.records import (
-    Batch,
-    BatchLine,
-    CharityTotal,
-    Donation,
-    Event,
-    Order,
-    Report,
-    Voucher,
-    WebhookEndpoint,
-    WebhookSecret,
-)
+from treue.core.issued_records import CharityTotal, Donation, Voucher
+from treue.core.records import Batch, BatchLine, Event, Order, WebhookEndpoint, WebhookSecret
+from treue.core.report_records import Report
 from treue.core.statuses import (
     BatchStatus,
     EndpointStatus,

@@ -4,9 +4,11 @@ A store returns these and accepts them; logic and handlers read their attributes
 attributes as stored (the names in DynamoDB do not change, absent values are left out) and ``from_item``
 reads a stored item back (the table's keys already stripped), so items written before read the same.
 
-Converted: webhook endpoints, events, batches, batch lines, orders (rewards are orders of kind
-"reward"; an order's stored attributes are ``attributes()``, since ``item`` is its catalog item),
-vouchers, donations and the charities' donation totals, and finance report jobs.
+Converted: webhook endpoints, events, batches, batch lines, and orders (rewards are orders of kind
+"reward"; an order's stored attributes are ``attributes()``, since ``item`` is its catalog item).
+What an issued order leaves (vouchers, donations and the charities' totals) is in
+``treue.core.issued_records``, finance report jobs in ``treue.core.report_records``: a function that
+needs none of them does not create their classes at its cold start.
 """
 
 from __future__ import annotations
@@ -21,10 +23,6 @@ from treue.core.statuses import (
     ItemType,
     LineStatus,
     OrderStatus,
-    ReportFormat,
-    ReportStatus,
-    ReportType,
-    VoucherState,
 )
 
 ALL_EVENTS = "*"  # an endpoint's event types: every type
@@ -338,176 +336,3 @@ _ORDER_OPTIONAL = ("kind", "member_id", "recipient", "reference", "message", "ba
                    "funds", "funds_returned_at", "failure_reason", "failure_detail", "canceled_reason",
                    "canceled_by", "releasing", "canceling")
 
-
-def _present(out: dict[str, Any]) -> dict[str, Any]:
-    """``out`` without its absent (None) values: what is stored."""
-    return {k: v for k, v in out.items() if v is not None}
-
-
-@dataclass(frozen=True)
-class Voucher:
-    """A voucher code as the till sees it, stored under its keyed hash (the code itself is sealed on its
-    order). Written ACTIVE when its order is issued; redeeming or voiding it changes ``status`` and sets
-    who did it and when. ``status`` is never EXPIRED: that is an ACTIVE code past ``expires_at``
-    (:meth:`status_at`)."""
-
-    order_id: str
-    item_id: str
-    name: str
-    discount: dict[str, Any]  # the catalog voucher's discount: kind and percent or value
-    currency: str
-    face_value: int  # minor units
-    minimum_spend: int  # minor units; 0 for none
-    status: VoucherState
-    masked: str
-    issued_at: str
-    expires_at: str
-    member_id: str | None = None  # a reward's voucher may have no member
-    redeemed_at: str | None = None
-    redemption_reference: str | None = None  # the till's reference: the same one again is a replay
-    redeemed_by: str | None = None
-    voided_at: str | None = None
-    void_reason: str | None = None
-    voided_by: str | None = None
-
-    @classmethod
-    def from_item(cls, data: dict[str, Any]) -> Voucher:
-        status = VoucherState(data["status"])
-        if status == VoucherState.EXPIRED:
-            raise ValueError("a voucher is never stored EXPIRED")
-        return cls(
-            order_id=data["order_id"], item_id=data["item_id"], name=data["name"], discount=data["discount"],
-            currency=data["currency"], face_value=data["face_value"], minimum_spend=data["minimum_spend"],
-            status=status, masked=data["masked"], issued_at=data["issued_at"], expires_at=data["expires_at"],
-            **{name: data.get(name) for name in _VOUCHER_OPTIONAL},
-        )
-
-    def item(self) -> dict[str, Any]:
-        """The attributes as stored (without the table's keys); absent values are left out."""
-        return _present({
-            "order_id": self.order_id, "member_id": self.member_id, "item_id": self.item_id, "name": self.name,
-            "discount": self.discount, "currency": self.currency, "face_value": self.face_value,
-            "minimum_spend": self.minimum_spend, "status": str(self.status), "masked": self.masked,
-            "issued_at": self.issued_at, "expires_at": self.expires_at,
-            **{name: getattr(self, name) for name in _VOUCHER_OPTIONAL if name != "member_id"},
-        })
-
-    def status_at(self, now: str) -> VoucherState:
-        """The status the till sees at ``now``: EXPIRED for an ACTIVE code past its expiry."""
-        if self.status == VoucherState.ACTIVE and self.expires_at < now:
-            return VoucherState.EXPIRED
-        return self.status
-
-    def redeemed_with(self, reference: str) -> bool:
-        """Whether the till's redemption ``reference`` already redeemed this code (a replay)."""
-        return self.status == VoucherState.REDEEMED and self.redemption_reference == reference
-
-
-_VOUCHER_OPTIONAL = ("member_id", "redeemed_at", "redemption_reference", "redeemed_by", "voided_at", "void_reason",
-                     "voided_by")
-
-
-@dataclass(frozen=True)
-class Donation:
-    """A donation and its receipt: what a charity order gave (written once, when the order is issued)."""
-
-    id: str  # "don_" and the order id's suffix: the same order always gives the same donation
-    order_id: str
-    charity_id: str
-    charity_name: str
-    registration_id: str  # the charity's registration with its authority
-    country: str
-    amount: int  # minor units
-    currency: str
-    receipt_number: str
-    adapter: str  # how it is paid out: "recorded" = by the operator's periodic transfers
-    created_at: str
-    member_id: str | None = None
-
-    @classmethod
-    def from_item(cls, data: dict[str, Any]) -> Donation:
-        return cls(
-            id=data["id"], order_id=data["order_id"], charity_id=data["charity_id"],
-            charity_name=data["charity_name"], registration_id=data["registration_id"], country=data["country"],
-            amount=data["amount"], currency=data["currency"], receipt_number=data["receipt_number"],
-            adapter=data["adapter"], created_at=data["created_at"], member_id=data.get("member_id"),
-        )
-
-    def item(self) -> dict[str, Any]:
-        """The attributes as stored (without the table's keys), as the API answers them."""
-        return _present({
-            "id": self.id, "order_id": self.order_id, "member_id": self.member_id, "charity_id": self.charity_id,
-            "charity_name": self.charity_name, "registration_id": self.registration_id, "country": self.country,
-            "amount": self.amount, "currency": self.currency, "receipt_number": self.receipt_number,
-            "adapter": self.adapter, "created_at": self.created_at,
-        })
-
-
-@dataclass(frozen=True)
-class CharityTotal:
-    """What a program's members gave one charity in one currency (added to by every donation)."""
-
-    charity_id: str
-    charity_name: str
-    currency: str
-    total: int  # minor units
-    donations: int
-
-    @classmethod
-    def from_item(cls, data: dict[str, Any]) -> CharityTotal:
-        return cls(charity_id=data["charity_id"], charity_name=data["charity_name"], currency=data["currency"],
-                   total=data["total"], donations=data["donations"])
-
-    def item(self) -> dict[str, Any]:
-        return {"charity_id": self.charity_id, "charity_name": self.charity_name, "currency": self.currency,
-                "total": self.total, "donations": self.donations}
-
-
-@dataclass(frozen=True)
-class Report:
-    """A finance report job: what it computes, where its worker is, and its result once completed.
-
-    Written whole when requested (``treue.store.report_jobs.ReportJobs.create``, with its expiry); a
-    worker's step changes ``status``, ``step``, ``progress``, ``state_key`` and, at the end,
-    ``summary``, ``result`` and ``completed_at`` (or ``failure_reason``)."""
-
-    id: str
-    program_id: str
-    type: ReportType
-    params: dict[str, Any]  # date, or from/to
-    format: ReportFormat
-    status: ReportStatus
-    created_at: str
-    updated_at: str
-    requested_by: str
-    step: int = 0  # the worker's continuations so far; a message names the step it continues from
-    progress: dict[str, Any] = field(default_factory=dict)  # phase, phase_name, after, items, pages, checked, done
-    state_key: str | None = None  # the S3 key of the state between continuations
-    started_at: str | None = None
-    completed_at: str | None = None
-    summary: dict[str, Any] | None = None  # a few figures of the completed report
-    result: dict[str, Any] | None = None  # the completed result's S3 key, content type and bytes
-    failure_reason: str | None = None
-
-    @classmethod
-    def from_item(cls, data: dict[str, Any]) -> Report:
-        """A report as read (table and index keys, and the expiry, are ignored)."""
-        return cls(
-            id=data["id"], program_id=data["program_id"], type=ReportType(data["type"]), params=data["params"],
-            format=ReportFormat(data["format"]), status=ReportStatus(data["status"]),
-            created_at=data["created_at"], updated_at=data["updated_at"], requested_by=data["requested_by"],
-            step=data.get("step", 0), progress=data.get("progress") or {},
-            **{name: data.get(name) for name in _REPORT_OPTIONAL},
-        )
-
-    def item(self) -> dict[str, Any]:
-        """The attributes as stored (without the table's keys and the expiry); absent values are left out."""
-        return _present({
-            "id": self.id, "program_id": self.program_id, "type": str(self.type), "params": self.params,
-            "format": str(self.format), "status": str(self.status), "created_at": self.created_at,
-            "updated_at": self.updated_at, "requested_by": self.requested_by, "step": self.step,
-            "progress": self.progress, **{name: getattr(self, name) for name in _REPORT_OPTIONAL},
-        })
-
-
-_REPORT_OPTIONAL = ("state_key", "started_at", "completed_at", "summary", "result", "failure_reason")

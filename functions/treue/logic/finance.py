@@ -14,9 +14,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from treue.core import times
+from treue.core.issued_records import Donation
 from treue.core.money import MoneyAccount
 from treue.core.programs import Program
-from treue.core.records import Donation, Order
+from treue.core.records import Order
 from treue.core.statuses import ORDER_IN_FLIGHT, IssuanceStatus, ItemType, OrderStatus
 from treue.errors import MalformedRequest
 from treue.logic import budget

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from treue.core import times
 from treue.core.ids import new_id
+from treue.core.issued_records import Voucher
 from treue.core.ledger import Account, Posting, PostingType
-from treue.core.records import Order, Voucher
+from treue.core.records import Order
 from treue.core.statuses import EventType, IssuanceStatus, ItemType, OrderStatus, VoucherState
 from treue.errors import HoldNotFound, InsufficientPoints, OrderNotPayable, StaleCondition
 from treue.logic import budget, catalog, codes

@@ -12,9 +12,10 @@ run time (the value types in the signatures, such as the gift card request and i
 imported for the type checker only).
 
 Webhook endpoints, events, batches, batch lines and orders (rewards too) are typed records
-(``treue.core.records``), as are vouchers, donations and report jobs; what else logic reads and writes
-of a store is a plain dict here: ``Record``. A transaction item, as the stores build them for one
-another's transactions, is an ``Item``.
+(``treue.core.records``), as are vouchers and donations (``treue.core.issued_records``) and report
+jobs (``treue.core.report_records``); what else logic reads and writes of a store is a plain dict
+here: ``Record``. A transaction item, as the stores build them for one another's transactions, is an
+``Item``.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from treue.core.issued_records import Donation, Voucher
     from treue.core.keys import ApiKeyRecord
     from treue.core.ledger import Posting
     from treue.core.money import Movement
     from treue.core.programs import Program
-    from treue.core.records import Batch, BatchLine, Donation, Order, Report, Voucher, WebhookEndpoint, WebhookSecret
+    from treue.core.records import Batch, BatchLine, Order, WebhookEndpoint, WebhookSecret
+    from treue.core.report_records import Report
     from treue.providers.giftcards import Issuance, IssueRequest
 
 Record = dict[str, Any]  # a stored record as logic reads and writes it

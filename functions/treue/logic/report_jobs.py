@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
-from treue.core.records import Order, Report
+from treue.core.records import Order
+from treue.core.report_records import Report
 from treue.core.statuses import ReportFormat, ReportStatus, ReportType
 from treue.errors import IdempotencyConflict, MalformedRequest, ReportTooLarge, StorageTimeout, ValidationFailed
 from treue.logic import finance
 
 if TYPE_CHECKING:
-    from treue.core.records import Donation
+    from treue.core.issued_records import Donation
     from treue.logic.finance import OrderSummary
     from treue.logic.ports import Download, Render, ReportFilesPort, ReportJobsPort, ReportPage, ReportQueuePort
 

@@ -15,7 +15,7 @@ from treue.logic import codes
 from treue.logic.models import VoucherRedemption
 
 if TYPE_CHECKING:
-    from treue.core.records import Voucher
+    from treue.core.issued_records import Voucher
     from treue.logic.ports import OrdersPort, VaultPort
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from treue.core.records import Donation, Order
+from treue.core.issued_records import Donation
+from treue.core.records import Order
 
 
 class CharityAdapter(Protocol):

@@ -21,8 +21,9 @@ from __future__ import annotations
 from typing import Any
 
 from treue.core import audit
+from treue.core.issued_records import CharityTotal, Donation, Voucher
 from treue.core.ledger import Posting
-from treue.core.records import CharityTotal, Donation, Order, Voucher
+from treue.core.records import Order
 from treue.core.statuses import ORDER_IN_FLIGHT, CatalogStatus, OrderStatus, VoucherState
 from treue.errors import OrderNotFound
 from treue.store.dynamodb import OnTable

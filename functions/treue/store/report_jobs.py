@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from treue.core.records import Report
+from treue.core.report_records import Report
 from treue.core.statuses import ReportStatus
 from treue.store import clients
 from treue.store.dynamodb import OnTable
