@@ -143,6 +143,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("QueueSenders", "treue.handlers.queue_senders.handler",
                  "IAM principals whose accrual queue messages count for a program",
                  ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem")),
+    # a change of the settings is one transaction of Put items: the current settings (conditioned on the version
+    # read), the version item(s) and the audit record; the history is a Query
+    FunctionSpec("Program", "treue.handlers.program.handler",
+                 "Program settings for every key; changes as versions (admin)",
+                 ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")),
     # register, rotate and delete are transactions of Put/Update/Delete items; webhook secrets are sealed like
     # codes; redelivery queues deliveries
     FunctionSpec("Webhooks", "treue.handlers.webhooks.handler", "Webhook endpoints and the event log",

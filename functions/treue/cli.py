@@ -308,14 +308,17 @@ def _programs(store: Store) -> list[dict[str, Any]]:
     found = []
     pages = store.ddb.get_paginator("scan").paginate(
         TableName=store.table, FilterExpression="sk = :sk AND begins_with(pk, :pk)",
-        ProjectionExpression="#id, #name, currency, country, created_at",
-        ExpressionAttributeNames={"#id": "id", "#name": "name"},
+        ProjectionExpression="#id, #name, currency, country, created_at, #version, updated_at",
+        ExpressionAttributeNames={"#id": "id", "#name": "name", "#version": "version"},
         ExpressionAttributeValues={":sk": {"S": "PROGRAM"}, ":pk": {"S": "PROGRAM#"}})
     for page in pages:
         for item in page["Items"]:
             data = from_item(item)
             found.append({"program_id": data["id"], "name": data.get("name"), "currency": data.get("currency"),
-                          "country": data.get("country") or None, "created_at": data.get("created_at")})
+                          "country": data.get("country") or None, "created_at": data.get("created_at"),
+                          # the settings' version (1 as created; PATCH /v1/program makes the next ones)
+                          "version": data.get("version", 1),
+                          "updated_at": data.get("updated_at") or data.get("created_at")})
     return sorted(found, key=lambda p: (p["created_at"] or "", p["program_id"]))
 
 

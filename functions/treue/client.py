@@ -569,6 +569,29 @@ class TreueClient:
         """``DELETE /v1/queue-senders/{principal_id}`` (deleteQueueSender): 204."""
         return self._json("DELETE", f"/v1/queue-senders/{_seg(principal_id)}")
 
+    # ------------------------------------------------------------------ Program settings
+
+    def get_program(self) -> Answer:
+        """``GET /v1/program`` (getProgram): the settings; ``headers["ETag"]`` is their version for If-Match."""
+        return self._json("GET", "/v1/program")
+
+    def patch_program(self, body: Body, *, if_match: str | int | None = None) -> Answer:
+        """``PATCH /v1/program`` (patchProgram), admin: a JSON merge patch of the settings, a new version. With
+        ``if_match`` (a version, or the ETag of :meth:`get_program`) a stale change is refused (412)."""
+        headers = {"Content-Type": "application/merge-patch+json"}
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"' if isinstance(if_match, int) else if_match
+        response = self.request("PATCH", "/v1/program", body=_json_body(body), headers=headers)
+        return Answer(response.body, response.status, response.headers)
+
+    def list_program_versions(self, *, limit: int | None = None, cursor: str | None = None) -> Answer:
+        """``GET /v1/program/versions`` (listProgramVersions), newest first."""
+        return self._json("GET", "/v1/program/versions", {"limit": limit, "cursor": cursor})
+
+    def get_program_version(self, version: int | str) -> Answer:
+        """``GET /v1/program/versions/{version}`` (getProgramVersion)."""
+        return self._json("GET", f"/v1/program/versions/{_seg(str(version))}")
+
     # ------------------------------------------------------------------ Docs
 
     def get_open_api_document(self) -> Answer:

@@ -82,6 +82,19 @@ class ProgramNotFound(NotFound):
     title = "No such program"
 
 
+class ProgramVersionNotFound(NotFound):
+    slug = "program-version-not-found"
+    title = "No such version of the program's settings"
+
+
+class PreconditionFailed(TreueError):
+    """An ``If-Match`` named a version that is no longer the current one: nothing was written."""
+
+    slug = "precondition-failed"
+    status = 412
+    title = "The resource changed since the version named in If-Match"
+
+
 class Conflict(TreueError):
     slug = "conflict"
     status = 409

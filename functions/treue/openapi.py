@@ -78,7 +78,9 @@ DESCRIPTION = (
     "- **Webhooks**: endpoints that receive signed deliveries of the program's events, with their health and "
     "secret rotation.\n"
     "- **Events**: the program's event log in order, to catch up after an outage, and redelivery.\n"
-    "- **Queue senders** (admin): the IAM principals whose accrual queue messages count for this program.\n\n"
+    "- **Queue senders** (admin): the IAM principals whose accrual queue messages count for this program.\n"
+    "- **Program**: the program's settings (earn rate, point value, currency, country, markup, fx rates) for "
+    "every key; admins change them with a JSON merge patch, each change a new version with its history.\n\n"
     "Authenticate with `Authorization: Bearer <API key>`; the key decides the program and its scope "
     "(`x-treue-scopes` of each operation). Money is integer minor units with an ISO 4217 currency, points are "
     "integers, ratios are basis points. Writes are idempotent (`Idempotency-Key`, `transaction_id`, "
@@ -107,6 +109,10 @@ TAGS = {
     "Events": "The program's event log in order (kept 90 days), to catch up after an outage; redeliver an event.",
     "Queue senders": "Admin keys: the IAM roles and users whose messages on the accrual queue count for this "
     "program.",
+    "Program": "The rules of the game: the program's earn rate, point value, currency, country, catalog markup "
+    "and fx rates. Admin keys change them with a JSON merge patch; every change is a new, audited version "
+    "(If-Match: \"<version>\" refuses a stale one). Accruals use a change once the functions' program cache "
+    "expires (60 s); a purchase keeps the points it was posted with.",
     "Documentation": "This OpenAPI document (no key needed).",
 }
 # The public routes (no key) the document lists, with their answers: the document itself. The API reference
@@ -193,6 +199,16 @@ def build() -> dict[str, Any]:
                 "the same key with another body is 409 and creates nothing.",
             }
         )
+    doc["paths"]["/v1/program"]["patch"].setdefault("parameters", []).append(
+        {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 32},
+            "description": 'The version the change is made on, as the ETag of GET /v1/program: "3". Another '
+            "current version is a 412 and writes nothing; without it the change is applied to the current version.",
+        }
+    )
     for route in ROUTES:
         if route.public and route.operation_id in PUBLIC_ANSWERS:
             doc["paths"].setdefault(route.path, {})[route.method.lower()] = {

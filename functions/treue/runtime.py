@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the types only: each accessor imports its module on first u
     from treue.store.dynamodb import Store
     from treue.store.events import EventLog
     from treue.store.orders import OrderStore
+    from treue.store.programs import ProgramStore
     from treue.store.queue_senders import QueueSenderStore
     from treue.store.report_jobs import ReportFiles, ReportJobs, ReportQueue
     from treue.store.secrets import CodeVault
@@ -173,6 +174,15 @@ def webhooks() -> WebhookStore:
 
         return WebhookStore(store())
     return _wire("webhooks", build)
+
+
+def programs() -> ProgramStore:
+    """A program's settings and their versions (GET/PATCH /v1/program)."""
+    def build() -> ProgramStore:
+        from treue.store.programs import ProgramStore
+
+        return ProgramStore(store())
+    return _wire("programs", build)
 
 
 def queue_senders() -> QueueSenderStore:

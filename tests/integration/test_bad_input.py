@@ -234,7 +234,7 @@ def _query_cases(method: str, resource: str) -> list[tuple[str, dict[str, str]]]
 
 # routes with a body, a query parameter or a path parameter: something a caller can get wrong
 ROUTE_SAMPLES = [(m, r, s) for m, r, s in _route_samples()
-                 if m in ("POST", "PUT") or "{" in r or _query_cases(m, r)]
+                 if m in ("POST", "PUT", "PATCH") or "{" in r or _query_cases(m, r)]
 
 
 @pytest.mark.parametrize("method, resource, sample", ROUTE_SAMPLES, ids=[f"{m} {r}" for m, r, _ in ROUTE_SAMPLES])
@@ -244,7 +244,7 @@ def test_every_route_answers_bad_input_with_a_4xx_problem(wired, method, resourc
     module, auth = API[(method, resource)], wired["auth"]["admin"]
     base = api_event(sample, auth=auth)
     cases: list[tuple[str, dict]] = []
-    if method in ("POST", "PUT"):
+    if method in ("POST", "PUT", "PATCH"):
         sample_body = json.loads(base["body"]) if base.get("body") else {}
         cases += [(name, api_event(sample, auth=auth, body=b if isinstance(b, str) else json.dumps(b)))
                   for name, b in _body_cases(method, resource, sample_body)]

@@ -161,6 +161,7 @@ def test_program_list_shows_every_program(twin, capsys):
     listed = json.loads(out)["programs"]
     assert [(p["program_id"], p["name"], p["currency"], p["country"]) for p in listed] == [
         (twin.program, "Demo Café", "EUR", None), (twin.other, "Other shop", "CHF", "CH")]
+    assert [p["version"] for p in listed] == [1, 1]  # the settings' version, 1 as created
 
 
 def test_version_is_the_packages(capsys):

@@ -59,6 +59,10 @@ class Recording:
         return Response(200, answer, "a,b\n" if accept == "text/csv" else {"ok": True}, b"")
 
 
+# the document's header parameters a method takes as keyword arguments
+HEADER_ARGUMENTS = {"Idempotency-Key": "idempotency_key", "If-Match": "if_match"}
+
+
 def mismatches(document: dict, cls: type = TreueClient) -> list[str]:
     """Where the client and the document disagree, one line each; empty when every operation matches."""
     found: list[str] = []
@@ -95,7 +99,7 @@ def _check_method(cls: type, name: str, accept: str, method: str, path: str, op:
     if positional != want_positional:
         problems.append(f"{where}: positional parameters {positional}, the document {want_positional}")
     keywords = {p.name: p for p in params if p.kind is p.KEYWORD_ONLY}
-    want_keywords = set(query) | ({"idempotency_key"} if any(h["name"] == "Idempotency-Key" for h in header) else set())
+    want_keywords = set(query) | {HEADER_ARGUMENTS[h["name"]] for h in header if h["name"] in HEADER_ARGUMENTS}
     if set(keywords) != want_keywords:
         problems.append(f"{where}: keyword parameters {sorted(keywords)}, the document {sorted(want_keywords)}")
     for python_name, declared in query.items():
@@ -108,7 +112,7 @@ def _check_method(cls: type, name: str, accept: str, method: str, path: str, op:
         for kind, python in (("integer", "int"), ("string", "str")):
             if kind in _types(declared["schema"]) and python not in annotation:
                 problems.append(f"{where}: {python_name} is {kind} in the document, {annotation} here")
-    unknown = [h["name"] for h in header if h["name"] != "Idempotency-Key"]
+    unknown = [h["name"] for h in header if h["name"] not in HEADER_ARGUMENTS]
     if unknown:
         problems.append(f"{where}: the document's header parameters {unknown} have no argument")
     if problems:

@@ -21,6 +21,7 @@ from treue.store.batches import BatchFiles, BatchStore
 from treue.store.budget import BudgetStore
 from treue.store.dynamodb import Store
 from treue.store.orders import OrderStore
+from treue.store.programs import ProgramStore
 from treue.store.queue_senders import QueueSenderStore
 from treue.store.report_jobs import ReportFiles, ReportJobs, ReportQueue
 from treue.store.reports import Reports
@@ -58,6 +59,7 @@ def conforming() -> list[tuple[type, object]]:
     queue: ports.ReportQueuePort = ReportQueue("https://sqs.eu-central-1.amazonaws.com/123456789012/reports")
     webhooks: ports.WebhooksPort = WebhookStore(store)
     bindings: ports.SenderBindings = QueueSenderStore(store)
+    settings: ports.ProgramSettingsPort = ProgramStore(store)
     replayed: ports.Replayed = Replay("fingerprint", {"order_id": "ord_1"})
     page: ports.ReportPage = Reports(store).chunk
     assert callable(page)
@@ -69,6 +71,7 @@ def conforming() -> list[tuple[type, object]]:
         (ports.BatchFilesPort, files), (ports.Watched, watched), (ports.WatchlistPort, watchlist),
         (ports.ReportJobsPort, jobs), (ports.ReportFilesPort, report_files), (ports.ReportQueuePort, queue),
         (ports.WebhooksPort, webhooks), (ports.SenderBindings, bindings), (ports.Replayed, replayed),
+        (ports.ProgramSettingsPort, settings),
     ]
 
 

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+# What an admin may change after creation (PATCH /v1/program); id and currency never change (the ledger,
+# the budget and every price are kept in the currency)
+EDITABLE = ("name", "country", "earn_points", "earn_per_minor", "value_points", "value_minor", "markup_bps",
+            "fx_ppm")
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,9 @@ class Program:
     catalog items cost their face value in points plus ``markup_bps`` (basis points); an item in
     another currency is offered only when ``fx_ppm`` has its rate (program minor units per
     million minor units of that currency, e.g. ``{"USD": 920000}``).
+
+    ``version`` counts the settings' changes (1 as created; ``PATCH /v1/program`` writes the next one,
+    ``treue.logic.program``); ``updated_at``/``updated_by`` say when and by whom (empty as created).
     """
 
     id: str
@@ -34,6 +41,9 @@ class Program:
     country: str = ""
     markup_bps: int = 0
     fx_ppm: dict[str, int] = field(default_factory=dict)
+    version: int = 1
+    updated_at: str = ""
+    updated_by: str = ""
 
     def __post_init__(self) -> None:
         if not _CURRENCY.match(self.currency):
@@ -48,6 +58,8 @@ class Program:
             raise ValueError("country must be an ISO 3166-1 alpha-2 code such as DE")
         if not isinstance(self.markup_bps, int) or not 0 <= self.markup_bps <= 10_000:
             raise ValueError("markup_bps must be an integer from 0 to 10000")
+        if not isinstance(self.version, int) or isinstance(self.version, bool) or self.version < 1:
+            raise ValueError("version must be a positive integer")
         for code, rate in self.fx_ppm.items():
             if not _CURRENCY.match(code) or not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
                 raise ValueError("fx_ppm maps ISO 4217 codes to positive integer rates in millionths")

@@ -20,6 +20,7 @@ API_FUNCTIONS = {
     "Batches": "batches",
     "Webhooks": "webhooks",
     "QueueSenders": "queue_senders",
+    "Program": "program",
 }
 API_MODULES = tuple(API_FUNCTIONS.values())
 # The public documentation function (the route table's "Docs" routes): no key, no resolver

@@ -307,3 +307,38 @@ class BatchRequest(Strict):
 
     def fingerprint_payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+Count = Annotated[int, Field(ge=1, le=1_000_000_000, strict=True)]
+FxRate = Annotated[int, Field(ge=1, le=10**12, strict=True)]
+
+
+class ProgramPatch(Strict):
+    """PATCH /v1/program: a JSON merge patch (RFC 7396) of the editable settings. A field left out keeps its
+    value, ``null`` removes it (``country``, ``markup_bps`` → 0, ``fx_ppm`` or one of its rates); the other
+    settings cannot be removed. ``id`` and ``currency`` are not editable (a 422 naming them)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
+                                description="ISO 3166-1 alpha-2, where members are; null removes it")
+    earn_points: Count | None = Field(default=None, description="Points earned per earn_per_minor minor units")
+    earn_per_minor: Count | None = Field(default=None, description="Minor units spent per earn_points points")
+    value_points: Count | None = Field(default=None, description="Points worth value_minor minor units")
+    value_minor: Count | None = Field(default=None, description="Minor units that value_points points are worth")
+    markup_bps: int | None = Field(default=None, ge=0, le=10_000, strict=True,
+                                   description="Catalog markup on face value in basis points; null: 0")
+    fx_ppm: dict[Currency, FxRate | None] | None = Field(
+        default=None, description="Rates merged into the current ones: program minor units per million minor units "
+                                  "of the currency; a rate null removes it, fx_ppm null removes them all")
+    id: Any = Field(default=None, description="Not editable: sending it is a 422")
+    currency: Any = Field(default=None, description="Not editable: sending it is a 422")
+
+    @field_validator("id", "currency", mode="before")
+    @classmethod
+    def _not_editable(cls, value: Any, info: ValidationInfo) -> Any:
+        reasons = {
+            "id": "id is not editable: it names the program",
+            "currency": "currency is not editable: the ledger, the budget and every price are kept in it; a "
+                        "program in another currency is a new program",
+        }
+        raise ValueError(reasons[str(info.field_name)])

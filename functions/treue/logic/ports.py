@@ -95,6 +95,18 @@ class ProgramPort(Protocol):
     def put_api_key(self, record: ApiKeyRecord) -> None: ...
 
 
+class ProgramSettingsPort(Protocol):
+    """A program's settings and their versions (``treue.store.programs.ProgramStore``)."""
+
+    def current(self, program_id: str) -> Program | None: ...
+
+    def write_version(self, read: Program, new: Program, changes: Record) -> bool: ...
+
+    def version(self, program_id: str, version: int) -> Record | None: ...
+
+    def versions(self, program_id: str, limit: int, cursor: str | None) -> Page: ...
+
+
 class UsagePlanPort(Protocol):
     """The API's usage plan (``treue.store.usage_plans.UsagePlan``): a program's requests are rate
     limited, and accepted at all, once it has a key there."""

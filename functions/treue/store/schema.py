@@ -7,7 +7,8 @@ construct (``infra/components.py``) reads its partition and sort key and its ind
 Single-table layout; every key of a program's data starts with ``P#<program id>``:
 
     pk                                   sk                  what
-    PROGRAM#<pid>                        PROGRAM             program settings
+    PROGRAM#<pid>                        PROGRAM             program settings (the current version)
+    P#<pid>#PROGRAM                      V#<version>         one version of the settings (``treue.store.programs``)
     APIKEY#<key id>                      APIKEY              API key hash, scope, program
     P#<pid>#MEMBER#<mid>                 MEMBER              member profile
     P#<pid>#MEMBER#<mid>                 BALANCE             available, held, lifetime counters
@@ -64,6 +65,16 @@ def create_table_args(name: str) -> dict[str, Any]:
 
 def program_pk(program_id: str) -> str:
     return f"PROGRAM#{program_id}"
+
+
+def program_versions_pk(program_id: str) -> str:
+    """The program's settings history: one immutable item per version."""
+    return f"P#{program_id}#PROGRAM"
+
+
+def program_version_sk(version: int) -> str:
+    """A version's sort key, zero-padded so the versions sort in order."""
+    return f"V#{version:010d}"
 
 
 def api_key_pk(key_id: str) -> str:

@@ -1,0 +1,52 @@
+"""The program's settings and their versions (GET/PATCH /v1/program): response models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from treue.handlers.models import Model
+
+
+class ProgramSettings(Model):
+    """The rules of the game as they stand. A change applies to accruals once the functions' program cache
+    expires (60 s by default); a purchase keeps the points it was posted with."""
+
+    id: str
+    name: str
+    currency: str = Field(description="ISO 4217; points, prices and the budget are kept in it (not editable)")
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2: where members are")
+    earn_points: int = Field(description="Points earned per earn_per_minor minor units spent (rounded down)")
+    earn_per_minor: int
+    points_per_unit: str = Field(description="The earn rate read plainly: points per 1.00 of the currency, a "
+                                             "decimal rounded down to 4 places, e.g. \"1\"")
+    value_points: int = Field(description="value_points points are worth value_minor minor units")
+    value_minor: int
+    point_value: str = Field(description="What one point is worth in the currency, a decimal rounded down to 6 "
+                                         "places, e.g. \"0.01\"")
+    markup_bps: int = Field(description="Catalog markup on face value in basis points")
+    fx_ppm: dict[str, int] = Field(description="Other currencies the catalog offers: program minor units per "
+                                               "million minor units of each")
+    version: int = Field(description="1 as created, one more per change; the ETag of the answer (If-Match)")
+    created_at: str
+    updated_at: str = Field(description="When this version was made (created_at for version 1)")
+    updated_by: str | None = Field(default=None, description="The key that made this version (scope:key id); "
+                                                             "null for version 1")
+
+
+class FieldChange(Model):
+    from_: Any = Field(alias="from", description="The value before (as stored: \"\" is no country)")
+    to: Any = Field(description="The value of this version")
+
+
+class ProgramVersion(ProgramSettings):
+    """One version of the settings: the whole settings at it, who made it, when and what changed."""
+
+    changes: dict[str, FieldChange] = Field(description="The settings this version changed, each from → to "
+                                                        "(empty for version 1)")
+
+
+class ProgramVersionPage(Model):
+    items: list[ProgramVersion] = Field(description="Newest first")
+    next_cursor: str | None = None
