@@ -27,9 +27,19 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from treue import end_init_pause
+
+if TYPE_CHECKING:  # for the annotations only
+    from typing import Concatenate, ParamSpec, TypeVar
+
+    _P = ParamSpec("_P")
+    _R = TypeVar("_R")
+    _E = TypeVar("_E")
+    _C = TypeVar("_C")
+    LambdaHandler = Callable[Concatenate[_E, _C, _P], _R]  # (event, context, ...) → answer
+    Wrapped = Callable[..., _R]  # what the decorators return: a handler of the same answer
 
 _cold_start = True
 _LEVELS = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "WARNING": "WARNING",
@@ -120,23 +130,24 @@ class Logger:
             self._logger.setLevel(_LEVELS.get(str(named).upper(), "INFO"))
         self._formatter = formatter
 
-    def _log(self, level: int, msg: Any, args: tuple, extra: dict | None, exc_info: Any = None) -> None:
+    def _log(self, level: int, msg: Any, args: tuple[Any, ...], extra: dict[str, Any] | None,
+             exc_info: Any = None) -> None:
         if self._logger.isEnabledFor(level):
             self._logger.log(level, msg, *args, extra=extra, exc_info=exc_info, stacklevel=3)
 
-    def debug(self, msg: Any, *args: Any, extra: dict | None = None) -> None:
+    def debug(self, msg: Any, *args: Any, extra: dict[str, Any] | None = None) -> None:
         self._log(logging.DEBUG, msg, args, extra)
 
-    def info(self, msg: Any, *args: Any, extra: dict | None = None) -> None:
+    def info(self, msg: Any, *args: Any, extra: dict[str, Any] | None = None) -> None:
         self._log(logging.INFO, msg, args, extra)
 
-    def warning(self, msg: Any, *args: Any, extra: dict | None = None, exc_info: Any = None) -> None:
+    def warning(self, msg: Any, *args: Any, extra: dict[str, Any] | None = None, exc_info: Any = None) -> None:
         self._log(logging.WARNING, msg, args, extra, exc_info)
 
-    def error(self, msg: Any, *args: Any, extra: dict | None = None, exc_info: Any = None) -> None:
+    def error(self, msg: Any, *args: Any, extra: dict[str, Any] | None = None, exc_info: Any = None) -> None:
         self._log(logging.ERROR, msg, args, extra, exc_info)
 
-    def exception(self, msg: Any, *args: Any, extra: dict | None = None) -> None:
+    def exception(self, msg: Any, *args: Any, extra: dict[str, Any] | None = None) -> None:
         self._log(logging.ERROR, msg, args, extra, True)
 
     def append_keys(self, **keys: Any) -> None:
@@ -146,8 +157,18 @@ class Logger:
         for name in names:
             self._formatter.keys.pop(name, None)
 
-    def inject_lambda_context(self, handler: Callable | None = None, *, clear_state: bool = False,
-                              correlation_id_path: str | None = None) -> Callable:
+    @overload
+    def inject_lambda_context(self, handler: LambdaHandler[_E, _C, _P, _R], *, clear_state: bool = False,
+                              correlation_id_path: str | None = None) -> Wrapped[_R]: ...
+
+    @overload
+    def inject_lambda_context(self, handler: None = None, *, clear_state: bool = False,
+                              correlation_id_path: str | None = None
+                              ) -> Callable[[LambdaHandler[_E, _C, _P, _R]], Wrapped[_R]]: ...
+
+    def inject_lambda_context(self, handler: LambdaHandler[_E, _C, _P, _R] | None = None, *,
+                              clear_state: bool = False, correlation_id_path: str | None = None
+                              ) -> Any:
         """Adds the invocation's context keys (and ``cold_start``) to every record it logs; ``clear_state``
         drops the keys the previous invocation appended first; ``correlation_id_path`` (dotted keys of the
         event, as ``API_GATEWAY_REST``) adds the event's value there as ``correlation_id``."""
@@ -156,7 +177,7 @@ class Logger:
                                      correlation_id_path=correlation_id_path)
 
         @functools.wraps(handler)
-        def decorate(event, context, *args, **kwargs):
+        def decorate(event: _E, context: _C, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             if clear_state:
                 self._formatter.keys.clear()
             self._formatter.keys.update({
@@ -228,9 +249,9 @@ class Metrics:
                 print(json.dumps(document, separators=(",", ":")))
         self._values.clear()
 
-    def log_metrics(self, handler: Callable) -> Callable:
+    def log_metrics(self, handler: LambdaHandler[_E, _C, _P, _R]) -> Wrapped[_R]:
         @functools.wraps(handler)
-        def decorate(event, context, *args, **kwargs):
+        def decorate(event: _E, context: _C, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             try:
                 return handler(event, context, *args, **kwargs)
             finally:

@@ -19,9 +19,17 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for the annotations only
+    from typing import Concatenate, ParamSpec, TypeVar
+
+    _P = ParamSpec("_P")
+    _R = TypeVar("_R")
+    _E = TypeVar("_E")
+    _C = TypeVar("_C")
 
 HEADER = b'{"format": "json", "version": 1}\n'
 _open: contextvars.ContextVar[tuple[dict[str, Any], ...]] = contextvars.ContextVar("treue_subsegments", default=())
@@ -58,7 +66,7 @@ def _send(document: dict[str, Any]) -> None:
 
 
 @contextmanager
-def subsegment(name: str, annotations: dict[str, Any] | None = None):
+def subsegment(name: str, annotations: dict[str, Any] | None = None) -> Iterator[dict[str, Any] | None]:
     """A subsegment of the invocation (or of the enclosing one) while the block runs; a no-op untraced."""
     trace = _trace()
     if trace is None:
@@ -103,9 +111,9 @@ class Tracer:
     def __init__(self, service: str | None = None) -> None:
         self.service = service or os.environ.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
 
-    def capture_lambda_handler(self, handler: Callable) -> Callable:
+    def capture_lambda_handler(self, handler: Callable[Concatenate[_E, _C, _P], _R]) -> Callable[..., _R]:
         @functools.wraps(handler)
-        def traced(event, context, *args, **kwargs):
+        def traced(event: _E, context: _C, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             global _cold
             cold, _cold = _cold, False
             with subsegment(f"## {handler.__name__}", {"ColdStart": cold, "Service": self.service}):
@@ -113,9 +121,9 @@ class Tracer:
 
         return traced
 
-    def capture_method(self, method: Callable) -> Callable:
+    def capture_method(self, method: Callable[_P, _R]) -> Callable[_P, _R]:
         @functools.wraps(method)
-        def traced(*args, **kwargs):
+        def traced(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             with subsegment(f"## {method.__qualname__}"):
                 return method(*args, **kwargs)
 
