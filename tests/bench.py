@@ -212,6 +212,7 @@ FIRST_EVENTS = {
     "batches": ("treue.handlers.batches", "batches/list_batches.json"),
     "webhooks": ("treue.handlers.webhooks", "webhooks/list_webhooks.json"),
     "queue senders": ("treue.handlers.queue_senders", "queue_senders/list_senders.json"),
+    "program": ("treue.handlers.program", "program/get_program.json"),
 }
 FIRST_CALL = (
     "import boto3\nboto3.client('dynamodb').get_item(TableName={table!r}, "
@@ -1699,11 +1700,63 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
           f"({1 + rate:.2f}); no webhook endpoint subscribed; one SendMessage per queued purchase; no free tier.")
 
 
+# What the cold-start goal leaves to Treue's own code, in instructions (valgrind's callgrind counts them; unlike
+# a time they do not move with the machine's load): the floor, the floor with the collector paused as the
+# functions pause it in Lambda (treue/__init__.py), then pydantic imported, then its first model validated
+# and dumped (its first validator loads about 50 more modules), then one API function's module imported.
+PYDANTIC_FIRST_MODEL = (
+    "from pydantic import BaseModel, ConfigDict, Field\n"
+    "class Answer(BaseModel):\n    model_config = ConfigDict(defer_build=True)\n"
+    "    points: int = Field(ge=0)\n    member_id: str | None = None\n"
+    "Answer(points=1).model_dump(mode='json')\n"
+)
+CEILING_STEPS = (
+    ("floor: import boto3, one client", FLOOR),
+    ("the same, collector paused", "import gc\ngc.disable()\n" + FLOOR),
+    ("+ import pydantic (BaseModel, Field)", "import gc\ngc.disable()\n" + FLOOR
+     + "from pydantic import BaseModel, ConfigDict, Field\n"),
+    ("+ pydantic's first model validated and dumped", "import gc\ngc.disable()\n" + FLOOR + PYDANTIC_FIRST_MODEL),
+    ("+ import treue.handlers.webhooks (instead)", "import gc\ngc.disable()\n" + FLOOR
+     + "import treue.handlers.webhooks\n"),
+)
+
+
+def instructions(code: str, env: dict[str, str]) -> int | None:
+    """Instructions a fresh interpreter executes for ``code`` (callgrind), None without valgrind."""
+    import re
+    import shutil
+
+    if not shutil.which("valgrind"):
+        return None
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c",
+                          code], env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    return int(re.search(r"Collected : (\d+)", out.stderr).group(1))
+
+
+def cold_start_ceiling() -> None:
+    env = {**ENV, "PYDANTIC_DISABLE_PLUGINS": "__all__", "AWS_DEFAULT_REGION": "eu-central-1"}
+    counts = [(label, instructions(code, env)) for label, code in CEILING_STEPS]
+    if counts[0][1] is None:
+        print("Cold-start ceiling: needs valgrind (Debian's valgrind package), not on this machine")
+        return
+    floor = counts[0][1]
+    print("Cold-start ceiling, in instructions (callgrind; one fresh interpreter each, repeatable whatever the load)")
+    for label, count in counts:
+        print(f"  {label:<48}{count / 1e6:>8.0f} M {count / floor:>6.2f}")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["ceiling"]:  # python -m tests.bench ceiling: only the instruction counts
+        cold_start_ceiling()
+        raise SystemExit(0)
     if sys.argv[1:] == ["reports"]:  # python -m tests.bench reports: only the report job figures
         report_jobs_bench()
         raise SystemExit(0)
     if sys.argv[1:] == ["cold"]:  # python -m tests.bench cold: only the cold-start figures
+        cold_start_ceiling()
+        print()
         cold_starts()
         print()
         first_events()
@@ -1718,6 +1771,8 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["sealer"]:  # python -m tests.bench sealer: only the sealer figures
         sealer_throughput()
         raise SystemExit(0)
+    cold_start_ceiling()
+    print()
     cold_starts()
     print()
     first_events()

@@ -91,3 +91,16 @@ def test_ids_made_in_a_run_do_not_split_its_answers():
     row = bench.Row(outcomes={"pyc": ['{"delivered": "evt_01m8y3hannms4te5z57cex8skd"}',
                                       '{"delivered": "evt_01m8y3hfmcn74nn0k8dn7cmdvv"}']})
     assert row.answers("pyc") == '{"delivered": "evt_…"}'
+
+
+def test_every_step_of_the_cold_start_ceiling_runs_and_adds_to_the_paused_floor():
+    import subprocess
+    import sys
+
+    env = {**bench.ENV, "PYDANTIC_DISABLE_PLUGINS": "__all__"}
+    paused = bench.CEILING_STEPS[1][1]
+    assert bench.CEILING_STEPS[0][1] == bench.FLOOR and paused.endswith(bench.FLOOR)
+    assert all(code.startswith(paused) for _, code in bench.CEILING_STEPS[2:])  # each adds to the paused floor
+    for label, code in bench.CEILING_STEPS:
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (label, done.stderr[-2000:])
