@@ -64,7 +64,7 @@ run: preflight cdk.out/Treue.template.json
 demo: preflight cdk.out/Treue.template.json
 	$(PY) -m infra.twin.demo --port $(PORT)
 
-## The whole suite: ruff, mypy (strict on treue.logic), unit, integration (moto), infra (synth + cdk-nag + checkov), end-to-end (twin)
+## The whole suite: ruff, mypy (strict over functions/treue), unit, integration (moto), infra (synth + cdk-nag + checkov), end-to-end (twin)
 test: preflight $(STAMP) $(CHECKOV) $(DOCS_UI)
 	$(PY) -m ruff check functions infra tests
 	$(PY) -m mypy
