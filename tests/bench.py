@@ -54,17 +54,53 @@ ENV = {
 }
 
 
-def run(code: str, env: dict[str, str] | None = None) -> tuple[float, str]:
-    """A fresh interpreter runs ``code``: the ms from its first statement to its last, and what it printed after
-    ``outcome: `` (the answer to its first event), if anything."""
+def measure(code: str, env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """A fresh interpreter runs ``code``: the ms from its first statement to its last (wall clock), the CPU ms
+    the process spent in them (no waiting: not on the moto server's answers, not for a core of the busy machine),
+    and what it printed after ``outcome: `` (the answer to its first event), if anything."""
     timed = (
-        "import time\n_t = time.perf_counter()\n" + code + "print(time.perf_counter() - _t)\n"
+        "import time\n_t, _c = time.perf_counter(), time.process_time()\n" + code
+        + "print(time.perf_counter() - _t, time.process_time() - _c)\n"
     )
     out = subprocess.run([sys.executable, "-c", timed], env=env or ENV, capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
     lines = out.stdout.strip().splitlines()
-    return float(lines[-1]) * 1000, "".join(line[9:] for line in lines if line.startswith("outcome: "))
+    wall, cpu = (float(x) * 1000 for x in lines[-1].split())
+    return wall, cpu, "".join(line[9:] for line in lines if line.startswith("outcome: "))
+
+
+def run(code: str, env: dict[str, str] | None = None) -> tuple[float, str]:
+    """``measure`` without the CPU time."""
+    wall, _, outcome = measure(code, env)
+    return wall, outcome
+
+
+# BENCH_ROWS=catalog,"orders POST": only these rows of the first-event table; BENCH_PROFILE=<folder>: a cProfile
+# of each row's first event there (<row>.prof, read with python -m pstats), from a run outside the timed ones
+ROWS = {r.strip() for r in os.environ.get("BENCH_ROWS", "").split(",") if r.strip()}
+PROFILE = os.environ.get("BENCH_PROFILE", "")
+# Records the AWS calls of a function's first event (every client's operations, in order), printed at exit
+CALLS_PROBE = (
+    "import atexit, botocore.client\n_calls, _call = [], botocore.client.BaseClient._make_api_call\n"
+    "def _counted(self, operation, params):\n    _calls.append(operation)\n    return _call(self, operation, params)\n"
+    "botocore.client.BaseClient._make_api_call = _counted\n"
+    "atexit.register(lambda: print('calls: ' + ', '.join(_calls)))\n"
+)
+
+
+def aws_calls(code: str, env: dict[str, str], profile: Path | None = None) -> str:
+    """The AWS calls a fresh interpreter makes for ``code`` ("1 call: GetItem"); with ``profile``, its cProfile
+    goes there too. Outside the timed runs: the probe costs time."""
+    if profile:
+        profile.parent.mkdir(parents=True, exist_ok=True)
+        code = f"import cProfile\ncProfile.run({code!r}, {str(profile)!r})\n"
+    out = subprocess.run([sys.executable, "-c", CALLS_PROBE + code], env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    names = next((line[7:] for line in out.stdout.splitlines() if line.startswith("calls: ")), "")
+    count = len(names.split(", ")) if names else 0
+    return f"{count} call{'' if count == 1 else 's'}{': ' + names if names else ''}"
 
 
 def cold(code: str, env: dict[str, str] | None = None) -> float:
@@ -83,6 +119,8 @@ class Row:
     floor: list[float] = field(default_factory=list)
     sides: dict[str, list[float]] = field(default_factory=dict)
     outcomes: dict[str, list[str]] = field(default_factory=dict)
+    floor_cpu: list[float] = field(default_factory=list)  # the same runs' CPU ms (``measure``)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
 
     def ms(self, side: str) -> float:
         return statistics.median(self.sides[side])
@@ -93,6 +131,11 @@ class Row:
     def ratio(self, side: str) -> float:
         """The side's median over the floor's median."""
         return self.ms(side) / self.floor_ms()
+
+    def cpu_ratio(self, side: str) -> float:
+        """The side's median CPU ms over the floor's: what the function's own work costs beyond the floor's,
+        without the time its calls wait for the (moto) server or for a core."""
+        return statistics.median(self.cpu[side]) / statistics.median(self.floor_cpu)
 
     def spread(self, side: str) -> str:
         """The lowest and the highest of the run-by-run ratios (each run's side over the floor of its round)."""
@@ -117,16 +160,20 @@ def alternate(floor: Run, sides: dict[str, Callable[[int], Run]], runs: int = RU
     """``runs`` rounds, each starting the floor and every side once; the order rotates from round to round, so a
     load that comes and goes on the machine reaches a row and its floor alike, and no side always runs right after
     another. A side is a function of the run's number (a write makes its event new each run)."""
-    row = Row(sides={name: [] for name in sides}, outcomes={name: [] for name in sides})
+    row = Row(sides={name: [] for name in sides}, outcomes={name: [] for name in sides},
+              cpu={name: [] for name in sides})
     order = ["", *sides]  # "" is the floor
     for i in range(runs):
         turn = i % len(order)
         for name in order[turn:] + order[:turn]:
             if not name:
-                row.floor.append(cold(*floor))
+                ms, cpu, _ = measure(*floor)
+                row.floor.append(ms)
+                row.floor_cpu.append(cpu)
                 continue
-            ms, outcome = run(*sides[name](i))
+            ms, cpu, outcome = measure(*sides[name](i))
             row.sides[name].append(ms)
+            row.cpu[name].append(cpu)
             row.outcomes[name].append(outcome)
     return row
 
@@ -187,10 +234,10 @@ def cold_starts() -> None:
     floors = [ms for _, row in rows for ms in row.floor]
     print(f"Cold init (median of {RUNS} fresh interpreters, each function with the variables Lambda sets); floor = "
           f"import boto3 + one client, measured alternately with each row; spread = lowest–highest ratio of a run")
-    print(f"  {'function':<15}{'floor':>6}{'ms':>6}{'ratio':>7}{'spread':>12}   goal <= 1.3")
+    print(f"  {'function':<15}{'floor':>6}{'ms':>6}{'ratio':>7}{'spread':>12}{'cpu':>6}   goal <= 1.3")
     for name, row in rows:
         print(f"  {name:<15}{row.floor_ms():>6.0f}{row.ms('import'):>6.0f}{row.ratio('import'):>7.2f}"
-              f"{row.spread('import'):>12}")
+              f"{row.spread('import'):>12}{row.cpu_ratio('import'):>6.2f}")
     print(f"  floor over the run: median {statistics.median(floors):.0f} ms, {min(floors):.0f} to {max(floors):.0f}")
 
 
@@ -395,9 +442,11 @@ def first_events() -> None:
               "deployed); floor = import boto3 + client + one GetItem, a plain interpreter measured alternately "
               "with each row; spread = lowest–highest ratio of a run; a POST row writes anew in every run")
         print(f"  {'function':<17}{'floor':>6}{'ms':>6}{'ratio':>7}{'spread':>12}{'no .pyc':>9}{'ratio':>7}"
-              f"{'spread':>12}   goal <= 1.3; first event → answer")
+              f"{'spread':>12}{'cpu':>6}   goal <= 1.3; first event → answer; its AWS calls")
         floors: list[float] = []
         for name, (module, sample) in FIRST_EVENTS.items():
+            if ROWS and name not in ROWS:
+                continue
             if name == "authorizer":
                 event = api_event(sample, headers={"Authorization": f"Bearer {key}"})
             else:
@@ -410,6 +459,7 @@ def first_events() -> None:
             sides = {kind: side(event, module, env) for kind, env in envs.items()}
             for kind in sides:  # warm the file caches for both (and the answer from the sources too)
                 run(*sides[kind](0))
+            calls = aws_calls(*sides["pyc"](0), profile=PROFILE and Path(PROFILE) / f"{name.replace(' ', '_')}.prof")
             row = alternate(floor, sides)
             floors.extend(row.floor)
             answer = row.answers("pyc")
@@ -417,7 +467,7 @@ def first_events() -> None:
                 answer += f" (no .pyc: {row.answers('source')})"
             print(f"  {name:<17}{row.floor_ms():>6.0f}{row.ms('pyc'):>6.0f}{row.ratio('pyc'):>7.2f}"
                   f"{row.spread('pyc'):>12}{row.ms('source'):>9.0f}{row.ratio('source'):>7.2f}"
-                  f"{row.spread('source'):>12}   {sample} → {answer}")
+                  f"{row.spread('source'):>12}{row.cpu_ratio('pyc'):>6.2f}   {sample} → {answer}; {calls}")
         print(f"  floor over the run: median {statistics.median(floors):.0f} ms, "
               f"{min(floors):.0f} to {max(floors):.0f}")
         shutil.rmtree(deployed.parent)
@@ -639,7 +689,7 @@ def other_first_events(outdir: Path = ROOT / "cdk.out") -> None:
         print(f"Cold start with the first event, the other functions (median of {RUNS}; moto server; each with its "
               "environment from the template and the variables Lambda sets); floor = import boto3 + client + one "
               "GetItem, a plain interpreter measured alternately with each row; spread = lowest–highest ratio of a run")
-        print(f"  {'function':<30}{'floor':>6}{'ms':>6}{'ratio':>7}{'spread':>12}   first event → outcome")
+        print(f"  {'function':<30}{'floor':>6}{'ms':>6}{'ratio':>7}{'spread':>12}{'cpu':>6}   first event → outcome")
         floors: list[float] = []
         for name, (handler, variables) in sorted(functions.items()):
             module, function = handler.rsplit(".", 1)
@@ -662,7 +712,7 @@ def other_first_events(outdir: Path = ROOT / "cdk.out") -> None:
             floors.extend(row.floor)
             label = name.removesuffix("Function" + name.rsplit("Function", 1)[-1]) if "Function" in name else name
             print(f"  {label:<30}{row.floor_ms():>6.0f}{row.ms('pyc'):>6.0f}{row.ratio('pyc'):>7.2f}"
-                  f"{row.spread('pyc'):>12}   {sample} → {row.answers('pyc')}")
+                  f"{row.spread('pyc'):>12}{row.cpu_ratio('pyc'):>6.2f}   {sample} → {row.answers('pyc')}")
         print(f"  floor over the run: median {statistics.median(floors):.0f} ms, "
               f"{min(floors):.0f} to {max(floors):.0f}")
     finally:

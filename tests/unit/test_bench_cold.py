@@ -72,19 +72,26 @@ def test_the_floor_runs_in_every_round_in_turn_with_the_sides(monkeypatch):
     calls: list[str] = []
     times = {"floor": iter([100.0, 200.0, 100.0, 100.0]), "f": iter([130.0, 220.0, 150.0, 110.0])}
 
-    def run(code, env=None):
+    def measure(code, env=None):
         calls.append(code)
-        return next(times[code]), "HTTP 201" if len(calls) < 7 else "HTTP 200 (replayed)"
+        wall = next(times[code])
+        return wall, wall / 2, "HTTP 201" if len(calls) < 7 else "HTTP 200 (replayed)"  # CPU: half the wall time
 
-    monkeypatch.setattr(bench, "run", run)
-    monkeypatch.setattr(bench, "cold", lambda code, env=None: run(code, env)[0])
+    monkeypatch.setattr(bench, "measure", measure)
     row = bench.alternate(("floor", {}), {"pyc": lambda n: ("f", {"N": str(n)})}, runs=4)
     assert calls == ["floor", "f", "f", "floor", "floor", "f", "f", "floor"]
     assert row.floor == [100.0, 200.0, 100.0, 100.0]
     assert row.floor_ms() == 100.0 and row.ms("pyc") == 140.0
     assert row.ratio("pyc") == pytest.approx(1.4)
+    assert row.floor_cpu == [50.0, 100.0, 50.0, 50.0] and row.cpu_ratio("pyc") == pytest.approx(1.4)
     assert row.spread("pyc") == "1.10–1.50"  # paired with the floor of its own round: 1.3, 1.1, 1.5, 1.1
     assert row.answers("pyc") == "HTTP 201 ×3, HTTP 200 (replayed) ×1"
+
+
+def test_a_fresh_interpreter_reports_its_wall_and_cpu_time_apart():
+    wall, cpu, outcome = bench.measure("import time\ntime.sleep(0.2)\nprint('outcome: slept')\n", bench.ENV)
+    assert wall >= 200 and cpu < 100  # sleeping (as waiting for a server) is wall time, not CPU time
+    assert outcome == "slept"
 
 
 def test_ids_made_in_a_run_do_not_split_its_answers():
