@@ -9,15 +9,7 @@ from aws_cdk.assertions import Template
 
 from infra.components import PartnerApi
 from infra.stack import TRACE_SAMPLING, TreueStack
-
-
-@pytest.fixture(scope="module")
-def template(synthesized):
-    return json.loads(synthesized.read_text())
-
-
-def of_type(template, kind):
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
+from tests.infra.conftest import of_type
 
 
 def test_the_api_stage_samples_traces_by_its_own_rule_at_the_configured_rate(template):

@@ -4,20 +4,10 @@ batch functions, the webhook sender's deferrals."""
 import json
 from pathlib import Path
 
-import pytest
-
 from infra.stack import BATCH_CONCURRENCY
+from tests.infra.conftest import of_type
 
 BATCH_ASL = Path(__file__).resolve().parents[2] / "infra" / "batch.asl.json"
-
-
-@pytest.fixture(scope="module")
-def template(synthesized):
-    return json.loads(synthesized.read_text())
-
-
-def of_type(template, kind):
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
 
 
 def test_each_program_is_throttled_by_the_usage_plan_keyed_by_the_authorizer(template):

@@ -9,6 +9,7 @@ import pytest
 
 from infra.stack import BATCH_CONCURRENCY, BATCH_TASKS, FUNCTIONS, PAYOUT_TASKS, RUNTIME_ENVIRONMENT
 from infra.twin.template import load
+from tests.infra.conftest import of_type
 from treue.handlers import api_routes
 from treue.routes import ROUTES
 from treue.store import schema
@@ -18,15 +19,6 @@ SPECS = {spec.id: spec for spec in FUNCTIONS}
 
 ASL = ROOT / "infra" / "payout.asl.json"
 BATCH_ASL = ROOT / "infra" / "batch.asl.json"
-
-
-@pytest.fixture(scope="module")
-def template(synthesized):
-    return json.loads(synthesized.read_text())
-
-
-def of_type(template, kind):
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
 
 
 def test_the_table_has_pitr_deletion_protection_and_kms(template):
