@@ -23,7 +23,7 @@ TRIGGERS: tuple[Trigger, ...] = ("purchase", "activity", "enrollment", "birthday
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
 Period = Literal["week", "month", "year"]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/&+-]*$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]  # as on purchase lines: matched exactly
 RuleId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
 Count = Annotated[int, Field(ge=1, le=10**6, strict=True)]
 Points = Annotated[int, Field(ge=1, le=10**9, strict=True)]
