@@ -9,6 +9,8 @@ Single-table layout; every key of a program's data starts with ``P#<program id>`
     pk                                   sk                  what
     PROGRAM#<pid>                        PROGRAM             program settings (the current version)
     P#<pid>#PROGRAM                      V#<version>         one version of the settings (``treue.store.programs``)
+    P#<pid>#RULES                        R#<rid>#C           an earning rule as it stands (``treue.store.rules``)
+    P#<pid>#RULES                        R#<rid>#V#<version> one version of the rule (immutable)
     APIKEY#<key id>                      APIKEY              API key hash, scope, program
     P#<pid>#MEMBER#<mid>                 MEMBER              member profile
     P#<pid>#MEMBER#<mid>                 BALANCE             available, held, lifetime counters
@@ -20,9 +22,9 @@ Single-table layout; every key of a program's data starts with ``P#<program id>`
 
 One sparse global secondary index (``gsi1``: ``gsi1pk``/``gsi1sk``) serves program-wide reads:
 postings and budget movements (``P#<pid>#JOURNAL``, by time), orders (``P#<pid>#ORDERS``, by
-time), member balances (``P#<pid>#BALANCES``), unsealed audit records (``AUDIT#PENDING#<shard>``)
-and the audit trail (``treue.store.audit``). The other stores' items (orders, budget, batches,
-webhooks…) are laid out in their modules.
+time), member balances (``P#<pid>#BALANCES``), earning rules as they stand (``P#<pid>#RULES``),
+unsealed audit records (``AUDIT#PENDING#<shard>``) and the audit trail (``treue.store.audit``). The other
+stores' items (orders, budget, batches, webhooks…) are laid out in their modules.
 
 API keys are the one exception to the program prefix: the key is how the program is found.
 """
@@ -79,6 +81,21 @@ def program_version_sk(version: int) -> str:
 
 def api_key_pk(key_id: str) -> str:
     return f"APIKEY#{key_id}"
+def rules_pk(program_id: str) -> str:
+    """The program's earning rules: each rule's current item and its immutable versions, one partition."""
+    return f"P#{program_id}#RULES"
+
+
+def rule_sk(rule_id: str) -> str:
+    """A rule's current item (``C`` sorts before its versions' ``V``)."""
+    return f"R#{rule_id}#C"
+
+
+def rule_version_sk(rule_id: str, version: int) -> str:
+    """One version of a rule, zero-padded so a rule's versions sort in order after its current item."""
+    return f"R#{rule_id}#V#{version:010d}"
+
+
 
 
 def member_pk(program_id: str, member_id: str) -> str:
@@ -169,3 +186,8 @@ def balances_keys(program_id: str, member_id: str) -> dict[str, str]:
 def pending_audit_keys(program_id: str, record_id: str) -> dict[str, str]:
     """Index attributes listing an unsealed audit record for the sealer."""
     return {GSI_PK: f"AUDIT#PENDING#{pending_shard(program_id)}", GSI_SK: f"{program_id}#{record_id}"}
+def rules_keys(program_id: str, rule_id: str) -> dict[str, str]:
+    """Index attributes listing a rule's current item among the program's rules, by rule id."""
+    return {GSI_PK: f"P#{program_id}#RULES", GSI_SK: f"R#{rule_id}"}
+
+
