@@ -148,6 +148,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("Program", "treue.handlers.program.handler",
                  "Program settings for every key; changes as versions (admin)",
                  ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")),
+    # earning rules: creating, a new version and retiring are each one transaction of Put items (the idempotency
+    # guard, the current item conditioned on the version read, the version item, the audit record); reads are
+    # GetItem and Query (the rule's partition, the index's list of rules)
+    FunctionSpec("Rules", "treue.handlers.rules.handler",
+                 "Earning rules for every key; changes as versions (admin)",
+                 ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")),
     # register, rotate and delete are transactions of Put/Update/Delete items; webhook secrets are sealed like
     # codes; redelivery queues deliveries
     FunctionSpec("Webhooks", "treue.handlers.webhooks.handler", "Webhook endpoints and the event log",

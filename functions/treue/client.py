@@ -592,6 +592,44 @@ class TreueClient:
         """``GET /v1/program/versions/{version}`` (getProgramVersion)."""
         return self._json("GET", f"/v1/program/versions/{_seg(str(version))}")
 
+    # ------------------------------------------------------------------ Rules
+
+    def create_rule(self, body: Body, *, idempotency_key: str | None = None) -> Answer:
+        """``POST /v1/rules`` (createRule), admin: 201 with the rule (version 1, active); the same key and body
+        answer it again (200)."""
+        return self._json("POST", "/v1/rules", body=body, key=self._key(idempotency_key))
+
+    def list_rules(self, *, status: str | None = None, trigger: str | None = None, limit: int | None = None,
+                   cursor: str | None = None) -> Answer:
+        """``GET /v1/rules`` (listRules): the rules as they stand, oldest first."""
+        return self._json("GET", "/v1/rules", {"status": status, "trigger": trigger, "limit": limit,
+                                               "cursor": cursor})
+
+    def get_rule(self, rule_id: str) -> Answer:
+        """``GET /v1/rules/{rule_id}`` (getRule): the rule with its versions; ``headers["ETag"]`` is its version."""
+        return self._json("GET", f"/v1/rules/{_seg(rule_id)}")
+
+    def _rule_write(self, method: str, rule_id: str, body: Body | None, if_match: str | int | None) -> Answer:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"' if isinstance(if_match, int) else if_match
+        response = self.request(method, f"/v1/rules/{_seg(rule_id)}",
+                                body=None if body is None else _json_body(body), headers=headers)
+        return Answer(response.body, response.status, response.headers)
+
+    def put_rule(self, rule_id: str, body: Body, *, if_match: str | int | None = None) -> Answer:
+        """``PUT /v1/rules/{rule_id}`` (putRule), admin: the whole new definition, a new version (the same one
+        writes nothing). With ``if_match`` (a version, or the ETag of :meth:`get_rule`) a stale one is a 412."""
+        return self._rule_write("PUT", rule_id, body, if_match)
+
+    def retire_rule(self, rule_id: str, *, if_match: str | int | None = None) -> Answer:
+        """``DELETE /v1/rules/{rule_id}`` (retireRule), admin: the rule retired (kept); twice answers it again."""
+        return self._rule_write("DELETE", rule_id, None, if_match)
+
+    def get_rule_version(self, rule_id: str, version: int | str) -> Answer:
+        """``GET /v1/rules/{rule_id}/versions/{version}`` (getRuleVersion): one version, whole."""
+        return self._json("GET", f"/v1/rules/{_seg(rule_id)}/versions/{_seg(str(version))}")
+
     # ------------------------------------------------------------------ Docs
 
     def get_open_api_document(self) -> Answer:

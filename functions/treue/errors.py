@@ -87,6 +87,16 @@ class ProgramVersionNotFound(NotFound):
     title = "No such version of the program's settings"
 
 
+class RuleNotFound(NotFound):
+    slug = "rule-not-found"
+    title = "No such earning rule"
+
+
+class RuleVersionNotFound(NotFound):
+    slug = "rule-version-not-found"
+    title = "No such version of the earning rule"
+
+
 class PreconditionFailed(TreueError):
     """An ``If-Match`` named a version that is no longer the current one: nothing was written."""
 
@@ -104,6 +114,11 @@ class Conflict(TreueError):
 class IdentifierTaken(Conflict):
     slug = "identifier-taken"
     title = "The identifier already belongs to a member"
+
+
+class RuleRetired(Conflict):
+    slug = "rule-retired"
+    title = "The earning rule is retired: it takes no new version"
 
 
 class IdempotencyConflict(Conflict):

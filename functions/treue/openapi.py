@@ -80,7 +80,9 @@ DESCRIPTION = (
     "- **Events**: the program's event log in order, to catch up after an outage, and redelivery.\n"
     "- **Queue senders** (admin): the IAM principals whose accrual queue messages count for this program.\n"
     "- **Program**: the program's settings (earn rate, point value, currency, country, markup, fx rates) for "
-    "every key; admins change them with a JSON merge patch, each change a new version with its history.\n\n"
+    "every key; admins change them with a JSON merge patch, each change a new version with its history.\n"
+    "- **Rules**: the earning rules (bonus points by category, sku, channel, day, tier, segment or activity) "
+    "for every key; admins create, replace (each a new version, effective-dated) and retire them.\n\n"
     "Authenticate with `Authorization: Bearer <API key>`; the key decides the program and its scope "
     "(`x-treue-scopes` of each operation). Money is integer minor units with an ISO 4217 currency, points are "
     "integers, ratios are basis points. Writes are idempotent (`Idempotency-Key`, `transaction_id`, "
@@ -113,6 +115,10 @@ TAGS = {
     "and fx rates. Admin keys change them with a JSON merge patch; every change is a new, audited version "
     "(If-Match: \"<version>\" refuses a stale one). Accruals use a change once the functions' program cache "
     "expires (60 s); a purchase keeps the points it was posted with.",
+    "Rules": "Earning rules: a trigger (purchase, activity, enrollment, birthday, referral, milestone), "
+    "conditions, exactly one effect, limits, an optional window, priority and stacking. Admin keys create them "
+    "(Idempotency-Key), replace them (every change a new, audited version, in force from when it was made; "
+    "If-Match: \"<version>\" refuses a stale one) and retire them (kept with their versions); every key reads them.",
     "Documentation": "This OpenAPI document (no key needed).",
 }
 # The public routes (no key) the document lists, with their answers: the document itself. The API reference
@@ -197,6 +203,27 @@ def build() -> dict[str, Any]:
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                 "description": f"Required. The same key and body answer the first {what} (replayed: true); "
                 "the same key with another body is 409 and creates nothing.",
+            }
+        )
+    doc["paths"]["/v1/rules"]["post"].setdefault("parameters", []).append(
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "description": "Required. The same key and body answer the first rule (200); the same key with "
+            "another body is 409 and creates nothing.",
+        }
+    )
+    for method in ("put", "delete"):
+        doc["paths"]["/v1/rules/{rule_id}"][method].setdefault("parameters", []).append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 32},
+                "description": 'The version the change is made on, as the ETag of GET /v1/rules/{rule_id}: "3". '
+                "Another current version is a 412 and writes nothing.",
             }
         )
     doc["paths"]["/v1/program"]["patch"].setdefault("parameters", []).append(

@@ -14,6 +14,7 @@ from treue.errors import ProgramNotFound
 
 if TYPE_CHECKING:  # the types only: each accessor imports its module on first use (cold start)
     from treue.logic.queue_senders import SenderDirectory
+    from treue.logic.rules import Rule
     from treue.providers.charities import RecordingCharityAdapter
     from treue.providers.simulated import SimulatedProvider
     from treue.store.audit import AuditStore
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # the types only: each accessor imports its module on first u
     from treue.store.programs import ProgramStore
     from treue.store.queue_senders import QueueSenderStore
     from treue.store.report_jobs import ReportFiles, ReportJobs, ReportQueue
+    from treue.store.rules import RuleStore
     from treue.store.secrets import CodeVault
     from treue.store.watchlist import Watchlist
     from treue.store.webhooks import WebhookStore
@@ -183,6 +185,16 @@ def programs() -> ProgramStore:
 
         return ProgramStore(store())
     return _wire("programs", build)
+
+
+def rules() -> RuleStore[Rule]:
+    """The earning rules and their versions (/v1/rules; the rules in force for accruals)."""
+    def build() -> RuleStore[Rule]:
+        from treue.logic.rules import Rule
+        from treue.store.rules import RuleStore
+
+        return RuleStore(store(), Rule.model_validate)
+    return _wire("rules", build)
 
 
 def queue_senders() -> QueueSenderStore:

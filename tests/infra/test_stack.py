@@ -64,8 +64,8 @@ def test_new_events_reach_the_webhook_fan_out_from_the_table_stream(template):
 def test_every_function_is_traced_logged_and_has_its_own_role(template):
     functions = of_type(template, "AWS::Lambda::Function")
     # 8 API/queue/docs, finance, audit sealer, rewards, webhooks API, fan-out, sender, batches API,
-    # queue senders API, program settings API, report worker, sweeper + payout tasks + batch tasks
-    assert len(functions) == 19 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
+    # queue senders API, program settings API, rules API, report worker, sweeper + payout tasks + batch tasks
+    assert len(functions) == 20 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
     assert len(roles) == len(functions)
     for f in functions.values():

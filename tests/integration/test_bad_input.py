@@ -7,7 +7,18 @@ import pytest
 from tests.integration.wiring import wired  # noqa: F401 (a fixture)
 from tests.support import EVENTS, LambdaContext, api_event, body_of
 from treue import runtime
-from treue.handlers import API_FUNCTIONS, accrual, batches, enrollment, module_of, orders, rewards, vouchers, webhooks
+from treue.handlers import (
+    API_FUNCTIONS,
+    accrual,
+    batches,
+    enrollment,
+    module_of,
+    orders,
+    rewards,
+    rules,
+    vouchers,
+    webhooks,
+)
 from treue.routes import ROUTES as TABLE
 
 ROUTES = [
@@ -128,6 +139,8 @@ FREE_TEXT = [  # (module, sample, the body's free-text field as a path into the 
     (webhooks, "webhooks/post_webhook.json", ("description",)),
     (batches, "batches/post_batch.json", ("name",)),
     (batches, "batches/post_batch.json", ("lines", 0, "message")),
+    (rules, "rules/create_rule.json", ("name",)),
+    (rules, "rules/put_rule.json", ("conditions", "category")),
 ]
 
 

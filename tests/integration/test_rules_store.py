@@ -9,7 +9,7 @@ import pytest
 
 from treue import runtime
 from treue.core import audit
-from treue.logic.rules import RuleDefinition
+from treue.logic.rules import Rule, RuleDefinition
 from treue.store.audit import content
 from treue.store.items import from_item
 from treue.store.rules import RuleStore, version_of
@@ -30,7 +30,7 @@ def stored(rule_id, body, version, at, by="admin:key", created=None):
 
 @pytest.fixture
 def rules(store):
-    return RuleStore(store)
+    return RuleStore(store, Rule.model_validate)
 
 
 def items(pid):

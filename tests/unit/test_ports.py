@@ -25,6 +25,7 @@ from treue.store.programs import ProgramStore
 from treue.store.queue_senders import QueueSenderStore
 from treue.store.report_jobs import ReportFiles, ReportJobs, ReportQueue
 from treue.store.reports import Reports
+from treue.store.rules import RuleStore
 from treue.store.secrets import CodeVault
 from treue.store.table import Replay
 from treue.store.usage_plans import UsagePlan
@@ -60,6 +61,7 @@ def conforming() -> list[tuple[type, object]]:
     webhooks: ports.WebhooksPort = WebhookStore(store)
     bindings: ports.SenderBindings = QueueSenderStore(store)
     settings: ports.ProgramSettingsPort = ProgramStore(store)
+    rule_store: ports.RuleStorePort = RuleStore(store, dict)
     replayed: ports.Replayed = Replay("fingerprint", {"order_id": "ord_1"})
     page: ports.ReportPage = Reports(store).chunk
     assert callable(page)
@@ -71,7 +73,7 @@ def conforming() -> list[tuple[type, object]]:
         (ports.BatchFilesPort, files), (ports.Watched, watched), (ports.WatchlistPort, watchlist),
         (ports.ReportJobsPort, jobs), (ports.ReportFilesPort, report_files), (ports.ReportQueuePort, queue),
         (ports.WebhooksPort, webhooks), (ports.SenderBindings, bindings), (ports.Replayed, replayed),
-        (ports.ProgramSettingsPort, settings),
+        (ports.ProgramSettingsPort, settings), (ports.RuleStorePort, rule_store),
     ]
 
 

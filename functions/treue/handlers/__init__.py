@@ -21,6 +21,7 @@ API_FUNCTIONS = {
     "Webhooks": "webhooks",
     "QueueSenders": "queue_senders",
     "Program": "program",
+    "Rules": "rules",
 }
 API_MODULES = tuple(API_FUNCTIONS.values())
 # The public documentation function (the route table's "Docs" routes): no key, no resolver

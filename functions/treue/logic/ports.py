@@ -107,6 +107,26 @@ class ProgramSettingsPort(Protocol):
     def versions(self, program_id: str, limit: int, cursor: str | None) -> Page: ...
 
 
+class RuleStorePort(Protocol):
+    """Earning rules and their versions as the rules API writes and reads them (``treue.store.rules.RuleStore``)."""
+
+    def create(self, program_id: str, current: Record, idempotency: tuple[str, str], answer: Record
+               ) -> Replayed | None: ...
+
+    def write_version(self, program_id: str, read_version: int, new: Record) -> bool: ...
+
+    def retire(self, program_id: str, read: Record, at: str, actor: str) -> bool: ...
+
+    def current(self, program_id: str, rule_id: str) -> Record | None: ...
+
+    def version(self, program_id: str, rule_id: str, version: int) -> Record | None: ...
+
+    def history(self, program_id: str, rule_id: str) -> tuple[Record | None, builtins.list[Record]]: ...
+
+    def page(self, program_id: str, limit: int, cursor: str | None, status: str | None = ...,
+             trigger: str | None = ...) -> Page: ...
+
+
 class UsagePlanPort(Protocol):
     """The API's usage plan (``treue.store.usage_plans.UsagePlan``): a program's requests are rate
     limited, and accepted at all, once it has a key there."""

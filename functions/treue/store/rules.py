@@ -26,18 +26,19 @@ or after its retirement. Times are compared as instants (``at`` may carry any of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from treue.core import audit
 from treue.errors import StaleCondition
-from treue.logic.rules import Rule
 from treue.store.dynamodb import OnTable
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys, to_item
 from treue.store.schema import GSI, GSI_PK, GSI_SK, rule_sk, rule_version_sk, rules_keys, rules_pk
 from treue.store.table import Replay, audit_put
 
 ACTIVE, RETIRED = "active", "retired"
+R = TypeVar("R")  # what in_force answers per version (``treue.logic.rules.Rule``, parsed by the caller's function)
 # The fields of a version item besides the definition
 VERSION_FIELDS = ("id", "version", "created_at", "created_by")
 # The fields of the current item besides the definition
@@ -51,6 +52,12 @@ def instant(value: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+def _within(version: dict[str, Any], when: datetime) -> bool:
+    """The version's own window: starts_at ≤ when < ends_at (an absent bound is none)."""
+    starts, ends = version.get("starts_at"), version.get("ends_at")
+    return (starts is None or instant(starts) <= when) and (ends is None or when < instant(ends))
+
+
 def version_of(current: dict[str, Any]) -> dict[str, Any]:
     """The version item's data of the rule as it stands (its definition, id, version, who and when)."""
     data = {k: v for k, v in current.items() if k not in STATE_FIELDS}
@@ -60,7 +67,14 @@ def version_of(current: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-class RuleStore(OnTable):
+class RuleStore(OnTable, Generic[R]):
+    """``parse`` makes a version item (its definition, ``id`` and ``version``) into what :meth:`in_force` answers:
+    ``treue.logic.rules.Rule.model_validate`` in the functions (``treue.runtime.rules``); the store itself
+    knows the items only."""
+
+    def __init__(self, store: Any, parse: Callable[[dict[str, Any]], R]) -> None:
+        super().__init__(store)
+        self.parse = parse
 
     # ------------------------------------------------------------ writes
 
@@ -183,9 +197,9 @@ class RuleStore(OnTable):
             after = last[GSI_SK]["S"]
         return [strip_keys(i, index=True) for i in found], encode_cursor(found[-1][GSI_SK])
 
-    def in_force(self, program_id: str, at: str) -> list[Rule]:
+    def in_force(self, program_id: str, at: str) -> list[R]:
         """The rule versions in force at ``at`` (see the module's docstring), at most one per rule, in evaluation
-        order (priority descending, then rule id): what ``treue.logic.earning.evaluate`` takes."""
+        order (priority descending, then rule id), each parsed: what ``treue.logic.earning.evaluate`` takes."""
         when = instant(at)
         states: dict[str, dict[str, Any]] = {}
         versions: dict[str, list[dict[str, Any]]] = {}
@@ -195,19 +209,19 @@ class RuleStore(OnTable):
                 states[rid] = item
             else:
                 versions.setdefault(rid, []).append(item)
-        chosen: list[Rule] = []
+        chosen: list[dict[str, Any]] = []
         for rid, state in states.items():
             if state.get("retired_at") and when >= instant(state["retired_at"]):
                 continue
             made = sorted(versions.get(rid, []), key=lambda v: v["version"])
             for this, after in zip(made, [*made[1:], None], strict=True):
                 if instant(this["created_at"]) <= when and (after is None or when < instant(after["created_at"])):
-                    rule = Rule.model_validate({k: v for k, v in strip_keys(this).items()
-                                                if k not in ("created_at", "created_by")})
-                    if rule.in_force(when):
-                        chosen.append(rule)
+                    if _within(this, when):
+                        chosen.append(this)
                     break
-        return sorted(chosen, key=lambda rule: (-rule.priority, rule.id))
+        chosen.sort(key=lambda v: (-v.get("priority", 0), v["id"]))
+        return [self.parse({k: v for k, v in strip_keys(item).items() if k not in ("created_at", "created_by")})
+                for item in chosen]
 
     def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True,

@@ -79,8 +79,6 @@ def program_version_sk(version: int) -> str:
     return f"V#{version:010d}"
 
 
-def api_key_pk(key_id: str) -> str:
-    return f"APIKEY#{key_id}"
 def rules_pk(program_id: str) -> str:
     """The program's earning rules: each rule's current item and its immutable versions, one partition."""
     return f"P#{program_id}#RULES"
@@ -96,6 +94,8 @@ def rule_version_sk(rule_id: str, version: int) -> str:
     return f"R#{rule_id}#V#{version:010d}"
 
 
+def api_key_pk(key_id: str) -> str:
+    return f"APIKEY#{key_id}"
 
 
 def member_pk(program_id: str, member_id: str) -> str:
@@ -183,11 +183,11 @@ def balances_keys(program_id: str, member_id: str) -> dict[str, str]:
     return {GSI_PK: f"P#{program_id}#BALANCES", GSI_SK: member_id}
 
 
-def pending_audit_keys(program_id: str, record_id: str) -> dict[str, str]:
-    """Index attributes listing an unsealed audit record for the sealer."""
-    return {GSI_PK: f"AUDIT#PENDING#{pending_shard(program_id)}", GSI_SK: f"{program_id}#{record_id}"}
 def rules_keys(program_id: str, rule_id: str) -> dict[str, str]:
     """Index attributes listing a rule's current item among the program's rules, by rule id."""
     return {GSI_PK: f"P#{program_id}#RULES", GSI_SK: f"R#{rule_id}"}
 
 
+def pending_audit_keys(program_id: str, record_id: str) -> dict[str, str]:
+    """Index attributes listing an unsealed audit record for the sealer."""
+    return {GSI_PK: f"AUDIT#PENDING#{pending_shard(program_id)}", GSI_SK: f"{program_id}#{record_id}"}
