@@ -14,6 +14,7 @@ def test_a_purchase_earns_points_once(program):
     assert body == {
         "transaction_id": "pos-1",
         "points_earned": 49,
+        "breakdown": [{"rule_id": "base", "version": 1, "points": 49, "line_index": None, "reason": None}],
         "replayed": False,
         "balance": {"available": 49, "held": 0, "lifetime_earned": 49, "lifetime_redeemed": 0},
     }

@@ -42,6 +42,8 @@ LAZY = {
     "treue.runtime": "cold start: each function wires, and so imports, only the stores and providers it uses",
     "treue.cli": "each operator command imports only what it runs (`treue --help` loads no store)",
     "treue.openapi": "the document generator loads the API handlers only when it builds the document",
+    "treue.logic.points": "cold start: the earning engine and the rule models load on the first purchase, not "
+                          "with the Accrual function's balance or statement reads",
 }
 
 

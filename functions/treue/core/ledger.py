@@ -24,7 +24,13 @@ class Account(StrEnum):
     PROGRAM_EXPIRED = "program:expired"
 
 
-MEMBER_ACCOUNTS = {Account.MEMBER_AVAILABLE: "available", Account.MEMBER_HELD: "held"}
+MEMBER_ACCOUNTS: dict[Account | str, str] = {Account.MEMBER_AVAILABLE: "available", Account.MEMBER_HELD: "held"}
+BONUS_PREFIX = "program:bonus:"
+
+
+def bonus_account(rule_id: str) -> str:
+    """The account an earning rule's bonus points come from (issue 16 item 10: what each rule cost)."""
+    return f"{BONUS_PREFIX}{rule_id}"
 
 
 class PostingType(StrEnum):
@@ -44,8 +50,8 @@ class Posting:
     program_id: str
     member_id: str
     type: PostingType
-    debit: Account
-    credit: Account
+    debit: Account | str  # an Account, or a rule's bonus account (bonus_account)
+    credit: Account | str
     points: int
     reference: str
     reason: str
@@ -59,7 +65,7 @@ class Posting:
         if self.debit == self.credit:
             raise ValueError("a posting moves points between two different accounts")
 
-    def deltas(self) -> dict[Account, int]:
+    def deltas(self) -> dict[Account | str, int]:
         """Signed change per account; always sums to zero."""
         return {self.debit: -self.points, self.credit: self.points}
 

@@ -91,6 +91,15 @@ class Purchase(Strict):
         return self.model_dump(mode="json")
 
 
+class Simulation(Purchase):
+    """A purchase as a till would send it, and the member it would earn for (``POST /v1/rules/simulate``)."""
+
+    member_id: str = Field(min_length=1, max_length=64)
+
+    def purchase(self) -> Purchase:
+        return Purchase.model_validate(self.model_dump(exclude={"member_id"}))
+
+
 def _check(fn: Callable[[str], str]) -> AfterValidator:
     def validate(value: str | None) -> str | None:
         return None if value is None else fn(value)

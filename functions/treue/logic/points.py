@@ -2,66 +2,200 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from treue.core import times
 from treue.core.ids import new_id
-from treue.core.ledger import Account, Posting, PostingType, request_fingerprint
+from treue.core.ledger import Account, Posting, PostingType, bonus_account, request_fingerprint
 from treue.core.programs import Program
-from treue.errors import CurrencyMismatch, IdempotencyConflict, MemberNotFound
+from treue.errors import Contention, CurrencyMismatch, IdempotencyConflict, MemberNotFound, StaleCondition
 from treue.logic.members import require_id
 from treue.logic.models import Adjustment, Purchase
 
-if TYPE_CHECKING:
-    from treue.logic.ports import LedgerPort
+if TYPE_CHECKING:  # the engine and the rule models are imported on first use (cold start)
+    from treue.logic.earning import Breakdown, RuleCounters
+    from treue.logic.ports import LedgerPort, RulesAt
+    from treue.logic.rules import Rule
 
 
-def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purchase, actor: str, now: str
-           ) -> dict[str, Any]:
-    """Credit the points a purchase earns, exactly once per ``transaction_id``.
+ATTEMPTS = 5  # accrual re-evaluates this often when a concurrent payment moved a rule's counters first
 
-    Answers ``{"points_earned", "balance", "transaction_id", "replayed"}``; a replay answers the points
-    of the first request and the member's current balance.
-    """
-    require_id(member_id)
+
+def _check_currency(program: Program, purchase: Purchase) -> None:
     if purchase.amount.currency != program.currency:
         raise CurrencyMismatch(
             f"the program earns on {program.currency}, the purchase is in {purchase.amount.currency}",
             expected=program.currency,
         )
-    points = program.points_for(purchase.amount.value)
+
+
+def _rules(rules: RulesAt | None, program: Program, purchase: Purchase) -> list[Rule]:
+    """The purchase rules in force at the purchase's ``occurred_at`` (none without a rules store)."""
+    if rules is None:
+        return []
+    return [rule for rule in rules(program.id, times.iso(purchase.occurred_at.astimezone(UTC)))
+            if rule.trigger == "purchase"]
+
+
+def _windows(rule: Rule, at: datetime) -> dict[str, int | None]:
+    """The member counters a payment of ``rule`` adds one to, with the cap each may reach (None: none):
+    always ``life``; the day and period of ``at`` (its own offset, as the engine's weekdays) when limited."""
+    limits = rule.limits
+    windows: dict[str, int | None] = {"life": limits.per_member_lifetime}
+    day = at.date()
+    if limits.per_member_per_day is not None:
+        windows[f"day:{day.isoformat()}"] = limits.per_member_per_day
+    if limits.per_member_per_period is not None:
+        period = limits.per_member_per_period.period
+        year, week, _ = day.isocalendar()
+        key = {"week": f"week:{year}-W{week:02d}", "month": f"month:{day:%Y-%m}", "year": f"year:{day:%Y}"}[period]
+        windows[key] = limits.per_member_per_period.times
+    return windows
+
+
+def _counters(store: LedgerPort, program_id: str, member_id: str, rules: list[Rule], at: datetime
+              ) -> dict[str, RuleCounters]:
+    """Each limited rule's counters for the engine (rules without limits need none: nothing is read)."""
+    from treue.logic.earning import RuleCounters
+
+    wanted: list[tuple[str, str]] = []
+    limited = [rule for rule in rules if _has_limits(rule)]
+    for rule in limited:
+        wanted += [(rule.id, window) for window, cap in _windows(rule, at).items() if cap is not None]
+        if rule.limits.budget_points is not None:
+            wanted.append((rule.id, "budget"))
+    if not wanted:
+        return {}
+    found = store.rule_uses(program_id, member_id, wanted)
+    out = {}
+    for rule in limited:
+        counts = {window.split(":")[0]: found.get((rule.id, window), 0) for window in _windows(rule, at)}
+        out[rule.id] = RuleCounters(today=counts.get("day", 0),
+                                    period=max((v for k, v in counts.items() if k in ("week", "month", "year")),
+                                               default=0),
+                                    lifetime=counts.get("life", 0), total_points=found.get((rule.id, "budget"), 0))
+    return out
+
+
+def _has_limits(rule: Rule) -> bool:
+    limits = rule.limits
+    return any(value is not None for value in (limits.per_member_per_day, limits.per_member_per_period,
+                                               limits.per_member_lifetime, limits.budget_points))
+
+
+def breakdown(store: LedgerPort, program: Program, member_id: str, purchase: Purchase,
+              rules: list[Rule]) -> Breakdown:
+    """What ``purchase`` earns the member now: the base rate and the rules in force at its ``occurred_at``,
+    with the member's counters (simulate and accrual both answer this)."""
+    from treue.logic.earning import Member, evaluate, purchase_event
+
+    counters = _counters(store, program.id, member_id, rules, purchase.occurred_at)
+    return evaluate(program, rules, Member(), purchase_event(purchase), counters)
+
+
+def _postings(program: Program, member_id: str, purchase: Purchase, found: Breakdown, rules: list[Rule], actor: str,
+              now: str) -> list[Posting]:
+    """The breakdown as postings to the member's available points: the base (and tier) points from
+    ``program:issued``, each rule's from its own bonus account; each names the rules that paid."""
+    paid_by = [{"rule_id": line.rule_id, "version": line.version} for line in found.lines if line.points]
+    paid = list(dict.fromkeys((p["rule_id"], p["version"]) for p in paid_by))
+    metadata = {
+        "amount": purchase.amount.model_dump(),
+        "occurred_at": purchase.occurred_at.isoformat(),
+        "lines": [line.model_dump(mode="json") for line in purchase.lines or ()],
+        "rules": [{"rule_id": rule_id, "version": version} for rule_id, version in paid],
+    }
+    by_rule = found.paid()
+    base = found.total - sum(by_rule.values())
+    versions = {rule.id: rule.version for rule in rules}
+    postings = []
+    if base > 0:
+        postings.append(Posting(
+            id=new_id("pst"), program_id=program.id, member_id=member_id, type=PostingType.EARN,
+            debit=Account.PROGRAM_ISSUED, credit=Account.MEMBER_AVAILABLE, points=base,
+            reference=purchase.transaction_id, reason="purchase", actor=actor, created_at=now, metadata=metadata))
+    for rule_id, points in by_rule.items():
+        postings.append(Posting(
+            id=new_id("pst"), program_id=program.id, member_id=member_id, type=PostingType.EARN,
+            debit=bonus_account(rule_id), credit=Account.MEMBER_AVAILABLE, points=points,
+            reference=purchase.transaction_id, reason=f"rule {rule_id} v{versions[rule_id]}", actor=actor,
+            created_at=now, metadata={**metadata, "rule_id": rule_id, "rule_version": versions[rule_id]}))
+    return postings
+
+
+def _uses(found: Breakdown, rules: list[Rule], at: datetime) -> list[tuple[str, str, int, int | None]]:
+    """The counters the rules that paid add to, with their caps (the store conditions on them)."""
+    by_id = {rule.id: rule for rule in rules}
+    uses: list[tuple[str, str, int, int | None]] = []
+    for rule_id, points in found.paid().items():
+        rule = by_id[rule_id]
+        uses += [(rule_id, window, 1, cap) for window, cap in _windows(rule, at).items()]
+        if rule.limits.budget_points is not None:
+            uses.append((rule_id, "budget", points, rule.limits.budget_points))
+    return uses
+
+
+def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purchase, actor: str, now: str,
+           rules: RulesAt | None = None) -> dict[str, Any]:
+    """Credit the points a purchase earns, exactly once per ``transaction_id``.
+
+    The points are the breakdown of the base rate and the earning rules in force at the purchase's
+    ``occurred_at`` (``treue.logic.earning``); each rule that pays posts from its own bonus account, and its
+    counters (times per member per day, period and lifetime; points of its budget) are added in the same
+    transaction, conditioned on their caps: when a concurrent purchase reached a cap first, the purchase is
+    evaluated again with the new counters (up to ``ATTEMPTS`` times, then ``Contention``).
+
+    Answers ``{"points_earned", "breakdown", "balance", "transaction_id", "replayed"}``; a replay answers the
+    points and breakdown of the first request and the member's current balance.
+    """
+    require_id(member_id)
+    _check_currency(program, purchase)
+    in_force = _rules(rules, program, purchase)
     fingerprint = request_fingerprint({"member_id": member_id, **purchase.fingerprint_payload()})
-    posting = None
-    if points > 0:
-        posting = Posting(
-            id=new_id("pst"),
-            program_id=program.id,
-            member_id=member_id,
-            type=PostingType.EARN,
-            debit=Account.PROGRAM_ISSUED,
-            credit=Account.MEMBER_AVAILABLE,
-            points=points,
-            reference=purchase.transaction_id,
-            reason="purchase",
-            actor=actor,
-            created_at=now,
-            metadata={
-                "amount": purchase.amount.model_dump(),
-                "occurred_at": purchase.occurred_at.isoformat(),
-                "lines": len(purchase.lines or []),
-            },
-        )
-    result = {"points_earned": points, "transaction_id": purchase.transaction_id}
-    replay = store.post(
-        program.id, member_id, ("purchase", purchase.transaction_id, fingerprint), result, posting, now
-    )
+    for _ in range(ATTEMPTS):
+        found = breakdown(store, program, member_id, purchase, in_force)
+        postings = _postings(program, member_id, purchase, found, in_force, actor, now)
+        result = {"points_earned": found.total, "transaction_id": purchase.transaction_id,
+                  "breakdown": [line.to_json() for line in found.lines]}
+        uses = _uses(found, in_force, purchase.occurred_at)
+        extra = store.rule_use_items(program.id, member_id, uses) if uses else None
+        more = {"more": postings[1:]} if len(postings) > 1 else {}
+        try:
+            replay = store.post(program.id, member_id, ("purchase", purchase.transaction_id, fingerprint), result,
+                                postings[0] if postings else None, now, extra, **more)
+        except StaleCondition:
+            continue  # a cap was reached meanwhile: evaluate with the counters as they are now
+        break
+    else:
+        raise Contention("concurrent purchases kept reaching an earning rule's limit first; retry")
     if replay is not None:
         if replay.fingerprint != fingerprint:
             raise IdempotencyConflict(
                 f"transaction {purchase.transaction_id} was already accrued with a different payload",
                 transaction_id=purchase.transaction_id,
             )
-        result = {"points_earned": replay.result["points_earned"], "transaction_id": purchase.transaction_id}
+        result = {"points_earned": replay.result["points_earned"], "transaction_id": purchase.transaction_id,
+                  "breakdown": replay.result.get("breakdown") or _base_only(replay.result["points_earned"])}
     return {**result, "replayed": replay is not None, "balance": balance(store, program.id, member_id)}
+
+
+def _base_only(points: int) -> list[dict[str, Any]]:
+    """The breakdown of a purchase accrued before breakdowns were kept: all of it at the base rate."""
+    return [{"rule_id": "base", "version": 0, "points": points}]
+
+
+def simulate(store: LedgerPort, program: Program, member_id: str, purchase: Purchase,
+             rules: RulesAt | None = None) -> dict[str, Any]:
+    """The breakdown ``purchase`` would earn the member now, without posting anything (the till's "you will
+    earn"): the same evaluation as ``accrue``, with the member's counters as they are."""
+    require_id(member_id)
+    _check_currency(program, purchase)
+    if store.get_balance(program.id, member_id) is None:
+        raise MemberNotFound(f"member {member_id} does not exist")
+    found = breakdown(store, program, member_id, purchase, _rules(rules, program, purchase))
+    return {"member_id": member_id, "transaction_id": purchase.transaction_id, "points_earned": found.total,
+            "breakdown": [line.to_json() for line in found.lines]}
 
 
 def adjust(

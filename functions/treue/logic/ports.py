@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from treue.core.programs import Program
     from treue.core.records import Batch, BatchLine, Order, WebhookEndpoint, WebhookSecret
     from treue.core.report_records import Report
+    from treue.logic.rules import Rule
     from treue.providers.giftcards import Issuance, IssueRequest
 
 Record = dict[str, Any]  # a stored record as logic reads and writes it
@@ -42,6 +43,8 @@ Page = tuple[builtins.list[Record], str | None]  # one page of a listing and the
 ItemLookup = Callable[[str], Record | None]  # catalog item id → the raw catalog item, None when unknown
 MemberLookup = Callable[[builtins.list[str]], Mapping[str, Record]]  # member ids → the members found, by id
 ProgramLookup = Callable[[str], "Program"]  # program id → the program (ProgramNotFound when unknown)
+# (program id, an ISO 8601 time) → the earning rules' versions in force then (``RuleStore.in_force``)
+RulesAt = Callable[[str, str], builtins.list["Rule"]]
 Render = Callable[[str, Record, str], tuple[bytes, str]]  # (report type, result, format) → (body, content type)
 Download = Callable[[str], tuple[str, str]]  # result file key → (pre-signed URL, its expiry)
 # One page of a program-wide listing in time order (``treue.store.reports.Reports.chunk``):
@@ -78,11 +81,18 @@ class LedgerPort(Protocol):
     def find_member_id(self, program_id: str, kind: str, value: str) -> str | None: ...
 
     def post(self, program_id: str, member_id: str, idempotency: tuple[str, str, str], result: Record,
-             posting: Posting | None, now: str) -> Replayed | None: ...
+             posting: Posting | None, now: str, extra: builtins.list[Item] | None = ...,
+             more: Sequence[Posting] = ...) -> Replayed | None: ...
 
     def get_balance(self, program_id: str, member_id: str) -> dict[str, int] | None: ...
 
     def list_entries(self, program_id: str, member_id: str, limit: int, cursor: str | None) -> Page: ...
+
+    def rule_uses(self, program_id: str, member_id: str, wanted: Sequence[tuple[str, str]]
+                  ) -> dict[tuple[str, str], int]: ...
+
+    def rule_use_items(self, program_id: str, member_id: str, uses: Sequence[tuple[str, str, int, int | None]]
+                       ) -> builtins.list[Item]: ...
 
 
 class ProgramPort(Protocol):

@@ -7,6 +7,7 @@ program's (sharded) account totals and its audit record; the keys are in ``treue
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -25,6 +26,8 @@ from treue.store.schema import (
     ident_pk,
     journal_keys,
     member_pk,
+    rule_budget_pk,
+    rule_use_sk,
 )
 from treue.store.table import Replay, TableStore, audited, stale
 
@@ -143,6 +146,7 @@ class LedgerStore(TableStore):
         posting: Posting | None,
         now: str,
         extra: list[dict[str, Any]] | None = None,
+        more: Sequence[Posting] = (),
     ) -> Replay | None:
         """Write one posting atomically with its idempotency guard and the balances it moves.
 
@@ -150,6 +154,8 @@ class LedgerStore(TableStore):
         worth zero points) only the guard is written, after checking the member exists.
         ``extra`` items (an order and its state change) join the same transaction; when one of
         their conditions fails, nothing is written and ``StaleCondition`` names its index.
+        ``more`` postings of the same member join ``posting`` (an earning rule's bonus from its own account):
+        one journal entry and audit record each, one balance update and one update per account for them all.
         Returns None when written, or the Replay of the first request with this reference.
         """
         kind, reference, fingerprint = idempotency
@@ -169,21 +175,25 @@ class LedgerStore(TableStore):
                 }
             )
         else:
-            data = _posting_data(posting)
-            entry_sk = f"ENTRY#{posting.id}"
-            record = audit.new_record(
-                program_id, f"posting.{posting.type}", "posting", posting.id, now,
-                {k: data[k] for k in ("member_id", "debit", "credit", "points", "reference", "reason")},
-                subject_hash=audit.content_hash(data),
-            )
-            entry = {"pk": pk, "sk": entry_sk, **data, **journal_keys(program_id, posting.created_at, posting.id)}
-            items.append(audited(self._put_new(entry), self.table, record, (pk, entry_sk)))
-            items.append(self._balance_update(pk, posting, now))
-            items.extend(self._account_updates(program_id, posting))
+            entries = []
+            for one in (posting, *more):
+                data = _posting_data(one)
+                entry_sk = f"ENTRY#{one.id}"
+                record = audit.new_record(
+                    program_id, f"posting.{one.type}", "posting", one.id, now,
+                    {k: data[k] for k in ("member_id", "debit", "credit", "points", "reference", "reason")},
+                    subject_hash=audit.content_hash(data),
+                )
+                entry = {"pk": pk, "sk": entry_sk, **data, **journal_keys(program_id, one.created_at, one.id)}
+                entries.append(audited(self._put_new(entry), self.table, record, (pk, entry_sk)))
+            items.append(entries[0])
+            items.append(self._balance_update(pk, posting, now, more))
+            items.extend(self._account_updates(program_id, posting, more))
+            items.extend(entries[1:])
             if posting.type == PostingType.EARN:
                 items.append(event_put(self.table, program_id, EventType.POINTS_EARNED, {
-                    "member_id": member_id, "points": posting.points, "posting_id": posting.id,
-                    "reference": posting.reference, "reason": posting.reason}, now))
+                    "member_id": member_id, "points": posting.points + sum(p.points for p in more),
+                    "posting_id": posting.id, "reference": posting.reference, "reason": posting.reason}, now))
         first_extra = len(items)
         items.extend(extra or [])
         try:
@@ -214,11 +224,11 @@ class LedgerStore(TableStore):
         out = self.ddb.get_item(TableName=self.table, Key=item_key(pk, "BALANCE"), ConsistentRead=True)
         return "Item" in out
 
-    def _balance_update(self, pk: str, posting: Posting, now: str) -> dict[str, Any]:
+    def _balance_update(self, pk: str, posting: Posting, now: str, more: Sequence[Posting] = ()) -> dict[str, Any]:
         values: dict[str, Any] = {":now": {"S": now}}
         adds = []
         condition = ["attribute_exists(pk)"]
-        for account, delta in posting.deltas().items():
+        for account, delta in _deltas(posting, more).items():
             field = MEMBER_ACCOUNTS.get(account)
             if field is None:
                 continue
@@ -227,7 +237,7 @@ class LedgerStore(TableStore):
             if delta < 0:
                 condition.append(f"{field} >= :need_{field}")
                 values[f":need_{field}"] = {"N": str(-delta)}
-        earned = _lifetime_earned(posting)
+        earned = sum(_lifetime_earned(one) for one in (posting, *more))
         if earned:
             adds.append("lifetime_earned :earned")
             values[":earned"] = {"N": str(earned)}
@@ -246,10 +256,11 @@ class LedgerStore(TableStore):
             }
         }
 
-    def _account_updates(self, program_id: str, posting: Posting) -> list[dict[str, Any]]:
+    def _account_updates(self, program_id: str, posting: Posting, more: Sequence[Posting] = ()
+                         ) -> list[dict[str, Any]]:
         shard = account_shard(posting.id)
         updates = []
-        for account, delta in posting.deltas().items():
+        for account, delta in _deltas(posting, more).items():
             # member accounts are counted here too (all members together), so the totals always sum to 0
             updates.append(
                 {
@@ -297,6 +308,54 @@ class LedgerStore(TableStore):
         last = out.get("LastEvaluatedKey")
         return items, (encode_cursor(last["sk"]["S"]) if last else None)
 
+    # ------------------------------------------------------------ earning rules' counters
+
+    def rule_uses(self, program_id: str, member_id: str, wanted: Sequence[tuple[str, str]]
+                  ) -> dict[tuple[str, str], int]:
+        """The counters ``wanted`` as ``(rule id, window)``: the times the rule paid the member in ``window``
+        (``day:…``, ``week:…``, ``month:…``, ``year:…``, ``life``), or for ``budget`` the points it paid all
+        members; 0 when not counted yet. Read consistently: the transaction's conditions check them again."""
+        keys: dict[tuple[str, str], dict[str, Any]] = {}
+        for rule_id, window in dict.fromkeys(wanted):
+            if window == "budget":
+                keys[(rule_id, window)] = item_key(rule_budget_pk(program_id), rule_id)
+            else:
+                keys[(rule_id, window)] = item_key(member_pk(program_id, member_id), rule_use_sk(rule_id, window))
+        found = {want: 0 for want in keys}
+        by_key = {(k["pk"]["S"], k["sk"]["S"]): want for want, k in keys.items()}
+        listed = list(keys.values())
+        for start in range(0, len(listed), 100):
+            pending: dict[str, Any] = {self.table: {"Keys": listed[start:start + 100], "ConsistentRead": True}}
+            while pending:
+                out = self.ddb.batch_get_item(RequestItems=pending)
+                for raw in out.get("Responses", {}).get(self.table, []):
+                    data = from_item(raw)
+                    found[by_key[(data["pk"], data["sk"])]] = int(data.get("n", 0))
+                pending = out.get("UnprocessedKeys") or {}
+        return found
+
+    def rule_use_items(self, program_id: str, member_id: str, uses: Sequence[tuple[str, str, int, int | None]]
+                       ) -> list[dict[str, Any]]:
+        """Transaction items adding ``add`` to each counter ``(rule id, window, add, cap)``, conditioned so the
+        counter never passes ``cap`` (None: no cap): a concurrent payment that got there first fails them."""
+        items = []
+        for rule_id, window, add, cap in uses:
+            if window == "budget":
+                key = item_key(rule_budget_pk(program_id), rule_id)
+            else:
+                key = item_key(member_pk(program_id, member_id), rule_use_sk(rule_id, window))
+            update: dict[str, Any] = {
+                "TableName": self.table,
+                "Key": key,
+                "UpdateExpression": "ADD n :add SET rule_id = :rule",
+                "ExpressionAttributeValues": {":add": {"N": str(add)}, ":rule": {"S": rule_id}},
+            }
+            if cap is not None:
+                update["ConditionExpression"] = "attribute_not_exists(n) OR n <= :room"
+                update["ExpressionAttributeValues"][":room"] = {"N": str(cap - add)}
+            items.append({"Update": update})
+        return items
+
     def program_accounts(self, program_id: str) -> dict[str, int]:
         """Sum of each program account over its shards."""
         totals: dict[str, int] = {}
@@ -311,6 +370,15 @@ class LedgerStore(TableStore):
                 data = from_item(item)
                 totals[data["sk"]] = totals.get(data["sk"], 0) + data.get("balance", 0)
         return totals
+
+
+def _deltas(posting: Posting, more: Sequence[Posting]) -> dict[Account | str, int]:
+    """The postings' signed changes per account, summed (an account moved by several is updated once)."""
+    total: dict[Account | str, int] = {}
+    for one in (posting, *more):
+        for account, delta in one.deltas().items():
+            total[account] = total.get(account, 0) + delta
+    return total
 
 
 def _lifetime_earned(posting: Posting) -> int:

@@ -15,6 +15,8 @@ Single-table layout; every key of a program's data starts with ``P#<program id>`
     P#<pid>#MEMBER#<mid>                 MEMBER              member profile
     P#<pid>#MEMBER#<mid>                 BALANCE             available, held, lifetime counters
     P#<pid>#MEMBER#<mid>                 ENTRY#<posting id>  ledger posting (time-ordered id)
+    P#<pid>#MEMBER#<mid>                 USE#<rid>#<window>  times an earning rule paid the member (day, period, life)
+    P#<pid>#RULEBUDGET                   <rid>               points an earning rule with a budget has paid (all members)
     P#<pid>#IDENT#<kind>#<value>         IDENT               identifier → member (uniqueness guard)
     P#<pid>#IDEM#<kind>#<reference>      IDEM                idempotency guard with the first result
     P#<pid>#ACCT#<shard>                 <account>           account totals (program and all members), sharded
@@ -100,6 +102,16 @@ def api_key_pk(key_id: str) -> str:
 
 def member_pk(program_id: str, member_id: str) -> str:
     return f"P#{program_id}#MEMBER#{member_id}"
+
+
+def rule_use_sk(rule_id: str, window: str) -> str:
+    """A member's count of the times rule ``rule_id`` paid in ``window`` (``day:2026-12-03``, ``life``…)."""
+    return f"USE#{rule_id}#{window}"
+
+
+def rule_budget_pk(program_id: str) -> str:
+    """The points each earning rule with a budget has paid, all members together (sort key: the rule id)."""
+    return f"P#{program_id}#RULEBUDGET"
 
 
 def ident_pk(program_id: str, kind: str, value: str) -> str:

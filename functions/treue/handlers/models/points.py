@@ -37,11 +37,28 @@ class Balance(Model):
     lifetime_redeemed: int
 
 
+class BreakdownLine(Model):
+    rule_id: str = Field(description='"base" (the program\'s earn rate), "tier:<id>" or an earning rule\'s id')
+    version: int = Field(description="The program settings' version (base, tier) or the rule's version")
+    points: int
+    line_index: int | None = Field(default=None, description="The purchase line (from 0); absent: the part of the "
+                                   "amount no line covers, or a bonus for the purchase as a whole")
+    reason: str | None = Field(default=None, description="Why a rule paid less or nothing (a limit)")
+
+
 class PurchaseResult(Model):
     transaction_id: str
-    points_earned: int
+    points_earned: int = Field(description="The sum of the breakdown's points")
+    breakdown: list[BreakdownLine] = Field(default_factory=list, description="The points per rule and line")
     replayed: bool = Field(description="True when this transaction_id was already accrued")
     balance: Balance
+
+
+class Simulated(Model):
+    member_id: str
+    transaction_id: str
+    points_earned: int = Field(description="What the purchase would earn now (nothing is posted)")
+    breakdown: list[BreakdownLine]
 
 
 class AdjustmentResult(Model):
