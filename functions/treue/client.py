@@ -316,6 +316,11 @@ class TreueClient:
         """``GET /v1/members/{member_id}/ledger`` (getMemberLedger): the statement, newest first."""
         return self._json("GET", f"/v1/members/{_seg(member_id)}/ledger", {"limit": limit, "cursor": cursor})
 
+    def simulate_purchase(self, body: Body) -> Answer:
+        """``POST /v1/rules/simulate`` (simulatePurchase): a purchase and its ``member_id`` → what it would earn
+        now, per rule and line; nothing is posted (safe to repeat)."""
+        return self._json("POST", "/v1/rules/simulate", body=body, idempotent=True)
+
     # ------------------------------------------------------------------ Catalog
 
     def list_catalog_items(self, *, type: str | None = None, country: str | None = None,

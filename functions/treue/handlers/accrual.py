@@ -6,10 +6,10 @@ from typing import Annotated, Any
 from treue import runtime
 from treue.handlers.http import Body, Query, caller, dispatch, make_app
 from treue.handlers.logs import API_GATEWAY_REST, Logger, Metrics, MetricUnit
-from treue.handlers.models.points import AdjustmentResult, Balance, PurchaseResult, Statement
+from treue.handlers.models.points import AdjustmentResult, Balance, PurchaseResult, Simulated, Statement
 from treue.handlers.tracing import Tracer
 from treue.logic import points
-from treue.logic.models import Adjustment, Purchase
+from treue.logic.models import Adjustment, Purchase, Simulation
 
 logger = Logger()
 tracer = Tracer()
@@ -21,11 +21,19 @@ app = make_app("Accrual")
 def purchase(member_id: str, body: Annotated[Purchase, Body()]) -> PurchaseResult:
     who = caller(app)
     result = points.accrue(
-        runtime.store(), runtime.program(who.program_id), member_id, body, who.actor, runtime.now()
+        runtime.store(), runtime.program(who.program_id), member_id, body, who.actor, runtime.now(),
+        runtime.rules().in_force
     )
     if not result["replayed"]:
         metrics.add_metric(name="PointsEarned", unit=MetricUnit.Count, value=result["points_earned"])
     return PurchaseResult(**result)
+
+
+@tracer.capture_method
+def simulate(body: Annotated[Simulation, Body()]) -> Simulated:
+    who = caller(app)
+    return Simulated(**points.simulate(runtime.store(), runtime.program(who.program_id), body.member_id,
+                                       body.purchase(), runtime.rules().in_force))
 
 
 @tracer.capture_method

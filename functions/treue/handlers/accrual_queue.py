@@ -127,7 +127,8 @@ def record_handler(record: SQSRecord) -> None:
         if member is None:
             raise MemberNotFound(f"no member of program {program.id} has this {kind}")
         with audit.acting(audit.Actor(ACTOR, "system", record.message_id)):
-            result = points.accrue(store, program, member["id"], message.purchase, ACTOR, runtime.now())
+            result = points.accrue(store, program, member["id"], message.purchase, ACTOR, runtime.now(),
+                                   runtime.rules().in_force)
     except TreueError as err:
         if err.retryable:
             raise
