@@ -5,12 +5,15 @@ in force then."""
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.integration.helpers import call
 from tests.support import LambdaContext, api_event, body_of
 from treue import runtime
 from treue.handlers import rules as handler
+from treue.store.rules import RuleStore
 
 BOOKS = {"name": "Books count double", "trigger": "purchase", "conditions": {"category": "books"},
          "effect": {"multiplier_bps": 20000}}
@@ -166,3 +169,53 @@ def test_incoherent_rules_are_422_problems_naming_why(program):
     ):
         status, problem, _ = create(program, body, f"bad-{words}")
         assert status == 422 and words in problem["detail"] + str(problem.get("errors")), problem
+
+
+def _barrier_on_first_read(monkeypatch, parties):
+    """Each worker thread holds on its first read of the rule until all have read it: they all read one version."""
+    read = RuleStore.current
+    barrier = threading.Barrier(parties, timeout=20)
+    seen: set[int] = set()
+
+    def current(self, program_id, rule_id):
+        found = read(self, program_id, rule_id)
+        if threading.current_thread() is not threading.main_thread() and threading.get_ident() not in seen:
+            seen.add(threading.get_ident())
+            barrier.wait()
+        return found
+
+    monkeypatch.setattr(RuleStore, "current", current)
+
+
+def test_concurrent_puts_without_if_match_all_land_one_version_each(program, monkeypatch):
+    rid = create(program, BOOKS, "books")[1]["id"]
+    _barrier_on_first_read(monkeypatch, 3)
+    bodies = [{**BOOKS, "priority": n} for n in (1, 2, 3)]
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda body: put(program, rid, body), bodies))
+    assert [a[0] for a in answers] == [200, 200, 200], [a[1] for a in answers]
+    assert sorted(a[1]["version"] for a in answers) == [2, 3, 4]
+    status, detail, _ = send(at("rules/get_rule.json", rid, auth=program["auth"]["admin"]))
+    assert [v["version"] for v in detail["versions"]] == [1, 2, 3, 4]
+    priorities = {send(at("rules/get_rule_version.json", rid, version=v, auth=program["auth"]["admin"]))[1]["priority"]
+                  for v in (2, 3, 4)}
+    assert priorities == {1, 2, 3}  # no change lost
+
+
+def test_concurrent_puts_with_the_same_if_match_one_wins_the_others_are_412(program, monkeypatch):
+    rid = create(program, BOOKS, "books")[1]["id"]
+    _barrier_on_first_read(monkeypatch, 3)
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda n: put(program, rid, {**BOOKS, "priority": n}, if_match='"1"'), (1, 2, 3)))
+    assert sorted(a[0] for a in answers) == [200, 412, 412], [a[1] for a in answers]
+    status, detail, _ = send(at("rules/get_rule.json", rid, auth=program["auth"]["admin"]))
+    assert detail["version"] == 2 and len(detail["versions"]) == 2
+
+
+def test_concurrent_creations_under_one_key_make_one_rule(program):
+    with ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(lambda _: create(program, BOOKS, "books-once"), range(5)))
+    assert sorted(a[0] for a in answers) == [200, 200, 200, 200, 201], [a[1] for a in answers]
+    assert len({a[1]["id"] for a in answers}) == 1
+    status, page, _ = call(handler, "rules/list_rules.json", program["auth"]["admin"], query={})
+    assert len(page["items"]) == 1
