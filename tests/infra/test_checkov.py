@@ -52,10 +52,12 @@ def test_a_scheduled_function_without_a_dead_letter_queue_keeps_the_finding():
     stack = Stack(App(), "Probe", env={"account": "123456789012", "region": "eu-central-1"})
     layer = lambda_.LayerVersion.from_layer_version_arn(
         stack, "Layer", "arn:aws:lambda:eu-central-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:1")
+    code = {"code": lambda_.Code.from_inline("def handler(event, context): pass"),
+            "runtime": lambda_.Runtime.PYTHON_3_13}
     scheduled = Function(stack, "Scheduled", handler="treue.handlers.audit.handler", description="s",
-                         environment={}, layer=layer)
+                         environment={}, layer=layer, **code)
     called = Function(stack, "Called", handler="treue.handlers.docs.handler", description="c",
-                      environment={}, layer=layer)
+                      environment={}, layer=layer, **code)
     events.Rule(stack, "Every", schedule=events.Schedule.rate(Duration.minutes(1)),
                 targets=[targets.LambdaFunction(scheduled.function)])
     Aspects.of(stack).add(CheckovFunctionFindings())
