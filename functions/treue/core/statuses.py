@@ -131,6 +131,14 @@ class CatalogStatus(StrEnum):
     RETIRED = "retired"
 
 
+class RuleStatus(StrEnum):
+    """An earning rule's: a retired rule is never in force from its retired_at on, and stays readable with its
+    versions."""
+
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
 class ItemType(StrEnum):
     """What a catalog item (and so an order or a reward) is."""
 

@@ -4,9 +4,10 @@ A function of its own, like the program's settings: it loads the rules' store an
 (``treue.logic.rule_admin``, ``treue.logic.rules``) and nothing of members, orders or the ledger.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from treue import runtime
+from treue.core.statuses import RuleStatus
 from treue.handlers.http import (
     Body,
     Path,
@@ -58,7 +59,7 @@ def create_rule(body: Annotated[RuleDefinition, Body()]) -> Response[m.Rule]:
 
 
 @tracer.capture_method
-def list_rules(status: Annotated[Literal["active", "retired"] | None, Query()] = None,
+def list_rules(status: Annotated[RuleStatus | None, Query()] = None,
                trigger: Annotated[Trigger | None, Query()] = None, limit: Limit = 50,
                cursor: Cursor = None) -> m.RulePage:
     who = caller(app)

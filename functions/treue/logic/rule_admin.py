@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from treue.core.ids import new_id
 from treue.core.ledger import request_fingerprint
+from treue.core.statuses import RuleStatus
 from treue.errors import (
     Contention,
     IdempotencyConflict,
@@ -33,7 +34,7 @@ from treue.logic.rules import RuleDefinition
 if TYPE_CHECKING:
     from treue.logic.ports import RuleStorePort
 
-ACTIVE, RETIRED = "active", "retired"
+ACTIVE, RETIRED = RuleStatus.ACTIVE, RuleStatus.RETIRED
 ATTEMPTS = 5  # reads and writes of a change without If-Match before a 503
 DEFINITION = tuple(RuleDefinition.model_fields)
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # as treue.logic.rules.RuleId

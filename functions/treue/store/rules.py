@@ -31,13 +31,14 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from treue.core import audit
+from treue.core.statuses import RuleStatus
 from treue.errors import StaleCondition
 from treue.store.dynamodb import OnTable
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys, to_item
 from treue.store.schema import GSI, GSI_PK, GSI_SK, rule_sk, rule_version_sk, rules_keys, rules_pk
 from treue.store.table import Replay, audit_put
 
-ACTIVE, RETIRED = "active", "retired"
+ACTIVE, RETIRED = RuleStatus.ACTIVE, RuleStatus.RETIRED
 R = TypeVar("R")  # what in_force answers per version (``treue.logic.rules.Rule``, parsed by the caller's function)
 # The fields of a version item besides the definition
 VERSION_FIELDS = ("id", "version", "created_at", "created_by")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
+from treue.core.statuses import RuleStatus
 from treue.handlers.models import Model
 from treue.logic.rules import Conditions, Effect, Limits, Trigger
 
@@ -35,7 +35,7 @@ class Rule(RuleVersion):
 
     created_at: str = Field(description="When the rule was created (version 1)")
     created_by: str = Field(description="The key that created the rule")
-    status: Literal["active", "retired"]
+    status: RuleStatus
     updated_at: str = Field(description="When the current version was made (created_at for version 1)")
     updated_by: str = Field(description="The key that made the current version")
     retired_at: str | None = Field(default=None, description="From then on no version of the rule is in force")
