@@ -219,3 +219,23 @@ def test_concurrent_creations_under_one_key_make_one_rule(program):
     assert len({a[1]["id"] for a in answers}) == 1
     status, page, _ = call(handler, "rules/list_rules.json", program["auth"]["admin"], query={})
     assert len(page["items"]) == 1
+
+
+def test_the_audit_trail_vouches_for_every_version_and_the_retirement(program, store):
+    from treue.store.audit import AuditStore
+    from treue.store.items import item_key
+    from treue.store.schema import rule_version_sk, rules_pk
+
+    pid = program["program_id"]
+    rid = create(program, BOOKS, "books")[1]["id"]
+    assert put(program, rid, {**BOOKS, "priority": 5})[0] == 200
+    assert send(at("rules/delete_rule.json", rid, auth=program["auth"]["admin"]))[0] == 200
+    trail = AuditStore(store)
+    trail.seal_pending(max_records=10_000)
+    checked = trail.verify(pid)
+    assert checked.intact and checked.subjects_checked >= 3, checked
+    # a version changed after it was written is found
+    store.ddb.update_item(TableName=store.table, Key=item_key(rules_pk(pid), rule_version_sk(rid, 1)),
+                          UpdateExpression="SET priority = :p", ExpressionAttributeValues={":p": {"N": "99"}})
+    broken = trail.verify(pid)
+    assert not broken.intact and broken.broken["subject_id"] == rid, broken
