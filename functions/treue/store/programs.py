@@ -17,7 +17,6 @@ from typing import Any
 
 from treue.core import audit
 from treue.core.programs import Program
-from treue.errors import StaleCondition
 from treue.store.dynamodb import OnTable
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys, to_item
 from treue.store.schema import program_pk, program_version_sk, program_versions_pk
@@ -62,13 +61,7 @@ class ProgramStore(OnTable):
         sk = program_version_sk(new.version)
         items.append(self._version_put(new, changes))
         items.append(audit_put(self.table, record, (program_versions_pk(pid), sk)))
-        try:
-            self.store.transact(items)
-        except StaleCondition as err:
-            if err.index == 0:
-                return False
-            raise
-        return True
+        return self.store.transact_first(items)  # False: the settings changed since they were read
 
     def _version_put(self, program: Program, changes: dict[str, Any]) -> dict[str, Any]:
         key = item_key(program_versions_pk(program.id), program_version_sk(program.version))

@@ -32,7 +32,6 @@ from typing import Any, Generic, TypeVar
 
 from treue.core import audit
 from treue.core.statuses import RuleStatus
-from treue.errors import StaleCondition
 from treue.store.dynamodb import OnTable
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys, to_item
 from treue.store.schema import GSI, GSI_PK, GSI_SK, rule_sk, rule_version_sk, rules_keys, rules_pk
@@ -128,13 +127,7 @@ class RuleStore(OnTable, Generic[R]):
         return self._first([put, audit_put(self.table, record, (rules_pk(program_id), rule_sk(rid)))])
 
     def _first(self, items: list[dict[str, Any]]) -> bool:
-        try:
-            self.store.transact(items)
-        except StaleCondition as err:
-            if err.index == 0:
-                return False
-            raise
-        return True
+        return self.store.transact_first(items)  # False: the rule changed since it was read
 
     def _put(self, pk: str, sk: str, data: dict[str, Any]) -> dict[str, Any]:
         return {"Put": {"TableName": self.table, "Item": {**item_key(pk, sk), **to_item(data)}}}
