@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 
+from infra.twin.serialize import serialize_moto_dynamodb
 from tests.integration.helpers import buy, call, enroll, purchase
 from treue import runtime
 from treue.core import audit
@@ -113,6 +114,7 @@ def test_a_patch_that_changes_nothing_answers_the_current_version_and_writes_not
 
 
 def test_two_concurrent_changes_without_if_match_both_land_as_the_next_two_versions(program, monkeypatch):
+    serialize_moto_dynamodb()  # moto's DynamoDB is not thread-safe; DynamoDB checks conditions atomically
     """Both read version 1 before either writes: one transaction wins, the other is read again and applied on
     top of it; no change is lost."""
     read = ProgramStore.current

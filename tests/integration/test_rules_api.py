@@ -9,6 +9,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from infra.twin.serialize import serialize_moto_dynamodb
 from tests.integration.helpers import call
 from tests.support import LambdaContext, api_event, body_of
 from treue import runtime
@@ -188,6 +189,7 @@ def _barrier_on_first_read(monkeypatch, parties):
 
 
 def test_concurrent_puts_without_if_match_all_land_one_version_each(program, monkeypatch):
+    serialize_moto_dynamodb()  # moto's DynamoDB is not thread-safe; DynamoDB checks conditions atomically
     rid = create(program, BOOKS, "books")[1]["id"]
     _barrier_on_first_read(monkeypatch, 3)
     bodies = [{**BOOKS, "priority": n} for n in (1, 2, 3)]
@@ -203,6 +205,7 @@ def test_concurrent_puts_without_if_match_all_land_one_version_each(program, mon
 
 
 def test_concurrent_puts_with_the_same_if_match_one_wins_the_others_are_412(program, monkeypatch):
+    serialize_moto_dynamodb()  # moto's DynamoDB is not thread-safe; DynamoDB checks conditions atomically
     rid = create(program, BOOKS, "books")[1]["id"]
     _barrier_on_first_read(monkeypatch, 3)
     with ThreadPoolExecutor(3) as pool:
@@ -213,6 +216,7 @@ def test_concurrent_puts_with_the_same_if_match_one_wins_the_others_are_412(prog
 
 
 def test_concurrent_creations_under_one_key_make_one_rule(program):
+    serialize_moto_dynamodb()  # moto's DynamoDB is not thread-safe; DynamoDB checks conditions atomically
     with ThreadPoolExecutor(5) as pool:
         answers = list(pool.map(lambda _: create(program, BOOKS, "books-once"), range(5)))
     assert sorted(a[0] for a in answers) == [200, 200, 200, 200, 201], [a[1] for a in answers]
