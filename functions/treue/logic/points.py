@@ -54,7 +54,7 @@ def _windows(rule: Rule, at: datetime) -> dict[str, int | None]:
     return windows
 
 
-def _counters(store: LedgerPort, program_id: str, member_id: str, rules: list[Rule], at: datetime
+def rule_counters(store: LedgerPort, program_id: str, member_id: str, rules: list[Rule], at: datetime
               ) -> dict[str, RuleCounters]:
     """Each limited rule's counters for the engine (rules without limits need none: nothing is read)."""
     from treue.logic.earning import RuleCounters
@@ -90,7 +90,7 @@ def breakdown(store: LedgerPort, program: Program, member_id: str, purchase: Pur
     with the member's counters (simulate and accrual both answer this)."""
     from treue.logic.earning import Member, evaluate, purchase_event
 
-    counters = _counters(store, program.id, member_id, rules, purchase.occurred_at)
+    counters = rule_counters(store, program.id, member_id, rules, purchase.occurred_at)
     return evaluate(program, rules, Member(), purchase_event(purchase), counters)
 
 
@@ -124,7 +124,7 @@ def _postings(program: Program, member_id: str, purchase: Purchase, found: Break
     return postings
 
 
-def _uses(found: Breakdown, rules: list[Rule], at: datetime) -> list[tuple[str, str, int, int | None]]:
+def rule_counter_uses(found: Breakdown, rules: list[Rule], at: datetime) -> list[tuple[str, str, int, int | None]]:
     """The counters the rules that paid add to, with their caps (the store conditions on them)."""
     by_id = {rule.id: rule for rule in rules}
     uses: list[tuple[str, str, int, int | None]] = []
@@ -158,7 +158,7 @@ def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purcha
         postings = _postings(program, member_id, purchase, found, in_force, actor, now)
         result = {"points_earned": found.total, "transaction_id": purchase.transaction_id,
                   "breakdown": [line.to_json() for line in found.lines]}
-        uses = _uses(found, in_force, purchase.occurred_at)
+        uses = rule_counter_uses(found, in_force, purchase.occurred_at)
         extra = store.rule_use_items(program.id, member_id, uses) if uses else None
         more = {"more": postings[1:]} if len(postings) > 1 else {}
         try:
