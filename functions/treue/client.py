@@ -304,6 +304,11 @@ class TreueClient:
         """``POST /v1/members/{member_id}/purchases`` (accruePurchase): exactly once per ``transaction_id``."""
         return self._json("POST", f"/v1/members/{_seg(member_id)}/purchases", body=body, idempotent=True)
 
+    def record_member_activity(self, member_id: str, body: Body) -> Answer:
+        """``POST /v1/members/{member_id}/activities`` (recordMemberActivity): ``{type, reference, occurred_at}`` →
+        the points the activity rules pay; exactly once per ``reference`` (0 points with the reason when none)."""
+        return self._json("POST", f"/v1/members/{_seg(member_id)}/activities", body=body, idempotent=True)
+
     def adjust_member_points(self, member_id: str, body: Body) -> Answer:
         """``POST /v1/members/{member_id}/adjustments`` (adjustMemberPoints, admin): idempotent by ``reference``."""
         return self._json("POST", f"/v1/members/{_seg(member_id)}/adjustments", body=body, idempotent=True)

@@ -46,6 +46,8 @@ ROUTES: tuple[Route, ...] = (
           "Get a member"),
     Route("POST", "/v1/members/{member_id}/purchases", "Accrual", "purchase", WRITE, "accruePurchase", "Points",
           "Accrue points for a purchase (exactly once per transaction_id)"),
+    Route("POST", "/v1/members/{member_id}/activities", "Accrual", "activity", WRITE, "recordMemberActivity",
+          "Points", "Points for an activity by the activity rules (exactly once per reference; 0 with the reason)"),
     Route("POST", "/v1/members/{member_id}/adjustments", "Accrual", "adjustment", ADMIN, "adjustMemberPoints", "Points",
           "Correct a member's points (admin scope)"),
     Route("GET", "/v1/members/{member_id}/balance", "Accrual", "balance", ANY, "getMemberBalance", "Points",

@@ -44,6 +44,8 @@ LAZY = {
     "treue.openapi": "the document generator loads the API handlers only when it builds the document",
     "treue.logic.points": "cold start: the earning engine and the rule models load on the first purchase, not "
                           "with the Accrual function's balance or statement reads",
+    "treue.handlers.accrual": "cold start: the awards of activities (treue.logic.awards) load on the first "
+                              "activity, not with the Accrual function's purchases, balances or statements",
 }
 
 

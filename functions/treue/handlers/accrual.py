@@ -1,4 +1,4 @@
-"""Accrual function: purchases, adjustments, balances and statements of a member."""
+"""Accrual function: purchases, activities, adjustments, balances and statements of a member."""
 
 
 from typing import Annotated, Any
@@ -6,10 +6,17 @@ from typing import Annotated, Any
 from treue import runtime
 from treue.handlers.http import Body, Query, caller, dispatch, make_app
 from treue.handlers.logs import API_GATEWAY_REST, Logger, Metrics, MetricUnit
-from treue.handlers.models.points import AdjustmentResult, Balance, PurchaseResult, Simulated, Statement
+from treue.handlers.models.points import (
+    ActivityResult,
+    AdjustmentResult,
+    Balance,
+    PurchaseResult,
+    Simulated,
+    Statement,
+)
 from treue.handlers.tracing import Tracer
 from treue.logic import points
-from treue.logic.models import Adjustment, Purchase, Simulation
+from treue.logic.models import Activity, Adjustment, Purchase, Simulation
 
 logger = Logger()
 tracer = Tracer()
@@ -34,6 +41,18 @@ def simulate(body: Annotated[Simulation, Body()]) -> Simulated:
     who = caller(app)
     return Simulated(**points.simulate(runtime.store(), runtime.program(who.program_id), body.member_id,
                                        body.purchase(), runtime.rules().in_force))
+
+
+@tracer.capture_method
+def activity(member_id: str, body: Annotated[Activity, Body()]) -> ActivityResult:
+    from treue.logic import awards  # cold start: the awards of other triggers load on the first activity
+
+    who = caller(app)
+    result = awards.record_activity(runtime.store(), runtime.program(who.program_id), member_id, body, who.actor,
+                                    runtime.now(), runtime.rules().in_force)
+    if not result["replayed"]:
+        metrics.add_metric(name="PointsEarned", unit=MetricUnit.Count, value=result["points_earned"])
+    return ActivityResult(**result)
 
 
 @tracer.capture_method

@@ -1,11 +1,14 @@
 """Accrual queue consumer: POS and shop systems send purchases through SQS.
 
-Message body: ``{"member": {<one identifier>}, "purchase": {<the API body>}, "program_id"?: …}``.
+Message body: ``{"member": {<one identifier>}, "purchase": {<the API body>}, "program_id"?: …}``, or an activity:
+``{"member": …, "activity": {<the body of POST /v1/members/{id}/activities>}, "program_id"?: …}`` (a body with an
+``activity`` key is an activity, any other a purchase).
 The program is the one the message's sender is registered to (``PUT /v1/queue-senders/{principal_id}``):
 SQS sets the ``SenderId`` attribute from the authenticated IAM principal, so a message cannot choose
 the program it accrues in. A body naming another program is refused (``program-mismatch``), a
 message from an unregistered principal too (``unknown-sender``).
-The same accrual logic as the HTTP path runs, so ``transaction_id`` is exactly-once across both.
+The same accrual logic as the HTTP path runs, so ``transaction_id`` (an activity's ``reference``) is exactly-once
+across both.
 A message that can never succeed (unknown sender, malformed, unknown program or member, conflicting
 replay) is put in the DLQ with its reason and not retried; a transient failure is reported as a batch
 item failure, retried after the visibility timeout and dead-lettered by the redrive policy at last.
@@ -13,6 +16,7 @@ item failure, retried after the visibility timeout and dead-lettered by the redr
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +27,8 @@ from treue.core import audit
 from treue.errors import MemberNotFound, ProgramMismatch, TreueError, UnknownQueueSender
 from treue.handlers.logs import Logger, Metrics, MetricUnit
 from treue.handlers.tracing import Tracer
-from treue.logic import members, points, queue_senders
-from treue.logic.models import MemberIdentifiers, Purchase, Strict
+from treue.logic import awards, members, points, queue_senders
+from treue.logic.models import Activity, MemberIdentifiers, Purchase, Strict
 from treue.store import queues
 
 logger = Logger()
@@ -71,6 +75,21 @@ class QueuedPurchase(Strict):
     purchase: Purchase
 
 
+class QueuedActivity(Strict):
+    program_id: str | None = None  # optional; when given it must be the sender's program
+    member: MemberRef
+    activity: Activity
+
+
+def _is_activity(body: str) -> bool:
+    """A message whose JSON object has an ``activity`` key (anything else is read as a purchase)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and "activity" in data
+
+
 def _reject(record: SQSRecord, kind: str, reason: str) -> None:
     logger.warning("message dead-lettered", extra={"message_id": record.message_id, "error": kind, "reason": reason})
     metrics.add_metric(name="AccrualMessagesRejected", unit=MetricUnit.Count, value=1)
@@ -107,7 +126,9 @@ def record_handler(record: SQSRecord) -> None:
         _reject(record, err.slug, err.detail)
         return
     try:
-        message = QueuedPurchase.model_validate_json(record.body)
+        message: QueuedPurchase | QueuedActivity = (
+            QueuedActivity.model_validate_json(record.body) if _is_activity(record.body)
+            else QueuedPurchase.model_validate_json(record.body))
     except ValidationError as err:
         reasons = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
@@ -127,8 +148,12 @@ def record_handler(record: SQSRecord) -> None:
         if member is None:
             raise MemberNotFound(f"no member of program {program.id} has this {kind}")
         with audit.acting(audit.Actor(ACTOR, "system", record.message_id)):
-            result = points.accrue(store, program, member["id"], message.purchase, ACTOR, runtime.now(),
-                                   runtime.rules().in_force)
+            if isinstance(message, QueuedActivity):
+                result = awards.record_activity(store, program, member["id"], message.activity, ACTOR,
+                                                runtime.now(), runtime.rules().in_force)
+            else:
+                result = points.accrue(store, program, member["id"], message.purchase, ACTOR, runtime.now(),
+                                       runtime.rules().in_force)
     except TreueError as err:
         if err.retryable:
             raise

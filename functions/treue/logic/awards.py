@@ -13,12 +13,17 @@ exactly once per idempotency reference:
   replay answers the same 0 points with the same reason.
 
 Answers ``{"points_earned", "breakdown", "reference", "reason"?, "replayed", "balance"}``.
+
+``record_activity`` is ``POST /v1/members/{id}/activities`` (and an activity on the accrual queue): the activity
+rules in force at the activity's ``occurred_at``, exactly once per the partner's ``reference``.
 """
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
+from treue.core import times
 from treue.core.ids import new_id
 from treue.core.ledger import Account, Posting, PostingType, bonus_account, request_fingerprint
 from treue.errors import Contention, IdempotencyConflict, StaleCondition
@@ -29,7 +34,8 @@ from treue.logic.points import ATTEMPTS, balance, rule_counter_uses, rule_counte
 if TYPE_CHECKING:
     from treue.core.programs import Program
     from treue.logic.earning import Breakdown
-    from treue.logic.ports import LedgerPort
+    from treue.logic.models import Activity
+    from treue.logic.ports import LedgerPort, RulesAt
     from treue.logic.rules import Rule
 
 
@@ -88,10 +94,9 @@ def award(store: LedgerPort, program: Program, member_id: str, event: MemberEven
             result["reason"] = why_nothing(found, event)
         uses = rule_counter_uses(found, candidates, event.occurred_at)
         extra = store.rule_use_items(program.id, member_id, uses) if uses else None
-        more = {"more": paid[1:]} if len(paid) > 1 else {}
         try:
             replay = store.post(program.id, member_id, (kind, reference, fingerprint), result,
-                                paid[0] if paid else None, now, extra, **more)
+                                paid[0] if paid else None, now, extra, more=paid[1:])
         except StaleCondition:
             continue  # a cap was reached meanwhile: evaluate with the counters as they are now
         break
@@ -104,3 +109,14 @@ def award(store: LedgerPort, program: Program, member_id: str, event: MemberEven
         result = {key: replay.result[key] for key in ("points_earned", "reference", "breakdown", "reason")
                   if key in replay.result}
     return {**result, "replayed": replay is not None, "balance": balance(store, program.id, member_id)}
+
+
+def record_activity(store: LedgerPort, program: Program, member_id: str, activity: Activity, actor: str, now: str,
+                    rules: RulesAt, member: Member | None = None) -> dict[str, Any]:
+    """Pay an activity by the activity rules in force at its ``occurred_at`` (their ``activity_type``
+    conditions, caps and budgets), exactly once per ``activity.reference``: a replay answers the first result,
+    the same reference with another body is ``IdempotencyConflict``."""
+    event = MemberEvent(trigger="activity", occurred_at=activity.occurred_at, activity_type=activity.type)
+    in_force = rules(program.id, times.iso(activity.occurred_at.astimezone(UTC)))
+    return award(store, program, member_id, event, in_force, ("activity", activity.reference),
+                 activity.fingerprint_payload(), actor, now, member)

@@ -91,6 +91,36 @@ class Purchase(Strict):
         return self.model_dump(mode="json")
 
 
+ACTIVITY_WINDOW_DAYS = 30  # an activity older than this is refused: its rules, caps and counters are settled
+FUTURE_SKEW = timedelta(minutes=5)  # clocks of tills and apps run this far ahead at most
+
+
+class Activity(Strict):
+    """Something a member did that the activity rules may pay (``POST /v1/members/{id}/activities``):
+    ``reference`` is the partner's id of it and makes it exactly-once."""
+
+    type: str = Field(min_length=1, max_length=64, description="What the member did: review, survey, event, "
+                      "profile_completed, app_download… (matched exactly by the rules' activity_type)")
+    reference: Reference = Field(description="Your id of this activity; sending it again is a replay")
+    occurred_at: datetime = Field(description="When it happened, with a time zone: not in the future, at most "
+                                  f"{ACTIVITY_WINDOW_DAYS} days ago")
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _recent(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a time zone, e.g. 2026-11-24T10:00:00Z")
+        now = datetime.now(UTC)
+        if value > now + FUTURE_SKEW:
+            raise ValueError("lies in the future")
+        if value < now - timedelta(days=ACTIVITY_WINDOW_DAYS):
+            raise ValueError(f"lies more than {ACTIVITY_WINDOW_DAYS} days in the past")
+        return value
+
+    def fingerprint_payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
 class Simulation(Purchase):
     """A purchase as a till would send it, and the member it would earn for (``POST /v1/rules/simulate``)."""
 

@@ -54,6 +54,16 @@ class PurchaseResult(Model):
     balance: Balance
 
 
+class ActivityResult(Model):
+    reference: str = Field(description="Your id of the activity")
+    points_earned: int = Field(description="The sum of the breakdown's points; 0 when no rule paid (see reason)")
+    breakdown: list[BreakdownLine] = Field(default_factory=list, description="The points per activity rule")
+    reason: str | None = Field(default=None, description="Why nothing was earned: the limits that stopped the "
+                               "rules, or that no activity rule in force matches the type")
+    replayed: bool = Field(description="True when this reference was already recorded")
+    balance: Balance
+
+
 class Simulated(Model):
     member_id: str
     transaction_id: str
