@@ -198,6 +198,21 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                  "Finance report jobs: reconciliation, KPIs, payouts, journal of any size",
                  ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"), timeout=300, memory=1024,
                  part_of=("ReportJobs", "worker")),
+    # segments and offers: custom segments are transactions of Put items (current, version, audit record) and an
+    # Update of the snapshot item; a member's facts are a GetItem and a Query; offers read the rules in force
+    # (Query), their counters (BatchGetItem) and the catalog (Query); GET /v1/segments lists the program (UpdateItem)
+    FunctionSpec("Segments", "treue.handlers.segments.handler",
+                 "Custom segments, member counts, a member's segments and offers",
+                 (*TABLE_READ, "dynamodb:PutItem", "dynamodb:UpdateItem")),
+    # counts each listed program's members per segment and tier: the snapshots (Query on gsi1, GetItem), the
+    # newest event (Query on gsi1), the balances (Query on gsi1), each member's months and tier (Query); the walk's
+    # checkpoints and the snapshot (UpdateItem)
+    FunctionSpec("SegmentCounts", "treue.handlers.segment_counts.handler",
+                 "Counts each program's members per segment and per tier (the snapshot of GET /v1/segments)",
+                 ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"), timeout=300, memory=1024,
+                 schedule=Schedule("SegmentCountsSchedule", 5, "Count the members per segment and tier",
+                                   "Scheduled segment counts failed after Lambda's retries; the next run continues "
+                                   "the walk.")),
     # The sweeper settles what a dead function or workflow left open (treue.logic.sweeper): orders and
     # rewards never started or whose execution ended first, batch runs likewise; found through the
     # watch list on gsi1 (treue.store.watchlist), whose markers leave in each record's final transaction

@@ -97,6 +97,16 @@ class RuleVersionNotFound(NotFound):
     title = "No such version of the earning rule"
 
 
+class SegmentNotFound(NotFound):
+    slug = "segment-not-found"
+    title = "No such custom segment"
+
+
+class SegmentVersionNotFound(NotFound):
+    slug = "segment-version-not-found"
+    title = "No such version of the custom segment"
+
+
 class PreconditionFailed(TreueError):
     """An ``If-Match`` named a version that is no longer the current one: nothing was written."""
 
@@ -119,6 +129,16 @@ class IdentifierTaken(Conflict):
 class RuleRetired(Conflict):
     slug = "rule-retired"
     title = "The earning rule is retired: it takes no new version"
+
+
+class SegmentTaken(Conflict):
+    slug = "segment-taken"
+    title = "A segment with this id exists with another definition"
+
+
+class SegmentRetired(Conflict):
+    slug = "segment-retired"
+    title = "The segment is retired: it takes no new version"
 
 
 class IdempotencyConflict(Conflict):

@@ -82,7 +82,10 @@ DESCRIPTION = (
     "- **Program**: the program's settings (earn rate, point value, currency, country, markup, fx rates) for "
     "every key; admins change them with a JSON merge patch, each change a new version with its history.\n"
     "- **Rules**: the earning rules (bonus points by category, sku, channel, day, tier, segment or activity) "
-    "for every key; admins create, replace (each a new version, effective-dated) and retire them.\n\n"
+    "for every key; admins create, replace (each a new version, effective-dated) and retire them.\n"
+    "- **Segments**: built-in member segments (new, active, inactive, at risk, premium) and custom ones admins "
+    "define; a member's segments and offers (rules that fit them, catalog items they can afford), member counts "
+    "per segment and tier (finance and admin keys).\n\n"
     "Authenticate with `Authorization: Bearer <API key>`; the key decides the program and its scope "
     "(`x-treue-scopes` of each operation). Money is integer minor units with an ISO 4217 currency, points are "
     "integers, ratios are basis points. Writes are idempotent (`Idempotency-Key`, `transaction_id`, "
@@ -119,6 +122,10 @@ TAGS = {
     "conditions, exactly one effect, limits, an optional window, priority and stacking. Admin keys create them "
     "(Idempotency-Key), replace them (every change a new, audited version, in force from when it was made; "
     "If-Match: \"<version>\" refuses a stale one) and retire them (kept with their versions); every key reads them.",
+    "Segments": "Member segments: built-in (new, active, inactive, at_risk, premium, computed from ledger "
+    "activity) and custom ones admins define by conditions (tier, spend, purchases, points, categories bought, "
+    "balance); a member's segments with the reason, member counts per segment and tier, and a member's offers: "
+    "the earning rules that fit them and the catalog items they can afford or nearly afford.",
     "Documentation": "This OpenAPI document (no key needed).",
 }
 # The public routes (no key) the document lists, with their answers: the document itself. The API reference

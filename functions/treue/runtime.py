@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the types only: each accessor imports its module on first u
     from treue.store.report_jobs import ReportFiles, ReportJobs, ReportQueue
     from treue.store.rules import RuleStore
     from treue.store.secrets import CodeVault
+    from treue.store.segments import SegmentStore
     from treue.store.watchlist import Watchlist
     from treue.store.webhooks import WebhookStore
     from treue.store.workflow import PayoutStarter, Starter
@@ -195,6 +196,15 @@ def rules() -> RuleStore[Rule]:
 
         return RuleStore(store(), Rule.model_validate)
     return _wire("rules", build)
+
+
+def segments() -> SegmentStore:
+    """Custom segments, members' facts and the programs' segment counts."""
+    def build() -> SegmentStore:
+        from treue.store.segments import SegmentStore
+
+        return SegmentStore(store())
+    return _wire("segments", build)
 
 
 def queue_senders() -> QueueSenderStore:

@@ -410,6 +410,24 @@ def test_the_sweeper_runs_every_five_minutes_and_may_start_and_read_both_workflo
                 ("states:StartExecution", "states:DescribeExecution")}
 
 
+def test_the_segment_count_runs_every_five_minutes_and_may_read_and_update_only(synthesized, template):
+    """The snapshots, events, balances and members' months are queries; the walk's checkpoints and the snapshot are
+    updates of one item; nothing is put, deleted or transacted."""
+    model = load(synthesized)
+    (schedule,) = [s for s in model.schedules
+                   if model.functions[s.function].handler == "treue.handlers.segment_counts.handler"]
+    assert schedule.seconds == 300
+    actions = _role_actions(template, schedule.function)
+    assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:Query",
+                                                                 "dynamodb:UpdateItem"}
+    assert not {a for a in actions if a.startswith(("states:", "s3:", "kms:Sign"))}
+    segments = {r.function for r in model.routes if "segments" in r.path or r.path.endswith("/offers")}
+    assert len(segments) == 1
+    (api,) = segments
+    assert {a for a in _role_actions(template, api) if a.startswith("dynamodb:")} == {
+        "dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+
+
 def test_no_role_is_granted_transact_write_items_in_place_of_the_item_actions(template):
     """AWS authorizes every item of a TransactWriteItems as PutItem/UpdateItem/DeleteItem/ConditionCheckItem."""
     for lid, policy in of_type(template, "AWS::IAM::Policy").items():

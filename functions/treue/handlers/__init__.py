@@ -22,6 +22,7 @@ API_FUNCTIONS = {
     "QueueSenders": "queue_senders",
     "Program": "program",
     "Rules": "rules",
+    "Segments": "segments",
 }
 API_MODULES = tuple(API_FUNCTIONS.values())
 # The public documentation function (the route table's "Docs" routes): no key, no resolver

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from treue import runtime
 from treue.handlers.models import finance as m
-from treue.logic import finance, report_jobs
+from treue.logic import finance, report_jobs, segment_admin
 from treue.store.reports import Reports
 
 # type → (response model, CSV columns, CSV rows of the data)
@@ -54,4 +54,17 @@ def sources(program_id: str) -> report_jobs.Sources:
         provider_status=lambda o: runtime.provider().status(program_id, o.id),
         donation_of=lambda o: orders.get_donation(program_id, o.donation_id) if o.donation_id else None,
         liability=lambda accounts: finance.liability(runtime.program(program_id), accounts, runtime.now()),
+        rule_names=lambda: rule_names(program_id),
+        tier_counts=lambda: segment_admin.tier_counts(runtime.segments().snapshot(program_id)),
     )
+
+
+def rule_names(program_id: str) -> dict[str, str]:
+    """Every earning rule's name as it stands (retired ones too), by id: a page of 100 at a time."""
+    names: dict[str, str] = {}
+    cursor: str | None = None
+    while True:
+        items, cursor = runtime.rules().page(program_id, 100, cursor)
+        names.update((r["id"], r["name"]) for r in items)
+        if cursor is None:
+            return names

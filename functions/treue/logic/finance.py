@@ -15,6 +15,7 @@ from typing import Any
 
 from treue.core import times
 from treue.core.issued_records import Donation
+from treue.core.ledger import BONUS_PREFIX, Account
 from treue.core.money import MoneyAccount
 from treue.core.programs import Program
 from treue.core.records import Order
@@ -414,9 +415,11 @@ class KpiCount:
         self.active: set[str] = set(s.get("active", []))
         self.purchases: dict[str, int] = s.get("purchases", {})
         self.paid: dict[str, dict[str, int]] = s.get("paid", {})
+        self.earned_from: dict[str, int] = s.get("earned_from", {})  # account → points earned from it
 
     def state(self) -> dict[str, Any]:
-        return {**self.counts, "active": sorted(self.active), "purchases": self.purchases, "paid": self.paid}
+        return {**self.counts, "active": sorted(self.active), "purchases": self.purchases, "paid": self.paid,
+                "earned_from": self.earned_from}
 
     def add_member(self, balance: dict[str, Any], end: str | None) -> None:
         if not end or balance.get("enrolled_at", "") < end:
@@ -428,6 +431,7 @@ class KpiCount:
             t, n = e["type"], e["points"]
             if t == "earn":
                 c["earned"] += n
+                self.earned_from[e["debit"]] = self.earned_from.get(e["debit"], 0) + n
                 self.purchases[e["member_id"]] = self.purchases.get(e["member_id"], 0) + 1
             elif t == "adjustment":
                 c["adjusted_in" if e["credit"] == "member:available" else "adjusted_out"] += n
@@ -445,7 +449,8 @@ class KpiCount:
             paid = self.paid.setdefault(e["currency"], {"face_value": 0, "fees": 0})
             paid[field] += sign * e["amount"]
 
-    def finish(self, start: str | None, end: str | None, liability_report: dict[str, Any]) -> dict[str, Any]:
+    def finish(self, start: str | None, end: str | None, liability_report: dict[str, Any],
+               rule_names: dict[str, str] | None = None, tiers: dict[str, Any] | None = None) -> dict[str, Any]:
         c = self.counts
         members, earned = c["members"], c["earned"]
         redeemed = c["captured"] - c["refunded"]
@@ -466,7 +471,20 @@ class KpiCount:
             "liability_points": liability_report["points"]["outstanding"],
             "payouts": [{"currency": cur, "face_value": v["face_value"], "fees": v["fees"]}
                         for cur, v in sorted(self.paid.items())],
+            "points_by_rule": points_by_rule(self.earned_from, rule_names or {}),
+            "members_by_tier": tiers,
         }
+
+
+def points_by_rule(earned_from: dict[str, int], names: dict[str, str]) -> list[dict[str, Any]]:
+    """Points earned in the period per source: the base rate (and tier multipliers) from ``program:issued`` as
+    ``rule_id: "base"``, then each earning rule from its own account ``program:bonus:<rule id>``, most points
+    first (then rule id). Over all time each row is that account's total in the trial balance (negated)."""
+    rows = [{"rule_id": "base", "name": "Base rate", "points": earned_from.get(str(Account.PROGRAM_ISSUED), 0)}]
+    bonus = sorted(((a.removeprefix(BONUS_PREFIX), n) for a, n in earned_from.items() if a.startswith(BONUS_PREFIX)),
+                   key=lambda r: (-r[1], r[0]))
+    rows += [{"rule_id": rid, "name": names.get(rid), "points": n} for rid, n in bonus]
+    return rows
 
 
 def kpis(start: str | None, end: str | None, entries: Iterable[dict[str, Any]], enrolled: Iterable[str],
@@ -490,4 +508,8 @@ def kpi_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     for p in report["payouts"]:
         rows.append({"metric": "payouts_face_value", "value": p["face_value"], "unit": p["currency"]})
         rows.append({"metric": "payouts_fees", "value": p["fees"], "unit": p["currency"]})
+    for r in report.get("points_by_rule", []):
+        rows.append({"metric": f"points_earned:{r['rule_id']}", "value": r["points"], "unit": "points"})
+    for t in (report.get("members_by_tier") or {}).get("tiers", []):
+        rows.append({"metric": f"members_in_tier:{t['tier'] or 'none'}", "value": t["members"], "unit": "members"})
     return rows

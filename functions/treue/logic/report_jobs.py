@@ -48,6 +48,9 @@ class Sources:
     provider_status: Callable[[OrderSummary], Any]  # an order summary → the provider's record or None
     donation_of: Callable[[OrderSummary], Donation | None]  # an order summary → its donation receipt or None
     liability: Callable[[dict[str, int]], dict[str, Any]]  # point accounts → finance.liability(...)
+    # the KPIs' names of the earning rules (rule id → name) and members per tier (the segment snapshot's, or None)
+    rule_names: Callable[[], dict[str, str]] = dict
+    tier_counts: Callable[[], dict[str, Any] | None] = lambda: None
 
 
 def time_budget(remaining_ms: Callable[[], int], reserve_ms: int, max_seconds: float | None = None
@@ -195,7 +198,8 @@ def _finish(report_type: str, params: dict[str, Any], state: dict[str, Any], sou
     if report_type == "kpis":
         return finance.KpiCount(state.get("kpis")).finish(params.get("from") or params.get("date"),
                                                          params.get("to") or params.get("date"),
-                                                         sources.liability(sources.point_accounts()))
+                                                         sources.liability(sources.point_accounts()),
+                                                         sources.rule_names(), sources.tier_counts())
     return {"items": state.get("rows", []), "next_cursor": None}
 
 

@@ -11,6 +11,9 @@ Single-table layout; every key of a program's data starts with ``P#<program id>`
     P#<pid>#PROGRAM                      V#<version>         one version of the settings (``treue.store.programs``)
     P#<pid>#RULES                        R#<rid>#C           an earning rule as it stands (``treue.store.rules``)
     P#<pid>#RULES                        R#<rid>#V#<version> one version of the rule (immutable)
+    P#<pid>#SEGMENTS                     S#<sid>#C           a custom segment as it stands (``treue.store.segments``)
+    P#<pid>#SEGMENTS                     S#<sid>#V#<version> one version of the segment (immutable)
+    P#<pid>#SEGMENTS                     SNAPSHOT            member counts per segment and tier; gsi1 SEGMENTS#SNAPSHOTS
     APIKEY#<key id>                      APIKEY              API key hash, scope, program
     P#<pid>#MEMBER#<mid>                 MEMBER              member profile
     P#<pid>#MEMBER#<mid>                 BALANCE             available, held, lifetime counters
@@ -94,6 +97,32 @@ def rule_sk(rule_id: str) -> str:
 def rule_version_sk(rule_id: str, version: int) -> str:
     """One version of a rule, zero-padded so a rule's versions sort in order after its current item."""
     return f"R#{rule_id}#V#{version:010d}"
+
+
+def segments_pk(program_id: str) -> str:
+    """The program's custom segments (current items and versions) and its segment snapshot
+    (``treue.store.segments``)."""
+    return f"P#{program_id}#SEGMENTS"
+
+
+def segment_sk(segment_id: str) -> str:
+    """A custom segment as it stands (``C`` sorts before its versions' ``V``)."""
+    return f"S#{segment_id}#C"
+
+
+def segment_version_sk(segment_id: str, version: int) -> str:
+    """One version of a custom segment, zero-padded so they sort in order after its current item."""
+    return f"S#{segment_id}#V#{version:010d}"
+
+
+SEGMENT_SNAPSHOT_SK = "SNAPSHOT"  # in segments_pk: the member counts per segment and tier
+SEGMENT_SNAPSHOTS = "SEGMENTS#SNAPSHOTS"  # gsi1pk listing every program's snapshot item (gsi1sk: the program id)
+
+
+def month_sk(month: str) -> str:
+    """A member's purchases of one calendar month (``YYYY-MM``, UTC): qualifying points, spend, purchases,
+    categories (written by accrual)."""
+    return f"MONTH#{month}"
 
 
 def api_key_pk(key_id: str) -> str:

@@ -164,6 +164,22 @@ class PaidOut(Model):
     fees: int
 
 
+class RulePoints(Model):
+    rule_id: str = Field(description="An earning rule's id, or base for the program's earn rate")
+    name: str | None = Field(description="The rule's name as it stands (Base rate for base)")
+    points: int
+
+
+class TierRow(Model):
+    tier: str | None = Field(description="A tier id; null: members without a tier")
+    members: int
+
+
+class TierMembers(Model):
+    computed_at: str
+    tiers: list[TierRow]
+
+
 class Kpis(Model):
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
@@ -179,6 +195,12 @@ class Kpis(Model):
     liability: Amount
     liability_points: int
     payouts: list[PaidOut]
+    points_by_rule: list[RulePoints] = Field(
+        default_factory=list, description="Points earned in the period per source: the base rate first (rule_id "
+        "base: program:issued), then each earning rule (its account program:bonus:<rule id>), most points first")
+    members_by_tier: TierMembers | None = Field(
+        default=None, description="Members per tier from the segment snapshot (GET /v1/segments), with when it "
+        "was computed; null before the first count")
 
 
 class AuditRecord(Model):
