@@ -509,6 +509,34 @@ class WebhookDeliveries(Construct):
             requester.add_environment("WEBHOOK_QUEUE_URL", self.queue.queue_url)
 
 
+class ProgressStream(Construct):
+    """The table stream's ``points.earned`` events to the Progress function (referrals, milestones).
+
+    Failed records are reported and retried from, bisecting the batch; after the last retry the mapping
+    sends their description to the failure queue (its depth has an alarm).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, key: kms.IKey, table: ddb.ITable,
+                 consumer: lambda_.Function) -> None:
+        super().__init__(scope, id)
+        self.stream_failures = sqs.Queue(self, "StreamFailures", encryption=sqs.QueueEncryption.KMS,
+                                         encryption_master_key=key, enforce_ssl=True,
+                                         retention_period=Duration.days(14))
+        acknowledge(self.stream_failures, "AwsSolutions-SQS3",
+                    "This queue is the on-failure destination (a DLQ) of the stream mapping: it holds the "
+                    "descriptions of stream batches the Progress function gave up on; nothing consumes it.")
+        consumer.add_event_source(sources.DynamoEventSource(
+            table, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=100,
+            max_batching_window=Duration.seconds(1), retry_attempts=20, bisect_batch_on_error=True,
+            report_batch_item_failures=True, on_failure=sources.SqsDlq(self.stream_failures),
+            filters=[lambda_.FilterCriteria.filter({
+                "eventName": lambda_.FilterRule.is_equal("INSERT"),
+                "dynamodb": {"NewImage": {"kind": {"S": lambda_.FilterRule.is_equal("event")},
+                                          "type": {"S": lambda_.FilterRule.is_equal("points.earned")}}},
+            })],
+        ))
+
+
 GATEWAY_RESPONSES = {
     # type → (status, problem slug, title, detail)
     apigw.ResponseType.UNAUTHORIZED: ("401", "unauthenticated", "Missing, invalid or revoked API key",
@@ -647,7 +675,9 @@ class PartnerApi(Construct):
         resource = self.api.root
         for part in path.strip("/").split("/"):
             resource = resource.get_resource(part) or resource.add_resource(part)
-        integration = apigw.LambdaIntegration(fn, proxy=True)
+        # one invoke permission per function for the whole API (API Gateway may invoke it for any of its routes),
+        # not two per method: per method, the routes' permissions alone passed CloudFormation's 500 resources
+        integration = apigw.LambdaIntegration(fn, proxy=True, scope_permission_to_method=False)
         if public:
             m = resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.NONE)
             reason = "The API description and its reference page are public, like any API's documentation."

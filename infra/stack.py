@@ -29,6 +29,7 @@ from infra.components import (
     Monitoring,
     PartnerApi,
     PayoutWorkflow,
+    ProgressStream,
     ReportJobs,
     Storage,
     WebhookDeliveries,
@@ -114,8 +115,10 @@ NO_LOCAL_WEBHOOKS = (("ALLOW_LOCAL_WEBHOOKS", "false"),)
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("Authorizer", "treue.handlers.authorizer.handler", "API key authorizer",
                  ("dynamodb:GetItem",), memory=256, part_of=("PartnerApi", "authorizer")),
-    FunctionSpec("Enrollment", "treue.handlers.enrollment.handler", "Member enrollment and lookup",
-                 ("dynamodb:GetItem", *TABLE_WRITE)),
+    # enrollment reads the referrer (GetItem), the enrollment rules in force (Query) and their budgets
+    # (BatchGetItem), and lists a member's referrals (Query)
+    FunctionSpec("Enrollment", "treue.handlers.enrollment.handler",
+                 "Member enrollment (referrals, welcome bonus) and lookup", (*TABLE_READ, *TABLE_WRITE)),
     # accrual reads the earning rules in force (Query) and their counters (BatchGetItem)
     FunctionSpec("Accrual", "treue.handlers.accrual.handler",
                  "Purchases (by the earning rules), simulate, adjustments, balances, statements",
@@ -164,6 +167,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("WebhookFanout", "treue.handlers.webhook_fanout.handler",
                  "New events from the table stream to one delivery per subscribed endpoint",
                  ("dynamodb:Query",), timeout=60, part_of=("WebhookDeliveries", "fanout")),
+    # points.earned from the table stream: reads the posting, member, balance and the rules in force (GetItem,
+    # Query, BatchGetItem), pays referrals and milestones as awards (transactions of Put/Update/ConditionCheck)
+    FunctionSpec("Progress", "treue.handlers.progress.handler",
+                 "Referrals completed and milestones reached by purchases (points.earned from the table stream)",
+                 (*TABLE_READ, *TABLE_WRITE), timeout=60, part_of=("ProgressStream", "consumer")),
     FunctionSpec("WebhookSender", "treue.handlers.webhook_sender.handler", "Signed webhook deliveries with backoff",
                  ("dynamodb:GetItem", "dynamodb:UpdateItem"), timeout=60, codes=("reveal",),
                  part_of=("WebhookDeliveries", "sender"), environment=NO_LOCAL_WEBHOOKS),
@@ -255,6 +263,10 @@ QUEUE_ALARMS = {
         "WebhookDeliveries", "stream_failures", 5,
         "The fan-out gave up on table stream records: their events were not queued for delivery; each message "
         "names the shard and sequence numbers; redeliver the events with POST /v1/events/{id}/redeliver."),
+    "ProgressStreamFailuresDepth": (
+        "ProgressStream", "stream_failures", 5,
+        "The Progress function gave up on table stream records: referral or milestone payments of their purchases "
+        "were not made; each message names the shard and sequence numbers of the points.earned events."),
     "ReportDlqDepth": (
         "ReportJobs", "dlq", 5,
         "Report job steps were dead-lettered; their reports were marked failed (GET /v1/finance/reports)."),
@@ -356,6 +368,8 @@ class TreueStack(Stack):
                                             requesters=[webhooks["requester"].function])
         self.accrual_queue = AccrualQueue(self, "AccrualQueue", key=key,
                                           consumer=self._role("AccrualQueue")["consumer"].function)
+        self.progress = ProgressStream(self, "ProgressStream", key=key, table=self.storage.table,
+                                       consumer=self._role("ProgressStream")["consumer"].function)
 
     def _wire(self, spec: FunctionSpec, fn: Function) -> None:
         """What a function reaches beyond the table: the workflows it starts or reads, the batch bucket, its
@@ -424,7 +438,7 @@ class TreueStack(Stack):
                 alarm(f"{spec.id}DlqDepth", fn.dead_letters.metric_approximate_number_of_messages_visible(
                     period=Duration.minutes(5)), 1, spec.schedule.dead_letters)
         capabilities = {"AccrualQueue": self.accrual_queue, "WebhookDeliveries": self.deliveries,
-                        "ReportJobs": self.reports}
+                        "ReportJobs": self.reports, "ProgressStream": self.progress}
         for id, (capability, queue, minutes, description) in QUEUE_ALARMS.items():
             depth = getattr(capabilities[capability], queue).metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(minutes))
@@ -462,6 +476,14 @@ class TreueStack(Stack):
               fanout.function.metric("IteratorAge", statistic="Maximum", period=Duration.minutes(5)),
               Duration.minutes(5).to_milliseconds(),
               "New events wait more than 5 minutes in the table stream before the fan-out queues their deliveries.")
+        progress = self.functions["Progress"]
+        alarm("ProgressFailures", progress.metric("ProgressFailures"), 1,
+              "The Progress function failed on points.earned records (reported for retry); see its log for the "
+              "error and sequence number.")
+        alarm("ProgressIteratorAge",
+              progress.function.metric("IteratorAge", statistic="Maximum", period=Duration.minutes(5)),
+              Duration.minutes(5).to_milliseconds(),
+              "Purchases wait more than 5 minutes in the table stream before their referral and milestone payments.")
 
     def _outputs(self) -> None:
         payout, batch = self.workflows["Payout"].state_machine, self.workflows["Batch"].state_machine

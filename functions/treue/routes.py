@@ -44,6 +44,8 @@ ROUTES: tuple[Route, ...] = (
           "Find a member by one identifier"),
     Route("GET", "/v1/members/{member_id}", "Enrollment", "get_member", ANY, "getMember", "Members",
           "Get a member"),
+    Route("GET", "/v1/members/{member_id}/referrals", "Enrollment", "member_referrals", ANY, "listMemberReferrals",
+          "Members", "The member's referral code, who referred them, and the members they referred"),
     Route("POST", "/v1/members/{member_id}/purchases", "Accrual", "purchase", WRITE, "accruePurchase", "Points",
           "Accrue points for a purchase (exactly once per transaction_id)"),
     Route("POST", "/v1/members/{member_id}/activities", "Accrual", "activity", WRITE, "recordMemberActivity",

@@ -38,7 +38,7 @@ def test_the_queues_have_dlqs_and_partial_batch_failures(template):
     assert receives == {"Accrual": 5, "WebhookDeliveries": 16, "ReportJobs": 3}
     assert all("KmsMasterKeyId" in q["Properties"] for q in queues.values())
     mappings = of_type(template, "AWS::Lambda::EventSourceMapping").values()
-    assert len(mappings) == 4  # accrual, webhook deliveries, table stream, report jobs
+    assert len(mappings) == 5  # accrual, webhook deliveries, table stream (fan-out, progress), report jobs
     assert all(m["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
 
 
@@ -47,8 +47,8 @@ def test_new_events_reach_the_webhook_fan_out_from_the_table_stream(template):
     assert table["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
     assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     [stream] = [m["Properties"] for m in of_type(template, "AWS::Lambda::EventSourceMapping").values()
-                if m["Properties"]["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"]
-    assert stream["FunctionName"]["Ref"].startswith("WebhookFanout")
+                if m["Properties"]["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"
+                and m["Properties"]["FunctionName"]["Ref"].startswith("WebhookFanout")]
     [pattern] = [json.loads(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]]
     assert pattern == {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"kind": {"S": ["event"]}}}}
     assert "OnFailure" in stream["DestinationConfig"] and stream["MaximumRetryAttempts"] == 20
@@ -61,11 +61,37 @@ def test_new_events_reach_the_webhook_fan_out_from_the_table_stream(template):
         assert checks_urls["Properties"]["Environment"]["Variables"]["ALLOW_LOCAL_WEBHOOKS"] == "false"
 
 
+def test_purchases_points_earned_reach_the_progress_function_from_the_table_stream(template):
+    """Only new points.earned events: referrals and milestones are paid from them; failures are retried from,
+    bisected, and after the last retry described on the progress stream-failure queue."""
+    [stream] = [m["Properties"] for m in of_type(template, "AWS::Lambda::EventSourceMapping").values()
+                if m["Properties"]["EventSourceArn"]["Fn::GetAtt"][1] == "StreamArn"
+                and m["Properties"]["FunctionName"]["Ref"].startswith("Progress")]
+    [pattern] = [json.loads(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]]
+    assert pattern == {"eventName": ["INSERT"],
+                       "dynamodb": {"NewImage": {"kind": {"S": ["event"]}, "type": {"S": ["points.earned"]}}}}
+    assert stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and stream["MaximumRetryAttempts"] == 20
+    assert stream["BisectBatchOnFunctionError"] is True
+    queue = stream["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    assert queue.startswith("ProgressStreamStreamFailures")
+    lid, _ = _function_of(template, "Progress")
+    ddb = {a for a in _role_actions(template, lid) if a.startswith("dynamodb:")}
+    assert ddb - {"dynamodb:ListStreams", "dynamodb:DescribeStream", "dynamodb:GetRecords",
+                  "dynamodb:GetShardIterator"} == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+                                                   "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                                   "dynamodb:ConditionCheckItem"}
+    [failures] = _alarms_on(template, "ProgressFailures")
+    assert failures["Namespace"] == "Treue" and failures["Threshold"] == 1
+    [age] = _alarms_on(template, "IteratorAge", {"Ref": lid})
+    assert age["Threshold"] == 5 * 60 * 1000
+
+
 def test_every_function_is_traced_logged_and_has_its_own_role(template):
     functions = of_type(template, "AWS::Lambda::Function")
     # 8 API/queue/docs, finance, audit sealer, rewards, webhooks API, fan-out, sender, batches API,
-    # queue senders API, program settings API, rules API, report worker, sweeper + payout tasks + batch tasks
-    assert len(functions) == 20 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
+    # queue senders API, program settings API, rules API, report worker, sweeper, segments API, segment counts,
+    # progress + payout tasks + batch tasks
+    assert len(functions) == 23 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
     assert len(roles) == len(functions)
     for f in functions.values():
@@ -92,9 +118,10 @@ def test_only_the_functions_that_queue_messages_may_send_them(template):
         assert sent_to == {json.dumps({"Fn::GetAtt": [queue, "Arn"]})}, name
     # the accrual consumer dead-letters; the fan-out and the webhooks API (redelivery) queue deliveries;
     # finance queues report jobs and the report worker continues them through the report queue; the sender
-    # re-queues deliveries it defers and dead-letters the ones out of attempts
+    # re-queues deliveries it defers and dead-letters the ones out of attempts; Lambda describes the stream batches
+    # the progress function gave up on to its failure queue with the function's role
     assert senders - set(dead_letters) == {"AccrualQueueConsumer", "WebhookFanout", "Webhooks", "Finance",
-                                           "ReportWorker", "WebhookSender"}
+                                           "ReportWorker", "WebhookSender", "Progress"}
 
 
 def test_the_api_is_the_route_table_and_all_but_docs_need_the_authorizer(synthesized):

@@ -44,6 +44,8 @@ LAZY = {
     "treue.openapi": "the document generator loads the API handlers only when it builds the document",
     "treue.logic.points": "cold start: the earning engine and the rule models load on the first purchase, not "
                           "with the Accrual function's balance or statement reads",
+    "treue.handlers.enrollment": "cold start: the welcome bonus (treue.logic.welcome, the earning engine) loads "
+                                 "only for a program with enrollment rules in force",
     "treue.handlers.accrual": "cold start: the awards of activities (treue.logic.awards) load on the first "
                               "activity, not with the Accrual function's purchases, balances or statements",
 }

@@ -1,4 +1,4 @@
-"""Identifiers: time-ordered ids, member card numbers with a Luhn check digit, QR tokens."""
+"""Identifiers: time-ordered ids, member card numbers with a Luhn check digit, QR tokens, referral codes."""
 
 from __future__ import annotations
 
@@ -94,6 +94,25 @@ def new_card_number() -> str:
 def new_qr_token() -> str:
     """128 random bits, URL-safe: what a member's QR code encodes."""
     return "qr_" + secrets.token_urlsafe(16)
+
+
+# Referral codes are read aloud and typed at a till: no 0/O or 1/I to confuse (32 symbols, 5 bits each)
+REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+REFERRAL_CODE_LENGTH = 8  # 40 random bits
+_REFERRAL_CODE = re.compile(f"^[{REFERRAL_ALPHABET}]{{{REFERRAL_CODE_LENGTH}}}$")
+
+
+def new_referral_code() -> str:
+    """8 symbols of :data:`REFERRAL_ALPHABET`, e.g. ``K7QM4XPA``."""
+    return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
+
+
+def normalize_referral_code(value: str) -> str:
+    """A code as given, upper-cased, without spaces and hyphens (``k7qm-4xpa`` → ``K7QM4XPA``)."""
+    v = re.sub(r"[\s-]", "", value).upper()
+    if not _REFERRAL_CODE.match(v):
+        raise ValueError(f"not a referral code: {REFERRAL_CODE_LENGTH} letters and digits without 0, O, 1 or I")
+    return v
 
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")

@@ -124,6 +124,13 @@ class MemberStatus(StrEnum):
     ACTIVE = "active"
 
 
+class ReferralStatus(StrEnum):
+    """A referral's: pending until the member referred makes a first purchase that earns points."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+
+
 class CatalogStatus(StrEnum):
     """A catalog item's: retired items stay readable for the orders that name them."""
 
@@ -157,6 +164,8 @@ class EventType(StrEnum):
     REWARD_DELIVERED = "reward.delivered"
     BATCH_COMPLETED = "batch.completed"
     BUDGET_LOW = "budget.low"
+    REFERRAL_COMPLETED = "referral.completed"
+    MILESTONE_REACHED = "milestone.reached"
 
 
 class ExecutionStatus(StrEnum):

@@ -20,6 +20,7 @@ rules in force at the activity's ``occurred_at``, exactly once per the partner's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     from treue.logic.models import Activity
     from treue.logic.ports import LedgerPort, RulesAt
     from treue.logic.rules import Rule
+
+
+Also = Callable[[dict[str, Any]], list[dict[str, Any]]]  # an award's result → more items of its transaction
 
 
 def matching(rules: list[Rule], event: MemberEvent) -> list[Rule]:
@@ -76,10 +80,12 @@ def why_nothing(found: Breakdown, event: MemberEvent) -> str:
 
 def award(store: LedgerPort, program: Program, member_id: str, event: MemberEvent, rules: list[Rule],
           idempotency: tuple[str, str], payload: dict[str, Any], actor: str, now: str,
-          member: Member | None = None) -> dict[str, Any]:
+          member: Member | None = None, also: Also | None = None) -> dict[str, Any]:
     """Pay ``event``'s rules among ``rules`` (the versions in force at its ``occurred_at``) to the member, once
     per ``idempotency`` = ``(kind, reference)``; ``payload`` is what the request said (its fingerprint tells a
-    replay from a different request with the same reference: ``IdempotencyConflict``)."""
+    replay from a different request with the same reference: ``IdempotencyConflict``). ``also`` gives items to
+    write in the award's transaction from its result (an event naming the points, a referral's status): written
+    once, with the award, never on a replay."""
     require_id(member_id)
     kind, reference = idempotency
     candidates = matching(rules, event)
@@ -94,6 +100,8 @@ def award(store: LedgerPort, program: Program, member_id: str, event: MemberEven
             result["reason"] = why_nothing(found, event)
         uses = rule_counter_uses(found, candidates, event.occurred_at)
         extra = store.rule_use_items(program.id, member_id, uses) if uses else None
+        if also is not None:
+            extra = [*(extra or []), *also(result)]
         try:
             replay = store.post(program.id, member_id, (kind, reference, fingerprint), result,
                                 paid[0] if paid else None, now, extra, more=paid[1:])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -159,6 +159,20 @@ class Enrollment(MemberIdentifiers):
         "(default: the program's country)"
     )
     marketing_consent: bool = False
+    referred_by: Annotated[str | None, _check(ids.normalize_referral_code)] = Field(
+        default=None, max_length=16, description="The referral code of the member who referred this one "
+        "(case, spaces and hyphens do not matter)")
+    birth_date: date | None = Field(default=None, description="YYYY-MM-DD: not in the future, not before 1900")
+
+    @field_validator("birth_date")
+    @classmethod
+    def _plausible_birth_date(cls, value: date | None) -> date | None:
+        if value is not None:
+            if value > datetime.now(UTC).date() + timedelta(days=1):  # a day of slack for time zones ahead of UTC
+                raise ValueError("lies in the future")
+            if value < date(1900, 1, 1):
+                raise ValueError("lies before 1900")
+        return value
 
     @model_validator(mode="after")
     def _one_identifier(self) -> Enrollment:
@@ -263,7 +277,8 @@ class BudgetSettings(Strict):
 
 
 EventType = Literal["member.enrolled", "points.earned", "order.completed", "order.failed", "reward.delivered",
-                    "batch.completed", "budget.low"]
+                    "batch.completed", "budget.low", "referral.completed",
+                    "milestone.reached"]
 
 
 class WebhookRequest(Strict):

@@ -40,6 +40,18 @@ def _one_or_many(value: Any) -> Any:
 
 
 Names = Annotated[list[Name], BeforeValidator(_one_or_many), Field(min_length=1, max_length=50)]
+MilestoneMetric = Literal["purchases", "spend", "points", "membership_years"]
+
+
+class Milestone(Strict):
+    """A threshold of the member's own history: the rule pays once per member, when it is reached.
+
+    ``purchases``: purchases accrued (that earned points or not); ``spend``: their amounts summed (minor units of
+    the program currency); ``points``: points earned in the member's lifetime; ``membership_years``: full years
+    since enrollment (paid by the daily occasions schedule, the others on the purchase that reaches them)."""
+
+    metric: MilestoneMetric
+    threshold: int = Field(ge=1, le=10**13, strict=True)
 
 
 class Conditions(Strict):
@@ -57,6 +69,8 @@ class Conditions(Strict):
     tier: Names | None = Field(default=None, description="Members in this tier (or these)")
     segment: Names | None = Field(default=None, description="Members in this segment (or any of these)")
     activity_type: Names | None = Field(default=None, description="Activities of this type (or these)")
+    milestone: Milestone | None = Field(default=None, description="Milestone rules only (and required there): "
+                                        "the metric and threshold whose reaching pays the rule, once per member")
 
     @field_validator("weekdays")
     @classmethod
@@ -169,6 +183,9 @@ class RuleDefinition(Strict):
                                  f"(this rule's trigger is {self.trigger})")
         if self.trigger != "activity" and self.conditions.activity_type is not None:
             raise ValueError("the condition activity_type applies to activity rules only")
+        if (self.conditions.milestone is not None) != (self.trigger == "milestone"):
+            raise ValueError("milestone rules need the condition milestone ({\"metric\": …, \"threshold\": …}), "
+                             "and only they may have it")
         if (kind == "referral") != (self.trigger == "referral"):
             raise ValueError("referrer_points/referee_points are the effect of referral rules, and referral "
                              "rules pay only them")

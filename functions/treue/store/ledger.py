@@ -20,12 +20,14 @@ from treue.store.events import event_put
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys
 from treue.store.schema import (
     ACCOUNT_SHARDS,
+    REFERRAL_PREFIX,
     account_pk,
     account_shard,
     balances_keys,
     ident_pk,
     journal_keys,
     member_pk,
+    referral_sk,
     rule_budget_pk,
     rule_use_sk,
 )
@@ -42,8 +44,18 @@ class LedgerStore(TableStore):
         member: dict[str, Any],
         identifiers: dict[str, str],
         idempotency: tuple[str, str] | None = None,
+        welcome: Sequence[Posting] = (),
+        extra: list[dict[str, Any]] | None = None,
+        result: dict[str, Any] | None = None,
     ) -> Replay | None:
-        """Create a member, its zero balance and one guard per identifier in one transaction.
+        """Create a member, its balance and one guard per identifier in one transaction.
+
+        ``welcome`` postings (the enrollment rules' bonus, each from its rule's account to the member's available
+        points) are written in the same transaction: their journal entries and audit records, the program's
+        account totals, ``points.earned``, and the balance starting at their points. With ``member["referred_by"]``
+        (the referrer's member id) the referral item in the referrer's partition (``REFERRAL#<member id>``) too.
+        ``extra`` items (the rules' counters) join it; when one of their conditions fails, nothing is written and
+        ``StaleCondition`` names its index. ``result`` is kept with the Idempotency-Key (with the member id).
 
         Returns None when created, or the Replay of an earlier enrollment with the same
         Idempotency-Key. Raises IdentifierTaken naming the member that owns an identifier.
@@ -54,17 +66,22 @@ class LedgerStore(TableStore):
         items: list[dict[str, Any]] = []
         if idempotency:
             reference, fingerprint = idempotency
-            items.append(self._idem_put(program_id, "enroll", reference, fingerprint, {"member_id": mid}, now))
+            items.append(self._idem_put(program_id, "enroll", reference, fingerprint,
+                                        {**(result or {}), "member_id": mid}, now))
         items.append(self._put_new({"pk": pk, "sk": "MEMBER", **member}))
+        opening = {"available": 0, "held": 0, "lifetime_earned": 0}
+        if welcome:
+            for account, delta in _deltas(welcome[0], welcome[1:]).items():
+                if account in MEMBER_ACCOUNTS:
+                    opening[MEMBER_ACCOUNTS[account]] += delta
+            opening["lifetime_earned"] = sum(_lifetime_earned(one) for one in welcome)
         items.append(
             self._put_new(
                 {
                     "pk": pk,
                     "sk": "BALANCE",
                     "member_id": mid,
-                    "available": 0,
-                    "held": 0,
-                    "lifetime_earned": 0,
+                    **opening,
                     "lifetime_redeemed": 0,
                     "enrolled_at": now,
                     "updated_at": now,
@@ -81,6 +98,16 @@ class LedgerStore(TableStore):
         items.append(event_put(self.table, program_id, EventType.MEMBER_ENROLLED, {
             "member_id": mid, "external_id": member.get("external_id"), "country": member.get("country"),
             "enrolled_at": now}, now))
+        if member.get("referred_by"):
+            items.append(self._put_new({
+                "pk": member_pk(program_id, member["referred_by"]), "sk": referral_sk(mid),
+                "referrer_id": member["referred_by"], "referee_id": mid, "created_at": now}))
+        if welcome:
+            items.extend(self._entries(program_id, pk, welcome, now))
+            items.extend(self._account_updates(program_id, welcome[0], welcome[1:]))
+            items.append(self._earned_event(program_id, mid, welcome, now))
+        first_extra = len(items)
+        items.extend(extra or [])
         try:
             self._write(items)
         except ClientError as err:
@@ -90,6 +117,9 @@ class LedgerStore(TableStore):
                 offset = 1
                 if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                     return self._replay(program_id, "enroll", idempotency[0], reasons[0])
+            for i, reason in enumerate(reasons[first_extra:]):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    raise stale(i, reason) from err
             for i, kind in enumerate(kinds):
                 reason = reasons[offset + 2 + i] if len(reasons) > offset + 2 + i else {}
                 if reason.get("Code") == "ConditionalCheckFailed":
@@ -135,6 +165,44 @@ class LedgerStore(TableStore):
         out = self.ddb.get_item(TableName=self.table, Key=item_key(ident_pk(program_id, kind, value), "IDENT"))
         return from_item(out["Item"])["member_id"] if "Item" in out else None
 
+    # ------------------------------------------------------------ referrals and progress
+
+    def list_referrals(self, program_id: str, member_id: str, limit: int, cursor: str | None
+                       ) -> tuple[list[dict[str, Any]], str | None]:
+        """The members ``member_id`` referred (their referral items), newest first, and the next cursor."""
+        return self.member_page(program_id, member_id, REFERRAL_PREFIX, limit, cursor)
+
+    def referral_paid_item(self, program_id: str, referrer_id: str, referee_id: str, role: str, points: int,
+                           now: str) -> dict[str, Any]:
+        """The transaction item marking a referral completed (at its first payment) and the points ``role`` got."""
+        return {"Update": {
+            "TableName": self.table,
+            "Key": item_key(member_pk(program_id, referrer_id), referral_sk(referee_id)),
+            "UpdateExpression": f"SET completed_at = if_not_exists(completed_at, :now), {role}_points = :points",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": {":now": {"S": now}, ":points": {"N": str(points)}},
+        }}
+
+    def event_item(self, program_id: str, type_: str, data: dict[str, Any], now: str) -> dict[str, Any]:
+        """A transaction item writing a new event of the program's log."""
+        return event_put(self.table, program_id, type_, data, now)
+
+    def get_entry(self, program_id: str, member_id: str, posting_id: str) -> dict[str, Any] | None:
+        """One posting of the member's journal, or None."""
+        out = self.ddb.get_item(TableName=self.table,
+                                Key=item_key(member_pk(program_id, member_id), f"ENTRY#{posting_id}"))
+        return strip_keys(from_item(out["Item"])) if "Item" in out else None
+
+    def progress(self, program_id: str, member_id: str) -> dict[str, int] | None:
+        """What milestones measure, from the member's balance item (consistent): ``purchases``,
+        ``lifetime_spend`` (minor units; both added by accrual) and ``lifetime_earned``; None: no such member."""
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(member_pk(program_id, member_id), "BALANCE"),
+                                ConsistentRead=True)
+        if "Item" not in out:
+            return None
+        data = from_item(out["Item"])
+        return {k: int(data.get(k, 0)) for k in ("purchases", "lifetime_spend", "lifetime_earned")}
+
     # ------------------------------------------------------------ ledger
 
     def post(
@@ -175,25 +243,13 @@ class LedgerStore(TableStore):
                 }
             )
         else:
-            entries = []
-            for one in (posting, *more):
-                data = _posting_data(one)
-                entry_sk = f"ENTRY#{one.id}"
-                record = audit.new_record(
-                    program_id, f"posting.{one.type}", "posting", one.id, now,
-                    {k: data[k] for k in ("member_id", "debit", "credit", "points", "reference", "reason")},
-                    subject_hash=audit.content_hash(data),
-                )
-                entry = {"pk": pk, "sk": entry_sk, **data, **journal_keys(program_id, one.created_at, one.id)}
-                entries.append(audited(self._put_new(entry), self.table, record, (pk, entry_sk)))
+            entries = self._entries(program_id, pk, (posting, *more), now)
             items.append(entries[0])
             items.append(self._balance_update(pk, posting, now, more))
             items.extend(self._account_updates(program_id, posting, more))
             items.extend(entries[1:])
             if posting.type == PostingType.EARN:
-                items.append(event_put(self.table, program_id, EventType.POINTS_EARNED, {
-                    "member_id": member_id, "points": posting.points + sum(p.points for p in more),
-                    "posting_id": posting.id, "reference": posting.reference, "reason": posting.reason}, now))
+                items.append(self._earned_event(program_id, member_id, (posting, *more), now))
         first_extra = len(items)
         items.extend(extra or [])
         try:
@@ -217,6 +273,29 @@ class LedgerStore(TableStore):
                 raise Contention("a concurrent posting touched the same balance; retry") from err
             raise
         return None
+
+    def _entries(self, program_id: str, pk: str, postings: Sequence[Posting], now: str) -> list[dict[str, Any]]:
+        """The journal entry of each posting in the member's partition, each carrying its audit record."""
+        entries = []
+        for one in postings:
+            data = _posting_data(one)
+            entry_sk = f"ENTRY#{one.id}"
+            record = audit.new_record(
+                program_id, f"posting.{one.type}", "posting", one.id, now,
+                {k: data[k] for k in ("member_id", "debit", "credit", "points", "reference", "reason")},
+                subject_hash=audit.content_hash(data),
+            )
+            entry = {"pk": pk, "sk": entry_sk, **data, **journal_keys(program_id, one.created_at, one.id)}
+            entries.append(audited(self._put_new(entry), self.table, record, (pk, entry_sk)))
+        return entries
+
+    def _earned_event(self, program_id: str, member_id: str, postings: Sequence[Posting], now: str
+                      ) -> dict[str, Any]:
+        """``points.earned`` for earning postings written together: the first names the posting and reference."""
+        first = postings[0]
+        return event_put(self.table, program_id, EventType.POINTS_EARNED, {
+            "member_id": member_id, "points": sum(p.points for p in postings),
+            "posting_id": first.id, "reference": first.reference, "reason": first.reason}, now)
 
     def _balance_exists(self, pk: str, reason: dict[str, Any]) -> bool:
         if reason.get("Item"):

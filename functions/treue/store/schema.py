@@ -19,6 +19,7 @@ Single-table layout; every key of a program's data starts with ``P#<program id>`
     P#<pid>#MEMBER#<mid>                 BALANCE             available, held, lifetime counters
     P#<pid>#MEMBER#<mid>                 ENTRY#<posting id>  ledger posting (time-ordered id)
     P#<pid>#MEMBER#<mid>                 USE#<rid>#<window>  times an earning rule paid the member (day, period, life)
+    P#<pid>#MEMBER#<mid>                 REFERRAL#<mid>      a member this member referred (pending, completed)
     P#<pid>#RULEBUDGET                   <rid>               points an earning rule with a budget has paid (all members)
     P#<pid>#IDENT#<kind>#<value>         IDENT               identifier → member (uniqueness guard)
     P#<pid>#IDEM#<kind>#<reference>      IDEM                idempotency guard with the first result
@@ -136,6 +137,14 @@ def member_pk(program_id: str, member_id: str) -> str:
 def rule_use_sk(rule_id: str, window: str) -> str:
     """A member's count of the times rule ``rule_id`` paid in ``window`` (``day:2026-12-03``, ``life``…)."""
     return f"USE#{rule_id}#{window}"
+
+
+REFERRAL_PREFIX = "REFERRAL#"
+
+
+def referral_sk(referee_id: str) -> str:
+    """In the referrer's partition: the member ``referee_id`` they referred (``treue.store.ledger``)."""
+    return f"{REFERRAL_PREFIX}{referee_id}"
 
 
 def rule_budget_pk(program_id: str) -> str:
