@@ -289,14 +289,22 @@ class TreueClient:
         return self._json("POST", "/v1/members", body=body, key=self._key(idempotency_key))
 
     def find_member(self, *, email: str | None = None, phone: str | None = None, card_number: str | None = None,
-                    external_id: str | None = None, qr_token: str | None = None) -> Answer:
+                    external_id: str | None = None, qr_token: str | None = None,
+                    referral_code: str | None = None) -> Answer:
         """``GET /v1/members`` (findMember) by exactly one identifier."""
         return self._json("GET", "/v1/members", {"email": email, "phone": phone, "card_number": card_number,
-                                                 "external_id": external_id, "qr_token": qr_token})
+                                                 "external_id": external_id, "qr_token": qr_token,
+                                                 "referral_code": referral_code})
 
     def get_member(self, member_id: str) -> Answer:
         """``GET /v1/members/{member_id}`` (getMember)."""
         return self._json("GET", f"/v1/members/{_seg(member_id)}")
+
+    def list_member_referrals(self, member_id: str, *, limit: int | None = None, cursor: str | None = None
+                              ) -> Answer:
+        """``GET /v1/members/{member_id}/referrals`` (listMemberReferrals): the member's referral code, who
+        referred them, and the members they referred (pending or completed with the points), newest first."""
+        return self._json("GET", f"/v1/members/{_seg(member_id)}/referrals", {"limit": limit, "cursor": cursor})
 
     # ------------------------------------------------------------------ Points
 
