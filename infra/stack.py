@@ -154,11 +154,21 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                  "Program settings for every key; changes as versions (admin)",
                  ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")),
     # earning rules: creating, a new version and retiring are each one transaction of Put items (the idempotency
-    # guard, the current item conditioned on the version read, the version item, the audit record); reads are
-    # GetItem and Query (the rule's partition, the index's list of rules)
+    # guard, the current item conditioned on the version read, the version item, the audit record; a birthday or
+    # anniversary rule's program item for the Occasions schedule); reads are GetItem and Query (the rule's
+    # partition, the index's list of rules)
     FunctionSpec("Rules", "treue.handlers.rules.handler",
                  "Earning rules for every key; changes as versions (admin)",
                  ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")),
+    # Occasions lists its programs and saves its place (Query, UpdateItem), walks the members (Query on gsi1,
+    # BatchGetItem of their profiles), reads the rules in force (Query), the program, the counters and the
+    # guards (GetItem, BatchGetItem) and pays awards (transactions of Put/Update/ConditionCheck items)
+    FunctionSpec("Occasions", "treue.handlers.occasions.handler",
+                 "Birthday and membership anniversary rules, paid daily", (*TABLE_READ, *TABLE_WRITE), timeout=300,
+                 schedule=Schedule(
+                     "OccasionsSchedule", 60, "Pay the day's birthdays and membership anniversaries (each program "
+                     "once a day)",
+                     "Scheduled occasions runs failed after Lambda's retries; the next run pays what they left.")),
     # register, rotate and delete are transactions of Put/Update/Delete items; webhook secrets are sealed like
     # codes; redelivery queues deliveries
     FunctionSpec("Webhooks", "treue.handlers.webhooks.handler", "Webhook endpoints and the event log",

@@ -90,8 +90,8 @@ def test_every_function_is_traced_logged_and_has_its_own_role(template):
     functions = of_type(template, "AWS::Lambda::Function")
     # 8 API/queue/docs, finance, audit sealer, rewards, webhooks API, fan-out, sender, batches API,
     # queue senders API, program settings API, rules API, report worker, sweeper, segments API, segment counts,
-    # progress + payout tasks + batch tasks
-    assert len(functions) == 23 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
+    # progress, occasions + payout tasks + batch tasks
+    assert len(functions) == 24 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
     assert len(roles) == len(functions)
     for f in functions.values():

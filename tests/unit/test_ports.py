@@ -20,6 +20,7 @@ from treue.providers.simulated import SimulatedProvider
 from treue.store.batches import BatchFiles, BatchStore
 from treue.store.budget import BudgetStore
 from treue.store.dynamodb import Store
+from treue.store.occasions import OccasionStore
 from treue.store.orders import OrderStore
 from treue.store.programs import ProgramStore
 from treue.store.queue_senders import QueueSenderStore
@@ -62,6 +63,7 @@ def conforming() -> list[tuple[type, object]]:
     bindings: ports.SenderBindings = QueueSenderStore(store)
     settings: ports.ProgramSettingsPort = ProgramStore(store)
     rule_store: ports.RuleStorePort = RuleStore(store, dict)
+    occasions: ports.OccasionsPort = OccasionStore(store)
     replayed: ports.Replayed = Replay("fingerprint", {"order_id": "ord_1"})
     page: ports.ReportPage = Reports(store).chunk
     assert callable(page)
@@ -74,6 +76,7 @@ def conforming() -> list[tuple[type, object]]:
         (ports.ReportJobsPort, jobs), (ports.ReportFilesPort, report_files), (ports.ReportQueuePort, queue),
         (ports.WebhooksPort, webhooks), (ports.SenderBindings, bindings), (ports.Replayed, replayed),
         (ports.ProgramSettingsPort, settings), (ports.RuleStorePort, rule_store),
+        (ports.OccasionsPort, occasions),
     ]
 
 

@@ -149,6 +149,20 @@ class RuleStorePort(Protocol):
              trigger: str | None = ...) -> Page: ...
 
 
+class OccasionsPort(Protocol):
+    """The programs with birthday or anniversary rules, the daily walk's progress, and the members' pages
+    (``treue.store.occasions.OccasionStore``)."""
+
+    def programs(self) -> builtins.list[Record]: ...
+
+    def save(self, program_id: str, changed_at: str, now: str, *, done: str | None = ..., walking: str | None = ...,
+             after: str | None = ...) -> bool: ...
+
+    def members(self, program_id: str, after: str | None, limit: int) -> Page: ...
+
+    def profiles(self, program_id: str, member_ids: builtins.list[str]) -> dict[str, Record]: ...
+
+
 class UsagePlanPort(Protocol):
     """The API's usage plan (``treue.store.usage_plans.UsagePlan``): a program's requests are rate
     limited, and accepted at all, once it has a key there."""

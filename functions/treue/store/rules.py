@@ -12,7 +12,8 @@
 Every change is one transaction of the current item (conditioned on the version and status read), the new
 version's item (if any) and its audit record (``rule.created``, ``rule.updated``, ``rule.retired``), which
 vouches for the item it names by its hash. A rule's creation also writes the idempotency guard of its
-``Idempotency-Key`` first, with the answer a replay gets.
+``Idempotency-Key`` first, with the answer a replay gets. A birthday or ``membership_years`` milestone rule's
+creation or new version also lists its program for the occasions schedule (``treue.store.occasions``).
 
 **Effective dating** (:meth:`RuleStore.in_force`): version ``v`` of a rule is in force at ``at`` when
 
@@ -34,6 +35,7 @@ from treue.core import audit
 from treue.core.statuses import RuleStatus
 from treue.store.dynamodb import OnTable
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys, to_item
+from treue.store.occasions import marker_put, occasional
 from treue.store.schema import GSI, GSI_PK, GSI_SK, rule_sk, rule_version_sk, rules_keys, rules_pk
 from treue.store.table import Replay, audit_put
 
@@ -94,6 +96,8 @@ class RuleStore(OnTable, Generic[R]):
             self._put_new(rules_pk(program_id), rule_version_sk(rid, 1), data),
             audit_put(self.table, record, (rules_pk(program_id), rule_version_sk(rid, 1))),
         ]
+        if occasional(current):  # the occasions schedule pays it (treue.store.occasions)
+            items.append(marker_put(self.table, program_id, current["created_at"]))
         return self.store.transact_guarded(items, program_id, "rule", key)
 
     def write_version(self, program_id: str, read_version: int, new: dict[str, Any]) -> bool:
@@ -111,6 +115,8 @@ class RuleStore(OnTable, Generic[R]):
                           ExpressionAttributeValues={":read": {"N": str(read_version)}, ":active": {"S": ACTIVE}})
         items = [put, self._put_new(rules_pk(program_id), rule_version_sk(rid, version), data),
                  audit_put(self.table, record, (rules_pk(program_id), rule_version_sk(rid, version)))]
+        if occasional(new):
+            items.append(marker_put(self.table, program_id, new["updated_at"]))
         return self._first(items)
 
     def retire(self, program_id: str, read: dict[str, Any], at: str, actor: str) -> bool:

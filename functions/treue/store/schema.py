@@ -14,6 +14,8 @@ Single-table layout; every key of a program's data starts with ``P#<program id>`
     P#<pid>#SEGMENTS                     S#<sid>#C           a custom segment as it stands (``treue.store.segments``)
     P#<pid>#SEGMENTS                     S#<sid>#V#<version> one version of the segment (immutable)
     P#<pid>#SEGMENTS                     SNAPSHOT            member counts per segment and tier; gsi1 SEGMENTS#SNAPSHOTS
+    OCCASIONS                            <pid>               a program with birthday or anniversary rules and the
+                                                             occasions schedule's progress (``treue.store.occasions``)
     APIKEY#<key id>                      APIKEY              API key hash, scope, program
     P#<pid>#MEMBER#<mid>                 MEMBER              member profile
     P#<pid>#MEMBER#<mid>                 BALANCE             available, held, lifetime counters
@@ -124,6 +126,9 @@ def month_sk(month: str) -> str:
     """A member's purchases of one calendar month (``YYYY-MM``, UTC): qualifying points, spend, purchases,
     categories (written by accrual)."""
     return f"MONTH#{month}"
+
+
+OCCASIONS_PK = "OCCASIONS"  # one item per program with occasion rules (sort key: the program id)
 
 
 def api_key_pk(key_id: str) -> str:
