@@ -231,6 +231,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                  schedule=Schedule("SegmentCountsSchedule", 5, "Count the members per segment and tier",
                                    "Scheduled segment counts failed after Lambda's retries; the next run continues "
                                    "the walk.")),
+    # The tier review (treue.logic.tiers): due tier states from the sparse index (Query), their months (Query),
+    # the program (GetItem); a change is one transaction of Put items (the TIER item, its audit record, the event)
+    FunctionSpec("TierReview", "treue.handlers.tier_review.handler",
+                 "Tiers whose period ended: kept when requalified, else down to the level reached",
+                 ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"), timeout=300,
+                 schedule=Schedule("TierReviewSchedule", 1440, "Review the tiers whose period ended (daily)",
+                                   "Scheduled tier reviews failed after Lambda's retries; the next run reviews "
+                                   "what they left (a member keeps the tier until then).")),
     # The sweeper settles what a dead function or workflow left open (treue.logic.sweeper): orders and
     # rewards never started or whose execution ended first, batch runs likewise; found through the
     # watch list on gsi1 (treue.store.watchlist), whose markers leave in each record's final transaction

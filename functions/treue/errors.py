@@ -87,6 +87,11 @@ class ProgramVersionNotFound(NotFound):
     title = "No such version of the program's settings"
 
 
+class TiersNotConfigured(NotFound):
+    slug = "tiers-not-configured"
+    title = "The program has no tiers (PATCH /v1/program with tiers)"
+
+
 class RuleNotFound(NotFound):
     slug = "rule-not-found"
     title = "No such earning rule"

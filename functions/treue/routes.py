@@ -56,6 +56,8 @@ ROUTES: tuple[Route, ...] = (
           "A member's point balance"),
     Route("GET", "/v1/members/{member_id}/ledger", "Accrual", "ledger", ANY, "getMemberLedger", "Points",
           "A member's statement, newest first"),
+    Route("GET", "/v1/members/{member_id}/tier", "Accrual", "member_tier", ANY, "getMemberTier", "Points",
+          "A member's tier: since, until, progress to the next, what keeps it, and the projected tier"),
     Route("POST", "/v1/rules/simulate", "Accrual", "simulate", WRITE, "simulatePurchase", "Points",
           "What a purchase would earn a member now, per rule and line, without posting anything"),
     Route("GET", "/v1/members/{member_id}/orders", "Orders", "member_orders", ANY, "listMemberOrders", "Orders",

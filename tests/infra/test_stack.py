@@ -89,9 +89,9 @@ def test_purchases_points_earned_reach_the_progress_function_from_the_table_stre
 def test_every_function_is_traced_logged_and_has_its_own_role(template):
     functions = of_type(template, "AWS::Lambda::Function")
     # 8 API/queue/docs, finance, audit sealer, rewards, webhooks API, fan-out, sender, batches API,
-    # queue senders API, program settings API, rules API, report worker, sweeper, segments API, segment counts,
-    # progress, occasions + payout tasks + batch tasks
-    assert len(functions) == 24 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
+    # queue senders API, program settings API, rules API, report worker, sweeper, tier review, progress,
+    # segments API, segment counts, occasions + payout tasks + batch tasks
+    assert len(functions) == 25 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
     assert len(roles) == len(functions)
     for f in functions.values():
@@ -435,6 +435,17 @@ def test_the_sweeper_runs_every_five_minutes_and_may_start_and_read_both_workflo
     assert {"states:StartExecution", "states:DescribeExecution", "dynamodb:DeleteItem"} <= actions
     assert not {a for a in actions if a.startswith("states:") and a not in
                 ("states:StartExecution", "states:DescribeExecution")}
+
+
+def test_the_tier_review_runs_daily_and_may_read_and_put_only(synthesized, template):
+    """Due tier states and months are queries, the program a read; a change is a transaction of Put items."""
+    model = load(synthesized)
+    (schedule,) = [s for s in model.schedules
+                   if model.functions[s.function].handler == "treue.handlers.tier_review.handler"]
+    assert schedule.seconds == 86_400
+    ddb = {a for a in _role_actions(template, schedule.function) if a.startswith("dynamodb:")}
+    assert ddb == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"}
+    assert not {a for a in _role_actions(template, schedule.function) if a.startswith("states:")}
 
 
 def test_the_segment_count_runs_every_five_minutes_and_may_read_and_update_only(synthesized, template):

@@ -42,6 +42,7 @@ def conforming() -> list[tuple[type, object]]:
     """(port, the real thing) for every port; the annotated assignments are what mypy checks."""
     store = Store("treue-test")
     ledger: ports.LedgerPort = store
+    tiers: ports.TierPort = store
     programs: ports.ProgramPort = store
     usage_plan: ports.UsagePlanPort = UsagePlan("plan-id", client=object())  # no AWS call is made
     orders: ports.OrdersPort = OrderStore(store)
@@ -68,7 +69,8 @@ def conforming() -> list[tuple[type, object]]:
     page: ports.ReportPage = Reports(store).chunk
     assert callable(page)
     return [
-        (ports.LedgerPort, ledger), (ports.ProgramPort, programs), (ports.UsagePlanPort, usage_plan),
+        (ports.LedgerPort, ledger), (ports.TierPort, tiers),
+        (ports.ProgramPort, programs), (ports.UsagePlanPort, usage_plan),
         (ports.OrdersPort, orders), (ports.BudgetPort, budgets), (ports.VaultPort, vault),
         (ports.GiftCardPort, provider), (ports.CharityPort, charities), (ports.WorkflowStarter, starter),
         (ports.PayoutExecutions, payouts), (ports.BatchStarter, batch_runs), (ports.BatchesPort, batches),

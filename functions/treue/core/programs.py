@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from treue.core.tiers import Tiers
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 # What an admin may change after creation (PATCH /v1/program); id and currency never change (the ledger,
 # the budget and every price are kept in the currency)
 EDITABLE = ("name", "country", "earn_points", "earn_per_minor", "value_points", "value_minor", "markup_bps",
-            "fx_ppm")
+            "fx_ppm", "tiers")
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,9 @@ class Program:
     catalog items cost their face value in points plus ``markup_bps`` (basis points); an item in
     another currency is offered only when ``fx_ppm`` has its rate (program minor units per
     million minor units of that currency, e.g. ``{"USD": 920000}``).
+
+    ``tiers`` is the status tier configuration as the API shows it (``treue.core.tiers``; None: no tiers), kept
+    as plain data so the settings store and compare as they always did; ``tier_config()`` reads it.
 
     ``version`` counts the settings' changes (1 as created; ``PATCH /v1/program`` writes the next one,
     ``treue.logic.program``); ``updated_at``/``updated_by`` say when and by whom (empty as created).
@@ -44,6 +51,7 @@ class Program:
     version: int = 1
     updated_at: str = ""
     updated_by: str = ""
+    tiers: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not _CURRENCY.match(self.currency):
@@ -63,6 +71,16 @@ class Program:
         for code, rate in self.fx_ppm.items():
             if not _CURRENCY.match(code) or not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
                 raise ValueError("fx_ppm maps ISO 4217 codes to positive integer rates in millionths")
+        if self.tiers is not None:
+            self.tier_config()  # a ValueError starting with "tiers" names what is wrong
+
+    def tier_config(self) -> Tiers | None:
+        """The tier configuration, checked (None without tiers; the module loads only for programs with them)."""
+        if self.tiers is None:
+            return None
+        from treue.core.tiers import parse
+
+        return parse(self.tiers)
 
     def points_for(self, minor_units: int) -> int:
         """Points earned for a purchase of ``minor_units``; rounded down, never negative."""

@@ -166,6 +166,8 @@ class EventType(StrEnum):
     BUDGET_LOW = "budget.low"
     REFERRAL_COMPLETED = "referral.completed"
     MILESTONE_REACHED = "milestone.reached"
+    TIER_UPGRADED = "tier.upgraded"
+    TIER_DOWNGRADED = "tier.downgraded"
 
 
 class ExecutionStatus(StrEnum):

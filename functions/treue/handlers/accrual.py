@@ -1,7 +1,7 @@
 """Accrual function: purchases, activities, adjustments, balances and statements of a member."""
 
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from treue import runtime
 from treue.handlers.http import Body, Query, caller, dispatch, make_app
@@ -79,6 +79,34 @@ def ledger(
 ) -> Statement:
     who = caller(app)
     return Statement(**points.statement(runtime.store(), who.program_id, member_id, limit, cursor))
+
+
+class _TierModels:
+    """``treue.handlers.models.tiers``, imported when the tier route's answer type is first read (its validator
+    is built on the first call; the OpenAPI build reads it too): the models cost nothing at cold start."""
+
+    def __getattr__(self, name: str) -> Any:
+        from treue.handlers.models import tiers
+
+        return getattr(tiers, name)
+
+
+if TYPE_CHECKING:
+    from treue.handlers.models import tiers as tier_models
+else:
+    tier_models = _TierModels()
+
+
+@tracer.capture_method
+def member_tier(member_id: str) -> "tier_models.MemberTier":
+    from datetime import UTC, datetime
+
+    from treue.logic import tiers  # cold start: tier code loads on the first tier read
+
+    who = caller(app)
+    # the settings as they are now (one read), not as cached for accrual: tiers just set show at once
+    program = runtime.store().get_program(who.program_id) or runtime.program(who.program_id)
+    return tier_models.MemberTier(**tiers.status(runtime.store(), program, member_id, datetime.now(UTC)))
 
 
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)

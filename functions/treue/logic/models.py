@@ -277,8 +277,8 @@ class BudgetSettings(Strict):
 
 
 EventType = Literal["member.enrolled", "points.earned", "order.completed", "order.failed", "reward.delivered",
-                    "batch.completed", "budget.low", "referral.completed",
-                    "milestone.reached"]
+                    "batch.completed", "budget.low", "referral.completed", "milestone.reached", "tier.upgraded",
+                    "tier.downgraded"]
 
 
 class WebhookRequest(Strict):
@@ -367,6 +367,40 @@ Count = Annotated[int, Field(ge=1, le=1_000_000_000, strict=True)]
 FxRate = Annotated[int, Field(ge=1, le=10**12, strict=True)]
 
 
+class TierBenefits(Strict):
+    earn_multiplier_bps: int | None = Field(default=None, ge=10_000, le=100_000, strict=True,
+                                            description="Purchases earn base × bps / 10000 (10000 = 1×, the default)")
+    catalog_discount_bps: int | None = Field(default=None, ge=0, le=10_000, strict=True,
+                                             description="Discount on catalog prices in basis points (default 0)")
+    free_delivery: bool | None = Field(default=None, strict=True, description="Default false")
+
+
+class TierLevel(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="What rules' tier conditions name")
+    name: str = Field(min_length=1, max_length=100)
+    threshold: int = Field(ge=0, le=10**13, strict=True,
+                           description="Qualifying value to reach the level: 0 for the first, strictly ascending")
+    benefits: TierBenefits | None = None
+
+
+class RollingPeriod(Strict):
+    type: Literal["rolling"] = Field(json_schema_extra={"enum": ["rolling"]})
+    months: int = Field(ge=1, le=36, strict=True, description="This month and the months-1 before it")
+
+
+class CalendarYearPeriod(Strict):
+    type: Literal["calendar_year"] = Field(json_schema_extra={"enum": ["calendar_year"]})
+
+
+class TierSettings(Strict):
+    """Status tiers (``treue.core.tiers``): ``metric`` is what qualifies (points earned from purchases, or spend
+    in minor units), summed over the ``period``; ``levels`` lowest first."""
+
+    metric: Literal["points", "spend"]
+    period: RollingPeriod | CalendarYearPeriod = Field(discriminator="type")
+    levels: list[TierLevel] = Field(min_length=2, max_length=20)
+
+
 class ProgramPatch(Strict):
     """PATCH /v1/program: a JSON merge patch (RFC 7396) of the editable settings. A field left out keeps its
     value, ``null`` removes it (``country``, ``markup_bps`` → 0, ``fx_ppm`` or one of its rates); the other
@@ -384,6 +418,7 @@ class ProgramPatch(Strict):
     fx_ppm: dict[Currency, FxRate | None] | None = Field(
         default=None, description="Rates merged into the current ones: program minor units per million minor units "
                                   "of the currency; a rate null removes it, fx_ppm null removes them all")
+    tiers: TierSettings | None = Field(default=None, description="Status tiers, replaced whole; null removes them")
     id: Any = Field(default=None, description="Not editable: sending it is a 422")
     currency: Any = Field(default=None, description="Not editable: sending it is a 422")
 

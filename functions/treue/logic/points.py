@@ -14,9 +14,10 @@ from treue.logic.members import require_id
 from treue.logic.models import Adjustment, Purchase
 
 if TYPE_CHECKING:  # the engine and the rule models are imported on first use (cold start)
-    from treue.logic.earning import Breakdown, RuleCounters
-    from treue.logic.ports import LedgerPort, RulesAt
+    from treue.logic.earning import Breakdown, Member, RuleCounters
+    from treue.logic.ports import Item, LedgerPort, RulesAt
     from treue.logic.rules import Rule
+    from treue.logic.tiers import Standing
 
 
 ATTEMPTS = 5  # accrual re-evaluates this often when a concurrent payment moved a rule's counters first
@@ -85,13 +86,14 @@ def _has_limits(rule: Rule) -> bool:
 
 
 def breakdown(store: LedgerPort, program: Program, member_id: str, purchase: Purchase,
-              rules: list[Rule]) -> Breakdown:
-    """What ``purchase`` earns the member now: the base rate and the rules in force at its ``occurred_at``,
-    with the member's counters (simulate and accrual both answer this)."""
+              rules: list[Rule], member: Member | None = None) -> Breakdown:
+    """What ``purchase`` earns the member now: the base rate, the tier's multiplier (``member``, as the member
+    stands before it) and the rules in force at its ``occurred_at``, with the member's counters (simulate and
+    accrual both answer this)."""
     from treue.logic.earning import Member, evaluate, purchase_event
 
     counters = rule_counters(store, program.id, member_id, rules, purchase.occurred_at)
-    return evaluate(program, rules, Member(), purchase_event(purchase), counters)
+    return evaluate(program, rules, member or Member(), purchase_event(purchase), counters)
 
 
 def _postings(program: Program, member_id: str, purchase: Purchase, found: Breakdown, rules: list[Rule], actor: str,
@@ -146,6 +148,12 @@ def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purcha
     transaction, conditioned on their caps: when a concurrent purchase reached a cap first, the purchase is
     evaluated again with the new counters (up to ``ATTEMPTS`` times, then ``Contention``).
 
+    Every accrued purchase also adds to the member's counters in the same transaction (``treue.store.tiers``):
+    ``BALANCE.purchases`` and ``lifetime_spend``, and its month's ``qualifying_points`` (all it earned), ``spend``,
+    ``purchases`` and ``categories`` — a purchase worth 0 points too (it is a purchase: milestones, segments and
+    a spend metric count it). With tiers (``treue.logic.tiers``) the purchase earns at the member's level before
+    it, and one that reaches a higher level upgrades the member in the same transaction (``tier.upgraded``).
+
     Answers ``{"points_earned", "breakdown", "balance", "transaction_id", "replayed"}``; a replay answers the
     points and breakdown of the first request and the member's current balance.
     """
@@ -153,19 +161,26 @@ def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purcha
     _check_currency(program, purchase)
     in_force = _rules(rules, program, purchase)
     fingerprint = request_fingerprint({"member_id": member_id, **purchase.fingerprint_payload()})
+    counts = {"purchases": 1, "lifetime_spend": purchase.amount.value}
     for _ in range(ATTEMPTS):
-        found = breakdown(store, program, member_id, purchase, in_force)
+        standing = None
+        if program.tiers is not None:  # the tier module loads for programs with tiers only
+            from treue.logic import tiers
+
+            standing = tiers.standing(store, program, member_id, times.parse(now))
+        found = breakdown(store, program, member_id, purchase, in_force, standing.member() if standing else None)
         postings = _postings(program, member_id, purchase, found, in_force, actor, now)
         result = {"points_earned": found.total, "transaction_id": purchase.transaction_id,
                   "breakdown": [line.to_json() for line in found.lines]}
         uses = rule_counter_uses(found, in_force, purchase.occurred_at)
-        extra = store.rule_use_items(program.id, member_id, uses) if uses else None
+        extra = store.rule_use_items(program.id, member_id, uses) if uses else []
+        extra += _counter_items(store, program, member_id, standing, purchase, found.total, now)
         more = {"more": postings[1:]} if len(postings) > 1 else {}
         try:
             replay = store.post(program.id, member_id, ("purchase", purchase.transaction_id, fingerprint), result,
-                                postings[0] if postings else None, now, extra, **more)
+                                postings[0] if postings else None, now, extra, counts=counts, **more)
         except StaleCondition:
-            continue  # a cap was reached meanwhile: evaluate with the counters as they are now
+            continue  # a cap, or a tier threshold, was reached meanwhile: evaluate with the counters as they are now
         break
     else:
         raise Contention("concurrent purchases kept reaching an earning rule's limit first; retry")
@@ -178,6 +193,19 @@ def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purcha
         result = {"points_earned": replay.result["points_earned"], "transaction_id": purchase.transaction_id,
                   "breakdown": replay.result.get("breakdown") or _base_only(replay.result["points_earned"])}
     return {**result, "replayed": replay is not None, "balance": balance(store, program.id, member_id)}
+
+
+def _counter_items(store: LedgerPort, program: Program, member_id: str, standing: Standing | None,
+                   purchase: Purchase, points: int, now: str) -> list[Item]:
+    """The purchase's month counters and, with tiers, its upgrade or the condition that it upgrades nothing."""
+    if standing is None:
+        month = purchase.occurred_at.astimezone(UTC).strftime("%Y-%m")
+        categories = [line.category for line in purchase.lines or () if line.category]
+        return [store.month_item(program.id, member_id, month, {
+            "qualifying_points": points, "spend": purchase.amount.value, "purchases": 1}, categories)]
+    from treue.logic import tiers
+
+    return tiers.purchase_items(store, program.id, member_id, standing, purchase, points, now)[0]
 
 
 def _base_only(points: int) -> list[dict[str, Any]]:
@@ -193,7 +221,12 @@ def simulate(store: LedgerPort, program: Program, member_id: str, purchase: Purc
     _check_currency(program, purchase)
     if store.get_balance(program.id, member_id) is None:
         raise MemberNotFound(f"member {member_id} does not exist")
-    found = breakdown(store, program, member_id, purchase, _rules(rules, program, purchase))
+    member = None
+    if program.tiers is not None:  # the member's level as it is (one read)
+        from treue.logic import tiers
+
+        member = tiers.standing(store, program, member_id, datetime.now(UTC), months=False).member()
+    found = breakdown(store, program, member_id, purchase, _rules(rules, program, purchase), member)
     return {"member_id": member_id, "transaction_id": purchase.transaction_id, "points_earned": found.total,
             "breakdown": [line.to_json() for line in found.lines]}
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from treue.core.programs import Program
     from treue.core.records import Batch, BatchLine, Order, WebhookEndpoint, WebhookSecret
     from treue.core.report_records import Report
+    from treue.core.statuses import EventType
     from treue.logic.rules import Rule
     from treue.providers.giftcards import Issuance, IssueRequest
 
@@ -70,8 +71,32 @@ class Replayed(Protocol):
 # ---------------------------------------------------------------- the ledger and the programs
 
 
-class LedgerPort(Protocol):
-    """Members, their balances and postings (``treue.store.ledger.LedgerStore``, ``dynamodb.Store``)."""
+class TierPort(Protocol):
+    """A member's purchase counters and tier state (``treue.store.tiers.TierCounters``, part of ``dynamodb.Store``)."""
+
+    def get_member(self, program_id: str, member_id: str) -> Record | None: ...
+
+    def tier_state(self, program_id: str, member_id: str) -> Record | None: ...
+
+    def month_counters(self, program_id: str, member_id: str, first: str, last: str) -> dict[str, Record]: ...
+
+    def month_item(self, program_id: str, member_id: str, month: str, adds: dict[str, int],
+                   categories: Sequence[str], room: tuple[str, int] | None = ...) -> Item: ...
+
+    def tier_put(self, program_id: str, member_id: str, read_version: int, state: Record) -> Item: ...
+
+    def tier_change_items(self, program_id: str, member_id: str, read_version: int, state: Record,
+                          event_type: EventType, event: Record, now: str) -> builtins.list[Item]: ...
+
+    def tiers_due(self, shard: int, now: str, limit: int = ..., after: Record | None = ...
+                  ) -> tuple[builtins.list[Record], Record | None]: ...
+
+    def transact_first(self, items: builtins.list[Item]) -> bool: ...
+
+
+class LedgerPort(TierPort, Protocol):
+    """Members, their balances and postings (``treue.store.ledger.LedgerStore``, ``dynamodb.Store``), with the
+    purchase counters and tier state accrual writes in the same transaction."""
 
     def enroll(self, program_id: str, member: Record, identifiers: dict[str, str],
                idempotency: tuple[str, str] | None = ..., welcome: Sequence[Posting] = ...,
@@ -94,7 +119,7 @@ class LedgerPort(Protocol):
 
     def post(self, program_id: str, member_id: str, idempotency: tuple[str, str, str], result: Record,
              posting: Posting | None, now: str, extra: builtins.list[Item] | None = ...,
-             more: Sequence[Posting] = ...) -> Replayed | None: ...
+             more: Sequence[Posting] = ..., counts: Mapping[str, int] | None = ...) -> Replayed | None: ...
 
     def get_balance(self, program_id: str, member_id: str) -> dict[str, int] | None: ...
 

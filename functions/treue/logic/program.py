@@ -1,7 +1,8 @@
 """A program's settings as partners read them, and their changes as versions (``GET``/``PATCH /v1/program``).
 
 A change is a JSON merge patch (RFC 7396) of the editable settings (``treue.core.programs.EDITABLE``),
-applied on top of the current version and checked as a whole by ``Program``'s own checks. Every change that
+applied on top of the current version (``tiers`` is replaced whole: its levels are a list) and checked as a
+whole by ``Program``'s own checks. Every change that
 changes something is a new version: the store writes the current settings, the version's immutable item and
 its audit record in one transaction conditioned on the version read (``treue.store.programs``). With
 ``If-Match`` a caller who read an older version gets a 412 and nothing is written; without it a change that
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from treue.logic.ports import ProgramSettingsPort
 
 ATTEMPTS = 5  # reads and writes of a change without If-Match before a 503 (each lost race is another change)
-REMOVABLE = {"country": "", "markup_bps": 0, "fx_ppm": {}}  # what null sets them to
+REMOVABLE = {"country": "", "markup_bps": 0, "fx_ppm": {}, "tiers": None}  # what null sets them to
 # ISO 4217 currencies without cents, or with three decimals; the others have two
 DECIMALS = {**dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
                              "VND", "VUV", "XAF", "XOF", "XPF"), 0),
@@ -78,6 +79,7 @@ def view(program: Program) -> dict[str, Any]:
         "point_value": point_value(program),
         "markup_bps": program.markup_bps,
         "fx_ppm": dict(sorted(program.fx_ppm.items())),
+        "tiers": program.tiers,
         "version": program.version,
         "created_at": program.created_at,
         "updated_at": program.updated_at or program.created_at,
@@ -134,6 +136,14 @@ def apply_patch(current: Program, patch: ProgramPatch) -> tuple[dict[str, Any], 
                 else:
                     rates[code] = rate
             merged["fx_ppm"] = rates
+        elif name == "tiers" and value is not None:  # replaced whole (not merged), normalized: benefits all shown
+            try:
+                from treue.core.tiers import parse
+
+                merged["tiers"] = parse(value).to_json()
+            except ValueError as err:
+                reason = str(err)
+                raise _invalid(reason.split(" ", 1)[0], reason) from err
         elif value is None:
             if name not in REMOVABLE:
                 raise _invalid(name, f"{name} cannot be removed (null); send a new value")

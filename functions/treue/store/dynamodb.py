@@ -17,10 +17,11 @@ from treue.store.items import from_item, item_key, strip_keys, to_item
 from treue.store.ledger import LedgerStore
 from treue.store.schema import api_key_pk, program_pk
 from treue.store.table import audit_put
+from treue.store.tiers import TierCounters
 
 
-class Store(LedgerStore):
-    """Program-scoped persistence of programs, keys, members and the ledger."""
+class Store(LedgerStore, TierCounters):
+    """Program-scoped persistence of programs, keys, members and the ledger (with purchase counters and tiers)."""
 
     def put_program(self, program: Program) -> None:
         data = {"pk": program_pk(program.id), "sk": "PROGRAM", **program.__dict__}

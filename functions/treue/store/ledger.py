@@ -7,7 +7,7 @@ program's (sharded) account totals and its audit record; the keys are in ``treue
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -215,6 +215,7 @@ class LedgerStore(TableStore):
         now: str,
         extra: list[dict[str, Any]] | None = None,
         more: Sequence[Posting] = (),
+        counts: Mapping[str, int] | None = None,
     ) -> Replay | None:
         """Write one posting atomically with its idempotency guard and the balances it moves.
 
@@ -224,6 +225,8 @@ class LedgerStore(TableStore):
         their conditions fails, nothing is written and ``StaleCondition`` names its index.
         ``more`` postings of the same member join ``posting`` (an earning rule's bonus from its own account):
         one journal entry and audit record each, one balance update and one update per account for them all.
+        ``counts`` are added to the member's ``BALANCE`` in the same update (a purchase's ``purchases`` and
+        ``lifetime_spend``); with ``posting=None`` they make the member check an update.
         Returns None when written, or the Replay of the first request with this reference.
         """
         kind, reference, fingerprint = idempotency
@@ -232,7 +235,9 @@ class LedgerStore(TableStore):
         if posting is not None:
             guard_result["posting_id"] = posting.id
         items = [self._idem_put(program_id, kind, reference, fingerprint, guard_result, now)]
-        if posting is None:
+        if posting is None and counts:
+            items.append(self._counts_update(pk, counts, now))
+        elif posting is None:
             items.append(
                 {
                     "ConditionCheck": {
@@ -245,7 +250,7 @@ class LedgerStore(TableStore):
         else:
             entries = self._entries(program_id, pk, (posting, *more), now)
             items.append(entries[0])
-            items.append(self._balance_update(pk, posting, now, more))
+            items.append(self._balance_update(pk, posting, now, more, counts))
             items.extend(self._account_updates(program_id, posting, more))
             items.extend(entries[1:])
             if posting.type == PostingType.EARN:
@@ -303,9 +308,22 @@ class LedgerStore(TableStore):
         out = self.ddb.get_item(TableName=self.table, Key=item_key(pk, "BALANCE"), ConsistentRead=True)
         return "Item" in out
 
-    def _balance_update(self, pk: str, posting: Posting, now: str, more: Sequence[Posting] = ()) -> dict[str, Any]:
+    def _counts_update(self, pk: str, counts: Mapping[str, int], now: str) -> dict[str, Any]:
+        """The member's counters of a purchase that posted nothing (0 points), on condition the member exists."""
+        return {"Update": {
+            "TableName": self.table,
+            "Key": item_key(pk, "BALANCE"),
+            "UpdateExpression": "SET updated_at = :now ADD " + ", ".join(f"{name} :c_{name}" for name in counts),
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": {":now": {"S": now},
+                                          **{f":c_{name}": {"N": str(add)} for name, add in counts.items()}},
+        }}
+
+    def _balance_update(self, pk: str, posting: Posting, now: str, more: Sequence[Posting] = (),
+                        counts: Mapping[str, int] | None = None) -> dict[str, Any]:
         values: dict[str, Any] = {":now": {"S": now}}
-        adds = []
+        adds = [f"{name} :c_{name}" for name in counts or {}]
+        values.update({f":c_{name}": {"N": str(add)} for name, add in (counts or {}).items()})
         condition = ["attribute_exists(pk)"]
         for account, delta in _deltas(posting, more).items():
             field = MEMBER_ACCOUNTS.get(account)

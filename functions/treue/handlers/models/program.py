@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from treue.handlers.models import Model
+
+
+class TierBenefitsView(Model):
+    earn_multiplier_bps: int = Field(description="Purchases earn base × bps / 10000 (10000 = 1×)")
+    catalog_discount_bps: int = Field(description="Discount on catalog prices in basis points")
+    free_delivery: bool
+
+
+class TierLevelView(Model):
+    id: str
+    name: str
+    threshold: int = Field(description="Qualifying value (points or minor units) that reaches the level")
+    benefits: TierBenefitsView
+
+
+class TierPeriodView(Model):
+    type: Literal["rolling", "calendar_year"]
+    months: int | None = Field(default=None, description="rolling: this month and the months-1 before it")
+
+
+class TierSettingsView(Model):
+    metric: Literal["points", "spend"] = Field(description="points: earned from purchases; spend: minor units")
+    period: TierPeriodView
+    levels: list[TierLevelView] = Field(description="Lowest first")
 
 
 class ProgramSettings(Model):
@@ -28,6 +52,7 @@ class ProgramSettings(Model):
     markup_bps: int = Field(description="Catalog markup on face value in basis points")
     fx_ppm: dict[str, int] = Field(description="Other currencies the catalog offers: program minor units per "
                                                "million minor units of each")
+    tiers: TierSettingsView | None = Field(default=None, description="Status tiers; null: none")
     version: int = Field(description="1 as created, one more per change; the ETag of the answer (If-Match)")
     created_at: str
     updated_at: str = Field(description="When this version was made (created_at for version 1)")
