@@ -237,3 +237,11 @@ def test_a_program_that_no_longer_exists_is_skipped(monkeypatch):
     walk = Walk(monkeypatch, store, [BIRTHDAY])
     report = walk.run(AT)
     assert store.states["gone"]["done"] == "2026-12-03" and report.walked == ["p1"] and report.birthdays == 2
+
+
+def test_the_run_takes_its_day_from_the_scheduled_events_time_and_the_clock_without_one():
+    from treue.handlers.occasions import _time
+
+    assert _time({"time": "2027-02-28T00:05:00Z"}) == datetime(2027, 2, 28, 0, 5, tzinfo=UTC)
+    for event in ({}, {"time": "soon"}, {"time": "2027-02-28T00:05:00"}, {"time": 5}):
+        assert abs(_time(event) - datetime.now(UTC)) < timedelta(seconds=5), event
