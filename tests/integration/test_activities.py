@@ -11,7 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from infra.twin.serialize import serialize_moto_dynamodb
-from tests.integration.helpers import call, enroll
+from tests.integration.helpers import call, enroll, events_of
 from tests.integration.test_accrual_by_rules import seed
 from tests.integration.test_accrual_queue import batch, dlq, register  # noqa: F401 (dlq: a fixture)
 from tests.support import LambdaContext
@@ -169,3 +169,20 @@ def test_an_activity_on_the_accrual_queue_pays_once_across_the_queue_and_the_api
     reason = dead["MessageAttributes"]["treue-error-reason"]["StringValue"]
     assert dead["MessageAttributes"]["treue-error-type"]["StringValue"] == "malformed-message"
     assert reason.startswith("activity.type:"), reason
+
+
+def test_each_activity_writes_one_activity_recorded_event_paid_or_not_and_none_on_a_replay(program, member,
+                                                                                            review_rule):
+    auth = program["auth"]["partner"]
+    record(auth, member, activity("rev-1"))
+    record(auth, member, activity("rev-1"))  # a replay
+    record(auth, member, activity("rev-2", when=DAY_ONE + timedelta(minutes=1)))
+    found = [e["data"] for e in events_of(program, ["activity.recorded"])]
+    assert sorted(found, key=lambda d: d["reference"]) == [
+        {"member_id": member, "type": "review", "reference": "rev-1", "occurred_at": DAY_ONE.isoformat(),
+         "points_earned": 50, "reason": None},
+        {"member_id": member, "type": "review", "reference": "rev-2",
+         "occurred_at": (DAY_ONE + timedelta(minutes=1)).isoformat(), "points_earned": 0,
+         "reason": "review: per_member_per_day: paid 1 of 1 times today"},
+    ]
+    assert len(events_of(program, ["points.earned"])) == 1  # the paid one earned points as well

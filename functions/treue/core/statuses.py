@@ -168,6 +168,7 @@ class EventType(StrEnum):
     MILESTONE_REACHED = "milestone.reached"
     TIER_UPGRADED = "tier.upgraded"
     TIER_DOWNGRADED = "tier.downgraded"
+    ACTIVITY_RECORDED = "activity.recorded"
 
 
 class ExecutionStatus(StrEnum):

@@ -15,7 +15,8 @@ exactly once per idempotency reference:
 Answers ``{"points_earned", "breakdown", "reference", "reason"?, "replayed", "balance"}``.
 
 ``record_activity`` is ``POST /v1/members/{id}/activities`` (and an activity on the accrual queue): the activity
-rules in force at the activity's ``occurred_at``, exactly once per the partner's ``reference``.
+rules in force at the activity's ``occurred_at``, exactly once per the partner's ``reference``, with its
+``activity.recorded`` event (paid or not) in the same transaction.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from treue.core import times
 from treue.core.ids import new_id
 from treue.core.ledger import Account, Posting, PostingType, bonus_account, request_fingerprint
+from treue.core.statuses import EventType
 from treue.errors import Contention, IdempotencyConflict, StaleCondition
 from treue.logic.earning import Member, MemberEvent, evaluate
 from treue.logic.members import require_id
@@ -126,5 +128,13 @@ def record_activity(store: LedgerPort, program: Program, member_id: str, activit
     the same reference with another body is ``IdempotencyConflict``."""
     event = MemberEvent(trigger="activity", occurred_at=activity.occurred_at, activity_type=activity.type)
     in_force = rules(program.id, times.iso(activity.occurred_at.astimezone(UTC)))
+
+    def recorded(result: dict[str, Any]) -> list[dict[str, Any]]:
+        """The ``activity.recorded`` event, in the award's transaction (never again on a replay)."""
+        data = {"member_id": member_id, "type": activity.type, "reference": activity.reference,
+                "occurred_at": activity.occurred_at.isoformat(), "points_earned": result["points_earned"],
+                "reason": result.get("reason")}
+        return [store.event_item(program.id, EventType.ACTIVITY_RECORDED, data, now)]
+
     return award(store, program, member_id, event, in_force, ("activity", activity.reference),
-                 activity.fingerprint_payload(), actor, now, member)
+                 activity.fingerprint_payload(), actor, now, member, also=recorded)

@@ -278,7 +278,7 @@ class BudgetSettings(Strict):
 
 EventType = Literal["member.enrolled", "points.earned", "order.completed", "order.failed", "reward.delivered",
                     "batch.completed", "budget.low", "referral.completed", "milestone.reached", "tier.upgraded",
-                    "tier.downgraded"]
+                    "tier.downgraded", "activity.recorded"]
 
 
 class WebhookRequest(Strict):
