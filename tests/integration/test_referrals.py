@@ -98,6 +98,20 @@ def test_a_replayed_enrollment_returns_the_same_member_and_links_once(program):
     assert [r["member_id"] for r in listed["items"]] == [first["id"]]
 
 
+def test_referrals_are_listed_newest_first_a_page_at_a_time(program):
+    auth = program["auth"]["partner"]
+    _, ada, _ = enroll(auth, {"email": "ada@example.com"})
+    referred = [enroll(auth, {"email": f"friend{i}@example.com", "referred_by": ada["referral_code"]})[1]["id"]
+                for i in range(3)]
+    status, first, _ = referrals(auth, ada["id"], {"limit": "2"})
+    assert status == 200 and len(first["items"]) == 2 and first["next_cursor"]
+    _, second, _ = referrals(auth, ada["id"], {"limit": "2", "cursor": first["next_cursor"]})
+    assert second["next_cursor"] is None
+    assert sorted(r["member_id"] for r in first["items"] + second["items"]) == sorted(referred)
+    assert referrals(auth, ada["id"], {"cursor": "not-a-cursor"})[0] == 400
+    assert referrals(auth, "mbr_01m8yaa0kb0yp17edjaea7ytkx")[0] == 404
+
+
 @pytest.mark.parametrize(("referrer", "referee", "identifier"), [
     ({"email": "Ada@Example.com"}, {"email": "ada@example.COM"}, "email"),
     ({"phone": "+49 151 1234 5678"}, {"phone": "+4915112345678", "email": "x@example.com"}, "phone"),
