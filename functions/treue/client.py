@@ -325,6 +325,11 @@ class TreueClient:
         """``GET /v1/members/{member_id}/balance`` (getMemberBalance)."""
         return self._json("GET", f"/v1/members/{_seg(member_id)}/balance")
 
+    def get_member_tier(self, member_id: str) -> Answer:
+        """``GET /v1/members/{member_id}/tier`` (getMemberTier): the tier, progress, what keeps it, the projection;
+        404 ``tiers-not-configured`` for a program without tiers."""
+        return self._json("GET", f"/v1/members/{_seg(member_id)}/tier")
+
     def get_member_ledger(self, member_id: str, *, limit: int | None = None, cursor: str | None = None) -> Answer:
         """``GET /v1/members/{member_id}/ledger`` (getMemberLedger): the statement, newest first."""
         return self._json("GET", f"/v1/members/{_seg(member_id)}/ledger", {"limit": limit, "cursor": cursor})
@@ -647,6 +652,52 @@ class TreueClient:
     def get_rule_version(self, rule_id: str, version: int | str) -> Answer:
         """``GET /v1/rules/{rule_id}/versions/{version}`` (getRuleVersion): one version, whole."""
         return self._json("GET", f"/v1/rules/{_seg(rule_id)}/versions/{_seg(str(version))}")
+
+    # ------------------------------------------------------------------ Segments
+
+    def create_segment(self, body: Body) -> Answer:
+        """``POST /v1/segments`` (createSegment), admin: 201 with the custom segment (version 1); the same id and
+        definition again answer it (200), another definition under the id is a 409."""
+        return self._json("POST", "/v1/segments", body=body)
+
+    def list_segments(self) -> Answer:
+        """``GET /v1/segments`` (listSegments), finance and admin: every segment with its member count and the
+        members per tier, from the snapshot (``computed_at``)."""
+        return self._json("GET", "/v1/segments")
+
+    def get_segment(self, segment_id: str) -> Answer:
+        """``GET /v1/segments/{segment_id}`` (getSegment): the custom segment with its versions (ETag: version)."""
+        return self._json("GET", f"/v1/segments/{_seg(segment_id)}")
+
+    def _segment_write(self, method: str, segment_id: str, body: Body | None, if_match: str | int | None) -> Answer:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"' if isinstance(if_match, int) else if_match
+        response = self.request(method, f"/v1/segments/{_seg(segment_id)}",
+                                body=None if body is None else _json_body(body), headers=headers)
+        return Answer(response.body, response.status, response.headers)
+
+    def put_segment(self, segment_id: str, body: Body, *, if_match: str | int | None = None) -> Answer:
+        """``PUT /v1/segments/{segment_id}`` (putSegment), admin: a new version (the same definition writes
+        nothing); with ``if_match`` a stale one is a 412."""
+        return self._segment_write("PUT", segment_id, body, if_match)
+
+    def retire_segment(self, segment_id: str, *, if_match: str | int | None = None) -> Answer:
+        """``DELETE /v1/segments/{segment_id}`` (retireSegment), admin: retired, kept with its versions."""
+        return self._segment_write("DELETE", segment_id, None, if_match)
+
+    def get_segment_version(self, segment_id: str, version: int | str) -> Answer:
+        """``GET /v1/segments/{segment_id}/versions/{version}`` (getSegmentVersion): one version, whole."""
+        return self._json("GET", f"/v1/segments/{_seg(segment_id)}/versions/{_seg(str(version))}")
+
+    def get_member_segments(self, member_id: str) -> Answer:
+        """``GET /v1/members/{member_id}/segments`` (getMemberSegments): the member's segments with reasons."""
+        return self._json("GET", f"/v1/members/{_seg(member_id)}/segments")
+
+    def get_member_offers(self, member_id: str, *, limit: int | None = None) -> Answer:
+        """``GET /v1/members/{member_id}/offers`` (getMemberOffers): the rules that fit the member and the catalog
+        items they can afford or nearly afford, ranked."""
+        return self._json("GET", f"/v1/members/{_seg(member_id)}/offers", {"limit": limit})
 
     # ------------------------------------------------------------------ Docs
 

@@ -233,6 +233,17 @@ def build() -> dict[str, Any]:
                 "Another current version is a 412 and writes nothing.",
             }
         )
+    for method in ("put", "delete"):
+        doc["paths"]["/v1/segments/{segment_id}"][method].setdefault("parameters", []).append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 32},
+                "description": 'The version the change is made on, as the ETag of GET /v1/segments/{segment_id}: '
+                '"3". Another current version is a 412 and writes nothing.',
+            }
+        )
     doc["paths"]["/v1/program"]["patch"].setdefault("parameters", []).append(
         {
             "name": "If-Match",

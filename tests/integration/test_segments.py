@@ -260,3 +260,6 @@ def test_kpis_show_points_per_rule_and_members_per_tier_with_the_books_at_zero(s
     assert points["total"] == 0
     assert accounts[f"program:bonus:{books}"] == -60 and accounts[f"program:bonus:{big}"] == -100
     assert accounts["program:issued"] == -120
+    status, recon, _ = call(finance, "finance/get_reconciliation.json", shop["auth"]["finance"],
+                            query={"date": at[:10]})
+    assert status == 200 and recon["differences"] == [], recon
