@@ -56,9 +56,14 @@ class FakeLedger:
         return [{"key": self._key(member_id, rule_id, window), "add": add, "cap": cap}
                 for rule_id, window, add, cap in uses]
 
+    def month_item(self, program_id: str, member_id: str, month: str, adds: dict[str, int],
+                   categories: Sequence[str], room: tuple[str, int] | None = None) -> dict[str, Any]:
+        """The purchase's month counter (purchases counted like the rules' counters, never capped here)."""
+        return {"key": (f"month:{month}", member_id), "add": adds["purchases"], "cap": None}
+
     def post(self, program_id: str, member_id: str, idempotency: tuple[str, str, str], result: dict[str, Any],
              posting: Posting | None, now: str, extra: list[dict[str, Any]] | None = None,
-             more: Sequence[Posting] = ()) -> Replay | None:
+             more: Sequence[Posting] = (), counts: dict[str, int] | None = None) -> Replay | None:
         if self.before_write is not None:
             hook, self.before_write = self.before_write, None
             hook()

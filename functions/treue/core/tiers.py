@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 BPS = 10_000
+DUE_SHARDS = 4  # the review's index of tier states due spreads over this many partitions (``treue.store.tiers``)
 METRICS = {"points": "qualifying_points", "spend": "spend"}  # metric → the MONTH# counter it sums
 MAX_LEVELS = 20
 MAX_MONTHS = 36

@@ -21,6 +21,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from treue.core.programs import EDITABLE, Program
+from treue.core.tiers import parse as parse_tiers
 from treue.errors import (
     Contention,
     MalformedRequest,
@@ -138,9 +139,7 @@ def apply_patch(current: Program, patch: ProgramPatch) -> tuple[dict[str, Any], 
             merged["fx_ppm"] = rates
         elif name == "tiers" and value is not None:  # replaced whole (not merged), normalized: benefits all shown
             try:
-                from treue.core.tiers import parse
-
-                merged["tiers"] = parse(value).to_json()
+                merged["tiers"] = parse_tiers(value).to_json()
             except ValueError as err:
                 reason = str(err)
                 raise _invalid(reason.split(" ", 1)[0], reason) from err

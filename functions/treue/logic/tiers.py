@@ -20,12 +20,12 @@ from treue.core import tiers as rules
 from treue.core import times
 from treue.core.statuses import EventType
 from treue.errors import MemberNotFound, TiersNotConfigured
+from treue.logic.earning import Member, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from treue.core.programs import Program
-    from treue.logic.earning import Member
     from treue.logic.models import Purchase
     from treue.logic.ports import Item, ProgramLookup, TierPort
 
@@ -43,8 +43,6 @@ class Standing:
     months: dict[str, int] | None  # the window's months' values of the metric; None at the top (not read)
 
     def member(self, segments: frozenset[str] = frozenset()) -> Member:
-        from treue.logic.earning import Member, Tier
-
         return Member(tier=Tier(self.level.id, self.level.earn_multiplier_bps), segments=segments)
 
 
@@ -157,9 +155,7 @@ def review_due(store: TierPort, programs: ProgramLookup, now: datetime,
     the program has no tiers any more: its states leave the index)."""
     counts = {"due": 0, "kept": 0, "downgraded": 0, "skipped": 0}
     stamp = times.iso(now.astimezone(UTC), "seconds")
-    from treue.store.tiers import DUE_SHARDS
-
-    for shard in range(DUE_SHARDS):
+    for shard in range(rules.DUE_SHARDS):
         after = None
         while True:
             page, after = store.tiers_due(shard, stamp, REVIEW_PAGE, after)

@@ -24,12 +24,12 @@ from typing import Any
 
 from treue.core import audit
 from treue.core.statuses import EventType
+from treue.core.tiers import DUE_SHARDS
 from treue.store.events import event_put
 from treue.store.items import from_item, item_key, strip_keys, to_item
 from treue.store.schema import GSI, GSI_PK, GSI_SK, member_pk, month_sk
 from treue.store.table import audited
 
-DUE_SHARDS = 4  # the due index is spread over this many partitions
 TIER_SK = "TIER"
 MONTH_PREFIX = month_sk("")
 COUNTERS = ("qualifying_points", "spend", "purchases")
