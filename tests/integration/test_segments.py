@@ -180,14 +180,19 @@ def test_the_scheduled_count_writes_a_snapshot_cheaply_and_continues_a_walk(shop
                                          only=pid)]
     assert runs[0][0]["finished"] is False and store.snapshot(pid)["counts"]["members"] == 4
     assert segments_call(shop, "list_segments", "finance")[1]["counting"] is True
-    # a second run that read the same checkpoint loses: no page is counted twice
+    # two runs that read the same checkpoint: the first moves the walk on a page, the second loses and counts nothing
     stale = store.snapshot(pid)
+    one_page = [True, False]
+    first_run = segment_admin.count_program(store, runtime.program(pid), stale, None, runtime.now(), False,
+                                            lambda: one_page.pop(0))
+    assert first_run["pages"] == 1 and first_run["finished"] is False, first_run
+    lost = segment_admin.count_program(store, runtime.program(pid), stale, None, runtime.now(), False, lambda: True)
+    assert lost.get("lost") == "another run moved the walk on", lost
+    runs.append([first_run])
     while True:
         runs.append(segment_admin.count_programs(store, runtime.program, runtime.now, lambda: next(pages), only=pid))
         if runs[-1][0].get("finished"):
             break
-    lost = segment_admin.count_program(store, runtime.program(pid), stale, None, runtime.now(), False, lambda: True)
-    assert lost.get("lost") == "another run moved the walk on", lost
     final = store.snapshot(pid)
     assert final["counts"]["members"] == 4 and final["counts"]["segments"]["new"] == 2 and "walk_id" not in final
     assert sum(r[0]["members"] for r in runs) == 4
