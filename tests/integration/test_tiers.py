@@ -74,7 +74,10 @@ def test_tiers_are_set_and_refused_by_patch_with_the_reason(program):
                                                       "free_delivery": False}
     bad = {**GOLD, "levels": [GOLD["levels"][1], GOLD["levels"][0]]}
     status, problem = patch_tiers(program, bad)
-    assert status == 422 and "threshold must be 0" in problem["detail"], problem
+    assert status == 422 and problem["errors"] == [{"location": "body", "field": "tiers.levels[0].threshold",
+                                                    "reason": "must be 0: every member is at least at the first "
+                                                              "level"}], problem
+    assert problem["detail"].startswith("tiers.levels[0].threshold: must be 0")
     status, problem = patch_tiers(program, {**GOLD, "levels": [GOLD["levels"][0], GOLD["levels"][0]]})
     assert status == 422 and "unique" in problem["detail"]
     status, problem = patch_tiers(program, {**GOLD, "period": {"type": "rolling", "months": 0}})

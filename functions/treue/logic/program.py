@@ -140,9 +140,9 @@ def apply_patch(current: Program, patch: ProgramPatch) -> tuple[dict[str, Any], 
         elif name == "tiers" and value is not None:  # replaced whole (not merged), normalized: benefits all shown
             try:
                 merged["tiers"] = parse_tiers(value).to_json()
-            except ValueError as err:
-                reason = str(err)
-                raise _invalid(reason.split(" ", 1)[0], reason) from err
+            except ValueError as err:  # "tiers.levels[1].threshold must be …": the field, then why
+                field, _, reason = str(err).partition(" ")
+                raise _invalid(field, reason) from err
         elif value is None:
             if name not in REMOVABLE:
                 raise _invalid(name, f"{name} cannot be removed (null); send a new value")
