@@ -205,8 +205,8 @@ def rule(shop, body, key):
     return made["id"]
 
 
-def test_offers_lead_with_the_rule_targeted_at_the_members_segment(shop):
-    assert create(shop, GOLD_FANS)[0] == 201
+def test_offers_lead_with_the_rule_and_the_catalog_item_targeted_at_the_members_segment(shop):
+    assert create(shop, {**GOLD_FANS, "catalog_items": ["atelier-mode-eur"]})[0] == 201
     targeted = rule(shop, {"name": "Gold fans get 75", "trigger": "purchase", "conditions": {"segment": "gold-fans"},
                            "effect": {"points": 75}}, "fans")
     books = rule(shop, {"name": "Books count double", "trigger": "purchase", "conditions": {"category": "books"},
@@ -224,10 +224,11 @@ def test_offers_lead_with_the_rule_targeted_at_the_members_segment(shop):
     assert [(r["rule_id"], r["targeted"], r["potential_points"]) for r in body["rules"]] == [
         (targeted, True, 75), (books, False, 100)]
     assert body["available_points"] == 2200 and body["tier"] == "gold" and "gold-fans" in body["segments"]
-    catalog = body["catalog"]
+    first, catalog = body["catalog"][0], body["catalog"][1:]
+    assert (first["item_id"], first["targeted"], first["segments"]) == ("atelier-mode-eur", True, ["gold-fans"])
     affordable = [c for c in catalog if c["affordable"]]
     nearly = [c for c in catalog if not c["affordable"]]
-    assert affordable and nearly and catalog == affordable + nearly
+    assert affordable and nearly and catalog == affordable + nearly and not any(c["targeted"] for c in catalog)
     assert all(c["min_points"] <= 2200 and c["best"]["points"] <= 2200 for c in affordable)
     assert all(2200 * 10_000 >= c["min_points"] * 8_000 and c["points_missing"] == c["min_points"] - 2200
                for c in nearly)

@@ -25,6 +25,7 @@ from treue.logic.segments import (
     member_segments,
     months_back,
     stamp,
+    targeted_items,
     top_tier,
     window,
 )
@@ -254,3 +255,21 @@ def test_catalog_offers_are_affordable_then_nearly_within_eighty_percent():
     assert found[1]["best"] == {"face_value": 2500, "points": 2500} and found[2]["best"]["points"] == 1000
     assert [o["item_id"] for o in offers.catalog_offers(EUR, items, 2500, None)][-1] == "d-edge"
     assert "f-fr" in [o["item_id"] for o in offers.catalog_offers(EUR, items, 2500, None)]
+
+
+def test_catalog_items_targeted_at_the_members_segments_come_first_whatever_their_price():
+    items = {i.id: i for i in (item("a-small", denominations=[1000]), item("e-far", denominations=[9000]),
+                               item("h-far", denominations=[9500]), item("f-fr", countries=["FR"]))}
+    fans = Custom("fans", "Fans", SegmentConditions(min_balance=1), ("h-far", "f-fr"))
+    other = Custom("others", "Others", SegmentConditions(min_balance=10**9), ("e-far",))
+    facts = Facts(enrolled_at=ago(days=400), updated_at=ago(days=1), available=2500)
+    found = member_segments(PLAIN, [fans, other], facts, NOW)
+    targeted = targeted_items([fans, other], found)
+    assert targeted == {"h-far": ["fans"], "f-fr": ["fans"]}  # not the items of a segment the member is not in
+    ranked = offers.catalog_offers(EUR, items, 2500, "DE", targeted)
+    assert [(o["item_id"], o["targeted"], o["segments"]) for o in ranked] == [
+        ("h-far", True, ["fans"]), ("a-small", False, [])]  # f-fr is not offered in DE; e-far is too far
+    assert ranked[0]["points_missing"] == 7000 and ranked[0]["best"] is None
+    with pytest.raises(ValidationError):
+        NewSegment.model_validate({"id": "x", "name": "x", "conditions": {"min_balance": 1},
+                                   "catalog_items": ["Not An Id"]})

@@ -15,7 +15,7 @@ from treue.handlers.tracing import Tracer
 from treue.logic import offers, rule_admin, segment_admin
 from treue.logic.members import require_id
 from treue.logic.points import rule_counters
-from treue.logic.segments import NewSegment, SegmentDefinition, segment_ids
+from treue.logic.segments import NewSegment, SegmentDefinition, segment_ids, targeted_items
 
 logger = Logger()
 tracer = Tracer()
@@ -115,7 +115,7 @@ def member_offers(member_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 10
     program = runtime.program(who.program_id)
     now = _now()
     store = runtime.store()
-    facts, found = segment_admin.member_segments(runtime.segments(), program, require_id(member_id), now)
+    facts, found, customs = segment_admin.member_view(runtime.segments(), program, require_id(member_id), now)
     ids = segment_ids(found)
     rules = runtime.rules().in_force(who.program_id, runtime.now())
     candidates = [r for r in rules if r.trigger in offers.TRIGGERS]
@@ -123,7 +123,8 @@ def member_offers(member_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 10
     member = store.get_member(who.program_id, member_id) or {}
     earn = offers.rule_offers(program, candidates, facts, ids, now, counters)
     redeem = offers.catalog_offers(program, runtime.parsed_catalog(), facts.available,
-                                   member.get("country") or program.country or None)
+                                   member.get("country") or program.country or None,
+                                   targeted_items(customs, found))
     return m.Offers.model_validate({
         "member_id": member_id, "computed_at": runtime.now(), "available_points": facts.available,
         "tier": facts.tier, "segments": [s.id for s in found], "rules": [o.view() for o in earn[:limit]],

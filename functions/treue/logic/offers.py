@@ -15,9 +15,11 @@ first, then ``potential_points`` descending, ``priority`` descending, rule id.
 **Catalog.** Items priced in the program's points (``treue.logic.catalog.present``, as ``GET /v1/catalog``) and
 offered in the member's country (their own, else the program's; any when neither is set): *affordable* when
 ``min_points`` ≤ the member's available points, *nearly* when the available points are at least
-``NEARLY_BPS`` (80 %) of ``min_points`` (``points_missing`` says how many are missing). Affordable items come
-first, the most valuable first (``best``: the highest face value the points pay for), then nearly affordable
-ones by ``points_missing`` ascending; ties by item id.
+``NEARLY_BPS`` (80 %) of ``min_points`` (``points_missing`` says how many are missing), and *targeted* when a
+custom segment the member is in lists it in its ``catalog_items`` (shown whatever its price, with those
+``segments``). Targeted items come first, then affordable ones before the others; within each, the most
+valuable first (``best``: the highest face value the points pay for), then by ``points_missing`` ascending;
+ties by item id.
 """
 
 from __future__ import annotations
@@ -152,21 +154,25 @@ def _best(shown: dict[str, Any], item: Any, program: Program, available: int) ->
     return {"face_value": low, "points": catalog.points_for(program, item.currency, low)}
 
 
-def catalog_offers(program: Program, items: Mapping[str, Any], available: int, country: str | None
-                   ) -> list[dict[str, Any]]:
-    """Catalog items the member can afford or nearly afford, ranked (see the module's docstring)."""
+def catalog_offers(program: Program, items: Mapping[str, Any], available: int, country: str | None,
+                   targeted: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+    """Catalog items the member can afford or nearly afford, and those targeted at their custom segments
+    (``targeted``: item id → segment ids) whatever their price, ranked (see the module's docstring)."""
+    targeted = targeted or {}
     found = []
     for item_id in sorted(items):
         shown = catalog.present(items[item_id], program)
         if shown is None or (country and country not in shown["countries"]):
             continue
         need = shown["min_points"]
-        if need > available and available * 10_000 < need * NEARLY_BPS:
+        aimed = list(targeted.get(item_id, ()))
+        if not aimed and need > available and available * 10_000 < need * NEARLY_BPS:
             continue
         best = _best(shown, items[item_id], program, available)
         found.append({"item_id": shown["id"], "type": shown["type"], "name": shown["name"],
                       "category": shown["category"], "currency": shown["currency"], "min_points": need,
-                      "affordable": need <= available, "points_missing": max(need - available, 0), "best": best})
-    found.sort(key=lambda o: (not o["affordable"], -(o["best"] or {}).get("points", 0), o["points_missing"],
-                              o["item_id"]))
+                      "affordable": need <= available, "points_missing": max(need - available, 0), "best": best,
+                      "targeted": bool(aimed), "segments": aimed})
+    found.sort(key=lambda o: (not o["targeted"], not o["affordable"], -(o["best"] or {}).get("points", 0),
+                              o["points_missing"], o["item_id"]))
     return found

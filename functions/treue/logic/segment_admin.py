@@ -169,13 +169,23 @@ def facts(store: SegmentStore, program_id: str, member_id: str, now: datetime, l
     return seg.Facts.of(balance, tier, months, lowest)
 
 
-def member_segments(store: SegmentStore, program: Any, member_id: str, now: datetime
-                    ) -> tuple[seg.Facts, list[seg.Membership]]:
-    """A member's facts and segments now: three reads (the balance, the months and tier, the program's custom
-    definitions); the program's settings come from the caller (cached by the functions)."""
+def member_view(store: SegmentStore, program: Any, member_id: str, now: datetime
+                ) -> tuple[seg.Facts, list[seg.Membership], list[seg.Custom]]:
+    """A member's facts and segments now, and the program's active custom segments: three reads (the balance,
+    the months and tier, the program's custom definitions); the program's settings come from the caller (cached
+    by the functions)."""
     levels = seg.tier_levels(program)
     found = facts(store, program.id, member_id, now, levels[0] if levels else None)
-    return found, seg.member_segments(program, customs(store.definitions(program.id)), found, now)
+    active = customs(store.definitions(program.id))
+    return found, seg.member_segments(program, active, found, now), active
+
+
+def member_segments(store: SegmentStore, program: Any, member_id: str, now: datetime
+                    ) -> tuple[seg.Facts, list[seg.Membership]]:
+    """A member's facts and segments now (:func:`member_view`, three reads): what accrual gives the earning
+    engine as ``Member.segments`` (``treue.logic.segments.segment_ids``)."""
+    found, memberships, _ = member_view(store, program, member_id, now)
+    return found, memberships
 
 
 # ------------------------------------------------------------------ the program's counts

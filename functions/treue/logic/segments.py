@@ -106,12 +106,19 @@ class SegmentConditions(Strict):
         return self
 
 
+# as treue.logic.catalog.ItemId (not imported: accrual evaluates segments without loading the catalog's models)
+CatalogItemId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{2,63}$")]
+
+
 class SegmentDefinition(Strict):
     """A custom segment as an admin writes it (the body of ``PUT /v1/segments/{id}``)."""
 
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
     conditions: SegmentConditions
+    catalog_items: list[CatalogItemId] | None = Field(
+        default=None, min_length=1, max_length=50,
+        description="Catalog items targeted at this segment: its members' offers show them first, affordable or not")
 
 
 class NewSegment(SegmentDefinition):
@@ -350,10 +357,12 @@ class Custom:
     id: str
     name: str
     conditions: SegmentConditions
+    catalog_items: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, item: Mapping[str, Any]) -> Custom:
-        return cls(item["id"], item["name"], SegmentConditions.model_validate(item["conditions"]))
+        return cls(item["id"], item["name"], SegmentConditions.model_validate(item["conditions"]),
+                   tuple(item.get("catalog_items") or ()))
 
 
 def member_segments(program: Any, customs: Sequence[Custom], facts: Facts, now: datetime) -> list[Membership]:
@@ -365,6 +374,17 @@ def member_segments(program: Any, customs: Sequence[Custom], facts: Facts, now: 
         reason = holds(custom.conditions, facts, now, ids)
         if reason is not None:
             found.append(Membership(custom.id, custom.name, "custom", reason))
+    return found
+
+
+def targeted_items(customs: Iterable[Custom], memberships: Iterable[Membership]) -> dict[str, list[str]]:
+    """The catalog items targeted at the member's custom segments: item id → those segments' ids, in order."""
+    inside = {m.id for m in memberships if m.kind == "custom"}
+    found: dict[str, list[str]] = {}
+    for custom in sorted(customs, key=lambda c: c.id):
+        if custom.id in inside:
+            for item_id in custom.catalog_items:
+                found.setdefault(item_id, []).append(custom.id)
     return found
 
 

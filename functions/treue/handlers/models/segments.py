@@ -18,6 +18,7 @@ class SegmentVersion(Model):
     name: str
     description: str | None = None
     conditions: SegmentConditions
+    catalog_items: list[str] | None = Field(default=None, description="Catalog items targeted at the segment")
     created_at: str = Field(description="When this version was made")
     created_by: str
 
@@ -31,6 +32,7 @@ class Segment(Model):
     name: str
     description: str | None = None
     conditions: SegmentConditions
+    catalog_items: list[str] | None = Field(default=None, description="Catalog items targeted at the segment")
     status: Literal["active", "retired"]
     created_at: str
     created_by: str
@@ -61,6 +63,7 @@ class CountedSegment(Model):
     version: int | None = None
     description: str | None = None
     conditions: SegmentConditions | None = None
+    catalog_items: list[str] | None = None
 
 
 class TierCount(Model):
@@ -129,6 +132,8 @@ class CatalogOffer(Model):
     affordable: bool
     points_missing: int
     best: FaceValue | None = Field(description="The highest face value the available points pay for")
+    targeted: bool = Field(description="A custom segment the member is in lists the item (catalog_items)")
+    segments: list[str] = Field(description="Those segments")
 
 
 class Offers(Model):
