@@ -198,6 +198,18 @@ def test_the_scheduled_count_writes_a_snapshot_cheaply_and_continues_a_walk(shop
     assert sum(r[0]["members"] for r in runs) == 4
 
 
+def test_a_program_whose_count_fails_does_not_stop_the_others(shop):
+    store = runtime.segments()
+    store.request("prg_01aaaaaaaaaaaaaaaaaaaaaaaa", runtime.now())  # listed, but no such program: it fails
+    member(shop, "counted")
+    store.request(shop["program_id"], runtime.now())
+    with pytest.raises(segment_admin.CountFailed) as failed:
+        count()
+    assert list(failed.value.failed) == ["prg_01aaaaaaaaaaaaaaaaaaaaaaaa"] and "ProgramNotFound" in str(failed.value)
+    assert [d["program_id"] for d in failed.value.done] == [shop["program_id"]]
+    assert store.snapshot(shop["program_id"])["counts"]["members"] == 1
+
+
 def rule(shop, body, key):
     status, made, _ = call(rules_handler, "rules/create_rule.json", shop["auth"]["admin"], body=body,
                            headers={"Idempotency-Key": key})

@@ -273,19 +273,36 @@ def count_program(store: SegmentStore, program: Any, snapshot: dict[str, Any], l
 def count_programs(store: SegmentStore, program_of: Callable[[str], Any], now: Callable[[], str],
                    more_time: Callable[[], bool], force: bool = False, only: str | None = None
                    ) -> list[dict[str, Any]]:
-    """One scheduled run over the listed programs (``only``: that one, listed first if it was not)."""
+    """One scheduled run over the listed programs (``only``: that one, listed first if it was not). A program that
+    fails does not stop the others: the run goes on and raises :class:`CountFailed` naming them at its end (so the
+    function's errors alarm and the schedule's retries see it; what was counted stays counted)."""
     if only is not None:
         store.request(only, now())
-    done = []
+    done: list[dict[str, Any]] = []
+    failed: dict[str, Exception] = {}
     for snapshot in store.snapshots():
         pid = snapshot["program_id"]
         if only is not None and pid != only:
             continue
         if not more_time():
             break
-        done.append(count_program(store, program_of(pid), snapshot, store.latest_event(pid), now(), force,
-                                  more_time))
+        try:
+            done.append(count_program(store, program_of(pid), snapshot, store.latest_event(pid), now(), force,
+                                      more_time))
+        except Exception as err:  # noqa: BLE001 - the next programs are counted all the same; raised below
+            failed[pid] = err
+    if failed:
+        raise CountFailed(failed, done)
     return done
+
+
+class CountFailed(Exception):
+    """Programs whose count failed in a run (``failed``: program id → error), and what the run did (``done``)."""
+
+    def __init__(self, failed: dict[str, Exception], done: list[dict[str, Any]]) -> None:
+        super().__init__("segment counts failed for " + ", ".join(
+            f"{pid} ({type(err).__name__}: {err})" for pid, err in sorted(failed.items())))
+        self.failed, self.done = failed, done
 
 
 def snapshot_view(snapshot: dict[str, Any] | None, definitions: list[dict[str, Any]], program: Any
