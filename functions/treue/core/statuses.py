@@ -146,6 +146,14 @@ class RuleStatus(StrEnum):
     RETIRED = "retired"
 
 
+class SegmentStatus(StrEnum):
+    """A custom segment's: a retired segment has no members from its retired_at on, and stays readable with its
+    versions."""
+
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
 class ItemType(StrEnum):
     """What a catalog item (and so an order or a reward) is."""
 

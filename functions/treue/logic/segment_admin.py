@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from treue.core.ids import new_id
+from treue.core.statuses import SegmentStatus
 from treue.errors import (
     Contention,
     MemberNotFound,
@@ -83,7 +84,7 @@ def create(store: SegmentStore, program_id: str, body: seg.NewSegment, actor: st
            ) -> tuple[dict[str, Any], bool]:
     """Store a new custom segment → (its answer, whether it existed with this definition already)."""
     definition = body.definition()
-    current = {**_stored(definition), "id": body.id, "version": 1, "status": "active", "created_at": now,
+    current = {**_stored(definition), "id": body.id, "version": 1, "status": SegmentStatus.ACTIVE, "created_at": now,
                "created_by": actor}
     if store.create(program_id, current):
         return view(current), False
@@ -99,12 +100,12 @@ def replace(store: SegmentStore, program_id: str, segment_id: str, body: seg.Seg
     for _ in range(ATTEMPTS):
         current = require(store, program_id, segment_id)
         _stale(expected, current)
-        if current["status"] != "active":
+        if current["status"] != SegmentStatus.ACTIVE:
             raise SegmentRetired(f"segment {segment_id} was retired at {current.get('retired_at')}",
                                  retired_at=current.get("retired_at"))
         if definition_of(current) == body:
             return view(current), False
-        new = {**_stored(body), "id": segment_id, "version": current["version"] + 1, "status": "active",
+        new = {**_stored(body), "id": segment_id, "version": current["version"] + 1, "status": SegmentStatus.ACTIVE,
                "created_at": current["created_at"], "created_by": current["created_by"], "updated_at": now,
                "updated_by": actor}
         try:
@@ -119,12 +120,12 @@ def retire(store: SegmentStore, program_id: str, segment_id: str, expected: int 
            ) -> tuple[dict[str, Any], bool]:
     for _ in range(ATTEMPTS):
         current = require(store, program_id, segment_id)
-        if current["status"] == "retired":
+        if current["status"] == SegmentStatus.RETIRED:
             return view(current), False
         _stale(expected, current)
         try:
             if store.retire(program_id, current, now, actor):
-                return view({**current, "status": "retired", "retired_at": now, "retired_by": actor}), True
+                return view({**current, "status": SegmentStatus.RETIRED, "retired_at": now, "retired_by": actor}), True
         except Contention:
             pass
     raise Contention("the segment is changing concurrently; retry")
@@ -154,7 +155,7 @@ def version(store: SegmentStore, program_id: str, segment_id: str, number: int) 
 
 def customs(definitions: Iterable[dict[str, Any]]) -> list[seg.Custom]:
     """The active custom segments among stored definitions, ready to evaluate."""
-    return [seg.Custom.of(d) for d in definitions if d.get("status") == "active"]
+    return [seg.Custom.of(d) for d in definitions if d.get("status") == SegmentStatus.ACTIVE]
 
 
 # ------------------------------------------------------------------ one member
@@ -314,10 +315,11 @@ def snapshot_view(snapshot: dict[str, Any] | None, definitions: list[dict[str, A
     counted = counts.get("segments", {})
     computed = snap.get("computed_at")
     rows: list[dict[str, Any]] = [
-        {"id": b, "name": seg.BUILTIN_NAMES[b], "kind": "builtin", "status": "active",
+        {"id": b, "name": seg.BUILTIN_NAMES[b], "kind": "builtin", "status": SegmentStatus.ACTIVE,
          "members": counted.get(b, 0) if computed else None} for b in seg.BUILTIN]
     for d in sorted(definitions, key=lambda d: d["id"]):
-        rows.append({**view(d), "members": counted.get(d["id"], 0) if computed and d["status"] == "active" else None})
+        counts_it = computed and d["status"] == SegmentStatus.ACTIVE
+        rows.append({**view(d), "members": counted.get(d["id"], 0) if counts_it else None})
     levels = seg.tier_levels(program)
     tiers = counts.get("tiers", {})
     tier_rows = [{"tier": t, "members": tiers.get(t, 0)} for t in [*levels, *sorted(set(tiers) - set(levels))]]

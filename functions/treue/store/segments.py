@@ -27,6 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from treue.core import audit
+from treue.core.statuses import SegmentStatus
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
 from treue.store.schema import (
@@ -93,7 +94,7 @@ class SegmentStore(OnTable):
     def retire(self, program_id: str, read: dict[str, Any], at: str, actor: str) -> bool:
         """Retire the segment ``read`` (kept with its versions); False when it changed since it was read."""
         sid = read["id"]
-        retired = {**read, "status": "retired", "retired_at": at, "retired_by": actor}
+        retired = {**read, "status": SegmentStatus.RETIRED, "retired_at": at, "retired_by": actor}
         record = audit.new_record(program_id, "segment.retired", "segment", sid, at, {"version": read["version"]},
                                   subject_hash=audit.content_hash(retired))
         items = [self._conditioned(program_id, segment_sk(sid), retired, read["version"]),
@@ -113,7 +114,8 @@ class SegmentStore(OnTable):
         put = self._put(program_id, sk, data)
         put["Put"].update(ConditionExpression="#v = :read AND #s = :active",
                           ExpressionAttributeNames={"#v": "version", "#s": "status"},
-                          ExpressionAttributeValues={":read": {"N": str(read_version)}, ":active": {"S": "active"}})
+                          ExpressionAttributeValues={":read": {"N": str(read_version)},
+                                                     ":active": {"S": SegmentStatus.ACTIVE}})
         return put
 
     def _changed(self, program_id: str, at: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from treue.core.statuses import ItemType, SegmentStatus
 from treue.handlers.models import Model
 from treue.logic.segments import SegmentConditions
 
@@ -33,7 +34,7 @@ class Segment(Model):
     description: str | None = None
     conditions: SegmentConditions
     catalog_items: list[str] | None = Field(default=None, description="Catalog items targeted at the segment")
-    status: Literal["active", "retired"]
+    status: SegmentStatus
     created_at: str
     created_by: str
     updated_at: str
@@ -58,7 +59,7 @@ class CountedSegment(Model):
     id: str
     name: str
     kind: Literal["builtin", "custom"]
-    status: Literal["active", "retired"]
+    status: SegmentStatus
     members: int | None
     version: int | None = None
     description: str | None = None
@@ -124,7 +125,7 @@ class FaceValue(Model):
 
 class CatalogOffer(Model):
     item_id: str
-    type: str
+    type: ItemType
     name: str
     category: str | None = None
     currency: str
