@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from treue.core import times
@@ -205,6 +206,15 @@ def segments() -> SegmentStore:
 
         return SegmentStore(store())
     return _wire("segments", build)
+
+
+def segments_of(program: Program, member_id: str, now: datetime) -> frozenset[str]:
+    """The segments a member is in now (``treue.logic.segment_admin.member_segments``: three reads), for the
+    earning rules' segment conditions; accrual and awards call it only when a rule in force asks."""
+    from treue.logic import segment_admin
+    from treue.logic.segments import segment_ids
+
+    return segment_ids(segment_admin.member_segments(segments(), program, member_id, now)[1])
 
 
 def queue_senders() -> QueueSenderStore:

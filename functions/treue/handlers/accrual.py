@@ -29,7 +29,7 @@ def purchase(member_id: str, body: Annotated[Purchase, Body()]) -> PurchaseResul
     who = caller(app)
     result = points.accrue(
         runtime.store(), runtime.program(who.program_id), member_id, body, who.actor, runtime.now(),
-        runtime.rules().in_force
+        runtime.rules().in_force, runtime.segments_of
     )
     if not result["replayed"]:
         metrics.add_metric(name="PointsEarned", unit=MetricUnit.Count, value=result["points_earned"])
@@ -40,7 +40,7 @@ def purchase(member_id: str, body: Annotated[Purchase, Body()]) -> PurchaseResul
 def simulate(body: Annotated[Simulation, Body()]) -> Simulated:
     who = caller(app)
     return Simulated(**points.simulate(runtime.store(), runtime.program(who.program_id), body.member_id,
-                                       body.purchase(), runtime.rules().in_force))
+                                       body.purchase(), runtime.rules().in_force, runtime.segments_of))
 
 
 @tracer.capture_method
@@ -49,7 +49,7 @@ def activity(member_id: str, body: Annotated[Activity, Body()]) -> ActivityResul
 
     who = caller(app)
     result = awards.record_activity(runtime.store(), runtime.program(who.program_id), member_id, body, who.actor,
-                                    runtime.now(), runtime.rules().in_force)
+                                    runtime.now(), runtime.rules().in_force, segments_of=runtime.segments_of)
     if not result["replayed"]:
         metrics.add_metric(name="PointsEarned", unit=MetricUnit.Count, value=result["points_earned"])
     return ActivityResult(**result)

@@ -150,10 +150,11 @@ def record_handler(record: SQSRecord) -> None:
         with audit.acting(audit.Actor(ACTOR, "system", record.message_id)):
             if isinstance(message, QueuedActivity):
                 result = awards.record_activity(store, program, member["id"], message.activity, ACTOR,
-                                                runtime.now(), runtime.rules().in_force)
+                                                runtime.now(), runtime.rules().in_force,
+                                                segments_of=runtime.segments_of)
             else:
                 result = points.accrue(store, program, member["id"], message.purchase, ACTOR, runtime.now(),
-                                       runtime.rules().in_force)
+                                       runtime.rules().in_force, runtime.segments_of)
     except TreueError as err:
         if err.retryable:
             raise

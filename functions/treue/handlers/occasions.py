@@ -20,7 +20,7 @@ metrics = Metrics(namespace="Treue")
 
 def deps() -> occasions.Deps:
     return occasions.Deps(occasions=OccasionStore(runtime.store()), ledger=runtime.store(), program=runtime.program,
-                          rules=runtime.rules().in_force)
+                          rules=runtime.rules().in_force, segments_of=runtime.segments_of)
 
 
 def _time(event: dict[str, Any]) -> datetime:

@@ -44,7 +44,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 continue
             program = runtime.program(found.program_id)
             done = progress.on_points_earned(runtime.store(), program, runtime.rules().in_force, found.data,
-                                             runtime.now())
+                                             runtime.now(), runtime.segments_of)
             logger.debug("progress paid", extra={"event_id": found.id, **done})
         except Exception:
             # an empty identifier makes Lambda retry the whole batch: still a retry, never a loss

@@ -32,13 +32,13 @@ from treue.core.statuses import EventType
 from treue.errors import Contention, IdempotencyConflict, StaleCondition
 from treue.logic.earning import Member, MemberEvent, evaluate
 from treue.logic.members import require_id
-from treue.logic.points import ATTEMPTS, balance, rule_counter_uses, rule_counters
+from treue.logic.points import ATTEMPTS, balance, member_for, rule_counter_uses, rule_counters
 
 if TYPE_CHECKING:
     from treue.core.programs import Program
     from treue.logic.earning import Breakdown
     from treue.logic.models import Activity
-    from treue.logic.ports import LedgerPort, RulesAt
+    from treue.logic.ports import LedgerPort, RulesAt, SegmentsOf
     from treue.logic.rules import Rule
 
 
@@ -82,15 +82,19 @@ def why_nothing(found: Breakdown, event: MemberEvent) -> str:
 
 def award(store: LedgerPort, program: Program, member_id: str, event: MemberEvent, rules: list[Rule],
           idempotency: tuple[str, str], payload: dict[str, Any], actor: str, now: str,
-          member: Member | None = None, also: Also | None = None) -> dict[str, Any]:
+          member: Member | None = None, also: Also | None = None, segments_of: SegmentsOf | None = None
+          ) -> dict[str, Any]:
     """Pay ``event``'s rules among ``rules`` (the versions in force at its ``occurred_at``) to the member, once
     per ``idempotency`` = ``(kind, reference)``; ``payload`` is what the request said (its fingerprint tells a
     replay from a different request with the same reference: ``IdempotencyConflict``). ``also`` gives items to
     write in the award's transaction from its result (an event naming the points, a referral's status): written
-    once, with the award, never on a replay."""
+    once, with the award, never on a replay. Without ``member``, what the candidate rules ask of the member (a
+    tier, segments by ``segments_of``) is read once (``treue.logic.points.member_for``)."""
     require_id(member_id)
     kind, reference = idempotency
     candidates = matching(rules, event)
+    if member is None:
+        member = member_for(store, program, member_id, candidates, event.occurred_at, segments_of)
     fingerprint = request_fingerprint({"member_id": member_id, **payload})
     for _ in range(ATTEMPTS):
         counters = rule_counters(store, program.id, member_id, candidates, event.occurred_at)
@@ -122,7 +126,8 @@ def award(store: LedgerPort, program: Program, member_id: str, event: MemberEven
 
 
 def record_activity(store: LedgerPort, program: Program, member_id: str, activity: Activity, actor: str, now: str,
-                    rules: RulesAt, member: Member | None = None) -> dict[str, Any]:
+                    rules: RulesAt, member: Member | None = None, segments_of: SegmentsOf | None = None
+                    ) -> dict[str, Any]:
     """Pay an activity by the activity rules in force at its ``occurred_at`` (their ``activity_type``
     conditions, caps and budgets), exactly once per ``activity.reference``: a replay answers the first result,
     the same reference with another body is ``IdempotencyConflict``."""
@@ -137,4 +142,4 @@ def record_activity(store: LedgerPort, program: Program, member_id: str, activit
         return [store.event_item(program.id, EventType.ACTIVITY_RECORDED, data, now)]
 
     return award(store, program, member_id, event, in_force, ("activity", activity.reference),
-                 activity.fingerprint_payload(), actor, now, member, also=recorded)
+                 activity.fingerprint_payload(), actor, now, member, also=recorded, segments_of=segments_of)

@@ -44,7 +44,7 @@ from treue.logic.earning import MemberEvent
 
 if TYPE_CHECKING:
     from treue.core.programs import Program
-    from treue.logic.ports import LedgerPort, OccasionsPort, ProgramLookup, RulesAt
+    from treue.logic.ports import LedgerPort, OccasionsPort, ProgramLookup, RulesAt, SegmentsOf
     from treue.logic.rules import Rule
 
 CATCH_UP_DAYS = 7  # a schedule that did not run for longer pays the last week's occasions only
@@ -59,6 +59,7 @@ class Deps:
     ledger: LedgerPort
     program: ProgramLookup
     rules: RulesAt
+    segments_of: SegmentsOf | None = None  # the members' segments, read when a rule in force names one
 
 
 @dataclass
@@ -215,7 +216,8 @@ def _pay(deps: Deps, program: Program, member: dict[str, Any], profile: dict[str
 def _award(deps: Deps, program: Program, member_id: str, event: MemberEvent, rules: list[Rule],
            idempotency: tuple[str, str], payload: dict[str, Any], now: Callable[[], str], report: Report) -> None:
     try:
-        result = award(deps.ledger, program, member_id, event, rules, idempotency, payload, ACTOR, now())
+        result = award(deps.ledger, program, member_id, event, rules, idempotency, payload, ACTOR, now(),
+                       segments_of=deps.segments_of)
     except TreueError as err:
         if err.retryable:
             raise  # the run fails and its retry (or the next run) continues from the saved place

@@ -15,7 +15,7 @@ from treue.logic.models import Adjustment, Purchase
 
 if TYPE_CHECKING:  # the engine and the rule models are imported on first use (cold start)
     from treue.logic.earning import Breakdown, Member, RuleCounters
-    from treue.logic.ports import Item, LedgerPort, RulesAt
+    from treue.logic.ports import Item, LedgerPort, RulesAt, SegmentsOf
     from treue.logic.rules import Rule
     from treue.logic.tiers import Standing
 
@@ -85,6 +85,30 @@ def _has_limits(rule: Rule) -> bool:
                                                limits.per_member_lifetime, limits.budget_points))
 
 
+def asks_segments(rules: list[Rule]) -> bool:
+    """Whether any of ``rules`` has a segment condition (only then are the member's segments read)."""
+    return any(rule.conditions.segment is not None for rule in rules)
+
+
+def member_for(store: LedgerPort, program: Program, member_id: str, rules: list[Rule], at: datetime,
+               segments_of: SegmentsOf | None, standing: Standing | None = None) -> Member | None:
+    """What ``rules`` may ask about the member (``treue.logic.earning.Member``), reading only what they ask:
+    the level (``standing`` when the caller read it; else the ``TIER`` item when a rule names a tier) and the
+    segments the member is in at ``at`` (``segments_of``, when a rule names a segment). None: nothing asked."""
+    from treue.logic.earning import Member
+
+    segments = frozenset[str]()
+    if segments_of is not None and asks_segments(rules):
+        segments = segments_of(program, member_id, at)
+    if standing is None and program.tiers is not None and any(rule.conditions.tier is not None for rule in rules):
+        from treue.logic import tiers
+
+        standing = tiers.standing(store, program, member_id, at, months=False)
+    if standing is not None:
+        return standing.member(segments)
+    return Member(segments=segments) if segments else None
+
+
 def breakdown(store: LedgerPort, program: Program, member_id: str, purchase: Purchase,
               rules: list[Rule], member: Member | None = None) -> Breakdown:
     """What ``purchase`` earns the member now: the base rate, the tier's multiplier (``member``, as the member
@@ -139,7 +163,7 @@ def rule_counter_uses(found: Breakdown, rules: list[Rule], at: datetime) -> list
 
 
 def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purchase, actor: str, now: str,
-           rules: RulesAt | None = None) -> dict[str, Any]:
+           rules: RulesAt | None = None, segments_of: SegmentsOf | None = None) -> dict[str, Any]:
     """Credit the points a purchase earns, exactly once per ``transaction_id``.
 
     The points are the breakdown of the base rate and the earning rules in force at the purchase's
@@ -168,7 +192,8 @@ def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purcha
             from treue.logic import tiers
 
             standing = tiers.standing(store, program, member_id, times.parse(now))
-        found = breakdown(store, program, member_id, purchase, in_force, standing.member() if standing else None)
+        member = member_for(store, program, member_id, in_force, times.parse(now), segments_of, standing)
+        found = breakdown(store, program, member_id, purchase, in_force, member)
         postings = _postings(program, member_id, purchase, found, in_force, actor, now)
         result = {"points_earned": found.total, "transaction_id": purchase.transaction_id,
                   "breakdown": [line.to_json() for line in found.lines]}
@@ -214,19 +239,21 @@ def _base_only(points: int) -> list[dict[str, Any]]:
 
 
 def simulate(store: LedgerPort, program: Program, member_id: str, purchase: Purchase,
-             rules: RulesAt | None = None) -> dict[str, Any]:
+             rules: RulesAt | None = None, segments_of: SegmentsOf | None = None) -> dict[str, Any]:
     """The breakdown ``purchase`` would earn the member now, without posting anything (the till's "you will
     earn"): the same evaluation as ``accrue``, with the member's counters as they are."""
     require_id(member_id)
     _check_currency(program, purchase)
     if store.get_balance(program.id, member_id) is None:
         raise MemberNotFound(f"member {member_id} does not exist")
-    member = None
+    in_force = _rules(rules, program, purchase)
+    standing = None
     if program.tiers is not None:  # the member's level as it is (one read)
         from treue.logic import tiers
 
-        member = tiers.standing(store, program, member_id, datetime.now(UTC), months=False).member()
-    found = breakdown(store, program, member_id, purchase, _rules(rules, program, purchase), member)
+        standing = tiers.standing(store, program, member_id, datetime.now(UTC), months=False)
+    member = member_for(store, program, member_id, in_force, datetime.now(UTC), segments_of, standing)
+    found = breakdown(store, program, member_id, purchase, in_force, member)
     return {"member_id": member_id, "transaction_id": purchase.transaction_id, "points_earned": found.total,
             "breakdown": [line.to_json() for line in found.lines]}
 

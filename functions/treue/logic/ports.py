@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from treue.core.issued_records import Donation, Voucher
     from treue.core.keys import ApiKeyRecord
     from treue.core.ledger import Posting
@@ -46,6 +48,8 @@ MemberLookup = Callable[[builtins.list[str]], Mapping[str, Record]]  # member id
 ProgramLookup = Callable[[str], "Program"]  # program id → the program (ProgramNotFound when unknown)
 # (program id, an ISO 8601 time) → the earning rules' versions in force then (``RuleStore.in_force``)
 RulesAt = Callable[[str, str], builtins.list["Rule"]]
+# (program, member id, now) → the ids of the segments the member is in now (what rules' segment conditions ask)
+SegmentsOf = Callable[["Program", str, "datetime"], frozenset[str]]
 Render = Callable[[str, Record, str], tuple[bytes, str]]  # (report type, result, format) → (body, content type)
 Download = Callable[[str], tuple[str, str]]  # result file key → (pre-signed URL, its expiry)
 # One page of a program-wide listing in time order (``treue.store.reports.Reports.chunk``):

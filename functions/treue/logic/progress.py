@@ -33,7 +33,7 @@ from treue.logic.earning import MemberEvent
 
 if TYPE_CHECKING:
     from treue.core.programs import Program
-    from treue.logic.ports import LedgerPort, RulesAt
+    from treue.logic.ports import LedgerPort, RulesAt, SegmentsOf
     from treue.logic.rules import Rule
 
 # What each milestone metric measures on the member's balance item (``LedgerPort.progress``)
@@ -47,8 +47,8 @@ def is_purchase(entry: dict[str, Any]) -> bool:
     return "amount" in metadata and "trigger" not in metadata and entry.get("type") == PostingType.EARN
 
 
-def on_points_earned(store: LedgerPort, program: Program, rules: RulesAt, data: dict[str, Any], now: str
-                     ) -> dict[str, Any]:
+def on_points_earned(store: LedgerPort, program: Program, rules: RulesAt, data: dict[str, Any], now: str,
+                     segments_of: SegmentsOf | None = None) -> dict[str, Any]:
     """Pay what a ``points.earned`` event's purchase completes or reaches; answers what it did (for the log)."""
     member_id, posting_id = data["member_id"], data["posting_id"]
     entry = store.get_entry(program.id, member_id, posting_id)
@@ -59,13 +59,13 @@ def on_points_earned(store: LedgerPort, program: Program, rules: RulesAt, data: 
     done: dict[str, Any] = {"purchase": True}
     member = store.get_member(program.id, member_id) or {}
     if member.get("referred_by"):
-        done["referral"] = referral(store, program, member_id, member["referred_by"], in_force, at, now)
-    done["milestones"] = milestones(store, program, member_id, in_force, at, now)
+        done["referral"] = referral(store, program, member_id, member["referred_by"], in_force, at, now, segments_of)
+    done["milestones"] = milestones(store, program, member_id, in_force, at, now, segments_of)
     return done
 
 
 def referral(store: LedgerPort, program: Program, referee_id: str, referrer_id: str, rules: list[Rule],
-             at: datetime, now: str) -> dict[str, int]:
+             at: datetime, now: str, segments_of: SegmentsOf | None = None) -> dict[str, int]:
     """Both sides of a referral paid once: the member referred first, then the referrer with the event."""
     pid = program.id
     payload = {"referee_id": referee_id, "referrer_id": referrer_id}
@@ -75,7 +75,7 @@ def referral(store: LedgerPort, program: Program, referee_id: str, referrer_id: 
 
     referee = award(store, program, referee_id, MemberEvent(trigger="referral", occurred_at=at, role="referee"),
                     rules, ("referral", f"{referee_id}:referee"), {**payload, "role": "referee"}, ACTOR, now,
-                    also=referee_items)
+                    also=referee_items, segments_of=segments_of)
 
     def referrer_items(result: dict[str, Any]) -> list[dict[str, Any]]:
         return [store.referral_paid_item(pid, referrer_id, referee_id, "referrer", result["points_earned"], now),
@@ -86,7 +86,7 @@ def referral(store: LedgerPort, program: Program, referee_id: str, referrer_id: 
 
     referrer = award(store, program, referrer_id, MemberEvent(trigger="referral", occurred_at=at, role="referrer"),
                      rules, ("referral", f"{referee_id}:referrer"), {**payload, "role": "referrer"}, ACTOR, now,
-                     also=referrer_items)
+                     also=referrer_items, segments_of=segments_of)
     return {"referee_points": referee["points_earned"], "referrer_points": referrer["points_earned"]}
 
 
@@ -103,8 +103,8 @@ def reached(rules: list[Rule], progress: dict[str, int]) -> list[tuple[Rule, int
     return out
 
 
-def milestones(store: LedgerPort, program: Program, member_id: str, rules: list[Rule], at: datetime, now: str
-               ) -> dict[str, int]:
+def milestones(store: LedgerPort, program: Program, member_id: str, rules: list[Rule], at: datetime, now: str,
+               segments_of: SegmentsOf | None = None) -> dict[str, int]:
     """Each milestone reached paid once per member: ``{rule id: points}`` of this call's payments and replays."""
     candidates = [rule for rule in rules if rule.trigger == "milestone"]
     if not candidates:
@@ -122,6 +122,7 @@ def milestones(store: LedgerPort, program: Program, member_id: str, rules: list[
                                      {**data, "points": result["points_earned"]}, now)]
 
         found = award(store, program, member_id, MemberEvent(trigger="milestone", occurred_at=at), [rule],
-                      ("milestone", f"{member_id}:{rule.id}"), {"rule_id": rule.id}, ACTOR, now, also=items)
+                      ("milestone", f"{member_id}:{rule.id}"), {"rule_id": rule.id}, ACTOR, now, also=items,
+                      segments_of=segments_of)
         paid[rule.id] = found["points_earned"]
     return paid
