@@ -184,3 +184,30 @@ def test_accruals_use_a_change_once_the_program_cache_expires_and_a_purchase_kee
     assert purchase(auth, mid, buy("pos-3", 10_000))[1]["points_earned"] == 200
     # a replay of the first purchase answers the points it was posted with
     assert purchase(auth, mid, buy("pos-1", 10_000))[1]["points_earned"] == 100
+
+
+def test_the_settings_list_the_earning_rules_in_force_now_in_evaluation_order(program):
+    from treue.handlers import rules as rules_handler
+
+    def create(body, key):
+        status, made, _ = call(rules_handler, "rules/create_rule.json", program["auth"]["admin"], body=body,
+                               headers={"Idempotency-Key": key})
+        assert status == 201, made
+        return made["id"]
+
+    books = create({"name": "Books count double", "trigger": "purchase", "conditions": {"category": "books"},
+                    "effect": {"multiplier_bps": 20000}}, "books")
+    review = create({"name": "Review bonus", "trigger": "activity", "conditions": {"activity_type": "review"},
+                     "effect": {"points": 50}, "limits": {"per_member_per_day": 1}, "priority": 5}, "review")
+    create({"name": "Next year", "trigger": "purchase", "effect": {"points": 5},
+            "starts_at": "2999-01-01T00:00:00Z"}, "later")
+    gone = create({"name": "Retired", "trigger": "purchase", "effect": {"points": 7}}, "gone")
+    status, _, _ = call(rules_handler, "rules/delete_rule.json", program["auth"]["admin"], path=f"/v1/rules/{gone}",
+                        path_parameters={"rule_id": gone})
+    assert status in (200, 204)
+    status, settings, etag = get(program)
+    assert status == 200 and etag == '"1"'
+    assert [(r["id"], r["version"], r["trigger"]) for r in settings["rules"]] == [
+        (review, 1, "activity"), (books, 1, "purchase")]
+    assert settings["rules"][0]["limits"]["per_member_per_day"] == 1
+    assert settings["rules"][1]["effect"]["multiplier_bps"] == 20000

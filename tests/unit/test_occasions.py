@@ -127,7 +127,7 @@ class Walk:
         self.paid: set[tuple[str, str]] = set()
         monkeypatch.setattr(occasions, "award", self._award)
 
-    def _award(self, ledger, program, member_id, event, rules, idempotency, payload, actor, now):
+    def _award(self, ledger, program, member_id, event, rules, idempotency, payload, actor, now, segments_of=None):
         replayed = idempotency in self.paid
         self.paid.add(idempotency)
         self.awards.append((member_id, event.trigger, [r.id for r in rules], idempotency, replayed))

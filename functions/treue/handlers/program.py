@@ -28,9 +28,12 @@ def _settings(settings: dict[str, Any]) -> Response[m.ProgramSettings]:
 
 
 @tracer.capture_method
-def get_program() -> Response[m.ProgramSettings]:
+def get_program() -> Response[m.ProgramOverview]:
     who = caller(app)
-    return _settings(program.view(program.require(runtime.programs(), who.program_id)))
+    settings = program.view(program.require(runtime.programs(), who.program_id))
+    rules = [rule.model_dump(mode="json") for rule in runtime.rules().in_force(who.program_id, runtime.now())]
+    return Response(200, "application/json", {**settings, "rules": rules},
+                    headers={"ETag": f'"{settings["version"]}"'})
 
 
 @responses({412: {"description": "If-Match names a version that is no longer the current one; nothing was written",

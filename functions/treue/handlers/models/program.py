@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
 from treue.handlers.models import Model
+from treue.logic.rules import Conditions, Effect, Limits, Trigger
 
 
 class TierBenefitsView(Model):
@@ -58,6 +60,30 @@ class ProgramSettings(Model):
     updated_at: str = Field(description="When this version was made (created_at for version 1)")
     updated_by: str | None = Field(default=None, description="The key that made this version (scope:key id); "
                                                              "null for version 1")
+
+
+class RuleInForce(Model):
+    """An earning rule's version in force now (``/v1/rules`` has the whole rule and its history)."""
+
+    id: str
+    version: int
+    name: str
+    trigger: Trigger
+    conditions: Conditions
+    effect: Effect
+    limits: Limits
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    priority: int
+    stackable: bool
+
+
+class ProgramOverview(ProgramSettings):
+    """The settings as they stand and the earning rules in force now: the rules of the game, for a till, a shop
+    or a member's app."""
+
+    rules: list[RuleInForce] = Field(description="The earning rules in force now, in evaluation order (priority "
+                                                 "descending, then rule id)")
 
 
 class FieldChange(Model):
