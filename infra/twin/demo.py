@@ -24,6 +24,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,24 @@ CALL_SECONDS = 35  # API Gateway answers (or gives up) within 29 s
 TWIN_START_SECONDS = 180
 TWIN_STOP_SECONDS = 60  # then the twin's whole process group is killed
 LINE_FUNDING = 600  # minor units funded per batch line: its 5.00 EUR face value and the fee
+PROGRAM_CACHE_SECONDS = 60  # the functions read a program's settings at most once a minute (treue.runtime)
+# the programme the demo runs: Ada's 178 points of the first step stay below Silver; Mary climbs within a run
+TIERS: dict[str, Any] = {
+    "metric": "points", "period": {"type": "rolling", "months": 12},
+    "levels": [{"id": "bronze", "name": "Bronze", "threshold": 0},
+               {"id": "silver", "name": "Silver", "threshold": 300, "benefits": {"earn_multiplier_bps": 12_500}},
+               {"id": "gold", "name": "Gold", "threshold": 1000, "benefits": {"earn_multiplier_bps": 15_000}}]}
+# (label, rule): created by every run with its own Idempotency-Key and retired at the end of its programme part;
+# none pays at enrollment or on a purchase without lines, so the other steps' figures hold
+RULES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("books", {"name": "Books count double", "trigger": "purchase", "conditions": {"category": "books"},
+               "effect": {"multiplier_bps": 20_000}}),
+    ("friends", {"name": "Friends", "trigger": "referral", "effect": {"referrer_points": 500, "referee_points": 250}}),
+    ("review", {"name": "Review bonus", "trigger": "activity", "conditions": {"activity_type": "review"},
+                "effect": {"points": 50}, "limits": {"per_member_per_day": 1}}),
+    ("premium", {"name": "Premium coffee triple", "trigger": "purchase",
+                 "conditions": {"category": "coffee", "segment": "premium"}, "effect": {"multiplier_bps": 30_000}}),
+)
 
 
 class DemoFailed(Exception):
@@ -113,6 +132,52 @@ def _money(m: dict) -> str:
     return f"{m['value'] // 100:,}.{m['value'] % 100:02d} {m['currency']}"
 
 
+def _now() -> str:
+    """Now in UTC with milliseconds, as the API stamps it: a rule created before this call is in force at it."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _times(bps: int) -> str:
+    return f"{bps / 10_000:g}×"
+
+
+def _rule_text(rule: dict[str, Any]) -> str:
+    """``purchase: category=books → multiplier_bps=20000`` and the limits."""
+    def pairs(part: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in part.items())
+    text = f"{rule['trigger']}: {pairs(rule.get('conditions') or {}) or 'always'} → {pairs(rule['effect'])}"
+    return text + (f" ({pairs(rule['limits'])})" if rule.get("limits") else "")
+
+
+def _catalog_line(item: dict[str, Any]) -> str:
+    what = "affordable" if item["affordable"] else f"nearly: {item['points_missing']:,} points missing"
+    return f"{item['item_id']:<26} from {item['min_points']:>6,} points  {what}"
+
+
+def _fits(catalog: list[dict[str, Any]], available: int) -> bool:
+    """Every item offered is affordable exactly when its price is within ``available``, else names what is
+    missing and is nearly affordable (at least 80 %); targeted items may cost more."""
+    return all(i["affordable"] == (i["min_points"] <= available)
+               and i["points_missing"] == max(0, i["min_points"] - available)
+               and (i["affordable"] or i["targeted"] or available * 10 >= i["min_points"] * 8) for i in catalog)
+
+
+def progress_bar(view: dict[str, Any], tiers: dict[str, Any], width: int = 20) -> str:
+    """``[######--------------] 100/300 to Silver`` from GET /v1/members/{id}/tier; at the top level the value."""
+    progress = view["progress"]["value"]
+    if view["progress"]["next_tier"] is None:
+        return f"[{'#' * width}] {progress:,} points, the top tier"
+    goal = progress + view["progress"]["needed"]
+    names = {level["id"]: level["name"] for level in tiers["levels"]}
+    filled = min(width, progress * width // goal) if goal else width
+    return (f"[{'#' * filled}{'-' * (width - filled)}] {progress:,}/{goal:,} to "
+            f"{names.get(view['progress']['next_tier'], view['progress']['next_tier'])}")
+
+
 class Demo:
     def __init__(self, api: Api, state: dict[str, Any], state_file: Path, batch: int, receiver) -> None:
         self.api = api
@@ -121,6 +186,9 @@ class Demo:
         self.batch = batch
         self.receiver = receiver
         self.run = uuid.uuid4().hex[:8]
+        self.fresh_twin = False  # the demo started the twin: no purchase has read the program's settings yet
+        self.tiers_ready = 0.0  # time.monotonic() from which every accrual function earns by the tiers set
+        self.names: dict[str, str] = {}  # rule id → name, of the rules this run created
 
     def step(self, title: str) -> None:
         self.api.step = title
@@ -143,7 +211,9 @@ class Demo:
     # ------------------------------------------------------------ the walk
 
     def walk(self) -> None:
+        self.tiers()
         mid = self.accrue()
+        self.programme(mid)
         self.redeem(mid)
         self.brand_reward()
         self.brand_batch()
@@ -201,6 +271,244 @@ class Demo:
         points = [e["points"] for e in statement["entries"]]
         check(api, points == [22, 129, 49], f"expected the entries +22, +129, +49, the statement has {points}")
         return mid
+
+    # ------------------------------------------------------------ the programme (tiers, rules, offers)
+
+    def tiers(self) -> None:
+        """The admin sets the demo's tiers first: the accrual functions read the settings at most once a minute
+        (``PROGRAM_CACHE_SECONDS``), and on a twin the demo started no purchase has read them yet."""
+        api = self.api
+        self.step("The admin sets three tiers (GET /v1/program, then PATCH with If-Match)")
+        _, before = api.call("GET", "/v1/program", scope="admin")
+        _, after = api.call("PATCH", "/v1/program", {"tiers": TIERS}, scope="admin",
+                            headers={"Content-Type": "application/merge-patch+json",
+                                     "If-Match": f'"{before["version"]}"'})
+        levels = (after.get("tiers") or {}).get("levels") or []
+        got = [(lv["id"], lv["threshold"], lv["benefits"]["earn_multiplier_bps"]) for lv in levels]
+        want = [(lv["id"], lv["threshold"], lv.get("benefits", {}).get("earn_multiplier_bps", 10_000))
+                for lv in TIERS["levels"]]
+        check(api, got == want and after["tiers"]["metric"] == "points"
+              and after["tiers"]["period"] == TIERS["period"], f"the settings show the tiers {after.get('tiers')}")
+        changed = after["version"] != before["version"]
+        print(f"   version {before['version']} → {after['version']}" if changed
+              else f"   version {after['version']}: already so, nothing written")
+        print("   " + " · ".join(f"{lv['name']} from {lv['threshold']:,} "
+                                  f"({_times(lv['benefits']['earn_multiplier_bps'])})" for lv in levels)
+              + "; points earned by purchases, rolling 12 months")
+        if self.fresh_twin:
+            self.tiers_ready = time.monotonic()  # no accrual has read the program yet
+        else:  # a warm accrual function may hold the settings from before this version for up to a minute
+            age = max(0.0, time.time() - _epoch(after["updated_at"]))
+            self.tiers_ready = time.monotonic() + max(0.0, PROGRAM_CACHE_SECONDS + 1 - age)
+
+    def programme(self, mid: str) -> None:
+        """Earning rules, a basket with books, a referral, a review, a member climbing to Gold and what the
+        programme offers them. The rules it creates are retired at its end, however it ends (the tiers stay)."""
+        created: dict[str, str] = {}  # label → rule id
+        done = False
+        try:
+            self.rules(created)
+            member = self.till(created["books"])
+            friend = self.referral(member)
+            self.review(member)
+            self.climb(member, mid)
+            self.offers(member, friend, created)
+            done = True
+        finally:
+            try:
+                self.retire(created)
+            except (DemoFailed, KeyboardInterrupt) as err:
+                if done:
+                    raise
+                print(f"   could not retire the demo's rules (they end within the hour): {err}", file=sys.stderr)
+
+    def rules(self, created: dict[str, str]) -> None:
+        api, run = self.api, self.run
+        self.step("The admin adds earning rules (POST /v1/rules with an Idempotency-Key)")
+        ends_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))  # in case a run is killed
+        for label, rule in RULES:
+            status, body = api.call("POST", "/v1/rules", {**rule, "ends_at": ends_at}, scope="admin",
+                                    headers={"Idempotency-Key": f"demo-{label}-{run}"}, expect=(201,))
+            created[label] = body["id"]
+            self.names[body["id"]] = body["name"]
+            print(f"   {status}  {body['id']}  v{body['version']}  {body['name']:<26} {_rule_text(rule)}")
+        status, again = api.call("POST", "/v1/rules", {**RULES[0][1], "ends_at": ends_at}, scope="admin",
+                                 headers={"Idempotency-Key": f"demo-{RULES[0][0]}-{run}"})
+        check(api, again["id"] == created[RULES[0][0]], f"the retried creation made another rule: {again['id']}")
+        print(f"   the same Idempotency-Key again: {status}, the same rule {again['id']}")
+
+    def enroll(self, who: str, name: str, **more: Any) -> dict[str, Any]:
+        _, member = self.api.call("POST", "/v1/members", {"email": f"{who}.{self.run}@example.com", "name": name,
+                                                          **more}, expect=(201,))
+        return member
+
+    def buy(self, member: dict[str, Any], label: str, value: int, lines: list[dict] | None = None,
+            simulate: bool = False) -> dict[str, Any]:
+        body: dict[str, Any] = {"transaction_id": f"{label}-{self.run}", "amount": {"value": value, "currency": "EUR"},
+                                "occurred_at": _now()}
+        if lines:
+            body["lines"] = lines
+        if simulate:
+            return self.api.call("POST", "/v1/rules/simulate", {"member_id": member["id"], **body})[1]
+        return self.api.call("POST", f"/v1/members/{member['id']}/purchases", body)[1]
+
+    def explain(self, line: dict[str, Any], basket: list[dict[str, Any]]) -> str:
+        """One breakdown line: what paid it (the base rate, a tier, a rule by name), on which purchase line."""
+        what = "base rate" if line["rule_id"] == "base" else self.names.get(line["rule_id"], line["rule_id"])
+        at = line.get("line_index")
+        where = (f"line {at} ({basket[at]['category']})" if isinstance(at, int) and 0 <= at < len(basket)
+                 else "the purchase")
+        return (f"{what:<22} v{line['version']:<3} {where:<20} +{line['points']}"
+                + (f"  ({line['reason']})" if line.get("reason") else ""))
+
+    def till(self, books: str) -> dict[str, Any]:
+        api = self.api
+        self.step("A till: what a basket with a book will earn, then the purchase (POST /v1/rules/simulate)")
+        member = self.enroll("mary", "Mary Somerville")
+        print(f"   Mary enrolls: {member['id']}  referral code {member['referral_code']}")
+        basket = [{"sku": "BOOK-ORBITS", "category": "books", "quantity": 1,
+                   "amount": {"value": 4000, "currency": "EUR"}},
+                  {"sku": "PEN-INK", "category": "stationery", "quantity": 2,
+                   "amount": {"value": 2000, "currency": "EUR"}}]
+        said = self.buy(member, "till", 6000, basket, simulate=True)
+        print(f"   simulate: {said['points_earned']} points, nothing posted")
+        for line in said["breakdown"]:
+            print(f"     {self.explain(line, basket)}")
+        paid = self.buy(member, "till", 6000, basket)
+        print(f"   POST /v1/members/{{id}}/purchases: {paid['points_earned']} points  "
+              f"available={paid['balance']['available']}")
+        bonus = sum(line["points"] for line in paid["breakdown"] if line["rule_id"] == books)
+        check(api, paid["breakdown"] == said["breakdown"] and paid["points_earned"] == said["points_earned"],
+              f"the purchase earned {paid['breakdown']}, the till was told {said['breakdown']}")
+        check(api, (paid["points_earned"], bonus) == (100, 40),
+              f"expected 100 points (60 base, 40 for the books line), the breakdown is {paid['breakdown']}")
+        return member
+
+    def referral(self, member: dict[str, Any]) -> dict[str, Any]:
+        api = self.api
+        self.step("A referral: a friend enrolls with Mary's code and buys (GET /v1/members/{id}/referrals)")
+        friend = self.enroll("emmy", "Emmy Noether", referred_by=member["referral_code"])
+        check(api, friend.get("referred_by") == member["id"], f"the friend was not linked to Mary: {friend}")
+        print(f"   Emmy enrolls with referred_by={member['referral_code']}: {friend['id']}")
+        bought = self.buy(friend, "friend", 15_000)
+        print(f"   Emmy buys for 150.00 EUR: {bought['points_earned']} points; the Progress function pays the "
+              "referral from the table's stream …")
+        path = f"/v1/members/{member['id']}/referrals"
+        # completed at the first payment (Emmy's); Mary's is the next transaction
+        listed = wait_for(api, "the referral's payment to both", lambda: api.call("GET", path)[1],
+                          lambda r: len(r["items"]) == 1 and r["items"][0]["status"] == "completed"
+                          and r["items"][0]["referrer_points"] is not None, 30,
+                          describe=lambda r: r["items"])
+        done = listed["items"][0]
+        print(f"   {done['member_id']}  {done['status']}  referrer +{done['referrer_points']}  "
+              f"referee +{done['referee_points']}")
+        mary = api.call("GET", f"/v1/members/{member['id']}/balance")[1]["available"]
+        emmy = api.call("GET", f"/v1/members/{friend['id']}/balance")[1]["available"]
+        print(f"   available: Mary {mary} (100 + 500), Emmy {emmy} (150 + 250)")
+        check(api, (done["member_id"], done["referrer_points"], done["referee_points"], mary, emmy)
+              == (friend["id"], 500, 250, 600, 400), f"expected the referral to pay 500 and 250 once: {listed}, "
+              f"Mary has {mary}, Emmy {emmy}")
+        return friend
+
+    def review(self, member: dict[str, Any]) -> None:
+        api, run = self.api, self.run
+        self.step("An activity: Mary reviews a book (POST /v1/members/{id}/activities)")
+        path = f"/v1/members/{member['id']}/activities"
+        first = {"type": "review", "reference": f"review-1-{run}", "occurred_at": _now()}
+        _, paid = api.call("POST", path, first)
+        print(f"   review 1: {paid['points_earned']} points  available={paid['balance']['available']}")
+        _, replay = api.call("POST", path, first)
+        print(f"   review 1 again: replayed={replay['replayed']}  {replay['points_earned']} points  "
+              f"available={replay['balance']['available']}")
+        _, second = api.call("POST", path, {"type": "review", "reference": f"review-2-{run}", "occurred_at": _now()})
+        print(f"   review 2 the same day: {second['points_earned']} points: {second['reason']}")
+        check(api, (paid["points_earned"], paid["balance"]["available"]) == (50, 650)
+              and replay["replayed"] and replay["balance"]["available"] == 650
+              and second["points_earned"] == 0 and "per_member_per_day" in (second.get("reason") or ""),
+              f"expected 50 points once and a second review of the day to earn 0: {paid}, {replay}, {second}")
+
+    def tier(self, member_id: str, who: str) -> dict[str, Any]:
+        _, view = self.api.call("GET", f"/v1/members/{member_id}/tier")
+        print(f"   {who + ':':<5} {view['name']:<6} {progress_bar(view, TIERS)}")
+        return view
+
+    def climb(self, member: dict[str, Any], first_member: str) -> None:
+        api = self.api
+        self.step("Mary climbs the tiers: purchases and GET /v1/members/{id}/tier")
+        wait = self.tiers_ready - time.monotonic()
+        if wait > 0:
+            print(f"   (the accrual functions read the settings at most once a minute: {wait:.0f} s until the new "
+                  "tiers apply to purchases)", flush=True)
+            time.sleep(wait)
+        ada = self.tier(first_member, "Ada")
+        check(api, (ada["tier"], ada["progress"]["value"]) == ("bronze", 178),
+              f"the first member should be Bronze with 178 qualifying points: {ada}")
+        expected = [(None, 0, "bronze", 100), (25_000, 250, "silver", 350), (70_000, 875, "gold", 1225),
+                    (10_000, 150, "gold", 1375)]
+        for n, (value, points, tier, qualifying) in enumerate(expected):
+            if value is not None:
+                bought = self.buy(member, f"climb-{n}", value)
+                lines = "  ".join(f"{line['rule_id']} +{line['points']}" for line in bought["breakdown"])
+                print(f"   buys for {_money({'value': value, 'currency': 'EUR'})}: {bought['points_earned']} points "
+                      f"({lines})")
+                check(api, bought["points_earned"] == points, f"expected {points} points: {bought}")
+            view = self.tier(member["id"], "Mary")
+            check(api, (view["tier"], view["progress"]["value"]) == (tier, qualifying),
+                  f"expected Mary {tier} with {qualifying} qualifying points: {view}")
+        multiplier = [line for line in bought["breakdown"] if line["rule_id"].startswith("tier:")]
+        check(api, [(m["rule_id"], m["points"]) for m in multiplier] == [("tier:gold", 50)],
+              f"Gold's purchase of 100.00 EUR should earn 50 more points (tier:gold): {bought['breakdown']}")
+        retain = view["retain"]
+        print(f"   {view['name']} since {view['since']}, reviewed {view['until']}: "
+              + (f"{retain['needed']:,} more points by then keep it" if retain["needed"] else "already kept")
+              + f"; projected at the current pace: {view['projected_tier']}")
+
+    def offers(self, member: dict[str, Any], friend: dict[str, Any], created: dict[str, str]) -> None:
+        api = self.api
+        books, friends, premium = created["books"], created["friends"], created["premium"]
+        self.step("Personalised: Mary's segments and offers (GET /v1/members/{id}/segments, /offers)")
+        _, segments = api.call("GET", f"/v1/members/{member['id']}/segments")
+        for s in segments["segments"]:
+            print(f"   {s['id']:<9} {s['reason']}")
+        ids = {s["id"] for s in segments["segments"]}
+        check(api, {"new", "active", "premium"} <= ids, f"expected Mary new, active and premium: {sorted(ids)}")
+        _, offers = api.call("GET", f"/v1/members/{member['id']}/offers")
+        print(f"   rules for Mary ({offers['tier']}, {offers['available_points']:,} points available):")
+        for r in offers["rules"]:
+            print(f"     {'targeted ' if r['targeted'] else '         '}{r['name']:<26} +{r['potential_points']:<4} "
+                  f"{r['description']}")
+        shown = {r["rule_id"]: r for r in offers["rules"]}
+        check(api, offers["available_points"] == 1925 and shown.get(premium, {}).get("targeted") is True
+              and offers["rules"][0]["targeted"]
+              and (shown[premium]["potential_points"], shown.get(books, {}).get("potential_points"),
+                   shown.get(friends, {}).get("potential_points")) == (200, 100, 500),
+              f"expected the premium rule targeted first (+200), books +100, friends +500: {offers['rules']}")
+        available = offers["available_points"]
+        print(f"   catalog for Mary: {sum(i['affordable'] for i in offers['catalog'])} items she can afford, the most "
+              "valuable first:")
+        for item in offers["catalog"][:3]:
+            print(f"     {_catalog_line(item)}")
+        check(api, any(i["affordable"] for i in offers["catalog"]) and _fits(offers["catalog"], available),
+              f"the catalog offers do not fit {available:,} points: {offers['catalog'][:6]}")
+        _, theirs = api.call("GET", f"/v1/members/{friend['id']}/offers")
+        print(f"   Emmy ({theirs['tier']}, {theirs['available_points']} points available): {len(theirs['rules'])} "
+              "rules, not the premium one; catalog:")
+        for item in theirs["catalog"][:6]:
+            print(f"     {_catalog_line(item)}")
+        check(api, premium not in {r["rule_id"] for r in theirs["rules"]}, "Emmy is offered the premium rule")
+        check(api, any(not i["affordable"] and i["points_missing"] == 100 for i in theirs["catalog"])
+              and _fits(theirs["catalog"], 400),
+              f"expected Emmy's 400 points to nearly afford a 500-point item: {theirs['catalog'][:6]}")
+
+    def retire(self, created: dict[str, str]) -> None:
+        """Retire the rules this run created (DELETE /v1/rules/{id}); the next run creates its own."""
+        if not created:
+            return
+        self.step("The admin retires the demo's rules (DELETE /v1/rules/{id}); the tiers stay")
+        for rule_id in created.values():
+            _, body = self.api.call("DELETE", f"/v1/rules/{rule_id}", scope="admin")
+            check(self.api, body["status"] == "retired", f"rule {rule_id} is {body['status']}")
+        print(f"   {len(created)} rules retired, kept with their versions")
 
     def order(self, label: str, body: dict[str, Any]) -> dict[str, Any]:
         api = self.api
@@ -405,14 +713,16 @@ def remove_webhook(api: Api, endpoint_id: str) -> None:
     check(api, not left, f"webhook {endpoint_id} is still registered after DELETE")
 
 
-def walk(api: Api, state: dict[str, Any], state_file: Path, batch: int) -> None:
-    """The whole walk, with the webhook receiver; its endpoint is removed however the walk ends."""
+def walk(api: Api, state: dict[str, Any], state_file: Path, batch: int, fresh_twin: bool = False) -> None:
+    """The whole walk, with the webhook receiver; its endpoint is removed however the walk ends. ``fresh_twin``:
+    the demo started the twin, so no function has read the program's settings before the walk changes them."""
     from infra.twin.receiver import Receiver
 
     receiver = Receiver(echo=True).start()
     endpoint_id, walked = None, False
     try:
         demo = Demo(api, state, state_file, batch, receiver)
+        demo.fresh_twin = fresh_twin
         demo.step(f"Register a webhook endpoint: a local receiver that verifies signatures ({receiver.url})")
         status, endpoint = api.call("POST", "/v1/webhooks", {"url": receiver.url, "event_types": ["*"],
                                                              "description": f"make demo {demo.run}"}, expect=(201,))
@@ -552,7 +862,7 @@ def main(argv: list[str] | None = None) -> int:
             twin_seconds = time.monotonic() - began
             print(f"Twin started in {twin_seconds:.0f} s; its output: {logs / 'twin.out'}")
         print(f"Twin at {state['url']}, program {state['program_id']}; batch of {args.batch:,} lines", flush=True)
-        walk(Api(state), state, state_file, args.batch)
+        walk(Api(state), state, state_file, args.batch, fresh_twin=twin is not None)
         total = time.monotonic() - began
         print(f"\nDemo complete in {total:.0f} s" + (f" ({twin_seconds:.0f} s of it starting the twin)"
                                                      if twin else "") + ".")

@@ -38,6 +38,8 @@ class FakeApi:
             return override(handler, body) if callable(override) else override
         if (method, path) == ("GET", "/v1/openapi.json"):
             return 200, {"openapi": "3.1.0"}
+        if path == "/v1/program" and method in ("GET", "PATCH"):  # the tiers the walk sets first, set long ago
+            return 200, settings(1, "2020-01-01T00:00:00Z", shown_tiers())
         if (method, path) == ("POST", "/v1/webhooks"):
             hook = {"id": f"whk_fake{len(self.webhooks)}", "url": body["url"], "description": body.get("description")}
             self.webhooks[hook["id"]] = hook
@@ -74,6 +76,9 @@ class FakeApi:
 
             def do_DELETE(self):  # noqa: N802
                 self._serve("DELETE")
+
+            def do_PATCH(self):  # noqa: N802
+                self._serve("PATCH")
 
             def log_message(self, *args):
                 pass
@@ -259,7 +264,7 @@ def test_the_batch_size_comes_from_the_flag_then_demo_batch(monkeypatch, argv, e
     seen = {}
     monkeypatch.setattr(demo, "_alive", lambda state: True)
     monkeypatch.setattr(demo, "_read_state", lambda f: {"url": "http://x", "program_id": "p", "api_keys": {}})
-    monkeypatch.setattr(demo, "walk", lambda api, state, state_file, batch: seen.setdefault("batch", batch))
+    monkeypatch.setattr(demo, "walk", lambda api, state, state_file, batch, fresh_twin: seen.setdefault("batch", batch))
     assert demo.main(argv) == 0
     assert seen["batch"] == expected
 
@@ -275,3 +280,128 @@ def test_a_bad_batch_size_is_a_usage_error(monkeypatch, capsys, argv, env, messa
     with pytest.raises(SystemExit) as exited:
         demo.main(argv)
     assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ the programme part (issue 16)
+
+def test_the_walk_sets_the_tiers_first_and_runs_the_programme_after_the_first_member_accrues(monkeypatch):
+    order = []
+    for name in ("tiers", "redeem", "brand_reward", "brand_batch", "books", "audit", "deliveries"):
+        monkeypatch.setattr(demo.Demo, name, lambda self, *a, name=name: order.append((name, *a)))
+    monkeypatch.setattr(demo.Demo, "accrue", lambda self: order.append(("accrue",)) or "mbr_ada")
+    monkeypatch.setattr(demo.Demo, "programme", lambda self, mid: order.append(("programme", mid)))
+    demo.Demo(None, {}, Path("local.json"), 3, None).walk()
+    assert order == [("tiers",), ("accrue",), ("programme", "mbr_ada"), ("redeem", "mbr_ada"), ("brand_reward",),
+                     ("brand_batch",), ("books",), ("audit",), ("deliveries",)]
+
+
+def test_the_progress_bar_shows_the_value_against_the_next_threshold():
+    def view(value, next_tier, needed):
+        return {"progress": {"metric": "points", "value": value, "next_tier": next_tier, "needed": needed}}
+
+    assert demo.progress_bar(view(820, "gold", 180), demo.TIERS) == "[################----] 820/1,000 to Gold"
+    assert demo.progress_bar(view(0, "silver", 300), demo.TIERS, width=10) == "[----------] 0/300 to Silver"
+    assert demo.progress_bar(view(1375, None, 0), demo.TIERS, width=10) == "[##########] 1,375 points, the top tier"
+
+
+def test_the_first_members_figures_stay_below_silver_and_mary_climbs_within_one_run():
+    silver = demo.TIERS["levels"][1]
+    assert demo.TIERS["levels"][0]["threshold"] == 0 and 49 + 129 < silver["threshold"]  # Ada's 178 points
+    assert {rule["trigger"] for _, rule in demo.RULES} <= {"purchase", "activity", "referral"}  # none pays Ada
+    assert all(rule.get("conditions", {}).get("category") for _, rule in demo.RULES if rule["trigger"] == "purchase")
+
+
+def settings(version: int, updated_at: str, tiers=None) -> dict:
+    return {"id": "prg_fake", "version": version, "updated_at": updated_at, "tiers": tiers}
+
+
+def shown_tiers() -> dict:
+    levels = [{**lv, "benefits": {"earn_multiplier_bps": lv.get("benefits", {}).get("earn_multiplier_bps", 10_000),
+                                  "catalog_discount_bps": 0, "free_delivery": False}} for lv in demo.TIERS["levels"]]
+    return {**demo.TIERS, "levels": levels}
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_new_tiers_are_waited_for_a_minute_unless_the_demo_started_the_twin(fake, capsys, fresh):
+    fake.routes[("GET", "/v1/program")] = (200, settings(4, "2020-01-01T00:00:00Z"))
+    patches = []
+
+    def patch(handler, body):
+        patches.append((handler.headers["If-Match"], handler.headers["Content-Type"], body))
+        return 200, settings(5, demo._now(), shown_tiers())
+
+    fake.routes[("PATCH", "/v1/program")] = patch
+    run = demo.Demo(demo.Api(fake.state()), fake.state(), Path("local.json"), 3, None)
+    run.fresh_twin = fresh
+    run.tiers()
+    assert patches == [('"4"', "application/merge-patch+json", {"tiers": demo.TIERS})]
+    wait = run.tiers_ready - time.monotonic()
+    assert (wait <= 0) if fresh else (55 < wait <= 61), wait
+    out = capsys.readouterr().out
+    assert "version 4 → 5" in out and "Silver from 300 (1.25×) · Gold from 1,000 (1.5×)" in out
+
+
+def test_tiers_unchanged_for_long_are_not_waited_for_and_tiers_not_shown_fail_the_step(fake):
+    fake.routes[("GET", "/v1/program")] = (200, settings(5, "2020-01-01T00:00:00Z", shown_tiers()))
+    fake.routes[("PATCH", "/v1/program")] = (200, settings(5, "2020-01-01T00:00:00Z", shown_tiers()))
+    run = demo.Demo(demo.Api(fake.state()), fake.state(), Path("local.json"), 3, None)
+    run.tiers()
+    assert run.tiers_ready <= time.monotonic()
+    fake.routes[("PATCH", "/v1/program")] = (200, settings(6, "2020-01-01T00:00:00Z", None))
+    with pytest.raises(demo.DemoFailed, match=r"^The admin sets three tiers .*: the settings show the tiers None$"):
+        run.tiers()
+
+
+def test_a_purchase_that_earns_other_than_the_till_was_told_fails_the_demo_and_its_rules_are_retired(fake, capsys):
+    rules, retired = {}, []
+
+    def create(handler, body):
+        key = handler.headers["Idempotency-Key"]
+        if key not in rules:
+            rules[key] = {"id": f"rul_{len(rules)}", "version": 1, "name": body["name"], "status": "active"}
+            return 201, rules[key]
+        return 200, rules[key]
+
+    def retire(handler, body):
+        retired.append(handler.path.rsplit("/", 1)[1])
+        return 200, {"id": retired[-1], "status": "retired"}
+
+    said = [{"rule_id": "base", "version": 1, "points": 40, "line_index": 0},
+            {"rule_id": "base", "version": 1, "points": 20, "line_index": 1},
+            {"rule_id": "rul_0", "version": 1, "points": 40, "line_index": 0}]
+    fake.routes[("POST", "/v1/rules")] = create
+    fake.routes[("POST", "/v1/members")] = (201, {"id": "mbr_mary", "referral_code": "K7QM4XPA"})
+    fake.routes[("POST", "/v1/rules/simulate")] = (200, {"points_earned": 100, "breakdown": said})
+    fake.routes[("POST", "/v1/members/mbr_mary/purchases")] = (200, {
+        "points_earned": 60, "breakdown": said[:2], "replayed": False, "balance": {"available": 60}})
+    for n in range(len(demo.RULES)):
+        fake.routes[("DELETE", f"/v1/rules/rul_{n}")] = retire
+    run = demo.Demo(demo.Api(fake.state()), fake.state(), Path("local.json"), 3, None)
+    with pytest.raises(demo.DemoFailed, match=r"^A till: .*: the purchase earned .* the till was told "):
+        run.programme("mbr_ada")
+    assert sorted(retired) == [f"rul_{n}" for n in range(len(demo.RULES))]
+    posted = [b for m, p, _, b in fake.calls if (m, p) == ("POST", "/v1/rules")]
+    assert [b["name"] for b in posted] == [r["name"] for _, r in demo.RULES] + ["Books count double"]
+    assert all(b["ends_at"] for b in posted)  # a run killed before retiring them leaves rules that end soon
+    out = capsys.readouterr().out
+    assert "Books count double     v1   line 0 (books)       +40" in out
+
+
+def test_a_member_who_does_not_climb_fails_the_demo_with_the_tier_seen(fake):
+    answers = {"mbr_ada": {"tier": "bronze", "name": "Bronze", "progress": {"value": 178, "next_tier": "silver",
+                                                                         "needed": 122}},
+               "mbr_mary": {"tier": "bronze", "name": "Bronze", "progress": {"value": 100, "next_tier": "silver",
+                                                                          "needed": 200}}}
+    fake.routes[("GET", "/v1/members/mbr_ada/tier")] = lambda handler, body: (200, answers["mbr_ada"])
+    fake.routes[("GET", "/v1/members/mbr_mary/tier")] = lambda handler, body: (200, answers["mbr_mary"])
+
+    def bought(handler, body):  # earned, but the tier did not change (settings read before the tiers were set)
+        answers["mbr_mary"] = {**answers["mbr_mary"], "progress": {"value": 350, "next_tier": "silver", "needed": 0}}
+        return 200, {"points_earned": 250, "breakdown": [{"rule_id": "base", "version": 1, "points": 250}],
+                     "replayed": False, "balance": {"available": 900}}
+
+    fake.routes[("POST", "/v1/members/mbr_mary/purchases")] = bought
+    run = demo.Demo(demo.Api(fake.state()), fake.state(), Path("local.json"), 3, None)
+    with pytest.raises(demo.DemoFailed, match=r"^Mary climbs the tiers.*: expected Mary silver with 350 qualifying "
+                                              r"points: .*'tier': 'bronze'"):
+        run.climb({"id": "mbr_mary"}, "mbr_ada")
