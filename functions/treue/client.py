@@ -344,15 +344,16 @@ class TreueClient:
     def list_catalog_items(self, *, type: str | None = None, country: str | None = None,
                            currency: str | None = None, category: str | None = None, q: str | None = None,
                            max_points: int | None = None, limit: int | None = None,
-                           cursor: str | None = None) -> Answer:
-        """``GET /v1/catalog`` (listCatalogItems), priced in the program's points."""
+                           cursor: str | None = None, member_id: str | None = None) -> Answer:
+        """``GET /v1/catalog`` (listCatalogItems), priced in the program's points (with ``member_id``: the
+        member's, their tier's catalog discount applied)."""
         return self._json("GET", "/v1/catalog", {"type": type, "country": country, "currency": currency,
                                                  "category": category, "q": q, "max_points": max_points,
-                                                 "limit": limit, "cursor": cursor})
+                                                 "limit": limit, "cursor": cursor, "member_id": member_id})
 
-    def get_catalog_item(self, item_id: str) -> Answer:
-        """``GET /v1/catalog/{item_id}`` (getCatalogItem)."""
-        return self._json("GET", f"/v1/catalog/{_seg(item_id)}")
+    def get_catalog_item(self, item_id: str, *, member_id: str | None = None) -> Answer:
+        """``GET /v1/catalog/{item_id}`` (getCatalogItem), priced for ``member_id`` when given."""
+        return self._json("GET", f"/v1/catalog/{_seg(item_id)}", {"member_id": member_id})
 
     # ------------------------------------------------------------------ Orders and donations
 

@@ -7,7 +7,9 @@ import json
 from typing import Annotated, Any, Literal
 
 from treue import runtime
-from treue.errors import ItemNotFound, MalformedRequest
+from treue.core import ids
+from treue.core.programs import Program
+from treue.errors import ItemNotFound, MalformedRequest, MemberNotFound
 from treue.handlers.http import Query, caller, dispatch, make_app
 from treue.handlers.logs import API_GATEWAY_REST, Logger
 from treue.handlers.models.catalog import CatalogItem, CatalogPage
@@ -33,6 +35,15 @@ def _after(cursor: str) -> str:
     return after
 
 
+def _discount(program: Program, member_id: str) -> catalog.TierDiscount | None:
+    """The member's tier discount (404 for an unknown member); their TIER item is read only when the program
+    has tiers."""
+    store = runtime.store()
+    if not ids.well_formed(member_id, "mbr") or store.get_member(program.id, member_id) is None:
+        raise MemberNotFound(f"member {member_id[:40]} does not exist")
+    return catalog.member_discount(store, program, member_id)
+
+
 @tracer.capture_method
 def list_catalog(
     type: Annotated[Literal["gift_card", "voucher", "charity"] | None, Query()] = None,
@@ -43,8 +54,11 @@ def list_catalog(
     max_points: Annotated[int | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
+    member_id: Annotated[str | None, Query(max_length=64, description="Price the items for this member: their "
+                                           "tier's catalog discount applied, the price before it shown too")] = None,
 ) -> CatalogPage:
     program = runtime.program(caller(app).program_id)
+    discount = _discount(program, member_id) if member_id is not None else None
     after = _after(cursor) if cursor else ""
     page: list[dict[str, Any]] = []
     more = False
@@ -52,7 +66,7 @@ def list_catalog(
     for item_id in sorted(items):
         if item_id <= after:
             continue
-        shown = catalog.present(items[item_id], program)
+        shown = catalog.present(items[item_id], program, discount)
         if shown is None or not catalog.matches(shown, type=type, country=country, currency=currency,
                                                  category=category, q=q, max_points=max_points):
             continue
@@ -64,10 +78,15 @@ def list_catalog(
 
 
 @tracer.capture_method
-def get_item(item_id: str) -> CatalogItem:
+def get_item(
+    item_id: str,
+    member_id: Annotated[str | None, Query(max_length=64, description="Price the item for this member (their "
+                                           "tier's catalog discount)")] = None,
+) -> CatalogItem:
     program = runtime.program(caller(app).program_id)
+    discount = _discount(program, member_id) if member_id is not None else None
     item = runtime.parsed_catalog().get(item_id)
-    shown = catalog.present(item, program) if item else None
+    shown = catalog.present(item, program, discount) if item else None
     if shown is None:
         raise ItemNotFound(f"catalog item {item_id[:64]} does not exist for this program", item_id=item_id[:64])
     return CatalogItem(**shown)

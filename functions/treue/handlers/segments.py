@@ -12,7 +12,7 @@ from treue.handlers.http import Body, Path, Query, Response, caller, dispatch, h
 from treue.handlers.logs import API_GATEWAY_REST, Logger
 from treue.handlers.models import segments as m
 from treue.handlers.tracing import Tracer
-from treue.logic import offers, rule_admin, segment_admin
+from treue.logic import catalog, offers, rule_admin, segment_admin
 from treue.logic.members import require_id
 from treue.logic.points import rule_counters
 from treue.logic.segments import NewSegment, SegmentDefinition, segment_ids, targeted_items
@@ -124,7 +124,7 @@ def member_offers(member_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 10
     earn = offers.rule_offers(program, candidates, facts, ids, now, counters)
     redeem = offers.catalog_offers(program, runtime.parsed_catalog(), facts.available,
                                    member.get("country") or program.country or None,
-                                   targeted_items(customs, found))
+                                   targeted_items(customs, found), catalog.tier_discount(program, facts.tier))
     return m.Offers.model_validate({
         "member_id": member_id, "computed_at": runtime.now(), "available_points": facts.available,
         "tier": facts.tier, "segments": [s.id for s in found], "rules": [o.view() for o in earn[:limit]],

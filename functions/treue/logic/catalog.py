@@ -8,12 +8,16 @@ naming the file, the item and the field.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from treue.core.programs import Program
+
+if TYPE_CHECKING:
+    from treue.logic.ports import TierPort
 
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -265,23 +269,75 @@ def points_for(program: Program, currency: str, face_value: int) -> int:
     return -(-numerator // denominator)
 
 
-def present(item: Item, program: Program) -> dict[str, Any] | None:
-    """The item as the API shows it, priced in the program's points; None when it cannot be priced."""
+BPS = 10_000
+
+
+@dataclass(frozen=True)
+class TierDiscount:
+    """A member's tier benefit ``catalog_discount_bps`` on the points price of catalog items.
+
+    The discount is taken off each item's price in points (``points_for``) and rounded down, so the
+    price after it is rounded up, in the programme's favour like the price itself:
+    ``after = before - before × bps // 10000``. It never brings an item below 1 point (a redemption
+    always holds points: 10000 bps makes every item cost 1 point). Only points change: the face
+    value, the provider's fee and the budget are those of the undiscounted item.
+    """
+
+    tier: str
+    bps: int
+
+    def price(self, points: int) -> int:
+        """The price of an item costing ``points`` before the discount."""
+        return max(points - points * self.bps // BPS, 1) if points > 0 else points
+
+    def view(self) -> dict[str, Any]:
+        return {"tier": self.tier, "bps": self.bps}
+
+
+def member_discount(store: TierPort, program: Program, member_id: str) -> TierDiscount | None:
+    """The catalog discount of the member's tier (their ``TIER`` item; without one, the lowest level); None
+    when the program has no tiers (nothing is read) or the member's level gives no discount."""
+    if program.tiers is None:
+        return None
+    state = store.tier_state(program.id, member_id)
+    return tier_discount(program, state["tier"] if state else None)
+
+
+def tier_discount(program: Program, tier: str | None) -> TierDiscount | None:
+    """The catalog discount of level ``tier`` (None or an id no longer configured: the lowest level); None
+    without tiers or when that level gives none."""
+    config = program.tier_config()
+    if config is None:
+        return None
+    level = config.level(tier)
+    return TierDiscount(level.id, level.catalog_discount_bps) if level.catalog_discount_bps else None
+
+
+def present(item: Item, program: Program, discount: TierDiscount | None = None) -> dict[str, Any] | None:
+    """The item as the API shows it, priced in the program's points; None when it cannot be priced.
+
+    With a member's ``discount``, the prices are theirs and each also shows the price before it
+    (``points_before``, ``min_points_before``, ``max_points_before``) and the discount (``tier_discount``).
+    """
+    price = discount.price if discount else (lambda points: points)
     try:
         if item.denominations is not None:
-            options = [{"face_value": d, "points": points_for(program, item.currency, d)} for d in item.denominations]
+            options: list[dict[str, Any]] = []
+            for d in item.denominations:
+                before = points_for(program, item.currency, d)
+                options.append({"face_value": d, "points": price(before)}
+                               | ({"points_before": before} if discount else {}))
             open_value = None
             cheapest = min(o["points"] for o in options)
+            cheapest_before = min(o.get("points_before", o["points"]) for o in options)
         else:
             options = []
             low, high = item.value_range()
-            open_value = {
-                "min": low,
-                "max": high,
-                "min_points": points_for(program, item.currency, low),
-                "max_points": points_for(program, item.currency, high),
-            }
-            cheapest = open_value["min_points"]
+            low_points, high_points = points_for(program, item.currency, low), points_for(program, item.currency, high)
+            open_value = {"min": low, "max": high, "min_points": price(low_points), "max_points": price(high_points)}
+            if discount:
+                open_value.update(min_points_before=low_points, max_points_before=high_points)
+            cheapest, cheapest_before = open_value["min_points"], low_points
     except NotPriceable:
         return None
     out: dict[str, Any] = {
@@ -298,6 +354,8 @@ def present(item: Item, program: Program) -> dict[str, Any] | None:
         "cancel_policy": item.cancel_policy.model_dump(exclude_none=True),
         "max_quantity": item.max_quantity,
     }
+    if discount:
+        out.update(min_points_before=cheapest_before, tier_discount=discount.view())
     if isinstance(item, GiftCard):
         out.update(brand=item.brand, fee=item.fee.model_dump(), expiry=item.expiry.model_dump(exclude_none=True),
                    description=item.description)

@@ -371,8 +371,12 @@ class TierBenefits(Strict):
     earn_multiplier_bps: int | None = Field(default=None, ge=10_000, le=100_000, strict=True,
                                             description="Purchases earn base × bps / 10000 (10000 = 1×, the default)")
     catalog_discount_bps: int | None = Field(default=None, ge=0, le=10_000, strict=True,
-                                             description="Discount on catalog prices in basis points (default 0)")
-    free_delivery: bool | None = Field(default=None, strict=True, description="Default false")
+                                             description="Discount on the points prices of the catalog and of "
+                                                         "orders in basis points, rounded in the programme's "
+                                                         "favour, at least 1 point an item (default 0)")
+    free_delivery: bool | None = Field(default=None, strict=True,
+                                       description="Default false. Recorded for the operator's own fulfilment: "
+                                                   "Treue charges members no delivery fee, so it changes no price")
 
 
 class TierLevel(Strict):

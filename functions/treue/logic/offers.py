@@ -12,7 +12,8 @@ A rule that pays nothing within them, or whose limits are used up for this membe
 whose budget is spent, is left out. Order: rules targeted at this member (a ``segment`` or ``tier`` condition)
 first, then ``potential_points`` descending, ``priority`` descending, rule id.
 
-**Catalog.** Items priced in the program's points (``treue.logic.catalog.present``, as ``GET /v1/catalog``) and
+**Catalog.** Items priced in the program's points for this member (``treue.logic.catalog.present`` with their
+tier's catalog discount, as ``GET /v1/catalog?member_id=``) and
 offered in the member's country (their own, else the program's; any when neither is set): *affordable* when
 ``min_points`` ≤ the member's available points, *nearly* when the available points are at least
 ``NEARLY_BPS`` (80 %) of ``min_points`` (``points_missing`` says how many are missing), and *targeted* when a
@@ -137,38 +138,47 @@ def rule_offers(program: Program, rules: Sequence[Rule], facts: Facts, segments:
     return found
 
 
-def _best(shown: dict[str, Any], item: Any, program: Program, available: int) -> dict[str, int] | None:
-    """The highest face value ``available`` points pay for (None: not even the cheapest)."""
+def _best(shown: dict[str, Any], item: Any, program: Program, available: int,
+          discount: catalog.TierDiscount | None = None) -> dict[str, int] | None:
+    """The highest face value ``available`` points pay for at the member's prices (None: not even the cheapest)."""
     if shown["denominations"]:
-        fits = [d for d in shown["denominations"] if d["points"] <= available]
+        fits = [{"face_value": d["face_value"], "points": d["points"]} for d in shown["denominations"]
+                if d["points"] <= available]
         return max(fits, key=lambda d: (d["points"], d["face_value"])) if fits else None
+
+    def price(face_value: int) -> int:
+        listed = catalog.points_for(program, item.currency, face_value)
+        return discount.price(listed) if discount else listed
+
     low, high = item.value_range()
-    if catalog.points_for(program, item.currency, low) > available:
+    if price(low) > available:
         return None
     while low < high:  # the highest face value whose price fits (prices rise with the face value)
         middle = (low + high + 1) // 2
-        if catalog.points_for(program, item.currency, middle) <= available:
+        if price(middle) <= available:
             low = middle
         else:
             high = middle - 1
-    return {"face_value": low, "points": catalog.points_for(program, item.currency, low)}
+    return {"face_value": low, "points": price(low)}
 
 
 def catalog_offers(program: Program, items: Mapping[str, Any], available: int, country: str | None,
-                   targeted: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+                   targeted: Mapping[str, Sequence[str]] | None = None,
+                   discount: catalog.TierDiscount | None = None) -> list[dict[str, Any]]:
     """Catalog items the member can afford or nearly afford, and those targeted at their custom segments
-    (``targeted``: item id → segment ids) whatever their price, ranked (see the module's docstring)."""
+    (``targeted``: item id → segment ids) whatever their price, ranked (see the module's docstring); priced with
+    the member's tier ``discount`` (``treue.logic.catalog.tier_discount``) when they have one."""
     targeted = targeted or {}
     found = []
     for item_id in sorted(items):
-        shown = catalog.present(items[item_id], program)
+        shown = catalog.present(items[item_id], program, discount)
         if shown is None or (country and country not in shown["countries"]):
             continue
         need = shown["min_points"]
         aimed = list(targeted.get(item_id, ()))
         if not aimed and need > available and available * 10_000 < need * NEARLY_BPS:
             continue
-        best = _best(shown, items[item_id], program, available)
+        best = _best(shown, items[item_id], program, available, discount)
         found.append({"item_id": shown["id"], "type": shown["type"], "name": shown["name"],
                       "category": shown["category"], "currency": shown["currency"], "min_points": need,
                       "affordable": need <= available, "points_missing": max(need - available, 0), "best": best,

@@ -69,6 +69,11 @@ def place(
     never started); with another body it is a 409 and nothing happens. A replay is answered before
     anything is checked against live state (member, catalog, balance): the item may have been
     retired or the points spent since, and the client must still learn what its first request did.
+
+    In a program with tiers, the points are those of the member's tier (``catalog.member_discount``:
+    their ``TIER`` item read once; ``catalog_discount_bps`` off each item's price, rounded in the
+    programme's favour); the order keeps the discount (``tier_discount``) and its hold, capture and
+    release move the discounted points. The face value and the budget are those of the item.
     """
     fingerprint = request_fingerprint(request.fingerprint_payload())
     earlier = orders.replay_of(program.id, "order", idempotency_key)
@@ -105,10 +110,16 @@ def place(
         if not delivery["email"]:
             raise NotOrderable("delivery by email needs an email (the member has none)", reason="delivery_email")
     try:
-        each = catalog.points_for(program, item.currency, value)
+        listed = catalog.points_for(program, item.currency, value)
     except catalog.NotPriceable as err:
         raise NotOrderable(f"the program does not offer rewards in {item.currency}", reason="currency") from err
+    discount = catalog.member_discount(orders.store, program, member["id"])  # no read without tiers
+    each = discount.price(listed) if discount else listed
     points = each * request.quantity
+    applied = None
+    if discount:
+        applied = {**discount.view(), "points_each_before": listed, "points_before": listed * request.quantity,
+                   "points_after": points}
     order_id = new_id("ord")
     order = Order(
         id=order_id, program_id=program.id, member_id=member["id"], type=ItemType(item.type), item_id=item.id, item=raw,
@@ -116,6 +127,7 @@ def place(
         delivery=delivery, status=OrderStatus.PENDING,
         history=[{"status": OrderStatus.PENDING, "at": now, "reason": "points held"}],
         client_reference=idempotency_key, actor=actor, created_at=now, updated_at=now, codes=[],
+        tier_discount=applied,
     )
     hold = Posting(
         id=new_id("pst"), program_id=program.id, member_id=member["id"], type=PostingType.HOLD,
@@ -169,7 +181,7 @@ def view(order: Order) -> dict[str, Any]:
         "created_at": order.created_at,
         "updated_at": order.updated_at,
     }
-    for name in ("failure_reason", "donation_id", "provider", "delivered", "canceled_reason"):
+    for name in ("tier_discount", "failure_reason", "donation_id", "provider", "delivered", "canceled_reason"):
         if getattr(order, name):
             out[name] = getattr(order, name)
     return out

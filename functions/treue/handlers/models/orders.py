@@ -28,6 +28,14 @@ class MaskedCode(Model):
     expires_at: str | None = None
 
 
+class TierDiscount(Model):
+    tier: str = Field(description="The member's tier when the order was placed")
+    bps: int = Field(description="Its catalog_discount_bps (1 bps = 0.01 %)")
+    points_each_before: int = Field(description="One unit's price before the discount")
+    points_before: int = Field(description="The order's points before the discount")
+    points_after: int = Field(description="The order's points after it (the points held): equal to points")
+
+
 class Order(Model):
     order_id: str
     member_id: str
@@ -40,6 +48,9 @@ class Order(Model):
     quantity: int
     delivery: dict[str, Any]
     codes: list[MaskedCode]
+    tier_discount: TierDiscount | None = Field(
+        default=None, exclude_if=lambda value: value is None,
+        description="The member's tier catalog discount the points were reduced by (absent: none)")
     failure_reason: str | None = None
     donation_id: str | None = None
     provider: dict[str, Any] | None = None
