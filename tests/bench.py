@@ -80,6 +80,10 @@ def run(code: str, env: dict[str, str] | None = None) -> tuple[float, str]:
 # of each row's first event there (<row>.prof, read with python -m pstats), from a run outside the timed ones
 ROWS = {r.strip() for r in os.environ.get("BENCH_ROWS", "").split(",") if r.strip()}
 PROFILE = os.environ.get("BENCH_PROFILE", "")
+# BENCH_INSTRUCTIONS=1: also each row's instructions (callgrind, one run each: repeatable under any load, unlike the
+# times): the function's import with its client over the floor's import and client, and its first event over the
+# floor's first call
+INSTRUCTIONS = os.environ.get("BENCH_INSTRUCTIONS", "") not in ("", "0")
 # Records the AWS calls of a function's first event (every client's operations, in order), printed at exit
 CALLS_PROBE = (
     "import atexit, botocore.client\n_calls, _call = [], botocore.client.BaseClient._make_api_call\n"
@@ -460,6 +464,15 @@ def first_events() -> None:
             for kind in sides:  # warm the file caches for both (and the answer from the sources too)
                 run(*sides[kind](0))
             calls = aws_calls(*sides["pyc"](0), profile=PROFILE and Path(PROFILE) / f"{name.replace(' ', '_')}.prof")
+            if INSTRUCTIONS:
+                imported = f"import {module}\nimport treue.store.table as s\ns.client()\n"
+                counts = [instructions(code, env) for code, env in (
+                    (FLOOR, floor_env), (imported, envs["pyc"]), floor, sides["pyc"](0))]
+                if counts[0] is not None:
+                    print(f"  {name}, instructions (callgrind): import {counts[1] / 1e6:,.0f} M over the floor's "
+                          f"{counts[0] / 1e6:,.0f} M ({counts[1] / counts[0]:.2f}); first event "
+                          f"{counts[3] / 1e6:,.0f} M over the floor's {counts[2] / 1e6:,.0f} M "
+                          f"({counts[3] / counts[2]:.2f})")
             row = alternate(floor, sides)
             floors.extend(row.floor)
             answer = row.answers("pyc")
@@ -1454,6 +1467,23 @@ def cost_lines(usage: PathUsage) -> list[tuple[str, str, float]]:
     return lines
 
 
+def stream_consumer(name: str, ms: float, wru: float, rru: float, lines: float, message_bytes: float, memory: int,
+                    rate: float, units_per_event: bool = False) -> dict:
+    """What a consumer of the table stream (the webhook fan-out, Progress) adds to one accrual, from one invocation
+    on one accrual's event (its duration, request units and log output). Lambda invokes it once per stream batch,
+    and a batch is the first event and those of the next second (the mappings' batching window of 1 s), so
+    ``1 / (1 + rate)`` invocations per accrual at ``rate`` accruals a second, each billed, logged (with Lambda's own
+    START, END and REPORT lines) and sampled by X-Ray's default rule as one. Its request units are per batch too
+    (the fan-out reads a program's endpoints once a batch), or with ``units_per_event`` once per event (Progress
+    reads each purchase's posting, member and rules)."""
+    share = 1 / (1 + rate)
+    units = 1 if units_per_event else share
+    platform_lines, platform_bytes = platform_log(memory)
+    return {"function": (name, share, ms, memory), "wru": units * wru, "rru": units * rru,
+            "log_lines": share * (platform_lines + lines), "log_bytes": share * (platform_bytes + message_bytes),
+            "traces": (name, share, sampled_fraction(rate * share))}
+
+
 def billed_ms(ms: float) -> int:
     """Lambda bills each invocation's duration rounded up to the millisecond."""
     return max(1, math.ceil(ms))
@@ -1527,7 +1557,8 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
 
     serialize_moto_dynamodb()  # as the twin runs moto: a transaction costs what it touches, not a table copy
     # the stack's, if not synthesized
-    memory = {"authorizer": 256, "accrual": 512, "accrual_queue": 512, "audit": 512, "webhook_fanout": 512}
+    memory = {"authorizer": 256, "accrual": 512, "accrual_queue": 512, "audit": 512, "webhook_fanout": 512,
+              "progress": 512}
     # without a template: what a stage without settings of its own costs (the default rule, logging at INFO)
     stage = {"logging_level": "INFO", "data_trace": False, "sampling": DEFAULT_SAMPLING,
              "rule": "no synthesized template in cdk.out/ (make synth): assumed the default rule"}
@@ -1549,6 +1580,8 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         from treue.core import keys
         from treue.handlers import accrual, accrual_queue, authorizer, webhook_fanout
         from treue.handlers import audit as sealer
+        from treue.handlers import program as program_handler
+        from treue.handlers import progress as progress_handler
         from treue.logic import members, provisioning, queue_senders
         from treue.logic.models import Enrollment
         from treue.store import table as tables
@@ -1566,7 +1599,34 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         gate = api_event("authorizer/request.json", headers={"Authorization": f"Bearer {key}"})
         gate["methodArn"] = "arn:aws:execute-api:eu-central-1:123456789012:abc123/prod/POST/v1/members/x/purchases"
 
-        def purchase(txn: str) -> dict:
+        # a program with tiers (the issue's example: points over a rolling 12 months, gold from 1,000): its accruals
+        # also read the member's TIER item and months (an upgrade, once a period, writes three items more)
+        tiered = provisioning.create_program(runtime.store(), "Bench tiers", "EUR", runtime.now())
+        admin = {"program_id": tiered["program_id"], "key_id": keys.parse(tiered["api_keys"]["admin"])[0],
+                 "scope": "admin"}
+        patched = program_handler.handler(api_event(
+            "program/patch_program.json", auth=admin, headers={"If-Match": "*"},
+            body={"tiers": {"metric": "points", "period": {"type": "rolling", "months": 12}, "levels": [
+                {"id": "bronze", "name": "Bronze", "threshold": 0},
+                {"id": "gold", "name": "Gold", "threshold": 1000, "benefits": {"earn_multiplier_bps": 15000}}]}}),
+            LambdaContext())
+        assert patched["statusCode"] == 200, patched
+        tier_auth = {**admin, "key_id": keys.parse(tiered["api_keys"]["partner"])[0], "scope": "partner"}
+        tier_mid = members.enroll(runtime.store(), tiered["program_id"], Enrollment(email="ada@example.com"),
+                                  runtime.now())[0]["id"]
+        # every points.earned event the accruals write (by its reference, the transaction id): what the table
+        # stream brings the Progress function
+        earned: dict[str, dict] = {}
+
+        def keep_events(params, **_) -> None:
+            for op in params.get("TransactItems", []):
+                item = op.get("Put", {}).get("Item", {})
+                if item.get("kind", {}).get("S") == "event" and item.get("type", {}).get("S") == "points.earned":
+                    earned[item["data"]["M"]["reference"]["S"]] = item
+
+        tables.client().meta.events.register("before-parameter-build.dynamodb.TransactWriteItems", keep_events)
+
+        def purchase(txn: str, auth: dict = auth, mid: str = mid) -> dict:
             return api_event("accrual/post_purchase.json", auth=auth, path=f"/v1/members/{mid}/purchases",
                              path_parameters={"member_id": mid}, headers={"Idempotency-Key": txn},
                              body={"transaction_id": txn, "amount": {"value": 4999, "currency": "EUR"},
@@ -1603,16 +1663,22 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         authorizer.handler(gate, LambdaContext())
         accrual.handler(purchase("warm-0"), LambdaContext())
         assert not accrual_queue.handler(batch("queue-warm", 2), LambdaContext())["batchItemFailures"]
-        gates, accruals, batches, singles = [], [], [], []
+        accrual.handler(purchase("warm-tier", tier_auth, tier_mid), LambdaContext())
+        gates, accruals, tier_accruals, batches, singles = [], [], [], [], []
         context = LambdaContext()
         for n in range(runs):
             gates.append(measure(lambda _: run(authorizer.handler, gate), n))
             accruals.append(measure(lambda tag: run(accrual.handler, purchase(f"api-{tag}")), n))
+            tier_accruals.append(measure(lambda tag: run(accrual.handler, purchase(f"tier-{tag}", tier_auth,
+                                                                                    tier_mid)), n))
             batches.append(measure(lambda tag: run(accrual_queue.handler, batch(f"q-{tag}", 10)), n))
             singles.append(measure(lambda tag: run(accrual_queue.handler, batch(f"s-{tag}", 1)), n))
         counter.reset()
         accrual.handler(purchase("detail"), context)
         detail = counter.writes[:]
+        counter.reset()
+        accrual.handler(purchase("detail", tier_auth, tier_mid), context)
+        tier_detail = (counter.writes[:], counter.calls[:])
         last = accrual.handler(purchase("api-0"), LambdaContext())  # a replay answers the same bytes
 
         # The audit sealer chains every accrual's audit record: a run a minute, each sealing the records of
@@ -1664,6 +1730,25 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         fan_out("warm")
         fanouts = [measure(fan_out, n) for n in range(runs)]
 
+        # Every points.earned event also goes to Progress (its mapping passes only those): per purchase it reads
+        # the posting, the rules in force and the member (and the balance when milestone rules exist; here none).
+        # Each invocation takes a real accrual's event, the purchases made beforehand, uncounted.
+        counter.enabled = False
+        for tag in ["warm", *(f"{side}{n}" for n in range(runs) for side in "tc")]:
+            run(accrual.handler, purchase(f"progress-{tag}"))
+
+        earned_record = json.loads((ROOT / "events" / "progress" / "stream.json").read_text())["Records"][0]
+
+        def progress_run(tag: str) -> None:
+            image = earned[f"progress-{tag}"]
+            record = {**earned_record, "dynamodb": {**earned_record["dynamodb"], "NewImage": image,
+                                                    "Keys": {"pk": image["pk"], "sk": image["sk"]}}}
+            assert progress_handler.handler({"Records": [record]}, LambdaContext()) == {"batchItemFailures": []}
+
+        progress_run("warm")
+        progresses = [measure(progress_run, n) for n in range(runs)]
+        progress_calls = counter.calls[:]
+
     def med(samples, pick):
         return statistics.median(pick(s) for s in samples)
 
@@ -1683,34 +1768,37 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         "log_bytes": runs_share * (seal_bytes + med(seals, lambda s: s[0].bytes)),
         "traces": ("audit sealer", runs_share, sampled_fraction(1 / 60)),
     }
-    # the fan-out's share: one invocation per stream batch; a batch is the first event and those of the next
-    # second (the mapping's batching window of 1 s), so 1 / (1 + rate) invocations per accrual
-    fan_share = 1 / (1 + rate)
-    fan_lines, fan_bytes = platform_log(memory["webhook_fanout"])
-    fanout = {
-        "function": ("webhook fan-out", fan_share, med(fanouts, lambda s: s[0].ms), memory["webhook_fanout"]),
-        "wru": fan_share * med(fanouts, lambda s: s[1]), "rru": fan_share * med(fanouts, lambda s: s[2]),
-        "log_lines": fan_share * (fan_lines + med(fanouts, lambda s: s[0].lines)),
-        "log_bytes": fan_share * (fan_bytes + med(fanouts, lambda s: s[0].bytes)),
-        "traces": ("webhook fan-out", fan_share, sampled_fraction(rate * fan_share)),
-    }
-    sealing["functions"].append(fanout["function"])
-    sealing["log_lines"] += fanout["log_lines"]
-    sealing["log_bytes"] += fanout["log_bytes"]
-    api = PathUsage(
-        "POST /v1/members/{member_id}/purchases", gateway_requests=1,
-        functions=[("authorizer", 1, med(gates, lambda s: s[0].ms), memory["authorizer"]),
-                   ("accrual", 1, med(accruals, lambda s: s[0].ms), memory["accrual"]), *sealing["functions"]],
-        wru=med(gates, lambda s: s[1]) + med(accruals, lambda s: s[1]) + fanout["wru"],
-        rru=med(gates, lambda s: s[2]) + med(accruals, lambda s: s[2]) + fanout["rru"], sealing=sealing["sealing"],
-        log_lines=auth_lines + acc_lines + 1 + execution_log // 100 + sealing["log_lines"]
-        + med(gates, lambda s: s[0].lines) + med(accruals, lambda s: s[0].lines),
-        log_bytes=auth_bytes + acc_bytes + access_log_line() + execution_log + sealing["log_bytes"]
-        + med(gates, lambda s: s[0].bytes) + med(accruals, lambda s: s[0].bytes),
-        traces=[("API stage", 1, sampled_fraction(rate, stage["sampling"])), fanout["traces"], sealing["traces"]],
-        bytes_out=len(last["body"]) + 250 + sum(len(k) + len(v) + 4 for k, values in last.get(
-            "multiValueHeaders", {}).items() for v in values),
-    )
+    # the table stream's consumers: the webhook fan-out (every event) and Progress (points.earned)
+    consumers = [stream_consumer(name, med(samples, lambda s: s[0].ms), med(samples, lambda s: s[1]),
+                                 med(samples, lambda s: s[2]), med(samples, lambda s: s[0].lines),
+                                 med(samples, lambda s: s[0].bytes), memory[key], rate, units_per_event=per_event)
+                 for name, key, samples, per_event in (("webhook fan-out", "webhook_fanout", fanouts, False),
+                                                       ("progress", "progress", progresses, True))]
+    for consumer in consumers:
+        sealing["functions"].append(consumer["function"])
+        sealing["log_lines"] += consumer["log_lines"]
+        sealing["log_bytes"] += consumer["log_bytes"]
+    stream_wru, stream_rru = sum(c["wru"] for c in consumers), sum(c["rru"] for c in consumers)
+    stream_traces = [c["traces"] for c in consumers]
+
+    def api_path(name: str, samples) -> PathUsage:
+        return PathUsage(
+            name, gateway_requests=1,
+            functions=[("authorizer", 1, med(gates, lambda s: s[0].ms), memory["authorizer"]),
+                       ("accrual", 1, med(samples, lambda s: s[0].ms), memory["accrual"]), *sealing["functions"]],
+            wru=med(gates, lambda s: s[1]) + med(samples, lambda s: s[1]) + stream_wru,
+            rru=med(gates, lambda s: s[2]) + med(samples, lambda s: s[2]) + stream_rru, sealing=sealing["sealing"],
+            log_lines=auth_lines + acc_lines + 1 + execution_log // 100 + sealing["log_lines"]
+            + med(gates, lambda s: s[0].lines) + med(samples, lambda s: s[0].lines),
+            log_bytes=auth_bytes + acc_bytes + access_log_line() + execution_log + sealing["log_bytes"]
+            + med(gates, lambda s: s[0].bytes) + med(samples, lambda s: s[0].bytes),
+            traces=[("API stage", 1, sampled_fraction(rate, stage["sampling"])), *stream_traces, sealing["traces"]],
+            bytes_out=len(last["body"]) + 250 + sum(len(k) + len(v) + 4 for k, values in last.get(
+                "multiValueHeaders", {}).items() for v in values),
+        )
+
+    api = api_path("POST /v1/members/{member_id}/purchases", accruals)
+    with_tiers = api_path("the same, a program with tiers", tier_accruals)
     q_lines, q_bytes = platform_log(memory["accrual_queue"])
 
     def queue(samples, size: int) -> PathUsage:
@@ -1719,11 +1807,11 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
             f"accrual queue, batches of {size}", sqs_requests=1 + 2 * share,
             functions=[("accrual queue", share, med(samples, lambda s: s[0].ms), memory["accrual_queue"]),
                        *sealing["functions"]],
-            wru=med(samples, lambda s: s[1]) / size + fanout["wru"],
-            rru=med(samples, lambda s: s[2]) / size + fanout["rru"], sealing=sealing["sealing"],
+            wru=med(samples, lambda s: s[1]) / size + stream_wru,
+            rru=med(samples, lambda s: s[2]) / size + stream_rru, sealing=sealing["sealing"],
             log_lines=(q_lines + med(samples, lambda s: s[0].lines)) / size + sealing["log_lines"],
             log_bytes=(q_bytes + med(samples, lambda s: s[0].bytes)) / size + sealing["log_bytes"],
-            traces=[("queue consumer", share, sampled_fraction(rate * share)), fanout["traces"],
+            traces=[("queue consumer", share, sampled_fraction(rate * share)), *stream_traces,
                     sealing["traces"]])
 
     print(f"Cost of 1M accruals at list prices (eu-central-1, USD; median of {runs} warm calls on moto in-process)")
@@ -1733,6 +1821,17 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
             print(f"    {component:<33}{used:<31}{usd:>8.2f}")
     print("  An accrual's writes (operation: item by sort key, bytes → WRU with the index's copy): " + ", ".join(
         f"{op}: {kind} {size} B → {units:g}" for op, kind, size, units in detail))
+    tier_usd, api_usd = cost_lines(with_tiers)[-1][2], cost_lines(api)[-1][2]
+    tier_writes, tier_calls = tier_detail
+    print(f"  {with_tiers.name} (gold from 1,000 points over 12 months; no upgrade): accrual "
+          f"{billed_ms(med(tier_accruals, lambda s: s[0].ms))} ms, "
+          f"{med(tier_accruals, lambda s: s[1]):g} WRU and {med(tier_accruals, lambda s: s[2]):g} RRU "
+          f"(without tiers {med(accruals, lambda s: s[1]):g} and {med(accruals, lambda s: s[2]):g}); total "
+          f"{tier_usd:.2f} ({tier_usd - api_usd:+.2f}); its calls {', '.join(tier_calls)}; writes "
+          + ", ".join(f"{kind} {size} B → {units:g}" for _, kind, size, units in tier_writes))
+    print(f"  Progress, per purchase's points.earned: {', '.join(progress_calls)}, "
+          f"{med(progresses, lambda s: s[2]):g} RRU, {med(progresses, lambda s: s[1]):g} WRU, "
+          f"{med(progresses, lambda s: s[0].ms):.1f} ms, {med(progresses, lambda s: s[0].lines):g} log lines")
     kinds: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for op, kind, size, units in sealing_detail:
         kinds.setdefault((op, kind), []).append((size, units))
@@ -1745,9 +1844,10 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
           f"(data trace {'on' if stage['data_trace'] else 'off'}; execution log {execution_log} B per request, "
           f"not measured) and samples by {rule} ({fixed:.0%} after {reservoir} a second). Assumed: authorizer "
           f"results not cached (the stack's TTL is 0: every request runs it); 1M accruals spread over 30 days "
-          f"({rate:.2f}/s); Lambda samples the queue consumer, the fan-out and the sealer by the default rule (1 a "
-          f"second, then 5%); a stream batch of the fan-out holds an event and those of the next second "
-          f"({1 + rate:.2f}); no webhook endpoint subscribed; one SendMessage per queued purchase; no free tier.")
+          f"({rate:.2f}/s); Lambda samples the queue consumer, the stream's consumers and the sealer by the default "
+          f"rule (1 a second, then 5%); a stream batch of the fan-out or Progress holds an event and those of the "
+          f"next second ({1 + rate:.2f}); no webhook endpoint subscribed; no earning rule (no milestone, referral or "
+          f"segment rule); one SendMessage per queued purchase; no free tier.")
 
 
 # What the cold-start goal leaves to Treue's own code, in instructions (valgrind's callgrind counts them; unlike

@@ -106,6 +106,30 @@ def test_cost_lines_add_up_per_component():
     assert bare == {"DynamoDB on-demand", "CloudWatch Logs ingestion", "total"}
 
 
+def test_a_stream_consumer_is_invoked_billed_logged_and_traced_once_per_stream_batch():
+    rate = 1e6 / bench.MONTH_SECONDS  # 0.39 accruals a second: a batch holds an event and 0.39 more
+    share = 1 / (1 + rate)
+    lines, message_bytes = bench.platform_log(512)
+    fanout = bench.stream_consumer("webhook fan-out", 1.2, 0, 0.5, 0, 0, 512, rate)
+    assert fanout["function"] == ("webhook fan-out", pytest.approx(0.7216, abs=1e-4), 1.2, 512)
+    assert fanout["rru"] == pytest.approx(0.5 * share)  # the endpoints read once a batch
+    assert fanout["log_lines"] == pytest.approx(share * lines)  # START, END and REPORT of each invocation
+    assert fanout["log_bytes"] == pytest.approx(share * message_bytes)
+    assert fanout["traces"] == ("webhook fan-out", share, pytest.approx(bench.sampled_fraction(rate * share)))
+    # Progress reads each purchase's posting, rules and member: its units are every event's, not a batch's
+    progress = bench.stream_consumer("progress", 5.2, 0, 2, 1, 120, 512, rate, units_per_event=True)
+    assert (progress["wru"], progress["rru"]) == (0, 2)
+    assert progress["log_lines"] == pytest.approx(share * (lines + 1))
+    assert progress["log_bytes"] == pytest.approx(share * (message_bytes + 120))
+    usage = bench.PathUsage("queue", functions=[fanout["function"], progress["function"]],
+                            rru=fanout["rru"] + progress["rru"], traces=[fanout["traces"], progress["traces"]])
+    costs = {component: usd for component, _, usd in bench.cost_lines(usage)}
+    assert costs["Lambda progress (512 MB)"] == pytest.approx(bench.lambda_usd(share, 6, 512))  # billed 6 ms
+    assert costs["X-Ray traces, progress"] == pytest.approx(costs["X-Ray traces, webhook fan-out"])
+    assert costs["X-Ray traces, progress"] > 3  # 0.72 traces per accrual, 88% of them recorded
+    assert costs["DynamoDB on-demand"] == pytest.approx((2 + 0.5 * share) * bench.DYNAMODB_RRU_PER_MILLION)
+
+
 @pytest.fixture
 def ddb(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
