@@ -1,10 +1,12 @@
 """``make demo``: a scripted walk-through against the running twin (one is started when none runs).
 
-Registers a webhook with a local receiver, enrolls a member, accrues points by API and by queue (and
-replays a purchase), adjusts, spends points on a gift card, a voucher (redeemed at the till) and a
-donation, lets the simulated provider fail one order, sends a brand's gift card and a batch of
-``DEMO_BATCH`` (``--batch``, default 20) gift cards paid from the budget, then shows what finance sees
-(budget, trial balance, today's reconciliation, the audit chain) and what the webhook receiver got.
+Registers a webhook with a local receiver, sets three tiers, enrolls a member, accrues points by API and by
+queue (and replays a purchase), adjusts, runs the programme (earning rules, a till's basket with a book, a
+referral, a review, a member climbing to Gold, her segments and offers; its rules retired again), spends points
+on a gift card, a voucher (redeemed at the till) and a donation, lets the simulated provider fail one order,
+sends a brand's gift card and a batch of ``DEMO_BATCH`` (``--batch``, default 20) gift cards paid from the
+budget, then shows what finance sees (budget, trial balance, today's reconciliation, the audit chain) and what
+the webhook receiver got.
 
 Every call is checked: an answer the walk does not expect ends it with one line (step, method, path,
 status, problem type, title and detail) and exit status 1; every wait has a time limit. The webhook it
