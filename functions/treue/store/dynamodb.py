@@ -98,3 +98,17 @@ class OnTable:
     @property
     def table(self) -> str:
         return self.store.table
+
+    def query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+        """Every item of partition ``pk`` whose sort key starts with ``prefix``, in sort-key order, read
+        consistently, all pages."""
+        params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True,
+                                  "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+                                  "ExpressionAttributeValues": {":pk": {"S": pk}, ":p": {"S": prefix}}}
+        items: list[dict[str, Any]] = []
+        while True:
+            out = self.ddb.query(**params)
+            items.extend(from_item(i) for i in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return items
+            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]

@@ -158,7 +158,7 @@ class RuleStore(OnTable, Generic[R]):
 
     def history(self, program_id: str, rule_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The rule as it stands and all its versions, oldest first (one query of its items)."""
-        items = self._query(rules_pk(program_id), f"R#{rule_id}#")
+        items = self.query_prefix(rules_pk(program_id), f"R#{rule_id}#")
         current = next((i for i in items if i["sk"] == rule_sk(rule_id)), None)
         versions = [strip_keys(i) for i in items if i["sk"] != rule_sk(rule_id)]
         return (strip_keys(current, index=True) if current else None), versions
@@ -203,7 +203,7 @@ class RuleStore(OnTable, Generic[R]):
         when = instant(at)
         states: dict[str, dict[str, Any]] = {}
         versions: dict[str, list[dict[str, Any]]] = {}
-        for item in self._query(rules_pk(program_id), "R#"):
+        for item in self.query_prefix(rules_pk(program_id), "R#"):
             rid = item["id"]
             if item["sk"] == rule_sk(rid):
                 states[rid] = item
@@ -223,14 +223,3 @@ class RuleStore(OnTable, Generic[R]):
         return [self.parse({k: v for k, v in strip_keys(item).items() if k not in ("created_at", "created_by")})
                 for item in chosen]
 
-    def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True,
-                                  "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
-                                  "ExpressionAttributeValues": {":pk": {"S": pk}, ":p": {"S": prefix}}}
-        items: list[dict[str, Any]] = []
-        while True:
-            out = self.ddb.query(**params)
-            items.extend(from_item(i) for i in out.get("Items", []))
-            if "LastEvaluatedKey" not in out:
-                return items
-            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]

@@ -139,26 +139,15 @@ class SegmentStore(OnTable):
 
     def history(self, program_id: str, segment_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The segment as it stands and its versions, oldest first (one query)."""
-        items = self._query(segments_pk(program_id), f"S#{segment_id}#")
+        items = self.query_prefix(segments_pk(program_id), f"S#{segment_id}#")
         current = next((i for i in items if i["sk"] == segment_sk(segment_id)), None)
         return (strip_keys(current) if current else None), [strip_keys(i) for i in items if i is not current]
 
     def definitions(self, program_id: str) -> list[dict[str, Any]]:
         """Every custom segment as it stands (active and retired), in id order: one query of the partition's
         ``S#`` items (their versions come along and are left out)."""
-        return [strip_keys(i) for i in self._query(segments_pk(program_id), "S#") if i["sk"].endswith("#C")]
+        return [strip_keys(i) for i in self.query_prefix(segments_pk(program_id), "S#") if i["sk"].endswith("#C")]
 
-    def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True,
-                                  "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
-                                  "ExpressionAttributeValues": {":pk": {"S": pk}, ":p": {"S": prefix}}}
-        items: list[dict[str, Any]] = []
-        while True:
-            out = self.ddb.query(**params)
-            items.extend(from_item(i) for i in out.get("Items", []))
-            if "LastEvaluatedKey" not in out:
-                return items
-            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
     # ------------------------------------------------------------ a member's facts
 
