@@ -11,25 +11,15 @@ and counted in the ``ProgressFailures`` metric (alarmed).
 from typing import Any
 
 from treue import runtime
-from treue.core.records import Event
 from treue.core.statuses import EventType
 from treue.handlers.logs import Logger, Metrics, MetricUnit
 from treue.handlers.tracing import Tracer
 from treue.logic import progress
-from treue.store.items import from_item
+from treue.store.events import inserted_event
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Treue")
-
-
-def _event_of(record: dict[str, Any]) -> Event | None:
-    if record.get("eventName") != "INSERT":
-        return None
-    image = (record.get("dynamodb") or {}).get("NewImage") or {}
-    if image.get("kind", {}).get("S") != "event" or image.get("type", {}).get("S") != EventType.POINTS_EARNED:
-        return None
-    return Event.from_item(from_item(image))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -39,7 +29,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures = []
     for record in event.get("Records", []):
         try:
-            found = _event_of(record)
+            found = inserted_event(record, EventType.POINTS_EARNED)
             if found is None:
                 continue
             program = runtime.program(found.program_id)

@@ -11,25 +11,16 @@ never shows them. Receivers deduplicate by event id, because a retried batch may
 from typing import Any
 
 from treue import runtime
-from treue.core.records import Event, WebhookEndpoint
+from treue.core.records import WebhookEndpoint
 from treue.handlers.logs import Logger, Metrics, MetricUnit
 from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
 from treue.store import queues
-from treue.store.items import from_item
+from treue.store.events import inserted_event
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Treue")
-
-
-def _event_of(record: dict[str, Any]) -> Event | None:
-    if record.get("eventName") != "INSERT":
-        return None
-    image = (record.get("dynamodb") or {}).get("NewImage") or {}
-    if image.get("kind", {}).get("S") != "event":
-        return None
-    return Event.from_item(from_item(image))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -40,7 +31,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     endpoints: dict[str, list[WebhookEndpoint]] = {}
     for record in event.get("Records", []):
         try:
-            found = _event_of(record)
+            found = inserted_event(record)
             if found is None:
                 continue
             pid = found.program_id

@@ -47,6 +47,18 @@ RETENTION_DAYS = 90
 _KEYS = (*TABLE_KEYS, *INDEX_KEYS, "kind", "expires_at", "program_id")
 
 
+def inserted_event(record: dict[str, Any], type_: str | None = None) -> Event | None:
+    """The event a table stream record inserts (of ``type_`` when given), None for any other record: what the
+    stream's consumers (the webhook fan-out, the Progress function) read; their filters pass only such records,
+    and this checks again."""
+    if record.get("eventName") != "INSERT":
+        return None
+    image = (record.get("dynamodb") or {}).get("NewImage") or {}
+    if image.get("kind", {}).get("S") != "event" or (type_ is not None and image.get("type", {}).get("S") != type_):
+        return None
+    return Event.from_item(from_item(image))
+
+
 def new_event(program_id: str, type_: str, data: dict[str, Any], now: str, event_id: str | None = None
               ) -> dict[str, Any]:
     if type_ not in EVENT_TYPES:
