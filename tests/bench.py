@@ -1599,8 +1599,9 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         gate = api_event("authorizer/request.json", headers={"Authorization": f"Bearer {key}"})
         gate["methodArn"] = "arn:aws:execute-api:eu-central-1:123456789012:abc123/prod/POST/v1/members/x/purchases"
 
-        # a program with tiers (the example: points over a rolling 12 months, gold from 1,000): its accruals
-        # also read the member's TIER item and months (an upgrade, once a period, writes three items more)
+        # a program with tiers (the example, points over a rolling 12 months, but gold from 100,000 points, so
+        # the member stays below the top tier as most do): its accruals also read the member's TIER item and months
+        # (an upgrade, once a period, writes three items more; a member at the top tier reads no months)
         tiered = provisioning.create_program(runtime.store(), "Bench tiers", "EUR", runtime.now())
         admin = {"program_id": tiered["program_id"], "key_id": keys.parse(tiered["api_keys"]["admin"])[0],
                  "scope": "admin"}
@@ -1608,7 +1609,7 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
             "program/patch_program.json", auth=admin, headers={"If-Match": "*"},
             body={"tiers": {"metric": "points", "period": {"type": "rolling", "months": 12}, "levels": [
                 {"id": "bronze", "name": "Bronze", "threshold": 0},
-                {"id": "gold", "name": "Gold", "threshold": 1000, "benefits": {"earn_multiplier_bps": 15000}}]}}),
+                {"id": "gold", "name": "Gold", "threshold": 100_000, "benefits": {"earn_multiplier_bps": 15000}}]}}),
             LambdaContext())
         assert patched["statusCode"] == 200, patched
         tier_auth = {**admin, "key_id": keys.parse(tiered["api_keys"]["partner"])[0], "scope": "partner"}
@@ -1823,7 +1824,7 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         f"{op}: {kind} {size} B → {units:g}" for op, kind, size, units in detail))
     tier_usd, api_usd = cost_lines(with_tiers)[-1][2], cost_lines(api)[-1][2]
     tier_writes, tier_calls = tier_detail
-    print(f"  {with_tiers.name} (gold from 1,000 points over 12 months; no upgrade): accrual "
+    print(f"  {with_tiers.name} (a member below gold at 100,000 points over 12 months): accrual "
           f"{billed_ms(med(tier_accruals, lambda s: s[0].ms))} ms, "
           f"{med(tier_accruals, lambda s: s[1]):g} WRU and {med(tier_accruals, lambda s: s[2]):g} RRU "
           f"(without tiers {med(accruals, lambda s: s[1]):g} and {med(accruals, lambda s: s[2]):g}); total "
