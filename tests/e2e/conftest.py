@@ -39,6 +39,14 @@ class Client:
         return boto3.client("sqs", endpoint_url=self.state["aws_endpoint"], region_name=self.state["region"],
                             aws_access_key_id="twin", aws_secret_access_key="twin")
 
+    def program_apis(self, name: str) -> dict[str, TreueClient]:
+        """A new program of its own (``treue program create``, EUR in Germany) and an API client per scope of its
+        keys: a test's members, rules and settings then touch no other test's."""
+        created = self.treue("program", "create", "--name", name, "--currency", "EUR", "--country", "DE")
+        assert created.returncode == 0, created.stderr
+        keys = json.loads(created.stdout)["api_keys"]
+        return {scope: self.api(key) for scope, key in keys.items()}
+
     def treue(self, *args):
         return subprocess.run([sys.executable, "-m", "treue.cli", "--state", str(self.state_file), *args],
                               capture_output=True, text=True, cwd=ROOT, timeout=60)

@@ -4,7 +4,6 @@ books line, the bonus from the rule's own account) and the trial balance stays a
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
@@ -17,10 +16,7 @@ BOOKS = {"name": "Books count double", "trigger": "purchase", "conditions": {"ca
 
 @pytest.fixture(scope="module")
 def shop(twin):
-    created = twin.treue("program", "create", "--name", "Books shop", "--currency", "EUR", "--country", "DE")
-    assert created.returncode == 0, created.stderr
-    keys = json.loads(created.stdout)["api_keys"]
-    return {scope: twin.api(key) for scope, key in keys.items()}
+    return twin.program_apis("Books shop")
 
 
 def test_a_books_line_earns_double_and_simulate_said_so_before(shop):

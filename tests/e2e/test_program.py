@@ -3,8 +3,6 @@ an admin changes the earn rate, a partner reads it and its versions, a partner k
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from treue.client import ApiError
@@ -17,10 +15,7 @@ PROBLEM = "https://treue.dev/problems/"
 @pytest.fixture(scope="module")
 def shop(twin):
     """A program of its own (the demo program's earn rate stays as other tests expect it)."""
-    created = twin.treue("program", "create", "--name", "Settings shop", "--currency", "EUR", "--country", "DE")
-    assert created.returncode == 0, created.stderr
-    keys = json.loads(created.stdout)["api_keys"]
-    return {scope: twin.api(key) for scope, key in keys.items()}
+    return twin.program_apis("Settings shop")
 
 
 def test_an_admin_changes_the_earn_rate_and_a_partner_reads_it_and_its_versions(shop):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.e2e.test_referrals import available_becomes
 from tests.e2e.test_tiers import review
 from treue.core import tiers, times
 
@@ -25,7 +26,6 @@ BOOKS = {"name": "Books count double", "trigger": "purchase", "conditions": {"ca
 REVIEW = {"name": "Review bonus", "trigger": "activity", "conditions": {"activity_type": "review"},
           "effect": {"points": 50}, "limits": {"per_member_per_day": 1}}
 FRIENDS = {"name": "Friends", "trigger": "referral", "effect": {"referrer_points": 500, "referee_points": 250}}
-WAIT = 90  # seconds for the Progress function (the table stream) on a loaded machine
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +54,6 @@ def points_of(answer) -> dict[str, int]:
     for line in answer["breakdown"]:
         out[line["rule_id"]] = out.get(line["rule_id"], 0) + line["points"]
     return out
-
-
-def available_becomes(api, member_id: str, points: int) -> int:
-    deadline = time.monotonic() + WAIT
-    while True:
-        now = api.get_member_balance(member_id)["available"]
-        if now >= points or time.monotonic() > deadline:
-            return now
-        time.sleep(0.5)
 
 
 def test_a_programme_with_tiers_a_category_rule_activities_and_referrals(twin, synthesized, shop):

@@ -4,7 +4,6 @@ milestone of two purchases pays once; replays of the purchase pay nothing more."
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
 
@@ -20,10 +19,7 @@ WAIT = 90  # seconds: the twin polls the stream every second or so; a loaded mac
 
 @pytest.fixture(scope="module")
 def shop(twin):
-    created = twin.treue("program", "create", "--name", "Friends shop", "--currency", "EUR", "--country", "DE")
-    assert created.returncode == 0, created.stderr
-    keys = json.loads(created.stdout)["api_keys"]
-    return {scope: twin.api(key) for scope, key in keys.items()}
+    return twin.program_apis("Friends shop")
 
 
 def bought(txn: str, value: int) -> dict:

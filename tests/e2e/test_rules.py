@@ -4,8 +4,6 @@ them and cannot write them."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from treue.client import ApiError
@@ -23,10 +21,7 @@ FRIENDS = {"name": "Friends", "trigger": "referral", "effect": {"referrer_points
 @pytest.fixture(scope="module")
 def shop(twin):
     """A program of its own: its rules are the only ones listed."""
-    created = twin.treue("program", "create", "--name", "Rules shop", "--currency", "EUR", "--country", "DE")
-    assert created.returncode == 0, created.stderr
-    keys = json.loads(created.stdout)["api_keys"]
-    return {scope: twin.api(key) for scope, key in keys.items()}
+    return twin.program_apis("Rules shop")
 
 
 def test_the_issues_example_rules_are_created_listed_replaced_and_retired(shop):

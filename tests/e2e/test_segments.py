@@ -4,7 +4,6 @@ functions' roles: a custom segment, a rule targeted at it leading the offers of 
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -20,10 +19,7 @@ SAVERS = {"id": "savers", "name": "Savers", "description": "At least 100 points 
 @pytest.fixture(scope="module")
 def shop(twin):
     """A program of its own: its members are the only ones counted."""
-    created = twin.treue("program", "create", "--name", "Segments shop", "--currency", "EUR", "--country", "DE")
-    assert created.returncode == 0, created.stderr
-    keys = json.loads(created.stdout)["api_keys"]
-    return {scope: twin.api(key) for scope, key in keys.items()}
+    return twin.program_apis("Segments shop")
 
 
 def test_a_custom_segment_targets_a_rule_in_offers_and_the_schedule_counts_it(shop):
