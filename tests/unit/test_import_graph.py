@@ -48,6 +48,10 @@ LAZY = {
                           "with the Accrual function's balance or statement reads",
     "treue.handlers.enrollment": "cold start: the welcome bonus (treue.logic.welcome, the earning engine) loads "
                                  "only for a program with enrollment rules in force",
+    "treue.store.rules": "cold start: the occasions schedule's listing (treue.store.occasions) loads with rule "
+                         "writes only, not with the accruals that read the rules in force",
+    "treue.store.tiers": "cold start: the tier review's index shards (treue.core.tiers) load with a tier change "
+                         "only, not with every accrual that adds its month's counters",
     "treue.handlers.accrual": "cold start: the awards of activities (treue.logic.awards) load on the first "
                               "activity, not with the Accrual function's purchases, balances or statements",
 }

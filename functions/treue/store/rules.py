@@ -35,7 +35,6 @@ from treue.core import audit
 from treue.core.statuses import RuleStatus
 from treue.store.dynamodb import OnTable
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys, to_item
-from treue.store.occasions import marker_put, occasional
 from treue.store.schema import GSI, GSI_PK, GSI_SK, rule_sk, rule_version_sk, rules_keys, rules_pk
 from treue.store.table import Replay, audit_put
 
@@ -96,8 +95,7 @@ class RuleStore(OnTable, Generic[R]):
             self._put_new(rules_pk(program_id), rule_version_sk(rid, 1), data),
             audit_put(self.table, record, (rules_pk(program_id), rule_version_sk(rid, 1))),
         ]
-        if occasional(current):  # the occasions schedule pays it (treue.store.occasions)
-            items.append(marker_put(self.table, program_id, current["created_at"]))
+        items += self._occasions_marker(program_id, current, current["created_at"])
         return self.store.transact_guarded(items, program_id, "rule", key)
 
     def write_version(self, program_id: str, read_version: int, new: dict[str, Any]) -> bool:
@@ -115,8 +113,7 @@ class RuleStore(OnTable, Generic[R]):
                           ExpressionAttributeValues={":read": {"N": str(read_version)}, ":active": {"S": ACTIVE}})
         items = [put, self._put_new(rules_pk(program_id), rule_version_sk(rid, version), data),
                  audit_put(self.table, record, (rules_pk(program_id), rule_version_sk(rid, version)))]
-        if occasional(new):
-            items.append(marker_put(self.table, program_id, new["updated_at"]))
+        items += self._occasions_marker(program_id, new, new["updated_at"])
         return self._first(items)
 
     def retire(self, program_id: str, read: dict[str, Any], at: str, actor: str) -> bool:
@@ -131,6 +128,13 @@ class RuleStore(OnTable, Generic[R]):
                           ExpressionAttributeNames={"#v": "version", "#s": "status"},
                           ExpressionAttributeValues={":read": {"N": str(read["version"])}, ":active": {"S": ACTIVE}})
         return self._first([put, audit_put(self.table, record, (rules_pk(program_id), rule_sk(rid)))])
+
+    def _occasions_marker(self, program_id: str, rule: dict[str, Any], at: str) -> list[dict[str, Any]]:
+        """The item listing the program for the occasions schedule when ``rule`` is one it pays (birthday,
+        membership anniversary: ``treue.store.occasions``); loaded by rule writes only, never by accrual."""
+        from treue.store.occasions import marker_put, occasional
+
+        return [marker_put(self.table, program_id, at)] if occasional(rule) else []
 
     def _first(self, items: list[dict[str, Any]]) -> bool:
         return self.store.transact_first(items)  # False: the rule changed since it was read

@@ -24,7 +24,6 @@ from typing import Any
 
 from treue.core import audit
 from treue.core.statuses import EventType
-from treue.core.tiers import DUE_SHARDS
 from treue.store.events import event_put
 from treue.store.items import from_item, item_key, strip_keys, to_item
 from treue.store.schema import GSI, GSI_PK, GSI_SK, member_pk, month_sk
@@ -37,6 +36,8 @@ COUNTERS = ("qualifying_points", "spend", "purchases")
 
 def due_keys(program_id: str, member_id: str, until: str) -> dict[str, str]:
     """Index attributes listing a tier state for review at ``until``."""
+    from treue.core.tiers import DUE_SHARDS  # written with a tier change only: accrual without tiers never loads it
+
     shard = zlib.crc32(f"{program_id}#{member_id}".encode()) % DUE_SHARDS
     return {GSI_PK: f"TIERS#DUE#{shard}", GSI_SK: f"{until}#{program_id}#{member_id}"}
 
