@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from treue.core.programs import Program
 from treue.errors import Contention, MalformedRequest, PreconditionFailed, ProgramVersionNotFound, ValidationFailed
 from treue.logic import program
-from treue.logic.models import ProgramPatch
+from treue.logic.settings import ProgramPatch
 
 NOW = "2026-12-03T10:00:00Z"
 CREATED = Program(id="prg_1", name="Café Treue", currency="EUR", created_at="2026-01-01T00:00:00Z", country="DE",

@@ -8,7 +8,7 @@ from treue import runtime
 from treue.errors import MalformedRequest
 from treue.handlers.http import Body, Query, Response, caller, dispatch, header, make_app, responses
 from treue.handlers.logs import API_GATEWAY_REST, Logger, Metrics, MetricUnit
-from treue.handlers.models.points import EnrolledMember, Member, MemberList, Referrals
+from treue.handlers.models.members import EnrolledMember, Member, MemberList, Referrals
 from treue.handlers.tracing import Tracer
 from treue.logic import members
 from treue.logic.models import Enrollment

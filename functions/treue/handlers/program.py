@@ -13,7 +13,7 @@ from treue.handlers.logs import API_GATEWAY_REST, Logger
 from treue.handlers.models import program as m
 from treue.handlers.tracing import Tracer
 from treue.logic import program
-from treue.logic.models import ProgramPatch
+from treue.logic.settings import ProgramPatch
 
 logger = Logger()
 tracer = Tracer()

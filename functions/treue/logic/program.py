@@ -32,8 +32,8 @@ from treue.errors import (
 )
 
 if TYPE_CHECKING:
-    from treue.logic.models import ProgramPatch
     from treue.logic.ports import ProgramSettingsPort
+    from treue.logic.settings import ProgramPatch
 
 ATTEMPTS = 5  # reads and writes of a change without If-Match before a 503 (each lost race is another change)
 REMOVABLE = {"country": "", "markup_bps": 0, "fx_ppm": {}, "tiers": None}  # what null sets them to

@@ -1,37 +1,12 @@
-"""Members and points: enrollment and accrual: response models."""
+"""Points: accrual's response models (balances, breakdowns, statements); the members' are in
+``treue.handlers.models.members``."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
 from treue.core.ledger import PostingType
-from treue.core.statuses import MemberStatus, ReferralStatus
 from treue.handlers.models import Model
-
-
-class Member(Model):
-    id: str
-    program_id: str
-    status: MemberStatus
-    card_number: str
-    qr_token: str
-    email: str | None = None
-    phone: str | None = None
-    external_id: str | None = None
-    name: str | None = None
-    locale: str | None = None
-    country: str | None = None
-    marketing_consent: bool = False
-    referral_code: str | None = Field(default=None, description="What this member gives friends to enroll with "
-                                      "(referred_by); members enrolled before referrals have none")
-    referred_by: str | None = Field(default=None, description="The member id of who referred this member")
-    birth_date: str | None = Field(default=None, description="YYYY-MM-DD")
-    created_at: str
-
-
-class MemberList(Model):
-    items: list[Member]
-    next_cursor: str | None = None
 
 
 class Balance(Model):
@@ -48,33 +23,6 @@ class BreakdownLine(Model):
     line_index: int | None = Field(default=None, description="The purchase line (from 0); absent: the part of the "
                                    "amount no line covers, or a bonus for the purchase as a whole")
     reason: str | None = Field(default=None, description="Why a rule paid less or nothing (a limit)")
-
-
-class Welcome(Model):
-    points_earned: int = Field(description="The enrollment rules' bonus, paid in the enrollment's transaction")
-    breakdown: list[BreakdownLine] = Field(default_factory=list, description="The points per enrollment rule")
-
-
-class EnrolledMember(Member):
-    welcome: Welcome | None = Field(default=None, description="Present when enrollment rules were in force")
-
-
-class Referral(Model):
-    member_id: str = Field(description="The member referred")
-    status: ReferralStatus = Field(description="pending until the referred member's first purchase that earns "
-                                   "points, then completed")
-    enrolled_at: str
-    completed_at: str | None = None
-    referrer_points: int | None = Field(default=None, description="What the referral rule paid the referrer")
-    referee_points: int | None = Field(default=None, description="What it paid the member referred")
-
-
-class Referrals(Model):
-    member_id: str
-    referral_code: str | None
-    referred_by: str | None = Field(default=None, description="The member id of who referred this member")
-    items: list[Referral] = Field(description="The members this member referred, newest first")
-    next_cursor: str | None = None
 
 
 class PurchaseResult(Model):
