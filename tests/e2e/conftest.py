@@ -39,13 +39,26 @@ class Client:
         return boto3.client("sqs", endpoint_url=self.state["aws_endpoint"], region_name=self.state["region"],
                             aws_access_key_id="twin", aws_secret_access_key="twin")
 
-    def program_apis(self, name: str) -> dict[str, TreueClient]:
-        """A new program of its own (``treue program create``, EUR in Germany) and an API client per scope of its
-        keys: a test's members, rules and settings then touch no other test's."""
-        created = self.treue("program", "create", "--name", name, "--currency", "EUR", "--country", "DE")
+    def new_program(self, name: str, currency: str = "EUR", country: str | None = "DE") -> dict:
+        """A new program of its own (``treue program create``): its id and keys, once the gateway lets its keys
+        in. The twin's gateway, like API Gateway's usage plan, learns a new key within about a second: a
+        request before that is a 403 ``program-not-enabled``."""
+        extra = ("--country", country) if country else ()
+        created = self.treue("program", "create", "--name", name, "--currency", currency, *extra)
         assert created.returncode == 0, created.stderr
-        keys = json.loads(created.stdout)["api_keys"]
-        return {scope: self.api(key) for scope, key in keys.items()}
+        program = json.loads(created.stdout)
+        deadline = time.monotonic() + 15
+        while True:
+            status, _, body = self.request("GET", "/v1/program", key=program["api_keys"]["partner"])
+            if status == 200 or time.monotonic() > deadline:
+                assert status == 200, body
+                return program
+            time.sleep(0.2)
+
+    def program_apis(self, name: str) -> dict[str, TreueClient]:
+        """A new program of its own (EUR in Germany) and an API client per scope of its keys: a test's members,
+        rules and settings then touch no other test's."""
+        return {scope: self.api(key) for scope, key in self.new_program(name)["api_keys"].items()}
 
     def treue(self, *args):
         return subprocess.run([sys.executable, "-m", "treue.cli", "--state", str(self.state_file), *args],

@@ -5,7 +5,6 @@ downgrades a member who did not requalify; the books stay at zero."""
 
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -30,9 +29,7 @@ FRIENDS = {"name": "Friends", "trigger": "referral", "effect": {"referrer_points
 
 @pytest.fixture(scope="module")
 def shop(twin):
-    created = twin.treue("program", "create", "--name", "Programme shop", "--currency", "EUR", "--country", "DE")
-    assert created.returncode == 0, created.stderr
-    keys = json.loads(created.stdout)["api_keys"]
+    keys = twin.new_program("Programme shop")["api_keys"]
     return {"keys": keys, **{scope: twin.api(key) for scope, key in keys.items()}}
 
 

@@ -4,7 +4,6 @@ budget pays the card's face value, and a bronze member pays the list price."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -21,9 +20,7 @@ TIERS = {"metric": "points", "period": {"type": "calendar_year"},
 
 
 def test_a_gold_member_sees_and_pays_the_discounted_price(twin):
-    created = twin.treue("program", "create", "--name", "Benefit shop", "--currency", "EUR", "--country", "DE")
-    assert created.returncode == 0, created.stderr
-    keys = json.loads(created.stdout)["api_keys"]
+    keys = twin.new_program("Benefit shop")["api_keys"]
     admin, partner = keys["admin"], keys["partner"]
     status, _, settings = twin.request("PATCH", "/v1/program", {"tiers": TIERS}, key=admin,
                                        headers={"Content-Type": "application/merge-patch+json"})

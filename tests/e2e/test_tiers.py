@@ -25,9 +25,7 @@ NOW = datetime.now(UTC)
 
 @pytest.fixture(scope="module")
 def shop(twin):
-    created = twin.treue("program", "create", "--name", "Tier shop", "--currency", "EUR", "--country", "DE")
-    assert created.returncode == 0, created.stderr
-    return json.loads(created.stdout)["api_keys"]
+    return twin.new_program("Tier shop")["api_keys"]
 
 
 def bought(txn: str, value: int, at: datetime) -> dict:

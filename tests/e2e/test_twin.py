@@ -98,9 +98,7 @@ def test_revoked_keys_stop_working_at_once(twin):
 
 
 def test_programs_created_by_the_cli_are_isolated(twin):
-    out = twin.treue("program", "create", "--name", "Other shop", "--currency", "CHF")
-    assert out.returncode == 0, out.stderr
-    other = json.loads(out.stdout)
+    other = twin.new_program("Other shop", currency="CHF", country=None)
     mid = enroll(twin)["id"]
     status, _, problem = twin.request("GET", f"/v1/members/{mid}", key=other["api_keys"]["partner"])
     assert status == 404 and problem["type"].endswith("/member-not-found")
