@@ -34,7 +34,9 @@ def shop(twin):
 
 
 def stamp(at: datetime) -> str:
-    return times.iso(at.astimezone(UTC).replace(microsecond=0))
+    """``at`` with milliseconds: a rule is in force from its version's creation, stamped in milliseconds, so a
+    purchase right after it must not be rounded down to the second before."""
+    return times.iso(at.astimezone(UTC), "milliseconds")
 
 
 def bought(txn: str, value: int, at: datetime, books: int = 0) -> dict:
