@@ -245,3 +245,24 @@ def test_the_run_takes_its_day_from_the_scheduled_events_time_and_the_clock_with
     assert _time({"time": "2027-02-28T00:05:00Z"}) == datetime(2027, 2, 28, 0, 5, tzinfo=UTC)
     for event in ({}, {"time": "soon"}, {"time": "2027-02-28T00:05:00"}, {"time": 5}):
         assert abs(_time(event) - datetime.now(UTC)) < timedelta(seconds=5), event
+
+
+def test_a_rule_created_after_the_scheduled_events_time_but_before_the_run_reads_the_rules_pays_that_day(
+        monkeypatch):
+    """EventBridge stamps a scheduled event in whole seconds: a birthday rule created at 00:05:00.400 is not in
+    force at the event's 00:05:00, but it is when the run reads the rules at 00:05:01 (its creation listed the
+    program to be walked again); read at the event's time, the day would have been done without paying."""
+    walk = Walk(monkeypatch, FakeOccasions(MEMBERS, PROFILES), [BIRTHDAY])
+    created = "2026-12-03T00:05:00.400Z"
+
+    def rules(program_id: str, at: str) -> list[Rule]:
+        walk.rule_reads.append(at)
+        return [BIRTHDAY] if at >= created else []
+
+    deps = occasions.Deps(occasions=walk.store, ledger=None, program=walk._program,  # type: ignore[arg-type]
+                          rules=rules)
+    occasions.run(deps, AT, lambda: "2026-12-03T00:05:01.000Z", lambda: 300.0)
+    assert walk.rule_reads == ["2026-12-03T00:05:01.000Z"]
+    assert sorted(a[3] for a in walk.awards) == [("birthday", "m1:2026"), ("birthday", "m4:2026")]
+    assert occasions.moment(date(2026, 12, 3), AT, datetime(2026, 12, 4, 1, tzinfo=UTC)) == datetime(
+        2026, 12, 3, 23, 59, 59, 999000, tzinfo=UTC)  # a late run's clock never moves the day's moment past it

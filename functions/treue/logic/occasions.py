@@ -107,12 +107,16 @@ def due_days(done: str | None, today: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((today - first).days + 1)]
 
 
-def moment(day: date, at: datetime) -> datetime:
+def moment(day: date, at: datetime, clock: datetime | None = None) -> datetime:
     """When an occasion of ``day`` occurs for the rules: the run's time on its own day, an earlier day's last
-    instant."""
+    instant. The run's time is the later of the scheduled event's ``at`` and the ``clock`` when the run reads
+    the rules (within the day): EventBridge stamps the event in whole seconds when it is scheduled, so a rule
+    created in the moments before the run reads it (the marker that makes the day be walked again) is in
+    force for the walk, not missed for the day."""
+    last = datetime.combine(day, time(23, 59, 59, 999000), tzinfo=UTC)
     if day == at.astimezone(UTC).date():
-        return at
-    return datetime.combine(day, time(23, 59, 59, 999000), tzinfo=UTC)
+        return min(max(at, clock), last) if clock is not None else at
+    return last
 
 
 def _milestone(rule: Rule) -> Any:
@@ -135,10 +139,11 @@ class Day:
     anniversary: list[Rule]
 
 
-def _days(deps: Deps, program_id: str, days: list[date], at: datetime) -> list[Day]:
+def _days(deps: Deps, program_id: str, days: list[date], at: datetime, clock: datetime | None = None
+          ) -> list[Day]:
     out = []
     for day in days:
-        occurred = moment(day, at)
+        occurred = moment(day, at, clock)
         rules = deps.rules(program_id, times.iso(occurred.astimezone(UTC), "milliseconds"))
         out.append(Day(day, occurred, [r for r in rules if r.trigger == "birthday"],
                        [r for r in rules if is_anniversary_rule(r)]))
@@ -164,7 +169,7 @@ def _walk_program(deps: Deps, state: dict[str, Any], today: date, at: datetime, 
     days = due_days(state.get("done"), today)
     if not days:
         return True
-    due = _days(deps, program_id, days, at)
+    due = _days(deps, program_id, days, at, times.parse(now()))
     if not due:
         deps.occasions.save(program_id, changed, now(), done=today.isoformat())
         return True
