@@ -11,12 +11,12 @@ never shows them. Receivers deduplicate by event id, because a retried batch may
 from typing import Any
 
 from treue import runtime
-from treue.core.records import WebhookEndpoint
-from treue.handlers.logs import Logger, Metrics, MetricUnit
+from treue.core.records import Event, WebhookEndpoint
+from treue.handlers.logs import Logger, Metrics
+from treue.handlers.streams import consume
 from treue.handlers.tracing import Tracer
 from treue.logic import webhooks
 from treue.store import queues
-from treue.store.events import inserted_event
 
 logger = Logger()
 tracer = Tracer()
@@ -27,26 +27,15 @@ metrics = Metrics(namespace="Treue")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    failures = []
     endpoints: dict[str, list[WebhookEndpoint]] = {}
-    for record in event.get("Records", []):
-        try:
-            found = inserted_event(record)
-            if found is None:
-                continue
-            pid = found.program_id
-            if pid not in endpoints:
-                endpoints[pid] = runtime.webhooks().list(pid)
-            messages = webhooks.fan_out(endpoints[pid], found)
-            if messages:
-                queues.send_all(runtime.required("webhook_queue_url"), messages)
-            logger.debug("event fanned out", extra={"event_id": found.id, "deliveries": len(messages)})
-        except Exception:
-            # an empty identifier makes Lambda retry the whole batch: still a retry, never a loss
-            sequence = (record.get("dynamodb") or {}).get("SequenceNumber") or ""
-            logger.exception("fan-out failed; the stream retries from this record",
-                             extra={"sequence_number": sequence, "event_name": record.get("eventName")})
-            metrics.add_metric(name="WebhookFanoutFailures", unit=MetricUnit.Count, value=1)
-            failures.append({"itemIdentifier": sequence})
-            break  # a stream is ordered: retry from the first failure on
-    return {"batchItemFailures": failures}
+
+    def fan_out(found: Event) -> None:
+        pid = found.program_id
+        if pid not in endpoints:
+            endpoints[pid] = runtime.webhooks().list(pid)
+        messages = webhooks.fan_out(endpoints[pid], found)
+        if messages:
+            queues.send_all(runtime.required("webhook_queue_url"), messages)
+        logger.debug("event fanned out", extra={"event_id": found.id, "deliveries": len(messages)})
+
+    return consume(event, fan_out, logger=logger, metrics=metrics, what="fan-out", metric="WebhookFanoutFailures")
