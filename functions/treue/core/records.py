@@ -287,6 +287,7 @@ class Order:
     releasing: dict[str, Any] | None = None  # a release's claim: at, reason, error, detail
     canceling: dict[str, Any] | None = None  # a cancel's claim: id, at, by
     tier_discount: dict[str, Any] | None = None  # a points order's tier discount: tier, bps, points before, after
+    payment: dict[str, Any] | None = None  # points + cash: points, cash {value, currency, reference}, price, owed_back
 
     @classmethod
     def from_item(cls, data: dict[str, Any]) -> Order:
@@ -335,5 +336,5 @@ class Order:
 _ORDER_OPTIONAL = ("kind", "member_id", "recipient", "reference", "message", "batch_id",
                    "batch_line", "attempt", "issued_at", "provider", "donation_id", "delivered", "completed_at",
                    "funds", "funds_returned_at", "failure_reason", "failure_detail", "canceled_reason",
-                   "canceled_by", "releasing", "canceling", "tier_discount")
+                   "canceled_by", "releasing", "canceling", "tier_discount", "payment")
 

@@ -129,6 +129,7 @@ def get_budget(currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = N
         balances.append({"currency": cur, "available": available, "held": a.get("budget:held", 0),
                          "funded": -a.get("budget:fundings", 0),
                          "paid_face_value": a.get("payouts:face", 0), "paid_fees": a.get("payouts:fees", 0),
+                         "cash_received": -a.get("cash:received", 0), "cash_owed_back": a.get("cash:owed_back", 0),
                          "low_balance_threshold": threshold, "low": available < threshold})
     moves, next_cursor = budgets.movements(who.program_id, currency, limit, cursor)
     data = {"budgets": balances, "movements": [finance.movement_row(x) for x in moves], "next_cursor": next_cursor}

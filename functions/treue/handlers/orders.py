@@ -39,7 +39,7 @@ def place(body: Annotated[OrderRequest, Body()]) -> Response[OrderAccepted]:
     key = idempotency_key(app, "order")
     answer, replayed = orders.place(
         runtime.orders(), runtime.starter(), runtime.program(who.program_id), runtime.catalog().get,
-        body, key, who.actor, runtime.now(),
+        body, key, who.actor, runtime.now(), budgets=runtime.budgets() if body.payment else None,
     )
     if not replayed:
         metrics.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)

@@ -8,13 +8,17 @@ A second double-entry ledger, in integer minor units per currency (its movements
     budget:held       set aside for the lines of accepted batches, not yet paid out
     payouts:face      face value of the rewards paid
     payouts:fees      the providers' fees for them
+    cash:received     the cash part of points + cash orders, taken at the partners' tills (negative)
+    cash:owed_back    that cash, of orders that failed or were canceled: owed back to the members
 
 A funding moves money fundings → available; paying a reward moves available → face (+ fees); a
 failed or canceled reward moves it back to available. A batch holds what its lines cost when it is
 accepted (available → held, in the transaction that creates it, so two batches cannot both count on
 the same money); its lines are paid from the hold (held → face + fees), and when a run ends what
-its lines did not use goes back (held → available). Each currency's accounts sum to zero at all
-times. Vouchers draw nothing: their cost falls to the brand at the till.
+its lines did not use goes back (held → available). A points + cash order's cash comes in when it
+is placed (cash:received → available); when it fails or is canceled the cash is owed back
+(available → cash:owed_back). Each currency's accounts sum to zero at all times. Vouchers draw
+nothing: their cost falls to the brand at the till.
 """
 
 from __future__ import annotations
@@ -173,6 +177,50 @@ def draw(budgets: BudgetPort, orders: OrdersPort, order: Order, now: str) -> boo
                 raise InsufficientFunds(f"the {cur} budget has {balance} minor units; the order needs {need}") from err
             continue  # another draw raised the low flag first: draw without the event
     raise AssertionError("unreachable")
+
+
+def cash_received(order: Order, actor: str) -> Movement:
+    """A points + cash order's cash part, taken by the partner's till, received into the budget
+    (``cash:received`` → ``budget:available``) when the order is placed; the till's receipt id is the
+    movement's reference."""
+    cash = (order.payment or {})["cash"]
+    return Movement(
+        id=new_id("mov"), program_id=order.program_id, currency=cash["currency"], type=MovementType.CASH,
+        debit=MoneyAccount.CASH_RECEIVED, credit=MoneyAccount.AVAILABLE, amount=cash["value"],
+        reference=cash["reference"], reason=f"order {order.id}: cash part paid at the till", actor=actor,
+        created_at=order.created_at, order_id=order.id, metadata={"member_id": order.member_id},
+    )
+
+
+def cash_owed_back(order: Order, now: str, why: str, actor: str) -> list[Movement]:
+    """A failed or canceled points + cash order's cash, owed back to the member (``budget:available`` →
+    ``cash:owed_back``); none for an order without cash or whose cash is owed back already."""
+    payment = order.payment
+    if not payment or payment.get("owed_back"):
+        return []
+    cash = payment["cash"]
+    return [Movement(
+        id=new_id("mov"), program_id=order.program_id, currency=cash["currency"], type=MovementType.CASH_OWED_BACK,
+        debit=MoneyAccount.AVAILABLE, credit=MoneyAccount.CASH_OWED_BACK, amount=cash["value"],
+        reference=cash["reference"], reason=f"order {order.id} {why}: cash part owed back to the member",
+        actor=actor, created_at=now, order_id=order.id, metadata={"member_id": order.member_id},
+    )]
+
+
+def owed_back_fields(order: Order, moves: list[Movement], now: str, why: str) -> dict[str, Any]:
+    """The order's ``payment`` with its owed-back cash (for the order update in the same transaction)."""
+    if not moves:
+        return {}
+    owed = {"value": moves[0].amount, "currency": moves[0].currency, "at": now, "why": why, "movement": moves[0].id}
+    return {"payment": {**(order.payment or {}), "owed_back": owed}}
+
+
+def cash_refund_due(order: Order) -> dict[str, Any] | None:
+    """What a failed or canceled order's event says is owed back in cash (None without cash)."""
+    if not order.payment:
+        return None
+    cash = order.payment["cash"]
+    return {"value": cash["value"], "currency": cash["currency"], "reference": cash["reference"]}
 
 
 def returns(order: Order, now: str, why: str, actor: str) -> list[Movement]:

@@ -102,6 +102,13 @@ class _Valued(_Strict):
         return f"between {self.min_value} and {self.max_value}"
 
 
+class PointsCash(_Strict):
+    """A gift card a member may pay partly in points and partly in cash taken at the partner's till: at
+    least ``min_points_bps`` of the points price (after any tier discount) in points, the rest in cash."""
+
+    min_points_bps: int = Field(ge=0, le=9999, strict=True, description="1 bps = 0.01 % of the points price")
+
+
 class GiftCard(_Valued):
     type: Literal["gift_card"] = "gift_card"
     id: ItemId
@@ -115,6 +122,7 @@ class GiftCard(_Valued):
     cancel_policy: CancelPolicy
     max_quantity: int = Field(default=10, ge=1, le=100, strict=True)
     description: str = Field(default="", max_length=500)
+    points_cash: PointsCash | None = Field(default=None, description="Split payment allowed (absent: points only)")
 
 
 class Discount(_Strict):
@@ -359,6 +367,8 @@ def present(item: Item, program: Program, discount: TierDiscount | None = None) 
     if isinstance(item, GiftCard):
         out.update(brand=item.brand, fee=item.fee.model_dump(), expiry=item.expiry.model_dump(exclude_none=True),
                    description=item.description)
+        if item.points_cash is not None:
+            out["points_cash"] = item.points_cash.model_dump()
     elif isinstance(item, Voucher):
         out.update(discount=item.discount.model_dump(exclude_none=True), minimum_spend=item.minimum_spend,
                    validity_days=item.validity_days, terms=item.terms)

@@ -26,7 +26,7 @@ from treue.logic import budget
 # Stable CSV column sets (documented in the README); new columns are only ever appended.
 PAYOUT_COLUMNS = ("order_id", "created_at", "status", "type", "item_id", "item_name", "member_id", "quantity",
                   "face_value", "fee", "currency", "points", "provider", "provider_reference", "failure_reason",
-                  "completed_at")
+                  "completed_at", "cash_value", "cash_reference", "cash_owed_back")
 JOURNAL_COLUMNS = ("id", "created_at", "type", "unit", "debit", "credit", "amount", "member_id", "order_id",
                    "reference", "reason", "actor")
 TRIAL_BALANCE_COLUMNS = ("unit", "account", "balance")
@@ -36,6 +36,7 @@ MOVEMENT_COLUMNS = ("id", "created_at", "type", "currency", "debit", "credit", "
                     "actor")
 KPI_COLUMNS = ("metric", "value", "unit")
 
+CASH_MOVES = {"cash": "cash:received", "cash_owed_back": "cash:owed_back"}  # movement type → what it counts
 POINT_ACCOUNTS = ("member:available", "member:held", "program:issued", "program:adjustments", "program:redeemed",
                   "program:expired")
 MONEY_ACCOUNTS = tuple(str(a) for a in MoneyAccount)
@@ -85,7 +86,18 @@ def payout_row(order: Order) -> dict[str, Any]:
         "currency": order.currency, "points": order.points, "provider": provider.get("name"),
         "provider_reference": provider.get("reference") or order.donation_id,
         "failure_reason": order.failure_reason, "completed_at": order.completed_at,
+        **cash_columns(order),
     }
+
+
+def cash_columns(order: Order) -> dict[str, Any]:
+    """A points + cash order's cash (minor units of ``currency``), the till's receipt id, and what is owed
+    back to the member after a failure or cancel (0 when nothing); empty cells for a points-only order."""
+    payment = order.payment
+    if not payment:
+        return {"cash_value": None, "cash_reference": None, "cash_owed_back": None}
+    return {"cash_value": payment["cash"]["value"], "cash_reference": payment["cash"]["reference"],
+            "cash_owed_back": (payment.get("owed_back") or {}).get("value", 0)}
 
 
 def journal_row(entry: dict[str, Any]) -> dict[str, Any]:
@@ -195,16 +207,26 @@ class OrderSummary:
     fee: int
     reference: str | None  # the provider's reference of a gift card order
     donation_id: str | None
+    cash: int = 0  # a points + cash order's cash part, minor units of currency (0: points only)
+    cash_due: int = 0  # what the cash must be: its price's points not paid in points at its point value
+    paid_points: int = 0  # the points part its payment names (must equal points)
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> OrderSummary:
         return cls(id=data["id"], status=OrderStatus(data["status"]), type=ItemType(data["type"]),
                    points=data["points"], currency=data["currency"], draws=data["draws"], face=data["face"],
-                   fee=data["fee"], reference=data["reference"], donation_id=data["donation_id"])
+                   fee=data["fee"], reference=data["reference"], donation_id=data["donation_id"],
+                   cash=data.get("cash", 0), cash_due=data.get("cash_due", 0),
+                   paid_points=data.get("paid_points", 0))
 
     def state(self) -> dict[str, Any]:
-        """The summary as a report job's state keeps it (every field, absent ones as null)."""
-        return {**asdict(self), "status": str(self.status), "type": str(self.type)}
+        """The summary as a report job's state keeps it (every field, absent ones as null; the cash fields only
+        for a points + cash order, so a points-only order's state is as it was before them)."""
+        out = {**asdict(self), "status": str(self.status), "type": str(self.type)}
+        if not self.cash:
+            for name in ("cash", "cash_due", "paid_points"):
+                del out[name]
+        return out
 
     @property
     def needs_provider(self) -> bool:
@@ -221,9 +243,16 @@ def order_summary(order: Order) -> OrderSummary:
     """What the reconciliation needs of ``order``."""
     draws = budget.draws_budget(order)
     face, fee = budget.cost_of(order) if draws else (0, 0)
+    cash = cash_due = paid_points = 0
+    if order.payment:
+        payment, value = order.payment, order.payment["point_value"]
+        cash, paid_points = payment["cash"]["value"], payment["points"]
+        unpaid = payment["price_points"] - paid_points  # in the programme's favour, as when it was placed
+        cash_due = -(-unpaid * value["value"] // value["points"])
     return OrderSummary(id=order.id, status=order.status, type=order.type, points=order.points,
                         currency=order.currency, draws=draws, face=face, fee=fee,
-                        reference=(order.provider or {}).get("reference"), donation_id=order.donation_id)
+                        reference=(order.provider or {}).get("reference"), donation_id=order.donation_id,
+                        cash=cash, cash_due=cash_due, paid_points=paid_points)
 
 
 class Reconciliation:
@@ -269,7 +298,11 @@ class Reconciliation:
                 got[entry["type"]] = got.get(entry["type"], 0) + entry["points"]
         else:
             self.movements += 1
-            if oid in self._ids:
+            if oid in self._ids and entry["type"] in CASH_MOVES:  # a points + cash order's cash
+                cash = self.money.setdefault(oid, {})
+                account = CASH_MOVES[entry["type"]]
+                cash[account] = cash.get(account, 0) + entry["amount"]
+            elif oid in self._ids:
                 sign = 1 if entry["type"] == "draw" else -1
                 account = entry["credit"] if sign > 0 else entry["debit"]
                 paid = self.money.setdefault(oid, {})
@@ -322,6 +355,8 @@ class Reconciliation:
                 self._differ("budget_face", oid, order.currency, expected_face, net_face, f"{status} order")
             if net_fee != expected_fee:
                 self._differ("budget_fee", oid, order.currency, expected_fee, net_fee, f"{status} order")
+        if order.cash or self.money.get(oid, {}).get("cash:received"):
+            self._check_cash(order)
         if order.needs_provider:
             seen = getattr(provider_record, "status", None)
             if status in (OrderStatus.ISSUED, OrderStatus.COMPLETED):
@@ -338,6 +373,22 @@ class Reconciliation:
                 self._differ("donation", oid, order.currency, order.face, None if receipt is None else receipt.amount,
                              "the charity receipt")
         self.checked += 1
+
+    def _check_cash(self, order: OrderSummary) -> None:
+        """A points + cash order: its points and cash pay its price exactly (the cash at its point value,
+        rounded up), the cash came into the budget once, and is owed back exactly when it failed or was
+        canceled."""
+        oid, cur = order.id, order.currency
+        if order.paid_points != order.points or order.cash != order.cash_due:
+            self._differ("points_cash", oid, cur, order.cash_due, order.cash,
+                         f"points {order.paid_points} (held {order.points}) + cash must pay the price exactly")
+        got = self.money.get(oid, {})
+        if got.get("cash:received", 0) != order.cash:
+            self._differ("cash_received", oid, cur, order.cash, got.get("cash:received", 0),
+                         "the order's cash movement into the budget")
+        owed = order.cash if order.status in (OrderStatus.FAILED, OrderStatus.CANCELED) else 0
+        if got.get("cash:owed_back", 0) != owed:
+            self._differ("cash_owed_back", oid, cur, owed, got.get("cash:owed_back", 0), f"{order.status} order")
 
     def finish(self, point_accounts: dict[str, int], money_accounts: dict[str, dict[str, int]],
                holds: dict[str, int] | None = None) -> dict[str, Any]:

@@ -207,6 +207,22 @@ class Delivery(Strict):
     )
 
 
+class CashPart(Strict):
+    """The cash part of a points + cash order, already taken by the partner's till or shop."""
+
+    value: int = Field(ge=1, le=10**9, strict=True, description="Integer minor units, e.g. 1000 for 10.00 EUR")
+    currency: Currency = Field(description="ISO 4217 code: the program's (and the item's) currency")
+    reference: Reference = Field(description="The till's receipt id: finance refunds a failed order's cash by it")
+
+
+class Payment(Strict):
+    """Points + cash: ``points`` are held and spent like any order's; ``cash`` covers the rest of the price
+    exactly, at the program's point value (see the README, "Points + cash")."""
+
+    points: int = Field(ge=1, le=10**9, strict=True, description="The points to hold for the order")
+    cash: CashPart
+
+
 class OrderRequest(Strict):
     """Spend points on a catalog item; an order on a charity is a donation."""
 
@@ -218,6 +234,8 @@ class OrderRequest(Strict):
                                      description="Minor units of one of the item's denominations")
     quantity: int = Field(default=1, ge=1, le=100, strict=True)
     delivery: Delivery
+    payment: Payment | None = Field(default=None, description="Points + cash, for items with points_cash "
+                                                               "(absent: the whole price in points)")
 
     @model_validator(mode="after")
     def _one_value(self) -> OrderRequest:
@@ -230,8 +248,11 @@ class OrderRequest(Strict):
         return self.face_value if self.face_value is not None else self.denomination
 
     def fingerprint_payload(self) -> dict[str, Any]:
-        return {"member_id": self.member_id, "item_id": self.item_id, "value": self.value,
-                "quantity": self.quantity, "delivery": self.delivery.model_dump()}
+        out = {"member_id": self.member_id, "item_id": self.item_id, "value": self.value,
+               "quantity": self.quantity, "delivery": self.delivery.model_dump()}
+        if self.payment is not None:  # absent: the fingerprint of an order without payment, as before
+            out["payment"] = self.payment.model_dump()
+        return out
 
 
 class CancelRequest(Strict):

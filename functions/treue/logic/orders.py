@@ -29,9 +29,10 @@ from treue.errors import (
     OrderStateConflict,
     ProviderNotAnswering,
     StaleCondition,
+    ValidationFailed,
 )
 from treue.logic import budget, catalog, members
-from treue.logic.models import OrderRequest
+from treue.logic.models import OrderRequest, Payment
 from treue.providers.giftcards import ProviderRejected, ProviderTimeout, ProviderUnavailable
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def place(
     idempotency_key: str,
     actor: str,
     now: str,
+    budgets: BudgetPort | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Validate and place an order; returns ``(answer, replayed)``.
 
@@ -74,6 +76,10 @@ def place(
     their ``TIER`` item read once; ``catalog_discount_bps`` off each item's price, rounded in the
     programme's favour); the order keeps the discount (``tier_discount``) and its hold, capture and
     release move the discounted points. The face value and the budget are those of the item.
+
+    With ``payment`` (points + cash, ``split_payment``) the order holds only the points part, and the
+    cash the partner's till took comes into the budget (``budget.cash_received``, on ``budgets``) in
+    the same transaction as the order and its hold.
     """
     fingerprint = request_fingerprint(request.fingerprint_payload())
     earlier = orders.replay_of(program.id, "order", idempotency_key)
@@ -120,6 +126,10 @@ def place(
     if discount:
         applied = {**discount.view(), "points_each_before": listed, "points_before": listed * request.quantity,
                    "points_after": points}
+    payment = None
+    if request.payment is not None:
+        payment = split_payment(program, item, points, request.payment)
+        points = payment["points"]  # the order holds, captures or releases only the points part
     order_id = new_id("ord")
     order = Order(
         id=order_id, program_id=program.id, member_id=member["id"], type=ItemType(item.type), item_id=item.id, item=raw,
@@ -127,7 +137,7 @@ def place(
         delivery=delivery, status=OrderStatus.PENDING,
         history=[{"status": OrderStatus.PENDING, "at": now, "reason": "points held"}],
         client_reference=idempotency_key, actor=actor, created_at=now, updated_at=now, codes=[],
-        tier_discount=applied,
+        tier_discount=applied, payment=payment,
     )
     hold = Posting(
         id=new_id("pst"), program_id=program.id, member_id=member["id"], type=PostingType.HOLD,
@@ -136,11 +146,69 @@ def place(
         metadata={"order_id": order_id, "item_id": item.id},
     )
     answer = {"order_id": order_id, "status": OrderStatus.PENDING, "points": points}
-    replay = orders.create(order, hold, (idempotency_key, fingerprint), answer)
+    more = []
+    if payment is not None:
+        if budgets is None:
+            raise ValueError("a points + cash order needs the budget to receive its cash")
+        received = budget.cash_received(order, actor)
+        payment["received"] = received.id  # the order (written below) names its cash movement
+        more = budgets.movement_items([received])
+    replay = orders.create(order, hold, (idempotency_key, fingerprint), answer, more)
     if replay is not None:  # a concurrent request with the same key won
         return _replayed(orders, starter, program.id, replay, fingerprint, idempotency_key), True
     starter.start(order)
     return answer, False
+
+
+def cash_for(program: Program, points: int) -> int:
+    """What ``points`` are worth in minor units of the program currency, rounded up: the cash that pays
+    for them in a points + cash order (a fraction of a minor unit is paid as a whole one)."""
+    return -(-points * program.value_minor // program.value_points)
+
+
+def min_points(price: int, bps: int) -> int:
+    """The fewest points a points + cash order of ``price`` points must pay: ``bps`` of the price, rounded
+    up, and at least 1."""
+    return max(-(-price * bps // catalog.BPS), 1)
+
+
+def _payment_invalid(field: str, reason: str, **extra: Any) -> ValidationFailed:
+    return ValidationFailed(f"{field}: {reason}", errors=[{"location": "body", "field": field, "reason": reason}],
+                            **extra)
+
+
+def split_payment(program: Program, item: catalog.Item, price: int, payment: Payment) -> dict[str, Any]:
+    """Check a points + cash payment of an order costing ``price`` points (after any tier discount) and
+    answer what the order keeps of it.
+
+    The item must allow it (``points_cash``) and be in the program's currency, which the cash is in too;
+    the points pay at least ``min_points_bps`` of the price (rounded up) and less than all of it; the cash
+    pays exactly the rest at the program's point value, rounded up in the programme's favour:
+    ``cash = ceil((price - points) × value_minor / value_points)``. Anything else is a 422 naming the field.
+    """
+    rule = item.points_cash if isinstance(item, catalog.GiftCard) else None
+    if rule is None:
+        raise _payment_invalid("payment", f"{item.name} cannot be paid with points + cash (no points_cash)")
+    cash = payment.cash
+    if item.currency != program.currency:
+        raise _payment_invalid("payment.cash.currency", f"points + cash is paid in the program's currency "
+                               f"{program.currency}; {item.name} is in {item.currency}")
+    if cash.currency != item.currency:
+        raise _payment_invalid("payment.cash.currency", f"the cash must be in {item.currency}, the order's currency")
+    least = min_points(price, rule.min_points_bps)
+    if payment.points >= price:
+        raise _payment_invalid("payment.points", f"{payment.points} points pay the whole price of {price} points: "
+                               "order without payment", price_points=price)
+    if payment.points < least:
+        raise _payment_invalid("payment.points", f"at least {least} points ({rule.min_points_bps} bps of the price "
+                               f"of {price} points)", price_points=price, min_points=least)
+    due = cash_for(program, price - payment.points)
+    if cash.value != due:
+        raise _payment_invalid("payment.cash.value", f"the {price - payment.points} points not paid in points cost "
+                               f"{due} {item.currency} minor units, not {cash.value}", expected=due,
+                               price_points=price)
+    return {"points": payment.points, "cash": cash.model_dump(), "price_points": price,
+            "point_value": {"points": program.value_points, "value": program.value_minor}}
 
 
 def _replayed(orders: OrdersPort, starter: WorkflowStarter, program_id: str, replay: Replayed, fingerprint: str,
@@ -181,6 +249,9 @@ def view(order: Order) -> dict[str, Any]:
         "created_at": order.created_at,
         "updated_at": order.updated_at,
     }
+    if order.payment:
+        out["payment"] = {k: order.payment[k] for k in ("points", "cash", "price_points", "owed_back")
+                          if order.payment.get(k) is not None}
     for name in ("tier_discount", "failure_reason", "donation_id", "provider", "delivered", "canceled_reason"):
         if getattr(order, name):
             out[name] = getattr(order, name)
@@ -213,10 +284,13 @@ def cancel(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, orde
     if times.parse(now) > deadline:
         raise NotCancelable(f"the cancel window of {policy['days']} days ended at {deadline.isoformat()}",
                             policy=policy)
-    fields = {"canceled_reason": reason, "canceled_by": actor}
+    fields: dict[str, Any] = {"canceled_reason": reason, "canceled_by": actor}
     returned = budget.returns(order, now, "canceled", actor)
     if returned:
         fields["funds_returned_at"] = now
+    owed = budget.cash_owed_back(order, now, "canceled", actor)
+    fields.update(budget.owed_back_fields(order, owed, now, "canceled"))
+    returned = returned + owed
     extra = [orders.order_update(program_id, order_id, OrderStatus.CANCELED, (OrderStatus.COMPLETED,), now, reason,
                                 fields)]
     if order.type == ItemType.VOUCHER:

@@ -290,10 +290,15 @@ def release(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, eve
     fields = {"failure_reason": reason, "failure_detail": claim["detail"]}
     returned = budget.returns(order, now, "failed", "workflow:payout")
     if returned:
-        more.extend(budgets.movement_items(returned))
         fields["funds_returned_at"] = now
-    more.append(event_put(orders.table, order.program_id, EventType.ORDER_FAILED,
-                          {**_subject(order), "points_released": order.points, "reason": reason}, now))
+    owed = budget.cash_owed_back(order, now, "failed", "workflow:payout")  # a points + cash order's cash
+    fields.update(budget.owed_back_fields(order, owed, now, "failed"))
+    if returned or owed:
+        more.extend(budgets.movement_items(returned + owed))
+    failed = {**_subject(order), "points_released": order.points, "reason": reason}
+    if order.payment:
+        failed["cash_refund_due"] = budget.cash_refund_due(order)
+    more.append(event_put(orders.table, order.program_id, EventType.ORDER_FAILED, failed, now))
     more.append(orders.unwatch_item(order.program_id, order.id))  # final: off the sweeper's list
     if is_reward(order):  # nothing was held: the status, the budget and the event move together
         try:

@@ -18,6 +18,7 @@ The catalog is the one shared partition: it is reference data every program pric
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from treue.core import audit
@@ -100,9 +101,11 @@ class OrderStore(OnTable):
     # ------------------------------------------------------------ orders
 
     def create(
-        self, order: Order, hold: Posting, idempotency: tuple[str, str], result: dict[str, Any]
+        self, order: Order, hold: Posting, idempotency: tuple[str, str], result: dict[str, Any],
+        more: Sequence[dict[str, Any]] = (),
     ) -> Replay | None:
-        """The order, the member's index entry and the hold, in one transaction with the idempotency guard."""
+        """The order, the member's index entry and the hold, in one transaction with the idempotency guard
+        (and ``more`` items: a points + cash order's cash movement)."""
         pid, oid, mid = order.program_id, order.id, order.holder
         reference, fingerprint = idempotency
         record = audit.new_record(pid, "order.transition", "order", oid, order.created_at,
@@ -114,6 +117,7 @@ class OrderStore(OnTable):
             self.store._put_new({"pk": member_pk(pid, mid), "sk": f"ORDER#{oid}", "order_id": oid,
                                  "created_at": order.created_at}),
             Watchlist(self.store).watch_item("order", pid, oid, order.created_at),  # until COMPLETED or FAILED
+            *more,
         ]
         return self.store.post(pid, mid, ("order", reference, fingerprint), result, hold, order.created_at, extra)
 

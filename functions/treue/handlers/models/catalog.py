@@ -37,6 +37,11 @@ class TierDiscount(Model):
     bps: int = Field(description="Its catalog_discount_bps, taken off the points prices (1 bps = 0.01 %)")
 
 
+class PointsCash(Model):
+    min_points_bps: int = Field(description="The least share of the points price paid in points (1 bps = 0.01 %); "
+                                            "the rest in cash at the program's point value")
+
+
 class CatalogItem(Model):
     id: str
     type: ItemType = Field(description="gift_card | voucher | charity")
@@ -65,6 +70,8 @@ class CatalogItem(Model):
     registration_id: str | None = None
     cause: str | None = None
     description: str | None = None
+    points_cash: PointsCash | None = Field(default=None, exclude_if=_absent,
+                                           description="Points + cash allowed (POST /v1/orders with payment)")
 
 
 class CatalogPage(Model):

@@ -32,6 +32,10 @@ class BudgetBalance(Model):
     funded: int = Field(description="Everything ever funded (the negated budget:fundings account)")
     paid_face_value: int = Field(description="payouts:face")
     paid_fees: int = Field(description="payouts:fees")
+    cash_received: int = Field(default=0, description="Cash members paid at the tills for points + cash orders, "
+                                                      "received into the budget (the negated cash:received)")
+    cash_owed_back: int = Field(default=0, description="cash:owed_back: the cash of points + cash orders that "
+                                                       "failed or were canceled, owed back to the members")
     low_balance_threshold: int
     low: bool = Field(description="available is below the threshold")
 
@@ -39,7 +43,7 @@ class BudgetBalance(Model):
 class BudgetMovement(Model):
     id: str
     created_at: str
-    type: MovementType = Field(description="funding | draw | return | hold | release")
+    type: MovementType = Field(description="funding | draw | return | hold | release | cash | cash_owed_back")
     currency: str
     debit: str
     credit: str
@@ -72,6 +76,11 @@ class Payout(Model):
     provider_reference: str | None = Field(default=None, description="Provider reference or donation receipt id")
     failure_reason: str | None = None
     completed_at: str | None = None
+    cash_value: int | None = Field(default=None, description="Points + cash: the cash part the till took, minor "
+                                                             "units of currency (null: points only)")
+    cash_reference: str | None = Field(default=None, description="Points + cash: the till's receipt id")
+    cash_owed_back: int | None = Field(default=None, description="Points + cash: the cash owed back to the member "
+                                                                 "(the order failed or was canceled; else 0)")
 
 
 class PayoutList(Model):

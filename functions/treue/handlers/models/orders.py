@@ -36,6 +36,29 @@ class TierDiscount(Model):
     points_after: int = Field(description="The order's points after it (the points held): equal to points")
 
 
+class CashPart(Model):
+    value: int = Field(description="Minor units the partner's till took")
+    currency: str
+    reference: str = Field(description="The till's receipt id")
+
+
+class CashOwedBack(Model):
+    value: int = Field(description="Minor units owed back to the member (budget:available → cash:owed_back)")
+    currency: str
+    at: str
+    why: str = Field(description="failed | canceled")
+    movement: str = Field(description="The budget movement's id")
+
+
+class OrderPayment(Model):
+    points: int = Field(description="The points part: what the order holds (equal to points)")
+    cash: CashPart
+    price_points: int = Field(description="The whole price in points (after any tier discount) that points and "
+                                          "cash pay together")
+    owed_back: CashOwedBack | None = Field(default=None, exclude_if=lambda value: value is None,
+                                           description="The order failed or was canceled: its cash is owed back")
+
+
 class Order(Model):
     order_id: str
     member_id: str
@@ -51,6 +74,9 @@ class Order(Model):
     tier_discount: TierDiscount | None = Field(
         default=None, exclude_if=lambda value: value is None,
         description="The member's tier catalog discount the points were reduced by (absent: none)")
+    payment: OrderPayment | None = Field(
+        default=None, exclude_if=lambda value: value is None,
+        description="Points + cash: the points held and the cash the till took (absent: points only)")
     failure_reason: str | None = None
     donation_id: str | None = None
     provider: dict[str, Any] | None = None
