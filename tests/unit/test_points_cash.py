@@ -5,6 +5,9 @@ fingerprint, and what the reconciliation says of a points + cash order."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -203,3 +206,14 @@ def test_the_payout_row_shows_the_cash_and_what_is_owed_back():
     assert finance.cash_columns(order(OrderStatus.COMPLETED, None)) == {
         "cash_value": None, "cash_reference": None, "cash_owed_back": None}
     assert finance.PAYOUT_COLUMNS[-3:] == ("cash_value", "cash_reference", "cash_owed_back")
+
+
+def test_the_sample_event_orders_the_demo_card_with_points_and_cash():
+    root = Path(__file__).resolve().parents[2]
+    sample = json.loads((root / "events" / "orders" / "post_order_points_cash.json").read_text())
+    request = OrderRequest.model_validate_json(sample["body"])
+    assert request.payment is not None and request.value is not None
+    _, items = catalog.load_dir(root / "catalog")
+    item = next(i for i in items if i.id == request.item_id)
+    price = catalog.points_for(CENT, item.currency, request.value) * request.quantity
+    assert split_payment(CENT, item, price, request.payment)["points"] == request.payment.points
