@@ -36,7 +36,7 @@ class TierDiscount(Model):
     points_after: int = Field(description="The order's points after it (the points held): equal to points")
 
 
-class CashPart(Model):
+class OrderCash(Model):
     value: int = Field(description="Minor units the partner's till took")
     currency: str
     reference: str = Field(description="The till's receipt id")
@@ -52,7 +52,7 @@ class CashOwedBack(Model):
 
 class OrderPayment(Model):
     points: int = Field(description="The points part: what the order holds (equal to points)")
-    cash: CashPart
+    cash: OrderCash
     price_points: int = Field(description="The whole price in points (after any tier discount) that points and "
                                           "cash pay together")
     owed_back: CashOwedBack | None = Field(default=None, exclude_if=lambda value: value is None,
