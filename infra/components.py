@@ -29,6 +29,7 @@ FUNCTIONS_DIR = ROOT / "functions"
 if str(FUNCTIONS_DIR) not in sys.path:  # the table's schema is the functions' own (treue.store.schema)
     sys.path.insert(0, str(FUNCTIONS_DIR))
 
+from treue.routes import BINARY_MEDIA_TYPES  # noqa: E402
 from treue.store import schema  # noqa: E402
 
 # Files of the API reference page (/docs) that make copies from web/node_modules (not committed)
@@ -583,6 +584,8 @@ class PartnerApi(Construct):
             description="Treue partner API",
             cloud_watch_role=True,
             api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,  # the program id, never a client header
+            # answers sent as bytes (a statement's PDF): to a request whose first Accept type is one of them
+            binary_media_types=list(BINARY_MEDIA_TYPES),
             deploy_options=apigw.StageOptions(
                 stage_name=self.STAGE,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),

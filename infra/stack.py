@@ -18,7 +18,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infra import code
+from infra import code, layers
 from infra.components import (
     AccrualQueue,
     BatchFiles,
@@ -91,6 +91,7 @@ class FunctionSpec:
     schedule: Schedule | None = None
     static: bool = False  # its code carries treue/static (the API reference page)
     errors: str = ""  # the description of its Errors alarm, when more than "<id> function raised errors."
+    layers: tuple[str, ...] = ()  # layers of infra/layers.py it carries besides Powertools' (e.g. "pdf")
 
 
 def _task(workflow: str, role: str, id: str, handler: str, description: str, *, codes: tuple[str, ...] = (),
@@ -120,9 +121,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("Enrollment", "treue.handlers.enrollment.handler",
                  "Member enrollment (referrals, welcome bonus) and lookup", (*TABLE_READ, *TABLE_WRITE)),
     # accrual reads the earning rules in force (Query) and their counters (BatchGetItem)
+    # the monthly statement's PDF (fpdf2) comes in its own layer, imported by the PDF answer only
     FunctionSpec("Accrual", "treue.handlers.accrual.handler",
                  "Purchases (by the earning rules), simulate, adjustments, balances, statements",
-                 (*TABLE_READ, *TABLE_WRITE)),
+                 (*TABLE_READ, *TABLE_WRITE), layers=("pdf",)),
     FunctionSpec("AccrualQueueConsumer", "treue.handlers.accrual_queue.handler", "Accrual from the POS/shop queue",
                  (*TABLE_READ, *TABLE_WRITE), timeout=30, part_of=("AccrualQueue", "consumer")),
     FunctionSpec("Catalog", "treue.handlers.catalog.handler", "Catalog priced in program points",
@@ -308,6 +310,7 @@ class TreueStack(Stack):
         self.codes = CodeKeys(self, "CodeKeys")
         self.runtime = code.runtime(str(self.node.try_get_context("python_version") or code.PYTHON_VERSION))
         layer = powertools_layer(self, self._context("powertools_layer_version", 27), self.runtime)
+        self.layers: dict[str, lambda_.LayerVersion] = {}  # infra/layers.py's, made for the functions that use them
         self.code = self._code()
         self.functions = {spec.id: self._function(spec, layer) for spec in FUNCTIONS}
         table_lid = self.get_logical_id(self.storage.table.node.default_child)
@@ -364,6 +367,10 @@ class TreueStack(Stack):
                 allow(fn.function)
         for k, v in spec.environment:
             fn.function.add_environment(k, v)
+        for name in spec.layers:
+            if name not in self.layers:
+                self.layers[name] = layers.layer(self, name, self.runtime, self.node.try_get_context("bytecode_python"))
+            fn.function.add_layers(self.layers[name])
         return fn
 
     def _workflows(self) -> dict[str, PayoutWorkflow | BatchWorkflow]:

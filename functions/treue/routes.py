@@ -18,6 +18,9 @@ WRITE = (Scope.PARTNER, Scope.ADMIN)
 FINANCE = (Scope.FINANCE, Scope.ADMIN)
 ADMIN = (Scope.ADMIN,)
 PUBLIC: tuple[Scope, ...] = ()  # no API key: the OpenAPI document and the reference page
+# The answers API Gateway sends as bytes (the API's binaryMediaTypes): a function answers them base64-encoded,
+# and the gateway decodes them only for a request whose first Accept type is one of them
+BINARY_MEDIA_TYPES = ("application/pdf",)
 
 
 @dataclass(frozen=True)

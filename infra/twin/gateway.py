@@ -86,6 +86,9 @@ class UsageLimits:
 
 class Gateway:
     usage: UsageLimits | None = None  # set by the twin from the template's usage plan
+    # the API's binaryMediaTypes, set by the twin from the template: a base64 answer is sent as bytes only to a
+    # request whose first Accept type matches one, else as its base64 text, as API Gateway does (None: always bytes)
+    binary_media_types: tuple[str, ...] | None = None
 
     def __init__(self, routes: list[Route], pools: dict[str, Any], gateway_responses: dict[str, dict],
                  access_log: str | Path | None = None, echo: TextIO | None = sys.stdout) -> None:
@@ -213,9 +216,18 @@ class Gateway:
         for k, v in (result.get("headers") or {}).items():
             out_headers[k] = str(v)
         out_body = result.get("body") or ""
-        data = base64.b64decode(out_body) if result.get("isBase64Encoded") else str(out_body).encode()
+        binary = result.get("isBase64Encoded") and self.sends_binary(headers)
+        data = base64.b64decode(out_body) if binary else str(out_body).encode()
         out_headers["x-amzn-RequestId"] = request_id
         return Answer(int(result.get("statusCode", 200)), out_headers, data, request_id, _log_name(integration))
+
+    def sends_binary(self, headers: dict[str, str]) -> bool:
+        """Whether a base64 answer goes out as bytes: the request's first Accept type matches a binary media type."""
+        if self.binary_media_types is None:
+            return True
+        accept = next((v for k, v in headers.items() if k.lower() == "accept"), "") or ""
+        first = accept.split(",")[0].split(";")[0].strip().lower()
+        return bool(first) and any(fnmatch.fnmatchcase(first, t.lower()) for t in self.binary_media_types)
 
     # ------------------------------------------------------------ landing page (the twin only)
 

@@ -218,6 +218,7 @@ class Twin:
         self.gateway = Gateway(self.model.routes, self.pools, self.model.gateway_responses,
                                access_log=self.logs_dir / "access.log")
         self.gateway.usage = self._usage_limits()
+        self.gateway.binary_media_types = self.model.binary_media_types
         self.gateway.serve("127.0.0.1", self.port)
         sqs = self.client("sqs")
         for m in self.model.mappings:

@@ -143,6 +143,7 @@ class Model:
     streams: list[StreamMapping] = field(default_factory=list)
     buckets: dict[str, BucketSpec] = field(default_factory=dict)
     usage_plan: dict[str, Any] | None = None  # the API's usage plan: {"name", "rate", "burst"}
+    binary_media_types: tuple[str, ...] = ()  # the API's binaryMediaTypes ("~1" read as "/")
 
 
 def _function_of_integration(method: dict[str, Any]) -> str:
@@ -275,8 +276,10 @@ def load(path: str | Path) -> Model:
     usage_plan = ({"name": plans[0].get("UsagePlanName", "usage-plan"),
                    "rate": float(plans[0]["Throttle"]["RateLimit"]), "burst": int(plans[0]["Throttle"]["BurstLimit"])}
                   if plans else None)
+    binary = tuple(t.replace("~1", "/") for r in res.values() if r["Type"] == "AWS::ApiGateway::RestApi"
+                   for t in r.get("Properties", {}).get("BinaryMediaTypes", []))
     return Model(tables, queues, functions, routes, gateway_responses, mappings, template.get("Outputs", {}), res,
-                 keys, machines, schedules, streams, buckets, usage_plan)
+                 keys, machines, schedules, streams, buckets, usage_plan, binary)
 
 
 class Resolver:
