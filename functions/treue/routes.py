@@ -89,6 +89,8 @@ ROUTES: tuple[Route, ...] = (
           "Void an unredeemed voucher"),
     Route("POST", "/v1/finance/fundings", "Finance", "fund", ADMIN, "createFunding", "Finance",
           "Top up the program budget (admin; Idempotency-Key required)"),
+    Route("POST", "/v1/finance/cash-refunds", "Finance", "refund_cash", ADMIN, "recordCashRefund", "Finance",
+          "Record that a failed or canceled points + cash order's cash was paid back to the member (admin)"),
     Route("GET", "/v1/finance/budget", "Finance", "get_budget", FINANCE, "getBudget", "Finance",
           "Budget balances per currency and the movements, newest first (both of one currency with ?currency=)"),
     Route("PUT", "/v1/finance/budget/{currency}", "Finance", "set_budget", ADMIN, "setBudgetThreshold", "Finance",

@@ -155,3 +155,49 @@ def test_a_member_short_of_points_pays_the_rest_in_cash(shop):
     assert wait(shop, accepted["order_id"])["status"] == "COMPLETED"
     mine = balance(shop, member)
     assert (mine["available"], mine["held"], mine["lifetime_redeemed"]) == (0, 0, 1200)
+
+
+def refund(shop, order_id, reference="refund-1", scope="admin"):
+    status, body, _ = fin(shop, "post_cash_refund", scope=scope, body={"order_id": order_id, "reference": reference})
+    return status, body
+
+
+def test_finance_records_the_refund_of_owed_back_cash_once(shop, store):
+    member = member_with(shop, 3000)
+    set_fault(store.ddb, store.table, shop["program_id"], "out_of_stock", order_reference="split-refund")
+    _, accepted = place(shop, split(member, reference="till-0816"), key="split-refund")
+    oid = accepted["order_id"]
+    assert wait(shop, oid)["status"] == "FAILED"
+    before, _ = budget_of(shop)
+    assert refund(shop, oid, scope="finance")[0] == 403  # recording money paid out is the admin's
+    status, done = refund(shop, oid, "till-0816-refund")
+    assert status == 201, done
+    assert (done["amount"], done["reference"], done["till_reference"], done["replayed"]) == (
+        {"value": 1000, "currency": "EUR"}, "till-0816-refund", "till-0816", False)
+    again = refund(shop, oid, "till-0816-refund")
+    assert again[0] == 200 and again[1]["replayed"] is True and again[1]["movement_id"] == done["movement_id"]
+    other = refund(shop, oid, "another-refund")
+    assert other[0] == 409 and other[1]["type"].endswith("/idempotency-conflict"), other
+    after, _ = budget_of(shop)
+    assert before["cash_owed_back"] - after["cash_owed_back"] == 1000
+    assert before["cash_received"] - after["cash_received"] == 1000  # the cash the programme kept
+    assert after["available"] == before["available"]
+    assert [m[:4] for m in moves_of(shop, oid) if m[0] == "cash_refunded"] == [
+        ("cash_refunded", "cash:owed_back", "cash:received", 1000)]
+    row = payout_row(shop, oid)
+    assert (row["cash_owed_back"], row["cash_refunded"], row["cash_reference"]) == (0, 1000, "till-0816")
+    assert trial(shop)["balanced"] and reconciliation(shop)["differences"] == []
+
+
+def test_only_an_order_that_owes_cash_back_can_be_refunded(shop):
+    member = member_with(shop, 6000)
+    _, paid = place(shop, split(member))
+    _, plain = place(shop, order_body(member, BOOKS, 2500))
+    assert wait(shop, paid["order_id"])["status"] == wait(shop, plain["order_id"])["status"] == "COMPLETED"
+    for order_id in (paid["order_id"], plain["order_id"]):
+        status, problem = refund(shop, order_id)
+        assert status == 409 and problem["type"].endswith("/order-state-conflict"), problem
+    assert refund(shop, "ord_01m8zzzzzzzzzzzzzzzzzzzzzz")[0] == 404
+    assert refund(shop, "not-an-order")[0] == 404
+    assert fin(shop, "post_cash_refund", scope="admin", body={"order_id": paid["order_id"]})[0] == 422
+    assert payout_row(shop, paid["order_id"])["cash_refunded"] == 0

@@ -188,6 +188,9 @@ def test_the_reconciliation_checks_the_cash_of_a_points_and_cash_order():
     assert differences(completed, [cash_move("cash"), cash_move("cash_owed_back")]) == [("cash_owed_back", 0, 1500)]
     failed = order(OrderStatus.FAILED, PAID)
     assert differences(failed, [cash_move("cash"), cash_move("cash_owed_back")]) == []
+    assert differences(failed, [cash_move("cash"), cash_move("cash_owed_back"), cash_move("cash_refunded")]) == []
+    assert differences(failed, [cash_move("cash"), cash_move("cash_owed_back"), cash_move("cash_refunded"),
+                                cash_move("cash_refunded")]) == [("cash_refunded", 1500, 3000)]
     assert differences(failed, [cash_move("cash")]) == [("cash_owed_back", 1500, 0)]
     short = order(OrderStatus.COMPLETED, {**PAID, "cash": {**PAID["cash"], "value": 1400}})
     assert differences(short, [cash_move("cash", 1400)]) == [("points_cash", 1500, 1400)]
@@ -198,14 +201,18 @@ def test_the_reconciliation_checks_the_cash_of_a_points_and_cash_order():
     assert finance.OrderSummary.from_state(old) == finance.OrderSummary.from_state(state)
 
 
-def test_the_payout_row_shows_the_cash_and_what_is_owed_back():
+def test_the_payout_row_shows_the_cash_what_is_still_owed_back_and_what_was_refunded():
     owed = {**PAID, "owed_back": {"value": 1500, "currency": "EUR", "at": "t", "why": "failed", "movement": "m"}}
+    refunded = {**owed, "refunded": {"value": 1500, "currency": "EUR", "reference": "r", "at": "t", "by": "a",
+                                     "movement": "m2"}}
     assert finance.cash_columns(order(OrderStatus.COMPLETED, PAID)) == {
-        "cash_value": 1500, "cash_reference": "till-1", "cash_owed_back": 0}
+        "cash_value": 1500, "cash_reference": "till-1", "cash_owed_back": 0, "cash_refunded": 0}
     assert finance.cash_columns(order(OrderStatus.FAILED, owed))["cash_owed_back"] == 1500
+    assert finance.cash_columns(order(OrderStatus.FAILED, refunded)) == {
+        "cash_value": 1500, "cash_reference": "till-1", "cash_owed_back": 0, "cash_refunded": 1500}
     assert finance.cash_columns(order(OrderStatus.COMPLETED, None)) == {
-        "cash_value": None, "cash_reference": None, "cash_owed_back": None}
-    assert finance.PAYOUT_COLUMNS[-3:] == ("cash_value", "cash_reference", "cash_owed_back")
+        "cash_value": None, "cash_reference": None, "cash_owed_back": None, "cash_refunded": None}
+    assert finance.PAYOUT_COLUMNS[-4:] == ("cash_value", "cash_reference", "cash_owed_back", "cash_refunded")
 
 
 def test_the_sample_event_orders_the_demo_card_with_points_and_cash():

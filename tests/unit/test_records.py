@@ -409,7 +409,7 @@ def test_a_reward_s_view_and_payout_row_are_what_the_api_answered():
         "item_id": "atelier-mode-eur", "item_name": "Atelier Mode gift card", "member_id": "mbr_1", "quantity": 1,
         "face_value": 2500, "fee": 25, "currency": "EUR", "points": 2500, "provider": "simulated",
         "provider_reference": "sim_1", "failure_reason": "provider_timeout", "completed_at": None,
-        "cash_value": None, "cash_reference": None, "cash_owed_back": None,  # points only: no cash
+        "cash_value": None, "cash_reference": None, "cash_owed_back": None, "cash_refunded": None,  # points only
     }
 
 

@@ -29,6 +29,7 @@ class MovementType(StrEnum):
     RELEASE = "release"  # what a batch run's lines did not use goes back
     CASH = "cash"  # a points + cash order's cash part, received into the budget (cash:received → available)
     CASH_OWED_BACK = "cash_owed_back"  # that order failed or was canceled: the cash is owed back to the member
+    CASH_REFUNDED = "cash_refunded"  # finance paid that cash back to the member (cash:owed_back → cash:received)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel
 
 from treue import runtime
+from treue.core import ids
 from treue.core.records import Order
-from treue.errors import ReportNotFound, StorageTimeout
+from treue.errors import OrderNotFound, ReportNotFound, StorageTimeout
 from treue.handlers import report_views
 from treue.handlers.http import (
     Body,
@@ -34,7 +35,7 @@ from treue.handlers.logs import API_GATEWAY_REST, Logger, Metrics, MetricUnit
 from treue.handlers.models import finance as m
 from treue.handlers.tracing import Tracer
 from treue.logic import budget, finance, report_jobs
-from treue.logic.models import BudgetSettings, Funding
+from treue.logic.models import BudgetSettings, CashRefund, Funding
 from treue.store.reports import Reports
 
 logger = Logger()
@@ -110,6 +111,26 @@ def fund(body: Annotated[Funding, Body()]) -> Response[Any]:
     logger.info("budget funded", extra={"funding_id": answer["funding_id"], "replayed": replayed})
     return Response(200 if replayed else 201, "application/json",
                     m.FundingRecorded(**answer, replayed=replayed).model_dump(mode="json"))
+
+
+@responses({201: {"description": "Recorded", "content": {"application/json": {"model": m.CashRefundRecorded}}},
+            200: {"description": "A replay: this order's refund was recorded with this reference"}})
+@tracer.capture_method
+def refund_cash(body: Annotated[CashRefund, Body()]) -> Response[Any]:
+    who = caller(app)
+    answer, replayed = budget.refund_cash(runtime.orders(), runtime.budgets(), who.program_id,
+                                          _order_id(body.order_id), body.reference, who.actor, runtime.now())
+    if not replayed:
+        metrics.add_metric(name="CashRefunded", unit=MetricUnit.Count, value=1)
+    logger.info("cash refund recorded", extra={"order_id": body.order_id, "replayed": replayed})
+    return Response(200 if replayed else 201, "application/json",
+                    m.CashRefundRecorded(**answer, replayed=replayed).model_dump(mode="json"))
+
+
+def _order_id(order_id: str) -> str:
+    if not ids.well_formed(order_id, "ord"):
+        raise OrderNotFound(f"order {order_id[:40]} does not exist")
+    return order_id
 
 
 @responses(_doc(m.Budget, "Balances and movements"))

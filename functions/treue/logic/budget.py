@@ -9,7 +9,8 @@ A second double-entry ledger, in integer minor units per currency (its movements
     payouts:face      face value of the rewards paid
     payouts:fees      the providers' fees for them
     cash:received     the cash part of points + cash orders, taken at the partners' tills (negative)
-    cash:owed_back    that cash, of orders that failed or were canceled: owed back to the members
+    cash:owed_back    that cash, of orders that failed or were canceled: owed back to the members until
+                      finance records the refund (``refund_cash``: cash:owed_back → cash:received)
 
 A funding moves money fundings → available; paying a reward moves available → face (+ fees); a
 failed or canceled reward moves it back to available. A batch holds what its lines cost when it is
@@ -30,7 +31,7 @@ from treue.core.ledger import request_fingerprint
 from treue.core.money import MoneyAccount, Movement, MovementType
 from treue.core.records import Order
 from treue.core.statuses import EventType, ItemType
-from treue.errors import IdempotencyConflict, InsufficientFunds, OrderNotPayable, StaleCondition
+from treue.errors import IdempotencyConflict, InsufficientFunds, OrderNotPayable, OrderStateConflict, StaleCondition
 from treue.logic import catalog
 from treue.store.events import event_put
 
@@ -221,6 +222,53 @@ def cash_refund_due(order: Order) -> dict[str, Any] | None:
         return None
     cash = order.payment["cash"]
     return {"value": cash["value"], "currency": cash["currency"], "reference": cash["reference"]}
+
+
+def refund_cash(orders: OrdersPort, budgets: BudgetPort, program_id: str, order_id: str, reference: str,
+                actor: str, now: str) -> tuple[dict[str, Any], bool]:
+    """Record that finance paid a failed or canceled points + cash order's owed-back cash to the member
+    (``cash:owed_back`` → ``cash:received``): once per order, in one transaction with the order's
+    ``payment.refunded``. The same order and reference again answers the first answer (``replayed``);
+    another reference is a 409, and so is an order that owes no cash back."""
+    order = orders.require(program_id, order_id)
+    for _attempt in range(2):
+        payment = order.payment or {}
+        done = payment.get("refunded")
+        if done:
+            if done["reference"] != reference:
+                raise IdempotencyConflict(f"order {order_id}'s cash was refunded with reference {done['reference']}",
+                                          order_id=order_id)
+            return _refund_answer(order, done), True
+        owed = payment.get("owed_back")
+        if not owed:
+            raise OrderStateConflict(f"order {order_id} owes no cash back (it is {order.status}"
+                                     f"{'' if payment else ', paid in points only'})", status=order.status)
+        move = Movement(
+            id=new_id("mov"), program_id=program_id, currency=owed["currency"], type=MovementType.CASH_REFUNDED,
+            debit=MoneyAccount.CASH_OWED_BACK, credit=MoneyAccount.CASH_RECEIVED, amount=owed["value"],
+            reference=reference, reason=f"order {order_id}: owed-back cash refunded to the member", actor=actor,
+            created_at=now, order_id=order_id, metadata={"member_id": order.member_id,
+                                                         "till_reference": payment["cash"]["reference"]},
+        )
+        refunded = {"value": owed["value"], "currency": owed["currency"], "reference": reference, "at": now,
+                    "by": actor, "movement": move.id}
+        try:
+            orders.transact([orders.cash_refund_item(program_id, order_id, refunded, now),
+                             *budgets.movement_items([move])])
+        except StaleCondition as err:
+            if err.index != 0:
+                raise
+            order = orders.require(program_id, order_id)  # refunded or failed meanwhile: answer as it is now
+            continue
+        return _refund_answer(order, refunded), False
+    raise OrderStateConflict(f"order {order_id} changed meanwhile; read it again", status=order.status)
+
+
+def _refund_answer(order: Order, refunded: dict[str, Any]) -> dict[str, Any]:
+    cash = (order.payment or {})["cash"]
+    return {"order_id": order.id, "amount": {"value": refunded["value"], "currency": refunded["currency"]},
+            "reference": refunded["reference"], "till_reference": cash["reference"], "refunded_at": refunded["at"],
+            "movement_id": refunded["movement"]}
 
 
 def returns(order: Order, now: str, why: str, actor: str) -> list[Movement]:

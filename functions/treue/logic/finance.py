@@ -26,7 +26,7 @@ from treue.logic import budget
 # Stable CSV column sets (documented in the README); new columns are only ever appended.
 PAYOUT_COLUMNS = ("order_id", "created_at", "status", "type", "item_id", "item_name", "member_id", "quantity",
                   "face_value", "fee", "currency", "points", "provider", "provider_reference", "failure_reason",
-                  "completed_at", "cash_value", "cash_reference", "cash_owed_back")
+                  "completed_at", "cash_value", "cash_reference", "cash_owed_back", "cash_refunded")
 JOURNAL_COLUMNS = ("id", "created_at", "type", "unit", "debit", "credit", "amount", "member_id", "order_id",
                    "reference", "reason", "actor")
 TRIAL_BALANCE_COLUMNS = ("unit", "account", "balance")
@@ -36,7 +36,8 @@ MOVEMENT_COLUMNS = ("id", "created_at", "type", "currency", "debit", "credit", "
                     "actor")
 KPI_COLUMNS = ("metric", "value", "unit")
 
-CASH_MOVES = {"cash": "cash:received", "cash_owed_back": "cash:owed_back"}  # movement type → what it counts
+# movement type → what it counts of a points + cash order's cash
+CASH_MOVES = {"cash": "cash:received", "cash_owed_back": "cash:owed_back", "cash_refunded": "cash:refunded"}
 POINT_ACCOUNTS = ("member:available", "member:held", "program:issued", "program:adjustments", "program:redeemed",
                   "program:expired")
 MONEY_ACCOUNTS = tuple(str(a) for a in MoneyAccount)
@@ -91,13 +92,16 @@ def payout_row(order: Order) -> dict[str, Any]:
 
 
 def cash_columns(order: Order) -> dict[str, Any]:
-    """A points + cash order's cash (minor units of ``currency``), the till's receipt id, and what is owed
-    back to the member after a failure or cancel (0 when nothing); empty cells for a points-only order."""
+    """A points + cash order's cash (minor units of ``currency``), the till's receipt id, what is still owed
+    back to the member after a failure or cancel, and what finance refunded of it (0 when nothing); empty
+    cells for a points-only order."""
     payment = order.payment
     if not payment:
-        return {"cash_value": None, "cash_reference": None, "cash_owed_back": None}
+        return {"cash_value": None, "cash_reference": None, "cash_owed_back": None, "cash_refunded": None}
+    owed = (payment.get("owed_back") or {}).get("value", 0)
+    refunded = (payment.get("refunded") or {}).get("value", 0)
     return {"cash_value": payment["cash"]["value"], "cash_reference": payment["cash"]["reference"],
-            "cash_owed_back": (payment.get("owed_back") or {}).get("value", 0)}
+            "cash_owed_back": owed - refunded, "cash_refunded": refunded}
 
 
 def journal_row(entry: dict[str, Any]) -> dict[str, Any]:
@@ -389,6 +393,9 @@ class Reconciliation:
         owed = order.cash if order.status in (OrderStatus.FAILED, OrderStatus.CANCELED) else 0
         if got.get("cash:owed_back", 0) != owed:
             self._differ("cash_owed_back", oid, cur, owed, got.get("cash:owed_back", 0), f"{order.status} order")
+        if got.get("cash:refunded", 0) not in (0, owed):
+            self._differ("cash_refunded", oid, cur, owed, got.get("cash:refunded", 0),
+                         "a refund pays back exactly what is owed, once")
 
     def finish(self, point_accounts: dict[str, int], money_accounts: dict[str, dict[str, int]],
                holds: dict[str, int] | None = None) -> dict[str, Any]:

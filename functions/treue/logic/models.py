@@ -277,6 +277,14 @@ class VoucherVoid(Strict):
     reason: str = Field(min_length=3, max_length=500)
 
 
+class CashRefund(Strict):
+    """Finance paid a failed or canceled points + cash order's cash back to the member (admin scope)."""
+
+    order_id: str = Field(min_length=1, max_length=64)
+    reference: Reference = Field(description="Your reference of the refund, e.g. the till's refund receipt; "
+                                             "recording the order's refund again with it is a replay")
+
+
 class Funding(Strict):
     """A top-up of the program budget in one currency (admin scope; Idempotency-Key required)."""
 

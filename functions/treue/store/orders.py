@@ -238,6 +238,17 @@ class OrderStore(OnTable):
         )
         return None if claimed is None else Order.from_item(claimed)
 
+    def cash_refund_item(self, program_id: str, order_id: str, refunded: dict[str, Any], now: str) -> dict[str, Any]:
+        """Transaction item: record on the order that its owed-back cash was refunded; its condition fails
+        when nothing is owed back or the refund is recorded already."""
+        return {"Update": {
+            "TableName": self.table,
+            "Key": item_key(order_pk(program_id, order_id), "ORDER"),
+            "UpdateExpression": "SET payment.refunded = :r, updated_at = :now",
+            "ConditionExpression": "attribute_exists(payment.owed_back) AND attribute_not_exists(payment.refunded)",
+            "ExpressionAttributeValues": {":r": _av(refunded), ":now": {"S": now}},
+        }}
+
     def claim_cancel(self, program_id: str, order_id: str, claim: dict[str, Any], stale_before: str) -> bool:
         """Claim a COMPLETED order for one cancel (``canceling``), unless another cancel holds a claim
         made at or after ``stale_before``; False when the order is not COMPLETED or claimed."""

@@ -17,6 +17,16 @@ class Amount(Model):
     currency: str
 
 
+class CashRefundRecorded(Model):
+    order_id: str
+    amount: Amount = Field(description="The cash refunded: what the order owed back")
+    reference: str = Field(description="Your reference of the refund")
+    till_reference: str = Field(description="The till's receipt id of the cash the order was paid with")
+    refunded_at: str
+    movement_id: str = Field(description="The budget movement cash:owed_back → cash:received")
+    replayed: bool = False
+
+
 class FundingRecorded(Model):
     funding_id: str
     amount: Amount
@@ -35,7 +45,8 @@ class BudgetBalance(Model):
     cash_received: int = Field(default=0, description="Cash members paid at the tills for points + cash orders, "
                                                       "received into the budget (the negated cash:received)")
     cash_owed_back: int = Field(default=0, description="cash:owed_back: the cash of points + cash orders that "
-                                                       "failed or were canceled, owed back to the members")
+                                                       "failed or were canceled, owed back to the members (until "
+                                                       "finance records each refund)")
     low_balance_threshold: int
     low: bool = Field(description="available is below the threshold")
 
@@ -43,7 +54,8 @@ class BudgetBalance(Model):
 class BudgetMovement(Model):
     id: str
     created_at: str
-    type: MovementType = Field(description="funding | draw | return | hold | release | cash | cash_owed_back")
+    type: MovementType = Field(description="funding | draw | return | hold | release | cash | cash_owed_back | "
+                                           "cash_refunded")
     currency: str
     debit: str
     credit: str
@@ -79,8 +91,11 @@ class Payout(Model):
     cash_value: int | None = Field(default=None, description="Points + cash: the cash part the till took, minor "
                                                              "units of currency (null: points only)")
     cash_reference: str | None = Field(default=None, description="Points + cash: the till's receipt id")
-    cash_owed_back: int | None = Field(default=None, description="Points + cash: the cash owed back to the member "
-                                                                 "(the order failed or was canceled; else 0)")
+    cash_owed_back: int | None = Field(default=None, description="Points + cash: the cash still owed back to the "
+                                                                 "member (the order failed or was canceled and "
+                                                                 "finance has not recorded its refund; else 0)")
+    cash_refunded: int | None = Field(default=None, description="Points + cash: the owed-back cash finance refunded "
+                                                                "(POST /v1/finance/cash-refunds; else 0)")
 
 
 class PayoutList(Model):
