@@ -234,10 +234,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                                    "Scheduled segment counts failed after Lambda's retries; the next run continues "
                                    "the walk.")),
     # The tier review (treue.logic.tiers): due tier states from the sparse index (Query), their months (Query),
-    # the program (GetItem); a change is one transaction of Put items (the TIER item, its audit record, the event)
+    # the program (GetItem); a change is one transaction (the TIER item's update, which keeps a paid membership's
+    # grant, its audit record and the event: Put items)
     FunctionSpec("TierReview", "treue.handlers.tier_review.handler",
                  "Tiers whose period ended: kept when requalified, else down to the level reached",
-                 ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"), timeout=300,
+                 ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"), timeout=300,
                  schedule=Schedule("TierReviewSchedule", 1440, "Review the tiers whose period ended (daily)",
                                    "Scheduled tier reviews failed after Lambda's retries; the next run reviews "
                                    "what they left (a member keeps the tier until then).")),

@@ -437,14 +437,15 @@ def test_the_sweeper_runs_every_five_minutes_and_may_start_and_read_both_workflo
                 ("states:StartExecution", "states:DescribeExecution")}
 
 
-def test_the_tier_review_runs_daily_and_may_read_and_put_only(synthesized, template):
-    """Due tier states and months are queries, the program a read; a change is a transaction of Put items."""
+def test_the_tier_review_runs_daily_and_may_read_put_and_update_only(synthesized, template):
+    """Due tier states and months are queries, the program a read; a change is a transaction of the TIER item's
+    update (which keeps a paid membership's grant on it) and Put items."""
     model = load(synthesized)
     (schedule,) = [s for s in model.schedules
                    if model.functions[s.function].handler == "treue.handlers.tier_review.handler"]
     assert schedule.seconds == 86_400
     ddb = {a for a in _role_actions(template, schedule.function) if a.startswith("dynamodb:")}
-    assert ddb == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"}
+    assert ddb == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"}
     assert not {a for a in _role_actions(template, schedule.function) if a.startswith("states:")}
 
 

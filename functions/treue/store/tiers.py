@@ -5,7 +5,8 @@
     P#<pid>#MEMBER#<mid>      MONTH#<YYYY-MM>    the month's (UTC, the purchase's occurred_at) ``qualifying_points``,
                                                  ``spend``, ``purchases`` and ``categories`` (string set)
     P#<pid>#MEMBER#<mid>      TIER               ``{tier, since, until, version}``; with ``until``, listed on gsi1 at
-                                                 ``TIERS#DUE#<shard>`` / ``<until>#<pid>#<mid>`` for the review
+                                                 ``TIERS#DUE#<shard>`` / ``<until>#<pid>#<mid>`` for the review;
+                                                 ``membership``: a paid membership's grant (``treue.store.memberships``)
 
 Every accrued purchase adds to ``BALANCE`` and its month in the posting's transaction (``treue.store.ledger``
 ``post`` takes the items built here), so the counters count each purchase exactly once. ``TIER`` is written
@@ -100,20 +101,24 @@ class TierCounters:
 
     def tier_put(self, program_id: str, member_id: str, read_version: int, state: dict[str, Any]
                  ) -> dict[str, Any]:
-        """The new ``TIER`` item (``state``: tier, since, until; version ``read_version + 1``), conditioned on the
-        version read (0: no item yet); listed for the review while it has an ``until``."""
-        pk = member_pk(program_id, member_id)
-        item = {"pk": pk, "sk": TIER_SK, "member_id": member_id, "program_id": program_id, **state,
-                "version": read_version + 1}
+        """The ``TIER`` item's new level (``state``: tier, since, until; version ``read_version + 1``), conditioned on
+        the version read (0: no item yet, or one a paid membership's grant created); listed for the review while it
+        has an ``until``. An update, not a put: the item's ``membership`` grant (``treue.store.memberships``) stays."""
+        fields = {"member_id": member_id, "program_id": program_id, **state, "version": read_version + 1}
         if state.get("until"):
-            item.update(due_keys(program_id, member_id, state["until"]))
-        put: dict[str, Any] = {"Put": {"TableName": self.table, "Item": to_item(item)}}
-        if read_version:
-            put["Put"]["ConditionExpression"] = "version = :read"
-            put["Put"]["ExpressionAttributeValues"] = {":read": {"N": str(read_version)}}
-        else:
-            put["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
-        return put
+            fields.update(due_keys(program_id, member_id, state["until"]))
+        encoded = to_item(fields)
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":f{i}": encoded.get(name, {"NULL": True}) for i, name in enumerate(fields)}
+        expression = "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
+        if not state.get("until"):
+            names.update({"#gpk": GSI_PK, "#gsk": GSI_SK})
+            expression += " REMOVE #gpk, #gsk"
+        values[":read"] = {"N": str(read_version)}
+        condition = "version = :read" if read_version else "attribute_not_exists(pk) OR version = :read"
+        return {"Update": {"TableName": self.table, "Key": item_key(member_pk(program_id, member_id), TIER_SK),
+                           "UpdateExpression": expression, "ConditionExpression": condition,
+                           "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
 
     def tier_change_items(self, program_id: str, member_id: str, read_version: int, state: dict[str, Any],
                           event_type: EventType, event: dict[str, Any], now: str) -> list[dict[str, Any]]:
