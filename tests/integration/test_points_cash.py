@@ -8,7 +8,7 @@ import pytest
 
 from tests.integration.helpers import call, events_of
 from tests.integration.test_finance import budget_of, fin, reconciliation, trial
-from tests.integration.test_orders import balance, member_with, order_body, place, wait
+from tests.integration.test_orders import balance, get_order, member_with, order_body, place, wait
 from treue import runtime
 from treue.handlers import orders
 from treue.providers.simulated import set_fault
@@ -186,6 +186,9 @@ def test_finance_records_the_refund_of_owed_back_cash_once(shop, store):
         ("cash_refunded", "cash:owed_back", "cash:received", 1000)]
     row = payout_row(shop, oid)
     assert (row["cash_owed_back"], row["cash_refunded"], row["cash_reference"]) == (0, 1000, "till-0816")
+    _, shown = get_order(shop, oid)
+    assert shown["payment"]["refunded"]["reference"] == "till-0816-refund"
+    assert shown["payment"]["refunded"]["movement"] == done["movement_id"]
     assert trial(shop)["balanced"] and reconciliation(shop)["differences"] == []
 
 

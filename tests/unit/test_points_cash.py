@@ -224,3 +224,18 @@ def test_the_sample_event_orders_the_demo_card_with_points_and_cash():
     item = next(i for i in items if i.id == request.item_id)
     price = catalog.points_for(CENT, item.currency, request.value) * request.quantity
     assert split_payment(CENT, item, price, request.payment)["points"] == request.payment.points
+
+
+def test_the_failed_order_sample_carries_the_cash_refund_the_release_writes():
+    from treue.logic import budget
+    from treue.store.events import inserted_event
+
+    root = Path(__file__).resolve().parents[2]
+    [record] = json.loads((root / "events" / "webhook_fanout" / "order_failed_cash_refund_due.json").read_text())[
+        "Records"]
+    event = inserted_event(record, "order.failed")
+    assert event is not None
+    failed = order(OrderStatus.FAILED, {**PAID, "cash": {**PAID["cash"], "value": 1000,
+                                                         "reference": "till-7-receipt-0042"}})
+    assert event.data["cash_refund_due"] == budget.cash_refund_due(failed)
+    assert budget.cash_refund_due(order(OrderStatus.FAILED, None)) is None

@@ -250,7 +250,7 @@ def view(order: Order) -> dict[str, Any]:
         "updated_at": order.updated_at,
     }
     if order.payment:
-        out["payment"] = {k: order.payment[k] for k in ("points", "cash", "price_points", "owed_back")
+        out["payment"] = {k: order.payment[k] for k in ("points", "cash", "price_points", "owed_back", "refunded")
                           if order.payment.get(k) is not None}
     for name in ("tier_discount", "failure_reason", "donation_id", "provider", "delivered", "canceled_reason"):
         if getattr(order, name):

@@ -256,7 +256,7 @@ def capture(orders: OrdersPort, event: dict[str, Any], now: str) -> dict[str, An
 def release(orders: OrdersPort, provider: GiftCardPort, budgets: BudgetPort, event: dict[str, Any], now: str
             ) -> dict[str, Any]:
     """Compensation: undo what was issued, give back what the budget paid, release the held points,
-    and end the order FAILED.
+    owe a points + cash order's cash back (``budget.cash_owed_back``), and end the order FAILED.
 
     Check first, undo after: the order is first claimed for the release in one conditional write
     (``releasing``; only while it is PENDING, PROCESSING or ISSUED and not delivered). A delivered or

@@ -50,6 +50,15 @@ class CashOwedBack(Model):
     movement: str = Field(description="The budget movement's id")
 
 
+class CashRefunded(Model):
+    value: int = Field(description="Minor units paid back (cash:owed_back → cash:received)")
+    currency: str
+    reference: str = Field(description="Finance's reference of the refund")
+    at: str
+    by: str = Field(description="Who recorded it")
+    movement: str = Field(description="The budget movement's id")
+
+
 class OrderPayment(Model):
     points: int = Field(description="The points part: what the order holds (equal to points)")
     cash: OrderCash
@@ -57,6 +66,9 @@ class OrderPayment(Model):
                                           "cash pay together")
     owed_back: CashOwedBack | None = Field(default=None, exclude_if=lambda value: value is None,
                                            description="The order failed or was canceled: its cash is owed back")
+    refunded: CashRefunded | None = Field(default=None, exclude_if=lambda value: value is None,
+                                          description="Finance recorded that the owed-back cash was paid back "
+                                                      "(POST /v1/finance/cash-refunds)")
 
 
 class Order(Model):
