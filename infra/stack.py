@@ -242,6 +242,23 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                  schedule=Schedule("TierReviewSchedule", 1440, "Review the tiers whose period ended (daily)",
                                    "Scheduled tier reviews failed after Lambda's retries; the next run reviews "
                                    "what they left (a member keeps the tier until then).")),
+    # Points over time (treue.logic.lifecycle): due pending points and expiry buckets from the sparse index (Query),
+    # the member's balance, pending items and buckets (GetItem, Query), the program (GetItem); an activation or an
+    # expiry is one transaction (the guard, the entry and its audit record, the balance, the account totals, the
+    # event: Put/Update; the activated pending item: Delete); buckets whose date passed go (BatchWriteItem)
+    FunctionSpec("PointsActivation", "treue.handlers.points_lifecycle.activate",
+                 "Pending points whose days are over become available (hourly)",
+                 (*TABLE_READ, *TABLE_WRITE, "dynamodb:DeleteItem"), timeout=300,
+                 schedule=Schedule("PointsActivationSchedule", 60, "Activate pending points that are due (hourly)",
+                                   "Scheduled activations failed after Lambda's retries; the next run activates "
+                                   "what they left (balances count due points as available meanwhile).")),
+    FunctionSpec("PointsExpiry", "treue.handlers.points_lifecycle.expire",
+                 "Expired points leave the balance; points.expiring ahead of each date (daily)",
+                 (*TABLE_READ, *TABLE_WRITE, "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"), timeout=900,
+                 memory=1024,
+                 schedule=Schedule("PointsExpirySchedule", 1440, "Expire the points whose date has passed (daily)",
+                                   "Scheduled expiry runs failed after Lambda's retries; the next run expires what "
+                                   "they left (each member once per day).")),
     # The sweeper settles what a dead function or workflow left open (treue.logic.sweeper): orders and
     # rewards never started or whose execution ended first, batch runs likewise; found through the
     # watch list on gsi1 (treue.store.watchlist), whose markers leave in each record's final transaction

@@ -301,14 +301,16 @@ def check_quickstart(twin, docs):
     purchase_answer, replay, balance, statement, found, bonus, order, codes = docs
     assert purchase_answer["points_earned"] == 49 and not purchase_answer["replayed"]
     assert replay == {**purchase_answer, "replayed": True}
-    assert balance == {"available": 49, "held": 0, "lifetime_earned": 49, "lifetime_redeemed": 0}
+    assert balance == {"available": 49, "pending": 0, "held": 0, "debt": 0, "expiring": [],
+                       "lifetime_earned": 49, "lifetime_redeemed": 0}
     assert statement["entries"][0]["reference"] == purchase_answer["transaction_id"]
     assert len(found["items"]) == 1
     assert bonus["balance"]["available"] == 2549
     assert order["status"] == "COMPLETED" and order["points"] == 2500
     assert codes["codes"][0]["code"].startswith("SIM-") and codes["order_id"] == order["order_id"]
     _, _, after = twin.request("GET", f"/v1/members/{order['member_id']}/balance")
-    assert after == {"available": 49, "held": 0, "lifetime_earned": 2549, "lifetime_redeemed": 2500}
+    assert after == {"available": 49, "pending": 0, "held": 0, "debt": 0, "expiring": [],
+                     "lifetime_earned": 2549, "lifetime_redeemed": 2500}
 
 
 def check_finance_example(docs):

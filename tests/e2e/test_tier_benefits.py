@@ -61,7 +61,8 @@ def test_a_gold_member_sees_and_pays_the_discounted_price(twin):
     assert done["tier_discount"] == {"tier": "gold", "bps": 1000, "points_each_before": 2500, "points_before": 2500,
                                      "points_after": 2250}
     status, _, balance = twin.request("GET", f"/v1/members/{gold}/balance", key=partner)
-    assert balance == {"available": 750, "held": 0, "lifetime_earned": 3000, "lifetime_redeemed": 2250}, balance
+    assert balance == {"available": 750, "pending": 0, "held": 0, "debt": 0, "expiring": [],
+                       "lifetime_earned": 3000, "lifetime_redeemed": 2250}, balance
     status, _, budget = twin.request("GET", "/v1/finance/budget", key=admin)
     assert status == 200, budget
     (eur,) = [b for b in budget["budgets"] if b["currency"] == "EUR"]

@@ -27,7 +27,8 @@ def test_quickstart_enroll_accrue_balance_statement(twin):
     status, _, accrued = twin.request("POST", f"/v1/members/{mid}/purchases", purchase("pos-1001", 4999))
     assert status == 200 and accrued["points_earned"] == 49
     status, _, balance = twin.request("GET", f"/v1/members/{mid}/balance", key="finance")
-    assert balance == {"available": 49, "held": 0, "lifetime_earned": 49, "lifetime_redeemed": 0}
+    assert balance == {"available": 49, "pending": 0, "held": 0, "debt": 0, "expiring": [],
+                       "lifetime_earned": 49, "lifetime_redeemed": 0}
     status, _, found = twin.request("GET", f"/v1/members?card_number={member['card_number']}")
     assert [m["id"] for m in found["items"]] == [mid]
     status, _, statement = twin.request("GET", f"/v1/members/{mid}/ledger")

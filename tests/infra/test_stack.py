@@ -90,8 +90,8 @@ def test_every_function_is_traced_logged_and_has_its_own_role(template):
     functions = of_type(template, "AWS::Lambda::Function")
     # 8 API/queue/docs, finance, audit sealer, rewards, webhooks API, fan-out, sender, batches API,
     # queue senders API, program settings API, rules API, report worker, sweeper, tier review, progress,
-    # segments API, segment counts, occasions + payout tasks + batch tasks
-    assert len(functions) == 25 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
+    # segments API, segment counts, occasions, points activation, points expiry + payout tasks + batch tasks
+    assert len(functions) == 27 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
     assert len(roles) == len(functions)
     for f in functions.values():
@@ -532,3 +532,18 @@ def test_batch_routes_go_to_the_batches_function_and_the_twin_makes_its_bucket(s
     routed = {r.function for r in model.routes if r.path.startswith("/v1/batches")}
     assert len(routed) == 1 and model.functions[routed.pop()].handler == "treue.handlers.batches.handler"
     assert len(model.buckets) == 1
+
+
+def test_points_activation_runs_hourly_and_expiry_daily_with_the_deletes_they_need(synthesized, template):
+    """Activation deletes the activated pending item in its transaction; expiry drops the buckets whose date has
+    passed (BatchWriteItem); neither starts or reads a workflow."""
+    model = load(synthesized)
+    runs = {model.functions[s.function].handler: s for s in model.schedules}
+    activation, expiry = (runs[f"treue.handlers.points_lifecycle.{name}"] for name in ("activate", "expire"))
+    assert (activation.seconds, expiry.seconds) == (3_600, 86_400)
+    common = {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+              "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"}
+    for schedule, extra in ((activation, set()), (expiry, {"dynamodb:BatchWriteItem"})):
+        actions = _role_actions(template, schedule.function)
+        assert {a for a in actions if a.startswith("dynamodb:")} == common | extra
+        assert not {a for a in actions if a.startswith("states:")}

@@ -16,7 +16,8 @@ def test_a_purchase_earns_points_once(program):
         "points_earned": 49,
         "breakdown": [{"rule_id": "base", "version": 1, "points": 49, "line_index": None, "reason": None}],
         "replayed": False,
-        "balance": {"available": 49, "held": 0, "lifetime_earned": 49, "lifetime_redeemed": 0},
+        "balance": {"available": 49, "pending": 0, "held": 0, "debt": 0, "expiring": [],
+                    "lifetime_earned": 49, "lifetime_redeemed": 0},
     }
     status, again, _ = purchase(auth, mid, buy("pos-1", 4999))
     assert status == 200 and again["replayed"] and again["points_earned"] == 49

@@ -196,7 +196,8 @@ def test_a_message_naming_another_program_is_refused_and_credits_nothing(program
     theirs = enroll(victim["auth"]["partner"], {"email": "ada@example.com"})[1]["id"]
     forged = message(victim, "forged-1", 500_000)  # the shop's role names the other program
     assert accrual_queue.handler(batch(forged), LambdaContext()) == {"batchItemFailures": []}
-    assert balance(victim, theirs) == {"available": 0, "held": 0, "lifetime_earned": 0, "lifetime_redeemed": 0}
+    assert balance(victim, theirs) == {"available": 0, "pending": 0, "held": 0, "debt": 0, "expiring": [],
+                                       "lifetime_earned": 0, "lifetime_redeemed": 0}
     assert balance(program, ours)["available"] == 0
     [(parked, attrs)] = dead_letters(*dlq)
     assert parked == json.dumps(forged)

@@ -135,7 +135,8 @@ def test_a_gift_card_order_completes_and_captures_the_points(shop):
     assert [h["status"] for h in order["history"]] == ["PENDING", "PROCESSING", "ISSUED", "COMPLETED"]
     assert order["codes"][0]["masked"].startswith("***-****-****-****-")
     assert order["delivered"]["method"] == "email"
-    assert balance(shop, member) == {"available": 2500, "held": 0, "lifetime_earned": 5000, "lifetime_redeemed": 2500}
+    assert balance(shop, member) == {"available": 2500, "pending": 0, "held": 0, "debt": 0, "expiring": [],
+                                     "lifetime_earned": 5000, "lifetime_redeemed": 2500}
     status, revealed = reveal(shop, accepted["order_id"])
     assert status == 200 and revealed["codes"][0]["code"].startswith("SIM-")
     assert revealed["codes"][0]["code"].endswith(order["codes"][0]["masked"][-4:])
@@ -223,7 +224,8 @@ def test_a_brand_fault_fails_every_order_of_that_brand(shop, store):
     assert wait(shop, a["order_id"])["status"] == "FAILED"
     assert wait(shop, b["order_id"])["status"] == "COMPLETED"
     assert balance(shop, member) | {"lifetime_earned": 0} == {
-        "available": 5000, "held": 0, "lifetime_earned": 0, "lifetime_redeemed": 1000}
+        "available": 5000, "pending": 0, "held": 0, "debt": 0, "expiring": [],
+        "lifetime_earned": 0, "lifetime_redeemed": 1000}
 
 
 # ---------------------------------------------------------------- idempotency, replays, cancel
@@ -267,7 +269,8 @@ def test_cancel_a_completed_voucher_order_refunds_and_voids(shop):
                           path_parameters={"order_id": accepted["order_id"]})
     assert status == 200 and out["status"] == "CANCELED"
     assert balance(shop, member) | {"lifetime_earned": 0} == {
-        "available": 3000, "held": 0, "lifetime_earned": 0, "lifetime_redeemed": 0}
+        "available": 3000, "pending": 0, "held": 0, "debt": 0, "expiring": [],
+        "lifetime_earned": 0, "lifetime_redeemed": 0}
     assert voucher_call(shop, "validate", {"code": code})[1]["status"] == "VOID"
     status, again, _ = call(orders, "orders/cancel_order.json", shop["auth"]["partner"],
                             path=f"/v1/orders/{accepted['order_id']}/cancel",

@@ -57,7 +57,8 @@ def test_a_gold_members_order_holds_and_captures_the_discounted_points(shop):
     assert order["tier_discount"] == {"tier": "gold", "bps": 1000, "points_each_before": 2500,
                                       "points_before": 5000, "points_after": 4500}
     assert order["face_value"] == {"value": 2500, "currency": "EUR"}  # the money paid out is the item's
-    assert balance(shop, gold) == {"available": 500, "held": 0, "lifetime_earned": 5000, "lifetime_redeemed": 4500}
+    assert balance(shop, gold) == {"available": 500, "pending": 0, "held": 0, "debt": 0, "expiring": [],
+                                   "lifetime_earned": 5000, "lifetime_redeemed": 4500}
     stored = runtime.orders().require(shop["program_id"], accepted["order_id"])
     assert (stored.points, stored.points_each, stored.funds["face"]) == (4500, 2250, 5000)
     again, replay = place(shop, order_body(gold, BOOKS, denomination=2500, quantity=2), key=stored.client_reference)
@@ -77,7 +78,8 @@ def test_a_failed_gold_order_releases_exactly_the_discounted_points(shop, store)
     assert order["status"] == "FAILED" and order["tier_discount"]["points_after"] == 2250, order
     failed = [e["data"] for e in events_of(shop, ["order.failed"]) if e["data"]["order_id"] == order["order_id"]]
     assert [e["points_released"] for e in failed] == [2250]
-    assert balance(shop, gold) == {"available": 3000, "held": 0, "lifetime_earned": 3000, "lifetime_redeemed": 0}
+    assert balance(shop, gold) == {"available": 3000, "pending": 0, "held": 0, "debt": 0, "expiring": [],
+                                   "lifetime_earned": 3000, "lifetime_redeemed": 0}
 
 
 def test_the_catalog_for_a_member_shows_their_prices_and_the_price_before(shop):

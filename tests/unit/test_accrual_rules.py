@@ -41,7 +41,12 @@ class FakeLedger:
     def get_balance(self, program_id: str, member_id: str) -> dict[str, int] | None:
         if member_id not in self.available:
             return None
-        return {"available": self.available[member_id], "held": 0, "lifetime_earned": 0, "lifetime_redeemed": 0}
+        return {"available": self.available[member_id], "pending": 0, "held": 0, "debt": 0, "lifetime_earned": 0,
+                "lifetime_redeemed": 0}
+
+    def balance_state(self, program_id: str, member_id: str) -> dict[str, Any] | None:
+        found = self.get_balance(program_id, member_id)
+        return None if found is None else {**found, "dated": 0, "updated_at": ""}
 
     def rule_uses(self, program_id: str, member_id: str, wanted: Sequence[tuple[str, str]]
                   ) -> dict[tuple[str, str], int]:

@@ -43,7 +43,8 @@ LAZY = {
     "treue.cli": "each operator command imports only what it runs (`treue --help` loads no store)",
     "treue.openapi": "the document generator loads the API handlers only when it builds the document",
     "treue.core.programs": "cold start: the tier configuration's checks (treue.core.tiers) load only for a "
-                           "program with tiers, not with every function that reads a program",
+                           "program with tiers, not with every function that reads a program (and the expiry "
+                           "policy's, treue.core.expiry, when a credit asks for its date)",
     "treue.logic.points": "cold start: the earning engine and the rule models load on the first purchase, not "
                           "with the Accrual function's balance or statement reads",
     "treue.handlers.enrollment": "cold start: the welcome bonus (treue.logic.welcome, the earning engine) loads "

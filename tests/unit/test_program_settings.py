@@ -69,7 +69,8 @@ def test_a_field_left_out_keeps_its_value_and_a_given_one_replaces_it():
     settings, changes = program.apply_patch(CREATED, patch(earn_points=3, name="Treue Plus"))
     assert settings == {"name": "Treue Plus", "country": "DE", "earn_points": 3, "earn_per_minor": 100,
                         "value_points": 100, "value_minor": 100, "markup_bps": 0,
-                        "fx_ppm": {"USD": 920000, "GBP": 1150000}, "tiers": None}
+                        "fx_ppm": {"USD": 920000, "GBP": 1150000}, "tiers": None, "pending_days": 0, "expiry": None,
+                        "expiry_notice_days": 30}
     assert changes == {"name": {"from": "Café Treue", "to": "Treue Plus"}, "earn_points": {"from": 1, "to": 3}}
 
 
@@ -228,5 +229,6 @@ def test_the_view_shows_what_exists_and_version_1_was_made_at_creation():
     assert shown["version"] == 1 and shown["updated_at"] == CREATED.created_at and shown["updated_by"] is None
     assert list(shown["fx_ppm"]) == ["GBP", "USD"]
     assert shown["tiers"] is None  # no tiers until PATCH /v1/program sets them (issue 16 item 4)
-    assert not {"rules", "expiry"} & set(shown)
+    assert "rules" not in set(shown)  # GET /v1/program adds the rules in force (ProgramOverview)
+    assert (shown["pending_days"], shown["expiry"], shown["expiry_notice_days"]) == (0, None, 30)
     assert program.view(replace(CREATED, country=""))["country"] is None

@@ -1,7 +1,7 @@
 """The points ledger: double-entry postings between accounts.
 
 Every posting moves a positive number of points from one account to another, so the sum over all
-accounts of a program is zero at all times. Member accounts (``available``, ``held``) live on the
+accounts of a program is zero at all times. Member accounts (``available``, ``pending``, ``held``, ``debt``) live on the
 member's balance item; program accounts (``issued``, ``adjustments``, …) are sharded counters.
 Posted entries are never changed: a correction is a new posting with a reason and an actor.
 """
@@ -18,13 +18,18 @@ from typing import Any
 class Account(StrEnum):
     MEMBER_AVAILABLE = "member:available"
     MEMBER_HELD = "member:held"
+    MEMBER_PENDING = "member:pending"  # earned, not yet spendable (the program's pending_days)
+    MEMBER_DEBT = "member:debt"  # negative while the member owes points (a return after they were spent)
     PROGRAM_ISSUED = "program:issued"
     PROGRAM_ADJUSTMENTS = "program:adjustments"
     PROGRAM_REDEEMED = "program:redeemed"
     PROGRAM_EXPIRED = "program:expired"
 
 
-MEMBER_ACCOUNTS: dict[Account | str, str] = {Account.MEMBER_AVAILABLE: "available", Account.MEMBER_HELD: "held"}
+MEMBER_ACCOUNTS: dict[Account | str, str] = {Account.MEMBER_AVAILABLE: "available", Account.MEMBER_HELD: "held",
+                                              Account.MEMBER_PENDING: "pending", Account.MEMBER_DEBT: "debt"}
+# The balance item keeps what the member owes as a positive ``debt``: the negative of member:debt's balance
+FIELD_SIGN: dict[str, int] = {"debt": -1}
 BONUS_PREFIX = "program:bonus:"
 
 
@@ -40,6 +45,10 @@ class PostingType(StrEnum):
     CAPTURE = "capture"  # held → program:redeemed when the reward is issued and delivered
     RELEASE = "release"  # held → available when the order fails
     REFUND = "refund"  # program:redeemed → available when a completed order is canceled
+    ACTIVATION = "activation"  # pending → available when the purchase's pending days are over
+    EXPIRY = "expiry"  # available → program:expired: points whose expiry date has passed
+    REVERSAL = "reversal"  # pending | available | debt → the issuing account: a returned purchase's points
+    REPAYMENT = "repayment"  # available → debt: new points pay back what the member owes first
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,14 @@ class Posting:
     def held_delta(self) -> int:
         """Change of the member's held points."""
         return self.deltas().get(Account.MEMBER_HELD, 0)
+
+    def pending_delta(self) -> int:
+        """Change of the member's pending points."""
+        return self.deltas().get(Account.MEMBER_PENDING, 0)
+
+    def debt_delta(self) -> int:
+        """Change of what the member owes (positive: owes more)."""
+        return -self.deltas().get(Account.MEMBER_DEBT, 0)
 
 
 def request_fingerprint(payload: Any) -> str:

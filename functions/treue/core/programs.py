@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from treue.core.expiry import Policy
     from treue.core.tiers import Tiers
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -14,7 +15,7 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 # What an admin may change after creation (PATCH /v1/program); id and currency never change (the ledger,
 # the budget and every price are kept in the currency)
 EDITABLE = ("name", "country", "earn_points", "earn_per_minor", "value_points", "value_minor", "markup_bps",
-            "fx_ppm", "tiers")
+            "fx_ppm", "tiers", "pending_days", "expiry", "expiry_notice_days")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,10 @@ class Program:
 
     ``tiers`` is the status tier configuration as the API shows it (``treue.core.tiers``; None: no tiers), kept
     as plain data so the settings store and compare as they always did; ``tier_config()`` reads it.
+
+    Points over time (``treue.core.expiry``): a purchase's points are pending for ``pending_days`` after its
+    ``occurred_at`` (0: available at once); ``expiry`` gives credits an expiry date (None: never);
+    ``points.expiring`` is announced ``expiry_notice_days`` before a date.
 
     ``version`` counts the settings' changes (1 as created; ``PATCH /v1/program`` writes the next one,
     ``treue.logic.program``); ``updated_at``/``updated_by`` say when and by whom (empty as created).
@@ -52,6 +57,9 @@ class Program:
     updated_at: str = ""
     updated_by: str = ""
     tiers: dict[str, Any] | None = None
+    pending_days: int = 0
+    expiry: dict[str, Any] | None = None
+    expiry_notice_days: int = 30
 
     def __post_init__(self) -> None:
         if not _CURRENCY.match(self.currency):
@@ -73,6 +81,13 @@ class Program:
                 raise ValueError("fx_ppm maps ISO 4217 codes to positive integer rates in millionths")
         if self.tiers is not None:
             self.tier_config()  # a ValueError starting with "tiers" names what is wrong
+        if not isinstance(self.pending_days, int) or isinstance(self.pending_days, bool) \
+                or not 0 <= self.pending_days <= 365:
+            raise ValueError("pending_days must be an integer from 0 to 365")
+        if not isinstance(self.expiry_notice_days, int) or isinstance(self.expiry_notice_days, bool) \
+                or not 1 <= self.expiry_notice_days <= 90:
+            raise ValueError("expiry_notice_days must be an integer from 1 to 90")
+        self.expiry_policy()  # a ValueError starting with "expiry" names what is wrong
 
     def tier_config(self) -> Tiers | None:
         """The tier configuration, checked (None without tiers; the module loads only for programs with them)."""
@@ -81,6 +96,12 @@ class Program:
         from treue.core.tiers import parse
 
         return parse(self.tiers)
+
+    def expiry_policy(self) -> Policy | None:
+        """When this program's credits expire (None: never)."""
+        from treue.core.expiry import parse
+
+        return parse(self.expiry)
 
     def points_for(self, minor_units: int) -> int:
         """Points earned for a purchase of ``minor_units``; rounded down, never negative."""

@@ -177,6 +177,10 @@ class EventType(StrEnum):
     TIER_UPGRADED = "tier.upgraded"
     TIER_DOWNGRADED = "tier.downgraded"
     ACTIVITY_RECORDED = "activity.recorded"
+    POINTS_ACTIVATED = "points.activated"
+    POINTS_EXPIRING = "points.expiring"
+    POINTS_EXPIRED = "points.expired"
+    POINTS_REVERSED = "points.reversed"
 
 
 class ExecutionStatus(StrEnum):

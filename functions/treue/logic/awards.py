@@ -31,8 +31,9 @@ from treue.core.ledger import Account, Posting, PostingType, bonus_account, requ
 from treue.core.statuses import EventType
 from treue.errors import Contention, IdempotencyConflict, StaleCondition
 from treue.logic.earning import Member, MemberEvent, evaluate
+from treue.logic.lifecycle import repay
 from treue.logic.members import require_id
-from treue.logic.points import ATTEMPTS, balance, member_for, rule_counter_uses, rule_counters
+from treue.logic.points import ATTEMPTS, balance, credit_terms, member_for, rule_counter_uses, rule_counters
 
 if TYPE_CHECKING:
     from treue.core.programs import Program
@@ -58,7 +59,8 @@ def postings(program: Program, member_id: str, event: MemberEvent, found: Breakd
     for rule_id, points in found.paid().items():
         metadata: dict[str, Any] = {"trigger": str(event.trigger), "occurred_at": event.occurred_at.isoformat(),
                                     "rule_id": rule_id, "rule_version": versions[rule_id],
-                                    "rules": [{"rule_id": rule_id, "version": versions[rule_id]}]}
+                                    "rules": [{"rule_id": rule_id, "version": versions[rule_id]}],
+                                    **credit_terms(program, event.occurred_at)}
         if event.activity_type is not None:
             metadata["activity_type"] = event.activity_type
         if event.role is not None:
@@ -122,7 +124,11 @@ def award(store: LedgerPort, program: Program, member_id: str, event: MemberEven
                                       reference=reference)
         result = {key: replay.result[key] for key in ("points_earned", "reference", "breakdown", "reason")
                   if key in replay.result}
-    return {**result, "replayed": replay is not None, "balance": balance(store, program.id, member_id)}
+    found_balance = balance(store, program.id, member_id)
+    if found_balance["debt"] > 0 and found_balance["available"] > 0:  # new points pay back what is owed first
+        if repay(store, program.id, member_id, f"{kind}:{reference}", now, actor):
+            found_balance = balance(store, program.id, member_id)
+    return {**result, "replayed": replay is not None, "balance": found_balance}
 
 
 def record_activity(store: LedgerPort, program: Program, member_id: str, activity: Activity, actor: str, now: str,

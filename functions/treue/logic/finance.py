@@ -30,7 +30,8 @@ PAYOUT_COLUMNS = ("order_id", "created_at", "status", "type", "item_id", "item_n
 JOURNAL_COLUMNS = ("id", "created_at", "type", "unit", "debit", "credit", "amount", "member_id", "order_id",
                    "reference", "reason", "actor")
 TRIAL_BALANCE_COLUMNS = ("unit", "account", "balance")
-LIABILITY_COLUMNS = ("available_points", "held_points", "outstanding_points", "value", "currency", "as_of")
+LIABILITY_COLUMNS = ("available_points", "held_points", "outstanding_points", "value", "currency", "as_of",
+                     "pending_points", "debt_points")
 DIFFERENCE_COLUMNS = ("check", "order_id", "unit", "expected", "actual", "detail")
 MOVEMENT_COLUMNS = ("id", "created_at", "type", "currency", "debit", "credit", "amount", "order_id", "reference",
                     "actor")
@@ -38,8 +39,9 @@ KPI_COLUMNS = ("metric", "value", "unit")
 
 # movement type → what it counts of a points + cash order's cash
 CASH_MOVES = {"cash": "cash:received", "cash_owed_back": "cash:owed_back", "cash_refunded": "cash:refunded"}
-POINT_ACCOUNTS = ("member:available", "member:held", "program:issued", "program:adjustments", "program:redeemed",
-                  "program:expired")
+POINT_ACCOUNTS = ("member:available", "member:pending", "member:held", "member:debt", "program:issued",
+                  "program:adjustments", "program:redeemed", "program:expired")
+MEMBER_POINT_ACCOUNTS = ("member:available", "member:pending", "member:held", "member:debt")
 MONEY_ACCOUNTS = tuple(str(a) for a in MoneyAccount)
 IN_FLIGHT = ORDER_IN_FLIGHT
 
@@ -175,13 +177,17 @@ def trial_balance_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def liability(program: Program, point_accounts: dict[str, int], as_of: str) -> dict[str, Any]:
-    """Points members hold (available and held by open orders) and what they are worth."""
+    """Points members hold (available, pending and held by open orders) and what they are worth. What members
+    owe (``debt``: returns after their points were spent) is shown, not netted: it is paid back from points
+    they have yet to earn."""
     available = point_accounts.get("member:available", 0)
     held = point_accounts.get("member:held", 0)
-    outstanding = available + held
+    pending = point_accounts.get("member:pending", 0)
+    outstanding = available + held + pending
     return {
         "as_of": as_of,
-        "points": {"available": available, "held": held, "outstanding": outstanding},
+        "points": {"available": available, "held": held, "pending": pending, "outstanding": outstanding,
+                   "debt": -point_accounts.get("member:debt", 0)},
         "value": {"value": program.money_value(outstanding), "currency": program.currency},
         "point_value": {"points": program.value_points, "value": program.value_minor, "currency": program.currency},
     }
@@ -190,7 +196,8 @@ def liability(program: Program, point_accounts: dict[str, int], as_of: str) -> d
 def liability_row(report: dict[str, Any]) -> dict[str, Any]:
     return {"available_points": report["points"]["available"], "held_points": report["points"]["held"],
             "outstanding_points": report["points"]["outstanding"], "value": report["value"]["value"],
-            "currency": report["value"]["currency"], "as_of": report["as_of"]}
+            "currency": report["value"]["currency"], "as_of": report["as_of"],
+            "pending_points": report["points"]["pending"], "debt_points": report["points"]["debt"]}
 
 
 # ---------------------------------------------------------------- reconciliation
@@ -278,7 +285,7 @@ class Reconciliation:
         self.money: dict[str, dict[str, int]] = s.get("money", {})
         self.postings: int = s.get("postings", 0)
         self.movements: int = s.get("movements", 0)
-        self.balances: dict[str, int] = s.get("balances", {"member:available": 0, "member:held": 0})
+        self.balances: dict[str, int] = s.get("balances", dict.fromkeys(MEMBER_POINT_ACCOUNTS, 0))
         self.checked: int = s.get("checked", 0)
         self.differences: list[dict[str, Any]] = s.get("differences", [])
         self._ids = {o["id"] for o in self.orders}
@@ -313,8 +320,11 @@ class Reconciliation:
                 paid[account] = paid.get(account, 0) + sign * entry["amount"]
 
     def add_balance(self, balance: dict[str, Any]) -> None:
-        self.balances["member:available"] += balance.get("available", 0)
-        self.balances["member:held"] += balance.get("held", 0)
+        for account in MEMBER_POINT_ACCOUNTS:
+            field = account.split(":")[1]
+            # the balance item keeps debt as what the member owes; the account's balance is its negative
+            value = -balance.get(field, 0) if field == "debt" else balance.get(field, 0)
+            self.balances[account] = self.balances.get(account, 0) + value
 
     def _differ(self, check: str, order_id: str | None, unit: str, expected: Any, actual: Any, detail: str) -> None:
         self.differences.append({"check": check, "order_id": order_id, "unit": unit, "expected": expected,
@@ -405,7 +415,7 @@ class Reconciliation:
             if unit["total"] != 0:
                 self._differ("trial_balance", None, unit["unit"], 0, unit["total"],
                              "the unit's accounts do not sum to 0")
-        for account in ("member:available", "member:held"):
+        for account in MEMBER_POINT_ACCOUNTS:
             if point_accounts.get(account, 0) != self.balances.get(account, 0):
                 self._differ("member_balances", None, "points", point_accounts.get(account, 0),
                              self.balances.get(account, 0),
@@ -451,7 +461,7 @@ def reconcile(
         run.add_order(order)
     for entry in entries:
         run.add_entry(entry)
-    run.balances = {k: member_balances.get(k, 0) for k in ("member:available", "member:held")}
+    run.balances = {k: member_balances.get(k, 0) for k in MEMBER_POINT_ACCOUNTS}
     for summary in run.unchecked():
         run.check(summary, provider_status(summary) if summary.needs_provider else None,
                   donation_of(summary) if summary.needs_receipt and summary.donation_id else None)

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from treue.core import ids
+from treue.core.expiry import add_months
 
 Reference = Annotated[
     str,
@@ -61,8 +62,12 @@ class PurchaseLine(Strict):
     category: str | None = Field(default=None, max_length=64)
 
 
+PURCHASE_WINDOW_MONTHS = 24  # a purchase reported later than this after its occurred_at is refused
+
+
 class Purchase(Strict):
-    """A purchase a member made; ``transaction_id`` is the partner's id and makes accrual exactly-once."""
+    """A purchase a member made; ``transaction_id`` is the partner's id and makes accrual exactly-once.
+    ``occurred_at`` may lie up to 24 months back (a late report): pending days and expiry count from it."""
 
     transaction_id: Reference
     amount: Money
@@ -74,8 +79,12 @@ class Purchase(Strict):
     def _past(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("needs a time zone, e.g. 2026-11-24T10:00:00Z")
-        if value > datetime.now(UTC) + timedelta(minutes=5):
+        now = datetime.now(UTC)
+        if value > now + timedelta(minutes=5):
             raise ValueError("lies in the future")
+        if value.astimezone(UTC).date() < add_months(now.date(), -PURCHASE_WINDOW_MONTHS):
+            raise ValueError(f"lies more than {PURCHASE_WINDOW_MONTHS} months in the past: a purchase may be "
+                             "reported late, but not that late")
         return value
 
     @model_validator(mode="after")
@@ -307,7 +316,8 @@ class BudgetSettings(Strict):
 
 EventType = Literal["member.enrolled", "points.earned", "order.completed", "order.failed", "reward.delivered",
                     "batch.completed", "budget.low", "referral.completed", "milestone.reached", "tier.upgraded",
-                    "tier.downgraded", "activity.recorded"]
+                    "tier.downgraded", "activity.recorded", "points.activated", "points.expiring",
+                    "points.expired", "points.reversed"]
 
 
 class WebhookRequest(Strict):

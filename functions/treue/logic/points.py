@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from treue.core import times
@@ -120,10 +120,26 @@ def breakdown(store: LedgerPort, program: Program, member_id: str, purchase: Pur
     return evaluate(program, rules, member or Member(), purchase_event(purchase), counters)
 
 
+def credit_terms(program: Program, occurred_at: datetime) -> dict[str, str]:
+    """The expiry date of points earned at ``occurred_at`` (``expires_on``, when the program has an expiry
+    setting), as postings' metadata carry it (``treue.logic.lifecycle``)."""
+    policy = program.expiry_policy()
+    return {"expires_on": policy.expires_on(occurred_at).isoformat()} if policy is not None else {}
+
+
+def _pending_until(program: Program, purchase: Purchase, now: str) -> datetime | None:
+    """When the purchase's points become available, if that is still ahead (None: available now)."""
+    if program.pending_days <= 0:
+        return None
+    until = purchase.occurred_at.astimezone(UTC) + timedelta(days=program.pending_days)
+    return until if until > times.parse(now) else None
+
+
 def _postings(program: Program, member_id: str, purchase: Purchase, found: Breakdown, rules: list[Rule], actor: str,
               now: str) -> list[Posting]:
-    """The breakdown as postings to the member's available points: the base (and tier) points from
-    ``program:issued``, each rule's from its own bonus account; each names the rules that paid."""
+    """The breakdown as postings to the member's available points (or pending points, within the program's
+    ``pending_days``): the base (and tier) points from ``program:issued``, each rule's from its own bonus
+    account; each names the rules that paid, and carries the points' expiry date."""
     paid_by = [{"rule_id": line.rule_id, "version": line.version} for line in found.lines if line.points]
     paid = list(dict.fromkeys((p["rule_id"], p["version"]) for p in paid_by))
     metadata = {
@@ -131,7 +147,13 @@ def _postings(program: Program, member_id: str, purchase: Purchase, found: Break
         "occurred_at": purchase.occurred_at.isoformat(),
         "lines": [line.model_dump(mode="json") for line in purchase.lines or ()],
         "rules": [{"rule_id": rule_id, "version": version} for rule_id, version in paid],
+        **credit_terms(program, purchase.occurred_at),
     }
+    credit = Account.MEMBER_AVAILABLE
+    pending_until = _pending_until(program, purchase, now)
+    if pending_until is not None:
+        credit = Account.MEMBER_PENDING
+        metadata["available_at"] = times.iso(pending_until)
     by_rule = found.paid()
     base = found.total - sum(by_rule.values())
     versions = {rule.id: rule.version for rule in rules}
@@ -139,12 +161,12 @@ def _postings(program: Program, member_id: str, purchase: Purchase, found: Break
     if base > 0:
         postings.append(Posting(
             id=new_id("pst"), program_id=program.id, member_id=member_id, type=PostingType.EARN,
-            debit=Account.PROGRAM_ISSUED, credit=Account.MEMBER_AVAILABLE, points=base,
+            debit=Account.PROGRAM_ISSUED, credit=credit, points=base,
             reference=purchase.transaction_id, reason="purchase", actor=actor, created_at=now, metadata=metadata))
     for rule_id, points in by_rule.items():
         postings.append(Posting(
             id=new_id("pst"), program_id=program.id, member_id=member_id, type=PostingType.EARN,
-            debit=bonus_account(rule_id), credit=Account.MEMBER_AVAILABLE, points=points,
+            debit=bonus_account(rule_id), credit=credit, points=points,
             reference=purchase.transaction_id, reason=f"rule {rule_id} v{versions[rule_id]}", actor=actor,
             created_at=now, metadata={**metadata, "rule_id": rule_id, "rule_version": versions[rule_id]}))
     return postings
@@ -196,14 +218,15 @@ def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purcha
         found = breakdown(store, program, member_id, purchase, in_force, member)
         postings = _postings(program, member_id, purchase, found, in_force, actor, now)
         result = {"points_earned": found.total, "transaction_id": purchase.transaction_id,
-                  "breakdown": [line.to_json() for line in found.lines]}
+                  "breakdown": [line.to_json() for line in found.lines], "posting_ids": [p.id for p in postings]}
+        if postings and postings[0].credit == Account.MEMBER_PENDING:
+            result["available_at"] = postings[0].metadata["available_at"]
         uses = rule_counter_uses(found, in_force, purchase.occurred_at)
         extra = store.rule_use_items(program.id, member_id, uses) if uses else []
         extra += _counter_items(store, program, member_id, standing, purchase, found.total, now)
-        more = {"more": postings[1:]} if len(postings) > 1 else {}
         try:
             replay = store.post(program.id, member_id, ("purchase", purchase.transaction_id, fingerprint), result,
-                                postings[0] if postings else None, now, extra, counts=counts, **more)
+                                postings[0] if postings else None, now, extra, counts=counts, more=postings[1:])
         except StaleCondition:
             continue  # a cap, or a tier threshold, was reached meanwhile: evaluate with the counters as they are now
         break
@@ -217,7 +240,16 @@ def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purcha
             )
         result = {"points_earned": replay.result["points_earned"], "transaction_id": purchase.transaction_id,
                   "breakdown": replay.result.get("breakdown") or _base_only(replay.result["points_earned"])}
-    return {**result, "replayed": replay is not None, "balance": balance(store, program.id, member_id)}
+    result.pop("posting_ids", None)
+    if replay is not None and replay.result.get("available_at"):
+        result["available_at"] = replay.result["available_at"]
+    found_balance = balance(store, program.id, member_id)
+    if found_balance["debt"] > 0 and found_balance["available"] > 0:  # new points pay back what is owed first
+        from treue.logic.lifecycle import repay
+
+        if repay(store, program.id, member_id, f"purchase:{purchase.transaction_id}", now, actor):
+            found_balance = balance(store, program.id, member_id)
+    return {**result, "replayed": replay is not None, "balance": found_balance}
 
 
 def _counter_items(store: LedgerPort, program: Program, member_id: str, standing: Standing | None,
@@ -279,6 +311,7 @@ def adjust(
         reason=request.reason,
         actor=actor,
         created_at=now,
+        metadata=credit_terms(program, times.parse(now)) if request.points > 0 else {},
     )
     fingerprint = request_fingerprint({"member_id": member_id, **request.model_dump()})
     result = {"points": request.points, "reference": request.reference, "entry_id": posting.id}
@@ -290,11 +323,20 @@ def adjust(
                 reference=request.reference,
             )
         result = {k: replay.result[k] for k in ("points", "reference", "entry_id")}
-    return {**result, "replayed": replay is not None, "balance": balance(store, program.id, member_id)}
+    found_balance = balance(store, program.id, member_id)
+    if request.points > 0 and found_balance["debt"] > 0 and found_balance["available"] > 0:
+        from treue.logic.lifecycle import repay
+
+        if repay(store, program.id, member_id, f"adjustment:{request.reference}", now, actor):
+            found_balance = balance(store, program.id, member_id)
+    return {**result, "replayed": replay is not None, "balance": found_balance}
 
 
-def balance(store: LedgerPort, program_id: str, member_id: str) -> dict[str, int]:
-    found = store.get_balance(program_id, require_id(member_id))
+def balance(store: LedgerPort, program_id: str, member_id: str) -> dict[str, Any]:
+    """The member's balance as the API shows it (``treue.logic.lifecycle.balance_view``); MemberNotFound."""
+    from treue.logic.lifecycle import balance_view
+
+    found = balance_view(store, program_id, require_id(member_id))
     if found is None:
         raise MemberNotFound(f"member {member_id} does not exist")
     return found

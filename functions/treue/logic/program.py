@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from treue.logic.settings import ProgramPatch
 
 ATTEMPTS = 5  # reads and writes of a change without If-Match before a 503 (each lost race is another change)
-REMOVABLE = {"country": "", "markup_bps": 0, "fx_ppm": {}, "tiers": None}  # what null sets them to
+REMOVABLE = {"country": "", "markup_bps": 0, "fx_ppm": {}, "tiers": None, "pending_days": 0, "expiry": None,
+             "expiry_notice_days": 30}  # what null sets them to
 # ISO 4217 currencies without cents, or with three decimals; the others have two
 DECIMALS = {**dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
                              "VND", "VUV", "XAF", "XOF", "XPF"), 0),
@@ -81,6 +82,9 @@ def view(program: Program) -> dict[str, Any]:
         "markup_bps": program.markup_bps,
         "fx_ppm": dict(sorted(program.fx_ppm.items())),
         "tiers": program.tiers,
+        "pending_days": program.pending_days,
+        "expiry": program.expiry,
+        "expiry_notice_days": program.expiry_notice_days,
         "version": program.version,
         "created_at": program.created_at,
         "updated_at": program.updated_at or program.created_at,
@@ -153,7 +157,7 @@ def apply_patch(current: Program, patch: ProgramPatch) -> tuple[dict[str, Any], 
         Program(**{**current.__dict__, **merged})
     except ValueError as err:
         reason = str(err)
-        field = next((name for name in EDITABLE if reason.startswith(name)), "")
+        field = next((name for name in sorted(EDITABLE, key=len, reverse=True) if reason.startswith(name)), "")
         raise _invalid(field, reason) from err
     changes = {name: {"from": getattr(current, name), "to": merged[name]}
                for name in EDITABLE if merged[name] != getattr(current, name)}

@@ -52,6 +52,15 @@ class TierSettings(Strict):
     levels: list[TierLevel] = Field(min_length=2, max_length=20)
 
 
+class ExpirySetting(Strict):
+    """When credited points expire (``treue.core.expiry``)."""
+
+    policy: Literal["rolling", "end_of_period"] = Field(
+        description="rolling: `months` after the day earned; end_of_period: the end of the calendar year (months a "
+                    "multiple of 12) or quarter that `months` after the day earned falls in")
+    months: int = Field(ge=1, le=120, strict=True)
+
+
 class ProgramPatch(Strict):
     """PATCH /v1/program: a JSON merge patch (RFC 7396) of the editable settings. A field left out keeps its
     value, ``null`` removes it (``country``, ``markup_bps`` → 0, ``fx_ppm`` or one of its rates); the other
@@ -70,6 +79,14 @@ class ProgramPatch(Strict):
         default=None, description="Rates merged into the current ones: program minor units per million minor units "
                                   "of the currency; a rate null removes it, fx_ppm null removes them all")
     tiers: TierSettings | None = Field(default=None, description="Status tiers, replaced whole; null removes them")
+    pending_days: int | None = Field(default=None, ge=0, le=365, strict=True,
+                                     description="A purchase's points are pending this many days after its "
+                                                 "occurred_at (0: available at once); null: 0")
+    expiry: ExpirySetting | None = Field(default=None, description="When credited points expire; null: never "
+                                                                   "(points earned meanwhile keep no date)")
+    expiry_notice_days: int | None = Field(default=None, ge=1, le=90, strict=True,
+                                           description="points.expiring is written this many days before a date "
+                                                       "(default 30); null: 30")
     id: Any = Field(default=None, description="Not editable: sending it is a 422")
     currency: Any = Field(default=None, description="Not editable: sending it is a 422")
 

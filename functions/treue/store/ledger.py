@@ -13,17 +13,24 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from treue.core import audit
-from treue.core.ledger import MEMBER_ACCOUNTS, Account, Posting, PostingType
+from treue.core.ledger import FIELD_SIGN, MEMBER_ACCOUNTS, Account, Posting, PostingType
 from treue.core.statuses import EventType
 from treue.errors import Contention, IdentifierTaken, InsufficientPoints, MemberNotFound
 from treue.store.events import event_put
 from treue.store.items import decode_cursor, encode_cursor, from_item, item_key, strip_keys
 from treue.store.schema import (
     ACCOUNT_SHARDS,
+    BUCKET_PREFIX,
+    GSI,
+    GSI_PK,
+    GSI_SK,
+    LIFECYCLE_SHARDS,
+    PENDING_PREFIX,
     REFERRAL_PREFIX,
     account_pk,
     account_shard,
     balances_keys,
+    due_keys,
     ident_pk,
     journal_keys,
     member_pk,
@@ -69,12 +76,14 @@ class LedgerStore(TableStore):
             items.append(self._idem_put(program_id, "enroll", reference, fingerprint,
                                         {**(result or {}), "member_id": mid}, now))
         items.append(self._put_new({"pk": pk, "sk": "MEMBER", **member}))
-        opening = {"available": 0, "held": 0, "lifetime_earned": 0}
+        opening = {"available": 0, "pending": 0, "held": 0, "debt": 0, "lifetime_earned": 0, "dated": 0}
         if welcome:
             for account, delta in _deltas(welcome[0], welcome[1:]).items():
                 if account in MEMBER_ACCOUNTS:
-                    opening[MEMBER_ACCOUNTS[account]] += delta
+                    field = MEMBER_ACCOUNTS[account]
+                    opening[field] += delta * FIELD_SIGN.get(field, 1)
             opening["lifetime_earned"] = sum(_lifetime_earned(one) for one in welcome)
+            opening["dated"] = sum(_bucket_deltas(welcome).values())
         items.append(
             self._put_new(
                 {
@@ -106,6 +115,7 @@ class LedgerStore(TableStore):
             items.extend(self._entries(program_id, pk, welcome, now))
             items.extend(self._account_updates(program_id, welcome[0], welcome[1:]))
             items.append(self._earned_event(program_id, mid, welcome, now))
+            items.extend(self._lifecycle_items(program_id, mid, welcome))
         first_extra = len(items)
         items.extend(extra or [])
         try:
@@ -216,6 +226,7 @@ class LedgerStore(TableStore):
         extra: list[dict[str, Any]] | None = None,
         more: Sequence[Posting] = (),
         counts: Mapping[str, int] | None = None,
+        expect_updated_at: str | None = None,
     ) -> Replay | None:
         """Write one posting atomically with its idempotency guard and the balances it moves.
 
@@ -227,6 +238,11 @@ class LedgerStore(TableStore):
         one journal entry and audit record each, one balance update and one update per account for them all.
         ``counts`` are added to the member's ``BALANCE`` in the same update (a purchase's ``purchases`` and
         ``lifetime_spend``); with ``posting=None`` they make the member check an update.
+        Credits with ``metadata["expires_on"]`` add to that expiry bucket (``BUCKET#<on>``) and the balance's
+        ``dated``; reversals with it take them out again; earnings credited to ``member:pending`` write the
+        purchase's pending item (``PENDING#<available_at>#<posting id>``), which activation takes out.
+        ``expect_updated_at``: the balance must be as read (its ``updated_at``), else ``StaleCondition`` (an
+        expiry computed from it is stale).
         Returns None when written, or the Replay of the first request with this reference.
         """
         kind, reference, fingerprint = idempotency
@@ -250,9 +266,10 @@ class LedgerStore(TableStore):
         else:
             entries = self._entries(program_id, pk, (posting, *more), now)
             items.append(entries[0])
-            items.append(self._balance_update(pk, posting, now, more, counts))
+            items.append(self._balance_update(pk, posting, now, more, counts, expect_updated_at))
             items.extend(self._account_updates(program_id, posting, more))
             items.extend(entries[1:])
+            items.extend(self._lifecycle_items(program_id, member_id, (posting, *more)))
             if posting.type == PostingType.EARN:
                 items.append(self._earned_event(program_id, member_id, (posting, *more), now))
         first_extra = len(items)
@@ -271,6 +288,8 @@ class LedgerStore(TableStore):
                 reason = reasons[idx]
                 if posting is None or not self._balance_exists(pk, reason):
                     raise MemberNotFound(f"member {member_id} does not exist") from err
+                if expect_updated_at is not None:
+                    raise stale(-1, reason) from err
                 raise InsufficientPoints(
                     f"the member has fewer than {posting.points} available points"
                 ) from err
@@ -320,15 +339,20 @@ class LedgerStore(TableStore):
         }}
 
     def _balance_update(self, pk: str, posting: Posting, now: str, more: Sequence[Posting] = (),
-                        counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+                        counts: Mapping[str, int] | None = None, expect_updated_at: str | None = None
+                        ) -> dict[str, Any]:
         values: dict[str, Any] = {":now": {"S": now}}
         adds = [f"{name} :c_{name}" for name in counts or {}]
         values.update({f":c_{name}": {"N": str(add)} for name, add in (counts or {}).items()})
         condition = ["attribute_exists(pk)"]
+        if expect_updated_at is not None:
+            condition.append("updated_at = :read_at")
+            values[":read_at"] = {"S": expect_updated_at}
         for account, delta in _deltas(posting, more).items():
             field = MEMBER_ACCOUNTS.get(account)
             if field is None:
                 continue
+            delta *= FIELD_SIGN.get(field, 1)
             adds.append(f"{field} :{field}")
             values[f":{field}"] = {"N": str(delta)}
             if delta < 0:
@@ -338,6 +362,10 @@ class LedgerStore(TableStore):
         if earned:
             adds.append("lifetime_earned :earned")
             values[":earned"] = {"N": str(earned)}
+        dated = sum(_bucket_deltas((posting, *more)).values())
+        if dated:
+            adds.append("dated :dated")
+            values[":dated"] = {"N": str(dated)}
         if Account.PROGRAM_REDEEMED in (posting.credit, posting.debit):
             adds.append("lifetime_redeemed :redeemed")
             sign = 1 if posting.credit == Account.PROGRAM_REDEEMED else -1
@@ -371,6 +399,119 @@ class LedgerStore(TableStore):
             )
         return updates
 
+    def _lifecycle_items(self, program_id: str, member_id: str, postings: Sequence[Posting]) -> list[dict[str, Any]]:
+        """The expiry buckets the postings add to or take from, and the pending item of points earned pending."""
+        pk = member_pk(program_id, member_id)
+        items: list[dict[str, Any]] = []
+        for on, delta in _bucket_deltas(postings).items():
+            if delta:
+                index = due_keys("EXPIRY", program_id, member_id, on)
+                items.append({"Update": {
+                    "TableName": self.table, "Key": item_key(pk, f"{BUCKET_PREFIX}{on}"),
+                    "UpdateExpression": "ADD points :d SET expires_on = :on, member_id = :mid, #gpk = :gpk, "
+                                        "#gsk = :gsk",
+                    "ExpressionAttributeNames": {"#gpk": GSI_PK, "#gsk": GSI_SK},
+                    "ExpressionAttributeValues": {
+                        ":d": {"N": str(delta)}, ":on": {"S": on}, ":mid": {"S": member_id},
+                        ":gpk": {"S": index[GSI_PK]}, ":gsk": {"S": index[GSI_SK]}},
+                }})
+        pending = [one for one in postings if one.type == PostingType.EARN and one.credit == Account.MEMBER_PENDING]
+        if pending:
+            first, meta = pending[0], pending[0].metadata or {}
+            at = str(meta["available_at"])
+            parts: dict[str, int] = {}
+            for one in pending:
+                parts[str(one.debit)] = parts.get(str(one.debit), 0) + one.points
+            item = {"pk": pk, "sk": f"{PENDING_PREFIX}{at}#{first.id}", "member_id": member_id,
+                    "points": sum(parts.values()), "parts": parts, "reference": first.reference,
+                    "posting_id": first.id, "available_at": at, "occurred_at": meta.get("occurred_at"),
+                    "expires_on": meta.get("expires_on"), **due_keys("PENDING", program_id, member_id, at)}
+            items.append(self._put_new({k: v for k, v in item.items() if v is not None}))
+        return items
+
+    def buckets(self, program_id: str, member_id: str) -> dict[str, int]:
+        """The member's expiry buckets: points credited per expiry date (ISO), net of reversals (consistent)."""
+        return {item["expires_on"]: int(item.get("points", 0))
+                for item in self._member_items(program_id, member_id, BUCKET_PREFIX)}
+
+    def drop_buckets(self, program_id: str, member_id: str, dates: Sequence[str]) -> None:
+        """Delete buckets whose date has passed (their points expired or were spent: the next expiry run counts
+        only later dates), which takes them out of the due index."""
+        pk = member_pk(program_id, member_id)
+        keys = [{"DeleteRequest": {"Key": item_key(pk, f"{BUCKET_PREFIX}{on}")}} for on in dict.fromkeys(dates)]
+        for start in range(0, len(keys), 25):
+            pending: dict[str, Any] = {self.table: keys[start:start + 25]}
+            while pending:
+                out = self.ddb.batch_write_item(RequestItems=pending)
+                pending = out.get("UnprocessedItems") or {}
+
+    def pending_items(self, program_id: str, member_id: str, due_by: str | None = None) -> list[dict[str, Any]]:
+        """The member's pending points per purchase, earliest first; with ``due_by`` (ISO time) those available
+        by then (consistent)."""
+        upper = f"{PENDING_PREFIX}{due_by}~" if due_by is not None else None
+        return self._member_items(program_id, member_id, PENDING_PREFIX, upper)
+
+    def pending_item(self, program_id: str, member_id: str, sk: str) -> dict[str, Any] | None:
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(member_pk(program_id, member_id), sk),
+                                ConsistentRead=True)
+        return {**strip_keys(from_item(out["Item"])), "sk": sk} if "Item" in out else None
+
+    def pending_take_item(self, program_id: str, member_id: str, sk: str, points: int, left: int
+                          ) -> dict[str, Any]:
+        """A transaction item taking ``points`` out of a pending item that holds ``points + left``: its delete
+        when nothing is left, else the decrement; conditioned on the points as read."""
+        key = item_key(member_pk(program_id, member_id), sk)
+        values = {":read": {"N": str(points + left)}}
+        if left <= 0:
+            return {"Delete": {"TableName": self.table, "Key": key, "ConditionExpression": "points = :read",
+                               "ExpressionAttributeValues": values}}
+        return {"Update": {"TableName": self.table, "Key": key, "UpdateExpression": "SET points = :left",
+                           "ConditionExpression": "points = :read",
+                           "ExpressionAttributeValues": {**values, ":left": {"N": str(left)}}}}
+
+    def _member_items(self, program_id: str, member_id: str, prefix: str, upper: str | None = None
+                      ) -> list[dict[str, Any]]:
+        pk = member_pk(program_id, member_id)
+        if upper is None:
+            condition, values = "pk = :pk AND begins_with(sk, :prefix)", {":prefix": {"S": prefix}}
+        else:
+            condition, values = "pk = :pk AND sk BETWEEN :prefix AND :upper", {":prefix": {"S": prefix},
+                                                                               ":upper": {"S": upper}}
+        params: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": condition,
+                                  "ExpressionAttributeValues": {":pk": {"S": pk}, **values}, "ConsistentRead": True}
+        found: list[dict[str, Any]] = []
+        while True:
+            out = self.ddb.query(**params)
+            found.extend({**strip_keys(from_item(raw)), "sk": raw["sk"]["S"]} for raw in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return found
+            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def due_members(self, kind: str, before: str, after: str | None = None, limit: int = 100
+                    ) -> list[tuple[str, str, str]]:
+        """``(due, program id, member id)`` of the expiry buckets (``kind`` EXPIRY, due the date) or pending
+        points (PENDING, due the time) due before ``before``, in each shard's order; ``after`` (a due) starts
+        after it. Read from the index: stale entries are possible, the writes check."""
+        found: list[tuple[str, str, str]] = []
+        for shard in range(LIFECYCLE_SHARDS):
+            params: dict[str, Any] = {
+                "TableName": self.table, "IndexName": GSI,
+                "KeyConditionExpression": f"{GSI_PK} = :pk AND {GSI_SK} BETWEEN :low AND :high",
+                "ExpressionAttributeValues": {":pk": {"S": f"{kind}#DUE#{shard}"},
+                                              ":low": {"S": f"{after}#~" if after else "0"},
+                                              ":high": {"S": before}},
+                "ProjectionExpression": GSI_SK,
+            }
+            while True:
+                out = self.ddb.query(**params)
+                for raw in out.get("Items", []):
+                    when, program_id, member_id = raw[GSI_SK]["S"].rsplit("#", 2)
+                    found.append((when, program_id, member_id))
+                if "LastEvaluatedKey" not in out or len(found) >= limit * LIFECYCLE_SHARDS:
+                    break
+                params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return found
+
     def get_balance(self, program_id: str, member_id: str, consistent: bool = True) -> dict[str, int] | None:
         out = self.ddb.get_item(
             TableName=self.table, Key=item_key(member_pk(program_id, member_id), "BALANCE"), ConsistentRead=consistent
@@ -379,6 +520,17 @@ class LedgerStore(TableStore):
             return None
         data = from_item(out["Item"])
         return {k: data.get(k, 0) for k in ("available", "held", "lifetime_earned", "lifetime_redeemed")}
+
+    def balance_state(self, program_id: str, member_id: str) -> dict[str, Any] | None:
+        """The whole balance item (consistent): the points, ``dated`` and ``updated_at`` that expiry reads."""
+        out = self.ddb.get_item(TableName=self.table, Key=item_key(member_pk(program_id, member_id), "BALANCE"),
+                                ConsistentRead=True)
+        if "Item" not in out:
+            return None
+        data = strip_keys(from_item(out["Item"]))
+        for name in ("available", "pending", "held", "debt", "lifetime_earned", "lifetime_redeemed", "dated"):
+            data[name] = int(data.get(name, 0))
+        return data
 
     def list_entries(
         self, program_id: str, member_id: str, limit: int, cursor: str | None
@@ -483,7 +635,27 @@ def _lifetime_earned(posting: Posting) -> int:
         return posting.points
     if posting.type == PostingType.ADJUSTMENT and posting.credit == Account.MEMBER_AVAILABLE:
         return posting.points
+    if posting.type == PostingType.REVERSAL:  # a returned purchase's points were never earned after all
+        return -posting.points
     return 0
+
+
+_NEW_POINTS = (PostingType.EARN, PostingType.ADJUSTMENT, PostingType.ACTIVATION)
+
+
+def _bucket_deltas(postings: Sequence[Posting]) -> dict[str, int]:
+    """What the postings add to (credits of new points to available) or take from (reversals) each expiry date's
+    bucket, by the date (``metadata["expires_on"]``)."""
+    deltas: dict[str, int] = {}
+    for one in postings:
+        on = (one.metadata or {}).get("expires_on")
+        if not on:
+            continue
+        if one.type in _NEW_POINTS and one.credit == Account.MEMBER_AVAILABLE:
+            deltas[on] = deltas.get(on, 0) + one.points
+        elif one.type == PostingType.REVERSAL and one.debit in (Account.MEMBER_AVAILABLE, Account.MEMBER_DEBT):
+            deltas[on] = deltas.get(on, 0) - one.points
+    return deltas
 
 
 def _posting_data(posting: Posting) -> dict[str, Any]:

@@ -18,7 +18,12 @@ Single-table layout; every key of a program's data starts with ``P#<program id>`
                                                              occasions schedule's progress (``treue.store.occasions``)
     APIKEY#<key id>                      APIKEY              API key hash, scope, program
     P#<pid>#MEMBER#<mid>                 MEMBER              member profile
-    P#<pid>#MEMBER#<mid>                 BALANCE             available, held, lifetime counters
+    P#<pid>#MEMBER#<mid>                 BALANCE             available, pending, held, debt, lifetime counters,
+                                                             ``dated`` (points credited with an expiry date)
+    P#<pid>#MEMBER#<mid>                 BUCKET#<on>         points credited with expiry date <on> (net of
+                                                             reversals); gsi1 EXPIRY#DUE#<shard> <on>#<pid>#<mid>
+    P#<pid>#MEMBER#<mid>                 PENDING#<at>#<id>   a purchase's pending points, available at <at>;
+                                                             gsi1 PENDING#DUE#<shard> <at>#<pid>#<mid>
     P#<pid>#MEMBER#<mid>                 ENTRY#<posting id>  ledger posting (time-ordered id)
     P#<pid>#MEMBER#<mid>                 USE#<rid>#<window>  times an earning rule paid the member (day, period, life)
     P#<pid>#MEMBER#<mid>                 REFERRAL#<mid>      a member this member referred (pending, completed)
@@ -31,7 +36,8 @@ Single-table layout; every key of a program's data starts with ``P#<program id>`
 One sparse global secondary index (``gsi1``: ``gsi1pk``/``gsi1sk``) serves program-wide reads:
 postings and budget movements (``P#<pid>#JOURNAL``, by time), orders (``P#<pid>#ORDERS``, by
 time), member balances (``P#<pid>#BALANCES``), earning rules as they stand (``P#<pid>#RULES``),
-unsealed audit records (``AUDIT#PENDING#<shard>``) and the audit trail (``treue.store.audit``). The other
+unsealed audit records (``AUDIT#PENDING#<shard>``), expiry buckets and pending points by the day they are
+due (``EXPIRY#DUE#<shard>``, ``PENDING#DUE#<shard>``) and the audit trail (``treue.store.audit``). The other
 stores' items (orders, budget, batches, webhooks…) are laid out in their modules.
 
 API keys are the one exception to the program prefix: the key is how the program is found.
@@ -50,6 +56,9 @@ INDEX_KEYS = (GSI_PK, GSI_SK)
 
 ACCOUNT_SHARDS = 8  # account totals per program are spread over this many partitions
 PENDING_SHARDS = 4  # unsealed audit records over this many index partitions
+LIFECYCLE_SHARDS = 4  # expiry buckets and pending points due over this many index partitions (each)
+BUCKET_PREFIX = "BUCKET#"  # in a member's partition: the points credited with one expiry date (sk BUCKET#<on>)
+PENDING_PREFIX = "PENDING#"  # in a member's partition: a purchase's pending points (PENDING#<available_at>#<id>)
 
 # The definition as DynamoDB's API spells it: every key attribute a string, the index projecting all
 TABLE: dict[str, Any] = {
@@ -226,6 +235,13 @@ def account_shard(posting_id: str) -> int:
 
 def pending_shard(program_id: str) -> int:
     return zlib.crc32(program_id.encode()) % PENDING_SHARDS
+
+
+def due_keys(kind: str, program_id: str, member_id: str, when: str) -> dict[str, str]:
+    """Index keys listing a member's expiry bucket (``kind`` EXPIRY, ``when`` its date) or pending points
+    (PENDING, their ``available_at``) by when they are due, over ``LIFECYCLE_SHARDS`` partitions."""
+    shard = zlib.crc32(f"{program_id}#{member_id}".encode()) % LIFECYCLE_SHARDS
+    return {GSI_PK: f"{kind}#DUE#{shard}", GSI_SK: f"{when}#{program_id}#{member_id}"}
 
 
 def journal_keys(program_id: str, created_at: str, entry_id: str) -> dict[str, str]:

@@ -144,7 +144,10 @@ class TrialBalance(Model):
 class LiabilityPoints(Model):
     available: int
     held: int
-    outstanding: int
+    pending: int = Field(default=0, description="Earned, not spendable yet (the program's pending_days)")
+    outstanding: int = Field(description="available + held + pending: what the programme owes in points")
+    debt: int = Field(default=0, description="Points members owe (returns after their points were spent), "
+                                            "paid back from points they earn later; not netted")
 
 
 class PointValue(Model):

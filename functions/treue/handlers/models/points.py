@@ -9,9 +9,21 @@ from treue.core.ledger import PostingType
 from treue.handlers.models import Model
 
 
+class Expiring(Model):
+    points: int
+    on: str = Field(description="ISO date: the last day these points can be spent")
+
+
 class Balance(Model):
-    available: int = Field(description="Points the member can spend now")
+    available: int = Field(description="Points the member can spend now (pending points whose time has come "
+                                       "count already)")
+    pending: int = Field(default=0, description="Points earned and not spendable yet (the program's pending_days "
+                                                "after the purchase's occurred_at)")
     held: int = Field(description="Points held for orders in flight")
+    debt: int = Field(default=0, description="Points the member owes (a return after its points were spent); new "
+                                             "points pay it back first")
+    expiring: list[Expiring] = Field(default_factory=list, description="The next three expiry dates of the "
+                                     "available points, earliest first (spending takes the earliest first)")
     lifetime_earned: int
     lifetime_redeemed: int
 

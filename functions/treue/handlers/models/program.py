@@ -35,6 +35,12 @@ class TierSettingsView(Model):
     levels: list[TierLevelView] = Field(description="Lowest first")
 
 
+class ExpiryView(Model):
+    policy: str = Field(description="rolling or end_of_period", json_schema_extra={"enum": ["rolling",
+                                                                                            "end_of_period"]})
+    months: int
+
+
 class ProgramSettings(Model):
     """The rules of the game as they stand. A change applies to accruals once the functions' program cache
     expires (60 s by default); a purchase keeps the points it was posted with."""
@@ -55,6 +61,9 @@ class ProgramSettings(Model):
     fx_ppm: dict[str, int] = Field(description="Other currencies the catalog offers: program minor units per "
                                                "million minor units of each")
     tiers: TierSettingsView | None = Field(default=None, description="Status tiers; null: none")
+    pending_days: int = Field(default=0, description="Days a purchase's points are pending after its occurred_at")
+    expiry: ExpiryView | None = Field(default=None, description="When credited points expire; null: never")
+    expiry_notice_days: int = Field(default=30, description="Days before a date that points.expiring is written")
     version: int = Field(description="1 as created, one more per change; the ETag of the answer (If-Match)")
     created_at: str
     updated_at: str = Field(description="When this version was made (created_at for version 1)")

@@ -1,0 +1,199 @@
+"""Points over time on moto: pending points, expiry buckets and runs, debt and its repayment (issue 17)."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from infra.twin.serialize import serialize_moto_dynamodb
+from tests.support import LambdaContext, load_event
+from treue import runtime
+from treue.core import times
+from treue.core.expiry import add_months
+from treue.core.ids import new_id
+from treue.core.ledger import Account, Posting, PostingType
+from treue.handlers import points_lifecycle
+from treue.logic import lifecycle, members, points, provisioning
+from treue.logic.models import Adjustment, Enrollment, Purchase
+from treue.store.events import EventLog
+
+
+def _program(store, **settings):
+    created = provisioning.create_program(store, "Laden", "EUR", runtime.now(), **settings)
+    return store.get_program(created["program_id"])
+
+
+def _member(store, program, name="m"):
+    return members.enroll(store, program.id, Enrollment(external_id=name), runtime.now())[0]["id"]
+
+
+def _buy(store, program, mid, ref, euros, occurred: datetime, now: datetime | None = None):
+    purchase = Purchase(transaction_id=ref, amount={"value": euros * 100, "currency": "EUR"},
+                        occurred_at=times.iso(occurred))
+    return points.accrue(store, program, mid, purchase, "partner:test", times.iso(now or datetime.now(UTC)))
+
+
+def _spend(store, program, mid, ref, pts, now: datetime):
+    return points.adjust(store, program, mid, Adjustment(points=-pts, reason="spent", reference=ref), "admin:test",
+                         times.iso(now))
+
+
+def _books(store, program_id):
+    accounts = store.program_accounts(program_id)
+    assert sum(accounts.values()) == 0
+    return accounts
+
+
+def _programs(program):
+    return lambda pid: program
+
+
+def test_pending_days_hold_recent_purchases_and_activation_makes_them_available_once(store):
+    program = _program(store, pending_days=14)
+    mid = _member(store, program)
+    now = datetime.now(UTC)
+    old = _buy(store, program, mid, "pos-old", 10, now - timedelta(days=20))
+    assert old["balance"]["available"] == 10 and old["balance"]["pending"] == 0
+    recent = _buy(store, program, mid, "pos-new", 30, now - timedelta(days=2))
+    assert recent["available_at"].startswith((now + timedelta(days=12)).date().isoformat())
+    assert recent["balance"]["available"] == 10 and recent["balance"]["pending"] == 30
+    # the member cannot spend pending points
+    with pytest.raises(Exception, match="fewer than 40"):
+        _spend(store, program, mid, "spend-40", 40, now)
+    # a read after the pending days counts them as available before any job ran
+    later = now + timedelta(days=13)
+    view = lifecycle.balance_view(store, program.id, mid, later)
+    assert view["available"] == 40 and view["pending"] == 0
+    assert store.balance_state(program.id, mid)["pending"] == 30  # nothing was posted by the read
+    # the job activates them: one activation posting; a second run activates nothing
+    ran = lifecycle.run_activation(store, _programs(program), later)
+    assert ran["activated_points"] == 30 and ran["members"] == 1
+    assert lifecycle.run_activation(store, _programs(program), later)["activated_points"] == 0
+    balance = store.balance_state(program.id, mid)
+    assert balance["available"] == 40 and balance["pending"] == 0
+    accounts = _books(store, program.id)
+    assert accounts.get("member:pending", 0) == 0 and accounts["member:available"] == 40
+    entries, _ = store.list_entries(program.id, mid, 10, None)
+    assert [e["type"] for e in entries].count("activation") == 1
+
+
+def test_a_purchase_whose_points_have_expired_is_credited_and_expires_at_the_next_run(store):
+    program = _program(store, expiry={"policy": "rolling", "months": 12})
+    mid = _member(store, program)
+    now = datetime.now(UTC)
+    late = _buy(store, program, mid, "pos-13m", 50, now - timedelta(days=396))
+    assert late["balance"]["available"] == 50
+    fresh = _buy(store, program, mid, "pos-1m", 20, now - timedelta(days=30))
+    assert fresh["balance"]["available"] == 70
+    ran = lifecycle.run_expiry(store, _programs(program), now)
+    assert ran["expired_points"] == 50 and ran["members"] == 1
+    assert ran["expired"] == [{"program_id": program.id, "member_id": mid, "points": 50}]
+    balance = points.balance(store, program.id, mid)
+    assert balance["available"] == 20
+    assert balance["expiring"] == [{"points": 20, "on": add_months((now - timedelta(days=30)).date(), 12).isoformat()}]
+    accounts = _books(store, program.id)
+    assert accounts["program:expired"] == 50
+    # repeated the same day: nothing more; the past bucket is gone from the due index
+    assert lifecycle.run_expiry(store, _programs(program), now)["expired_points"] == 0
+    assert store.due_members("EXPIRY", now.date().isoformat()) == []
+    assert _books(store, program.id)["program:expired"] == 50
+
+
+def test_spending_takes_the_earliest_expiring_points_first(store):
+    program = _program(store, expiry={"policy": "rolling", "months": 12})
+    mid = _member(store, program)
+    now = datetime.now(UTC)
+    _buy(store, program, mid, "pos-a", 100, now - timedelta(days=330))  # expires in about a month
+    _buy(store, program, mid, "pos-b", 100, now - timedelta(days=30))  # expires in about eleven months
+    _spend(store, program, mid, "spend-100", 100, now)
+    # two months on: what was left of the first purchase was spent, so nothing expires
+    assert lifecycle.run_expiry(store, _programs(program), now + timedelta(days=60))["expired_points"] == 0
+    assert store.get_balance(program.id, mid)["available"] == 100
+    # a year on: the second purchase's 100 expire
+    assert lifecycle.run_expiry(store, _programs(program), now + timedelta(days=340))["expired_points"] == 100
+    assert store.get_balance(program.id, mid)["available"] == 0
+
+
+def test_expiring_lists_the_next_dates_and_the_notice_is_written_once(store):
+    program = _program(store, expiry={"policy": "rolling", "months": 12}, expiry_notice_days=30)
+    mid = _member(store, program)
+    now = datetime.now(UTC)
+    first = now - timedelta(days=340)  # expires in 25 or 26 days
+    _buy(store, program, mid, "pos-1", 40, first)
+    _buy(store, program, mid, "pos-2", 60, now - timedelta(days=100))
+    _spend(store, program, mid, "spend-10", 10, now)
+    on_first = add_months(first.date(), 12)
+    balance = points.balance(store, program.id, mid)
+    assert balance["expiring"][0] == {"points": 30, "on": on_first.isoformat()}
+    assert balance["expiring"][1]["points"] == 60
+    # the notice goes out when the date is expiry_notice_days away (two days' grace), once
+    run_day = datetime.combine(on_first - timedelta(days=30), datetime.min.time(), UTC) + timedelta(hours=1)
+    assert lifecycle.run_expiry(store, _programs(program), run_day)["announced"] == 1
+    assert lifecycle.run_expiry(store, _programs(program), run_day + timedelta(days=1))["announced"] == 0
+    found, _ = EventLog(store).page(program.id, None, {"points.expiring"}, 100,
+                                    times.iso(datetime.now(UTC) + timedelta(minutes=5)))
+    assert [(e.data["points"], e.data["on"]) for e in found] == [(30, on_first.isoformat())]
+
+
+def test_concurrent_expiry_runs_expire_nothing_twice(store):
+    serialize_moto_dynamodb()
+    program = _program(store, expiry={"policy": "rolling", "months": 12})
+    now = datetime.now(UTC)
+    mids = [_member(store, program, f"m{i}") for i in range(4)]
+    for i, mid in enumerate(mids):
+        _buy(store, program, mid, f"pos-{i}", 10 + i, now - timedelta(days=400))
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        runs = list(pool.map(lambda _: lifecycle.run_expiry(store, _programs(program), now), range(6)))
+    assert sum(r["expired_points"] for r in runs) == 10 + 11 + 12 + 13
+    assert _books(store, program.id)["program:expired"] == 46
+    for mid in mids:
+        assert store.get_balance(program.id, mid)["available"] == 0
+
+
+def test_debt_is_repaid_first_from_the_next_purchase(store):
+    program = _program(store)
+    mid = _member(store, program)
+    now = datetime.now(UTC)
+    _buy(store, program, mid, "pos-1", 100, now - timedelta(days=1))
+    _spend(store, program, mid, "spend-80", 80, now)
+    # a return takes back 100 points: 20 from available, 80 owed (the reversal postings a return writes)
+    stamp = times.iso(now)
+    take = Posting(id=new_id("pst"), program_id=program.id, member_id=mid, type=PostingType.REVERSAL,
+                   debit=Account.MEMBER_AVAILABLE, credit=Account.PROGRAM_ISSUED, points=20, reference="ret-1",
+                   reason="return", actor="partner:test", created_at=stamp)
+    owe = Posting(id=new_id("pst"), program_id=program.id, member_id=mid, type=PostingType.REVERSAL,
+                  debit=Account.MEMBER_DEBT, credit=Account.PROGRAM_ISSUED, points=80, reference="ret-1",
+                  reason="return", actor="partner:test", created_at=stamp)
+    store.post(program.id, mid, ("return", "ret-1", "fp"), {}, take, stamp, more=[owe])
+    balance = points.balance(store, program.id, mid)
+    assert balance["available"] == 0 and balance["debt"] == 80 and balance["lifetime_earned"] == 0
+    assert _books(store, program.id)["member:debt"] == -80
+    paid = _buy(store, program, mid, "pos-2", 50, now)
+    assert paid["balance"]["available"] == 0 and paid["balance"]["debt"] == 30
+    paid = _buy(store, program, mid, "pos-3", 50, now)
+    assert paid["balance"]["available"] == 20 and paid["balance"]["debt"] == 0
+    accounts = _books(store, program.id)
+    assert accounts["member:debt"] == 0 and accounts["member:available"] == 20
+
+
+def _scheduled(name: str, at: datetime) -> dict:
+    event = load_event(f"points_lifecycle/{name}.json")
+    event["time"] = times.iso(at)
+    return event
+
+
+def test_the_scheduled_functions_activate_and_expire_as_their_roles_allow(store):
+    """The handlers run as their functions (the permission evaluator checks every call against the template's
+    policies: TransactWriteItems' Put/Update/Delete, BatchWriteItem's deletes)."""
+    program = _program(store, pending_days=5, expiry={"policy": "rolling", "months": 1})
+    mid = _member(store, program)
+    now = datetime.now(UTC)
+    _buy(store, program, mid, "pos-old", 12, now - timedelta(days=45))  # expired a fortnight ago
+    _buy(store, program, mid, "pos-new", 30, now - timedelta(days=1))  # pending for four more days
+    done = points_lifecycle.expire(_scheduled("expire", now), LambdaContext())
+    assert done["expired_points"] == 12 and done["job"] == "expire-points"
+    assert points_lifecycle.activate(_scheduled("activate", now), LambdaContext())["activated_points"] == 0
+    done = points_lifecycle.activate(_scheduled("activate", now + timedelta(days=4, hours=1)), LambdaContext())
+    assert done["activated_points"] == 30
+    balance = points.balance(store, program.id, mid)
+    assert (balance["available"], balance["pending"]) == (30, 0)
