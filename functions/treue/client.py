@@ -405,6 +405,11 @@ class TreueClient:
         """``POST /v1/finance/fundings`` (createFunding, admin): 201, a replay 200."""
         return self._json("POST", "/v1/finance/fundings", body=body, key=self._key(idempotency_key))
 
+    def record_cash_refund(self, body: Body) -> Answer:
+        """``POST /v1/finance/cash-refunds`` (recordCashRefund, admin): ``{order_id, reference}``, the owed-back cash
+        of a failed or canceled points + cash order paid back; 201, the same again 200 (once per order)."""
+        return self._json("POST", "/v1/finance/cash-refunds", body=body, idempotent=True)
+
     def get_budget(self, *, currency: str | None = None, limit: int | None = None, cursor: str | None = None) -> Answer:
         """``GET /v1/finance/budget`` (getBudget): balances per currency and the movements."""
         return self._json("GET", "/v1/finance/budget", {"currency": currency, "limit": limit, "cursor": cursor})

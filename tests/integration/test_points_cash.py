@@ -204,3 +204,14 @@ def test_only_an_order_that_owes_cash_back_can_be_refunded(shop):
     assert refund(shop, "not-an-order")[0] == 404
     assert fin(shop, "post_cash_refund", scope="admin", body={"order_id": paid["order_id"]})[0] == 422
     assert payout_row(shop, paid["order_id"])["cash_refunded"] == 0
+
+
+def test_a_split_the_member_cannot_pay_in_points_receives_no_cash(shop):
+    member = member_with(shop, 1400)
+    before, _ = budget_of(shop)
+    status, problem = place(shop, split(member))  # 1500 points of 1400
+    assert status == 422 and problem["type"].endswith("/insufficient-points"), problem
+    after, _ = budget_of(shop)
+    assert after == before
+    mine = balance(shop, member)
+    assert (mine["available"], mine["held"]) == (1400, 0)
