@@ -317,6 +317,11 @@ class TreueClient:
         the points the activity rules pay; exactly once per ``reference`` (0 points with the reason when none)."""
         return self._json("POST", f"/v1/members/{_seg(member_id)}/activities", body=body, idempotent=True)
 
+    def record_member_return(self, member_id: str, body: Body) -> Answer:
+        """``POST /v1/members/{member_id}/returns`` (recordMemberReturn): ``{return_id, transaction_id, lines |
+        amount, occurred_at}`` → the points the returned part earned, reversed; exactly once per ``return_id``."""
+        return self._json("POST", f"/v1/members/{_seg(member_id)}/returns", body=body, idempotent=True)
+
     def adjust_member_points(self, member_id: str, body: Body) -> Answer:
         """``POST /v1/members/{member_id}/adjustments`` (adjustMemberPoints, admin): idempotent by ``reference``."""
         return self._json("POST", f"/v1/members/{_seg(member_id)}/adjustments", body=body, idempotent=True)

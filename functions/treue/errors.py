@@ -151,6 +151,16 @@ class IdempotencyConflict(Conflict):
     title = "This id was already used with a different request"
 
 
+class ReturnExceedsPurchase(Conflict):
+    slug = "return-exceeds-purchase"
+    title = "The return is more than is left of the purchase"
+
+
+class TransactionNotFound(NotFound):
+    slug = "transaction-not-found"
+    title = "No purchase of the member with this transaction_id"
+
+
 class InsufficientPoints(TreueError):
     slug = "insufficient-points"
     status = 422

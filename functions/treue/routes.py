@@ -51,6 +51,8 @@ ROUTES: tuple[Route, ...] = (
           "Members", "The member's referral code, who referred them, and the members they referred"),
     Route("POST", "/v1/members/{member_id}/purchases", "Accrual", "purchase", WRITE, "accruePurchase", "Points",
           "Accrue points for a purchase (exactly once per transaction_id)"),
+    Route("POST", "/v1/members/{member_id}/returns", "Accrual", "member_return", WRITE, "recordMemberReturn", "Points",
+          "Reverse the points a returned purchase, or part of it, earned (exactly once per return_id)"),
     Route("POST", "/v1/members/{member_id}/activities", "Accrual", "activity", WRITE, "recordMemberActivity",
           "Points", "Points for an activity by the activity rules (exactly once per reference; 0 with the reason)"),
     Route("POST", "/v1/members/{member_id}/adjustments", "Accrual", "adjustment", ADMIN, "adjustMemberPoints", "Points",

@@ -29,6 +29,17 @@ API_MODULES = tuple(API_FUNCTIONS.values())
 DOCS_FUNCTION = ("Docs", "docs")
 
 
+class LazyModule:
+    """A module imported when one of its names is first read: a route's models or logic that only its own calls
+    need (their validators are built on the route's first call), so they cost nothing at cold start."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(importlib.import_module(self._name), name)
+
+
 def module_of(function: str) -> ModuleType:
     """The handler module of a function of the route table."""
     name = DOCS_FUNCTION[1] if function == DOCS_FUNCTION[0] else API_FUNCTIONS[function]

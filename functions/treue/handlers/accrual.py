@@ -4,6 +4,7 @@
 from typing import TYPE_CHECKING, Annotated, Any
 
 from treue import runtime
+from treue.handlers import LazyModule
 from treue.handlers.http import Body, Query, caller, dispatch, make_app
 from treue.handlers.logs import API_GATEWAY_REST, Logger, Metrics, MetricUnit
 from treue.handlers.models.points import (
@@ -107,6 +108,24 @@ def member_tier(member_id: str) -> "tier_models.MemberTier":
     # the settings as they are now (one read), not as cached for accrual: tiers just set show at once
     program = runtime.store().get_program(who.program_id) or runtime.program(who.program_id)
     return tier_models.MemberTier(**tiers.status(runtime.store(), program, member_id, datetime.now(UTC)))
+
+
+if TYPE_CHECKING:
+    from treue.handlers.models import returns as return_models
+    from treue.logic import returns
+else:
+    return_models = LazyModule("treue.handlers.models.returns")
+    returns = LazyModule("treue.logic.returns")
+
+
+@tracer.capture_method
+def member_return(member_id: str, body: Annotated["returns.ReturnRequest", Body()]) -> "return_models.ReturnResult":
+    who = caller(app)
+    result = returns.record_return(runtime.store(), runtime.program(who.program_id), member_id, body, who.actor,
+                                   runtime.now())
+    if not result["replayed"]:
+        metrics.add_metric(name="PointsReversed", unit=MetricUnit.Count, value=result["points_reversed"])
+    return return_models.ReturnResult(**result)
 
 
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST)

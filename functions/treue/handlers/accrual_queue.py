@@ -2,13 +2,15 @@
 
 Message body: ``{"member": {<one identifier>}, "purchase": {<the API body>}, "program_id"?: …}``, or an activity:
 ``{"member": …, "activity": {<the body of POST /v1/members/{id}/activities>}, "program_id"?: …}`` (a body with an
-``activity`` key is an activity, any other a purchase).
+``activity`` key is an activity, any other a purchase), or a return:
+``{"member": …, "return": {<the body of POST /v1/members/{id}/returns>}, "program_id"?: …}`` (a body with a
+``return`` key).
 The program is the one the message's sender is registered to (``PUT /v1/queue-senders/{principal_id}``):
 SQS sets the ``SenderId`` attribute from the authenticated IAM principal, so a message cannot choose
 the program it accrues in. A body naming another program is refused (``program-mismatch``), a
 message from an unregistered principal too (``unknown-sender``).
-The same accrual logic as the HTTP path runs, so ``transaction_id`` (an activity's ``reference``) is exactly-once
-across both.
+The same accrual logic as the HTTP path runs, so ``transaction_id`` (an activity's ``reference``, a return's
+``return_id``) is exactly-once across both.
 A message that can never succeed (unknown sender, malformed, unknown program or member, conflicting
 replay) is put in the DLQ with its reason and not retried; a transient failure is reported as a batch
 item failure, retried after the visibility timeout and dead-lettered by the redrive policy at last.
@@ -18,18 +20,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from treue import runtime
 from treue.core import audit
 from treue.errors import MemberNotFound, ProgramMismatch, TreueError, UnknownQueueSender
+from treue.handlers import LazyModule
 from treue.handlers.logs import Logger, Metrics, MetricUnit
 from treue.handlers.tracing import Tracer
 from treue.logic import awards, members, points, queue_senders
 from treue.logic.models import Activity, MemberIdentifiers, Purchase, Strict
 from treue.store import queues
+
+if TYPE_CHECKING:
+    from treue.logic import returns
+else:
+    returns = LazyModule("treue.logic.returns")  # the returns' logic and model load with the first return
 
 logger = Logger()
 tracer = Tracer()
@@ -81,13 +89,28 @@ class QueuedActivity(Strict):
     activity: Activity
 
 
-def _is_activity(body: str) -> bool:
-    """A message whose JSON object has an ``activity`` key (anything else is read as a purchase)."""
+class QueuedReturn(Strict):
+    program_id: str | None = None  # optional; when given it must be the sender's program
+    member: MemberRef
+    return_: returns.ReturnRequest = Field(alias="return")
+
+
+def _kind(body: str) -> str:
+    """``activity`` or ``return`` for a message whose JSON object has that key; anything else is a purchase."""
     try:
         data = json.loads(body)
     except ValueError:
-        return False
-    return isinstance(data, dict) and "activity" in data
+        return "purchase"
+    if isinstance(data, dict):
+        for kind in ("activity", "return"):
+            if kind in data:
+                return kind
+    return "purchase"
+
+
+def _is_activity(body: str) -> bool:
+    """A message whose JSON object has an ``activity`` key."""
+    return _kind(body) == "activity"
 
 
 def _reject(record: SQSRecord, kind: str, reason: str) -> None:
@@ -126,9 +149,14 @@ def record_handler(record: SQSRecord) -> None:
         _reject(record, err.slug, err.detail)
         return
     try:
-        message: QueuedPurchase | QueuedActivity = (
-            QueuedActivity.model_validate_json(record.body) if _is_activity(record.body)
-            else QueuedPurchase.model_validate_json(record.body))
+        kind = _kind(record.body)
+        message: QueuedPurchase | QueuedActivity | QueuedReturn
+        if kind == "activity":
+            message = QueuedActivity.model_validate_json(record.body)
+        elif kind == "return":
+            message = QueuedReturn.model_validate_json(record.body)
+        else:
+            message = QueuedPurchase.model_validate_json(record.body)
     except ValidationError as err:
         reasons = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
@@ -148,7 +176,9 @@ def record_handler(record: SQSRecord) -> None:
         if member is None:
             raise MemberNotFound(f"no member of program {program.id} has this {kind}")
         with audit.acting(audit.Actor(ACTOR, "system", record.message_id)):
-            if isinstance(message, QueuedActivity):
+            if isinstance(message, QueuedReturn):
+                result = returns.record_return(store, program, member["id"], message.return_, ACTOR, runtime.now())
+            elif isinstance(message, QueuedActivity):
                 result = awards.record_activity(store, program, member["id"], message.activity, ACTOR,
                                                 runtime.now(), runtime.rules().in_force,
                                                 segments_of=runtime.segments_of)
@@ -160,7 +190,11 @@ def record_handler(record: SQSRecord) -> None:
             raise
         _reject(record, err.slug, err.detail)
         return
-    if not result["replayed"]:
+    if result["replayed"]:
+        return
+    if isinstance(message, QueuedReturn):
+        metrics.add_metric(name="PointsReversed", unit=MetricUnit.Count, value=result["points_reversed"])
+    else:
         metrics.add_metric(name="PointsEarned", unit=MetricUnit.Count, value=result["points_earned"])
 
 

@@ -15,12 +15,13 @@ from treue.core.keys import ApiKeyRecord, Scope
 from treue.core.programs import Program
 from treue.store.items import from_item, item_key, strip_keys, to_item
 from treue.store.ledger import LedgerStore
+from treue.store.returns import ReturnsStore
 from treue.store.schema import api_key_pk, program_pk
 from treue.store.table import audit_put
 from treue.store.tiers import TierCounters
 
 
-class Store(LedgerStore, TierCounters):
+class Store(LedgerStore, TierCounters, ReturnsStore):
     """Program-scoped persistence of programs, keys, members and the ledger (with purchase counters and tiers)."""
 
     def put_program(self, program: Program) -> None:
