@@ -140,6 +140,8 @@ def test_a_split_that_does_not_pay_the_price_exactly_is_422_naming_the_field_and
     status, problem = place(shop, split(member, **body))
     assert status == 422, problem
     assert problem["type"].endswith("/validation-failed") and field in [e["field"] for e in problem["errors"]]
+    if field == "payment":  # the item does not allow it (not: the field is unknown)
+        assert "no points_cash" in problem["detail"], problem
     after, _ = budget_of(shop)
     assert after == before
     mine = balance(shop, member)
