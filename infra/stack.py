@@ -129,8 +129,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                  (*TABLE_READ, *TABLE_WRITE), timeout=30, part_of=("AccrualQueue", "consumer")),
     FunctionSpec("Catalog", "treue.handlers.catalog.handler", "Catalog priced in program points",
                  ("dynamodb:GetItem", "dynamodb:Query")),
+    # an order first activates the member's pending points that are due (their pending item: Delete)
     FunctionSpec("Orders", "treue.handlers.orders.handler", "Orders, code reveal, donation receipts",
-                 READ_WRITE, timeout=15, codes=("reveal",), starts=("Payout",)),
+                 (*READ_WRITE, "dynamodb:DeleteItem"), timeout=15, codes=("reveal",), starts=("Payout",)),
     FunctionSpec("Vouchers", "treue.handlers.vouchers.handler", "Voucher validate/redeem/void at the till",
                  ("dynamodb:GetItem", "dynamodb:UpdateItem"), codes=("lookup",)),
     # fundings and thresholds are transactions of Put (movement, guard) and Update (balance) items; a report

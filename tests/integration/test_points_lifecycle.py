@@ -24,7 +24,8 @@ def _program(store, **settings):
 
 
 def _member(store, program, name="m"):
-    return members.enroll(store, program.id, Enrollment(external_id=name), runtime.now())[0]["id"]
+    return members.enroll(store, program.id, Enrollment(external_id=name, email=f"{name}@example.com"),
+                          runtime.now())[0]["id"]
 
 
 def _buy(store, program, mid, ref, euros, occurred: datetime, now: datetime | None = None):
@@ -197,3 +198,26 @@ def test_the_scheduled_functions_activate_and_expire_as_their_roles_allow(store)
     assert done["activated_points"] == 30
     balance = points.balance(store, program.id, mid)
     assert (balance["available"], balance["pending"]) == (30, 0)
+
+
+def test_an_order_spends_pending_points_whose_time_has_come_before_any_job_ran(shop, store):
+    """The balance counts due pending points as available; an order activates them first and holds them."""
+    from tests.integration.test_orders import order_body, place, wait
+    from treue.logic import program as settings
+    from treue.logic.settings import ProgramPatch
+
+    pid = shop["program_id"]
+    settings.change(runtime.programs(), pid, ProgramPatch(pending_days=10), None, "admin:test", runtime.now())
+    runtime.reset()
+    program = store.get_program(pid)
+    mid = _member(store, program, "pending-spender")
+    then = datetime.now(UTC) - timedelta(days=11)
+    _buy(store, program, mid, "pos-then", 3000, then, now=then)  # pending until yesterday; no job has run
+    assert store.balance_state(pid, mid)["pending"] == 3000
+    assert points.balance(store, pid, mid)["available"] == 3000
+    status, accepted = place(shop, order_body(mid, "nordlicht-books-eur", 2500))
+    assert status == 202, accepted
+    assert wait(shop, accepted["order_id"])["status"] == "COMPLETED"
+    state = store.balance_state(pid, mid)
+    assert (state["available"], state["pending"], state["lifetime_redeemed"]) == (500, 0, 2500)
+    _books(store, pid)

@@ -31,7 +31,7 @@ from treue.errors import (
     StaleCondition,
     ValidationFailed,
 )
-from treue.logic import budget, catalog, members
+from treue.logic import budget, catalog, lifecycle, members
 from treue.logic.models import OrderRequest, Payment
 from treue.providers.giftcards import ProviderRejected, ProviderTimeout, ProviderUnavailable
 
@@ -86,6 +86,7 @@ def place(
     if earlier is not None:
         return _replayed(orders, starter, program.id, earlier, fingerprint, idempotency_key), True
     member = members.get(orders.store, program.id, request.member_id)
+    lifecycle.settle(orders.store, program, member["id"], times.parse(now))  # pending points now due count
     raw = find_item(request.item_id)
     if raw is None:
         raise ItemNotFound(f"catalog item {request.item_id} does not exist", item_id=request.item_id)
