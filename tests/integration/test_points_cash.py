@@ -9,6 +9,8 @@ import pytest
 from tests.integration.helpers import call, events_of
 from tests.integration.test_finance import budget_of, fin, reconciliation, trial
 from tests.integration.test_orders import balance, get_order, member_with, order_body, place, wait
+from tests.integration.test_tier_benefits import member as earning_member
+from tests.integration.test_tier_benefits import tiered
 from treue import runtime
 from treue.handlers import orders
 from treue.providers.simulated import set_fault
@@ -217,3 +219,19 @@ def test_a_split_the_member_cannot_pay_in_points_receives_no_cash(shop):
     assert after == before
     mine = balance(shop, member)
     assert (mine["available"], mine["held"]) == (1400, 0)
+
+
+def test_a_gold_members_split_pays_the_discounted_price(shop):
+    tiered(shop)  # gold: 10 % off the catalog's points prices
+    gold = earning_member(shop, 1000)
+    # 2500 points less 10 % is 2250: 900 points at least (40 %), and the 1350 points left are 13.50 EUR
+    status, problem = place(shop, split(gold, points=899, cash=1351))
+    assert status == 422 and problem["min_points"] == 900 and problem["price_points"] == 2250, problem
+    status, problem = place(shop, split(gold, points=900, cash=1600))  # the list price's cash
+    assert status == 422 and problem["expected"] == 1350, problem
+    status, accepted = place(shop, split(gold, points=900, cash=1350))
+    assert status == 202 and accepted["points"] == 900, accepted
+    order = wait(shop, accepted["order_id"])
+    assert order["status"] == "COMPLETED" and order["payment"]["price_points"] == 2250
+    assert order["tier_discount"]["points_after"] == 2250 and order["points"] == 900
+    assert reconciliation(shop)["differences"] == []

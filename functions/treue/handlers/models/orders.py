@@ -33,7 +33,8 @@ class TierDiscount(Model):
     bps: int = Field(description="Its catalog_discount_bps (1 bps = 0.01 %)")
     points_each_before: int = Field(description="One unit's price before the discount")
     points_before: int = Field(description="The order's points before the discount")
-    points_after: int = Field(description="The order's points after it (the points held): equal to points")
+    points_after: int = Field(description="The order's points after it: the points held (equal to points), or "
+                                          "with points + cash the price that points and cash pay together")
 
 
 class OrderCash(Model):
