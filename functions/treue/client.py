@@ -339,6 +339,20 @@ class TreueClient:
         """``GET /v1/members/{member_id}/ledger`` (getMemberLedger): the statement, newest first."""
         return self._json("GET", f"/v1/members/{_seg(member_id)}/ledger", {"limit": limit, "cursor": cursor})
 
+    def get_member_monthly_statement(self, member_id: str, *, month: str, format: str | None = None,
+                                     lang: str | None = None) -> Answer:
+        """``GET /v1/members/{member_id}/statement`` (getMemberMonthlyStatement): the month's (``YYYY-MM``)
+        opening, earned, redeemed, expired, reversed, adjusted, closing and entries. For the PDF:
+        ``request("GET", path, query={"month": …}, accept="application/pdf").raw``."""
+        return self._json("GET", f"/v1/members/{_seg(member_id)}/statement",
+                          {"month": month, "format": format, "lang": lang})
+
+    def get_member_monthly_statement_csv(self, member_id: str, *, month: str, format: str | None = None,
+                                         lang: str | None = None) -> CsvAnswer:
+        """The same as CSV: an opening row, the month's entries and a closing row."""
+        return self._csv(f"/v1/members/{_seg(member_id)}/statement", {"month": month, "format": format,
+                                                                      "lang": lang})
+
     def simulate_purchase(self, body: Body) -> Answer:
         """``POST /v1/rules/simulate`` (simulatePurchase): a purchase and its ``member_id`` → what it would earn
         now, per rule and line; nothing is posted (safe to repeat)."""

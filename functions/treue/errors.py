@@ -54,6 +54,12 @@ class MalformedRequest(TreueError):
     title = "The request could not be read"
 
 
+class NotAcceptable(TreueError):
+    slug = "not-acceptable"
+    status = 406
+    title = "This answer cannot be sent in the media type asked for"
+
+
 class Unauthenticated(TreueError):
     slug = "unauthenticated"
     status = 401

@@ -61,6 +61,9 @@ ROUTES: tuple[Route, ...] = (
           "A member's point balance"),
     Route("GET", "/v1/members/{member_id}/ledger", "Accrual", "ledger", ANY, "getMemberLedger", "Points",
           "A member's statement, newest first"),
+    Route("GET", "/v1/members/{member_id}/statement", "Accrual", "statement", ANY, "getMemberMonthlyStatement",
+          "Points", "A member's monthly statement: opening, earned, redeemed, expired, reversed, adjusted, closing "
+          "and the month's entries, as JSON, CSV or PDF"),
     Route("GET", "/v1/members/{member_id}/tier", "Accrual", "member_tier", ANY, "getMemberTier", "Points",
           "A member's tier: since, until, progress to the next, what keeps it, and the projected tier"),
     Route("POST", "/v1/rules/simulate", "Accrual", "simulate", WRITE, "simulatePurchase", "Points",

@@ -121,9 +121,9 @@ def start_broken_payout(machines, shop, order_id):
 
 
 def ledger_types(shop, member_id, order_ids):
-    from treue.logic import points as point_logic
+    from treue.logic import statements
 
-    entries = point_logic.statement(runtime.store(), shop["program_id"], member_id, 100, None)["entries"]
+    entries = statements.entries(runtime.store(), shop["program_id"], member_id, 100, None)["entries"]
     return sorted(e["type"] for e in entries if e["reference"] in order_ids)
 
 

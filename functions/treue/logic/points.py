@@ -1,4 +1,4 @@
-"""Point accrual, adjustments, balances and statements."""
+"""Point accrual, adjustments and balances (the ledger and statements: treue.logic.statements)."""
 
 from __future__ import annotations
 
@@ -341,25 +341,3 @@ def balance(store: LedgerPort, program_id: str, member_id: str) -> dict[str, Any
         raise MemberNotFound(f"member {member_id} does not exist")
     return found
 
-
-def statement(store: LedgerPort, program_id: str, member_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
-    require_id(member_id)
-    entries, next_cursor = store.list_entries(program_id, member_id, limit, cursor)
-    if not entries and cursor is None:
-        balance(store, program_id, member_id)  # 404 for an unknown member, empty list for a new one
-    return {
-        "entries": [
-            {
-                "id": e["id"],
-                "type": e["type"],
-                "points": e["member_delta"],
-                "held": e.get("held_delta", 0),
-                "reason": e["reason"],
-                "reference": e["reference"],
-                "created_at": e["created_at"],
-                "actor": e["actor"],
-            }
-            for e in entries
-        ],
-        "next_cursor": next_cursor,
-    }

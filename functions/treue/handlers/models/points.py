@@ -70,17 +70,81 @@ class AdjustmentResult(Model):
     balance: Balance
 
 
+class PurchaseAmount(Model):
+    value: int = Field(description="Minor units")
+    currency: str
+
+
+class PurchaseOrigin(Model):
+    transaction_id: str = Field(description="The purchase's transaction_id")
+    amount: PurchaseAmount = Field(description="What the purchase was worth")
+    occurred_at: str | None = Field(default=None, description="When the purchase happened")
+
+
 class LedgerEntry(Model):
     id: str
-    type: PostingType = Field(description="earn | adjustment | hold | capture | release | refund")
+    type: PostingType = Field(description="earn | adjustment | hold | capture | release | refund | activation "
+                              "(pending → available) | expiry | reversal (a return) | repayment (available → debt)")
     points: int = Field(description="Change of the member's available points (negative = debit)")
     held: int = Field(default=0, description="Change of the member's held points (orders in flight)")
+    pending: int = Field(default=0, description="Change of the member's pending points (earned, not spendable yet)")
+    debt: int = Field(default=0, description="Change of the points the member owes (positive: owes more)")
     reason: str
     reference: str
     actor: str
     created_at: str
+    expires_on: str | None = Field(default=None, description="ISO date: the last day the points of this credit "
+                                   "can be spent (its expiry bucket); of an expiry, the latest bucket it expired; "
+                                   "absent: they do not expire")
+    available_at: str | None = Field(default=None, description="When points credited as pending become available")
+    rule_id: str | None = Field(default=None, description="The earning rule that paid these points (a bonus)")
+    return_id: str | None = Field(default=None, description="Of a reversal: the return that took the points back")
+    purchase: PurchaseOrigin | None = Field(default=None, description="The purchase the points came from (of a "
+                                            "reversal: its amount is the part returned, occurred_at the return's)")
 
 
 class Statement(Model):
     entries: list[LedgerEntry]
     next_cursor: str | None = None
+
+
+class StatementEntry(LedgerEntry):
+    category: str | None = Field(description="The summary line it counts in: earned | redeemed | expired | "
+                                 "reversed | adjusted; null for a move between the member's own accounts (hold, "
+                                 "release, activation, repayment)")
+    change: int = Field(description="Change of the member's points (available + pending + held - debt)")
+    balance: int = Field(description="The member's points after this entry")
+
+
+class MemberAccounts(Model):
+    available: int
+    pending: int
+    held: int
+    debt: int = Field(description="Points the member owes")
+
+
+class StatementProgram(Model):
+    id: str
+    name: str
+
+
+class MonthlyStatement(Model):
+    member_id: str
+    member_name: str | None = Field(default=None, description="The member's name, when enrolled with one")
+    month: str = Field(description="YYYY-MM, a UTC calendar month")
+    start: str = Field(description="The month's first moment (UTC)")
+    end: str = Field(description="The next month's first moment (UTC), exclusive")
+    as_of: str = Field(description="The closing's moment: the month's end, or now for the month in progress")
+    program: StatementProgram
+    currency: str = Field(description="The program's currency (purchase amounts carry their own)")
+    opening: int = Field(description="The member's points when the month began: available + pending + held - debt")
+    earned: int = Field(description="Points earned in the month (purchases, bonuses, activities)")
+    redeemed: int = Field(description="Points redeemed (captured orders, less refunds)")
+    expired: int = Field(description="Points that expired")
+    reversed: int = Field(description="Points taken back by returns")
+    adjusted: int = Field(description="Net manual corrections")
+    closing: int = Field(description="opening + earned - redeemed - expired - reversed + adjusted")
+    opening_accounts: MemberAccounts = Field(description="The opening per account")
+    closing_accounts: MemberAccounts = Field(description="The closing per account")
+    pending_closing: int = Field(description="Of the closing, the points still pending")
+    entries: list[StatementEntry] = Field(description="The month's entries, oldest first")
