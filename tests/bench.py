@@ -1327,6 +1327,19 @@ class UnitCounter:
                     for requests in params["RequestItems"].values() for r in requests]
         return []
 
+    def _page_read(self, name: str, params: dict) -> list[dict]:
+        """The items a Query or Scan page read, whole: DynamoDB bills what it reads, before a filter leaves items
+        out and whatever attributes a projection returns (the same page again without either)."""
+        import re
+
+        again = {k: v for k, v in params.items() if k not in ("ProjectionExpression", "FilterExpression", "Select")}
+        used = set(re.findall(r"[#:][A-Za-z0-9_]+", again.get("KeyConditionExpression", "")))
+        for kind in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+            kept = {k: v for k, v in again.pop(kind, {}).items() if k in used}
+            if kept:
+                again[kind] = kept
+        return (self.raw.query if name == "Query" else self.raw.scan)(**again).get("Items", [])
+
     def _on_before(self, model, params, **_) -> None:
         if not self.enabled:
             return
@@ -1344,8 +1357,10 @@ class UnitCounter:
         if name == "GetItem":
             self.rru += read_units(item_size(parsed.get("Item", {})), params.get("ConsistentRead", False))
         elif name in ("Query", "Scan"):
-            self.rru += read_units(sum(item_size(i) for i in parsed.get("Items", [])),
-                                   params.get("ConsistentRead", False))
+            items = parsed.get("Items", [])
+            if "ProjectionExpression" in params or "FilterExpression" in params:
+                items = self._page_read(name, params)
+            self.rru += read_units(sum(item_size(i) for i in items), params.get("ConsistentRead", False))
         elif name == "BatchGetItem":
             for table, items in parsed.get("Responses", {}).items():
                 consistent = params["RequestItems"][table].get("ConsistentRead", False)
@@ -1543,6 +1558,7 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
     """Cost of 1M accruals, through the API and through the queue, from warm durations and the request units
     counted on moto (in-process), at the list prices above."""
     import json
+    from datetime import timedelta
 
     sys.path.insert(0, str(ROOT / "functions"))
     sys.path.insert(0, str(ROOT))
@@ -1558,7 +1574,7 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
     serialize_moto_dynamodb()  # as the twin runs moto: a transaction costs what it touches, not a table copy
     # the stack's, if not synthesized
     memory = {"authorizer": 256, "accrual": 512, "accrual_queue": 512, "audit": 512, "webhook_fanout": 512,
-              "progress": 512}
+              "progress": 512, "points_expire": 1024, "points_activate": 512}
     # without a template: what a stage without settings of its own costs (the default rule, logging at INFO)
     stage = {"logging_level": "INFO", "data_trace": False, "sampling": DEFAULT_SAMPLING,
              "rule": "no synthesized template in cdk.out/ (make synth): assumed the default rule"}
@@ -1569,6 +1585,8 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
             handler = r["Properties"].get("Handler", "") if r["Type"] == "AWS::Lambda::Function" else ""
             if handler.startswith("treue.handlers.") and handler.split(".")[2] in memory:
                 memory[handler.split(".")[2]] = r["Properties"].get("MemorySize", 128)
+            if handler.startswith("treue.handlers.points_lifecycle."):  # two functions of one module
+                memory[f"points_{handler.rsplit('.', 1)[1]}"] = r["Properties"].get("MemorySize", 128)
         stage = stage_settings(resources)
 
     with mock_aws():
@@ -1577,7 +1595,7 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         dlq = boto3.client("sqs", region_name="eu-central-1").create_queue(QueueName="bench-dlq")["QueueUrl"]
         os.environ["ACCRUAL_DLQ_URL"] = dlq
         from treue import runtime
-        from treue.core import keys
+        from treue.core import keys, times
         from treue.handlers import accrual, accrual_queue, authorizer, webhook_fanout
         from treue.handlers import audit as sealer
         from treue.handlers import program as program_handler
@@ -1615,6 +1633,28 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         tier_auth = {**admin, "key_id": keys.parse(tiered["api_keys"]["partner"])[0], "scope": "partner"}
         tier_mid = members.enroll(runtime.store(), tiered["program_id"], Enrollment(email="ada@example.com"),
                                   runtime.now())[0]["id"]
+
+        def lifecycle_program(name: str, settings: dict) -> tuple[dict, str, str]:
+            """A program with these settings (README "Points over time"): its partner auth, id and a member."""
+            made = provisioning.create_program(runtime.store(), name, "EUR", runtime.now())
+            made_admin = {"program_id": made["program_id"], "key_id": keys.parse(made["api_keys"]["admin"])[0],
+                          "scope": "admin"}
+            answer = program_handler.handler(api_event("program/patch_program.json", auth=made_admin,
+                                                       headers={"If-Match": "*"}, body=settings), LambdaContext())
+            assert answer["statusCode"] == 200, answer
+            partner = {**made_admin, "key_id": keys.parse(made["api_keys"]["partner"])[0], "scope": "partner"}
+            member = members.enroll(runtime.store(), made["program_id"], Enrollment(email="ada@example.com"),
+                                    runtime.now())[0]["id"]
+            return partner, made["program_id"], member
+
+        # programs that keep points over time: one with rolling 12-month expiry (each accrual also adds to the
+        # member's expiry bucket of its date, in the transaction, and the balance in its answer Queries the
+        # buckets), one with pending_days 14 as well (a purchase of yesterday earns pending: its pending item is
+        # written too, and the answer Queries the pending items that are due)
+        rolling = {"policy": "rolling", "months": 12}
+        expiry_auth, _, expiry_mid = lifecycle_program("Bench expiry", {"expiry": rolling})
+        pending_auth, _, pending_mid = lifecycle_program("Bench pending", {"pending_days": 14, "expiry": rolling})
+        yesterday = times.iso(times.parse(runtime.now()) - timedelta(days=1))
         # every points.earned event the accruals write (by its reference, the transaction id): what the table
         # stream brings the Progress function
         earned: dict[str, dict] = {}
@@ -1627,11 +1667,11 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
 
         tables.client().meta.events.register("before-parameter-build.dynamodb.TransactWriteItems", keep_events)
 
-        def purchase(txn: str, auth: dict = auth, mid: str = mid) -> dict:
+        def purchase(txn: str, auth: dict = auth, mid: str = mid, occurred_at: str = "2026-11-20T09:58:00Z") -> dict:
             return api_event("accrual/post_purchase.json", auth=auth, path=f"/v1/members/{mid}/purchases",
                              path_parameters={"member_id": mid}, headers={"Idempotency-Key": txn},
                              body={"transaction_id": txn, "amount": {"value": 4999, "currency": "EUR"},
-                                   "occurred_at": "2026-11-20T09:58:00Z"})
+                                   "occurred_at": occurred_at})
 
         record = json.loads((ROOT / "events" / "accrual_queue" / "batch.json").read_text())["Records"][0]
 
@@ -1665,13 +1705,20 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         accrual.handler(purchase("warm-0"), LambdaContext())
         assert not accrual_queue.handler(batch("queue-warm", 2), LambdaContext())["batchItemFailures"]
         accrual.handler(purchase("warm-tier", tier_auth, tier_mid), LambdaContext())
+        accrual.handler(purchase("warm-expiry", expiry_auth, expiry_mid), LambdaContext())
+        accrual.handler(purchase("warm-pending", pending_auth, pending_mid, yesterday), LambdaContext())
         gates, accruals, tier_accruals, batches, singles = [], [], [], [], []
+        expiry_accruals, pending_accruals = [], []
         context = LambdaContext()
         for n in range(runs):
             gates.append(measure(lambda _: run(authorizer.handler, gate), n))
             accruals.append(measure(lambda tag: run(accrual.handler, purchase(f"api-{tag}")), n))
             tier_accruals.append(measure(lambda tag: run(accrual.handler, purchase(f"tier-{tag}", tier_auth,
                                                                                     tier_mid)), n))
+            expiry_accruals.append(measure(lambda tag: run(accrual.handler, purchase(
+                f"expiry-{tag}", expiry_auth, expiry_mid)), n))
+            pending_accruals.append(measure(lambda tag: run(accrual.handler, purchase(
+                f"pending-{tag}", pending_auth, pending_mid, yesterday)), n))
             batches.append(measure(lambda tag: run(accrual_queue.handler, batch(f"q-{tag}", 10)), n))
             singles.append(measure(lambda tag: run(accrual_queue.handler, batch(f"s-{tag}", 1)), n))
         counter.reset()
@@ -1680,6 +1727,11 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         counter.reset()
         accrual.handler(purchase("detail", tier_auth, tier_mid), context)
         tier_detail = (counter.writes[:], counter.calls[:])
+        lifecycle_detail = {}
+        for label, args in (("expiry", (expiry_auth, expiry_mid)), ("pending", (pending_auth, pending_mid, yesterday))):
+            counter.reset()
+            accrual.handler(purchase(f"detail-{label}", *args), context)
+            lifecycle_detail[label] = (counter.writes[:], counter.calls[:])
         last = accrual.handler(purchase("api-0"), LambdaContext())  # a replay answers the same bytes
 
         # The audit sealer chains every accrual's audit record: a run a minute, each sealing the records of
@@ -1750,6 +1802,66 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
         progresses = [measure(progress_run, n) for n in range(runs)]
         progress_calls = counter.calls[:]
 
+        # The daily expiry run (PointsExpiry): members with one bucket whose date has passed each (a purchase 400
+        # days back in a program with rolling 12-month expiry, credited uncounted), one run over as many members
+        # timed, then one over as many others counted (each run expires each member once and drops the bucket)
+        from treue.handlers import points_lifecycle
+
+        expiring = int(os.environ.get("BENCH_EXPIRY_MEMBERS", "100"))
+        run_auth, run_pid, _ = lifecycle_program("Bench expiry run", {"expiry": rolling})
+        schedule = json.loads((ROOT / "events" / "points_lifecycle" / "expire.json").read_text())
+        late = times.iso(times.parse(runtime.now()) - timedelta(days=400))
+
+        def expiry_run(tag: str) -> tuple[Captured, float, float, list[str]]:
+            counter.enabled = False
+            for i in range(expiring):
+                member = members.enroll(runtime.store(), run_pid, Enrollment(email=f"{tag}-{i}@example.com"),
+                                        runtime.now())[0]["id"]
+                run(accrual.handler, purchase(f"{tag}-{i}", run_auth, member, late))
+            counter.enabled = tag.startswith("count")
+            counter.reset()
+            with Captured() as out:
+                done = points_lifecycle.expire({**schedule, "time": runtime.now()},
+                                               LambdaContext())
+            assert done["members"] == expiring and done["expired_points"] > 0, done
+            return out, counter.wru, counter.rru, counter.calls[:]
+
+        expiry_run("warm")
+        expiry_runs = []
+        for n in range(max(2, runs // 5)):
+            timed = expiry_run(f"time-{n}")
+            counted = expiry_run(f"count-{n}")
+            expiry_runs.append((timed[0], counted[1], counted[2]))
+        expiry_calls, expiry_writes = counted[3], counter.writes[:]
+
+        # The activation run (PointsActivation, hourly): a purchase of yesterday in the program with pending_days
+        # 14 leaves one pending item; the run as at 15 days later activates it (and the points' bucket begins)
+        activation_auth, pending_pid, _ = lifecycle_program("Bench activation run",
+                                                            {"pending_days": 14, "expiry": rolling})
+        activate_schedule = json.loads((ROOT / "events" / "points_lifecycle" / "activate.json").read_text())
+        later = times.iso(times.parse(runtime.now()) + timedelta(days=15))
+
+        def activation_run(tag: str) -> tuple[Captured, float, float, list[str]]:
+            counter.enabled = False
+            for i in range(expiring):
+                member = members.enroll(runtime.store(), pending_pid, Enrollment(email=f"{tag}-{i}@example.com"),
+                                        runtime.now())[0]["id"]
+                run(accrual.handler, purchase(f"{tag}-{i}", activation_auth, member, yesterday))
+            counter.enabled = tag.startswith("count")
+            counter.reset()
+            with Captured() as out:
+                done = points_lifecycle.activate({**activate_schedule, "time": later}, LambdaContext())
+            assert done["members"] >= expiring and done["activated_points"] > 0, done
+            return out, counter.wru, counter.rru, counter.calls[:]
+
+        activation_run("warm")  # and every pending item of the accruals above
+        activation_runs = []
+        for n in range(max(2, runs // 5)):
+            timed = activation_run(f"time-{n}")
+            counted = activation_run(f"count-{n}")
+            activation_runs.append((timed[0], counted[1], counted[2]))
+        activation_calls, activation_writes = counted[3], counter.writes[:]
+
     def med(samples, pick):
         return statistics.median(pick(s) for s in samples)
 
@@ -1800,6 +1912,33 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
 
     api = api_path("POST /v1/members/{member_id}/purchases", accruals)
     with_tiers = api_path("the same, a program with tiers", tier_accruals)
+    with_expiry = api_path("the same, a program with rolling 12-month expiry", expiry_accruals)
+    with_pending = api_path("the same, with pending_days 14 as well (a purchase of yesterday)", pending_accruals)
+
+    # a lifecycle run, per member: the run's share of its invocation (whatever the members), its request units,
+    # its log output; the audit sealer chaining the posting's audit record (as an accrual's); the webhook fan-out
+    # for its event (points.expired, points.activated), the stream's batches as full as the run's pace makes them
+    fan_ms, fan_wru, fan_rru, fan_lines, fan_bytes = (med(fanouts, pick) for pick in (
+        lambda s: s[0].ms, lambda s: s[1], lambda s: s[2], lambda s: s[0].lines, lambda s: s[0].bytes))
+
+    def lifecycle_path(name: str, function: str, samples) -> PathUsage:
+        run_ms = med(samples, lambda s: s[0].ms)
+        fan = stream_consumer("webhook fan-out", fan_ms, fan_wru, fan_rru, fan_lines, fan_bytes,
+                              memory["webhook_fanout"], min(expiring / (run_ms / 1000), 99))  # batches of 100
+        own_lines, own_bytes = platform_log(memory[function])
+        return PathUsage(
+            name, functions=[(function.replace("_", " "), 1 / expiring, run_ms, memory[function]), fan["function"]],
+            wru=med(samples, lambda s: s[1]) / expiring + fan["wru"],
+            rru=med(samples, lambda s: s[2]) / expiring + fan["rru"], sealing=sealing["sealing"],
+            log_lines=(own_lines + med(samples, lambda s: s[0].lines)) / expiring + fan["log_lines"],
+            log_bytes=(own_bytes + med(samples, lambda s: s[0].bytes)) / expiring + fan["log_bytes"],
+            traces=[(function.replace("_", " "), 1 / expiring, 1.0), fan["traces"]])
+
+    lifecycle_runs = [
+        (lifecycle_path(f"the expiry run, per member expired (one due bucket each, {expiring} members a run)",
+                        "points_expire", expiry_runs), expiry_runs, expiry_calls, expiry_writes),
+        (lifecycle_path(f"the activation run, per purchase activated (one each, {expiring} members a run)",
+                        "points_activate", activation_runs), activation_runs, activation_calls, activation_writes)]
     q_lines, q_bytes = platform_log(memory["accrual_queue"])
 
     def queue(samples, size: int) -> PathUsage:
@@ -1830,6 +1969,33 @@ def accrual_cost(runs: int = int(os.environ.get("BENCH_COST_RUNS", "30"))) -> No
           f"(without tiers {med(accruals, lambda s: s[1]):g} and {med(accruals, lambda s: s[2]):g}); total "
           f"{tier_usd:.2f} ({tier_usd - api_usd:+.2f}); its calls {', '.join(tier_calls)}; writes "
           + ", ".join(f"{kind} {size} B → {units:g}" for _, kind, size, units in tier_writes))
+    for usage, samples, (writes, calls) in ((with_expiry, expiry_accruals, lifecycle_detail["expiry"]),
+                                            (with_pending, pending_accruals, lifecycle_detail["pending"])):
+        usd = cost_lines(usage)[-1][2]
+        print(f"  {usage.name}: accrual {billed_ms(med(samples, lambda s: s[0].ms))} ms (without "
+              f"{billed_ms(med(accruals, lambda s: s[0].ms))}), {med(samples, lambda s: s[1]):g} WRU and "
+              f"{med(samples, lambda s: s[2]):g} RRU (without {med(accruals, lambda s: s[1]):g} and "
+              f"{med(accruals, lambda s: s[2]):g}); total {usd:.2f} ({usd - api_usd:+.2f}); its calls "
+              f"{', '.join(calls)}; writes "
+              + ", ".join(f"{kind} {size} B → {units:g}" for _, kind, size, units in writes))
+    for usage, samples, lifecycle_calls, lifecycle_writes in lifecycle_runs:
+        calls_per_member: dict[str, int] = {}
+        for name in lifecycle_calls:
+            calls_per_member[name] = calls_per_member.get(name, 0) + 1
+        written: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        for op, kind, size, units in lifecycle_writes:
+            written.setdefault((op, kind), []).append((size, units))
+        print(f"  {usage.name}, per 1M:")
+        for component, used, usd in cost_lines(usage):
+            print(f"    {component:<33}{used:<31}{usd:>8.2f}")
+        run_ms, timeout = med(samples, lambda s: s[0].ms), 900 if "expir" in usage.name else 300
+        print(f"    a run: {run_ms:,.0f} ms for {expiring} ({run_ms / expiring:.1f} ms each on moto: "
+              f"{timeout * 1000 / (run_ms / expiring):,.0f} in the function's {timeout} s), "
+              f"{med(samples, lambda s: s[1]) / expiring:.3g} WRU and {med(samples, lambda s: s[2]) / expiring:.3g}"
+              f" RRU each; its calls: " + ", ".join(f"{name} {count / expiring:g}" for name, count in
+                                                   calls_per_member.items()) + " each; writes: " + ", ".join(
+                  f"{op} {len(v) / expiring:g} × {kind} {max(b for b, _ in v)} B → {v[0][1]:g}"
+                  for (op, kind), v in written.items()))
     print(f"  Progress, per purchase's points.earned: {', '.join(progress_calls)}, "
           f"{med(progresses, lambda s: s[2]):g} RRU, {med(progresses, lambda s: s[1]):g} WRU, "
           f"{med(progresses, lambda s: s[0].ms):.1f} ms, {med(progresses, lambda s: s[0].lines):g} log lines")

@@ -166,3 +166,24 @@ def test_the_counter_counts_each_written_item_its_index_copy_and_the_reads(ddb):
     counter.reset()
     counted.delete_item(TableName=table, Key={"pk": big["pk"], "sk": big["sk"]})
     assert counter.wru == 2 + 2  # the item as it was, and its index copy
+
+
+def test_a_query_is_billed_for_the_whole_items_it_read_whatever_it_returns(ddb):
+    client, table = ddb
+    counted = boto3.client("dynamodb")
+    counter = bench.UnitCounter(counted, client, table)
+    for n in range(3):  # 3 × about 3 KB: 3 read units for the page, consistent
+        counted.put_item(TableName=table, Item={"pk": {"S": "P#2"}, "sk": {"S": f"I#{n}"}, "v": {"S": "x" * 3000},
+                                                "gsi1pk": {"S": "G#2"}, "gsi1sk": {"S": str(n)}})
+    counter.reset()
+    out = counted.query(TableName=table, KeyConditionExpression="pk = :p AND begins_with(#s, :i)",
+                        ProjectionExpression="#s", FilterExpression="#s <> :one",
+                        ExpressionAttributeNames={"#s": "sk"},
+                        ExpressionAttributeValues={":p": {"S": "P#2"}, ":i": {"S": "I#"}, ":one": {"S": "I#1"}},
+                        ConsistentRead=True)
+    assert [i["sk"]["S"] for i in out["Items"]] == ["I#0", "I#2"]  # the caller's answer is untouched
+    assert counter.rru == 3
+    counter.reset()
+    counted.query(TableName=table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :g",
+                  ExpressionAttributeValues={":g": {"S": "G#2"}}, ProjectionExpression="gsi1sk", Limit=2)
+    assert counter.rru == 1  # two of the index's whole items, 6 KB: 2 units, halved (eventually consistent)
