@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 # The commands that act on one program: --program, by default the running twin's program
 PROGRAM_COMMANDS = {("program", "enable-api"), ("simulate", "fault"), ("key", "create"), ("audit", "verify"),
-                    ("finance", "export"), ("finance", "reconcile")}
+                    ("finance", "export"), ("finance", "reconcile"), ("jobs", "run")}
+# The scheduled jobs ``treue jobs run`` runs on demand (each is also an EventBridge schedule of the stack)
+JOBS = ("expire-points", "activate-pending", "tier-review")
 
 
 EPILOG = """\
@@ -127,6 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--fx", action="append", default=[], metavar="CUR=PPM",
                         help="offer items in CUR: program minor units per million CUR minor units, e.g. USD=920000")
 
+    jobs = sub.add_parser("jobs", help="the scheduled jobs, run now").add_subparsers(dest="action", required=True)
+    run = jobs.add_parser("run", help="run a scheduled job for one program now and print what it did as JSON "
+                                      "(the schedules run them for every program: expire-points daily, "
+                                      "activate-pending hourly, tier-review daily)")
+    run.add_argument("job", choices=JOBS)
+    run.add_argument("--program", help=twin_default)
+    run.add_argument("--as-of", help="run as at the end of this day (YYYY-MM-DD, today or earlier; default: now), "
+                                     "e.g. to catch up a day a schedule missed")
+
     cat = sub.add_parser("catalog", help="the reward catalog").add_subparsers(dest="action", required=True)
     load = cat.add_parser("load", help="validate catalog/*.json and load it (items gone from the files are retired)")
     load.add_argument("--dir", default="catalog", help="the catalog folder (default ./catalog)")
@@ -217,6 +228,14 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.command in ("audit", "finance"):
             return _finance(args, store)
+        if args.command == "jobs":
+            try:
+                done = _job(args, store)
+            except Misuse as err:
+                print(f"treue: {err}", file=sys.stderr)
+                return 2
+            print(json.dumps(done, indent=2))
+            return 0
         if args.command == "program":
             out: dict[str, Any]
             if args.action == "list":
@@ -392,6 +411,39 @@ def _program_of(store: Store, program_id: str) -> Program:
     if found is None:
         raise ProgramNotFound(f"program {program_id} does not exist")
     return found
+
+
+def _job(args: argparse.Namespace, store: Store) -> dict[str, Any]:
+    """``treue jobs run JOB``: the scheduled job's own function, for ``--program`` only, as at now or the end of
+    ``--as-of``'s day (never later than now)."""
+    from datetime import UTC, datetime, time
+
+    from treue.core import times
+
+    now = datetime.now(UTC)
+    moment = now
+    if args.as_of:
+        try:
+            day = datetime.strptime(args.as_of, "%Y-%m-%d").date()
+        except ValueError as err:
+            raise Misuse(f"--as-of {args.as_of!r} is not a date such as 2026-12-31") from err
+        if day > now.date():
+            raise Misuse(f"--as-of {args.as_of} lies in the future: a job runs as at today or a day before")
+        if day < now.date():
+            moment = datetime.combine(day, time(23, 59, 59, 999000), UTC)
+
+    def programs(program_id: str) -> Program:
+        return _program_of(store, program_id)
+
+    if args.job in ("expire-points", "activate-pending"):
+        from treue.logic import lifecycle
+
+        run = lifecycle.run_expiry if args.job == "expire-points" else lifecycle.run_activation
+        return run(store, programs, moment, program_id=args.program)
+    from treue.logic import tiers
+
+    return {"job": args.job, "as_of": times.iso(moment), "program_id": args.program,
+            **tiers.review_due(store, programs, moment, program_id=args.program)}
 
 
 def _report_job(args: argparse.Namespace, store: Store, report_type: str, params: dict[str, Any]) -> dict[str, Any]:

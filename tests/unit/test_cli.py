@@ -243,3 +243,44 @@ def test_batch_commands_without_an_answer_say_so_in_one_line(capsys):
     assert (code, out) == (1, "")
     assert err.startswith(f"treue: POST /v1/batches/bat_1/retry: no answer from http://127.0.0.1:{dead} (URLError: ")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_jobs_run_expires_one_programs_points_and_prints_what_it_did(twin, capsys):
+    """``treue jobs run expire-points`` runs the scheduled job for --program only; again: nothing more."""
+    from datetime import UTC, datetime, timedelta
+
+    from treue.core import times
+    from treue.logic import members, points
+    from treue.logic import program as settings
+    from treue.logic.models import Enrollment, Purchase
+    from treue.logic.settings import ProgramPatch
+    from treue.store.programs import ProgramStore
+
+    for pid in (twin.program, twin.other):
+        settings.change(ProgramStore(twin.store), pid, ProgramPatch(expiry={"policy": "rolling", "months": 1}),
+                        None, "admin:test", now())
+    old = times.iso(datetime.now(UTC) - timedelta(days=60))
+    for pid, currency in ((twin.program, "EUR"), (twin.other, "CHF")):
+        program = twin.store.get_program(pid)
+        mid = members.enroll(twin.store, pid, Enrollment(external_id="m"), now())[0]["id"]
+        points.accrue(twin.store, program, mid, Purchase(transaction_id="old", amount={"value": 2000,
+                      "currency": currency}, occurred_at=old), "test", now())
+    code, out, err = treue(capsys, "jobs", "run", "expire-points", state_file=twin.state_file)
+    assert code == 0, err
+    done = json.loads(out)
+    assert (done["job"], done["program_id"], done["expired_points"], done["members"]) == (
+        "expire-points", twin.program, 20, 1)
+    assert json.loads(treue(capsys, "jobs", "run", "expire-points", state_file=twin.state_file)[1])[
+        "expired_points"] == 0
+    other = json.loads(treue(capsys, "jobs", "run", "expire-points", "--program", twin.other,
+                             state_file=twin.state_file)[1])
+    assert other["expired_points"] == 20  # the first runs left the other program alone
+    code, out, err = treue(capsys, "jobs", "run", "activate-pending", "--as-of", "2026-01-01",
+                           state_file=twin.state_file)
+    assert code == 0 and json.loads(out)["as_of"].startswith("2026-01-01T23:59:59")
+
+
+@pytest.mark.parametrize("as_of", ["2999-01-01", "01.12.2026", "yesterday"])
+def test_jobs_run_refuses_a_future_or_malformed_as_of_with_exit_2(twin, capsys, as_of):
+    code, out, err = treue(capsys, "jobs", "run", "expire-points", "--as-of", as_of, state_file=twin.state_file)
+    assert code == 2 and out == "" and "--as-of" in err

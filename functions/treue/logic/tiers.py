@@ -147,12 +147,13 @@ def status(store: TierPort, program: Program, member_id: str, now: datetime) -> 
 
 
 def review_due(store: TierPort, programs: ProgramLookup, now: datetime,
-               seconds_left: Callable[[], float] | None = None) -> dict[str, int]:
+               seconds_left: Callable[[], float] | None = None, program_id: str | None = None) -> dict[str, int]:
     """Review every tier state whose ``until`` has passed at ``now`` (``treue.core.tiers.review``): a member who
     requalified keeps the level (``until`` moves on), one who did not goes down to the level the period reached,
     with ``tier.downgraded``; never up. Each write is conditioned on the version read, so replays and concurrent
     runs change a member once per period. Answers counts: due, kept, downgraded, skipped (changed meanwhile or
-    the program has no tiers any more: its states leave the index)."""
+    the program has no tiers any more: its states leave the index). With ``program_id``: that program's only
+    (``treue jobs run tier-review``)."""
     counts = {"due": 0, "kept": 0, "downgraded": 0, "skipped": 0}
     stamp = times.iso(now.astimezone(UTC), "seconds")
     for shard in range(rules.DUE_SHARDS):
@@ -160,6 +161,8 @@ def review_due(store: TierPort, programs: ProgramLookup, now: datetime,
         while True:
             page, after = store.tiers_due(shard, stamp, REVIEW_PAGE, after)
             for state in page:
+                if program_id is not None and state["program_id"] != program_id:
+                    continue
                 counts["due"] += 1
                 counts[review_one(store, programs, state, now)] += 1
             if after is None or (seconds_left is not None and seconds_left() < 10):

@@ -42,6 +42,8 @@ class PurchaseResult(Model):
     points_earned: int = Field(description="The sum of the breakdown's points")
     breakdown: list[BreakdownLine] = Field(default_factory=list, description="The points per rule and line")
     replayed: bool = Field(description="True when this transaction_id was already accrued")
+    available_at: str | None = Field(default=None, description="When the points become available, while they are "
+                                     "pending (the program's pending_days after occurred_at); absent: available now")
     balance: Balance
 
 
