@@ -243,6 +243,20 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                  schedule=Schedule("TierReviewSchedule", 1440, "Review the tiers whose period ended (daily)",
                                    "Scheduled tier reviews failed after Lambda's retries; the next run reviews "
                                    "what they left (a member keeps the tier until then).")),
+    # paid memberships (treue.logic.memberships): a start or renewal is one transaction (idempotency guard, the
+    # membership, the TIER item's grant, the welcome posting with its balance and accounts, the fee's money
+    # movement and account, the event, audit records: Put/Update/ConditionCheck); reads are GetItem and Query
+    FunctionSpec("Memberships", "treue.handlers.memberships.handler",
+                 "Paid memberships: start, renew, cancel, list", (*TABLE_READ, *TABLE_WRITE)),
+    # the daily end of lapsed memberships: due ones from the sparse index (Query), the membership, the TIER item and
+    # the program (GetItem); an end is one transaction (the membership, the grant's removal, the event, the audit
+    # record: Put/Update)
+    FunctionSpec("MembershipReview", "treue.handlers.membership_review.handler",
+                 "Paid memberships whose period ended: ended, their tier grant removed",
+                 ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"), timeout=300,
+                 schedule=Schedule("MembershipReviewSchedule", 1440, "End the paid memberships whose period ended "
+                                   "(daily)", "Scheduled membership reviews failed after Lambda's retries; the next "
+                                   "run ends what they left (a lapsed membership grants nothing meanwhile).")),
     # Points over time (treue.logic.lifecycle): due pending points and expiry buckets from the sparse index (Query),
     # the member's balance, pending items and buckets (GetItem, Query), the program (GetItem); an activation or an
     # expiry is one transaction (the guard, the entry and its audit record, the balance, the account totals, the

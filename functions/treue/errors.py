@@ -167,6 +167,21 @@ class TransactionNotFound(NotFound):
     title = "No purchase of the member with this transaction_id"
 
 
+class MembershipNotFound(NotFound):
+    slug = "membership-not-found"
+    title = "The member has no membership with this id"
+
+
+class MembershipActive(Conflict):
+    slug = "membership-active"
+    title = "The member already has an active paid membership"
+
+
+class MembershipEnded(Conflict):
+    slug = "membership-ended"
+    title = "The membership has ended: start a new one"
+
+
 class InsufficientPoints(TreueError):
     slug = "insufficient-points"
     status = 422

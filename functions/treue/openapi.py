@@ -85,7 +85,9 @@ DESCRIPTION = (
     "for every key; admins create, replace (each a new version, effective-dated) and retire them.\n"
     "- **Segments**: built-in member segments (new, active, inactive, at risk, premium) and custom ones admins "
     "define; a member's segments and offers (rules that fit them, catalog items they can afford), member counts "
-    "per segment and tier (finance and admin keys).\n\n"
+    "per segment and tier (finance and admin keys).\n"
+    "- **Memberships**: paid memberships (plans in the program's settings): record one whose fee your payment "
+    "provider took, renew it, cancel it at its period's end, list a member's.\n\n"
     "Authenticate with `Authorization: Bearer <API key>`; the key decides the program and its scope "
     "(`x-treue-scopes` of each operation). Money is integer minor units with an ISO 4217 currency, points are "
     "integers, ratios are basis points. Writes are idempotent (`Idempotency-Key`, `transaction_id`, "
@@ -126,6 +128,10 @@ TAGS = {
     "activity) and custom ones admins define by conditions (tier, spend, purchases, points, categories bought, "
     "balance); a member's segments with the reason, member counts per segment and tier, and a member's offers: "
     "the earning rules that fit them and the catalog items they can afford or nearly afford.",
+    "Memberships": "Paid memberships: a member on a plan of the program's membership_plans is at least at the "
+    "plan's tier and earns its multiplier while active; start one (exactly once per payment_reference: the fee "
+    "was taken by your payment provider and is booked as revenue), renew it, cancel it at its period's end, list "
+    "a member's. A daily schedule ends the lapsed ones.",
     "Documentation": "This OpenAPI document (no key needed).",
 }
 # The public routes (no key) the document lists, with their answers: the document itself. The API reference

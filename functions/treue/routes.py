@@ -211,6 +211,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/members/{member_id}/offers", "Segments", "member_offers", ANY, "getMemberOffers", "Segments",
           "What fits the member now: earning rules they can earn by (with potential points) and catalog items "
           "they can afford or nearly afford, ranked"),
+    Route("POST", "/v1/members/{member_id}/memberships", "Memberships", "start_membership", WRITE,
+          "startMembership", "Memberships", "Record a paid membership the partner's payment provider took the fee for "
+          "(exactly once per payment_reference)"),
+    Route("GET", "/v1/members/{member_id}/memberships", "Memberships", "list_memberships", ANY, "listMemberships",
+          "Memberships", "A member's paid memberships, oldest first"),
+    Route("POST", "/v1/members/{member_id}/memberships/{membership_id}/renew", "Memberships", "renew_membership",
+          WRITE, "renewMembership", "Memberships", "Pay one more period (exactly once per payment_reference)"),
+    Route("POST", "/v1/members/{member_id}/memberships/{membership_id}/cancel", "Memberships", "cancel_membership",
+          WRITE, "cancelMembership", "Memberships", "Cancel at the period's end (benefits until then)"),
     Route("GET", "/v1/openapi.json", "Docs", "handler", PUBLIC, "getOpenApiDocument", "Documentation",
           "This document (the API reference page that reads it: GET /docs)"),
     Route("GET", "/docs", "Docs", "handler", PUBLIC, "getApiReference", "Documentation",

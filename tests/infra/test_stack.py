@@ -90,8 +90,9 @@ def test_every_function_is_traced_logged_and_has_its_own_role(template):
     functions = of_type(template, "AWS::Lambda::Function")
     # 8 API/queue/docs, finance, audit sealer, rewards, webhooks API, fan-out, sender, batches API,
     # queue senders API, program settings API, rules API, report worker, sweeper, tier review, progress,
-    # segments API, segment counts, occasions, points activation, points expiry + payout tasks + batch tasks
-    assert len(functions) == 27 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
+    # segments API, segment counts, occasions, points activation, points expiry, memberships API, membership
+    # review + payout tasks + batch tasks
+    assert len(functions) == 29 + len(PAYOUT_TASKS) + len(BATCH_TASKS)
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
     assert len(roles) == len(functions)
     for f in functions.values():
@@ -447,6 +448,19 @@ def test_the_tier_review_runs_daily_and_may_read_put_and_update_only(synthesized
     ddb = {a for a in _role_actions(template, schedule.function) if a.startswith("dynamodb:")}
     assert ddb == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"}
     assert not {a for a in _role_actions(template, schedule.function) if a.startswith("states:")}
+
+
+def test_the_membership_review_runs_daily_and_may_read_put_and_update_only(synthesized, template):
+    """Due memberships are a query, the membership, the TIER item and the program reads; an end is a transaction
+    of the membership's Put, the grant's removal (an Update), the event and the audit record."""
+    model = load(synthesized)
+    (schedule,) = [s for s in model.schedules
+                   if model.functions[s.function].handler == "treue.handlers.membership_review.handler"]
+    assert schedule.seconds == 86_400
+    actions = _role_actions(template, schedule.function)
+    assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:Query",
+                                                                 "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert not {a for a in actions if a.startswith(("states:", "s3:"))}
 
 
 def test_the_segment_count_runs_every_five_minutes_and_may_read_and_update_only(synthesized, template):

@@ -70,7 +70,7 @@ def test_a_field_left_out_keeps_its_value_and_a_given_one_replaces_it():
     assert settings == {"name": "Treue Plus", "country": "DE", "earn_points": 3, "earn_per_minor": 100,
                         "value_points": 100, "value_minor": 100, "markup_bps": 0,
                         "fx_ppm": {"USD": 920000, "GBP": 1150000}, "tiers": None, "pending_days": 0, "expiry": None,
-                        "expiry_notice_days": 30}
+                        "expiry_notice_days": 30, "membership_plans": []}
     assert changes == {"name": {"from": "Café Treue", "to": "Treue Plus"}, "earn_points": {"from": 1, "to": 3}}
 
 

@@ -17,6 +17,8 @@ class MoneyAccount(StrEnum):
     HELD = "budget:held"
     FACE = "payouts:face"
     FEES = "payouts:fees"
+    MEMBERSHIP_FEES = "membership:fees_received"  # paid membership fees the partner's payment provider took
+    MEMBERSHIP_REVENUE = "revenue:memberships"  # those fees as the programme's revenue (never the reward budget)
     CASH_RECEIVED = "cash:received"  # the cash part of points + cash orders, taken at the partner's till
     CASH_OWED_BACK = "cash:owed_back"  # that cash, of orders that failed or were canceled: owed to the member
 
@@ -27,6 +29,7 @@ class MovementType(StrEnum):
     RETURN = "return"  # the reward failed or was canceled: the money goes back
     HOLD = "hold"  # set aside for a batch's lines
     RELEASE = "release"  # what a batch run's lines did not use goes back
+    MEMBERSHIP_FEE = "membership_fee"  # a paid membership's fee: membership:fees_received → revenue:memberships
     CASH = "cash"  # a points + cash order's cash part, received into the budget (cash:received → available)
     CASH_OWED_BACK = "cash_owed_back"  # that order failed or was canceled: the cash is owed back to the member
     CASH_REFUNDED = "cash_refunded"  # finance paid that cash back to the member (cash:owed_back → cash:received)

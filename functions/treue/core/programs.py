@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from treue.core.expiry import Policy
+    from treue.core.memberships import Plan
     from treue.core.tiers import Tiers
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -15,7 +16,7 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 # What an admin may change after creation (PATCH /v1/program); id and currency never change (the ledger,
 # the budget and every price are kept in the currency)
 EDITABLE = ("name", "country", "earn_points", "earn_per_minor", "value_points", "value_minor", "markup_bps",
-            "fx_ppm", "tiers", "pending_days", "expiry", "expiry_notice_days")
+            "fx_ppm", "tiers", "pending_days", "expiry", "expiry_notice_days", "membership_plans")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Program:
     pending_days: int = 0
     expiry: dict[str, Any] | None = None
     expiry_notice_days: int = 30
+    membership_plans: list[dict[str, Any]] = field(default_factory=list)  # paid plans (treue.core.memberships)
 
     def __post_init__(self) -> None:
         if not _CURRENCY.match(self.currency):
@@ -88,6 +90,8 @@ class Program:
                 or not 1 <= self.expiry_notice_days <= 90:
             raise ValueError("expiry_notice_days must be an integer from 1 to 90")
         self.expiry_policy()  # a ValueError starting with "expiry" names what is wrong
+        if self.membership_plans:
+            self.plans()  # a ValueError starting with "membership_plans" names what is wrong
 
     def tier_config(self) -> Tiers | None:
         """The tier configuration, checked (None without tiers; the module loads only for programs with them)."""
@@ -96,6 +100,15 @@ class Program:
         from treue.core.tiers import parse
 
         return parse(self.tiers)
+
+    def plans(self) -> tuple[Plan, ...]:
+        """The paid membership plans, checked (a plan's ``tier`` names one of the tier levels)."""
+        if not self.membership_plans:
+            return ()
+        from treue.core.memberships import parse_plans
+
+        config = self.tier_config()
+        return parse_plans(self.membership_plans, [level.id for level in config.levels] if config else ())
 
     def expiry_policy(self) -> Policy | None:
         """When this program's credits expire (None: never)."""

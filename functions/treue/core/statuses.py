@@ -154,6 +154,13 @@ class SegmentStatus(StrEnum):
     RETIRED = "retired"
 
 
+class MembershipStatus(StrEnum):
+    """A paid membership (``treue.core.memberships``): active until its period ends, then ended."""
+
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
 class ItemType(StrEnum):
     """What a catalog item (and so an order or a reward) is."""
 
@@ -177,6 +184,9 @@ class EventType(StrEnum):
     TIER_UPGRADED = "tier.upgraded"
     TIER_DOWNGRADED = "tier.downgraded"
     ACTIVITY_RECORDED = "activity.recorded"
+    MEMBERSHIP_STARTED = "membership.started"
+    MEMBERSHIP_RENEWED = "membership.renewed"
+    MEMBERSHIP_ENDED = "membership.ended"
     POINTS_ACTIVATED = "points.activated"
     POINTS_EXPIRING = "points.expiring"
     POINTS_EXPIRED = "points.expired"

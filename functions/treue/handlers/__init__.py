@@ -23,6 +23,7 @@ API_FUNCTIONS = {
     "Program": "program",
     "Rules": "rules",
     "Segments": "segments",
+    "Memberships": "memberships",
 }
 API_MODULES = tuple(API_FUNCTIONS.values())
 # The public documentation function (the route table's "Docs" routes): no key, no resolver

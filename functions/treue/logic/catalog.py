@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from treue.core.memberships import effective_tier
 from treue.core.programs import Program
 
 if TYPE_CHECKING:
@@ -303,12 +305,13 @@ class TierDiscount:
 
 
 def member_discount(store: TierPort, program: Program, member_id: str) -> TierDiscount | None:
-    """The catalog discount of the member's tier (their ``TIER`` item; without one, the lowest level); None
-    when the program has no tiers (nothing is read) or the member's level gives no discount."""
+    """The catalog discount of the member's tier (their ``TIER`` item, with an active paid membership's tier when
+    higher; without one, the lowest level); None when the program has no tiers (nothing is read) or the member's
+    level gives no discount."""
     if program.tiers is None:
         return None
-    state = store.tier_state(program.id, member_id)
-    return tier_discount(program, state["tier"] if state else None)
+    state = store.tier_state(program.id, member_id)  # a paid membership's tier counts while active
+    return tier_discount(program, effective_tier(program.tier_config(), state, datetime.now(UTC)))
 
 
 def tier_discount(program: Program, tier: str | None) -> TierDiscount | None:

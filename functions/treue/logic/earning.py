@@ -12,8 +12,9 @@ without ``line_index``.
 
 1. **Base**: each line earns ``program.points_for(line amount)``, rounded down per line (``rule_id: "base"``).
 2. **Tier**: a member whose tier has ``earn_multiplier_bps`` above 10000 earns, per line,
-   ``base × bps // 10000 − base`` more (``rule_id: "tier:<id>"``). Base and tier are always paid: no rule
-   stops them and no limit caps them.
+   ``base × bps // 10000 − base`` more (``rule_id: "tier:<id>"``); a member with an active paid membership whose
+   plan has ``earn_multiplier_bps`` above 10000 likewise (``rule_id: "membership:<plan id>"``, on the base too,
+   never on the tier's points). Base, tier and membership are always paid: no rule stops them, no limit caps them.
 3. **Rules** whose trigger is the event's, in force at ``occurred_at`` (``starts_at ≤ occurred_at <
    ends_at``) and whose event conditions hold (min_amount, channel, weekdays, dates, tier, segment, activity
    type), run in order: ``priority`` descending, then rule id. Each pays on the lines that match its line
@@ -71,11 +72,20 @@ class Tier:
 
 
 @dataclass(frozen=True)
+class MembershipBenefit:
+    """The member's active paid membership: its plan and the plan's earn benefit (10000 = 1×, i.e. none)."""
+
+    plan_id: str
+    earn_multiplier_bps: int = BPS
+
+
+@dataclass(frozen=True)
 class Member:
     """What the rules may ask about a member."""
 
     tier: Tier | None = None
     segments: frozenset[str] = frozenset()
+    membership: MembershipBenefit | None = None
 
 
 @dataclass(frozen=True)
@@ -170,10 +180,10 @@ class Breakdown:
         object.__setattr__(self, "total", sum(line.points for line in self.lines))
 
     def paid(self) -> dict[str, int]:
-        """Points per rule (not base or tier) that paid something: the uses the counters add."""
+        """Points per rule (not base, tier or membership) that paid something: the uses the counters add."""
         paid: dict[str, int] = {}
         for line in self.lines:
-            if line.points and line.rule_id != "base" and not line.rule_id.startswith("tier:"):
+            if line.points and line.rule_id != "base" and not line.rule_id.startswith(("tier:", "membership:")):
                 paid[line.rule_id] = paid.get(line.rule_id, 0) + line.points
         return paid
 
@@ -273,6 +283,12 @@ def evaluate(program: Program, rules: Iterable[Rule], member: Member, event: Eve
                 extra = base * tier.earn_multiplier_bps // BPS - base
                 if extra:
                     out.append(BreakdownLine(f"tier:{tier.id}", program.version, extra, at))
+        plan = member.membership
+        if plan is not None and plan.earn_multiplier_bps > BPS:
+            for at, _, _, base in parts:
+                extra = base * plan.earn_multiplier_bps // BPS - base
+                if extra:
+                    out.append(BreakdownLine(f"membership:{plan.plan_id}", program.version, extra, at))
     taken: set[int | None] = set()  # lines a non-stackable rule has paid
     event_taken = False  # a non-stackable rule has paid an event other than a purchase
     for rule in in_force(rules, event.occurred_at):

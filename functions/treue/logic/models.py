@@ -316,8 +316,8 @@ class BudgetSettings(Strict):
 
 EventType = Literal["member.enrolled", "points.earned", "order.completed", "order.failed", "reward.delivered",
                     "batch.completed", "budget.low", "referral.completed", "milestone.reached", "tier.upgraded",
-                    "tier.downgraded", "activity.recorded", "points.activated", "points.expiring",
-                    "points.expired", "points.reversed"]
+                    "tier.downgraded", "activity.recorded", "membership.started", "membership.renewed",
+                    "membership.ended", "points.activated", "points.expiring", "points.expired", "points.reversed"]
 
 
 class WebhookRequest(Strict):

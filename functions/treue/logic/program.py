@@ -20,6 +20,7 @@ from dataclasses import replace
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
+from treue.core.memberships import parse_plans
 from treue.core.programs import EDITABLE, Program
 from treue.core.tiers import parse as parse_tiers
 from treue.errors import (
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 ATTEMPTS = 5  # reads and writes of a change without If-Match before a 503 (each lost race is another change)
 REMOVABLE = {"country": "", "markup_bps": 0, "fx_ppm": {}, "tiers": None, "pending_days": 0, "expiry": None,
-             "expiry_notice_days": 30}  # what null sets them to
+             "expiry_notice_days": 30, "membership_plans": []}  # what null sets them to
 # ISO 4217 currencies without cents, or with three decimals; the others have two
 DECIMALS = {**dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
                              "VND", "VUV", "XAF", "XOF", "XPF"), 0),
@@ -85,6 +86,7 @@ def view(program: Program) -> dict[str, Any]:
         "pending_days": program.pending_days,
         "expiry": program.expiry,
         "expiry_notice_days": program.expiry_notice_days,
+        "membership_plans": program.membership_plans,
         "version": program.version,
         "created_at": program.created_at,
         "updated_at": program.updated_at or program.created_at,
@@ -145,6 +147,12 @@ def apply_patch(current: Program, patch: ProgramPatch) -> tuple[dict[str, Any], 
             try:
                 merged["tiers"] = parse_tiers(value).to_json()
             except ValueError as err:  # "tiers.levels[1].threshold must be …": the field, then why
+                field, _, reason = str(err).partition(" ")
+                raise _invalid(field, reason) from err
+        elif name == "membership_plans" and value is not None:  # replaced whole, normalized (tiers checked below)
+            try:
+                merged["membership_plans"] = [plan.to_json() for plan in parse_plans(value, None)]
+            except ValueError as err:
                 field, _, reason = str(err).partition(" ")
                 raise _invalid(field, reason) from err
         elif value is None:

@@ -21,7 +21,8 @@ program's members with it.
   three months of the year before. (In December 2026: September to November 2026 against September 2025 to
   August 2026.) A new member is never at risk.
 - ``premium``: the member's tier (the ``TIER`` item; without one, the lowest level) is the program's top tier,
-  the last of two or more ``tiers.levels``. (Paid membership does not exist yet.)
+  the last of two or more ``tiers.levels``, or the member has an active paid membership (the ``TIER`` item's
+  grant, ``treue.core.memberships``), whatever its plan.
 
 **Custom segments** hold when all their conditions hold (:class:`SegmentConditions`); a list means any of its
 values. Spend, purchases, points and categories are counted by calendar month: a window of ``days`` days covers
@@ -163,6 +164,7 @@ class Facts:
     tier: str | None = None
     tier_since: str | None = None
     months: Mapping[str, Month] = field(default_factory=dict)
+    membership: Mapping[str, Any] | None = None  # the TIER item's paid membership grant (treue.core.memberships)
 
     @classmethod
     def of(cls, balance: Mapping[str, Any] | None, tier: Mapping[str, Any] | None,
@@ -174,10 +176,16 @@ class Facts:
                    available=int(b.get("available", 0)), purchases=int(b.get("purchases", 0)),
                    lifetime_spend=int(b.get("lifetime_spend", 0)),
                    tier=(tier or {}).get("tier") or lowest, tier_since=(tier or {}).get("since"),
+                   membership=(tier or {}).get("membership"),
                    months={k: Month(qualifying_points=int(m.get("qualifying_points", 0)), spend=int(m.get("spend", 0)),
                                     purchases=int(m.get("purchases", 0)),
                                     categories=frozenset(m.get("categories") or ()))
                            for k, m in months.items()})
+
+    def paid_until(self, now: datetime) -> str | None:
+        """The end of the member's active paid membership at ``now`` (None: none active)."""
+        until = (self.membership or {}).get("until")
+        return until if until and parse(until) > now else None
 
     def last_activity(self) -> str | None:
         """When a posting last moved the balance; None when nothing did since enrollment."""
@@ -285,9 +293,14 @@ def builtin_segments(facts: Facts, now: datetime, top: str | None) -> list[Membe
     risk = at_risk(facts, now)
     if risk is not None and not is_new:
         found.append(Membership("at_risk", BUILTIN_NAMES["at_risk"], "builtin", risk))
+    paid = facts.paid_until(now)
     if top is not None and facts.tier == top:
         found.append(Membership("premium", BUILTIN_NAMES["premium"], "builtin", f"in the top tier {top}",
                                 since=facts.tier_since))
+    elif paid is not None:
+        plan = (facts.membership or {}).get("plan_id")
+        found.append(Membership("premium", BUILTIN_NAMES["premium"], "builtin",
+                                f"a paid member ({plan}) until {paid}"))
     return found
 
 

@@ -61,6 +61,30 @@ class ExpirySetting(Strict):
     months: int = Field(ge=1, le=120, strict=True)
 
 
+class PlanPrice(Strict):
+    value: int = Field(ge=0, le=10**11, strict=True, description="Minor units")
+    currency: Currency
+
+
+class MembershipPlan(Strict):
+    """A paid membership plan (``treue.core.memberships``): the member pays ``price`` per ``period_months`` at the
+    partner's payment provider; while active they are at least at ``tier``, earn ``earn_multiplier_bps`` on
+    purchases and got ``welcome_points`` once at the start."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="What POST .../memberships names as plan_id")
+    name: str = Field(min_length=1, max_length=100)
+    price: PlanPrice = Field(description="The fee per period (booked as revenue in the money journal)")
+    period_months: int = Field(ge=1, le=36, strict=True)
+    tier: str | None = Field(default=None, max_length=32,
+                             description="A tier level id granted while active (the higher of it and the level "
+                                         "qualified for); null: none")
+    welcome_points: int | None = Field(default=None, ge=0, le=10_000_000, strict=True,
+                                       description="Paid once when a membership of the plan starts (default 0)")
+    earn_multiplier_bps: int | None = Field(default=None, ge=10_000, le=100_000, strict=True,
+                                            description="Purchases earn base × bps / 10000 more while active "
+                                                        "(10000 = 1×, the default)")
+
+
 class ProgramPatch(Strict):
     """PATCH /v1/program: a JSON merge patch (RFC 7396) of the editable settings. A field left out keeps its
     value, ``null`` removes it (``country``, ``markup_bps`` → 0, ``fx_ppm`` or one of its rates); the other
@@ -87,6 +111,8 @@ class ProgramPatch(Strict):
     expiry_notice_days: int | None = Field(default=None, ge=1, le=90, strict=True,
                                            description="points.expiring is written this many days before a date "
                                                        "(default 30); null: 30")
+    membership_plans: list[MembershipPlan] | None = Field(
+        default=None, max_length=20, description="Paid membership plans, replaced whole; null removes them")
     id: Any = Field(default=None, description="Not editable: sending it is a 422")
     currency: Any = Field(default=None, description="Not editable: sending it is a 422")
 

@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from treue.core import memberships, times
 from treue.core import tiers as rules
-from treue.core import times
 from treue.core.statuses import EventType
 from treue.errors import MemberNotFound, TiersNotConfigured
-from treue.logic.earning import Member, Tier
+from treue.logic.earning import Member, MembershipBenefit, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from treue.core.memberships import Grant
     from treue.core.programs import Program
     from treue.logic.models import Purchase
     from treue.logic.ports import Item, ProgramLookup, TierPort
@@ -34,16 +35,26 @@ REVIEW_PAGE = 100
 
 @dataclass(frozen=True)
 class Standing:
-    """The member's tier as an accrual reads it."""
+    """The member's tier as an accrual reads it, with a paid membership's grant on the same ``TIER`` item."""
 
-    tiers: rules.Tiers
-    level: rules.Level
+    tiers: rules.Tiers | None  # None: a program without tiers that sells membership plans
+    level: rules.Level | None  # the level qualified for
     version: int  # of the TIER item (0: none yet)
-    window: tuple[datetime, datetime]
+    window: tuple[datetime, datetime] | None
     months: dict[str, int] | None  # the window's months' values of the metric; None at the top (not read)
+    grant: Grant | None = None  # an active paid membership (``treue.core.memberships``)
+
+    @property
+    def effective(self) -> rules.Level | None:
+        """The level the member earns and is priced at: the one qualified for, or the grant's when higher."""
+        if self.tiers is None or self.level is None:
+            return None
+        return memberships.effective_level(self.tiers, self.level, self.grant)
 
     def member(self, segments: frozenset[str] = frozenset()) -> Member:
-        return Member(tier=Tier(self.level.id, self.level.earn_multiplier_bps), segments=segments)
+        level, grant = self.effective, self.grant
+        return Member(tier=Tier(level.id, level.earn_multiplier_bps) if level else None, segments=segments,
+                      membership=MembershipBenefit(grant.plan_id, grant.earn_multiplier_bps) if grant else None)
 
 
 def _last_month(end: datetime) -> str:
@@ -51,18 +62,23 @@ def _last_month(end: datetime) -> str:
 
 
 def standing(store: TierPort, program: Program, member_id: str, now: datetime, months: bool = True) -> Standing:
-    """The member's level (the TIER item) and, below the top level with ``months``, the current window's values."""
+    """The member's level (the TIER item) and, below the top level with ``months``, the current window's values;
+    the item's paid membership grant when it is active at ``now``."""
     config = program.tier_config()
-    if config is None:
+    if config is None and not program.membership_plans:
         raise TiersNotConfigured(f"program {program.id} has no tiers")
     state = store.tier_state(program.id, member_id)
-    level = config.level(state["tier"] if state else None)
+    grant = memberships.active_grant(state, now)
+    version = int(state.get("version") or 0) if state else 0
+    if config is None:
+        return Standing(None, None, version, None, None, grant)
+    level = config.level(state.get("tier") if state else None)
     window = config.window(now)
     values = None
     if months and config.above(level) is not None:
         found = store.month_counters(program.id, member_id, rules.month_key(window[0]), _last_month(window[1]))
         values = {month: int(c.get(config.counter, 0)) for month, c in found.items()}
-    return Standing(config, level, int(state["version"]) if state else 0, window, values)
+    return Standing(config, level, version, window, values, grant)
 
 
 def purchase_items(store: TierPort, program_id: str, member_id: str, found: Standing | None, purchase: Purchase,
@@ -75,8 +91,8 @@ def purchase_items(store: TierPort, program_id: str, member_id: str, found: Stan
     amount = purchase.amount.value
     adds = {"qualifying_points": points, "spend": amount, "purchases": 1}
     categories = [line.category for line in purchase.lines or () if line.category]
-    if found is None or found.months is None:  # no tiers, or at the top: nothing to decide
-        return [store.month_item(program_id, member_id, month, adds, categories)], None
+    if found is None or found.months is None or found.tiers is None or found.level is None or found.window is None:
+        return [store.month_item(program_id, member_id, month, adds, categories)], None  # no tiers, or at the top
     config, level = found.tiers, found.level
     start, end = found.window
     inside = start <= occurred < end
@@ -118,6 +134,8 @@ def status(store: TierPort, program: Program, member_id: str, now: datetime) -> 
         raise MemberNotFound(f"member {member_id} does not exist")
     state = store.tier_state(program.id, member_id) or {}
     level = config.level(state.get("tier"))
+    grant = memberships.active_grant(state, now)
+    shown = memberships.effective_level(config, level, grant)  # a paid membership's tier while it is higher
     until = state.get("until")
     window = config.window(now)
     period = config.review_window(times.parse(until)) if until else window
@@ -130,9 +148,9 @@ def status(store: TierPort, program: Program, member_id: str, now: datetime) -> 
     projected = rules.projected_value(so_far, period[0], period[1], now)
     return {
         "member_id": member_id,
-        "tier": level.id,
-        "name": level.name,
-        "benefits": level.to_json()["benefits"],
+        "tier": shown.id,
+        "name": shown.name,
+        "benefits": shown.to_json()["benefits"],
         "since": state.get("since") or member.get("created_at"),
         "until": until,
         "progress": {"metric": config.metric, "value": value, "next_tier": following.id if following else None,
@@ -140,6 +158,8 @@ def status(store: TierPort, program: Program, member_id: str, now: datetime) -> 
         "retain": {"needed": max(level.threshold - so_far, 0) if until else 0, "by": until},
         "projected_tier": config.reached(projected).id,
         "projected_value": projected,
+        "qualified_tier": level.id,
+        "membership": grant.to_item() if grant else None,
     }
 
 

@@ -41,6 +41,21 @@ class ExpiryView(Model):
     months: int
 
 
+class PlanPriceView(Model):
+    value: int = Field(description="Minor units")
+    currency: str
+
+
+class MembershipPlanView(Model):
+    id: str
+    name: str
+    price: PlanPriceView = Field(description="The fee per period")
+    period_months: int
+    tier: str | None = Field(default=None, description="The tier level granted while active; null: none")
+    welcome_points: int = Field(description="Paid once when a membership of the plan starts")
+    earn_multiplier_bps: int = Field(description="Purchases earn base × bps / 10000 more while active (10000 = 1×)")
+
+
 class ProgramSettings(Model):
     """The rules of the game as they stand. A change applies to accruals once the functions' program cache
     expires (60 s by default); a purchase keeps the points it was posted with."""
@@ -64,6 +79,7 @@ class ProgramSettings(Model):
     pending_days: int = Field(default=0, description="Days a purchase's points are pending after its occurred_at")
     expiry: ExpiryView | None = Field(default=None, description="When credited points expire; null: never")
     expiry_notice_days: int = Field(default=30, description="Days before a date that points.expiring is written")
+    membership_plans: list[MembershipPlanView] = Field(default_factory=list, description="Paid membership plans")
     version: int = Field(description="1 as created, one more per change; the ETag of the answer (If-Match)")
     created_at: str
     updated_at: str = Field(description="When this version was made (created_at for version 1)")

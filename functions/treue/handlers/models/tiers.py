@@ -26,6 +26,14 @@ class TierRetain(Model):
     by: str | None = Field(description="The review that judges it (until); null at the lowest level")
 
 
+class TierGrant(Model):
+    membership_id: str
+    plan_id: str
+    tier: str | None = Field(description="The level the plan grants (null: none)")
+    earn_multiplier_bps: int = Field(description="The plan's earn multiplier on purchases (10000 = 1×)")
+    until: str = Field(description="The membership's current period end: the grant ends then unless renewed")
+
+
 class MemberTier(Model):
     """Upgrades happen at once, downgrades at the review after `until` (never below what the period reached)."""
 
@@ -42,3 +50,7 @@ class MemberTier(Model):
                                             "period's value so far, per time elapsed (at least 30 days), over the "
                                             "whole period")
     projected_value: int
+    qualified_tier: str | None = Field(default=None, description="The level the member qualified for (progress, "
+                                       "retain and the review are about it); tier is higher while a paid "
+                                       "membership grants more")
+    membership: TierGrant | None = Field(default=None, description="The active paid membership's grant (null: none)")
