@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 PROGRAM_COMMANDS = {("program", "enable-api"), ("simulate", "fault"), ("key", "create"), ("audit", "verify"),
                     ("finance", "export"), ("finance", "reconcile"), ("jobs", "run")}
 # The scheduled jobs ``treue jobs run`` runs on demand (each is also an EventBridge schedule of the stack)
-JOBS = ("expire-points", "activate-pending", "tier-review")
+JOBS = ("expire-points", "activate-pending", "tier-review", "memberships")
 
 
 EPILOG = """\
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = sub.add_parser("jobs", help="the scheduled jobs, run now").add_subparsers(dest="action", required=True)
     run = jobs.add_parser("run", help="run a scheduled job for one program now and print what it did as JSON "
                                       "(the schedules run them for every program: expire-points daily, "
-                                      "activate-pending hourly, tier-review daily)")
+                                      "activate-pending hourly, tier-review and memberships daily)")
     run.add_argument("job", choices=JOBS)
     run.add_argument("--program", help=twin_default)
     run.add_argument("--as-of", help="run as at the end of this day (YYYY-MM-DD, today or earlier; default: now), "
@@ -440,6 +440,11 @@ def _job(args: argparse.Namespace, store: Store) -> dict[str, Any]:
 
         run = lifecycle.run_expiry if args.job == "expire-points" else lifecycle.run_activation
         return run(store, programs, moment, program_id=args.program)
+    if args.job == "memberships":
+        from treue.logic import memberships
+
+        return {"job": args.job, "as_of": times.iso(moment), "program_id": args.program,
+                **memberships.run_memberships(store, programs, moment, program_id=args.program)}
     from treue.logic import tiers
 
     return {"job": args.job, "as_of": times.iso(moment), "program_id": args.program,

@@ -26,7 +26,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +216,7 @@ class Demo:
         self.tiers()
         mid = self.accrue()
         self.programme(mid)
+        self.points_over_time()
         self.redeem(mid)
         self.brand_reward()
         self.brand_batch()
@@ -338,6 +339,60 @@ class Demo:
                                  headers={"Idempotency-Key": f"demo-{RULES[0][0]}-{run}"})
         check(api, again["id"] == created[RULES[0][0]], f"the retried creation made another rule: {again['id']}")
         print(f"   the same Idempotency-Key again: {status}, the same rule {again['id']}")
+
+    def points_over_time(self) -> None:
+        """A second program of its own (the demo program's settings stay as they are): 14 pending days and
+        rolling 12-month expiry; purchases dated 20 days, 2 days and 400 days back; the expiry job; a return."""
+        api = self.api
+        self.step("Points over time: a shop with 14 pending days and 12-month expiry (treue program create)")
+        created = json.loads(self.cli("program", "create", "--name", f"Zeitladen {self.run}", "--currency", "EUR",
+                                      "--country", "DE").stdout)
+        for scope, key in created["api_keys"].items():
+            api.clients[f"zeit-{scope}"] = TreueClient(api.url, key, timeout=api.timeout, retries=2, max_retry_wait=5,
+                                                       retry_writes=False)
+        wait_for(api, "the gateway letting the new program's key in",
+                 lambda: api.call("GET", "/v1/program", scope="zeit-partner", expect=(200, 403))[0],
+                 lambda status: status == 200, 15)
+        _, settings = api.call("PATCH", "/v1/program", {"pending_days": 14, "expiry": {"policy": "rolling",
+                                                                                       "months": 12}},
+                               scope="zeit-admin", headers={"Content-Type": "application/merge-patch+json"})
+        print(f"   {created['program_id']}: pending_days={settings['pending_days']}  expiry={settings['expiry']}")
+        _, greta = api.call("POST", "/v1/members", {"email": f"greta.{self.run}@example.com", "name": "Greta"},
+                            scope="zeit-partner", expect=(201,))
+        now = datetime.now(UTC)
+        for days, value, lines in ((20, 5000, None), (2, 8000, [{"sku": "MUG", "quantity": 2, "amount": {
+                "value": 3000, "currency": "EUR"}}, {"sku": "TEAPOT", "quantity": 1, "amount": {
+                "value": 5000, "currency": "EUR"}}]), (400, 3000, None)):
+            body: dict[str, Any] = {"transaction_id": f"zeit-{days}d-{self.run}",
+                                    "amount": {"value": value, "currency": "EUR"},
+                                    "occurred_at": (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            if lines:
+                body["lines"] = lines
+            _, paid = api.call("POST", f"/v1/members/{greta['id']}/purchases", body, scope="zeit-partner")
+            when = f"available from {paid['available_at'][:10]}" if paid.get("available_at") else "available"
+            print(f"   a {_money(body['amount'])} purchase of {days} days ago: {paid['points_earned']} points, {when}")
+        ran = json.loads(self.cli("jobs", "run", "expire-points", "--program", created["program_id"]).stdout)
+        print(f"   treue jobs run expire-points: {ran['expired_points']} points expired now "
+              "(the twin's own daily schedule runs every few seconds and may have been first)")
+        balance = wait_for(api, "the 400-day-old purchase's points expiring",
+                           lambda: api.call("GET", f"/v1/members/{greta['id']}/balance", scope="zeit-partner")[1],
+                           lambda b: b["available"] == 50, 30, describe=lambda b: f"available {b['available']}")
+        print(f"   balance: available {balance['available']}, pending {balance['pending']}; expiring "
+              + ", ".join(f"{e['points']} on {e['on']}" for e in balance["expiring"]))
+        self.step("A return inside the pending days: one mug back (POST /v1/members/{id}/returns)")
+        _, back = api.call("POST", f"/v1/members/{greta['id']}/returns", {
+            "return_id": f"zeit-ret-{self.run}", "transaction_id": f"zeit-2d-{self.run}",
+            "lines": [{"sku": "MUG", "quantity": 1, "amount": {"value": 1500, "currency": "EUR"}}],
+            "occurred_at": _now()}, scope="zeit-partner")
+        check(api, back["points_reversed"] == 15 and back["balance"]["available"] == 50,
+              f"the return reversed {back['points_reversed']} points, available {back['balance']['available']}")
+        taken = ", ".join(f"{where} {n}" for where, n in (back.get("taken_from") or {}).items() if n)
+        print(f"   {back['points_reversed']} points reversed from {taken}: pending "
+              f"{back['balance']['pending']}, available still {back['balance']['available']}")
+        _, ledger = api.call("GET", f"/v1/members/{greta['id']}/ledger", scope="zeit-partner")
+        for e in reversed(ledger["entries"]):
+            print(f"   {e['type']:<10} {e['points']:>+5} available {e.get('pending', 0):>+5} pending  "
+                  f"{e['reference'][:24]:<24} expires {e.get('expires_on') or '-'}")
 
     def enroll(self, who: str, name: str, **more: Any) -> dict[str, Any]:
         _, member = self.api.call("POST", "/v1/members", {"email": f"{who}.{self.run}@example.com", "name": name,

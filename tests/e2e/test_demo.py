@@ -47,7 +47,12 @@ def test_the_demo_walks_the_running_twin_twice_exits_0_and_leaves_no_webhook_or_
         assert "Traceback" not in out and "No twin running" not in out
         for line in (f"Twin at {twin.url}, program {twin.state['program_id']}; batch of 5 lines",
                      "replay of the same transaction: 200  replayed=True  available=49",
-                     "balance: {'available': 1200, 'held': 0",
+                     "balance: {'available': 1200, 'pending': 0, 'held': 0",
+                     "a 50.00 EUR purchase of 20 days ago: 50 points, available",
+                     "a 80.00 EUR purchase of 2 days ago: 80 points, available from ",
+                     "treue jobs run expire-points: ",
+                     "balance: available 50, pending 80; expiring 50 on ",
+                     "15 points reversed from pending 15: pending 65, available still 50",
                      "FAILED     out_of_stock",
                      "5 issued, 0 failed in ",
                      " orders, 0 differences",

@@ -221,3 +221,38 @@ def test_an_order_spends_pending_points_whose_time_has_come_before_any_job_ran(s
     state = store.balance_state(pid, mid)
     assert (state["available"], state["pending"], state["lifetime_redeemed"]) == (500, 0, 2500)
     _books(store, pid)
+
+
+def test_finance_sees_expired_reversed_pending_and_owed_points(program, store):
+    """KPIs count expired and reversed points (each rule's cost net of returns); the liability shows pending
+    points in what is owed and members' debt beside it; the reconciliation finds the balances add up."""
+    from tests.integration.helpers import call
+    from treue.handlers import finance
+    from treue.logic import program as settings
+    from treue.logic.returns import ReturnRequest, record_return
+    from treue.logic.settings import ProgramPatch
+
+    pid, auth = program["program_id"], program["auth"]["finance"]
+    settings.change(runtime.programs(), pid, ProgramPatch(pending_days=7, expiry={"policy": "rolling", "months": 12}),
+                    None, "admin:test", runtime.now())
+    runtime.reset()
+    shop = store.get_program(pid)
+    ada, bob = _member(store, shop, "ada"), _member(store, shop, "bob")
+    now = datetime.now(UTC)
+    _buy(store, shop, ada, "ada-old", 40, now - timedelta(days=400))  # expires at the run
+    _buy(store, shop, ada, "ada-new", 25, now - timedelta(days=1))  # pending
+    _buy(store, shop, bob, "bob-1", 100, now - timedelta(days=30))
+    _spend(store, shop, bob, "bob-spend", 90, now)
+    lifecycle.run_expiry(store, _programs(shop), now)
+    back = ReturnRequest.model_validate({"return_id": "r-1", "transaction_id": "bob-1", "occurred_at": times.iso(now),
+                                         "amount": {"value": 10_000, "currency": "EUR"}})
+    assert record_return(store, shop, bob, back, "partner:test", times.iso(now))["points_reversed"] == 100
+    today = now.date().isoformat()
+    status, kpis, _ = call(finance, "finance/get_kpis.json", auth, query={"from": today, "to": today})
+    assert status == 200, kpis
+    assert (kpis["points_expired"], kpis["points_reversed"], kpis["points_earned"]) == (40, 100, 165)
+    status, owed, _ = call(finance, "finance/get_liability.json", auth)
+    assert status == 200, owed
+    assert owed["points"] == {"available": 0, "held": 0, "pending": 25, "outstanding": 25, "debt": 90}
+    status, report, _ = call(finance, "finance/get_reconciliation.json", auth, query={"date": today})
+    assert status == 200 and report["differences"] == [], report

@@ -284,3 +284,11 @@ def test_jobs_run_expires_one_programs_points_and_prints_what_it_did(twin, capsy
 def test_jobs_run_refuses_a_future_or_malformed_as_of_with_exit_2(twin, capsys, as_of):
     code, out, err = treue(capsys, "jobs", "run", "expire-points", "--as-of", as_of, state_file=twin.state_file)
     assert code == 2 and out == "" and "--as-of" in err
+
+
+def test_jobs_run_memberships_and_tier_review_answer_with_their_counts(twin, capsys):
+    for job, counted in (("memberships", "ended"), ("tier-review", "downgraded")):
+        code, out, err = treue(capsys, "jobs", "run", job, state_file=twin.state_file)
+        assert code == 0, err
+        done = json.loads(out)
+        assert (done["job"], done["program_id"], done[counted]) == (job, twin.program, 0)

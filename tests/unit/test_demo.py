@@ -286,13 +286,14 @@ def test_a_bad_batch_size_is_a_usage_error(monkeypatch, capsys, argv, env, messa
 
 def test_the_walk_sets_the_tiers_first_and_runs_the_programme_after_the_first_member_accrues(monkeypatch):
     order = []
-    for name in ("tiers", "redeem", "brand_reward", "brand_batch", "books", "audit", "deliveries"):
+    for name in ("tiers", "points_over_time", "redeem", "brand_reward", "brand_batch", "books", "audit",
+                 "deliveries"):
         monkeypatch.setattr(demo.Demo, name, lambda self, *a, name=name: order.append((name, *a)))
     monkeypatch.setattr(demo.Demo, "accrue", lambda self: order.append(("accrue",)) or "mbr_ada")
     monkeypatch.setattr(demo.Demo, "programme", lambda self, mid: order.append(("programme", mid)))
     demo.Demo(None, {}, Path("local.json"), 3, None).walk()
-    assert order == [("tiers",), ("accrue",), ("programme", "mbr_ada"), ("redeem", "mbr_ada"), ("brand_reward",),
-                     ("brand_batch",), ("books",), ("audit",), ("deliveries",)]
+    assert order == [("tiers",), ("accrue",), ("programme", "mbr_ada"), ("points_over_time",), ("redeem", "mbr_ada"),
+                     ("brand_reward",), ("brand_batch",), ("books",), ("audit",), ("deliveries",)]
 
 
 def test_the_progress_bar_shows_the_value_against_the_next_threshold():

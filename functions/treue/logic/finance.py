@@ -475,7 +475,7 @@ class KpiCount:
     """:func:`kpis` in steps (see :class:`Reconciliation`): members enrolled before the period's end
     (:meth:`add_member`), the period's journal (:meth:`add_entry`), then :meth:`finish`."""
 
-    FIELDS = ("earned", "adjusted_in", "adjusted_out", "captured", "refunded", "expired", "members")
+    FIELDS = ("earned", "adjusted_in", "adjusted_out", "captured", "refunded", "expired", "reversed", "members")
 
     def __init__(self, state: dict[str, Any] | None = None) -> None:
         s = state or {}
@@ -507,6 +507,9 @@ class KpiCount:
                 c["captured"] += n
             elif t == "refund":
                 c["refunded"] += n
+            elif t == "reversal":  # a return: the points go back to the account that paid them
+                c["reversed"] += n
+                self.earned_from[e["credit"]] = self.earned_from.get(e["credit"], 0) - n
             if e["credit"] == "program:expired":
                 c["expired"] += n
             if t in ("earn", "hold"):
@@ -533,6 +536,7 @@ class KpiCount:
             "points_adjusted": c["adjusted_in"] - c["adjusted_out"],
             "points_redeemed": redeemed,
             "points_expired": c["expired"],
+            "points_reversed": c["reversed"],
             "redemption_rate_bps": redeemed * 10_000 // earned if earned else 0,
             "repurchase_rate_bps": len(repeat) * 10_000 // len(buyers) if buyers else 0,
             "liability": liability_report["value"],
@@ -570,7 +574,7 @@ def kpi_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         ("members", "members"), ("active_members", "members"), ("active_members_ratio_bps", "bps"),
         ("points_earned", "points"), ("points_adjusted", "points"), ("points_redeemed", "points"),
         ("points_expired", "points"), ("redemption_rate_bps", "bps"), ("repurchase_rate_bps", "bps"),
-        ("liability_points", "points"),
+        ("liability_points", "points"), ("points_reversed", "points"),
     )]
     rows.append({"metric": "liability", "value": report["liability"]["value"], "unit": report["liability"]["currency"]})
     for p in report["payouts"]:

@@ -210,7 +210,7 @@ def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purcha
     counts = {"purchases": 1, "lifetime_spend": purchase.amount.value}
     for _ in range(ATTEMPTS):
         standing = None
-        if program.tiers is not None:  # the tier module loads for programs with tiers only
+        if program.tiers is not None or program.membership_plans:  # tiers or paid plans: the TIER item
             from treue.logic import tiers
 
             standing = tiers.standing(store, program, member_id, times.parse(now))
@@ -280,7 +280,7 @@ def simulate(store: LedgerPort, program: Program, member_id: str, purchase: Purc
         raise MemberNotFound(f"member {member_id} does not exist")
     in_force = _rules(rules, program, purchase)
     standing = None
-    if program.tiers is not None:  # the member's level as it is (one read)
+    if program.tiers is not None or program.membership_plans:  # the member's level (and plan) as it is
         from treue.logic import tiers
 
         standing = tiers.standing(store, program, member_id, datetime.now(UTC), months=False)

@@ -217,6 +217,8 @@ class Kpis(Model):
     points_adjusted: int
     points_redeemed: int
     points_expired: int
+    points_reversed: int = Field(default=0, description="Points returns took back (reversal postings); "
+                                                       "points_by_rule shows each rule's net of them")
     redemption_rate_bps: int
     repurchase_rate_bps: int
     liability: Amount
