@@ -121,6 +121,8 @@ def test_a_start_grants_the_tier_pays_the_welcome_once_and_books_the_fee_as_reve
     assert (tier["tier"], tier["qualified_tier"], tier["membership"]["plan_id"]) == ("gold", "bronze", "plus")
     assert tier["benefits"]["catalog_discount_bps"] == 1000
     assert "premium" in segment_ids(club, ada)
+    status, offered, _ = member_call(segments, "segments/member_offers.json", auth, ada, "/offers")
+    assert status == 200 and offered["tier"] == "gold", offered  # the offers are priced for the granted tier
     # a purchase earns the base, the tier and the plan's multiplier (each on the base)
     status, earned, _ = purchase(auth, ada, bought("m-1", 10_000))
     assert status == 200, earned
@@ -275,3 +277,16 @@ def test_the_welcome_points_get_the_expiry_date_of_any_credit(club):
     assert welcome["metadata"]["expires_on"] == on, welcome
     assert runtime.store().buckets(club["program_id"], fay) == {on: 500}  # its expiry bucket
 
+
+def test_a_program_without_tiers_pays_the_plan_s_multiplier(program):
+    basic = {**PLUS, "id": "basic", "tier": None}
+    status, body = patch(program, {"membership_plans": [basic]})
+    assert status == 200 and body["tiers"] is None, body
+    auth = program["auth"]["partner"]
+    gus = enroll(auth, {"email": "gus@example.com"})[1]["id"]
+    assert purchase(auth, gus, bought("g-0", 10_000))[1]["points_earned"] == 100  # not a member yet
+    assert start(program, gus, {"plan_id": "basic", "payment_reference": "b-1"})[0] == 201
+    status, earned, _ = purchase(auth, gus, bought("g-1", 10_000))
+    assert status == 200 and {line["rule_id"]: line["points"] for line in earned["breakdown"]} == {
+        "base": 100, "membership:basic": 20}, earned
+    assert "premium" in segment_ids(program, gus)

@@ -4,10 +4,12 @@ A function of its own: it loads the segments' store and logic, the rules in forc
 offers, and nothing of the accrual path (whose cold start stays as it is).
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from treue import runtime
+from treue.core.memberships import effective_tier
 from treue.handlers.http import Body, Path, Query, Response, caller, dispatch, header, make_app, responses
 from treue.handlers.logs import API_GATEWAY_REST, Logger
 from treue.handlers.models import segments as m
@@ -116,6 +118,9 @@ def member_offers(member_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 10
     now = _now()
     store = runtime.store()
     facts, found, customs = segment_admin.member_view(runtime.segments(), program, require_id(member_id), now)
+    if facts.membership:  # an active paid membership's tier, when higher, is the one the offers are for
+        state = {"tier": facts.tier, "membership": facts.membership}
+        facts = replace(facts, tier=effective_tier(program.tier_config(), state, now) or facts.tier)
     ids = segment_ids(found)
     rules = runtime.rules().in_force(who.program_id, runtime.now())
     candidates = [r for r in rules if r.trigger in offers.TRIGGERS]
