@@ -291,9 +291,15 @@ def resolver(function: str) -> Any:
             operation_id=route.operation_id,
             tags=[route.tag],
             summary=route.summary,
-            responses=getattr(handler, "openapi_responses", None),
+            responses=_documented_responses(handler),
         )(_documented(handler))
     return app
+
+
+def _documented_responses(handler: Callable[..., Any]) -> Any:
+    """The answers ``treue.handlers.http.responses`` documents for a handler (built now when given as a function)."""
+    documented = getattr(handler, "openapi_responses", None)
+    return documented() if callable(documented) else documented
 
 
 def _documented(handler: Callable[..., Any]) -> Callable[..., Any]:

@@ -54,9 +54,9 @@ LAZY = {
     "treue.store.tiers": "cold start: the tier review's index shards (treue.core.tiers) load with a tier change "
                          "only, not with every accrual that adds its month's counters",
     "treue.handlers.accrual": "cold start: the awards of activities (treue.logic.awards) load on the first "
-                              "activity, the CSV and PDF writers of statements (treue.logic.statement_files) on "
-                              "the first such answer, not with the Accrual function's purchases, balances or "
-                              "statements",
+                              "activity, a monthly statement's models (treue.handlers.models.statements) on the "
+                              "first statement and its CSV and PDF writers (treue.logic.statement_files) on the "
+                              "first such answer, not with the Accrual function's purchases, balances or ledger",
 }
 
 

@@ -12,7 +12,6 @@ from treue.handlers.models.points import (
     ActivityResult,
     AdjustmentResult,
     Balance,
-    MonthlyStatement,
     PurchaseResult,
     Simulated,
     Statement,
@@ -90,16 +89,25 @@ CSV = "text/csv"
 PDF = "application/pdf"
 
 
-@responses({200: {
-    "description": "The month's statement: JSON; CSV with Accept: text/csv or format=csv (an opening row, the "
-                   "entries, a closing row); a PDF for the member with Accept: application/pdf, in English or German "
-                   "(lang, else Accept-Language). API Gateway sends the PDF's bytes only to a request whose first "
-                   "Accept type is application/pdf; format=pdf with another first Accept type is a 406.",
-    "content": {"application/json": {"model": MonthlyStatement}, CSV: {"schema": {"type": "string"}},
-                PDF: {"schema": {"type": "string", "format": "binary"}}}},
-    406: {"description": "format=pdf, but the first Accept type is not application/pdf: API Gateway would send the "
-                         "PDF as base64 text",
-          "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}})
+def _statement_answers() -> dict[int, dict[str, Any]]:
+    """The statement's answers in the OpenAPI document (its models load with the document, not the function)."""
+    from treue.handlers.models.statements import MonthlyStatement
+
+    return {
+        200: {"description": "The month's statement: JSON; CSV with Accept: text/csv or format=csv (an opening row, "
+                             "the entries, a closing row); a PDF for the member with Accept: application/pdf, in "
+                             "English or German (lang, else Accept-Language). API Gateway sends the PDF's bytes only "
+                             "to a request whose first Accept type is application/pdf; format=pdf with another first "
+                             "Accept type is a 406.",
+              "content": {"application/json": {"model": MonthlyStatement}, CSV: {"schema": {"type": "string"}},
+                          PDF: {"schema": {"type": "string", "format": "binary"}}}},
+        406: {"description": "format=pdf, but the first Accept type is not application/pdf: API Gateway would send "
+                             "the PDF as base64 text",
+              "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+    }
+
+
+@responses(_statement_answers)
 @tracer.capture_method
 def statement(
     member_id: str,
@@ -121,6 +129,8 @@ def statement(
     program = runtime.program(who.program_id)
     data = statements.monthly(runtime.store(), program, member_id, month, datetime.now(UTC))
     if kind == "json":
+        from treue.handlers.models.statements import MonthlyStatement  # the statement's models load with it only
+
         return Response(200, "application/json", MonthlyStatement.model_validate(data).model_dump(mode="json"))
     from treue.logic import statement_files  # the CSV and PDF writers load only for those answers
 

@@ -90,9 +90,12 @@ class Response(Generic[T]):
         return self.headers.get("Content-Type", "").startswith("application/json")
 
 
-def responses(documented: dict[int, dict[str, Any]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def responses(documented: dict[int, dict[str, Any]] | Callable[[], dict[int, dict[str, Any]]]
+              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Document answers of a route beyond its return annotation (201/202 bodies, CSV) in the OpenAPI document;
-    ``{"model": Model}`` in a content entry stands for the model's schema. Nothing changes at run time."""
+    ``{"model": Model}`` in a content entry stands for the model's schema. ``documented`` may be a function that
+    returns them, called when the document is built: the models it names then load with the document (and the
+    route that answers them), not with the function. Nothing changes at run time."""
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
         function.openapi_responses = documented  # type: ignore[attr-defined]
