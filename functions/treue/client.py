@@ -335,6 +335,27 @@ class TreueClient:
         404 ``tiers-not-configured`` for a program without tiers."""
         return self._json("GET", f"/v1/members/{_seg(member_id)}/tier")
 
+    def start_membership(self, member_id: str, body: Body) -> Answer:
+        """``POST /v1/members/{member_id}/memberships`` (startMembership): ``{plan_id, payment_reference,
+        starts_at?}`` → the active membership; exactly once per ``payment_reference``."""
+        return self._json("POST", f"/v1/members/{_seg(member_id)}/memberships", body=body, idempotent=True)
+
+    def list_memberships(self, member_id: str) -> Answer:
+        """``GET /v1/members/{member_id}/memberships`` (listMemberships): the member's memberships, oldest first."""
+        return self._json("GET", f"/v1/members/{_seg(member_id)}/memberships")
+
+    def renew_membership(self, member_id: str, membership_id: str, body: Body) -> Answer:
+        """``POST /v1/members/{member_id}/memberships/{membership_id}/renew`` (renewMembership):
+        ``{payment_reference}`` → one more period; exactly once per ``payment_reference``."""
+        return self._json("POST", f"/v1/members/{_seg(member_id)}/memberships/{_seg(membership_id)}/renew",
+                          body=body, idempotent=True)
+
+    def cancel_membership(self, member_id: str, membership_id: str) -> Answer:
+        """``POST /v1/members/{member_id}/memberships/{membership_id}/cancel`` (cancelMembership): it ends at its
+        period's end; canceling again changes nothing."""
+        return self._json("POST", f"/v1/members/{_seg(member_id)}/memberships/{_seg(membership_id)}/cancel",
+                          idempotent=True)
+
     def get_member_ledger(self, member_id: str, *, limit: int | None = None, cursor: str | None = None) -> Answer:
         """``GET /v1/members/{member_id}/ledger`` (getMemberLedger): the statement, newest first."""
         return self._json("GET", f"/v1/members/{_seg(member_id)}/ledger", {"limit": limit, "cursor": cursor})
