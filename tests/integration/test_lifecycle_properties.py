@@ -1,11 +1,11 @@
-"""Random sequences of earn (backdated), spend, expiry runs and activation on moto keep the books (issue 17).
+"""Random sequences of earn (backdated), spend, return, expiry runs and activation on moto keep the books (issue 17).
 
 Two properties:
 - purchases reported as they happen, against an explicit model of lots spent earliest-expiring first: every
   expiry run expires exactly what the model's passed lots still hold, and the balance always equals the model's;
-- purchases reported late (up to two years back), pending days on: every unit of the trial balance is 0,
-  ``available`` is never negative, no point whose date has passed survives a run, and a run repeated the same day
-  expires nothing.
+- purchases reported late (up to two years back), pending days on, partial returns (from pending, available or
+  as debt): every unit of the trial balance is 0, ``available`` and ``debt`` are never negative, no point whose
+  date has passed survives a run, and a run repeated the same day expires nothing.
 """
 
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +19,7 @@ from treue.core.expiry import Policy
 from treue.errors import InsufficientPoints
 from treue.logic import lifecycle, members, points, provisioning
 from treue.logic.models import Adjustment, Enrollment, Purchase
+from treue.logic.returns import ReturnRequest, record_return
 
 POLICY = {"policy": "rolling", "months": 3}
 
@@ -89,17 +90,19 @@ late_step = st.one_of(
     st.tuples(st.just("spend"), st.integers(1, 300), st.just(0)),
     st.tuples(st.just("wait"), st.integers(1, 60), st.just(0)),
     st.tuples(st.just("activate"), st.just(0), st.just(0)),
+    st.tuples(st.just("return"), st.integers(1, 100), st.integers(0, 50)),  # percent of what is left, which purchase
 )
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(late_step, min_size=1, max_size=18))
-def test_late_purchases_pending_days_spending_and_runs_keep_every_invariant(aws, ops):
+def test_late_purchases_returns_pending_days_spending_and_runs_keep_every_invariant(aws, ops):
     store, program, mid = _setup(pending_days=10)
     policy = Policy("rolling", 3)
     start = datetime.now(UTC) - timedelta(days=300)
     clock = start
-    credited: dict[date, int] = {}  # every lot by expiry date, pending or not
+    credited: dict[date, int] = {}  # every lot by expiry date, pending or not, net of returns
+    bought: list[list] = []  # [transaction id, its expiry date, minor units not returned yet]
     for i, (kind, amount, back) in enumerate(ops):
         stamp = times.iso(clock)
         if kind == "earn":
@@ -109,6 +112,18 @@ def test_late_purchases_pending_days_spending_and_runs_keep_every_invariant(aws,
             points.accrue(store, program, mid, purchase, "test", stamp)
             on = policy.expires_on(occurred)
             credited[on] = credited.get(on, 0) + amount
+            bought.append([f"t{i}", on, amount * 100])
+        elif kind == "return":
+            if not bought or not bought[back % len(bought)][2]:
+                continue
+            txn, on, left = bought[back % len(bought)]
+            value = max(1, left * amount // 100)
+            request = ReturnRequest.model_validate({"return_id": f"r{i}", "transaction_id": txn,
+                                                    "amount": {"value": value, "currency": "EUR"},
+                                                    "occurred_at": stamp})
+            reversed_ = record_return(store, program, mid, request, "test", stamp)["points_reversed"]
+            bought[back % len(bought)][2] -= value
+            credited[on] -= reversed_
         elif kind == "spend":
             try:
                 points.adjust(store, program, mid, Adjustment(points=-amount, reason="spend", reference=f"s{i}"),
@@ -128,10 +143,11 @@ def test_late_purchases_pending_days_spending_and_runs_keep_every_invariant(aws,
             assert all(date.fromisoformat(e["on"]) >= today for e in view["expiring"])
             assert lifecycle.run_expiry(store, lambda _: program, clock)["expired_points"] == 0
         state = store.balance_state(program.id, mid)
-        assert state["available"] >= 0 and state["pending"] >= 0 and state["held"] == 0
+        assert state["available"] >= 0 and state["pending"] >= 0 and state["debt"] >= 0 and state["held"] == 0
         accounts = _books_at_zero(store, program.id)
         assert accounts.get("member:available", 0) == state["available"]
         assert accounts.get("member:pending", 0) == state["pending"]
+        assert accounts.get("member:debt", 0) == -state["debt"]
         assert state["lifetime_earned"] == sum(credited.values())
-        assert state["available"] + state["pending"] == (sum(credited.values()) - accounts.get("program:adjustments", 0)
-                                                         - accounts.get("program:expired", 0))
+        assert state["available"] + state["pending"] - state["debt"] == (
+            sum(credited.values()) - accounts.get("program:adjustments", 0) - accounts.get("program:expired", 0))
