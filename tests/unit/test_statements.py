@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pypdf
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from treue.core.ledger import Account, PostingType
 from treue.core.programs import Program
@@ -165,6 +167,19 @@ def test_an_entry_made_later_but_posted_as_of_an_earlier_day_counts_in_that_day_
     december = statements.monthly(ledger, PROGRAM, MEMBER, "2026-12", NOW)
     assert november["expired"] == 84 and november["closing"] == 1950 == december["opening"]
     assert december["expired"] == 0 and december["closing"] == 1950
+    # reading December back stops at neither: the repayment of 1 December has an older id than the expiry
+    assert [e["type"] for e in december["entries"]] == ["repayment"]
+    assert december["opening_accounts"] == {"available": 2050, "pending": 0, "held": 0, "debt": 100}
+
+
+def test_an_id_tells_when_it_was_made():
+    from treue.core.ids import new_id
+
+    before = datetime.now(UTC)
+    made = statements.id_time(new_id("pst"))
+    assert made is not None and before - timedelta(milliseconds=1) <= made <= datetime.now(UTC)
+    assert statements.id_time(id_at(_day(11, 3))) == _day(11, 3)
+    assert statements.id_time("pst_short") is None and statements.id_time("pst_" + "u" * 26) is None
 
 
 def test_a_posting_between_the_reads_makes_the_statement_read_again(ledger):
@@ -272,3 +287,38 @@ def test_money():
     assert statement_files.money(123456, "EUR", "en") == "1,234.56 EUR"
     assert statement_files.money(1500, "JPY", "en") == "1,500 JPY"
     assert statement_files.money(-5, "KWD", "de") == "-0,005 KWD"
+
+
+MOVES = [  # (debit, credit) of every kind of posting a member's ledger has
+    (Account.PROGRAM_ISSUED, Account.MEMBER_AVAILABLE), ("program:bonus:rul_x", Account.MEMBER_PENDING),
+    (Account.MEMBER_AVAILABLE, Account.MEMBER_HELD), (Account.MEMBER_HELD, Account.PROGRAM_REDEEMED),
+    (Account.MEMBER_HELD, Account.MEMBER_AVAILABLE), (Account.PROGRAM_REDEEMED, Account.MEMBER_AVAILABLE),
+    (Account.MEMBER_PENDING, Account.MEMBER_AVAILABLE), (Account.MEMBER_AVAILABLE, Account.PROGRAM_EXPIRED),
+    (Account.MEMBER_AVAILABLE, Account.PROGRAM_ISSUED), (Account.MEMBER_DEBT, Account.PROGRAM_ISSUED),
+    (Account.MEMBER_AVAILABLE, Account.MEMBER_DEBT), (Account.PROGRAM_ADJUSTMENTS, Account.MEMBER_AVAILABLE),
+    (Account.MEMBER_AVAILABLE, Account.PROGRAM_ADJUSTMENTS),
+]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.tuples(st.sampled_from(MOVES), st.integers(1, 500), st.integers(0, 119 * 24),
+                          st.integers(0, 20 * 24)), max_size=40))
+def test_any_history_chains_month_to_month_and_adds_up(history):
+    """Postings of every kind at random hours of August to November, some posted as of an earlier day than
+    their id says (a job run late): each month's closing is the next one's opening, each adds up, and the last
+    closes at the balance (balances may go negative here: the arithmetic does not care)."""
+    book = FakeLedger()
+    start = datetime(2026, 8, 1, tzinfo=UTC)
+    for (debit, credit), points, hour, late in history:
+        at = start + timedelta(hours=hour)
+        book.post(PostingType.ADJUSTMENT, debit, credit, points, at, made=min(at + timedelta(hours=late), NOW))
+    months = ["2026-07", "2026-08", "2026-09", "2026-10", "2026-11", "2026-12"]
+    found = [statements.monthly(book, PROGRAM, MEMBER, m, NOW) for m in months]
+    assert found[0]["opening"] == 0 and found[0]["closing"] == 0
+    for before, after in zip(found, found[1:], strict=False):
+        assert after["opening"] == before["closing"] and after["opening_accounts"] == before["closing_accounts"]
+    for month in found:
+        assert month["closing"] == month["opening"] + sum(statements.SIGNS[c] * month[c] for c in statements.CATEGORIES)
+        assert month["closing"] == (month["entries"][-1]["balance"] if month["entries"] else month["opening"])
+    assert found[-1]["closing_accounts"] == {k: book.balance[k] for k in statements.FIELDS}
+    assert sum(len(m["entries"]) for m in found) == len(history)

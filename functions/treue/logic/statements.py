@@ -157,7 +157,7 @@ def id_time(entry_id: str) -> datetime | None:
     value = 0
     for c in body[:10]:
         value = value * 32 + CROCKFORD.index(c)
-    return datetime.fromtimestamp((value >> 2) / 1000, UTC)  # 10 characters: 50 bits, the top 48 the time
+    return datetime.fromtimestamp(value / 1000, UTC)  # 10 characters: 50 bits, the low 48 the milliseconds
 
 
 def _since(store: LedgerPort, program_id: str, member_id: str, start: datetime) -> list[dict[str, Any]]:
