@@ -8,6 +8,7 @@
 work, and a test runs it as at a given day.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from treue import runtime
@@ -19,23 +20,25 @@ logger = Logger()
 metrics = Metrics(namespace="Treue")
 
 
+def _run(job: Callable[..., dict[str, Any]], event: dict[str, Any], context: Any, metric: str, counted: str,
+         message: str) -> dict[str, Any]:
+    """Run ``job`` as at the event's time, publish what it counted as ``metric`` and log a run that did something."""
+    done = job(runtime.store(), runtime.program, _now(event),
+               seconds_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=done[counted])
+    if done["members"] or done.get("announced"):
+        logger.info(message, extra={k: v for k, v in done.items() if k != "expired"})
+    return done
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def activate(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    done = lifecycle.run_activation(runtime.store(), runtime.program, _now(event),
-                                    seconds_left=lambda: context.get_remaining_time_in_millis() / 1000)
-    metrics.add_metric(name="PointsActivated", unit=MetricUnit.Count, value=done["activated_points"])
-    if done["members"]:
-        logger.info("pending points activated", extra=done)
-    return done
+    return _run(lifecycle.run_activation, event, context, "PointsActivated", "activated_points",
+                "pending points activated")
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def expire(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    done = lifecycle.run_expiry(runtime.store(), runtime.program, _now(event),
-                                seconds_left=lambda: context.get_remaining_time_in_millis() / 1000)
-    metrics.add_metric(name="PointsExpired", unit=MetricUnit.Count, value=done["expired_points"])
-    if done["members"] or done["announced"]:
-        logger.info("points expired", extra={k: v for k, v in done.items() if k != "expired"})
-    return done
+    return _run(lifecycle.run_expiry, event, context, "PointsExpired", "expired_points", "points expired")
