@@ -290,3 +290,22 @@ def test_a_program_without_tiers_pays_the_plan_s_multiplier(program):
     assert status == 200 and {line["rule_id"]: line["points"] for line in earned["breakdown"]} == {
         "base": 100, "membership:basic": 20}, earned
     assert "premium" in segment_ids(program, gus)
+
+
+def test_a_return_gives_the_plan_s_multiplier_back_to_the_account_it_came_from(club):
+    """The membership:<plan> line is paid from program:issued like the base and the tier's; a return reverses it
+    there, never into the plan's welcome account program:bonus:membership:<plan>."""
+    auth = club["auth"]["partner"]
+    hal = enroll(auth, {"email": "hal@example.com"})[1]["id"]
+    assert start(club, hal, {"plan_id": "plus", "payment_reference": "ret-1"})[0] == 201
+    status, earned, _ = purchase(auth, hal, bought("h-1", 10_000))
+    assert status == 200 and earned["points_earned"] == 170, earned
+    body = {"return_id": "r-h-1", "transaction_id": "h-1", "amount": {"value": 10_000, "currency": "EUR"},
+            "occurred_at": times.iso(datetime.now(UTC) - timedelta(seconds=1))}
+    status, returned, _ = member_call(accrual, "accrual/post_return.json", auth, hal, "/returns", body=body)
+    assert status == 200 and returned["points_reversed"] == 170, returned
+    status, trial, _ = fin(club, "get_trial_balance")
+    points = next(u for u in trial["units"] if u["unit"] == "points")
+    accounts = {a["account"]: a["balance"] for a in points["accounts"]}
+    assert accounts["program:bonus:membership:plus"] == -500, accounts  # the welcome only
+    assert accounts["program:issued"] == 0 and points["total"] == 0, accounts

@@ -121,8 +121,9 @@ class ReturnRequest(Strict):
 
 
 def _account(rule_id: str) -> str:
-    """The account a breakdown line's points came from."""
-    if rule_id == "base" or rule_id.startswith("tier:"):
+    """The account a breakdown line's points came from (base, tier and a paid membership's multiplier are all
+    paid from ``program:issued``: ``treue.logic.points``)."""
+    if rule_id == "base" or rule_id.startswith(("tier:", "membership:")):
         return str(Account.PROGRAM_ISSUED)
     return bonus_account(rule_id)
 

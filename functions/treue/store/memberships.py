@@ -94,15 +94,17 @@ class MembershipStore(OnTable):
         return audited(put, self.table, record, (pk, sk))
 
     def grant_put(self, program_id: str, member_id: str, grant: dict[str, Any], now: str) -> dict[str, Any]:
-        """The grant on the member's ``TIER`` item (created when the member has none: no tier state, version 0),
-        on condition that no other membership's grant is active at ``now``."""
+        """The grant on the member's ``TIER`` item (created when the member has none: ``tier`` null, the lowest
+        level, and version 0, as if no tier state were there), on condition that no other membership's grant is
+        active at ``now``."""
         return {"Update": {
             "TableName": self.table, "Key": item_key(member_pk(program_id, member_id), TIER_SK),
             "UpdateExpression": "SET #m = :grant, member_id = :mid, program_id = :pid, "
-                                "version = if_not_exists(version, :zero)",
+                                "#tier = if_not_exists(#tier, :none), version = if_not_exists(version, :zero)",
             "ConditionExpression": "attribute_not_exists(#m) OR #m.membership_id = :msh OR #m.#until <= :now",
-            "ExpressionAttributeNames": {"#m": "membership", "#until": "until"},
+            "ExpressionAttributeNames": {"#m": "membership", "#until": "until", "#tier": "tier"},
             "ExpressionAttributeValues": {":grant": to_item({"g": grant})["g"], ":mid": {"S": member_id},
+                                          ":none": {"NULL": True},
                                           ":pid": {"S": program_id}, ":zero": {"N": "0"},
                                           ":msh": {"S": grant["membership_id"]}, ":now": {"S": now}},
         }}
