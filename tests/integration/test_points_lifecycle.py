@@ -256,3 +256,30 @@ def test_finance_sees_expired_reversed_pending_and_owed_points(program, store):
     assert owed["points"] == {"available": 0, "held": 0, "pending": 25, "outstanding": 25, "debt": 90}
     status, report, _ = call(finance, "finance/get_reconciliation.json", auth, query={"date": today})
     assert status == 200 and report["differences"] == [], report
+
+
+def test_one_activation_run_repays_the_debt_of_every_member_it_activates(store):
+    """The run activates all members at one time: each member's repayment is its own (the second member's
+    repayment was taken for a replay of the first's and their debt stayed while their points became available)."""
+    from treue.logic.returns import ReturnRequest, record_return
+
+    program = _program(store, pending_days=14)
+    now = datetime.now(UTC)
+    mids = [_member(store, program, f"owes{i}") for i in range(3)]
+    for i, mid in enumerate(mids):
+        _buy(store, program, mid, f"pos-old-{i}", 100, now - timedelta(days=20))
+        _spend(store, program, mid, f"spend-{i}", 80, now)
+        back = ReturnRequest.model_validate({"return_id": f"r-{i}", "transaction_id": f"pos-old-{i}",
+                                             "occurred_at": times.iso(now),
+                                             "amount": {"value": 10_000, "currency": "EUR"}})
+        record_return(store, program, mid, back, "partner:test", times.iso(now))
+        _buy(store, program, mid, f"pos-new-{i}", 50, now - timedelta(days=2))
+        state = store.balance_state(program.id, mid)
+        assert (state["available"], state["pending"], state["debt"]) == (0, 50, 80)
+    ran = lifecycle.run_activation(store, _programs(program), now + timedelta(days=13))
+    assert ran["activated_points"] == 150 and ran["members"] == 3
+    for mid in mids:
+        state = store.balance_state(program.id, mid)
+        assert (state["available"], state["pending"], state["debt"]) == (0, 0, 30), mid
+    accounts = _books(store, program.id)
+    assert accounts["member:debt"] == -90 and accounts.get("member:available", 0) == 0

@@ -75,7 +75,7 @@ def activate_member(store: LedgerPort, program: Program, member_id: str, now: da
     for item in store.pending_items(program.id, member_id, due_by=times.iso(now)):
         total += _activate(store, program, member_id, item, now, actor)
     if total:
-        repay(store, program.id, member_id, f"activation:{times.iso(now)}", times.iso(now), actor)
+        repay(store, program.id, member_id, f"activation:{member_id}:{times.iso(now)}", times.iso(now), actor)
     return total
 
 
