@@ -268,10 +268,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                                    "Scheduled activations failed after Lambda's retries; the next run activates "
                                    "what they left (balances count due points as available meanwhile).")),
     FunctionSpec("PointsExpiry", "treue.handlers.points_lifecycle.expire",
-                 "Expired points leave the balance; points.expiring ahead of each date (daily)",
+                 "Expired points leave the balance (hourly); points.expiring ahead of each date",
                  (*TABLE_READ, *TABLE_WRITE, "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"), timeout=900,
                  memory=1024,
-                 schedule=Schedule("PointsExpirySchedule", 1440, "Expire the points whose date has passed (daily)",
+                 schedule=Schedule("PointsExpirySchedule", 60, "Expire the points whose date has passed (hourly: a "
+                                   "day's members over as many runs as they take; notices in the day's first run)",
                                    "Scheduled expiry runs failed after Lambda's retries; the next run expires what "
                                    "they left (each member once per day).")),
     # The sweeper settles what a dead function or workflow left open (treue.logic.sweeper): orders and

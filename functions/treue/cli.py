@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     jobs = sub.add_parser("jobs", help="the scheduled jobs, run now").add_subparsers(dest="action", required=True)
     run = jobs.add_parser("run", help="run a scheduled job for one program now and print what it did as JSON "
-                                      "(the schedules run them for every program: expire-points daily, "
+                                      "(the schedules run them for every program: expire-points and "
                                       "activate-pending hourly, tier-review and memberships daily)")
     run.add_argument("job", choices=JOBS)
     run.add_argument("--program", help=twin_default)

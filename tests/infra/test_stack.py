@@ -548,13 +548,13 @@ def test_batch_routes_go_to_the_batches_function_and_the_twin_makes_its_bucket(s
     assert len(model.buckets) == 1
 
 
-def test_points_activation_runs_hourly_and_expiry_daily_with_the_deletes_they_need(synthesized, template):
+def test_points_activation_and_expiry_run_hourly_with_the_deletes_they_need(synthesized, template):
     """Activation deletes the activated pending item in its transaction; expiry drops the buckets whose date has
     passed (BatchWriteItem); neither starts or reads a workflow."""
     model = load(synthesized)
     runs = {model.functions[s.function].handler: s for s in model.schedules}
     activation, expiry = (runs[f"treue.handlers.points_lifecycle.{name}"] for name in ("activate", "expire"))
-    assert (activation.seconds, expiry.seconds) == (3_600, 86_400)
+    assert (activation.seconds, expiry.seconds) == (3_600, 3_600)
     common = {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem",
               "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"}
     for schedule, extra in ((activation, set()), (expiry, {"dynamodb:BatchWriteItem"})):

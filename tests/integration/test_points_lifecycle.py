@@ -283,3 +283,18 @@ def test_one_activation_run_repays_the_debt_of_every_member_it_activates(store):
         assert (state["available"], state["pending"], state["debt"]) == (0, 0, 30), mid
     accounts = _books(store, program.id)
     assert accounts["member:debt"] == -90 and accounts.get("member:available", 0) == 0
+
+
+def test_the_hourly_expiry_run_announces_only_in_the_first_hour_of_the_day(store):
+    program = _program(store, expiry={"policy": "rolling", "months": 12}, expiry_notice_days=30)
+    mid = _member(store, program, "noticed")
+    now = datetime.now(UTC)
+    earned = now - timedelta(days=340)
+    _buy(store, program, mid, "pos-soon", 20, earned)
+    on = add_months(earned.date(), 12)
+    day = datetime.combine(on - timedelta(days=30), datetime.min.time(), UTC)
+    assert points_lifecycle.expire(_scheduled("expire", day + timedelta(hours=13)), LambdaContext())["announced"] == 0
+    assert points_lifecycle.expire(_scheduled("expire", day + timedelta(minutes=5)), LambdaContext())["announced"] == 1
+    found, _ = EventLog(store).page(program.id, None, {"points.expiring"}, 100,
+                                    times.iso(datetime.now(UTC) + timedelta(minutes=5)))
+    assert [(e.data["member_id"], e.data["points"], e.data["on"]) for e in found] == [(mid, 20, on.isoformat())]

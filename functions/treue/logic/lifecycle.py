@@ -251,10 +251,11 @@ def run_activation(store: LedgerPort, programs: ProgramLookup, now: datetime, pr
 
 
 def run_expiry(store: LedgerPort, programs: ProgramLookup, now: datetime, program_id: str | None = None,
-               seconds_left: Callable[[], float] | None = None) -> dict[str, Any]:
-    """The expire-points job of the day of ``now`` (UTC): expire what has passed, member by member, and announce
-    what expires within each program's ``expiry_notice_days``. Programs without an expiry setting expire
-    nothing (their buckets stay)."""
+               seconds_left: Callable[[], float] | None = None, notices: bool = True) -> dict[str, Any]:
+    """The expire-points job of the day of ``now`` (UTC): expire what has passed, member by member (as many as
+    ``seconds_left`` allows: a run that stops early leaves the rest in the index for the next), and with
+    ``notices`` announce what expires within each program's ``expiry_notice_days``. Programs without an expiry
+    setting expire nothing (their buckets stay)."""
     today, stamp = now.astimezone(UTC).date(), times.iso(now)
     counts = {"members": 0, "expired_points": 0, "announced": 0}
     expired: list[dict[str, Any]] = []
@@ -272,8 +273,10 @@ def run_expiry(store: LedgerPort, programs: ProgramLookup, now: datetime, progra
             break
     # announce each member's dates that are expiry_notice_days ahead (two days' grace for missed runs; once each)
     horizon = today + timedelta(days=NOTICE_MAX_DAYS)
-    for when, pid, mid in sorted(set(store.due_members("EXPIRY", f"{horizon.isoformat()}#~", today.isoformat(),
-                                                       limit=10_000))):
+    ahead = store.due_members("EXPIRY", f"{horizon.isoformat()}#~", today.isoformat(), limit=10_000) if notices else []
+    for when, pid, mid in sorted(set(ahead)):
+        if seconds_left is not None and seconds_left() < 10:
+            break
         if program_id is not None and pid != program_id:
             continue
         program = _program(programs, pid, cache)
