@@ -298,3 +298,26 @@ def test_the_hourly_expiry_run_announces_only_in_the_first_hour_of_the_day(store
     found, _ = EventLog(store).page(program.id, None, {"points.expiring"}, 100,
                                     times.iso(datetime.now(UTC) + timedelta(minutes=5)))
     assert [(e.data["member_id"], e.data["points"], e.data["on"]) for e in found] == [(mid, 20, on.isoformat())]
+
+
+def test_a_balance_read_counts_due_pending_points_as_the_activation_will_post_them_debt_first(store):
+    """Due pending points count as available before the job runs; with debt they pay it back first, as the
+    activation does (the read showed them all as available beside the unchanged debt: points the member could
+    not spend)."""
+    from treue.logic.returns import ReturnRequest, record_return
+
+    program = _program(store, pending_days=14)
+    now = datetime.now(UTC)
+    mid = _member(store, program, "owes")
+    _buy(store, program, mid, "pos-old", 100, now - timedelta(days=20))
+    _spend(store, program, mid, "spend", 80, now)
+    back = ReturnRequest.model_validate({"return_id": "r-1", "transaction_id": "pos-old",
+                                         "occurred_at": times.iso(now), "amount": {"value": 10_000, "currency": "EUR"}})
+    record_return(store, program, mid, back, "partner:test", times.iso(now))
+    _buy(store, program, mid, "pos-new", 50, now - timedelta(days=2))
+    later = now + timedelta(days=13)
+    view = lifecycle.balance_view(store, program.id, mid, later)
+    lifecycle.run_activation(store, _programs(program), later)
+    after = lifecycle.balance_view(store, program.id, mid, later)
+    assert (after["available"], after["pending"], after["debt"]) == (0, 0, 30)
+    assert view == after

@@ -39,12 +39,13 @@ def balance_view(store: LedgerPort, program_id: str, member_id: str, now: dateti
                  ) -> dict[str, Any] | None:
     """The member's balance as the API shows it (None: no such member): ``available``, ``pending``, ``held``,
     ``debt``, ``expiring`` (the next three expiry dates of the available points) and the lifetime counters.
-    Pending points whose time has come count as available already (the activation job may not have run)."""
+    Pending points whose time has come count as available already (the activation job may not have run), less
+    the debt they pay back first, as the activation will post them."""
     state = store.balance_state(program_id, member_id)
     if state is None:
         return None
     moment = now or datetime.now(UTC)
-    available, pending = state["available"], state["pending"]
+    available, pending, debt = state["available"], state["pending"], state["debt"]
     due_buckets: dict[date, int] = {}
     if pending > 0:
         for item in store.pending_items(program_id, member_id, due_by=times.iso(moment)):
@@ -53,6 +54,9 @@ def balance_view(store: LedgerPort, program_id: str, member_id: str, now: dateti
             if item.get("expires_on"):
                 on = date.fromisoformat(item["expires_on"])
                 due_buckets[on] = due_buckets.get(on, 0) + points
+        if available > state["available"]:  # as the activation will post them: the debt is paid back first
+            repaid = min(debt, available)
+            available, debt = available - repaid, debt - repaid
     expiring: list[dict[str, Any]] = []
     if state["dated"] > 0 or due_buckets:
         buckets = {date.fromisoformat(on): p for on, p in store.buckets(program_id, member_id).items()}
@@ -60,7 +64,7 @@ def balance_view(store: LedgerPort, program_id: str, member_id: str, now: dateti
             buckets[on] = buckets.get(on, 0) + points
         never = expiry.undated(state["lifetime_earned"], state["dated"] + sum(due_buckets.values()), pending)
         expiring = expiry.upcoming(available, never, buckets, moment.date())
-    return {"available": available, "pending": pending, "held": state["held"], "debt": state["debt"],
+    return {"available": available, "pending": pending, "held": state["held"], "debt": debt,
             "expiring": expiring, "lifetime_earned": state["lifetime_earned"],
             "lifetime_redeemed": state["lifetime_redeemed"]}
 
