@@ -321,3 +321,32 @@ def test_a_balance_read_counts_due_pending_points_as_the_activation_will_post_th
     after = lifecycle.balance_view(store, program.id, mid, later)
     assert (after["available"], after["pending"], after["debt"]) == (0, 0, 30)
     assert view == after
+
+
+def test_a_membership_s_welcome_points_pay_back_the_member_s_debt_first(program, store):
+    """Welcome points are new points: like a purchase's, an award's or an activation's they repay debt first (they
+    were credited beside the debt, which stayed until some later credit). The handler runs as the Memberships
+    function's role."""
+    from tests.integration.test_memberships import PLUS, TIERS, patch, start
+    from treue.logic.returns import ReturnRequest, record_return
+
+    pid = program["program_id"]
+    assert patch(program, {"tiers": TIERS, "membership_plans": [PLUS]})[0] == 200
+    runtime.reset()
+    shop = store.get_program(pid)
+    mid = _member(store, shop, "owes")
+    now = datetime.now(UTC)
+    _buy(store, shop, mid, "pos-1", 100, now - timedelta(days=1))
+    _spend(store, shop, mid, "spend-80", 80, now)
+    back = ReturnRequest.model_validate({"return_id": "r-1", "transaction_id": "pos-1", "occurred_at": times.iso(now),
+                                         "amount": {"value": 10_000, "currency": "EUR"}})
+    record_return(store, shop, mid, back, "partner:test", times.iso(now))
+    assert store.balance_state(pid, mid)["debt"] == 80
+    status, answer, _ = start(program, mid, {"plan_id": "plus", "payment_reference": "psp-owes"})
+    assert status == 201, answer
+    state = store.balance_state(pid, mid)
+    assert (state["available"], state["debt"]) == (420, 0)
+    assert start(program, mid, {"plan_id": "plus", "payment_reference": "psp-owes"})[0] == 200  # a replay
+    assert store.balance_state(pid, mid)["available"] == 420
+    accounts = _books(store, pid)
+    assert accounts["member:debt"] == 0 and accounts["member:available"] == 420

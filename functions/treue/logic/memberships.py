@@ -44,6 +44,7 @@ from treue.errors import (
     StaleCondition,
     ValidationFailed,
 )
+from treue.logic.lifecycle import repay
 from treue.logic.members import require_id
 from treue.logic.points import credit_terms
 from treue.store.budget import BudgetStore
@@ -174,6 +175,8 @@ def start(store: Store, program: Program, member_id: str, plan_id: str, payment_
         raise
     if written is not None:
         return _replayed(store, program, member_id, written, fingerprint, payment_reference, clock)
+    if welcome is not None:  # new points pay back what the member owes first
+        repay(store, program.id, member_id, f"membership:{membership['membership_id']}", now, actor)
     return {**view(membership, clock), "welcome": answer_welcome, "replayed": False}
 
 
