@@ -15,6 +15,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
+
 PROBLEM_SCHEMA = {
     "type": "object",
     "description": "RFC 9457 problem details",
@@ -297,9 +299,21 @@ def resolver(function: str) -> Any:
 
 
 def _documented_responses(handler: Callable[..., Any]) -> Any:
-    """The answers ``treue.handlers.http.responses`` documents for a handler (built now when given as a function)."""
+    """The answers ``treue.handlers.http.responses`` documents for a handler (built now when given as a function),
+    with the 200 of its return annotation when they document no success of their own (Powertools documents the
+    annotation's answer only for a route without documented answers)."""
     documented = getattr(handler, "openapi_responses", None)
-    return documented() if callable(documented) else documented
+    found = documented() if callable(documented) else documented
+    if found is None or any(200 <= int(code) < 300 for code in found):
+        return found
+    from treue.handlers import http
+
+    answer = typing.get_type_hints(handler).get("return")
+    if typing.get_origin(answer) is http.Response:
+        answer = typing.get_args(answer)[0]
+    if not (isinstance(answer, type) and issubclass(answer, BaseModel)):
+        return found
+    return {200: {"description": "Successful Response", "content": {"application/json": {"model": answer}}}, **found}
 
 
 def _documented(handler: Callable[..., Any]) -> Callable[..., Any]:
