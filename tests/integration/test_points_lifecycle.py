@@ -350,3 +350,47 @@ def test_a_membership_s_welcome_points_pay_back_the_member_s_debt_first(program,
     assert store.balance_state(pid, mid)["available"] == 420
     accounts = _books(store, pid)
     assert accounts["member:debt"] == 0 and accounts["member:available"] == 420
+
+
+def test_a_late_purchase_credited_after_the_day_s_run_expires_at_the_next_day_s(store):
+    """The hourly runs after a member's expiry of the day replay it; they leave the buckets a late purchase
+    credited meanwhile to the next day's run (they dropped them: the member left the due index and the late
+    purchase's expired points stayed available, listed as expiring yesterday, until another bucket passed)."""
+    program = _program(store, expiry={"policy": "rolling", "months": 12})
+    mid = _member(store, program)
+    now = datetime.now(UTC).replace(hour=1)
+    _buy(store, program, mid, "pos-keep", 20, now - timedelta(days=30))
+    _buy(store, program, mid, "pos-old", 50, now - timedelta(days=400))
+    assert lifecycle.run_expiry(store, _programs(program), now)["expired_points"] == 50
+    _buy(store, program, mid, "pos-late", 30, now - timedelta(days=396))  # reported after the run: expired too
+    assert lifecycle.run_expiry(store, _programs(program), now + timedelta(hours=1))["expired_points"] == 0
+    assert lifecycle.run_expiry(store, _programs(program), now + timedelta(days=1))["expired_points"] == 30
+    assert store.balance_state(program.id, mid)["available"] == 20
+    assert _books(store, program.id)["program:expired"] == 80
+
+
+def test_points_held_when_their_date_passed_expire_at_the_next_run_after_their_release(store):
+    """Held points do not expire; released, they expire at the next run (README, Expiry). The run that found them
+    held dropped their bucket, so the member left the due index and the released points never expired (shown as
+    expiring yesterday) until another of the member's buckets passed."""
+    program = _program(store, expiry={"policy": "rolling", "months": 12})
+    mid = _member(store, program)
+    now = datetime.now(UTC)
+    _buy(store, program, mid, "pos-old", 50, now - timedelta(days=360))  # expires in about five days
+    _buy(store, program, mid, "pos-new", 20, now - timedelta(days=30))
+
+    def move(kind, debit, credit, at):
+        posting = Posting(id=new_id("pst"), program_id=program.id, member_id=mid, type=kind, debit=debit,
+                          credit=credit, points=50, reference="ord-1", reason="order ord-1", actor="system:test",
+                          created_at=times.iso(at), metadata={"order_id": "ord-1"})
+        store.post(program.id, mid, (str(kind), "ord-1", "fp"), {}, posting, times.iso(at))
+
+    move(PostingType.HOLD, Account.MEMBER_AVAILABLE, Account.MEMBER_HELD, now)
+    week = now + timedelta(days=7)
+    assert lifecycle.run_expiry(store, _programs(program), week)["expired_points"] == 0  # held: nothing expires
+    move(PostingType.RELEASE, Account.MEMBER_HELD, Account.MEMBER_AVAILABLE, week)  # the order failed
+    assert points.balance(store, program.id, mid)["available"] == 70
+    assert lifecycle.run_expiry(store, _programs(program), week + timedelta(hours=1))["expired_points"] == 50
+    state = store.balance_state(program.id, mid)
+    assert (state["available"], state["held"]) == (20, 0)
+    assert _books(store, program.id)["program:expired"] == 50

@@ -143,8 +143,10 @@ def expire_member(store: LedgerPort, program: Program, member_id: str, today: da
         past = sorted(on for on in stored if date.fromisoformat(on) < today)
         never = expiry.undated(state["lifetime_earned"], state["dated"], state["pending"])
         points = expiry.due(state["available"], never, buckets, today)
+        # held points may be released: their past buckets keep the member in the due index until then
+        drop = past if state["held"] <= 0 else []
         if points <= 0:
-            store.drop_buckets(program.id, member_id, past)
+            store.drop_buckets(program.id, member_id, drop)
             return 0
         posting = Posting(
             id=new_id("pst"), program_id=program.id, member_id=member_id, type=PostingType.EXPIRY,
@@ -160,8 +162,10 @@ def expire_member(store: LedgerPort, program: Program, member_id: str, today: da
                                 expect_updated_at=state.get("updated_at"))
         except (StaleCondition, InsufficientPoints):  # the balance moved since it was read: compute again
             continue
-        store.drop_buckets(program.id, member_id, past)
-        return 0 if replay is not None else points
+        if replay is not None:  # expired earlier today: a bucket credited since is the next day's run's to expire
+            return 0
+        store.drop_buckets(program.id, member_id, drop)
+        return points
     return 0
 
 
