@@ -394,3 +394,30 @@ def test_points_held_when_their_date_passed_expire_at_the_next_run_after_their_r
     state = store.balance_state(program.id, mid)
     assert (state["available"], state["held"]) == (20, 0)
     assert _books(store, program.id)["program:expired"] == 50
+
+
+def test_with_expiry_removed_the_balance_lists_nothing_as_expiring(program, store):
+    """README: with ``expiry`` removed the run expires nothing, so the balance lists no dates (it listed the
+    points' old dates as expiring, and the run let those dates pass)."""
+    from tests.integration.helpers import member_call
+    from treue.handlers import accrual
+    from treue.logic import program as settings
+    from treue.logic.settings import ProgramPatch
+
+    pid, auth = program["program_id"], program["auth"]["partner"]
+    settings.change(runtime.programs(), pid, ProgramPatch(expiry={"policy": "rolling", "months": 12}), None,
+                    "admin:test", runtime.now())
+    runtime.reset()
+    shop = store.get_program(pid)
+    mid = _member(store, shop, "keeps")
+    now = datetime.now(UTC)
+    _buy(store, shop, mid, "pos-1", 50, now - timedelta(days=30))
+    status, balance, _ = member_call(accrual, "accrual/get_balance.json", auth, mid, "/balance")
+    assert status == 200 and balance["expiring"][0]["points"] == 50, balance
+    settings.change(runtime.programs(), pid, ProgramPatch(expiry=None), None, "admin:test", runtime.now())
+    runtime.reset()
+    shop = store.get_program(pid)
+    status, balance, _ = member_call(accrual, "accrual/get_balance.json", auth, mid, "/balance")
+    assert status == 200 and balance["available"] == 50 and balance["expiring"] == [], balance
+    assert _buy(store, shop, mid, "pos-2", 10, now)["balance"]["expiring"] == []
+    assert lifecycle.run_expiry(store, _programs(shop), now + timedelta(days=400))["expired_points"] == 0

@@ -71,7 +71,8 @@ def adjustment(member_id: str, body: Annotated[Adjustment, Body()]) -> Adjustmen
 @tracer.capture_method
 def balance(member_id: str) -> Balance:
     who = caller(app)
-    return Balance(**points.balance(runtime.store(), who.program_id, member_id))
+    expires = runtime.program(who.program_id).expiry_policy() is not None
+    return Balance(**points.balance(runtime.store(), who.program_id, member_id, expires))
 
 
 @tracer.capture_method

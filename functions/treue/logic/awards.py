@@ -124,10 +124,10 @@ def award(store: LedgerPort, program: Program, member_id: str, event: MemberEven
                                       reference=reference)
         result = {key: replay.result[key] for key in ("points_earned", "reference", "breakdown", "reason")
                   if key in replay.result}
-    found_balance = balance(store, program.id, member_id)
+    found_balance = balance(store, program.id, member_id, program.expiry_policy() is not None)
     if found_balance["debt"] > 0 and found_balance["available"] > 0:  # new points pay back what is owed first
         if repay(store, program.id, member_id, f"{kind}:{reference}", now, actor):
-            found_balance = balance(store, program.id, member_id)
+            found_balance = balance(store, program.id, member_id, program.expiry_policy() is not None)
     return {**result, "replayed": replay is not None, "balance": found_balance}
 
 

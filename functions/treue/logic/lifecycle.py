@@ -35,12 +35,13 @@ ProgramLookup = Callable[[str], Program]
 # ------------------------------------------------------------------ reads
 
 
-def balance_view(store: LedgerPort, program_id: str, member_id: str, now: datetime | None = None
-                 ) -> dict[str, Any] | None:
+def balance_view(store: LedgerPort, program_id: str, member_id: str, now: datetime | None = None,
+                 expires: bool = True) -> dict[str, Any] | None:
     """The member's balance as the API shows it (None: no such member): ``available``, ``pending``, ``held``,
     ``debt``, ``expiring`` (the next three expiry dates of the available points) and the lifetime counters.
     Pending points whose time has come count as available already (the activation job may not have run), less
-    the debt they pay back first, as the activation will post them."""
+    the debt they pay back first, as the activation will post them. ``expires``: whether the program has an expiry
+    setting (without one the run expires nothing, so nothing is listed as expiring)."""
     state = store.balance_state(program_id, member_id)
     if state is None:
         return None
@@ -58,7 +59,7 @@ def balance_view(store: LedgerPort, program_id: str, member_id: str, now: dateti
             repaid = min(debt, available)
             available, debt = available - repaid, debt - repaid
     expiring: list[dict[str, Any]] = []
-    if state["dated"] > 0 or due_buckets:
+    if expires and (state["dated"] > 0 or due_buckets):
         buckets = {date.fromisoformat(on): p for on, p in store.buckets(program_id, member_id).items()}
         for on, points in due_buckets.items():
             buckets[on] = buckets.get(on, 0) + points

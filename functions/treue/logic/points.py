@@ -243,12 +243,12 @@ def accrue(store: LedgerPort, program: Program, member_id: str, purchase: Purcha
     result.pop("posting_ids", None)
     if replay is not None and replay.result.get("available_at"):
         result["available_at"] = replay.result["available_at"]
-    found_balance = balance(store, program.id, member_id)
+    found_balance = balance(store, program.id, member_id, program.expiry_policy() is not None)
     if found_balance["debt"] > 0 and found_balance["available"] > 0:  # new points pay back what is owed first
         from treue.logic.lifecycle import repay
 
         if repay(store, program.id, member_id, f"purchase:{purchase.transaction_id}", now, actor):
-            found_balance = balance(store, program.id, member_id)
+            found_balance = balance(store, program.id, member_id, program.expiry_policy() is not None)
     return {**result, "replayed": replay is not None, "balance": found_balance}
 
 
@@ -323,20 +323,21 @@ def adjust(
                 reference=request.reference,
             )
         result = {k: replay.result[k] for k in ("points", "reference", "entry_id")}
-    found_balance = balance(store, program.id, member_id)
+    found_balance = balance(store, program.id, member_id, program.expiry_policy() is not None)
     if request.points > 0 and found_balance["debt"] > 0 and found_balance["available"] > 0:
         from treue.logic.lifecycle import repay
 
         if repay(store, program.id, member_id, f"adjustment:{request.reference}", now, actor):
-            found_balance = balance(store, program.id, member_id)
+            found_balance = balance(store, program.id, member_id, program.expiry_policy() is not None)
     return {**result, "replayed": replay is not None, "balance": found_balance}
 
 
-def balance(store: LedgerPort, program_id: str, member_id: str) -> dict[str, Any]:
-    """The member's balance as the API shows it (``treue.logic.lifecycle.balance_view``); MemberNotFound."""
+def balance(store: LedgerPort, program_id: str, member_id: str, expires: bool = True) -> dict[str, Any]:
+    """The member's balance as the API shows it (``treue.logic.lifecycle.balance_view``; ``expires``: the program
+    has an expiry setting); MemberNotFound."""
     from treue.logic.lifecycle import balance_view
 
-    found = balance_view(store, program_id, require_id(member_id))
+    found = balance_view(store, program_id, require_id(member_id), expires=expires)
     if found is None:
         raise MemberNotFound(f"member {member_id} does not exist")
     return found

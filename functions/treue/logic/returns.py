@@ -262,7 +262,8 @@ def record_return(store: ReturnsPort, program: Program, member_id: str, request:
         raise Contention("concurrent changes kept moving the purchase's returns or the member's points; retry")
     if replay is not None:  # the same return_id, written between our read and our write
         return _replayed(store, program, member_id, request, fingerprint, replay)
-    return {**result, "left": left, "replayed": False, "balance": ledger.balance(store, program.id, member_id)}
+    return {**result, "left": left, "replayed": False,
+            "balance": ledger.balance(store, program.id, member_id, program.expiry_policy() is not None)}
 
 
 def _replayed(store: ReturnsPort, program: Program, member_id: str, request: ReturnRequest, fingerprint: str,
@@ -272,7 +273,7 @@ def _replayed(store: ReturnsPort, program: Program, member_id: str, request: Ret
                                   return_id=request.return_id)
     kept = {k: v for k, v in replay.result.items() if k not in ("member_id", "posting_id")}
     return {**kept, "left": _left_now(store, program, member_id, request.transaction_id), "replayed": True,
-            "balance": ledger.balance(store, program.id, member_id)}
+            "balance": ledger.balance(store, program.id, member_id, program.expiry_policy() is not None)}
 
 
 def _left_now(store: ReturnsPort, program: Program, member_id: str, transaction_id: str) -> dict[str, Any] | None:
