@@ -33,6 +33,25 @@ class Client:
         answer = self.api(key).send(method, path, body=body, raw=raw, headers=headers)
         return answer.status, dict(answer.headers), answer.body
 
+    def run_schedule(self, synthesized: Path, handler: str, at) -> dict:
+        """Invoke the function whose handler is ``handler`` (e.g. ``treue.handlers.tier_review.handler``) with the
+        scheduled event its EventBridge rule would send at ``at``, and answer what it returned."""
+        import boto3
+
+        from treue.core import times
+
+        template = json.loads(synthesized.read_text())
+        (lid,) = [lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"
+                  and r["Properties"].get("Handler") == handler]
+        client = boto3.client("lambda", endpoint_url=self.state["aws_endpoint"], region_name=self.state["region"],
+                              aws_access_key_id="twin", aws_secret_access_key="twin")
+        event = {"version": "0", "id": f"e2e-{at.timestamp()}", "detail-type": "Scheduled Event",
+                 "source": "aws.events", "account": "123456789012", "time": times.iso(at),
+                 "region": self.state["region"], "resources": [], "detail": {}}
+        answer = client.invoke(FunctionName=f"treue-{lid.lower()}", Payload=json.dumps(event).encode())
+        assert "FunctionError" not in answer, answer
+        return json.loads(answer["Payload"].read())
+
     def sqs(self):
         import boto3
 

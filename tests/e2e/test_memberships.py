@@ -7,11 +7,9 @@ again ends nothing more."""
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 
 from treue.core import memberships, times
@@ -32,17 +30,7 @@ def club(twin):
 
 def review(twin, synthesized, at: datetime) -> dict:
     """Invoke the MembershipReview function with a scheduled event whose time is ``at``."""
-    template = json.loads(synthesized.read_text())
-    (lid,) = [lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"
-              and r["Properties"].get("Handler") == "treue.handlers.membership_review.handler"]
-    client = boto3.client("lambda", endpoint_url=twin.state["aws_endpoint"], region_name=twin.state["region"],
-                          aws_access_key_id="twin", aws_secret_access_key="twin")
-    event = {"version": "0", "id": f"e2e-{at.timestamp()}", "detail-type": "Scheduled Event", "source": "aws.events",
-             "account": "123456789012", "time": times.iso(at), "region": twin.state["region"], "resources": [],
-             "detail": {}}
-    answer = client.invoke(FunctionName=f"treue-{lid.lower()}", Payload=json.dumps(event).encode())
-    assert "FunctionError" not in answer, answer
-    return json.loads(answer["Payload"].read())
+    return twin.run_schedule(synthesized, "treue.handlers.membership_review.handler", at)
 
 
 def events(twin, key: str, type_: str, member_id: str, expected: int) -> list[dict]:
