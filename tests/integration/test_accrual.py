@@ -16,6 +16,7 @@ def test_a_purchase_earns_points_once(program):
         "points_earned": 49,
         "breakdown": [{"rule_id": "base", "version": 1, "points": 49, "line_index": None, "reason": None}],
         "replayed": False,
+        "available_at": None,
         "balance": {"available": 49, "pending": 0, "held": 0, "debt": 0, "expiring": [],
                     "lifetime_earned": 49, "lifetime_redeemed": 0},
     }

@@ -43,7 +43,7 @@ class PurchaseResult(Model):
     breakdown: list[BreakdownLine] = Field(default_factory=list, description="The points per rule and line")
     replayed: bool = Field(description="True when this transaction_id was already accrued")
     available_at: str | None = Field(default=None, description="When the points become available, while they are "
-                                     "pending (the program's pending_days after occurred_at); absent: available now")
+                                     "pending (the program's pending_days after occurred_at); null: available now")
     balance: Balance
 
 
