@@ -52,6 +52,16 @@ class Client:
         assert "FunctionError" not in answer, answer
         return json.loads(answer["Payload"].read())
 
+    def settled_order(self, order_id: str, key: str = "partner", seconds: float = 60) -> dict:
+        """The order once its workflow ended it (COMPLETED or FAILED), or as it is after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            status, _, order = self.request("GET", f"/v1/orders/{order_id}", key=key)
+            assert status == 200, order
+            if order["status"] in ("COMPLETED", "FAILED") or time.monotonic() > deadline:
+                return order
+            time.sleep(0.2)
+
     def sqs(self):
         import boto3
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.e2e.test_tiers import events
 from treue.core import memberships, times
 
 pytestmark = pytest.mark.e2e
@@ -31,18 +32,6 @@ def club(twin):
 def review(twin, synthesized, at: datetime) -> dict:
     """Invoke the MembershipReview function with a scheduled event whose time is ``at``."""
     return twin.run_schedule(synthesized, "treue.handlers.membership_review.handler", at)
-
-
-def events(twin, key: str, type_: str, member_id: str, expected: int) -> list[dict]:
-    """The member's events of ``type_`` once ``expected`` are listed (the log lists what settled: 2 s)."""
-    deadline = time.monotonic() + 20
-    while True:
-        status, _, body = twin.request("GET", f"/v1/events?type={type_}&limit=100", key=key)
-        assert status == 200, body
-        found = [e for e in body["items"] if e["data"].get("member_id") == member_id]
-        if len(found) >= expected or time.monotonic() > deadline:
-            return found
-        time.sleep(0.5)
 
 
 def test_a_paid_membership_grants_its_tier_and_ends_when_lapsed(twin, synthesized, club):
