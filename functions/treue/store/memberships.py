@@ -23,8 +23,8 @@ from treue.core import audit
 from treue.core.statuses import MembershipStatus
 from treue.store.dynamodb import OnTable
 from treue.store.items import from_item, item_key, strip_keys, to_item
-from treue.store.schema import GSI, GSI_PK, GSI_SK, member_pk
-from treue.store.table import audited
+from treue.store.schema import GSI_PK, GSI_SK, member_pk
+from treue.store.table import audited, due_page
 
 PREFIX = "MEMBERSHIP#"
 TIER_SK = "TIER"
@@ -59,15 +59,7 @@ class MembershipStore(OnTable):
             ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """One page of the active memberships of ``shard`` whose period ended by ``now``, oldest first, and the key
         to continue after (None: the last page). Read from the index: the write checks the version."""
-        params: dict[str, Any] = {
-            "TableName": self.table, "IndexName": GSI, "Limit": limit,
-            "KeyConditionExpression": f"{GSI_PK} = :pk AND {GSI_SK} <= :now",
-            "ExpressionAttributeValues": {":pk": {"S": f"MEMBERSHIPS#DUE#{shard}"}, ":now": {"S": f"{now}#~"}},
-        }
-        if after:
-            params["ExclusiveStartKey"] = after
-        out = self.ddb.query(**params)
-        return [strip_keys(from_item(raw), index=True) for raw in out.get("Items", [])], out.get("LastEvaluatedKey")
+        return due_page(self.ddb, self.table, f"MEMBERSHIPS#DUE#{shard}", now, limit, after)
 
     # ------------------------------------------------------------ transaction items
 

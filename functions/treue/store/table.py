@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from treue.errors import Contention, StaleCondition
 from treue.store import clients, positions
 from treue.store.items import from_item, item_key, strip_keys, to_item
-from treue.store.schema import GSI, audit_pk, idem_pk, pending_audit_keys
+from treue.store.schema import GSI, GSI_PK, GSI_SK, audit_pk, idem_pk, pending_audit_keys
 
 AUDIT = "_audit"  # a transaction item may carry the audit record of its change under this key
 _RETRYABLE = {
@@ -111,6 +111,22 @@ def raise_storage(err: ClientError) -> None:
 
 def _as_replay(record: dict[str, Any]) -> Replay:
     return Replay(fingerprint=record["fingerprint"], result=record["result"])
+
+
+def due_page(ddb: Any, table: str, partition: str, now: str, limit: int, after: dict[str, Any] | None
+             ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of a sparse due index partition (``gsi1pk`` ``partition``, ``gsi1sk`` ``<when>#…``): the items due
+    at ``now`` (``when`` ≤ now), oldest first, and the key to continue after (None: the last page). Read from the
+    index: an item may be stale, the write checks (the tier review's and the membership review's)."""
+    params: dict[str, Any] = {
+        "TableName": table, "IndexName": GSI, "Limit": limit,
+        "KeyConditionExpression": f"{GSI_PK} = :pk AND {GSI_SK} <= :now",
+        "ExpressionAttributeValues": {":pk": {"S": partition}, ":now": {"S": f"{now}#~"}},
+    }
+    if after:
+        params["ExclusiveStartKey"] = after
+    out = ddb.query(**params)
+    return [strip_keys(from_item(raw), index=True) for raw in out.get("Items", [])], out.get("LastEvaluatedKey")
 
 
 class TableStore:

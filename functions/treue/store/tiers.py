@@ -27,8 +27,8 @@ from treue.core import audit
 from treue.core.statuses import EventType
 from treue.store.events import event_put
 from treue.store.items import from_item, item_key, strip_keys, to_item
-from treue.store.schema import GSI, GSI_PK, GSI_SK, member_pk, month_sk
-from treue.store.table import audited
+from treue.store.schema import GSI_PK, GSI_SK, member_pk, month_sk
+from treue.store.table import audited, due_page
 
 TIER_SK = "TIER"
 MONTH_PREFIX = month_sk("")
@@ -132,13 +132,5 @@ class TierCounters:
                   ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """One page of the tier states of ``shard`` due at ``now`` (``until`` ≤ now), oldest first, and the key
         to continue after (None: the last page). Read from the index: a state may be stale, the write checks."""
-        params: dict[str, Any] = {
-            "TableName": self.table, "IndexName": GSI, "Limit": limit,
-            "KeyConditionExpression": f"{GSI_PK} = :pk AND {GSI_SK} <= :now",
-            "ExpressionAttributeValues": {":pk": {"S": f"TIERS#DUE#{shard}"}, ":now": {"S": f"{now}#~"}},
-        }
-        if after:
-            params["ExclusiveStartKey"] = after
-        out = self.ddb.query(**params)
-        return [strip_keys(from_item(raw), index=True) for raw in out.get("Items", [])], out.get("LastEvaluatedKey")
+        return due_page(self.ddb, self.table, f"TIERS#DUE#{shard}", now, limit, after)
 
